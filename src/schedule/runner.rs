@@ -1,0 +1,679 @@
+//! The scheduler loop: plan, wait, run, record; one run at a time.
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::cron_expr::Schedule;
+
+/// Everything [`run_schedule`] needs. The timezone is the schedule's
+/// ([`Schedule::timezone`]).
+#[derive(Debug, Clone)]
+pub struct ScheduleOptions {
+    pub schedule: Schedule,
+    /// Where `schedule-state.json` (the last scheduled time that ran) is kept.
+    pub state_dir: PathBuf,
+    /// After downtime, run the latest missed slot once at start (default true).
+    pub run_missed: bool,
+    /// On SIGTERM/SIGINT during a run, how long to let it finish before abandoning it.
+    pub shutdown_grace: Duration,
+}
+
+/// What to do now, given the clock and the last slot that ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// A missed slot to run immediately (the latest one only), if catching up.
+    pub run_now: Option<DateTime<Utc>>,
+    /// The latest slot in `(last_run, now]`, whether or not it is run now.
+    pub missed: Option<DateTime<Utc>>,
+    /// The next slot strictly after both `now` and `last_run`; `None` if the schedule
+    /// has no more fire times (after the year 2100).
+    pub next: Option<DateTime<Utc>>,
+}
+
+/// Pure scheduling decision. A first start (`last_run` = `None`) never counts as
+/// missed; many missed slots collapse into the latest one.
+pub fn plan(
+    now: DateTime<Utc>,
+    last_run: Option<DateTime<Utc>>,
+    schedule: &Schedule,
+    run_missed: bool,
+) -> Plan {
+    let missed = last_run.and_then(|last| {
+        schedule
+            .latest_at_or_before(now)
+            .filter(|slot| *slot > last)
+    });
+    // If the clock went backwards (last_run in the future), never repeat a slot.
+    let from = match last_run {
+        Some(last) if last > now => last,
+        _ => now,
+    };
+    Plan {
+        run_now: if run_missed { missed } else { None },
+        missed,
+        next: schedule.next_after(from),
+    }
+}
+
+/// Wall clock and sleeping, injectable so the loop is tested without waiting.
+pub trait Clock {
+    fn now(&self) -> DateTime<Utc>;
+    /// Returns once `now() >= t`.
+    fn sleep_until(&self, t: DateTime<Utc>) -> impl Future<Output = ()>;
+    fn sleep(&self, d: Duration) -> impl Future<Output = ()>;
+}
+
+/// The real clock. Sleeps in slices of at most a minute and re-reads the wall clock,
+/// so a suspended machine or a clock step does not make it fire late or early.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    async fn sleep_until(&self, t: DateTime<Utc>) {
+        loop {
+            let left = t - Utc::now();
+            let Ok(left) = left.to_std() else { return };
+            if left.is_zero() {
+                return;
+            }
+            tokio::time::sleep(left.min(Duration::from_secs(60))).await;
+        }
+    }
+
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+const STATE_FILE: &str = "schedule-state.json";
+
+/// What `schedule-state.json` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    /// The scheduled time of the last run that finished (successfully or not).
+    pub last_scheduled: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The run's exit code; `None` when the job returned an error.
+    pub exit_code: Option<u8>,
+    pub expression: String,
+    pub timezone: String,
+}
+
+pub fn state_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(STATE_FILE)
+}
+
+/// Reads the state file; a missing file is `None`, an unreadable one an error.
+pub fn read_state(state_dir: &Path) -> anyhow::Result<Option<ScheduleState>> {
+    let path = state_path(state_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("parsing {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes the state file atomically: a temporary file in the same directory, fsync,
+/// then rename over the old one.
+pub fn write_state(state_dir: &Path, state: &ScheduleState) -> anyhow::Result<()> {
+    use std::io::Write;
+    let path = state_path(state_dir);
+    let tmp = state_dir.join(format!(".{STATE_FILE}.tmp-{}", std::process::id()));
+    let text = serde_json::to_string_pretty(state)?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("writing {}", path.display()))
+    })
+}
+
+/// Runs `job` at every slot of `opts.schedule` until SIGTERM or SIGINT.
+///
+/// One run at a time (the loop awaits the job; slots that pass during a run are
+/// skipped with a warning). A signal while waiting returns `Ok(())` at once; during a
+/// run, the run gets `opts.shutdown_grace` to finish (a second signal cuts it short),
+/// then its future is dropped. An abandoned run is not recorded, so with `run_missed`
+/// it is run again at the next start.
+pub async fn run_schedule<F, Fut>(opts: ScheduleOptions, job: F) -> anyhow::Result<()>
+where
+    F: FnMut(DateTime<Utc>) -> Fut,
+    Fut: Future<Output = anyhow::Result<u8>>,
+{
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let (tx, rx) = watch::channel(0u32);
+    let listener = tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::info!(signal = name, "shutdown signal received");
+            tx.send_modify(|n| *n += 1);
+        }
+    });
+    let result = run_loop(opts, &SystemClock, rx, job).await;
+    listener.abort();
+    result
+}
+
+/// Resolves once at least `n` shutdown requests arrived; never if the sender is gone.
+async fn requested(rx: &mut watch::Receiver<u32>, n: u32) {
+    if rx.wait_for(|count| *count >= n).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+enum Outcome {
+    Finished(anyhow::Result<u8>),
+    Abandoned,
+}
+
+/// The loop behind [`run_schedule`], with the clock and the shutdown requests (a
+/// counter: 1 = finish up, 2 = stop now) injected.
+pub async fn run_loop<C, F, Fut>(
+    opts: ScheduleOptions,
+    clock: &C,
+    mut shutdown: watch::Receiver<u32>,
+    mut job: F,
+) -> anyhow::Result<()>
+where
+    C: Clock,
+    F: FnMut(DateTime<Utc>) -> Fut,
+    Fut: Future<Output = anyhow::Result<u8>>,
+{
+    let tz = opts.schedule.timezone();
+    std::fs::create_dir_all(&opts.state_dir)
+        .with_context(|| format!("creating state directory {}", opts.state_dir.display()))?;
+    let mut last = read_state(&opts.state_dir)?.map(|s| s.last_scheduled);
+    tracing::info!(
+        cron = opts.schedule.expression(),
+        timezone = %tz,
+        last_run = last.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".into()),
+        run_missed = opts.run_missed,
+        "scheduler started"
+    );
+    let mut catch_up = opts.run_missed;
+    loop {
+        let now = clock.now();
+        let p = plan(now, last, &opts.schedule, catch_up);
+        let first = catch_up;
+        catch_up = false;
+        let slot = match p.run_now {
+            Some(slot) => {
+                tracing::info!(slot = %slot.with_timezone(&tz), "running the missed run once");
+                slot
+            }
+            None => {
+                if let Some(m) = p.missed {
+                    if first || last.is_none() {
+                        tracing::info!(slot = %m.with_timezone(&tz), "missed run not run (--no-run-missed)");
+                    } else {
+                        tracing::warn!(slot = %m.with_timezone(&tz), "run skipped: the previous run was still running");
+                    }
+                }
+                let Some(next) = p.next else {
+                    anyhow::bail!(
+                        "the schedule {:?} has no fire time after {now}",
+                        opts.schedule.expression()
+                    );
+                };
+                tracing::info!(next_run = %next.with_timezone(&tz), next_run_utc = %next, "next run");
+                tokio::select! {
+                    biased;
+                    _ = requested(&mut shutdown, 1) => {
+                        tracing::info!("shutting down while idle");
+                        return Ok(());
+                    }
+                    _ = clock.sleep_until(next) => next,
+                }
+            }
+        };
+
+        tracing::info!(slot = %slot.with_timezone(&tz), "run starting");
+        let (outcome, stop) = {
+            let fut = job(slot);
+            tokio::pin!(fut);
+            tokio::select! {
+                biased;
+                r = &mut fut => (Outcome::Finished(r), false),
+                _ = requested(&mut shutdown, 1) => {
+                    tracing::warn!(grace_secs = opts.shutdown_grace.as_secs(), "shutdown requested during a run: letting it finish");
+                    let o = tokio::select! {
+                        biased;
+                        r = &mut fut => Outcome::Finished(r),
+                        _ = clock.sleep(opts.shutdown_grace) => Outcome::Abandoned,
+                        _ = requested(&mut shutdown, 2) => Outcome::Abandoned,
+                    };
+                    (o, true)
+                }
+            }
+        };
+        match outcome {
+            Outcome::Abandoned => {
+                tracing::warn!(slot = %slot.with_timezone(&tz), "run abandoned at shutdown; it is not recorded and will be retried as a missed run");
+                return Ok(());
+            }
+            Outcome::Finished(result) => {
+                let exit_code = match &result {
+                    Ok(0) => {
+                        tracing::info!(slot = %slot.with_timezone(&tz), exit_code = 0, "run finished");
+                        Some(0)
+                    }
+                    Ok(code) => {
+                        tracing::warn!(slot = %slot.with_timezone(&tz), exit_code = *code, "run finished with a non-zero exit code");
+                        Some(*code)
+                    }
+                    Err(e) => {
+                        tracing::error!(slot = %slot.with_timezone(&tz), error = format!("{e:#}"), "run failed");
+                        None
+                    }
+                };
+                last = Some(slot);
+                let state = ScheduleState {
+                    last_scheduled: slot,
+                    finished_at: clock.now(),
+                    exit_code,
+                    expression: opts.schedule.expression().to_string(),
+                    timezone: tz.name().to_string(),
+                };
+                if let Err(e) = write_state(&opts.state_dir, &state) {
+                    tracing::error!(error = format!("{e:#}"), "could not record the run");
+                }
+            }
+        }
+        if stop {
+            tracing::info!("shutting down after the run");
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::parse_cron;
+    use chrono::{TimeDelta, TimeZone};
+    use chrono_tz::Tz;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::Mutex;
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    fn daily_six() -> Schedule {
+        parse_cron("0 6 * * *", Tz::UTC).unwrap()
+    }
+
+    #[test]
+    fn plan_first_start_waits() {
+        let p = plan(utc(2025, 1, 2, 12, 0), None, &daily_six(), true);
+        assert_eq!(
+            p,
+            Plan {
+                run_now: None,
+                missed: None,
+                next: Some(utc(2025, 1, 3, 6, 0))
+            }
+        );
+    }
+
+    #[test]
+    fn plan_missed_runs_collapse_into_the_latest() {
+        // Last ran 3 days ago; four slots passed: only the latest runs.
+        let p = plan(
+            utc(2025, 1, 5, 12, 0),
+            Some(utc(2025, 1, 2, 6, 0)),
+            &daily_six(),
+            true,
+        );
+        assert_eq!(p.run_now, Some(utc(2025, 1, 5, 6, 0)));
+        assert_eq!(p.missed, Some(utc(2025, 1, 5, 6, 0)));
+        assert_eq!(p.next, Some(utc(2025, 1, 6, 6, 0)));
+        let p = plan(
+            utc(2025, 1, 5, 12, 0),
+            Some(utc(2025, 1, 2, 6, 0)),
+            &daily_six(),
+            false,
+        );
+        assert_eq!(p.run_now, None);
+        assert_eq!(p.missed, Some(utc(2025, 1, 5, 6, 0)));
+    }
+
+    #[test]
+    fn plan_nothing_missed_when_up_to_date() {
+        let p = plan(
+            utc(2025, 1, 5, 12, 0),
+            Some(utc(2025, 1, 5, 6, 0)),
+            &daily_six(),
+            true,
+        );
+        assert_eq!(p.run_now, None);
+        assert_eq!(p.missed, None);
+        // Exactly at the slot time that already ran: not again, next is tomorrow.
+        let p = plan(
+            utc(2025, 1, 5, 6, 0),
+            Some(utc(2025, 1, 5, 6, 0)),
+            &daily_six(),
+            true,
+        );
+        assert_eq!(p.run_now, None);
+        assert_eq!(p.next, Some(utc(2025, 1, 6, 6, 0)));
+        // Exactly at a slot that has not run: it is due now.
+        let p = plan(
+            utc(2025, 1, 5, 6, 0),
+            Some(utc(2025, 1, 4, 6, 0)),
+            &daily_six(),
+            true,
+        );
+        assert_eq!(p.run_now, Some(utc(2025, 1, 5, 6, 0)));
+    }
+
+    #[test]
+    fn plan_clock_went_backwards() {
+        let p = plan(
+            utc(2025, 1, 5, 5, 0),
+            Some(utc(2025, 1, 6, 6, 0)),
+            &daily_six(),
+            true,
+        );
+        assert_eq!(p.run_now, None);
+        assert_eq!(p.next, Some(utc(2025, 1, 7, 6, 0)));
+    }
+
+    #[test]
+    fn state_roundtrip_is_atomic_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_state(dir.path()).unwrap(), None);
+        let s = ScheduleState {
+            last_scheduled: utc(2025, 1, 5, 6, 0),
+            finished_at: utc(2025, 1, 5, 6, 3),
+            exit_code: Some(1),
+            expression: "0 6 * * *".into(),
+            timezone: "UTC".into(),
+        };
+        write_state(dir.path(), &s).unwrap();
+        write_state(dir.path(), &s).unwrap();
+        assert_eq!(read_state(dir.path()).unwrap(), Some(s));
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![STATE_FILE.to_string()]);
+        std::fs::write(state_path(dir.path()), "{oops").unwrap();
+        assert!(read_state(dir.path()).is_err());
+    }
+
+    /// A clock that jumps instead of sleeping.
+    struct FakeClock {
+        now: Mutex<DateTime<Utc>>,
+        slept_until: Mutex<Vec<DateTime<Utc>>>,
+        /// How much a job "takes": added to `now` by the test job.
+        step: TimeDelta,
+    }
+
+    impl FakeClock {
+        fn new(now: DateTime<Utc>) -> Self {
+            FakeClock {
+                now: Mutex::new(now),
+                slept_until: Mutex::new(Vec::new()),
+                step: TimeDelta::minutes(5),
+            }
+        }
+        fn advance(&self, d: TimeDelta) {
+            *self.now.lock().unwrap() += d;
+        }
+    }
+
+    impl Clock for FakeClock {
+        fn now(&self) -> DateTime<Utc> {
+            *self.now.lock().unwrap()
+        }
+        async fn sleep_until(&self, t: DateTime<Utc>) {
+            self.slept_until.lock().unwrap().push(t);
+            let mut now = self.now.lock().unwrap();
+            if *now < t {
+                *now = t;
+            }
+        }
+        async fn sleep(&self, d: Duration) {
+            self.advance(TimeDelta::from_std(d).unwrap());
+        }
+    }
+
+    fn options(dir: &Path, expr: &str, run_missed: bool) -> ScheduleOptions {
+        ScheduleOptions {
+            schedule: parse_cron(expr, Tz::UTC).unwrap(),
+            state_dir: dir.to_path_buf(),
+            run_missed,
+            shutdown_grace: Duration::from_secs(60),
+        }
+    }
+
+    /// Runs the loop with a job that records its slots, advances the fake clock by
+    /// `clock.step` per run and asks for shutdown after `runs` runs.
+    async fn drive(
+        opts: ScheduleOptions,
+        clock: &FakeClock,
+        runs: usize,
+        code: u8,
+    ) -> Vec<DateTime<Utc>> {
+        let (tx, rx) = watch::channel(0u32);
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let seen2 = seen.clone();
+        let result = run_loop(opts, clock, rx, move |slot| {
+            let seen = seen2.clone();
+            let tx = tx.clone();
+            async move {
+                clock.advance(clock.step);
+                seen.borrow_mut().push(slot);
+                if seen.borrow().len() >= runs {
+                    tx.send_modify(|n| *n += 1);
+                }
+                Ok(code)
+            }
+        })
+        .await;
+        result.unwrap();
+        let out = seen.borrow().clone();
+        out
+    }
+
+    #[tokio::test]
+    async fn loop_runs_each_slot_and_records_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = FakeClock::new(utc(2025, 1, 1, 10, 7));
+        let seen = drive(options(dir.path(), "*/15 * * * *", true), &clock, 3, 0).await;
+        assert_eq!(
+            seen,
+            vec![
+                utc(2025, 1, 1, 10, 15),
+                utc(2025, 1, 1, 10, 30),
+                utc(2025, 1, 1, 10, 45)
+            ]
+        );
+        let state = read_state(dir.path()).unwrap().unwrap();
+        assert_eq!(state.last_scheduled, utc(2025, 1, 1, 10, 45));
+        assert_eq!(state.finished_at, utc(2025, 1, 1, 10, 50));
+        assert_eq!(state.exit_code, Some(0));
+    }
+
+    #[tokio::test]
+    async fn loop_runs_a_missed_slot_once_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path(), "0 6 * * *", true);
+        // First life: one run on Jan 1.
+        let clock = FakeClock::new(utc(2025, 1, 1, 0, 0));
+        let seen = drive(opts.clone(), &clock, 1, 2).await;
+        assert_eq!(seen, vec![utc(2025, 1, 1, 6, 0)]);
+        assert_eq!(read_state(dir.path()).unwrap().unwrap().exit_code, Some(2));
+        // Down until Jan 4 noon: Jan 2, 3 and 4 were missed; Jan 4 runs at once, then Jan 5.
+        let clock = FakeClock::new(utc(2025, 1, 4, 12, 0));
+        let seen = drive(opts.clone(), &clock, 2, 0).await;
+        assert_eq!(seen, vec![utc(2025, 1, 4, 6, 0), utc(2025, 1, 5, 6, 0)]);
+        // The missed run did not sleep; the regular one slept until its slot.
+        assert_eq!(
+            *clock.slept_until.lock().unwrap(),
+            vec![utc(2025, 1, 5, 6, 0)]
+        );
+    }
+
+    #[tokio::test]
+    async fn loop_without_run_missed_waits_for_the_next_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ScheduleState {
+            last_scheduled: utc(2025, 1, 1, 6, 0),
+            finished_at: utc(2025, 1, 1, 6, 1),
+            exit_code: Some(0),
+            expression: "0 6 * * *".into(),
+            timezone: "UTC".into(),
+        };
+        write_state(dir.path(), &s).unwrap();
+        let clock = FakeClock::new(utc(2025, 1, 4, 12, 0));
+        let seen = drive(options(dir.path(), "0 6 * * *", false), &clock, 1, 0).await;
+        assert_eq!(seen, vec![utc(2025, 1, 5, 6, 0)]);
+    }
+
+    #[tokio::test]
+    async fn loop_skips_slots_that_pass_during_a_long_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut clock = FakeClock::new(utc(2025, 1, 1, 10, 7));
+        clock.step = TimeDelta::minutes(20);
+        let seen = drive(options(dir.path(), "*/15 * * * *", true), &clock, 3, 0).await;
+        // 10:15 runs until 10:35 (10:30 skipped, no overlap, no catch-up), 10:45 until
+        // 11:05 (11:00 skipped), then 11:15.
+        assert_eq!(
+            seen,
+            vec![
+                utc(2025, 1, 1, 10, 15),
+                utc(2025, 1, 1, 10, 45),
+                utc(2025, 1, 1, 11, 15)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn loop_records_failed_runs_and_keeps_going() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = FakeClock::new(utc(2025, 1, 1, 0, 0));
+        let (tx, rx) = watch::channel(0u32);
+        let count = Rc::new(RefCell::new(0));
+        let c2 = count.clone();
+        run_loop(
+            options(dir.path(), "0 * * * *", true),
+            &clock,
+            rx,
+            move |_slot| {
+                let c = c2.clone();
+                let tx = tx.clone();
+                async move {
+                    *c.borrow_mut() += 1;
+                    if *c.borrow() == 2 {
+                        tx.send_modify(|n| *n += 1);
+                    }
+                    anyhow::bail!("boom")
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(*count.borrow(), 2);
+        let state = read_state(dir.path()).unwrap().unwrap();
+        assert_eq!(state.last_scheduled, utc(2025, 1, 1, 2, 0));
+        assert_eq!(state.exit_code, None);
+    }
+
+    #[tokio::test]
+    async fn shutdown_while_idle_returns_without_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = FakeClock::new(utc(2025, 1, 1, 0, 0));
+        let (tx, rx) = watch::channel(0u32);
+        tx.send(1).unwrap();
+        let mut ran = false;
+        run_loop(options(dir.path(), "0 * * * *", true), &clock, rx, |_| {
+            ran = true;
+            async { Ok(0) }
+        })
+        .await
+        .unwrap();
+        assert!(!ran);
+        assert_eq!(read_state(dir.path()).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn shutdown_during_a_run_abandons_it_after_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = FakeClock::new(utc(2025, 1, 1, 0, 0));
+        let (tx, rx) = watch::channel(0u32);
+        let dropped = Rc::new(RefCell::new(false));
+        struct SetOnDrop(Rc<RefCell<bool>>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                *self.0.borrow_mut() = true;
+            }
+        }
+        let d2 = dropped.clone();
+        run_loop(
+            options(dir.path(), "0 * * * *", true),
+            &clock,
+            rx,
+            move |_| {
+                let guard = SetOnDrop(d2.clone());
+                tx.send(1).unwrap();
+                async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await;
+                    Ok(0)
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert!(*dropped.borrow(), "the run's future was dropped");
+        // The grace period elapsed on the clock, and nothing was recorded.
+        assert_eq!(clock.now(), utc(2025, 1, 1, 1, 1));
+        assert_eq!(read_state(dir.path()).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn shutdown_during_a_run_lets_it_finish_within_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = FakeClock::new(utc(2025, 1, 1, 0, 0));
+        let (tx, rx) = watch::channel(0u32);
+        let mut calls = 0;
+        run_loop(options(dir.path(), "0 * * * *", true), &clock, rx, |_| {
+            calls += 1;
+            tx.send(1).unwrap();
+            async {
+                // Not ready at the first poll: the shutdown branch is taken first.
+                tokio::task::yield_now().await;
+                Ok(0)
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(calls, 1);
+        let state = read_state(dir.path()).unwrap().unwrap();
+        assert_eq!(state.last_scheduled, utc(2025, 1, 1, 1, 0));
+    }
+}
