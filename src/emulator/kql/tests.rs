@@ -1,0 +1,210 @@
+use super::*;
+use serde_json::json;
+
+fn rows() -> Vec<Value> {
+    vec![
+        json!({"id": "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a",
+               "name": "a", "type": "microsoft.containerservice/managedclusters", "subscriptionId": "s1",
+               "identity": {"type": "SystemAssigned"},
+               "properties": {"servicePrincipalProfile": {"clientId": "msi"}, "nodeResourceGroup": "MC_rg_a",
+                              "agentPoolProfiles": [{"name": "nodepool1"}]}}),
+        json!({"id": "/subscriptions/s2/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/b",
+               "name": "b", "type": "microsoft.containerservice/managedclusters", "subscriptionId": "s2",
+               "properties": {"servicePrincipalProfile": {"clientId": "http://legacy"}}}),
+        json!({"id": "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r",
+               "name": "r", "type": "microsoft.containerregistry/registries", "subscriptionId": "s1",
+               "properties": "oops"}),
+        json!("not an object"),
+    ]
+}
+
+fn run(q: &str) -> Vec<Value> {
+    let q = Query::parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+    let mut out: Vec<RowResult> = rows().into_iter().filter_map(|r| q.run_row(r)).collect();
+    if q.orders() {
+        out.sort_by(|a, b| {
+            q.compare_keys(a.key.as_deref().unwrap_or(&[]), b.key.as_deref().unwrap_or(&[]))
+        });
+    }
+    out.into_iter().map(|r| r.row).collect()
+}
+
+fn names(rows: &[Value]) -> Vec<&str> {
+    rows.iter().map(|r| r["name"].as_str().unwrap_or("?")).collect()
+}
+
+#[test]
+fn table_names_are_case_insensitive_and_optional() {
+    assert_eq!(Query::parse("Resources").unwrap().table, Table::Resources);
+    assert_eq!(
+        Query::parse("AuthorizationResources | take 5").unwrap().table,
+        Table::AuthorizationResources
+    );
+    assert_eq!(
+        Query::parse("resourcecontainers").unwrap().table,
+        Table::ResourceContainers
+    );
+    let q = Query::parse("project id").unwrap();
+    assert_eq!(q.table, Table::Resources);
+    assert!(q.projects_id());
+}
+
+#[test]
+fn where_operators() {
+    assert_eq!(
+        names(&run("resources | where type =~ 'Microsoft.ContainerService/managedClusters'")),
+        ["a", "b"]
+    );
+    assert_eq!(
+        names(&run("resources | where type == 'Microsoft.ContainerService/managedClusters'")),
+        Vec::<&str>::new()
+    );
+    assert_eq!(names(&run("resources | where name != 'a'")), ["b", "r"]);
+    assert_eq!(names(&run("resources | where name !~ 'A'")), ["b", "r"]);
+    assert_eq!(names(&run("resources | where name in ('a', 'r')")), ["a", "r"]);
+    assert_eq!(names(&run("resources | where name in ('A', 'R')")), Vec::<&str>::new());
+    assert_eq!(names(&run("resources | where name in~ ('A', 'R')")), ["a", "r"]);
+    assert_eq!(names(&run("resources | where name !in~ ('A', 'R')")), ["b"]);
+    assert_eq!(
+        names(&run("resources | where subscriptionId == 's1' and not(name == 'a')")),
+        ["r"]
+    );
+    assert_eq!(
+        names(&run("resources | where name == 'a' or name == \"b\"")),
+        ["a", "b"]
+    );
+    assert_eq!(names(&run("resources | where isnotempty(identity)")), ["a"]);
+    assert_eq!(names(&run("resources | where isnull(identity)")), ["b", "r", "?"]);
+    assert_eq!(
+        names(&run(
+            "resources | where tolower(tostring(properties.servicePrincipalProfile.clientId)) == 'msi'"
+        )),
+        ["a"]
+    );
+    assert_eq!(names(&run("resources | where name contains 'A'")), ["a"]);
+    assert_eq!(names(&run("resources | where id startswith '/subscriptions/s2'")), ["b"]);
+    assert_eq!(names(&run("resources | where id has 'registries'")), ["r"]);
+}
+
+#[test]
+fn project_names_dotted_paths_with_underscores() {
+    let out = run(
+        "resources | where name == 'a' | project id, kind = tostring(identity.type), properties.nodeResourceGroup, pool = properties.agentPoolProfiles[0].name",
+    );
+    assert_eq!(
+        out,
+        vec![json!({"id": "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a",
+                    "kind": "SystemAssigned", "properties_nodeResourceGroup": "MC_rg_a", "pool": "nodepool1"})]
+    );
+    let out = run("resources | where name == 'b' | project tostring(properties.servicePrincipalProfile.clientId)");
+    assert_eq!(
+        out,
+        vec![json!({"properties_servicePrincipalProfile_clientId": "http://legacy"})]
+    );
+}
+
+#[test]
+fn extend_then_where_and_project_away() {
+    let out = run(
+        "resources | extend cid = tolower(tostring(properties.servicePrincipalProfile.clientId)) | where cid == 'msi' | project-away properties, identity",
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["cid"], "msi");
+    assert!(out[0].get("properties").is_none());
+    assert_eq!(out[0]["name"], "a");
+}
+
+#[test]
+fn order_by_defaults_to_descending() {
+    assert_eq!(
+        names(&run("resources | where isnotempty(name) | order by name")),
+        ["r", "b", "a"]
+    );
+    assert_eq!(
+        names(&run("resources | where isnotempty(name) | order by name asc")),
+        ["a", "b", "r"]
+    );
+    assert_eq!(
+        names(&run("resources | where isnotempty(name) | sort by subscriptionId asc, name desc")),
+        ["r", "a", "b"]
+    );
+}
+
+#[test]
+fn projects_id_detection() {
+    assert!(Query::parse("resources | project id, name").unwrap().projects_id());
+    assert!(!Query::parse("resources | project name").unwrap().projects_id());
+    assert!(!Query::parse("resources | project-away id").unwrap().projects_id());
+    assert!(Query::parse("resources | project name | extend id = name").unwrap().projects_id());
+    assert!(Query::parse("resources | where name == 'x'").unwrap().projects_id());
+}
+
+#[test]
+fn take_is_trailing_only() {
+    assert_eq!(Query::parse("resources | take 5").unwrap().take, Some(5));
+    assert_eq!(Query::parse("resources | limit 2").unwrap().take, Some(2));
+    assert!(Query::parse("resources | take 5 | project id").is_err());
+}
+
+#[test]
+fn unsupported_and_bad_syntax_report_positions() {
+    let e = Query::parse("resources | summarize count() by type").unwrap_err();
+    assert!(e.message.contains("summarize"), "{e}");
+    assert_eq!((e.line, e.col, e.token.as_str()), (1, 12, "summarize"));
+
+    let e = Query::parse("resources\n| mv-expand x").unwrap_err();
+    assert_eq!((e.line, e.col, e.token.as_str()), (2, 2, "mv-expand"));
+
+    let e = Query::parse("where where").unwrap_err();
+    assert_eq!(e.line, 1);
+
+    let e = Query::parse("resources | where name == 'unterminated").unwrap_err();
+    assert!(e.message.contains("unterminated"));
+
+    let e = Query::parse("resources | where foo(name)").unwrap_err();
+    assert!(e.message.contains("function 'foo'"));
+
+    let e = Query::parse("resourcechanges").unwrap_err();
+    assert!(e.message.contains("resourcechanges"));
+
+    let e = Query::parse("resources | where name == 'a' |").unwrap_err();
+    assert_eq!(e.token, "<EOF>");
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let q = format!("resources | where {}name{}", "(".repeat(5000), ")".repeat(5000));
+    assert!(Query::parse(&q).is_err());
+    let q = format!("resources | where {}true", "not(".repeat(5000));
+    assert!(Query::parse(&q).is_err());
+}
+
+proptest::proptest! {
+    #[test]
+    fn never_panics_on_random_input(s in "\\PC{0,80}") {
+        if let Ok(q) = Query::parse(&s) {
+            for r in rows() {
+                let _ = q.run_row(r);
+            }
+        }
+    }
+
+    #[test]
+    fn never_panics_on_kql_like_input(
+        parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "resources", "|", "where", "project", "extend", "order", "by", "asc", "desc",
+                "name", "id", "properties", ".", "x", "==", "=~", "!=", "!~", "in", "in~", "(",
+                ")", ",", "'a'", "\"b\"", "and", "or", "not", "tostring", "tolower", "isnull",
+                "isnotempty", "take", "3", "=", "[", "]", "0", "-", "@'v'", "//c\n",
+            ]),
+            0..25,
+        )
+    ) {
+        let s = parts.join(" ");
+        if let Ok(q) = Query::parse(&s) {
+            let mut out: Vec<RowResult> = rows().into_iter().filter_map(|r| q.run_row(r)).collect();
+            out.sort_by(|a, b| q.compare_keys(a.key.as_deref().unwrap_or(&[]), b.key.as_deref().unwrap_or(&[])));
+        }
+    }
+}
