@@ -1,0 +1,97 @@
+//! The command line: subcommands and their dispatch.
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{FileConfig, RunArgs, Settings};
+use crate::rules::{catalogue, Baseline};
+
+#[derive(Debug, Parser)]
+#[command(name = "aks-identity-audit", version, about = "Audit the identities of AKS clusters: service principals, kubelet migration, documented roles")]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "plain")]
+    pub log_format: LogFormat,
+    /// Log level (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "info", env = "AKS_AUDIT_LOG")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one audit and write reports.
+    Run(RunArgs),
+    /// Print the rule catalogue.
+    Rules,
+    /// Print the embedded baselines, or one of them as TOML-derived text.
+    Baselines,
+    /// Validate a configuration file and exit.
+    CheckConfig {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Plain => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    init_logging(cli.log_format, &cli.log_level);
+    match cli.command {
+        Command::Run(args) => {
+            let settings = Settings::resolve(&args)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let res = rt.block_on(crate::run::run(&settings))?;
+            println!("{}", res.out_dir.display());
+            Ok(res.exit_code)
+        }
+        Command::Rules => {
+            print!("{}", catalogue::render_text());
+            Ok(crate::exit::OK)
+        }
+        Command::Baselines => {
+            for name in Baseline::embedded_names() {
+                let b = Baseline::load(name)?;
+                println!("{}  {} ({})\n    {}", b.name, b.title, b.date, b.source);
+                for (ident, roles) in &b.identities {
+                    let list: Vec<String> = roles
+                        .iter()
+                        .map(|r| format!("{}{} @ {:?}", r.role_name, if r.required { "" } else { " (allowed)" }, r.scope))
+                        .collect();
+                    println!("    {ident}: {}", if list.is_empty() { "none".into() } else { list.join(", ") });
+                }
+            }
+            Ok(crate::exit::OK)
+        }
+        Command::CheckConfig { file } => {
+            let cfg = FileConfig::load(&file)?;
+            if let Some(b) = &cfg.baseline {
+                Baseline::load(b)?;
+            }
+            if let Some(s) = &cfg.suppressions {
+                crate::rules::suppress::load(s)?;
+            }
+            println!("{}: ok", file.display());
+            Ok(crate::exit::OK)
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! One configuration for file and flags: the TOML file (`--config`) gives defaults,
+//! flags override them. Unknown keys are errors that name the file, key and line.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use serde::Deserialize;
+
+use crate::rules::{baseline::DEFAULT_BASELINE, owner, Severity};
+
+/// Flags of `run` (and `schedule`); each has a config-file key of the same name
+/// with `_` for `-`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// TOML configuration file; flags override its keys.
+    #[arg(long, value_name = "FILE", env = "AKS_AUDIT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Audit an inventory folder (clusters.json, role-assignments.json, ...) instead of Azure.
+    #[arg(long, value_name = "DIR", conflicts_with = "demo")]
+    pub inventory: Option<PathBuf>,
+    /// Audit the built-in demo tenant, served by the embedded emulator.
+    #[arg(long)]
+    pub demo: bool,
+    /// Folder for history between runs (needed to see kubelet migrations).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Output folder [default: reports/<UTC timestamp>/].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Override the clock (RFC 3339), for backfills and tests.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Embedded baseline name (aks-docs-2021, aks-docs-current) or a TOML file [default: aks-docs-2021].
+    #[arg(long, value_name = "NAME|FILE")]
+    pub baseline: Option<String>,
+    /// Exit 1 when a finding at or above this severity is not suppressed [default: never].
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
+    /// Suppressions file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub suppressions: Option<PathBuf>,
+    /// Add a UTF-8 byte-order mark to CSV files for Excel.
+    #[arg(long)]
+    pub csv_excel: bool,
+    /// Days of history to keep [default: 400].
+    #[arg(long, value_name = "DAYS")]
+    pub history_days: Option<i64>,
+    /// Tag keys that name a cluster's owner, in order (repeatable) [default: owner, Owner, owner-email, contact].
+    #[arg(long = "owner-tag", value_name = "KEY")]
+    pub owner_tags: Vec<String>,
+}
+
+/// The configuration file. Every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub inventory: Option<PathBuf>,
+    pub demo: Option<bool>,
+    pub state: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub baseline: Option<String>,
+    pub fail_on: Option<Severity>,
+    pub suppressions: Option<PathBuf>,
+    pub csv_excel: Option<bool>,
+    pub history_days: Option<i64>,
+    #[serde(default)]
+    pub owners: OwnersConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnersConfig {
+    pub tag_keys: Option<Vec<String>>,
+    /// Subscription id or name → owner address.
+    #[serde(default)]
+    pub subscriptions: BTreeMap<String, String>,
+    pub fallback: Option<String>,
+}
+
+/// Where the inventory comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Inventory(PathBuf),
+    Demo,
+}
+
+/// The resolved settings of one run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub source: Source,
+    pub state: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub now: Option<DateTime<Utc>>,
+    pub baseline: String,
+    pub fail_on: Option<Severity>,
+    pub suppressions: Option<PathBuf>,
+    pub csv_excel: bool,
+    pub history_days: i64,
+    pub owners: owner::OwnerPolicy,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+}
+
+impl Settings {
+    pub fn resolve(args: &RunArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let source = if args.demo {
+            Source::Demo
+        } else if let Some(dir) = &args.inventory {
+            Source::Inventory(dir.clone())
+        } else if let Some(dir) = &file.inventory {
+            Source::Inventory(dir.clone())
+        } else if file.demo == Some(true) {
+            Source::Demo
+        } else {
+            bail!("nothing to audit: give --inventory DIR or --demo");
+        };
+        let now = match &args.now {
+            Some(s) => Some(
+                DateTime::parse_from_rfc3339(s)
+                    .with_context(|| format!("--now `{s}` is not an RFC 3339 time"))?
+                    .with_timezone(&Utc),
+            ),
+            None => None,
+        };
+        let history_days = args.history_days.or(file.history_days).unwrap_or(400);
+        if history_days < 1 {
+            bail!("history_days must be at least 1, got {history_days}");
+        }
+        let tag_keys = if !args.owner_tags.is_empty() {
+            args.owner_tags.clone()
+        } else {
+            file.owners.tag_keys.clone().unwrap_or_else(owner::default_tag_keys)
+        };
+        Ok(Settings {
+            source,
+            state: args.state.clone().or(file.state),
+            out: args.out.clone().or(file.out),
+            now,
+            baseline: args
+                .baseline
+                .clone()
+                .or(file.baseline)
+                .unwrap_or_else(|| DEFAULT_BASELINE.to_string()),
+            fail_on: args.fail_on.or(file.fail_on),
+            suppressions: args.suppressions.clone().or(file.suppressions),
+            csv_excel: args.csv_excel || file.csv_excel.unwrap_or(false),
+            history_days,
+            owners: owner::OwnerPolicy {
+                tag_keys,
+                subscription_owners: file.owners.subscriptions,
+                fallback: file.owners.fallback,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "state = \"s\"\nfail_onn = \"high\"\n").unwrap();
+        let e = FileConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("c.toml") && e.contains("fail_onn") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "inventory = \"inv\"\nbaseline = \"aks-docs-current\"\nfail_on = \"high\"\n[owners]\nfallback = \"ops@example.com\"\n").unwrap();
+        let args = RunArgs { config: Some(p), fail_on: Some(Severity::Critical), ..Default::default() };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!(s.source, Source::Inventory("inv".into()));
+        assert_eq!(s.baseline, "aks-docs-current");
+        assert_eq!(s.fail_on, Some(Severity::Critical));
+        assert_eq!(s.owners.fallback.as_deref(), Some("ops@example.com"));
+    }
+
+    #[test]
+    fn bad_now_is_an_error() {
+        let args = RunArgs { inventory: Some("x".into()), now: Some("yesterday".into()), ..Default::default() };
+        assert!(Settings::resolve(&args).unwrap_err().to_string().contains("yesterday"));
+    }
+}

@@ -1,0 +1,110 @@
+//! Reads an inventory folder: `clusters.json` (required) and optional
+//! `role-assignments.json`, `subscriptions.json`, `resource-groups.json`, `registries.json`.
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use super::{Inventory, Kind, Loader};
+
+/// ARM's `{value: [...]}` and Resource Graph's `{data: [...]}` envelopes.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    value: Option<Vec<&'a RawValue>>,
+    #[serde(borrow, default)]
+    data: Option<Vec<&'a RawValue>>,
+}
+
+/// Splits a file's text into its elements, each still unparsed: a bare array, an
+/// ARM list (`value`) or a Resource Graph reply (`data`).
+pub fn elements<'a>(text: &'a str, file: &str) -> anyhow::Result<Vec<&'a RawValue>> {
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    let parsed = if trimmed.starts_with('[') {
+        serde_json::from_str::<Vec<&RawValue>>(trimmed).map(Some)
+    } else {
+        serde_json::from_str::<Envelope>(trimmed).map(|e| e.value.or(e.data))
+    };
+    match parsed {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => bail!(
+            "{file}: expected a JSON array, an object with `value` (ARM list) or an object with `data` (Resource Graph reply)"
+        ),
+        Err(e) => match serde_json::from_str::<Value>(trimmed) {
+            Err(_) => bail!("{file}: not valid JSON: {e}"),
+            Ok(_) => bail!("{file}: expected a JSON array, an object with `value` (ARM list) or an object with `data` (Resource Graph reply): {e}"),
+        },
+    }
+}
+
+/// Feeds every element of `text` into `loader`.
+pub fn load_text(loader: &mut Loader, kind: Kind, file: &str, text: &str) -> anyhow::Result<()> {
+    for (i, raw) in elements(text, file)?.into_iter().enumerate() {
+        match serde_json::from_str::<Value>(raw.get()) {
+            Ok(v) => loader.add(kind, file, i, &v),
+            Err(e) => loader.skip(file, i, format!("not valid JSON: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// Reads a whole inventory folder.
+pub fn read_folder(dir: &Path) -> anyhow::Result<Inventory> {
+    if !dir.is_dir() {
+        bail!("inventory folder {} does not exist", dir.display());
+    }
+    let mut loader = Loader::new();
+    for kind in [
+        Kind::Clusters,
+        Kind::Subscriptions,
+        Kind::ResourceGroups,
+        Kind::Registries,
+        Kind::RoleAssignments,
+    ] {
+        let path = dir.join(kind.file_name());
+        if !path.exists() {
+            if kind == Kind::Clusters {
+                bail!("{}: missing (the inventory folder needs clusters.json)", path.display());
+            }
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        load_text(&mut loader, kind, &path.display().to_string(), &text)?;
+    }
+    Ok(loader.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_are_detected() {
+        for text in [r#"[{"id":"a"}]"#, r#"{"value":[{"id":"a"}]}"#, r#"{"data":[{"id":"a"}],"count":1}"#] {
+            assert_eq!(elements(text, "f").unwrap().len(), 1, "{text}");
+        }
+    }
+
+    #[test]
+    fn wrong_shape_names_the_file() {
+        let e = elements(r#"{"items":[]}"#, "clusters.json").unwrap_err().to_string();
+        assert!(e.contains("clusters.json") && e.contains("`value`"), "{e}");
+        let e = elements("{", "clusters.json").unwrap_err().to_string();
+        assert!(e.contains("not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn bad_elements_are_skipped_and_counted() {
+        let mut l = Loader::new();
+        let text = r#"[{"id":"/subscriptions/s/resourceGroups/r/providers/Microsoft.ContainerService/managedClusters/c","properties":{}}, {"name":"no id"}, {"id":"/subscriptions/s/resourceGroups/r/providers/Microsoft.ContainerService/managedClusters/d","properties":{"agentPoolProfiles":"x"}}]"#;
+        load_text(&mut l, Kind::Clusters, "clusters.json", text).unwrap();
+        let inv = l.finish();
+        assert_eq!(inv.clusters.len(), 1);
+        assert_eq!(inv.coverage.skipped_rows.len(), 2);
+        assert_eq!(inv.coverage.skipped_rows[0].index, 1);
+        assert!(inv.coverage.skipped_rows[1].reason.contains("agentPoolProfiles"));
+    }
+}

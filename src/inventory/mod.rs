@@ -1,0 +1,117 @@
+//! The typed inventory and the readers that fill it from ARM, Resource Graph and
+//! `az` CLI shapes. One bad element never sinks the run: it is skipped and counted.
+pub mod folder;
+pub mod ids;
+pub mod json;
+pub mod model;
+pub mod demo;
+pub mod read;
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+pub use model::*;
+
+/// What kind of rows a file or query holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Managed clusters (a Resource Graph `resources` reply may also carry registries).
+    Clusters,
+    RoleAssignments,
+    /// Subscriptions; a Resource Graph `resourcecontainers` reply may also carry resource groups.
+    Subscriptions,
+    ResourceGroups,
+    Registries,
+}
+
+impl Kind {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Kind::Clusters => "clusters.json",
+            Kind::RoleAssignments => "role-assignments.json",
+            Kind::Subscriptions => "subscriptions.json",
+            Kind::ResourceGroups => "resource-groups.json",
+            Kind::Registries => "registries.json",
+        }
+    }
+}
+
+const CLUSTER_TYPE: &str = "microsoft.containerservice/managedclusters";
+const REGISTRY_TYPE: &str = "microsoft.containerregistry/registries";
+const SUBSCRIPTION_TYPE: &str = "microsoft.resources/subscriptions";
+const RESOURCE_GROUP_TYPE: &str = "microsoft.resources/subscriptions/resourcegroups";
+
+/// Accumulates rows from files or live pages into an [`Inventory`].
+#[derive(Debug, Default)]
+pub struct Loader {
+    inv: Inventory,
+}
+
+impl Loader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one element; a malformed one is recorded as skipped with `source` and `index`.
+    pub fn add(&mut self, kind: Kind, source: &str, index: usize, v: &Value) {
+        if let Err(reason) = self.try_add(kind, v) {
+            self.skip(source, index, reason);
+        }
+    }
+
+    fn try_add(&mut self, kind: Kind, v: &Value) -> Result<(), String> {
+        let t = read::row_type(v);
+        let kind = match (kind, t.as_deref()) {
+            (Kind::Clusters | Kind::Registries, Some(REGISTRY_TYPE)) => Kind::Registries,
+            (Kind::Clusters, Some(t)) if t != CLUSTER_TYPE => return Ok(()), // other resources
+            (Kind::Subscriptions | Kind::ResourceGroups, Some(RESOURCE_GROUP_TYPE)) => {
+                Kind::ResourceGroups
+            }
+            (Kind::Subscriptions | Kind::ResourceGroups, Some(SUBSCRIPTION_TYPE)) => {
+                Kind::Subscriptions
+            }
+            (k, _) => k,
+        };
+        match kind {
+            Kind::Clusters => self.inv.clusters.push(read::cluster(v)?),
+            Kind::RoleAssignments => self.inv.role_assignments.push(read::role_assignment(v)?),
+            Kind::Subscriptions => self.inv.subscriptions.push(read::subscription(v)?),
+            Kind::ResourceGroups => self.inv.resource_groups.push(read::resource_group(v)?),
+            Kind::Registries => self.inv.registries.push(read::registry(v)?),
+        }
+        Ok(())
+    }
+
+    pub fn skip(&mut self, source: &str, index: usize, reason: String) {
+        tracing::warn!(source, index, %reason, "skipped malformed row");
+        self.inv.coverage.skipped_rows.push(SkippedRow {
+            source: source.to_string(),
+            index,
+            reason,
+        });
+    }
+
+    pub fn gap(&mut self, scope: impl Into<String>, reason: impl Into<String>) {
+        let (scope, reason) = (scope.into(), reason.into());
+        tracing::warn!(%scope, %reason, "coverage gap");
+        self.inv.coverage.gaps.push(Gap { scope, reason });
+    }
+
+    /// Deduplicates by id (case-insensitively, first wins) and sorts for stable output.
+    pub fn finish(self) -> Inventory {
+        let mut inv = self.inv;
+        dedup(&mut inv.clusters, |c| &c.id);
+        dedup(&mut inv.role_assignments, |r| &r.id);
+        dedup(&mut inv.subscriptions, |s| &s.id);
+        dedup(&mut inv.resource_groups, |g| &g.id);
+        dedup(&mut inv.registries, |r| &r.id);
+        inv
+    }
+}
+
+fn dedup<T>(rows: &mut Vec<T>, id: impl Fn(&T) -> &str) {
+    let mut seen = HashSet::with_capacity(rows.len());
+    rows.retain(|r| seen.insert(id(r).to_ascii_lowercase()));
+    rows.sort_by_cached_key(|r| id(r).to_ascii_lowercase());
+}

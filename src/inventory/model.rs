@@ -1,0 +1,177 @@
+//! The typed inventory every rule reads. Readers fill it; nothing here does I/O.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Everything one run knows about the estate.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Inventory {
+    pub clusters: Vec<Cluster>,
+    pub role_assignments: Vec<RoleAssignment>,
+    pub subscriptions: Vec<Subscription>,
+    pub resource_groups: Vec<ResourceGroup>,
+    pub registries: Vec<Registry>,
+    pub coverage: Coverage,
+}
+
+/// A managed cluster, reduced to what the rules need.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Cluster {
+    /// ARM id as Azure printed it.
+    pub id: String,
+    pub name: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub location: String,
+    pub tags: BTreeMap<String, String>,
+    pub provisioning_state: Option<String>,
+    pub kubernetes_version: Option<String>,
+    /// `systemData.createdAt`, when the source carries it.
+    pub created_at: Option<DateTime<Utc>>,
+    /// The `identity` block; `None` when absent, null or `type: None`.
+    pub identity: Option<ClusterIdentity>,
+    /// `servicePrincipalProfile.clientId`: a GUID, a legacy `http://` name, or `msi`.
+    pub sp_client_id: Option<String>,
+    pub node_resource_group: Option<String>,
+    /// `identityProfile.kubeletidentity`.
+    pub kubelet: Option<IdentityRef>,
+    pub addons: Vec<Addon>,
+    pub pools: Vec<AgentPool>,
+    pub pod_identity: Option<PodIdentity>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityType {
+    SystemAssigned,
+    UserAssigned,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    pub kind: IdentityType,
+    pub principal_id: Option<String>,
+    pub tenant_id: Option<String>,
+    /// For `UserAssigned`: the identities by resource id.
+    pub user_assigned: Vec<UserAssignedIdentity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserAssignedIdentity {
+    pub resource_id: String,
+    pub principal_id: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// A reference to a user-assigned identity used by kubelet or an add-on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdentityRef {
+    pub resource_id: Option<String>,
+    pub client_id: Option<String>,
+    pub object_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Addon {
+    /// The key as Azure printed it (`omsagent`, `omsAgent`, `azureKeyvaultSecretsProvider`...).
+    pub key: String,
+    pub enabled: bool,
+    pub config: BTreeMap<String, String>,
+    pub identity: Option<IdentityRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentPool {
+    pub name: String,
+    pub mode: Option<String>,
+    pub os_type: Option<String>,
+    pub node_image_version: Option<String>,
+    pub orchestrator_version: Option<String>,
+    pub provisioning_state: Option<String>,
+    pub vnet_subnet_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodIdentity {
+    pub enabled: bool,
+    pub exceptions: Vec<PodIdentityException>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodIdentityException {
+    pub name: String,
+    pub namespace: String,
+    pub pod_labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleAssignment {
+    pub id: String,
+    /// As given (`/subscriptions/.../roleDefinitions/<guid>`), or empty when only a name was given.
+    pub role_definition_id: String,
+    /// The lower-cased GUID at the end of `role_definition_id`.
+    pub role_guid: String,
+    pub role_name: Option<String>,
+    pub principal_id: String,
+    /// `principalName` from `az role assignment list`: for a service principal its app id or legacy name.
+    pub principal_name: Option<String>,
+    pub principal_type: Option<String>,
+    pub scope: String,
+    pub created_on: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// The bare GUID.
+    pub id: String,
+    pub name: String,
+    pub tenant_id: Option<String>,
+    pub state: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceGroup {
+    pub id: String,
+    pub subscription_id: String,
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Registry {
+    pub id: String,
+    pub name: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+}
+
+/// What could not be read, and why. Non-empty coverage means exit code 3.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub skipped_rows: Vec<SkippedRow>,
+    pub gaps: Vec<Gap>,
+}
+
+impl Coverage {
+    pub fn is_complete(&self) -> bool {
+        self.skipped_rows.is_empty() && self.gaps.is_empty()
+    }
+}
+
+/// One input element that was skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedRow {
+    /// File name or query label.
+    pub source: String,
+    pub index: usize,
+    pub reason: String,
+}
+
+/// A scope that could not be read (a subscription answering 403, a query that kept failing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    pub scope: String,
+    pub reason: String,
+}

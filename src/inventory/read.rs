@@ -1,0 +1,291 @@
+//! Element readers: one JSON element (ARM, Resource Graph or `az` CLI shape) to one
+//! typed row. Each returns a message naming the field on failure; the caller skips
+//! and counts the element.
+use serde_json::Value;
+
+use super::ids;
+use super::json::*;
+use super::model::*;
+
+/// ARM and Resource Graph wrap fields in `properties`; `az` flattens them. Detect per object.
+fn props<'a>(o: &'a Obj) -> Result<(&'a Obj, &'static str), String> {
+    match opt_obj(o, "properties", "")? {
+        Some(p) => Ok((p, "properties")),
+        None => Ok((o, "")),
+    }
+}
+
+pub fn cluster(v: &Value) -> Result<Cluster, String> {
+    let o = as_obj(v, "element")?;
+    let id = req_str(o, "id", "")?;
+    let (p, pp) = props(o)?;
+    let name = match opt_str(o, "name", "")? {
+        Some(n) => n,
+        None => ids::name_of(&id).unwrap_or_default().to_string(),
+    };
+    let subscription_id = match opt_str(o, "subscriptionId", "")? {
+        Some(s) => s,
+        None => ids::subscription_of(&id).unwrap_or_default().to_string(),
+    };
+    let resource_group = match opt_str(o, "resourceGroup", "")? {
+        Some(s) => s,
+        None => ids::resource_group_of(&id).unwrap_or_default().to_string(),
+    };
+    if subscription_id.is_empty() || resource_group.is_empty() {
+        return Err(err("id", "is not a managed cluster resource id"));
+    }
+    let created_at = match opt_obj(o, "systemData", "")? {
+        Some(sd) => opt_time(sd, "createdAt", "systemData")?,
+        None => None,
+    };
+    let sp_client_id = match opt_obj(p, "servicePrincipalProfile", pp)? {
+        Some(sp) => opt_str(sp, "clientId", &join(pp, "servicePrincipalProfile"))?,
+        None => None,
+    };
+    let kubelet = match opt_obj(p, "identityProfile", pp)? {
+        Some(ip) => {
+            let path = join(pp, "identityProfile");
+            match opt_obj(ip, "kubeletidentity", &path)? {
+                Some(k) => Some(identity_ref(k, &join(&path, "kubeletidentity"))?),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    let mut addons = Vec::new();
+    if let Some(ap) = opt_obj(p, "addonProfiles", pp)? {
+        for (key, val) in ap {
+            let path = join(&join(pp, "addonProfiles"), key);
+            addons.push(addon(key, as_obj(val, &path)?, &path)?);
+        }
+    }
+    let mut pools = Vec::new();
+    let pools_path = join(pp, "agentPoolProfiles");
+    for (i, pv) in opt_array(p, "agentPoolProfiles", pp)?.iter().enumerate() {
+        let path = format!("{pools_path}[{i}]");
+        pools.push(agent_pool(as_obj(pv, &path)?, &path)?);
+    }
+    let pod_identity = match opt_obj(p, "podIdentityProfile", pp)? {
+        Some(pi) => Some(pod_identity(pi, &join(pp, "podIdentityProfile"))?),
+        None => None,
+    };
+    Ok(Cluster {
+        name,
+        subscription_id,
+        resource_group,
+        location: opt_str(o, "location", "")?.unwrap_or_default(),
+        tags: string_map(o, "tags", "")?,
+        provisioning_state: opt_str(p, "provisioningState", pp)?,
+        kubernetes_version: opt_str(p, "currentKubernetesVersion", pp)?
+            .or(opt_str(p, "kubernetesVersion", pp)?),
+        created_at,
+        identity: cluster_identity(o)?,
+        sp_client_id,
+        node_resource_group: opt_str(p, "nodeResourceGroup", pp)?,
+        kubelet,
+        addons,
+        pools,
+        pod_identity,
+        id,
+    })
+}
+
+fn cluster_identity(o: &Obj) -> Result<Option<ClusterIdentity>, String> {
+    let Some(i) = opt_obj(o, "identity", "")? else {
+        return Ok(None);
+    };
+    let kind = match opt_str(i, "type", "identity")? {
+        None => return Ok(None),
+        Some(t) => match t.to_ascii_lowercase().replace(' ', "").as_str() {
+            "none" => return Ok(None),
+            "systemassigned" => IdentityType::SystemAssigned,
+            "userassigned" => IdentityType::UserAssigned,
+            other => return Err(err("identity.type", &format!("has unknown value `{other}`"))),
+        },
+    };
+    let mut user_assigned = Vec::new();
+    if let Some(ua) = opt_obj(i, "userAssignedIdentities", "identity")? {
+        for (rid, v) in ua {
+            let path = format!("identity.userAssignedIdentities[{rid}]");
+            let e = as_obj(v, &path)?;
+            user_assigned.push(UserAssignedIdentity {
+                resource_id: rid.clone(),
+                principal_id: opt_str(e, "principalId", &path)?,
+                client_id: opt_str(e, "clientId", &path)?,
+            });
+        }
+    }
+    Ok(Some(ClusterIdentity {
+        kind,
+        principal_id: opt_str(i, "principalId", "identity")?,
+        tenant_id: opt_str(i, "tenantId", "identity")?,
+        user_assigned,
+    }))
+}
+
+fn identity_ref(o: &Obj, path: &str) -> Result<IdentityRef, String> {
+    Ok(IdentityRef {
+        resource_id: opt_str(o, "resourceId", path)?,
+        client_id: opt_str(o, "clientId", path)?,
+        object_id: opt_str(o, "objectId", path)?,
+    })
+}
+
+fn addon(key: &str, o: &Obj, path: &str) -> Result<Addon, String> {
+    let identity = match opt_obj(o, "identity", path)? {
+        Some(i) => Some(identity_ref(i, &join(path, "identity"))?),
+        None => None,
+    };
+    Ok(Addon {
+        key: key.to_string(),
+        enabled: opt_bool(o, "enabled", path)?.unwrap_or(false),
+        config: string_map(o, "config", path)?,
+        identity,
+    })
+}
+
+fn agent_pool(o: &Obj, path: &str) -> Result<AgentPool, String> {
+    // `GET .../agentPools/{p}` nests under `properties`; the cluster's profiles do not.
+    let (p, pp) = match opt_obj(o, "properties", path)? {
+        Some(p) => (p, join(path, "properties")),
+        None => (o, path.to_string()),
+    };
+    Ok(AgentPool {
+        name: req_str(o, "name", path)?,
+        mode: opt_str(p, "mode", &pp)?,
+        os_type: opt_str(p, "osType", &pp)?,
+        node_image_version: opt_str(p, "nodeImageVersion", &pp)?,
+        orchestrator_version: opt_str(p, "currentOrchestratorVersion", &pp)?
+            .or(opt_str(p, "orchestratorVersion", &pp)?),
+        provisioning_state: opt_str(p, "provisioningState", &pp)?,
+        vnet_subnet_id: opt_str(p, "vnetSubnetID", &pp)?,
+    })
+}
+
+fn pod_identity(o: &Obj, path: &str) -> Result<PodIdentity, String> {
+    let mut exceptions = Vec::new();
+    let ex_path = join(path, "userAssignedIdentityExceptions");
+    for (i, e) in opt_array(o, "userAssignedIdentityExceptions", path)?
+        .iter()
+        .enumerate()
+    {
+        let p = format!("{ex_path}[{i}]");
+        let eo = as_obj(e, &p)?;
+        exceptions.push(PodIdentityException {
+            name: opt_str(eo, "name", &p)?.unwrap_or_default(),
+            namespace: opt_str(eo, "namespace", &p)?.unwrap_or_default(),
+            pod_labels: string_map(eo, "podLabels", &p)?,
+        });
+    }
+    Ok(PodIdentity {
+        enabled: opt_bool(o, "enabled", path)?.unwrap_or(false),
+        exceptions,
+    })
+}
+
+pub fn role_assignment(v: &Value) -> Result<RoleAssignment, String> {
+    let o = as_obj(v, "element")?;
+    let id = req_str(o, "id", "")?;
+    let (p, pp) = props(o)?;
+    let role_definition_id = opt_str(p, "roleDefinitionId", pp)?.unwrap_or_default();
+    let role_name = opt_str(p, "roleDefinitionName", pp)?;
+    let role_guid = if role_definition_id.is_empty() {
+        String::new()
+    } else {
+        ids::role_guid(&role_definition_id)
+    };
+    if role_guid.is_empty() && role_name.is_none() {
+        return Err(err(&join(pp, "roleDefinitionId"), "is missing"));
+    }
+    let scope = match opt_str(p, "scope", pp)? {
+        Some(s) => s,
+        // Without a scope the assignment's own id tells it.
+        None => id
+            .split_once("/providers/Microsoft.Authorization/roleAssignments/")
+            .map(|(s, _)| if s.is_empty() { "/" } else { s }.to_string())
+            .ok_or_else(|| err(&join(pp, "scope"), "is missing"))?,
+    };
+    Ok(RoleAssignment {
+        role_definition_id,
+        role_guid,
+        role_name,
+        principal_id: req_str(p, "principalId", pp)?,
+        principal_name: opt_str(p, "principalName", pp)?,
+        principal_type: opt_str(p, "principalType", pp)?,
+        scope,
+        created_on: opt_time(p, "createdOn", pp)?,
+        id,
+    })
+}
+
+/// The Resource Graph `type` of a row, lower-cased, if it has one.
+pub fn row_type(v: &Value) -> Option<String> {
+    v.get("type")?.as_str().map(|s| s.to_ascii_lowercase())
+}
+
+pub fn subscription(v: &Value) -> Result<Subscription, String> {
+    let o = as_obj(v, "element")?;
+    let raw_id = match opt_str(o, "subscriptionId", "")? {
+        Some(s) => s,
+        None => req_str(o, "id", "")?,
+    };
+    let id = ids::subscription_of(&raw_id)
+        .unwrap_or(raw_id.as_str())
+        .to_string();
+    if !ids::is_guid(&id) {
+        return Err(err("id", &format!("`{id}` is not a subscription id")));
+    }
+    let name = match opt_str(o, "displayName", "")? {
+        Some(n) => n,
+        None => opt_str(o, "name", "")?.unwrap_or_else(|| id.clone()),
+    };
+    let state = match opt_str(o, "state", "")? {
+        Some(s) => Some(s),
+        None => match opt_obj(o, "properties", "")? {
+            Some(p) => opt_str(p, "state", "properties")?,
+            None => None,
+        },
+    };
+    Ok(Subscription {
+        id,
+        name,
+        tenant_id: opt_str(o, "tenantId", "")?,
+        state,
+        tags: string_map(o, "tags", "")?,
+    })
+}
+
+pub fn resource_group(v: &Value) -> Result<ResourceGroup, String> {
+    let o = as_obj(v, "element")?;
+    let id = req_str(o, "id", "")?;
+    let subscription_id = ids::subscription_of(&id)
+        .ok_or_else(|| err("id", "is not a resource group id"))?
+        .to_string();
+    let name = match opt_str(o, "name", "")? {
+        Some(n) => n,
+        None => ids::resource_group_of(&id)
+            .ok_or_else(|| err("id", "is not a resource group id"))?
+            .to_string(),
+    };
+    Ok(ResourceGroup {
+        subscription_id,
+        name,
+        tags: string_map(o, "tags", "")?,
+        id,
+    })
+}
+
+pub fn registry(v: &Value) -> Result<Registry, String> {
+    let o = as_obj(v, "element")?;
+    let id = req_str(o, "id", "")?;
+    let (Some(sub), Some(rg)) = (ids::subscription_of(&id), ids::resource_group_of(&id)) else {
+        return Err(err("id", "is not a registry resource id"));
+    };
+    Ok(Registry {
+        name: opt_str(o, "name", "")?
+            .unwrap_or_else(|| ids::name_of(&id).unwrap_or_default().to_string()),
+        subscription_id: sub.to_string(),
+        resource_group: rg.to_string(),
+        id,
+    })
+}

@@ -1,0 +1,16 @@
+//! Command-line entry point: parses flags, dispatches, maps results to exit codes.
+use std::process::ExitCode;
+
+use aks_identity_audit::{cli, exit};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::dispatch(args) {
+        Ok(code) => code.into(),
+        Err(err) => {
+            eprintln!("error: {}", exit::render_error(&err));
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}

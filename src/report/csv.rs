@@ -1,0 +1,105 @@
+//! CSV for spreadsheets: RFC 4180, header row, formula injection neutralised.
+use super::RenderOptions;
+use crate::rules::Report;
+
+/// A cell that a spreadsheet would run as a formula gets a leading apostrophe.
+pub fn cell(s: &str) -> String {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_string(),
+    }
+}
+
+fn finish(w: csv::Writer<Vec<u8>>, opts: &RenderOptions) -> anyhow::Result<String> {
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?;
+    let mut s = String::from_utf8(bytes)?;
+    if opts.csv_excel {
+        s.insert(0, '\u{feff}');
+    }
+    Ok(s)
+}
+
+fn writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new())
+}
+
+pub const CLUSTER_COLUMNS: &[&str] = &[
+    "subscription_id", "subscription_name", "resource_group", "cluster_name", "cluster_id",
+    "location", "control_plane_identity", "kubelet_identity", "migration_status",
+    "pools_pending_upgrade", "owner", "findings", "worst_severity", "pending_pools",
+    "node_resource_group", "kubernetes_version", "migration_observed_at",
+];
+
+pub fn clusters(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
+    let mut w = writer();
+    w.write_record(CLUSTER_COLUMNS)?;
+    for c in &r.clusters {
+        let rec = [
+            c.subscription_id.clone(),
+            c.subscription_name.clone(),
+            c.resource_group.clone(),
+            c.cluster_name.clone(),
+            c.cluster_id.clone(),
+            c.location.clone(),
+            c.control_plane_identity.clone(),
+            c.kubelet_identity.clone(),
+            c.migration_status.as_str().to_string(),
+            c.pools_pending_upgrade.to_string(),
+            c.owner.clone(),
+            c.findings.to_string(),
+            c.worst_severity.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            c.pending_pools.join(" "),
+            c.node_resource_group.clone(),
+            c.kubernetes_version.clone(),
+            c.migration_observed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        ];
+        w.write_record(rec.iter().map(|s| cell(s)))?;
+    }
+    finish(w, opts)
+}
+
+pub const FINDING_COLUMNS: &[&str] = &[
+    "cluster_id", "rule_id", "severity", "identity", "message", "remediation", "suppressed",
+    "cluster_name", "subscription_id", "suppression_justification", "suppression_owner",
+    "suppression_expires",
+];
+
+pub fn findings(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
+    let mut w = writer();
+    w.write_record(FINDING_COLUMNS)?;
+    for f in &r.findings {
+        let s = f.suppressed.as_ref();
+        let rec = [
+            f.cluster_id.clone(),
+            f.rule_id.as_str().to_string(),
+            f.severity.as_str().to_string(),
+            f.identity.clone(),
+            f.message.clone(),
+            f.remediation.clone(),
+            if s.is_some() { "true" } else { "false" }.to_string(),
+            f.cluster_name.clone(),
+            f.subscription_id.clone(),
+            s.map(|s| s.justification.clone()).unwrap_or_default(),
+            s.map(|s| s.owner.clone()).unwrap_or_default(),
+            s.map(|s| s.expires.to_string()).unwrap_or_default(),
+        ];
+        w.write_record(rec.iter().map(|s| cell(s)))?;
+    }
+    finish(w, opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised() {
+        assert_eq!(cell("=HYPERLINK(\"http://x\",\"y\")"), "'=HYPERLINK(\"http://x\",\"y\")");
+        for s in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(cell(s).starts_with('\''), "{s:?}");
+        }
+        assert_eq!(cell("alice@example.com"), "alice@example.com");
+    }
+}

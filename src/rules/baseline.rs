@@ -1,0 +1,308 @@
+//! The documented table as data: which roles each identity should hold, where.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::ids;
+
+/// Built-in roles the baselines and rules name, GUIDs verified against Microsoft's table.
+pub const BUILTIN_ROLES: &[(&str, &str)] = &[
+    ("Owner", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"),
+    ("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c"),
+    ("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7"),
+    ("User Access Administrator", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"),
+    ("DNS Zone Contributor", "befefa01-2a29-4197-83a8-272ff33ce314"),
+    ("Private DNS Zone Contributor", "b12aa53e-6015-4669-85d0-8515ebb3ae7f"),
+    ("Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb"),
+    ("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+    ("Network Contributor", "4d97b98b-1d4f-4787-a291-c67834d212e7"),
+    ("Managed Identity Operator", "f1a07417-d97a-45cb-824c-7a7467783830"),
+    ("Virtual Machine Contributor", "9980e02c-c2be-4d73-94e8-173b1dc7cf3c"),
+];
+
+pub const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
+pub const USER_ACCESS_ADMIN: &str = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9";
+pub const NETWORK_CONTRIBUTOR: &str = "4d97b98b-1d4f-4787-a291-c67834d212e7";
+pub const MANAGED_IDENTITY_OPERATOR: &str = "f1a07417-d97a-45cb-824c-7a7467783830";
+pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+
+pub fn role_guid_by_name(name: &str) -> Option<&'static str> {
+    BUILTIN_ROLES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, g)| *g)
+}
+
+/// A display name for a role GUID: the built-in name, else the given name, else the GUID.
+pub fn role_display(guid: &str, given: Option<&str>) -> String {
+    BUILTIN_ROLES
+        .iter()
+        .find(|(_, g)| g.eq_ignore_ascii_case(guid))
+        .map(|(n, _)| n.to_string())
+        .or_else(|| given.map(str::to_string))
+        .unwrap_or_else(|| guid.to_string())
+}
+
+/// Where a documented role applies, relative to the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeKind {
+    NodeResourceGroup,
+    Cluster,
+    /// The add-on's DNS zone (`HTTPApplicationRoutingZoneName`) in the node resource group.
+    DnsZone,
+    /// A custom subnet of one of the cluster's pools, its VNet or their resource group.
+    Subnet,
+    /// The cluster's own kubelet identity.
+    KubeletIdentity,
+    /// Any container registry.
+    Registry,
+    /// Anywhere (topology-dependent roles).
+    Any,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    role: Option<String>,
+    role_id: Option<String>,
+    scope: ScopeKind,
+    #[serde(default = "yes")]
+    required: bool,
+    #[serde(default)]
+    unless_config: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    identity: String,
+    #[serde(default)]
+    roles: Vec<RawRole>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBaseline {
+    name: String,
+    title: String,
+    date: String,
+    source: String,
+    #[serde(default)]
+    no_identity_addons: Vec<String>,
+    #[serde(default)]
+    identity: Vec<RawIdentity>,
+}
+
+/// One expected role of one identity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExpectedRole {
+    pub role_guid: String,
+    pub role_name: String,
+    pub scope: ScopeKind,
+    /// Required roles fire AKSMI010 when missing; optional ones are only allowed.
+    pub required: bool,
+    /// The role does not apply when the add-on's config has all these values (case-insensitive).
+    pub unless_config: BTreeMap<String, String>,
+}
+
+impl ExpectedRole {
+    pub fn applies(&self, config: &BTreeMap<String, String>) -> bool {
+        self.unless_config.is_empty()
+            || !self.unless_config.iter().all(|(k, v)| {
+                config
+                    .iter()
+                    .any(|(ck, cv)| ck.eq_ignore_ascii_case(k) && cv.eq_ignore_ascii_case(v))
+            })
+    }
+}
+
+/// A named, dated version of Microsoft's table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    pub name: String,
+    pub title: String,
+    pub date: String,
+    pub source: String,
+    pub no_identity_addons: Vec<String>,
+    /// Keyed by `control_plane`, `kubelet` or `addon:<key>` (add-on keys lower-cased).
+    pub identities: BTreeMap<String, Vec<ExpectedRole>>,
+}
+
+const EMBEDDED: &[(&str, &str)] = &[
+    ("aks-docs-2021", include_str!("baselines/aks-docs-2021.toml")),
+    ("aks-docs-current", include_str!("baselines/aks-docs-current.toml")),
+];
+
+pub const DEFAULT_BASELINE: &str = "aks-docs-2021";
+
+impl Baseline {
+    /// Names of the embedded baselines.
+    pub fn embedded_names() -> Vec<&'static str> {
+        EMBEDDED.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Loads an embedded baseline by name, or a TOML file by path.
+    pub fn load(name_or_file: &str) -> anyhow::Result<Baseline> {
+        if let Some((_, text)) = EMBEDDED.iter().find(|(n, _)| *n == name_or_file) {
+            return Baseline::parse(text, name_or_file);
+        }
+        let path = Path::new(name_or_file);
+        if !path.exists() {
+            bail!(
+                "baseline `{name_or_file}` is neither an embedded baseline ({}) nor a file",
+                Baseline::embedded_names().join(", ")
+            );
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading baseline {}", path.display()))?;
+        Baseline::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Baseline> {
+        let raw: RawBaseline =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("baseline {origin}: {e}"))?;
+        let mut identities = BTreeMap::new();
+        for (i, ident) in raw.identity.iter().enumerate() {
+            let key = normalise_identity_key(&ident.identity).map_err(|e| {
+                anyhow::anyhow!("baseline {origin}: identity[{i}] `{}`: {e}", ident.identity)
+            })?;
+            let mut roles = Vec::new();
+            for (j, r) in ident.roles.iter().enumerate() {
+                let at = format!("baseline {origin}: identity[{i}] `{}` roles[{j}]", ident.identity);
+                roles.push(expected_role(r).map_err(|e| anyhow::anyhow!("{at}: {e}"))?);
+            }
+            if identities.insert(key.clone(), roles).is_some() {
+                bail!("baseline {origin}: identity `{key}` is listed twice");
+            }
+        }
+        Ok(Baseline {
+            name: raw.name,
+            title: raw.title,
+            date: raw.date,
+            source: raw.source,
+            no_identity_addons: raw.no_identity_addons,
+            identities,
+        })
+    }
+
+    /// The documented roles of an identity key, if the baseline knows it.
+    pub fn roles_for(&self, key: &str) -> Option<&[ExpectedRole]> {
+        self.identities.get(key).map(Vec::as_slice)
+    }
+
+    /// Whether the baseline documents an identity for this add-on key.
+    pub fn addon_needs_identity(&self, addon_key: &str) -> bool {
+        self.roles_for(&addon_identity_key(addon_key)).is_some()
+    }
+}
+
+/// `addon:<key>`, lower-cased, with the known aliases folded (`omsAgent` → `omsagent`).
+pub fn addon_identity_key(addon_key: &str) -> String {
+    format!("addon:{}", addon_key.to_ascii_lowercase())
+}
+
+fn normalise_identity_key(k: &str) -> Result<String, String> {
+    match k {
+        "control_plane" | "kubelet" => Ok(k.to_string()),
+        _ => match k.strip_prefix("addon:") {
+            Some(a) if !a.is_empty() => Ok(addon_identity_key(a)),
+            _ => Err("expected `control_plane`, `kubelet` or `addon:<key>`".into()),
+        },
+    }
+}
+
+fn expected_role(r: &RawRole) -> Result<ExpectedRole, String> {
+    let (guid, name) = match (&r.role, &r.role_id) {
+        (_, Some(id)) => {
+            let g = ids::role_guid(id);
+            if !ids::is_guid(&g) {
+                return Err(format!("role_id `{id}` is not a GUID or role definition id"));
+            }
+            let name = r.role.clone().unwrap_or_else(|| role_display(&g, None));
+            (g, name)
+        }
+        (Some(name), None) => {
+            let g = role_guid_by_name(name).ok_or_else(|| {
+                format!(
+                    "unknown role name `{name}` (known: {}; or give `role_id`)",
+                    BUILTIN_ROLES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                )
+            })?;
+            (g.to_string(), name.clone())
+        }
+        (None, None) => return Err("needs `role` or `role_id`".into()),
+    };
+    Ok(ExpectedRole {
+        role_guid: guid,
+        role_name: name,
+        scope: r.scope,
+        required: r.required,
+        unless_config: r.unless_config.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_baselines_parse() {
+        for name in Baseline::embedded_names() {
+            let b = Baseline::load(name).unwrap();
+            assert_eq!(b.name, name);
+            let cp = b.roles_for("control_plane").unwrap();
+            assert_eq!(cp[0].role_guid, CONTRIBUTOR);
+            assert_eq!(cp[0].scope, ScopeKind::NodeResourceGroup);
+        }
+        let old = Baseline::load("aks-docs-2021").unwrap();
+        let new = Baseline::load("aks-docs-current").unwrap();
+        assert!(old.addon_needs_identity("httpApplicationRouting"));
+        assert!(!new.addon_needs_identity("httpApplicationRouting"));
+        assert!(old.addon_needs_identity("omsAgent"));
+    }
+
+    #[test]
+    fn unknown_role_name_is_a_clear_error() {
+        let text = r#"name="x"
+title="x"
+date="2024"
+source="s"
+[[identity]]
+identity="control_plane"
+roles=[{role="Contributer", scope="node_resource_group"}]"#;
+        let e = Baseline::parse(text, "my.toml").unwrap_err().to_string();
+        assert!(e.contains("my.toml") && e.contains("Contributer") && e.contains("roles[0]"), "{e}");
+    }
+
+    #[test]
+    fn bad_guid_is_a_clear_error() {
+        let text = r#"name="x"
+title="x"
+date="2024"
+source="s"
+[[identity]]
+identity="kubelet"
+roles=[{role_id="not-a-guid", scope="registry"}]"#;
+        let e = Baseline::parse(text, "my.toml").unwrap_err().to_string();
+        assert!(e.contains("not-a-guid"), "{e}");
+    }
+
+    #[test]
+    fn unless_config_switches_roles_off() {
+        let b = Baseline::load("aks-docs-current").unwrap();
+        let oms = &b.roles_for("addon:omsagent").unwrap()[0];
+        let aad: BTreeMap<_, _> = [("useAADAuth".to_string(), "True".to_string())].into();
+        let legacy: BTreeMap<_, _> = [("useAADAuth".to_string(), "false".to_string())].into();
+        assert!(!oms.applies(&aad));
+        assert!(oms.applies(&legacy));
+        assert!(oms.applies(&BTreeMap::new()));
+    }
+}

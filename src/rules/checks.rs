@@ -1,0 +1,172 @@
+//! Identity-mode checks: service principals, migration state, inconsistencies,
+//! tenants, regions, add-ons without identity, pod identity.
+use super::baseline::Baseline;
+use super::classify::{self, KubeletIdentity};
+use super::index::Index;
+use super::remedy;
+use super::{ClusterCtx, Finding, RuleId};
+use crate::history::MigrationStatus;
+use crate::inventory::IdentityType;
+
+/// A finding with the catalogue's severity.
+pub fn new_finding(
+    ctx: &ClusterCtx,
+    rule: RuleId,
+    identity: &str,
+    subject: &str,
+    message: String,
+    remediation: String,
+) -> Finding {
+    let c = ctx.cluster;
+    Finding {
+        cluster_id: c.id.clone(),
+        cluster_name: c.name.clone(),
+        subscription_id: c.subscription_id.clone(),
+        rule_id: rule,
+        severity: rule.info().severity,
+        identity: identity.to_string(),
+        message,
+        remediation,
+        subject: subject.to_string(),
+        suppressed: None,
+    }
+}
+
+const CP_UNSUPPORTED: &[&str] = &["usdodcentral", "usdodeast", "usgoviowa"];
+const KUBELET_UNSUPPORTED: &[&str] = &["chinaeast", "chinanorth"];
+
+pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
+    let c = ctx.cluster;
+    let mut out = Vec::new();
+    let managed = classify::is_managed(c);
+    let msi = classify::is_msi(c.sp_client_id.as_deref());
+    let kubelet = classify::kubelet_identity(c);
+
+    // AKSMI001 / AKSMI004: the control plane.
+    if !managed && msi {
+        out.push(new_finding(ctx, RuleId::InconsistentIdentity, "control_plane", "clientId-msi-without-identity",
+            format!("`servicePrincipalProfile.clientId` is `msi` but the cluster has no managed identity block ({}); the identity state is half-updated", c.name),
+            remedy::show_identity(c)));
+    } else if !managed {
+        let sp = c.sp_client_id.as_deref().unwrap_or("unknown");
+        let mut fix = vec![remedy::enable_managed_identity(c)];
+        fix.extend(c.pools.iter().map(|p| remedy::reimage_pool(c, &p.name)));
+        out.push(new_finding(ctx, RuleId::ServicePrincipal, "control_plane", "",
+            format!("control plane uses service principal `{sp}`; its secret must be rotated by hand and the cluster breaks when it expires"),
+            fix.join("\n")));
+    }
+    if managed && c.sp_client_id.as_deref().is_some_and(|id| !id.is_empty()) && !msi {
+        out.push(new_finding(ctx, RuleId::InconsistentIdentity, "control_plane", "identity-with-sp-client-id",
+            format!("`identity` is set but `servicePrincipalProfile.clientId` is `{}`, not `msi`", c.sp_client_id.as_deref().unwrap_or_default()),
+            remedy::show_identity(c)));
+    }
+    if managed && kubelet == KubeletIdentity::Missing
+        && c.provisioning_state.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("Succeeded"))
+    {
+        out.push(new_finding(ctx, RuleId::InconsistentIdentity, "kubelet", "mi-without-kubelet",
+            "managed-identity cluster in state Succeeded has no kubelet identity (`identityProfile.kubeletidentity`)".into(),
+            remedy::show_identity(c)));
+    }
+    let cp_kind = c.identity.as_ref().map(|i| i.kind);
+    if kubelet == KubeletIdentity::UserAssigned && cp_kind == Some(IdentityType::SystemAssigned) {
+        out.push(new_finding(ctx, RuleId::InconsistentIdentity, "kubelet", "own-kubelet-with-system-assigned",
+            "cluster brings its own kubelet identity but its control plane is system-assigned; a pre-created kubelet identity requires a user-assigned control plane".into(),
+            remedy::show_identity(c)));
+    }
+
+    // AKSMI002 / AKSMI003: the kubelet trap.
+    match ctx.status {
+        MigrationStatus::Pending => {
+            let m = ctx.observed.migration.as_ref();
+            let since = m.map(|m| m.observed_at.format("%Y-%m-%d").to_string()).unwrap_or_default();
+            for pool in &ctx.status_pools {
+                out.push(new_finding(ctx, RuleId::KubeletPending, "kubelet", pool,
+                    format!("pool `{pool}` has not been re-imaged since the switch to managed identity (seen {since}): kubelet still uses the service principal"),
+                    remedy::reimage_pool(c, pool)));
+            }
+        }
+        MigrationStatus::Unknown => {
+            let pools = ctx.status_pools.join(", ");
+            out.push(new_finding(ctx, RuleId::KubeletUnknown, "kubelet", "",
+                format!("cluster migrated from a service principal, but the node image version of pool(s) {pools} is unknown: cannot tell whether kubelet moved"),
+                remedy::list_pool_images(c)));
+        }
+        _ => {}
+    }
+
+    // AKSMI030: tenant.
+    if let (Some(itenant), Some(sub)) = (
+        c.identity.as_ref().and_then(|i| i.tenant_id.as_deref()),
+        idx.subscription(&c.subscription_id),
+    ) {
+        if let Some(stenant) = sub.tenant_id.as_deref() {
+            if !itenant.eq_ignore_ascii_case(stenant) {
+                out.push(new_finding(ctx, RuleId::TenantMismatch, "control_plane", "",
+                    format!("managed identity tenant `{itenant}` differs from the subscription's tenant `{stenant}`: managed-identity clusters cannot move tenants"),
+                    remedy::show_identity(c)));
+            }
+        }
+    }
+
+    // AKSMI031: regions.
+    let loc = classify::norm_location(&c.location);
+    if cp_kind == Some(IdentityType::UserAssigned) && CP_UNSUPPORTED.contains(&loc.as_str()) {
+        out.push(new_finding(ctx, RuleId::UnsupportedRegion, "control_plane", "",
+            format!("own control-plane managed identity is not supported in {}", c.location),
+            remedy::enable_managed_identity(c)));
+    }
+    if kubelet == KubeletIdentity::UserAssigned && KUBELET_UNSUPPORTED.contains(&loc.as_str()) {
+        out.push(new_finding(ctx, RuleId::UnsupportedRegion, "kubelet", "",
+            format!("own kubelet managed identity is not supported in {}", c.location),
+            remedy::show_identity(c)));
+    }
+
+    // AKSMI040 / AKSMI041: pod identity.
+    if let Some(pi) = c.pod_identity.as_ref().filter(|p| p.enabled) {
+        out.push(new_finding(ctx, RuleId::PodIdentity, "control_plane", "",
+            "pod identity (preview) is enabled: it is deprecated, move to Microsoft Entra Workload ID".into(),
+            remedy::move_to_workload_identity(c)));
+        let has_exception = pi.exceptions.iter().any(|e| {
+            e.namespace.eq_ignore_ascii_case("kube-system")
+                && e.pod_labels.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("kubernetes.azure.com/managedby") && v.eq_ignore_ascii_case("aks")
+                })
+        });
+        if !has_exception {
+            out.push(new_finding(ctx, RuleId::PodIdentityException, "control_plane", "",
+                "pod identity is enabled without an exception for kube-system pods labelled kubernetes.azure.com/managedby: aks; AKS add-ons can fail".into(),
+                remedy::pod_identity_exception(c)));
+        }
+    }
+    out
+}
+
+/// AKSMI013 and AKSMI090: add-ons against the baseline.
+pub fn addon_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<Finding> {
+    let c = ctx.cluster;
+    let mut out = Vec::new();
+    for a in c.addons.iter().filter(|a| a.enabled) {
+        let key = super::baseline::addon_identity_key(&a.key);
+        let known = baseline.addon_needs_identity(&a.key);
+        if known && classify::is_managed(c) && a.identity.is_none() {
+            out.push(new_finding(ctx, RuleId::AddonWithoutIdentity, &key, "",
+                format!("add-on `{}` is enabled but has no identity", a.key),
+                remedy::reenable_addon(c, &a.key)));
+        }
+        let documented_none = baseline.no_identity_addons.iter().any(|k| k.eq_ignore_ascii_case(&a.key));
+        if !known && !documented_none {
+            if let Some(principal) = a.identity.as_ref().and_then(|i| i.object_id.as_deref()) {
+                let roles: Vec<String> = idx
+                    .assignments(principal)
+                    .iter()
+                    .map(|r| format!("{} at {}", super::baseline::role_display(&r.role_guid, r.role_name.as_deref()), r.scope))
+                    .collect();
+                let held = if roles.is_empty() { "no roles".to_string() } else { roles.join("; ") };
+                out.push(new_finding(ctx, RuleId::UnknownAddon, &key, "",
+                    format!("add-on `{}` has an identity the baseline `{}` documents no roles for; it holds {held}", a.key, baseline.name),
+                    format!("az role assignment list --assignee {} --all -o table", remedy::q(principal))));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,349 @@
+//! The audit: pure functions from an inventory (plus baseline, history and clock) to a
+//! [`Report`]. No I/O here.
+pub mod baseline;
+pub mod catalogue;
+pub mod checks;
+pub mod classify;
+pub mod index;
+pub mod owner;
+pub mod remedy;
+pub mod roles;
+pub mod scope;
+pub mod suppress;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use baseline::Baseline;
+pub use catalogue::{RuleId, Severity};
+
+use crate::history::{self, ClusterHistory, History, MigrationStatus};
+use crate::inventory::{Coverage, Inventory};
+use index::Index;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One finding about one identity of one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub cluster_id: String,
+    pub cluster_name: String,
+    pub subscription_id: String,
+    pub rule_id: RuleId,
+    pub severity: Severity,
+    /// `control_plane`, `kubelet` or `addon:<key>`.
+    pub identity: String,
+    pub message: String,
+    /// Copy-ready `az` command(s), one per line.
+    pub remediation: String,
+    /// What exactly the finding is about (a role assignment id, a pool, a registry):
+    /// with rule, cluster and identity it makes the finding's stable fingerprint.
+    pub subject: String,
+    pub suppressed: Option<suppress::Applied>,
+}
+
+impl Finding {
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.rule_id,
+            self.cluster_id.to_ascii_lowercase(),
+            self.identity.to_ascii_lowercase(),
+            self.subject.to_ascii_lowercase()
+        )
+    }
+}
+
+/// One row of `clusters.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRow {
+    pub subscription_id: String,
+    pub subscription_name: String,
+    pub resource_group: String,
+    pub cluster_name: String,
+    pub cluster_id: String,
+    pub location: String,
+    pub control_plane_identity: String,
+    pub kubelet_identity: String,
+    pub migration_status: MigrationStatus,
+    pub pools_pending_upgrade: usize,
+    pub pending_pools: Vec<String>,
+    pub owner: String,
+    /// Where the owner came from: `cluster tag owner`, `resource group tag`, `fallback`...
+    pub owner_source: String,
+    /// Unsuppressed findings.
+    pub findings: usize,
+    pub worst_severity: Option<Severity>,
+    pub node_resource_group: String,
+    pub kubernetes_version: String,
+    pub migration_observed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineInfo {
+    pub name: String,
+    pub title: String,
+    pub date: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub clusters: usize,
+    pub subscriptions: usize,
+    pub control_plane: BTreeMap<String, usize>,
+    pub kubelet: BTreeMap<String, usize>,
+    pub migration: BTreeMap<String, usize>,
+    /// Clusters whose kubelet still runs on the service principal (pending).
+    pub kubelet_on_sp: usize,
+    pub pools_pending_upgrade: usize,
+    /// Percentage of clusters whose control plane uses a managed identity.
+    pub managed_identity_percent: f64,
+    /// Unsuppressed findings by severity.
+    pub findings: BTreeMap<String, usize>,
+    pub suppressed: usize,
+    pub skipped_rows: usize,
+    pub gaps: usize,
+}
+
+/// Findings that appeared or went away since the previous run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Changes {
+    /// False on the first run: everything would be "new".
+    pub has_previous: bool,
+    pub new: Vec<String>,
+    pub resolved: Vec<String>,
+}
+
+/// The whole report; its JSON form is `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: String,
+    pub tool_version: String,
+    pub generated_at: DateTime<Utc>,
+    pub source: String,
+    pub baseline: BaselineInfo,
+    pub summary: Summary,
+    pub clusters: Vec<ClusterRow>,
+    pub findings: Vec<Finding>,
+    pub coverage: Coverage,
+    pub changes: Changes,
+    pub suppressions: suppress::SuppressionReport,
+}
+
+/// Inputs besides inventory, baseline and history.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub source: String,
+    pub owners: owner::OwnerPolicy,
+    pub suppressions: Vec<suppress::Suppression>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            source: "inventory".into(),
+            owners: owner::OwnerPolicy::default(),
+            suppressions: vec![],
+        }
+    }
+}
+
+/// A report and the history the run leaves behind.
+pub struct Outcome {
+    pub report: Report,
+    pub history: History,
+}
+
+/// Everything the checks of one cluster may look at.
+pub struct ClusterCtx<'a> {
+    pub cluster: &'a crate::inventory::Cluster,
+    pub observed: &'a ClusterHistory,
+    pub status: MigrationStatus,
+    /// Pools pending (for `pending`) or undeterminable (for `unknown`).
+    pub status_pools: Vec<String>,
+    /// The control plane's principal: the managed identity, or the service principal
+    /// when role assignments name it (`principalName`).
+    pub control_plane_principal: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+impl Report {
+    /// The audit. Pure: same inputs, same report.
+    pub fn generate(
+        inv: &Inventory,
+        baseline: &Baseline,
+        prev: &History,
+        now: DateTime<Utc>,
+        opts: &Options,
+    ) -> Outcome {
+        let idx = Index::build(inv);
+        let mut findings = Vec::new();
+        let mut rows = Vec::new();
+        let mut observed_all = Vec::with_capacity(inv.clusters.len());
+        for c in &inv.clusters {
+            let cp_principal = idx.control_plane_principal(c);
+            let sp_acr: Vec<String> = if classify::is_managed(c) {
+                vec![]
+            } else {
+                cp_principal
+                    .as_deref()
+                    .map(|p| idx.acr_pull_registries(p))
+                    .unwrap_or_default()
+            };
+            let observed = history::observe(prev.get(&c.id), c, now, &sp_acr);
+            let (status, status_pools) = history::migration_status(c, &observed);
+            let ctx = ClusterCtx {
+                cluster: c,
+                observed: &observed,
+                status,
+                status_pools,
+                control_plane_principal: cp_principal,
+                now,
+            };
+            let mut mine = checks::identity_findings(&ctx, &idx);
+            mine.extend(roles::role_findings(&ctx, &idx, baseline));
+            for f in &mut mine {
+                f.suppressed = suppress::applies(&opts.suppressions, f, now);
+            }
+            let owner = owner::resolve(&opts.owners, c, &idx);
+            rows.push(row(&ctx, &idx, &mine, owner));
+            findings.extend(mine);
+            observed_all.push(observed);
+        }
+        findings.sort_by(|a, b| {
+            (b.severity, a.rule_id, &a.cluster_id, &a.identity, &a.subject)
+                .cmp(&(a.severity, b.rule_id, &b.cluster_id, &b.identity, &b.subject))
+        });
+        let fingerprints: BTreeSet<String> = findings
+            .iter()
+            .filter(|f| f.suppressed.is_none())
+            .map(Finding::fingerprint)
+            .collect();
+        let changes = Changes {
+            has_previous: prev.last_run.is_some(),
+            new: if prev.last_run.is_some() {
+                fingerprints.difference(&prev.findings).cloned().collect()
+            } else {
+                vec![]
+            },
+            resolved: if prev.last_run.is_some() {
+                prev.findings.difference(&fingerprints).cloned().collect()
+            } else {
+                vec![]
+            },
+        };
+        let suppressions = suppress::report(&opts.suppressions, &findings, now);
+        let summary = summarise(inv, &rows, &findings);
+        let report = Report {
+            schema_version: SCHEMA_VERSION,
+            tool: env!("CARGO_PKG_NAME").into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            generated_at: now,
+            source: opts.source.clone(),
+            baseline: BaselineInfo {
+                name: baseline.name.clone(),
+                title: baseline.title.clone(),
+                date: baseline.date.clone(),
+                source: baseline.source.clone(),
+            },
+            summary,
+            clusters: rows,
+            findings,
+            coverage: inv.coverage.clone(),
+            changes,
+            suppressions,
+        };
+        let history = prev.advance(observed_all, fingerprints, now, 400);
+        Outcome { report, history }
+    }
+
+    /// The worst unsuppressed severity, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings
+            .iter()
+            .filter(|f| f.suppressed.is_none())
+            .map(|f| f.severity)
+            .max()
+    }
+}
+
+fn row(ctx: &ClusterCtx, idx: &Index, mine: &[Finding], owner: owner::Owner) -> ClusterRow {
+    let c = ctx.cluster;
+    let active: Vec<&Finding> = mine.iter().filter(|f| f.suppressed.is_none()).collect();
+    ClusterRow {
+        subscription_id: c.subscription_id.clone(),
+        subscription_name: idx
+            .subscription(&c.subscription_id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default(),
+        resource_group: c.resource_group.clone(),
+        cluster_name: c.name.clone(),
+        cluster_id: c.id.clone(),
+        location: c.location.clone(),
+        control_plane_identity: history::mode_of(c).to_string(),
+        kubelet_identity: classify::kubelet_identity(c).as_str().to_string(),
+        migration_status: ctx.status,
+        pools_pending_upgrade: if ctx.status == MigrationStatus::Pending {
+            ctx.status_pools.len()
+        } else {
+            0
+        },
+        pending_pools: if ctx.status == MigrationStatus::Pending {
+            ctx.status_pools.clone()
+        } else {
+            vec![]
+        },
+        owner: owner.address,
+        owner_source: owner.source,
+        findings: active.len(),
+        worst_severity: active.iter().map(|f| f.severity).max(),
+        node_resource_group: c.node_resource_group.clone().unwrap_or_default(),
+        kubernetes_version: c.kubernetes_version.clone().unwrap_or_default(),
+        migration_observed_at: ctx.observed.migration.as_ref().map(|m| m.observed_at),
+    }
+}
+
+fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Finding]) -> Summary {
+    let mut s = Summary {
+        clusters: rows.len(),
+        subscriptions: rows
+            .iter()
+            .map(|r| r.subscription_id.to_ascii_lowercase())
+            .collect::<BTreeSet<_>>()
+            .len()
+            .max(inv.subscriptions.len()),
+        skipped_rows: inv.coverage.skipped_rows.len(),
+        gaps: inv.coverage.gaps.len(),
+        ..Default::default()
+    };
+    for r in rows {
+        *s.control_plane.entry(r.control_plane_identity.clone()).or_default() += 1;
+        *s.kubelet.entry(r.kubelet_identity.clone()).or_default() += 1;
+        *s.migration.entry(r.migration_status.as_str().to_string()).or_default() += 1;
+        if r.migration_status == MigrationStatus::Pending {
+            s.kubelet_on_sp += 1;
+            s.pools_pending_upgrade += r.pools_pending_upgrade;
+        }
+    }
+    let on_mi = rows.iter().filter(|r| r.control_plane_identity != "service_principal").count();
+    s.managed_identity_percent = if rows.is_empty() {
+        0.0
+    } else {
+        (on_mi as f64 * 1000.0 / rows.len() as f64).round() / 10.0
+    };
+    for sev in Severity::ALL {
+        s.findings.insert(sev.as_str().to_string(), 0);
+    }
+    for f in findings {
+        if f.suppressed.is_some() {
+            s.suppressed += 1;
+        } else {
+            *s.findings.entry(f.severity.as_str().to_string()).or_default() += 1;
+        }
+    }
+    s
+}

@@ -1,0 +1,121 @@
+//! Copy-ready `az` commands, with every value quoted for a POSIX shell when needed.
+use crate::inventory::Cluster;
+
+/// Quotes a value for a POSIX shell unless it is made only of safe characters.
+pub fn q(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+pub fn enable_managed_identity(c: &Cluster) -> String {
+    format!(
+        "az aks update --resource-group {} --name {} --enable-managed-identity",
+        q(&c.resource_group),
+        q(&c.name)
+    )
+}
+
+pub fn reimage_pool(c: &Cluster, pool: &str) -> String {
+    format!(
+        "az aks nodepool upgrade --resource-group {} --cluster-name {} --name {} --node-image-only",
+        q(&c.resource_group),
+        q(&c.name),
+        q(pool)
+    )
+}
+
+pub fn list_pool_images(c: &Cluster) -> String {
+    format!(
+        "az aks nodepool list --resource-group {} --cluster-name {} --query \"[].{{name:name, nodeImageVersion:nodeImageVersion}}\" -o table",
+        q(&c.resource_group),
+        q(&c.name)
+    )
+}
+
+pub fn create_role(principal: &str, role: &str, scope: &str) -> String {
+    format!(
+        "az role assignment create --assignee-object-id {} --assignee-principal-type ServicePrincipal --role {} --scope {}",
+        q(principal),
+        q(role),
+        q(scope)
+    )
+}
+
+pub fn delete_role(assignment_id: &str) -> String {
+    format!("az role assignment delete --ids {}", q(assignment_id))
+}
+
+pub fn attach_acr(c: &Cluster, registry_id: &str) -> String {
+    format!(
+        "az aks update --resource-group {} --name {} --attach-acr {}",
+        q(&c.resource_group),
+        q(&c.name),
+        q(registry_id)
+    )
+}
+
+/// The `az aks enable-addons` name of an add-on profile key.
+pub fn addon_cli_name(key: &str) -> String {
+    match key.to_ascii_lowercase().as_str() {
+        "omsagent" => "monitoring".into(),
+        "ingressapplicationgateway" => "ingress-appgw".into(),
+        "httpapplicationrouting" => "http_application_routing".into(),
+        "aciconnectorlinux" => "virtual-node".into(),
+        "azurekeyvaultsecretsprovider" => "azure-keyvault-secrets-provider".into(),
+        "azurepolicy" => "azure-policy".into(),
+        "openservicemesh" => "open-service-mesh".into(),
+        _ => key.to_string(),
+    }
+}
+
+pub fn reenable_addon(c: &Cluster, key: &str) -> String {
+    let a = q(&addon_cli_name(key));
+    let (g, n) = (q(&c.resource_group), q(&c.name));
+    format!(
+        "az aks disable-addons --resource-group {g} --name {n} --addons {a}\naz aks enable-addons --resource-group {g} --name {n} --addons {a}"
+    )
+}
+
+pub fn pod_identity_exception(c: &Cluster) -> String {
+    format!(
+        "az aks pod-identity exception add --resource-group {} --cluster-name {} --namespace kube-system --name aks-addon-exception --pod-labels kubernetes.azure.com/managedby=aks",
+        q(&c.resource_group),
+        q(&c.name)
+    )
+}
+
+pub fn move_to_workload_identity(c: &Cluster) -> String {
+    let (g, n) = (q(&c.resource_group), q(&c.name));
+    format!(
+        "az aks update --resource-group {g} --name {n} --enable-oidc-issuer --enable-workload-identity\naz aks update --resource-group {g} --name {n} --disable-pod-identity"
+    )
+}
+
+pub fn show_identity(c: &Cluster) -> String {
+    format!(
+        "az aks show --resource-group {} --name {} --query \"{{identity:identity, servicePrincipalProfile:servicePrincipalProfile, kubelet:identityProfile.kubeletidentity}}\"",
+        q(&c.resource_group),
+        q(&c.name)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(q("rg-1"), "rg-1");
+        assert_eq!(q("/subscriptions/x/resourceGroups/y"), "/subscriptions/x/resourceGroups/y");
+        assert_eq!(q("Network Contributor"), "'Network Contributor'");
+        assert_eq!(q("a'b; rm -rf /"), r"'a'\''b; rm -rf /'");
+        assert_eq!(q("$(x)"), "'$(x)'");
+        assert_eq!(q(""), "''");
+    }
+}

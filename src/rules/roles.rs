@@ -1,0 +1,245 @@
+//! Role checks: each identity holds exactly its documented roles, at the documented
+//! scope (AKSMI010–012), plus the situational roles (AKSMI020–022).
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+
+use super::baseline::{self, Baseline, ExpectedRole, ScopeKind};
+use super::checks::{addon_findings, new_finding};
+use super::classify::{self, KubeletIdentity};
+use super::index::Index;
+use super::{remedy, scope, ClusterCtx, Finding, RuleId, Severity};
+use crate::history::MigrationStatus;
+use crate::inventory::ids::{self, relate, ScopeRelation};
+use crate::inventory::{Registry, RoleAssignment};
+
+/// Role grants take up to this long to propagate: a fresh gap is not yet a fault.
+pub const PROPAGATION_GRACE_MINUTES: i64 = 60;
+
+/// One identity of the cluster and what it should hold.
+struct Subject<'a> {
+    key: String,
+    principal: String,
+    roles: Vec<(&'a ExpectedRole, &'a BTreeMap<String, String>)>,
+}
+
+static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+
+fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>> {
+    let c = ctx.cluster;
+    let mut out = Vec::new();
+    let cp_roles = baseline.roles_for("control_plane").unwrap_or(&[]);
+    let addon_roles = |a: &'a crate::inventory::Addon| {
+        baseline
+            .roles_for(&baseline::addon_identity_key(&a.key))
+            .unwrap_or(&[])
+            .iter()
+            .filter(|r| r.applies(&a.config))
+            .map(move |r| (r, &a.config))
+    };
+    if let Some(p) = &ctx.control_plane_principal {
+        let mut roles: Vec<_> = cp_roles.iter().map(|r| (r, &EMPTY)).collect();
+        if !classify::is_managed(c) {
+            // On service-principal clusters, add-ons act through the service principal.
+            for a in c.addons.iter().filter(|a| a.enabled) {
+                roles.extend(addon_roles(a));
+            }
+        }
+        out.push(Subject { key: "control_plane".into(), principal: p.clone(), roles });
+    }
+    if !classify::is_managed(c) {
+        return out;
+    }
+    if let Some(k) = c.kubelet.as_ref().and_then(|k| k.object_id.clone()) {
+        let roles = baseline.roles_for("kubelet").unwrap_or(&[]).iter().map(|r| (r, &EMPTY)).collect();
+        out.push(Subject { key: "kubelet".into(), principal: k, roles });
+    }
+    for a in c.addons.iter().filter(|a| a.enabled) {
+        if !baseline.addon_needs_identity(&a.key) {
+            continue;
+        }
+        if let Some(p) = a.identity.as_ref().and_then(|i| i.object_id.clone()) {
+            out.push(Subject {
+                key: baseline::addon_identity_key(&a.key),
+                principal: p,
+                roles: addon_roles(a).collect(),
+            });
+        }
+    }
+    out
+}
+
+fn in_grace(ctx: &ClusterCtx, held: &[&RoleAssignment]) -> bool {
+    let grace = Duration::minutes(PROPAGATION_GRACE_MINUTES);
+    let fresh = |t: chrono::DateTime<chrono::Utc>| ctx.now - t < grace;
+    ctx.cluster.created_at.is_some_and(fresh) || held.iter().any(|a| a.created_on.is_some_and(fresh))
+}
+
+fn holds(held: &[&RoleAssignment], guids: &[&str], target: &str) -> bool {
+    held.iter().any(|a| guids.contains(&a.role_guid.as_str()) && relate(&a.scope, target) != ScopeRelation::None)
+}
+
+pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<Finding> {
+    let c = ctx.cluster;
+    let mut out = addon_findings(ctx, idx, baseline);
+    let registries: Vec<&Registry> = idx.all_registries().iter().collect();
+    for s in subjects(ctx, baseline) {
+        let held = idx.assignments(&s.principal);
+        let grace = in_grace(ctx, held);
+        // AKSMI010: missing.
+        for (r, cfg) in s.roles.iter().filter(|(r, _)| r.required) {
+            let has = held.iter().any(|a| {
+                a.role_guid == r.role_guid && scope::relation(r.scope, c, cfg, &registries, &a.scope) != ScopeRelation::None
+            });
+            let targets = scope::targets(r.scope, c, cfg, &registries);
+            let target = targets.first().cloned().or_else(|| {
+                (r.scope == ScopeKind::DnsZone)
+                    .then(|| scope::targets(ScopeKind::NodeResourceGroup, c, cfg, &registries).first().cloned())
+                    .flatten()
+            });
+            let Some(target) = target else { continue };
+            if !has && !grace {
+                out.push(new_finding(ctx, RuleId::MissingRole, &s.key, &format!("{}|{}", r.role_guid, target),
+                    format!("{} identity lacks its documented {} role on {}", label(&s.key), r.role_name, target),
+                    remedy::create_role(&s.principal, &r.role_name, &target)));
+            }
+        }
+        // AKSMI011 / AKSMI012: excess and too wide.
+        for a in held {
+            let mut best = ScopeRelation::None;
+            for (r, cfg) in &s.roles {
+                if r.role_guid != a.role_guid {
+                    continue;
+                }
+                match scope::relation(r.scope, c, cfg, &registries, &a.scope) {
+                    ScopeRelation::Exact => {
+                        best = ScopeRelation::Exact;
+                        break;
+                    }
+                    ScopeRelation::Ancestor => best = ScopeRelation::Ancestor,
+                    ScopeRelation::None => {}
+                }
+            }
+            if best == ScopeRelation::None && documented_elsewhere(idx, &s, c, a, &registries) {
+                best = ScopeRelation::Exact;
+            }
+            let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
+            match best {
+                ScopeRelation::Exact => {}
+                ScopeRelation::Ancestor => out.push(new_finding(ctx, RuleId::WideScope, &s.key, &a.id,
+                    format!("{} identity holds {role} at {}, wider than documented", label(&s.key), a.scope),
+                    remedy::delete_role(&a.id))),
+                ScopeRelation::None => {
+                    let mut f = new_finding(ctx, RuleId::ExcessRole, &s.key, &a.id,
+                        format!("{} identity holds {role} at {} beyond its documented defaults", label(&s.key), a.scope),
+                        remedy::delete_role(&a.id));
+                    let powerful = [baseline::OWNER, baseline::CONTRIBUTOR, baseline::USER_ACCESS_ADMIN];
+                    if powerful.contains(&a.role_guid.as_str()) && ids::is_subscription_or_wider(&a.scope) {
+                        f.severity = Severity::High;
+                    }
+                    out.push(f);
+                }
+            }
+        }
+        if s.key == "control_plane" {
+            out.extend(situational(ctx, &s.principal, held, grace));
+        }
+    }
+    if classify::is_managed(c) {
+        out.extend(acr_after_migration(ctx, idx));
+    }
+    out
+}
+
+/// A shared identity (one user-assigned control plane for several clusters) holds
+/// the documented roles of every cluster that uses it.
+fn documented_elsewhere(
+    idx: &Index,
+    s: &Subject,
+    this: &crate::inventory::Cluster,
+    a: &RoleAssignment,
+    registries: &[&Registry],
+) -> bool {
+    idx.users_of(&s.principal)
+        .iter()
+        .filter(|other| !other.id.eq_ignore_ascii_case(&this.id))
+        .any(|other| {
+            s.roles.iter().any(|(r, cfg)| {
+                r.role_guid == a.role_guid
+                    && scope::relation(r.scope, other, cfg, registries, &a.scope) == ScopeRelation::Exact
+            })
+        })
+}
+
+fn label(key: &str) -> String {
+    match key {
+        "control_plane" => "control-plane".into(),
+        k => k.strip_prefix("addon:").map(|a| format!("add-on {a}")).unwrap_or_else(|| k.to_string()),
+    }
+}
+
+/// AKSMI020 and AKSMI021, for the control-plane identity.
+fn situational(ctx: &ClusterCtx, principal: &str, held: &[&RoleAssignment], grace: bool) -> Vec<Finding> {
+    let c = ctx.cluster;
+    let mut out = Vec::new();
+    if grace {
+        return out;
+    }
+    let node_rg = c.node_resource_group.as_deref().unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &c.pools {
+        let Some(subnet) = p.vnet_subnet_id.as_deref() else { continue };
+        let outside = ids::resource_group_of(subnet).is_some_and(|rg| !rg.eq_ignore_ascii_case(node_rg));
+        if !outside || !seen.insert(subnet.to_ascii_lowercase()) {
+            continue;
+        }
+        let ok = holds(held, &[baseline::NETWORK_CONTRIBUTOR, baseline::CONTRIBUTOR, baseline::OWNER], subnet);
+        if !ok {
+            out.push(new_finding(ctx, RuleId::SubnetPermission, "control_plane", subnet,
+                format!("pool `{}` uses subnet {subnet} outside the node resource group, and the control-plane identity has no Network Contributor on it, its VNet or their resource group", p.name),
+                remedy::create_role(principal, "Network Contributor", subnet)));
+        }
+    }
+    if classify::kubelet_identity(c) == KubeletIdentity::UserAssigned {
+        if let Some(kid) = c.kubelet.as_ref().and_then(|k| k.resource_id.as_deref()) {
+            let ok = holds(held, &[baseline::MANAGED_IDENTITY_OPERATOR, baseline::CONTRIBUTOR, baseline::OWNER], kid);
+            if !ok {
+                out.push(new_finding(ctx, RuleId::KubeletOperator, "control_plane", kid,
+                    format!("cluster brings its own kubelet identity {kid}, but the control-plane identity lacks Managed Identity Operator over it"),
+                    remedy::create_role(principal, "Managed Identity Operator", kid)));
+            }
+        }
+    }
+    out
+}
+
+/// AKSMI022: after a migration the new kubelet identity needs AcrPull again.
+fn acr_after_migration(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
+    let c = ctx.cluster;
+    if !matches!(ctx.status, MigrationStatus::Pending | MigrationStatus::Complete | MigrationStatus::Unknown) {
+        return vec![];
+    }
+    let Some(kubelet) = c.kubelet.as_ref().and_then(|k| k.object_id.as_deref()) else {
+        return vec![];
+    };
+    let held = idx.assignments(kubelet);
+    let pulls = |target: &str| holds(held, &[baseline::ACR_PULL], target);
+    let before = &ctx.observed.sp_acr_registries;
+    let mut out = Vec::new();
+    if !before.is_empty() {
+        for reg in before.iter().filter(|r| !pulls(r)) {
+            out.push(new_finding(ctx, RuleId::AcrPullAfterMigration, "kubelet", reg,
+                format!("the service principal could pull from {reg} before the migration; the new kubelet identity has no AcrPull there"),
+                remedy::attach_acr(c, reg)));
+        }
+        return out;
+    }
+    let in_sub = idx.registries_in(&c.subscription_id);
+    if !in_sub.is_empty() && !in_sub.iter().any(|r| pulls(&r.id)) {
+        let names: Vec<&str> = in_sub.iter().map(|r| r.name.as_str()).collect();
+        out.push(new_finding(ctx, RuleId::AcrPullAfterMigration, "kubelet", "subscription-registries",
+            format!("migrated cluster's kubelet identity has AcrPull on none of the subscription's registries ({}); if the cluster used --attach-acr, re-run it", names.join(", ")),
+            in_sub.iter().map(|r| remedy::attach_acr(c, &r.id)).collect::<Vec<_>>().join("\n")));
+    }
+    out
+}

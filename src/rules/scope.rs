@@ -1,0 +1,168 @@
+//! Where a documented role applies for one cluster, and how an assignment's scope
+//! relates to it.
+use std::collections::BTreeMap;
+
+use super::baseline::ScopeKind;
+use crate::inventory::ids::{self, relate, ScopeRelation};
+use crate::inventory::{Cluster, Registry};
+
+/// The resource ids a scope kind stands for on this cluster. Empty when unknown.
+pub fn targets(
+    kind: ScopeKind,
+    c: &Cluster,
+    config: &BTreeMap<String, String>,
+    registries: &[&Registry],
+) -> Vec<String> {
+    let node_rg = c
+        .node_resource_group
+        .as_deref()
+        .map(|rg| ids::resource_group_id(&c.subscription_id, rg));
+    match kind {
+        ScopeKind::NodeResourceGroup => node_rg.into_iter().collect(),
+        ScopeKind::Cluster => vec![c.id.clone()],
+        ScopeKind::DnsZone => {
+            let zone = config
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("HTTPApplicationRoutingZoneName"))
+                .map(|(_, v)| v.clone());
+            match (node_rg, zone) {
+                (Some(rg), Some(z)) if !z.is_empty() => {
+                    vec![format!("{rg}/providers/Microsoft.Network/dnszones/{z}")]
+                }
+                _ => vec![],
+            }
+        }
+        ScopeKind::Subnet => c
+            .pools
+            .iter()
+            .filter_map(|p| p.vnet_subnet_id.clone())
+            .collect(),
+        ScopeKind::KubeletIdentity => c
+            .kubelet
+            .as_ref()
+            .and_then(|k| k.resource_id.clone())
+            .into_iter()
+            .collect(),
+        ScopeKind::Registry => registries.iter().map(|r| r.id.clone()).collect(),
+        ScopeKind::Any => vec![],
+    }
+}
+
+/// The relation of an assignment scope to a documented scope kind on this cluster.
+/// For subnets, the VNet and the subnet's resource group count as exact (documented).
+pub fn relation(
+    kind: ScopeKind,
+    c: &Cluster,
+    config: &BTreeMap<String, String>,
+    registries: &[&Registry],
+    scope: &str,
+) -> ScopeRelation {
+    match kind {
+        ScopeKind::Any => return ScopeRelation::Exact,
+        ScopeKind::Registry if is_registry_scope(scope) => return ScopeRelation::Exact,
+        ScopeKind::DnsZone if targets(kind, c, config, registries).is_empty() => {
+            // Zone name unknown: any DNS zone in the node resource group is the documented one.
+            let rg = targets(ScopeKind::NodeResourceGroup, c, config, registries);
+            let s = ids::norm(scope);
+            if let Some(rg) = rg.first() {
+                let rg = ids::norm(rg);
+                if s.starts_with(&format!("{rg}/providers/microsoft.network/dnszones/")) {
+                    return ScopeRelation::Exact;
+                }
+                return relate(scope, &rg);
+            }
+            return ScopeRelation::None;
+        }
+        _ => {}
+    }
+    let mut best = ScopeRelation::None;
+    for t in targets(kind, c, config, registries) {
+        let candidates: Vec<String> = if kind == ScopeKind::Subnet {
+            subnet_documented_scopes(&t)
+        } else {
+            vec![t]
+        };
+        for target in candidates {
+            match relate(scope, &target) {
+                ScopeRelation::Exact => return ScopeRelation::Exact,
+                ScopeRelation::Ancestor => best = ScopeRelation::Ancestor,
+                ScopeRelation::None => {}
+            }
+        }
+    }
+    if kind == ScopeKind::Subnet && best == ScopeRelation::Ancestor {
+        // The subnet's resource group is documented; only the subscription or wider is wide.
+        if !ids::is_subscription_or_wider(scope) {
+            return ScopeRelation::Exact;
+        }
+    }
+    best
+}
+
+/// Subnet id → [subnet, its VNet, the VNet's resource group].
+pub fn subnet_documented_scopes(subnet_id: &str) -> Vec<String> {
+    let mut out = vec![subnet_id.to_string()];
+    let lower = subnet_id.to_ascii_lowercase();
+    if let Some(pos) = lower.find("/subnets/") {
+        out.push(subnet_id[..pos].to_string());
+    }
+    if let (Some(sub), Some(rg)) = (ids::subscription_of(subnet_id), ids::resource_group_of(subnet_id)) {
+        out.push(ids::resource_group_id(sub, rg));
+    }
+    out
+}
+
+fn is_registry_scope(scope: &str) -> bool {
+    ids::norm(scope).contains("/providers/microsoft.containerregistry/registries/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::AgentPool;
+
+    fn cluster() -> Cluster {
+        Cluster {
+            id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c".into(),
+            subscription_id: "s".into(),
+            node_resource_group: Some("MC_rg_c".into()),
+            pools: vec![AgentPool {
+                name: "np".into(),
+                vnet_subnet_id: Some("/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/a".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn node_rg_exact_and_wider() {
+        let c = cluster();
+        let cfg = BTreeMap::new();
+        let r = |s: &str| relation(ScopeKind::NodeResourceGroup, &c, &cfg, &[], s);
+        assert_eq!(r("/subscriptions/s/resourcegroups/mc_rg_c"), ScopeRelation::Exact);
+        assert_eq!(r("/subscriptions/s"), ScopeRelation::Ancestor);
+        assert_eq!(r("/subscriptions/s/resourceGroups/other"), ScopeRelation::None);
+    }
+
+    #[test]
+    fn subnet_vnet_and_rg_are_documented() {
+        let c = cluster();
+        let cfg = BTreeMap::new();
+        let r = |s: &str| relation(ScopeKind::Subnet, &c, &cfg, &[], s);
+        assert_eq!(r("/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v"), ScopeRelation::Exact);
+        assert_eq!(r("/subscriptions/s/resourceGroups/net"), ScopeRelation::Exact);
+        assert_eq!(r("/subscriptions/s"), ScopeRelation::Ancestor);
+        assert_eq!(r("/subscriptions/s/resourceGroups/other"), ScopeRelation::None);
+    }
+
+    #[test]
+    fn dns_zone_with_and_without_name() {
+        let c = cluster();
+        let named: BTreeMap<_, _> = [("HTTPApplicationRoutingZoneName".to_string(), "abc.eastus.aksapp.io".to_string())].into();
+        let zone = "/subscriptions/s/resourceGroups/MC_rg_c/providers/Microsoft.Network/dnszones/abc.eastus.aksapp.io";
+        assert_eq!(relation(ScopeKind::DnsZone, &c, &named, &[], zone), ScopeRelation::Exact);
+        assert_eq!(relation(ScopeKind::DnsZone, &c, &BTreeMap::new(), &[], zone), ScopeRelation::Exact);
+        assert_eq!(relation(ScopeKind::DnsZone, &c, &named, &[], "/subscriptions/s/resourceGroups/MC_rg_c"), ScopeRelation::Ancestor);
+    }
+}

@@ -1,0 +1,113 @@
+//! One audit run: read, generate, write reports, then history. The only place that
+//! writes report files.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+
+use crate::config::{Settings, Source};
+use crate::history::{self, History};
+use crate::inventory::{folder, Inventory};
+use crate::report::{self, RenderOptions};
+use crate::rules::{self, suppress, Baseline, Report};
+use crate::exit;
+
+/// What a run produced, for callers (CLI, scheduler, tests).
+pub struct RunResult {
+    pub report: Report,
+    pub out_dir: PathBuf,
+    pub exit_code: u8,
+}
+
+/// The default output folder: `reports/<UTC timestamp>/`.
+pub fn default_out_dir(now: DateTime<Utc>) -> PathBuf {
+    Path::new("reports").join(now.format("%Y-%m-%dT%H%M%SZ").to_string())
+}
+
+/// The embedded demo inventory (the same tenant the emulator serves for `--demo`).
+pub fn demo_inventory() -> anyhow::Result<Inventory> {
+    let mut loader = crate::inventory::Loader::new();
+    for (kind, name, text) in crate::inventory::demo::FILES {
+        folder::load_text(&mut loader, *kind, &format!("demo/{name}"), text)?;
+    }
+    Ok(loader.finish())
+}
+
+pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
+    let started = Instant::now();
+    let now = settings.now.unwrap_or_else(Utc::now);
+    let baseline = Baseline::load(&settings.baseline)?;
+    let suppressions = match &settings.suppressions {
+        Some(p) => suppress::load(p)?,
+        None => vec![],
+    };
+    let prev = match &settings.state {
+        Some(dir) => History::load(dir)?,
+        None => History::default(),
+    };
+    let (inventory, source) = match &settings.source {
+        Source::Inventory(dir) => (
+            folder::read_folder(dir)?,
+            format!("inventory folder {}", dir.display()),
+        ),
+        Source::Demo => (demo_inventory()?, "built-in demo tenant".to_string()),
+    };
+    let collected = started.elapsed();
+    let opts = rules::Options {
+        source,
+        owners: settings.owners.clone(),
+        suppressions,
+    };
+    let outcome = Report::generate(&inventory, &baseline, &prev, now, &opts);
+    let classified = started.elapsed();
+    let out_dir = settings.out.clone().unwrap_or_else(|| default_out_dir(now));
+    write_reports(&outcome.report, &out_dir, &RenderOptions { csv_excel: settings.csv_excel })?;
+    if let Some(dir) = &settings.state {
+        let mut h = outcome.history;
+        h = h.advance(vec![], h.findings.clone(), now, settings.history_days);
+        h.save(dir)?;
+    }
+    let exit_code = exit_code(&outcome.report, settings.fail_on);
+    let s = &outcome.report.summary;
+    tracing::info!(
+        clusters = s.clusters,
+        critical = s.findings.get("critical").copied().unwrap_or(0),
+        high = s.findings.get("high").copied().unwrap_or(0),
+        medium = s.findings.get("medium").copied().unwrap_or(0),
+        low = s.findings.get("low").copied().unwrap_or(0),
+        suppressed = s.suppressed,
+        skipped_rows = s.skipped_rows,
+        gaps = s.gaps,
+        collect_ms = collected.as_millis() as u64,
+        classify_ms = (classified - collected).as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        out = %out_dir.display(),
+        exit_code,
+        "audit finished"
+    );
+    Ok(RunResult { report: outcome.report, out_dir, exit_code })
+}
+
+/// 3 (gaps) outranks 1 (findings): a job that could not see everything must say so first.
+pub fn exit_code(report: &Report, fail_on: Option<rules::Severity>) -> u8 {
+    if !report.coverage.is_complete() {
+        return exit::GAPS;
+    }
+    match (fail_on, report.worst()) {
+        (Some(threshold), Some(worst)) if worst >= threshold => exit::FINDINGS,
+        _ => exit::OK,
+    }
+}
+
+/// Renders every file and writes each atomically into `dir`.
+pub fn write_reports(report: &Report, dir: &Path, opts: &RenderOptions) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
+    for (name, text) in report::render_all(report, opts)? {
+        history::write_atomic(&dir.join(&name), text.as_bytes())?;
+    }
+    if !dir.is_dir() {
+        bail!("output folder {} vanished while writing", dir.display());
+    }
+    Ok(())
+}
