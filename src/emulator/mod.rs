@@ -182,7 +182,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let emu = start(config).await?;
     let ca = match &args.ca_out {
         Some(path) => {
-            std::fs::write(path, emu.ca_pem())
+            std::fs::write(path, &emu.ca_pem)
                 .map_err(|e| anyhow::anyhow!("cannot write CA to {}: {e}", path.display()))?;
             path.display().to_string()
         }

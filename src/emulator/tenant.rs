@@ -77,15 +77,13 @@ const TOP_LEVEL: [&str; 13] = [
     "zones",
 ];
 
-const DEMO_FILES: [(&str, &str); 8] = [
-    ("subscriptions.json", include_str!("testdata/demo/subscriptions.json")),
-    ("resource-groups.json", include_str!("testdata/demo/resource-groups.json")),
-    ("clusters.json", include_str!("testdata/demo/clusters.json")),
-    ("registries.json", include_str!("testdata/demo/registries.json")),
-    ("identities.json", include_str!("testdata/demo/identities.json")),
-    ("role-assignments.json", include_str!("testdata/demo/role-assignments.json")),
-    ("graph-applications.json", include_str!("testdata/demo/graph-applications.json")),
-    ("latest-node-images.json", include_str!("testdata/demo/latest-node-images.json")),
+/// The demo inventory is the engine's `examples/demo/` folder.
+const DEMO_FILES: [(&str, &str); 5] = [
+    ("subscriptions.json", include_str!("../../examples/demo/subscriptions.json")),
+    ("resource-groups.json", include_str!("../../examples/demo/resource-groups.json")),
+    ("clusters.json", include_str!("../../examples/demo/clusters.json")),
+    ("registries.json", include_str!("../../examples/demo/registries.json")),
+    ("role-assignments.json", include_str!("../../examples/demo/role-assignments.json")),
 ];
 
 /// Inventory files in load order, the table each feeds, and whether it is required.
@@ -116,9 +114,48 @@ impl Tenant {
     }
 
     /// The built-in demo tenant.
+    ///
+    /// Microsoft Graph gets one application per service-principal cluster, with
+    /// secret expiries relative to now: the first already expired, the second due in
+    /// 20 days, the rest in about a year.
     pub fn demo() -> Tenant {
-        Tenant::from_files(DEMO_FILES.iter().copied())
-            .unwrap_or_else(|e| panic!("embedded demo tenant is invalid: {e:#}"))
+        let mut t = Tenant::from_files(DEMO_FILES.iter().copied())
+            .unwrap_or_else(|e| panic!("embedded demo tenant is invalid: {e:#}"));
+        let now = chrono::Utc::now();
+        let mut apps = Vec::new();
+        for row in t.rows(Table::Resources) {
+            let Ok(v) = serde_json::from_str::<Value>(&row.json) else { continue };
+            let client = v
+                .pointer("/properties/servicePrincipalProfile/clientId")
+                .and_then(Value::as_str)
+                .unwrap_or("msi");
+            if client.eq_ignore_ascii_case("msi") || v.get("identity").is_some_and(Value::is_object) {
+                continue;
+            }
+            let days = match apps.len() {
+                0 => -10,
+                1 => 20,
+                n => 300 + 30 * n as i64,
+            };
+            let end = (now + chrono::Duration::days(days)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let legacy = client.starts_with("http");
+            let name = v.get("name").and_then(Value::as_str).unwrap_or("cluster");
+            apps.push(json!({
+                "id": det_guid(&format!("app:{client}")),
+                "appId": if legacy {
+                    det_guid(client)
+                } else {
+                    client.to_string()
+                },
+                "displayName": format!("{name}-sp"),
+                "identifierUris": if legacy { json!([client]) } else { json!([]) },
+                "passwordCredentials": [{"keyId": det_guid(&format!("key:{client}")),
+                                         "displayName": "rbac", "endDateTime": end}],
+                "keyCredentials": [],
+            }));
+        }
+        Arc::make_mut(&mut t.data).applications = apps;
+        t
     }
 
     /// Builds a tenant from `(file name, contents)` pairs in the inventory format.
@@ -280,6 +317,22 @@ impl TenantData {
     }
 }
 
+/// A stable GUID-shaped string derived from `s` (FNV-1a).
+fn det_guid(s: &str) -> String {
+    let fnv = |seed: u64| {
+        s.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+    };
+    let (a, b) = (fnv(0xcbf29ce484222325), fnv(0x84222325cbf29ce4));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 fn row_id(json: &str) -> String {
     #[derive(Deserialize)]
     struct IdOnly {
@@ -294,7 +347,7 @@ fn row_id(json: &str) -> String {
 }
 
 /// The elements of an inventory file: a JSON array, `{"value": [...]}` or `{"data": [...]}`.
-fn elements(text: &str) -> Result<Vec<&RawValue>, serde_json::Error> {
+fn elements(text: &str) -> anyhow::Result<Vec<&RawValue>> {
     #[derive(Deserialize)]
     struct Wrapped<'a> {
         #[serde(borrow, default)]
@@ -304,9 +357,11 @@ fn elements(text: &str) -> Result<Vec<&RawValue>, serde_json::Error> {
     }
     if text.trim_start().starts_with('{') {
         let w: Wrapped = serde_json::from_str(text)?;
-        Ok(w.value.or(w.data).unwrap_or_default())
+        w.value
+            .or(w.data)
+            .ok_or_else(|| anyhow::anyhow!("object without a \"value\" or \"data\" array"))
     } else {
-        serde_json::from_str(text)
+        Ok(serde_json::from_str(text)?)
     }
 }
 
