@@ -1,0 +1,118 @@
+{{/*
+Chart name, truncated to fit Kubernetes name limits.
+*/}}
+{{- define "aks-identity-audit.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified name. At most 52 characters: the CronJob controller appends an
+11-character suffix to Job names, which must stay within 63.
+*/}}
+{{- define "aks-identity-audit.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "aks-identity-audit.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "aks-identity-audit.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "aks-identity-audit.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "aks-identity-audit.labels" -}}
+helm.sh/chart: {{ include "aks-identity-audit.chart" . }}
+{{ include "aks-identity-audit.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: audit
+{{- end }}
+
+{{- define "aks-identity-audit.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "aks-identity-audit.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "aks-identity-audit.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where history (--state <dir>/state) and reports (<dir>/reports/<timestamp>/, the
+working directory) go: the claim, or the /tmp emptyDir (lost after each run).
+*/}}
+{{- define "aks-identity-audit.dataDir" -}}
+{{- if .Values.persistence.enabled -}}
+/var/lib/aks-identity-audit
+{{- else -}}
+/tmp
+{{- end }}
+{{- end }}
+
+{{- define "aks-identity-audit.claimName" -}}
+{{- default (printf "%s-data" (include "aks-identity-audit.fullname" .)) .Values.persistence.existingClaim }}
+{{- end }}
+
+{{- define "aks-identity-audit.smtpSecretName" -}}
+{{- default (printf "%s-smtp" (include "aks-identity-audit.fullname" .)) .Values.smtp.existingSecret }}
+{{- end }}
+
+{{- define "aks-identity-audit.suppressionsConfigMap" -}}
+{{- default (printf "%s-suppressions" (include "aks-identity-audit.fullname" .)) .Values.suppressions.existingConfigMap }}
+{{- end }}
+
+{{/*
+TOML for a map: scalars and arrays of scalars as `key = value` lines first, then
+each nested map as a [table] (recursively, dotted headers). null values are left
+out (TOML has no null). JSON string escapes are valid TOML basic-string escapes.
+Call with (dict "map" .Values.config "prefix" "").
+*/}}
+{{- define "aks-identity-audit.toml" -}}
+{{- $map := .map }}
+{{- $prefix := .prefix }}
+{{- range $key := keys $map | sortAlpha }}
+{{- $value := get $map $key }}
+{{- if and (not (kindIs "map" $value)) (not (kindIs "invalid" $value)) }}
+{{- if kindIs "slice" $value }}
+{{- range $value }}
+{{- if or (kindIs "map" .) (kindIs "slice" .) (kindIs "invalid" .) }}
+{{- fail (printf "config.%s%s: only arrays of strings, numbers and booleans can be rendered to TOML" $prefix $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{ include "aks-identity-audit.tomlKey" $key }} = {{ toJson $value }}
+{{- end }}
+{{- end }}
+{{- range $key := keys $map | sortAlpha }}
+{{- $value := get $map $key }}
+{{- if kindIs "map" $value }}
+{{- $header := printf "%s%s" $prefix (include "aks-identity-audit.tomlKey" $key) }}
+
+[{{ $header }}]
+{{- include "aks-identity-audit.toml" (dict "map" $value "prefix" (printf "%s." $header)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "aks-identity-audit.tomlKey" -}}
+{{- if regexMatch "^[A-Za-z0-9_-]+$" . }}{{ . }}{{ else }}{{ toJson . }}{{ end }}
+{{- end }}

@@ -1,0 +1,547 @@
+"""The Helm chart, checked with real Helm (helm-python-sdk bundles Helm's Go library)
+and the Kubernetes OpenAPI schemas in strict mode (kubernetes-validate).
+
+Run through tests/helm/run.sh, which installs the pinned tools into a venv.
+AKS_AUDIT_BIN (a path, or a command such as "cargo run -q --") enables the checks
+that use the tool itself: the rendered schedule through `check-cron`, the rendered
+config through `check-config`.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import os
+import re
+import shlex
+import subprocess
+import tomllib
+from datetime import datetime
+from pathlib import Path
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+CHART = ROOT / "helm" / "aks-identity-audit"
+KUBE_VERSION = "1.31.0"
+RELEASE = "audit"
+NAMESPACE = "identity-audit"
+
+ALL_ON = yaml.safe_load((HERE / "values-all-on.yaml").read_text())
+
+
+def variant(base: dict, **changes) -> dict:
+    """A deep copy of `base` with dotted keys replaced: variant(v, **{"smtp.port": 25})."""
+    out = copy.deepcopy(base)
+    for dotted, value in changes.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+# Value sets that must lint, pass the schema, render and validate.
+VALID = {
+    "defaults": {},
+    "all-on": ALL_ON,
+    "no-persistence": {"persistence": {"enabled": False}},
+    "existing-secret-and-configmap": variant(
+        ALL_ON,
+        **{
+            "smtp.password": "",
+            "smtp.existingSecret": "smtp-credentials",
+            "suppressions.content": "",
+            "suppressions.existingConfigMap": "audit-suppressions",
+            "persistence.existingClaim": "audit-history",
+        },
+    ),
+    "existing-service-account": {
+        "serviceAccount": {"create": False, "name": "prepared-sa"},
+        "networkPolicy": {"enabled": False},
+        "workloadIdentity": {"enabled": False},
+    },
+    "descriptor-schedule": {"schedule": "@daily", "timeZone": "Europe/Berlin"},
+    "minimal-resources": {"resources": {}},
+}
+
+# Value sets that must be rejected at install time, with the key the error names.
+INVALID = {
+    "schedule is a number": ({"schedule": 5}, "/schedule"),
+    "schedule has 4 fields": ({"schedule": "0 2 * *"}, "/schedule"),
+    "schedule with TZ=": ({"schedule": "TZ=UTC 0 2 * * *"}, "/schedule"),
+    "resources is a string": ({"resources": "big"}, "/resources"),
+    "resources with unknown key": ({"resources": {"request": {"cpu": "1"}}}, "/resources"),
+    "memory limit not a quantity": ({"resources": {"limits": {"memory": "lots"}}}, "/resources/limits/memory"),
+    "persistence.enabled is a string": ({"persistence": {"enabled": "yes"}}, "/persistence/enabled"),
+    "persistence unknown key": ({"persistence": {"sizee": "1Gi"}}, "/persistence"),
+    "unknown top-level key": ({"schedulee": "0 2 * * *"}, "schedulee"),
+    "timeZone is a number": ({"timeZone": 9}, "/timeZone"),
+    "timeZone with spaces": ({"timeZone": "Central European Time"}, "/timeZone"),
+    "smtp.port is a string": ({"smtp": {"port": "587"}}, "/smtp/port"),
+    "smtp.port out of range": ({"smtp": {"port": 70000}}, "/smtp/port"),
+    "smtp enabled without a password": ({"smtp": {"enabled": True}}, "/smtp"),
+    "clientId not a GUID": ({"workloadIdentity": {"clientId": "my-identity"}}, "/workloadIdentity/clientId"),
+    "logFormat not in enum": ({"logFormat": "xml"}, "/logFormat"),
+    "pullPolicy not in enum": ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+    "backoffLimit negative": ({"backoffLimit": -1}, "/backoffLimit"),
+    "startingDeadlineSeconds is a float": ({"startingDeadlineSeconds": 1.5}, "/startingDeadlineSeconds"),
+    "suspend is a string": ({"suspend": "false"}, "/suspend"),
+    "config array of tables": ({"config": {"owners": [{"a": 1}]}}, "/config/owners"),
+    "suppressions enabled without content": ({"suppressions": {"enabled": True}}, "/suppressions"),
+    "extraArgs not strings": ({"extraArgs": [1]}, "/extraArgs/0"),
+}
+
+
+@pytest.fixture(scope="module")
+def chart():
+    with helm.Chart.load(str(CHART)) as ch:
+        yield ch
+
+
+def render(chart, values: dict, release: str = RELEASE) -> dict[str, str]:
+    return chart.render(values, name=release, namespace=NAMESPACE, is_install=True)
+
+
+def manifests(chart, values: dict, release: str = RELEASE) -> list[dict]:
+    """Every rendered Kubernetes object (NOTES.txt excluded), parsed as YAML."""
+    docs = []
+    for path, text in sorted(render(chart, values, release).items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        try:
+            parsed = list(yaml.safe_load_all(text))
+        except yaml.YAMLError as e:
+            pytest.fail(f"{path} is not YAML: {e}\n{text}")
+        for doc in parsed:
+            if doc is None:
+                continue
+            assert isinstance(doc, dict), f"{path}: a document is not a mapping: {doc!r}"
+            doc["__path__"] = path
+            docs.append(doc)
+    return docs
+
+
+def strip(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k != "__path__"}
+
+
+def only(docs: list[dict], kind: str) -> dict:
+    found = [d for d in docs if d["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, got {[d['metadata']['name'] for d in found]}"
+    return found[0]
+
+
+def kinds(docs: list[dict]) -> list[str]:
+    return sorted(d["kind"] for d in docs)
+
+
+def pod_spec(docs: list[dict]) -> dict:
+    return only(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def container(docs: list[dict]) -> dict:
+    containers = pod_spec(docs)["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+# --- lint -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["defaults", "all-on"])
+def test_lint_strict(name):
+    report = helm.lint(str(CHART), VALID[name], strict=True, kube_version="v" + KUBE_VERSION)
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert report["errors"] == [], report
+    assert problems == [], report
+    assert report["total_charts_linted"] == 1
+
+
+def test_lint_fails_on_a_wrong_value():
+    # The same lint call reports errors, so the passing lint above means something.
+    report = helm.lint(str(CHART), {"schedule": 5}, strict=True, kube_version="v" + KUBE_VERSION)
+    assert report["errors"], report
+
+
+# --- values.schema.json -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_schema_accepts(chart, name):
+    chart.validate_schema(VALID[name])
+
+
+def test_schema_accepts_the_chart_defaults_file(chart):
+    chart.validate_schema(yaml.safe_load((CHART / "values.yaml").read_text()))
+
+
+@pytest.mark.parametrize("name", sorted(INVALID))
+def test_schema_rejects(chart, name):
+    values, key = INVALID[name]
+    with pytest.raises(helm.HelmValuesError) as err:
+        chart.validate_schema(values)
+    assert key in str(err.value), str(err.value)
+    # An install (render with is_install) fails the same way.
+    with pytest.raises(helm.HelmValuesError):
+        render(chart, values)
+
+
+# --- rendered manifests -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_manifests_validate_strictly(chart, name):
+    docs = manifests(chart, VALID[name])
+    assert "CronJob" in kinds(docs)
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(strip(doc), KUBE_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            pytest.fail(f"{doc['__path__']} ({doc['kind']}): {e.message} at {list(e.path)}")
+        assert doc["metadata"]["namespace"] == NAMESPACE or doc["kind"] == "Namespace"
+
+
+def test_strict_validation_catches_an_unknown_field():
+    # Guard: the validator in strict mode does reject what the chart must not produce.
+    bad = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "x"},
+        "data": {},
+        "dataa": {},
+    }
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, KUBE_VERSION, strict=True)
+    with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+        kubernetes_validate.validate(
+            {"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": "x"}},
+            KUBE_VERSION,
+            strict=True,
+        )
+
+
+def test_default_objects(chart):
+    docs = manifests(chart, {})
+    assert kinds(docs) == [
+        "ConfigMap",
+        "CronJob",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+        "ServiceAccount",
+    ]
+
+
+def test_all_on_objects(chart):
+    docs = manifests(chart, ALL_ON)
+    assert kinds(docs) == [
+        "ConfigMap",
+        "ConfigMap",
+        "CronJob",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+        "Secret",
+        "ServiceAccount",
+    ]
+
+
+@pytest.mark.parametrize("name", ["defaults", "all-on"])
+def test_cronjob_schedule_and_job_settings(chart, name):
+    values = VALID[name]
+    merged = chart.merge_values(values)
+    cj = only(manifests(chart, values), "CronJob")
+    spec = cj["spec"]
+    assert spec["schedule"] == merged["schedule"]
+    assert spec["timeZone"] == merged["timeZone"]
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["suspend"] is merged["suspend"]
+    assert spec["startingDeadlineSeconds"] == merged["startingDeadlineSeconds"]
+    assert spec["successfulJobsHistoryLimit"] == merged["successfulJobsHistoryLimit"]
+    assert spec["failedJobsHistoryLimit"] == merged["failedJobsHistoryLimit"]
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == merged["backoffLimit"]
+    assert job["activeDeadlineSeconds"] == merged["activeDeadlineSeconds"]
+    assert job["template"]["spec"]["restartPolicy"] == "Never"
+    # A CronJob name longer than 52 characters cannot create Jobs.
+    assert len(cj["metadata"]["name"]) <= 52
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_restricted_pod_security(chart, name):
+    docs = manifests(chart, VALID[name])
+    pod = pod_spec(docs)
+    psc = pod["securityContext"]
+    assert psc["runAsNonRoot"] is True
+    assert psc["runAsUser"] == 65532
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+    c = container(docs)
+    sc = c["securityContext"]
+    assert sc["runAsNonRoot"] is True
+    assert sc["runAsUser"] == 65532
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert sc.get("privileged") in (None, False)
+    # /tmp is the only writable path besides the data claim.
+    tmp = next(m for m in c["volumeMounts"] if m["mountPath"] == "/tmp")
+    vol = next(v for v in pod["volumes"] if v["name"] == tmp["name"])
+    assert "emptyDir" in vol
+
+
+def test_resources_from_values(chart):
+    c = container(manifests(chart, ALL_ON))
+    assert c["resources"] == ALL_ON["resources"]
+    c = container(manifests(chart, {}))
+    assert set(c["resources"]) == {"requests", "limits"}
+    assert {"cpu", "memory"} <= set(c["resources"]["requests"])
+    assert "memory" in c["resources"]["limits"]
+
+
+def test_args_config_and_persistence(chart):
+    docs = manifests(chart, {})
+    c = container(docs)
+    args = c["args"]
+    run = args.index("run")
+    assert args[run : run + 5] == [
+        "run",
+        "--config",
+        "/etc/aks-identity-audit/config.toml",
+        "--state",
+        "/var/lib/aks-identity-audit/state",
+    ]
+    assert "--suppressions" not in args
+    assert c["workingDir"] == "/var/lib/aks-identity-audit"
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert mounts["/etc/aks-identity-audit"]["readOnly"] is True
+    pod = pod_spec(docs)
+    data = next(v for v in pod["volumes"] if v["name"] == mounts["/var/lib/aks-identity-audit"]["name"])
+    pvc = only(docs, "PersistentVolumeClaim")
+    assert data["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    config = next(v for v in pod["volumes"] if v["name"] == mounts["/etc/aks-identity-audit"]["name"])
+    cm = next(d for d in docs if d["kind"] == "ConfigMap")
+    sources = config["projected"]["sources"]
+    assert [s["configMap"]["name"] for s in sources] == [cm["metadata"]["name"]]
+    assert sources[0]["configMap"]["items"] == [{"key": "config.toml", "path": "config.toml"}]
+
+
+def test_without_persistence_state_goes_to_tmp_and_notes_warn(chart):
+    values = {"persistence": {"enabled": False}}
+    docs = manifests(chart, values)
+    assert "PersistentVolumeClaim" not in kinds(docs)
+    c = container(docs)
+    assert "/var/lib/aks-identity-audit" not in {m["mountPath"] for m in c["volumeMounts"]}
+    assert c["args"][c["args"].index("--state") + 1] == "/tmp/state"
+    assert c["workingDir"] == "/tmp"
+    notes = render(chart, values)[f"{CHART.name}/templates/NOTES.txt"]
+    assert "WARNING: persistence.enabled is false" in notes
+    assert "kubelet-migration" in notes
+    assert "WARNING: persistence" not in render(chart, {})[f"{CHART.name}/templates/NOTES.txt"]
+
+
+def test_existing_claim_is_used_not_created(chart):
+    docs = manifests(chart, VALID["existing-secret-and-configmap"])
+    assert "PersistentVolumeClaim" not in kinds(docs)
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod_spec(docs)["volumes"] if "persistentVolumeClaim" in v]
+    assert claims == ["audit-history"]
+
+
+def test_workload_identity(chart):
+    docs = manifests(chart, ALL_ON)
+    sa = only(docs, "ServiceAccount")
+    wi = ALL_ON["workloadIdentity"]
+    assert sa["metadata"]["annotations"]["azure.workload.identity/client-id"] == wi["clientId"]
+    assert sa["metadata"]["annotations"]["azure.workload.identity/tenant-id"] == wi["tenantId"]
+    assert sa["metadata"]["annotations"]["example.com/owner"] == "platform-team"
+    assert sa["metadata"]["name"] == ALL_ON["serviceAccount"]["name"]
+    pod = only(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    assert pod["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+    # Defaults: label on, no client-id annotation (and NOTES say so), no tenant-id.
+    docs = manifests(chart, {})
+    sa = only(docs, "ServiceAccount")
+    assert "azure.workload.identity/client-id" not in (sa["metadata"].get("annotations") or {})
+    assert "workloadIdentity.clientId is empty" in render(chart, {})[f"{CHART.name}/templates/NOTES.txt"]
+    # An existing service account: none created, the pod uses it.
+    docs = manifests(chart, VALID["existing-service-account"])
+    assert "ServiceAccount" not in kinds(docs)
+    assert pod_spec(docs)["serviceAccountName"] == "prepared-sa"
+    labels = only(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    assert "azure.workload.identity/use" not in labels
+
+
+def egress_ports(docs: list[dict]) -> set[tuple[str, int]]:
+    np = only(docs, "NetworkPolicy")
+    spec = np["spec"]
+    assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
+    assert not spec.get("ingress"), "no ingress is allowed"
+    ports = set()
+    for rule in spec["egress"]:
+        assert set(rule) == {"ports"}, f"egress rules only restrict ports: {rule}"
+        for p in rule["ports"]:
+            assert set(p) == {"protocol", "port"}, p
+            ports.add((p["protocol"], p["port"]))
+    # The policy selects the audit's pods.
+    pod_labels = only(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    for k, v in spec["podSelector"]["matchLabels"].items():
+        assert pod_labels[k] == v
+    return ports
+
+
+def test_network_policy_allows_only_dns_https_and_smtp(chart):
+    base = {("UDP", 53), ("TCP", 53), ("TCP", 443)}
+    assert egress_ports(manifests(chart, {})) == base
+    assert egress_ports(manifests(chart, ALL_ON)) == base | {("TCP", ALL_ON["smtp"]["port"])}
+    assert egress_ports(manifests(chart, variant(ALL_ON, **{"smtp.port": 2525}))) == base | {("TCP", 2525)}
+    assert "NetworkPolicy" not in kinds(manifests(chart, {"networkPolicy": {"enabled": False}}))
+
+
+def test_smtp_secret_and_env(chart):
+    docs = manifests(chart, ALL_ON)
+    secret = only(docs, "Secret")
+    key = ALL_ON["smtp"]["existingSecretPasswordKey"]
+    assert base64.b64decode(secret["data"][key]).decode() == ALL_ON["smtp"]["password"]
+    env = {e["name"]: e for e in container(docs)["env"]}
+    ref = env["AKS_AUDIT_SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": secret["metadata"]["name"], "key": key}
+    assert env["RUST_BACKTRACE"]["value"] == "1"
+    # existingSecret: no Secret rendered, the env var points to it.
+    docs = manifests(chart, VALID["existing-secret-and-configmap"])
+    assert "Secret" not in kinds(docs)
+    env = {e["name"]: e for e in container(docs)["env"]}
+    assert env["AKS_AUDIT_SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "smtp-credentials"
+    # SMTP off: neither.
+    docs = manifests(chart, {})
+    assert "Secret" not in kinds(docs)
+    assert "AKS_AUDIT_SMTP_PASSWORD" not in {e["name"] for e in container(docs)["env"]}
+
+
+def test_suppressions_mounted_and_passed(chart):
+    docs = manifests(chart, ALL_ON)
+    c = container(docs)
+    assert c["args"][c["args"].index("--suppressions") + 1] == "/etc/aks-identity-audit/suppressions.toml"
+    sup = next(d for d in docs if d["kind"] == "ConfigMap" and "suppressions.toml" in d.get("data", {}))
+    assert sup["data"]["suppressions.toml"] == ALL_ON["suppressions"]["content"]
+    config_volume = next(v for v in pod_spec(docs)["volumes"] if "projected" in v)
+    names = [s["configMap"]["name"] for s in config_volume["projected"]["sources"]]
+    assert sup["metadata"]["name"] in names
+    docs = manifests(chart, VALID["existing-secret-and-configmap"])
+    config_volume = next(v for v in pod_spec(docs)["volumes"] if "projected" in v)
+    assert "audit-suppressions" in [s["configMap"]["name"] for s in config_volume["projected"]["sources"]]
+
+
+def rendered_config(docs: list[dict]) -> str:
+    cm = next(d for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}))
+    return cm["data"]["config.toml"]
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_config_toml_is_the_values_config(chart, name):
+    text = rendered_config(manifests(chart, VALID[name]))
+    parsed = tomllib.loads(text)
+    assert parsed == VALID[name].get("config", {}), text
+
+
+def test_config_toml_quotes_and_skips_null(chart):
+    config = {
+        "plain": "a \"quoted\" value\nwith a newline and 日本語",
+        "number": 3,
+        "ratio": 0.25,
+        "flag": False,
+        "unset": None,
+        "list": ["x", "y"],
+        "empty": [],
+        "weird key": 1,
+        "section": {"inner": True, "deeper": {"k": "v"}},
+    }
+    parsed = tomllib.loads(rendered_config(manifests(chart, {"config": config})))
+    expected = {k: v for k, v in config.items() if v is not None}
+    assert parsed == expected
+
+
+def test_notes_tell_how_to_run_now_and_where_reports_are(chart):
+    notes = render(chart, {})[f"{CHART.name}/templates/NOTES.txt"]
+    cj = only(manifests(chart, {}), "CronJob")["metadata"]["name"]
+    m = re.search(r"kubectl create job --from=cronjob/(\S+) (\S+)-\$\(date \+%s\) -n (\S+)", notes)
+    assert m, notes
+    assert m.group(1) == cj and m.group(3) == NAMESPACE
+    assert "/var/lib/aks-identity-audit/reports/" in notes
+
+
+def test_long_release_name_stays_within_limits(chart):
+    release = "a-very-long-release-name-for-the-identity-audit-x"
+    docs = manifests(chart, {}, release=release)
+    cj = only(docs, "CronJob")["metadata"]["name"]
+    assert len(cj) <= 52
+    notes = render(chart, {}, release=release)[f"{CHART.name}/templates/NOTES.txt"]
+    m = re.search(r"kubectl create job --from=cronjob/\S+ (\S+)-\$\(date \+%s\)", notes)
+    # Job names must fit a 63-character label value: prefix + "-" + 10 digits.
+    assert len(m.group(1)) + 11 <= 63, m.group(1)
+
+
+# --- the tool's own cron parser and config check -----------------------------------
+
+
+def tool() -> list[str]:
+    cmd = os.environ.get("AKS_AUDIT_BIN", "").strip()
+    if not cmd:
+        pytest.skip(
+            "AKS_AUDIT_BIN is not set: skipping the check of the rendered schedule/config "
+            "with the tool itself (set it to target/debug/aks-identity-audit or 'cargo run -q --')"
+        )
+    return shlex.split(cmd)
+
+
+def check_cron(expr: str, tz: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        tool() + ["check-cron", expr, "--timezone", tz],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+
+
+@pytest.mark.parametrize("name", ["defaults", "all-on", "descriptor-schedule"])
+def test_rendered_schedule_with_the_tools_cron_parser(chart, name):
+    cj = only(manifests(chart, VALID[name]), "CronJob")
+    expr, tz = cj["spec"]["schedule"], cj["spec"]["timeZone"]
+    proc = check_cron(expr, tz)
+    assert proc.returncode == 0, proc.stderr
+    assert "note:" not in proc.stdout, f"Kubernetes would reject {expr!r}: {proc.stdout}"
+    times = [
+        datetime.fromisoformat(m.group(1))
+        for m in re.finditer(r"^\s+(\d{4}-\d\d-\d\dT\S+?) \(", proc.stdout, re.M)
+    ]
+    assert len(times) == 3, proc.stdout
+    assert times == sorted(times) and len(set(times)) == 3
+    # The local times are what the schedule says.
+    fields = {"@daily": "0 0 * * *"}.get(expr, expr).split()
+    minute, hour, weekdays = int(fields[0]), int(fields[1]), fields[4]
+    for t in times:
+        assert (t.hour, t.minute, t.second) == (hour, minute, 0), proc.stdout
+    if weekdays == "MON-FRI":
+        assert all(t.weekday() < 5 for t in times), proc.stdout
+
+
+def test_tools_cron_parser_rejects_what_kubernetes_rejects():
+    for expr in ["* * * * 8", "61 * * * *", "0 0 6 * * 1"]:
+        proc = check_cron(expr, "UTC")
+        assert proc.returncode != 0, f"{expr!r} accepted: {proc.stdout}"
+
+
+def test_rendered_config_with_the_tools_check_config(chart, tmp_path):
+    cmd = tool()
+    path = tmp_path / "config.toml"
+    path.write_text(rendered_config(manifests(chart, ALL_ON)))
+    proc = subprocess.run(cmd + ["check-config", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
