@@ -42,10 +42,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         Some(p) => suppress::load(p)?,
         None => vec![],
     };
-    let prev = match &settings.state {
+    let mut prev = match &settings.state {
         Some(dir) => History::load(dir)?,
         None => History::default(),
     };
+    if settings.source == Source::Demo && prev.clusters.is_empty() {
+        prev = crate::inventory::demo::seed_history(now);
+    }
     let (inventory, source) = match &settings.source {
         Source::Inventory(dir) => (
             folder::read_folder(dir)?,

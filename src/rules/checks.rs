@@ -146,7 +146,7 @@ pub fn addon_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec
     let c = ctx.cluster;
     let mut out = Vec::new();
     for a in c.addons.iter().filter(|a| a.enabled) {
-        let key = super::baseline::addon_identity_key(&a.key);
+        let key = format!("addon:{}", a.key);
         let known = baseline.addon_needs_identity(&a.key);
         if known && classify::is_managed(c) && a.identity.is_none() {
             out.push(new_finding(ctx, RuleId::AddonWithoutIdentity, &key, "",

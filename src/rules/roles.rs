@@ -60,7 +60,7 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
         }
         if let Some(p) = a.identity.as_ref().and_then(|i| i.object_id.clone()) {
             out.push(Subject {
-                key: baseline::addon_identity_key(&a.key),
+                key: format!("addon:{}", a.key),
                 principal: p,
                 roles: addon_roles(a).collect(),
             });
