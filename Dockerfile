@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+#
+# aks-identity-audit container image.
+#
+#   docker build -t myregistry.azurecr.io/aks-identity-audit:0.1.0 .
+#   docker run --rm myregistry.azurecr.io/aks-identity-audit:0.1.0 run --demo
+#
+# Templates and baselines are embedded in the binary: the runtime image holds only
+# the binary, CA certificates (for Azure and SMTP over TLS) and glibc.
+
+############################ build ############################
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+# The registry and target caches speed up rebuilds; --locked builds exactly Cargo.lock.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin aks-identity-audit \
+ && install -D -m 0755 target/release/aks-identity-audit /out/aks-identity-audit \
+ && mkdir -p /out/data
+
+############################ runtime ##########################
+# distroless "cc": glibc, libgcc, CA certificates, /etc/passwd with nonroot = 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot
+LABEL org.opencontainers.image.title="aks-identity-audit" \
+      org.opencontainers.image.description="Audit the identities of AKS clusters and report to their owners" \
+      org.opencontainers.image.licenses="MIT"
+COPY --from=build /out/aks-identity-audit /usr/local/bin/aks-identity-audit
+# History (--state) and reports; the Helm chart mounts a volume here.
+COPY --from=build --chown=65532:65532 /out/data /var/lib/aks-identity-audit
+WORKDIR /var/lib/aks-identity-audit
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/aks-identity-audit"]
+CMD ["run"]
