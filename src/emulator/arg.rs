@@ -85,7 +85,9 @@ impl SkipToken {
         base64::engine::general_purpose::STANDARD.encode(json)
     }
     pub fn decode(s: &str) -> Option<SkipToken> {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim()).ok()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }
@@ -121,7 +123,7 @@ pub(crate) fn consume(
 }
 
 fn bad_query(e: &KqlError) -> Response {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.7fZ");
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ");
     json_reply(
         StatusCode::BAD_REQUEST,
         &json!({"error": {
@@ -186,7 +188,11 @@ pub(crate) async fn query(state: &Arc<State>, req: &Req) -> Response {
     };
     let parsed = body.query.as_deref().map(Query::parse);
     if let Some(Ok(q)) = &parsed {
-        state.stat(|s| *s.queries_per_table.entry(q.table.name().into()).or_default() += 1);
+        state.stat(|s| {
+            *s.queries_per_table
+                .entry(q.table.name().into())
+                .or_default() += 1
+        });
     }
 
     if take_burst(state) {
@@ -196,14 +202,26 @@ pub(crate) async fn query(state: &Arc<State>, req: &Req) -> Response {
     let quota_headers = match &state.quota {
         None => vec![
             ("x-ms-user-quota-remaining".to_string(), "10000".to_string()),
-            ("x-ms-user-quota-resets-after".to_string(), "00:00:05".to_string()),
-            ("x-ms-ratelimit-remaining-tenant-resource-requests".to_string(), "10000".to_string()),
+            (
+                "x-ms-user-quota-resets-after".to_string(),
+                "00:00:05".to_string(),
+            ),
+            (
+                "x-ms-ratelimit-remaining-tenant-resource-requests".to_string(),
+                "10000".to_string(),
+            ),
         ],
         Some(q) => match consume(&state.windows, q, &client, Instant::now()) {
             Ok((remaining, resets)) => vec![
-                ("x-ms-user-quota-remaining".to_string(), remaining.to_string()),
+                (
+                    "x-ms-user-quota-remaining".to_string(),
+                    remaining.to_string(),
+                ),
                 ("x-ms-user-quota-resets-after".to_string(), hhmmss(resets)),
-                ("x-ms-ratelimit-remaining-tenant-resource-requests".to_string(), remaining.to_string()),
+                (
+                    "x-ms-ratelimit-remaining-tenant-resource-requests".to_string(),
+                    remaining.to_string(),
+                ),
             ],
             Err(retry) => {
                 state.stat(|s| s.throttled_429 += 1);
@@ -228,7 +246,10 @@ fn throttled(retry: Duration, window: Option<Duration>) -> Response {
     if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
         h.insert("retry-after", v);
     }
-    h.insert("x-ms-user-quota-remaining", axum::http::HeaderValue::from_static("0"));
+    h.insert(
+        "x-ms-user-quota-remaining",
+        axum::http::HeaderValue::from_static("0"),
+    );
     if let Ok(v) = axum::http::HeaderValue::from_str(&hhmmss(retry.max(Duration::from_secs(1)))) {
         h.insert("x-ms-user-quota-resets-after", v);
     }
@@ -316,8 +337,14 @@ async fn answer(
         },
         None => (opts.skip.unwrap_or(0).max(0) as u64, opts.top),
     };
-    let skip = if query.take.is_some() && opts.skip_token.is_none() { 0 } else { skip };
-    let top = top.map(|t| t.clamp(1, MAX_PAGE as i64) as u64).unwrap_or(DEFAULT_TOP);
+    let skip = if query.take.is_some() && opts.skip_token.is_none() {
+        0
+    } else {
+        skip
+    };
+    let top = top
+        .map(|t| t.clamp(1, MAX_PAGE as i64) as u64)
+        .unwrap_or(DEFAULT_TOP);
 
     let matches = match state.cache.get(key) {
         Some(m) => m,
@@ -325,11 +352,10 @@ async fn answer(
             let st = state.clone();
             let q = query.clone();
             let allowed = allowed.clone();
-            let computed = tokio::task::spawn_blocking(move || {
-                evaluate(&st, &q, &allowed, include_unscoped)
-            })
-            .await
-            .unwrap_or_default();
+            let computed =
+                tokio::task::spawn_blocking(move || evaluate(&st, &q, &allowed, include_unscoped))
+                    .await
+                    .unwrap_or_default();
             let m = Arc::new(computed);
             state.cache.put(key, m.clone());
             m
@@ -356,7 +382,11 @@ async fn answer(
         *s.rows_per_table.entry(table_name.into()).or_default() += count;
     });
 
-    let data = if opts.result_format.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("table")) {
+    let data = if opts
+        .result_format
+        .as_deref()
+        .is_some_and(|f| f.eq_ignore_ascii_case("table"))
+    {
         to_table(&data)
     } else {
         Value::Array(data)
@@ -391,7 +421,9 @@ fn evaluate(state: &State, q: &Query, allowed: &[bool], include_unscoped: bool) 
         if !ok {
             continue;
         }
-        let Ok(v) = serde_json::from_str::<Value>(&row.json) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(&row.json) else {
+            continue;
+        };
         if let Some(r) = q.run_row(v) {
             hits.push((i as u32, r.key));
         }
@@ -438,7 +470,14 @@ fn to_table(rows: &[Value]) -> Value {
         .collect();
     let out: Vec<Value> = rows
         .iter()
-        .map(|r| Value::Array(names.iter().map(|n| r.get(n).cloned().unwrap_or(Value::Null)).collect()))
+        .map(|r| {
+            Value::Array(
+                names
+                    .iter()
+                    .map(|n| r.get(n).cloned().unwrap_or(Value::Null))
+                    .collect(),
+            )
+        })
         .collect();
     json!({"columns": columns, "rows": out})
 }
@@ -488,7 +527,10 @@ mod tests {
 
     #[test]
     fn table_format_shape() {
-        let t = to_table(&[json!({"id": "a", "n": 1}), json!({"id": "b", "x": {"k": 1}})]);
+        let t = to_table(&[
+            json!({"id": "a", "n": 1}),
+            json!({"id": "b", "x": {"k": 1}}),
+        ]);
         assert_eq!(t["columns"][0], json!({"name": "id", "type": "string"}));
         assert_eq!(t["columns"][1], json!({"name": "n", "type": "integer"}));
         assert_eq!(t["rows"][1], json!(["b", null, {"k": 1}]));

@@ -34,7 +34,13 @@ fn need_api_version(req: &Req) -> Option<Response> {
     }
 }
 
-fn forbidden(state: &State, client: &str, sub: &str, action: &str, scope: &str) -> Option<Response> {
+fn forbidden(
+    state: &State,
+    client: &str,
+    sub: &str,
+    action: &str,
+    scope: &str,
+) -> Option<Response> {
     state.faults.is_forbidden(sub).then(|| {
         arm_error(
             StatusCode::FORBIDDEN,
@@ -55,7 +61,11 @@ pub(crate) fn list_subscriptions(state: &State, req: &Req) -> Response {
     let all = state.tenant.subscriptions();
     let start = req
         .query_param("$skiptoken")
-        .and_then(|t| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).ok())
+        .and_then(|t| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t)
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.parse::<usize>().ok())
         .unwrap_or(0)
@@ -84,10 +94,21 @@ pub(crate) fn get_subscription(state: &State, req: &Req) -> Response {
         Err(e) => return arm_unauthorized(e),
     };
     let sub = req.segs.get(1).cloned().unwrap_or_default();
-    if let Some(r) = forbidden(state, &client, &sub, "Microsoft.Resources/subscriptions/read", &format!("/subscriptions/{sub}")) {
+    if let Some(r) = forbidden(
+        state,
+        &client,
+        &sub,
+        "Microsoft.Resources/subscriptions/read",
+        &format!("/subscriptions/{sub}"),
+    ) {
         return r;
     }
-    match state.tenant.subscriptions().iter().find(|s| s.subscription_id == sub) {
+    match state
+        .tenant
+        .subscriptions()
+        .iter()
+        .find(|s| s.subscription_id == sub)
+    {
         Some(s) => json_reply(StatusCode::OK, &subscription_json(s), &[]),
         None => arm_error(
             StatusCode::NOT_FOUND,
@@ -112,7 +133,12 @@ pub(crate) fn upgrade_profile(state: &State, req: &Req) -> Response {
         Err(e) => return arm_unauthorized(e),
     };
     // Original casing of the path for ids in the reply.
-    let parts: Vec<&str> = req.uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    let parts: Vec<&str> = req
+        .uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let (Some(sub), Some(rg), Some(cluster), Some(pool)) =
         (parts.get(1), parts.get(3), parts.get(7), parts.get(9))
     else {
@@ -121,7 +147,13 @@ pub(crate) fn upgrade_profile(state: &State, req: &Req) -> Response {
     let cluster_id = format!(
         "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{cluster}"
     );
-    if let Some(r) = forbidden(state, &client, sub, "Microsoft.ContainerService/managedClusters/agentPools/upgradeProfiles/read", &cluster_id) {
+    if let Some(r) = forbidden(
+        state,
+        &client,
+        sub,
+        "Microsoft.ContainerService/managedClusters/agentPools/upgradeProfiles/read",
+        &cluster_id,
+    ) {
         return r;
     }
     let row: Option<Value> = state
@@ -139,9 +171,11 @@ pub(crate) fn upgrade_profile(state: &State, req: &Req) -> Response {
         .pointer("/properties/agentPoolProfiles")
         .and_then(Value::as_array)
         .and_then(|pools| {
-            pools
-                .iter()
-                .find(|p| p.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(pool)))
+            pools.iter().find(|p| {
+                p.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(pool))
+            })
         })
         .cloned();
     let Some(p) = found else {
@@ -151,9 +185,18 @@ pub(crate) fn upgrade_profile(state: &State, req: &Req) -> Response {
             &format!("Could not find agent pool '{pool}' in managed cluster '{cluster}' in resource group '{rg}'."),
         );
     };
-    let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let s = |k: &str| {
+        p.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let current = s("nodeImageVersion");
-    let k8s = if s("currentOrchestratorVersion").is_empty() { s("orchestratorVersion") } else { s("currentOrchestratorVersion") };
+    let k8s = if s("currentOrchestratorVersion").is_empty() {
+        s("orchestratorVersion")
+    } else {
+        s("currentOrchestratorVersion")
+    };
     json_reply(
         StatusCode::OK,
         &json!({

@@ -17,7 +17,14 @@ pub const MI_OPERATOR: &str = "f1a07417-d97a-45cb-824c-7a7467783830";
 pub const MONITORING_METRICS_PUBLISHER: &str = "3913510d-42f4-4e42-8a64-420c390055eb";
 pub const DNS_ZONE_CONTRIBUTOR: &str = "befefa01-2a29-4197-83a8-272ff33ce314";
 
-const LOCATIONS: [&str; 6] = ["westeurope", "northeurope", "eastus", "eastus2", "japaneast", "uksouth"];
+const LOCATIONS: [&str; 6] = [
+    "westeurope",
+    "northeurope",
+    "eastus",
+    "eastus2",
+    "japaneast",
+    "uksouth",
+];
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct GenerateArgs {
@@ -64,7 +71,8 @@ impl ArrayWriter {
         })
     }
     fn push(&mut self, v: &Value) -> anyhow::Result<()> {
-        self.w.write_all(if self.count == 0 { b"[\n" } else { b",\n" })?;
+        self.w
+            .write_all(if self.count == 0 { b"[\n" } else { b",\n" })?;
         serde_json::to_writer(&mut self.w, v)?;
         self.count += 1;
         Ok(())
@@ -78,7 +86,9 @@ impl ArrayWriter {
 }
 
 fn guid(rng: &mut StdRng) -> String {
-    uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string()
 }
 
 struct Sub {
@@ -186,7 +196,8 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<GenerateSummary> {
         let sub = &subs[i % subs.len()];
         cluster(&mut rng, &mut w, sub, i)?;
     }
-    w.truth.write_all(if args.clusters == 0 { b"}\n" } else { b"\n}\n" })?;
+    w.truth
+        .write_all(if args.clusters == 0 { b"}\n" } else { b"\n}\n" })?;
     w.truth.flush()?;
 
     // Noise: people and groups with roles on subscriptions and resource groups.
@@ -294,7 +305,11 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
         "service_principal" => {
             let app_id = guid(rng);
             let legacy = rng.random_bool(0.1);
-            let client_id = if legacy { format!("http://{name}-sp") } else { app_id.clone() };
+            let client_id = if legacy {
+                format!("http://{name}-sp")
+            } else {
+                app_id.clone()
+            };
             let day = rng.random_range(0..2400i64);
             let end = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default()
                 + chrono::Duration::days(day);
@@ -330,7 +345,8 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
         _ => {
             let uai = format!("/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}-cp");
             let (p, c) = (guid(rng), guid(rng));
-            w.identities.push(&identity_row(sub, &uai, &rg, loc, &p, &c))?;
+            w.identities
+                .push(&identity_row(sub, &uai, &rg, loc, &p, &c))?;
             (
                 json!({"type": "UserAssigned", "principalId": null, "tenantId": null,
                        "userAssignedIdentities": {uai: {"principalId": p, "clientId": c}}}),
@@ -358,7 +374,8 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
                 r["objectId"].as_str().unwrap_or_default().to_string(),
                 r["clientId"].as_str().unwrap_or_default().to_string(),
             );
-            w.identities.push(&identity_row(sub, &rid, &rg, loc, &p, &c))?;
+            w.identities
+                .push(&identity_row(sub, &rid, &rg, loc, &p, &c))?;
             kubelet_principal = Some(p);
             kubelet_uai = Some(rid);
             props["identityProfile"] = json!({"kubeletidentity": r});
@@ -401,7 +418,14 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
     if r < 90 {
         ras += w.grant(rng, sub, &node_rg_id, CONTRIBUTOR, &cp_principal, cp_ptype)? as usize;
     } else if r < 95 {
-        ras += w.grant(rng, sub, &format!("/subscriptions/{s}"), CONTRIBUTOR, &cp_principal, cp_ptype)? as usize;
+        ras += w.grant(
+            rng,
+            sub,
+            &format!("/subscriptions/{s}"),
+            CONTRIBUTOR,
+            &cp_principal,
+            cp_ptype,
+        )? as usize;
     }
     if rng.random_bool(0.05) {
         ras += w.grant(rng, sub, &node_rg_id, OWNER, &cp_principal, cp_ptype)? as usize;
@@ -439,7 +463,11 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
     let addon_specs: [(&str, f64, &[&str]); 6] = [
         ("omsagent", 0.5, &[MONITORING_METRICS_PUBLISHER]),
         ("ingressApplicationGateway", 0.1, &[CONTRIBUTOR]),
-        ("httpApplicationRouting", 0.05, &[READER, DNS_ZONE_CONTRIBUTOR]),
+        (
+            "httpApplicationRouting",
+            0.05,
+            &[READER, DNS_ZONE_CONTRIBUTOR],
+        ),
         ("aciConnectorLinux", 0.05, &[CONTRIBUTOR]),
         ("azurepolicy", 0.3, &[]),
         ("azureKeyvaultSecretsProvider", 0.2, &[]),
@@ -449,16 +477,25 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
             continue;
         }
         let config = match key {
-            "omsagent" => json!({"logAnalyticsWorkspaceResourceID": format!("/subscriptions/{s}/resourceGroups/rg-logs/providers/Microsoft.OperationalInsights/workspaces/logs-{loc}"), "useAADAuth": "False"}),
-            "ingressApplicationGateway" => json!({"applicationGatewayName": format!("{name}-appgw"), "subnetCIDR": "10.225.0.0/16"}),
-            "httpApplicationRouting" => json!({"HTTPApplicationRoutingZoneName": format!("{}.{loc}.aksapp.io", &guid(rng)[..12])}),
+            "omsagent" => {
+                json!({"logAnalyticsWorkspaceResourceID": format!("/subscriptions/{s}/resourceGroups/rg-logs/providers/Microsoft.OperationalInsights/workspaces/logs-{loc}"), "useAADAuth": "False"})
+            }
+            "ingressApplicationGateway" => {
+                json!({"applicationGatewayName": format!("{name}-appgw"), "subnetCIDR": "10.225.0.0/16"})
+            }
+            "httpApplicationRouting" => {
+                json!({"HTTPApplicationRoutingZoneName": format!("{}.{loc}.aksapp.io", &guid(rng)[..12])})
+            }
             "aciConnectorLinux" => json!({"SubnetName": "virtual-node-aci"}),
             "azureKeyvaultSecretsProvider" => json!({"enableSecretRotation": "false"}),
             _ => Value::Null,
         };
         let mut addon = json!({"enabled": true, "config": config});
         if !sp {
-            let rid = format!("{node_rg_lc}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{}-{name}", key.to_ascii_lowercase());
+            let rid = format!(
+                "{node_rg_lc}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{}-{name}",
+                key.to_ascii_lowercase()
+            );
             let r = mi_ref(rng, &rid);
             let principal = r["objectId"].as_str().unwrap_or_default().to_string();
             addon["identity"] = r;
@@ -469,7 +506,9 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
                 let scope = match (*role, key) {
                     (MONITORING_METRICS_PUBLISHER, _) => id.clone(),
                     (DNS_ZONE_CONTRIBUTOR, _) => {
-                        let zone = addon["config"]["HTTPApplicationRoutingZoneName"].as_str().unwrap_or("zone");
+                        let zone = addon["config"]["HTTPApplicationRoutingZoneName"]
+                            .as_str()
+                            .unwrap_or("zone");
                         format!("{node_rg_id}/providers/Microsoft.Network/dnszones/{zone}")
                     }
                     _ => node_rg_id.clone(),
@@ -477,7 +516,14 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
                 ras += w.grant(rng, sub, &scope, role, &principal, cp_ptype)? as usize;
             }
             if !roles.is_empty() && rng.random_bool(0.03) {
-                ras += w.grant(rng, sub, &format!("/subscriptions/{s}"), CONTRIBUTOR, &principal, cp_ptype)? as usize;
+                ras += w.grant(
+                    rng,
+                    sub,
+                    &format!("/subscriptions/{s}"),
+                    CONTRIBUTOR,
+                    &principal,
+                    cp_ptype,
+                )? as usize;
             }
         }
         addons.insert(key.to_string(), addon);
@@ -543,14 +589,24 @@ mod tests {
 
     #[test]
     fn same_seed_same_bytes_and_valid_json() {
-        let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b, c) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
         let s = gen(a.path(), 7);
         gen(b.path(), 7);
         gen(c.path(), 8);
         assert_eq!(s.subscriptions, 4);
         assert_eq!(s.clusters, 60);
         assert_eq!(s.role_assignments, 400);
-        for f in ["subscriptions.json", "clusters.json", "role-assignments.json", "ground-truth.json", "graph-applications.json"] {
+        for f in [
+            "subscriptions.json",
+            "clusters.json",
+            "role-assignments.json",
+            "ground-truth.json",
+            "graph-applications.json",
+        ] {
             let x = std::fs::read(a.path().join(f)).unwrap();
             assert_eq!(x, std::fs::read(b.path().join(f)).unwrap(), "{f}");
             serde_json::from_slice::<Value>(&x).unwrap_or_else(|e| panic!("{f}: {e}"));
@@ -566,11 +622,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         gen(d.path(), 3);
         let truth: serde_json::Map<String, Value> =
-            serde_json::from_slice(&std::fs::read(d.path().join("ground-truth.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(d.path().join("ground-truth.json")).unwrap())
+                .unwrap();
         let clusters: Vec<Value> =
-            serde_json::from_slice(&std::fs::read(d.path().join("clusters.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(d.path().join("clusters.json")).unwrap())
+                .unwrap();
         let ras: Vec<Value> =
-            serde_json::from_slice(&std::fs::read(d.path().join("role-assignments.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(d.path().join("role-assignments.json")).unwrap())
+                .unwrap();
         assert_eq!(truth.len(), clusters.len());
         let mut modes = std::collections::BTreeSet::new();
         for c in &clusters {
@@ -579,19 +638,34 @@ mod tests {
             let kubelet = t["kubelet_identity"].as_str().unwrap();
             modes.insert(cp.to_string());
             modes.insert(format!("k:{kubelet}"));
-            let client = c["properties"]["servicePrincipalProfile"]["clientId"].as_str().unwrap();
+            let client = c["properties"]["servicePrincipalProfile"]["clientId"]
+                .as_str()
+                .unwrap();
             match cp {
                 "service_principal" => assert!(c.get("identity").is_none() && client != "msi"),
                 "system_assigned" => assert_eq!(c["identity"]["type"], "SystemAssigned"),
                 _ => assert_eq!(c["identity"]["type"], "UserAssigned"),
             }
             let has_kubelet = c["properties"]["identityProfile"]["kubeletidentity"].is_object();
-            assert_eq!(has_kubelet, kubelet == "aks_managed" || kubelet == "user_assigned");
+            assert_eq!(
+                has_kubelet,
+                kubelet == "aks_managed" || kubelet == "user_assigned"
+            );
         }
-        for m in ["service_principal", "system_assigned", "user_assigned", "k:aks_managed", "k:user_assigned", "k:service_principal"] {
+        for m in [
+            "service_principal",
+            "system_assigned",
+            "user_assigned",
+            "k:aks_managed",
+            "k:user_assigned",
+            "k:service_principal",
+        ] {
             assert!(modes.contains(m), "no cluster with {m}");
         }
-        let per_cluster: u64 = truth.values().map(|t| t["role_assignments"].as_u64().unwrap()).sum();
+        let per_cluster: u64 = truth
+            .values()
+            .map(|t| t["role_assignments"].as_u64().unwrap())
+            .sum();
         assert!(per_cluster > 0 && per_cluster as usize <= ras.len());
     }
 }

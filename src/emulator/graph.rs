@@ -65,13 +65,25 @@ pub(crate) fn applications(state: &State, req: &Req) -> Response {
     match check_bearer(state, req) {
         Ok(_) => {}
         Err(BearerError::Missing) => {
-            return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty.")
+            return graph_error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                "Access token is empty.",
+            )
         }
         Err(BearerError::Invalid) => {
-            return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
+            return graph_error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                "Access token validation failure. Invalid audience.",
+            )
         }
         Err(BearerError::Expired(_)) => {
-            return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
+            return graph_error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                "Lifetime validation failed, the token is expired.",
+            )
         }
     }
     if state.faults.graph_forbidden {
@@ -99,7 +111,10 @@ pub(crate) fn applications(state: &State, req: &Req) -> Response {
         .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
     let matches = |app: &Value| match &filter {
         None => true,
-        Some(Filter::AppId(id)) => app.get("appId").and_then(Value::as_str).is_some_and(|a| a.eq_ignore_ascii_case(id)),
+        Some(Filter::AppId(id)) => app
+            .get("appId")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.eq_ignore_ascii_case(id)),
         Some(Filter::IdentifierUri(u)) => app
             .get("identifierUris")
             .and_then(Value::as_array)

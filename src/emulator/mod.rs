@@ -55,10 +55,9 @@ impl std::str::FromStr for Quota {
             .trim()
             .parse()
             .map_err(|_| anyhow::anyhow!("quota count {n:?} is not a whole number"))?;
-        let secs: u64 = secs
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("quota window {secs:?} is not a whole number of seconds"))?;
+        let secs: u64 = secs.trim().parse().map_err(|_| {
+            anyhow::anyhow!("quota window {secs:?} is not a whole number of seconds")
+        })?;
         anyhow::ensure!(queries > 0, "quota count must be at least 1");
         anyhow::ensure!(secs > 0, "quota window must be at least 1 second");
         Ok(Quota {

@@ -112,7 +112,11 @@ impl RunningEmulator {
     }
 
     pub fn stats(&self) -> Stats {
-        self.state.stats.lock().map(|s| s.clone()).unwrap_or_default()
+        self.state
+            .stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     pub async fn shutdown(self) {
@@ -259,7 +263,9 @@ async fn dispatch(
         [_, "v2.0", ".well-known", "openid-configuration"] if is_get => ("openid", Surface::Token),
         ["msi", "token"] if is_get => ("msi", Surface::Token),
         ["metadata", "identity", "oauth2", "token"] if is_get => ("imds", Surface::Token),
-        ["providers", "microsoft.resourcegraph", "resources"] if is_post => ("arg", Surface::Service),
+        ["providers", "microsoft.resourcegraph", "resources"] if is_post => {
+            ("arg", Surface::Service)
+        }
         ["subscriptions"] if is_get => ("arm/subscriptions", Surface::Service),
         ["subscriptions", _] if is_get => ("arm/subscription", Surface::Service),
         ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.containerservice", "managedclusters", _, "agentpools", _, "upgradeprofiles", "default"]
@@ -362,10 +368,9 @@ async fn finish(state: &State, resp: Response, drop_it: bool) -> Response {
         st.dropped_connections += 1;
         st.bytes_sent += (bytes.len() / 2) as u64;
     });
-    parts.headers.insert(
-        "content-length",
-        HeaderValue::from(bytes.len().max(2)),
-    );
+    parts
+        .headers
+        .insert("content-length", HeaderValue::from(bytes.len().max(2)));
     let half = bytes.slice(..bytes.len() / 2);
     let stream = futures::stream::iter(vec![
         Ok::<Bytes, std::io::Error>(half),

@@ -52,9 +52,15 @@ pub struct Tenant {
 impl std::fmt::Debug for Tenant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tenant")
-            .field("resourcecontainers", &self.rows(Table::ResourceContainers).len())
+            .field(
+                "resourcecontainers",
+                &self.rows(Table::ResourceContainers).len(),
+            )
             .field("resources", &self.rows(Table::Resources).len())
-            .field("authorizationresources", &self.rows(Table::AuthorizationResources).len())
+            .field(
+                "authorizationresources",
+                &self.rows(Table::AuthorizationResources).len(),
+            )
             .field("applications", &self.data.applications.len())
             .finish()
     }
@@ -79,21 +85,44 @@ const TOP_LEVEL: [&str; 13] = [
 
 /// The demo inventory is the engine's `examples/demo/` folder.
 const DEMO_FILES: [(&str, &str); 5] = [
-    ("subscriptions.json", include_str!("../../examples/demo/subscriptions.json")),
-    ("resource-groups.json", include_str!("../../examples/demo/resource-groups.json")),
-    ("clusters.json", include_str!("../../examples/demo/clusters.json")),
-    ("registries.json", include_str!("../../examples/demo/registries.json")),
-    ("role-assignments.json", include_str!("../../examples/demo/role-assignments.json")),
+    (
+        "subscriptions.json",
+        include_str!("../../examples/demo/subscriptions.json"),
+    ),
+    (
+        "resource-groups.json",
+        include_str!("../../examples/demo/resource-groups.json"),
+    ),
+    (
+        "clusters.json",
+        include_str!("../../examples/demo/clusters.json"),
+    ),
+    (
+        "registries.json",
+        include_str!("../../examples/demo/registries.json"),
+    ),
+    (
+        "role-assignments.json",
+        include_str!("../../examples/demo/role-assignments.json"),
+    ),
 ];
 
 /// Inventory files in load order, the table each feeds, and whether it is required.
 const INVENTORY_FILES: [(&str, Option<Table>, bool); 8] = [
     ("subscriptions.json", Some(Table::ResourceContainers), false),
-    ("resource-groups.json", Some(Table::ResourceContainers), false),
+    (
+        "resource-groups.json",
+        Some(Table::ResourceContainers),
+        false,
+    ),
     ("clusters.json", Some(Table::Resources), true),
     ("registries.json", Some(Table::Resources), false),
     ("identities.json", Some(Table::Resources), false),
-    ("role-assignments.json", Some(Table::AuthorizationResources), false),
+    (
+        "role-assignments.json",
+        Some(Table::AuthorizationResources),
+        false,
+    ),
     ("graph-applications.json", None, false),
     ("latest-node-images.json", None, false),
 ];
@@ -124,12 +153,15 @@ impl Tenant {
         let now = chrono::Utc::now();
         let mut apps = Vec::new();
         for row in t.rows(Table::Resources) {
-            let Ok(v) = serde_json::from_str::<Value>(&row.json) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(&row.json) else {
+                continue;
+            };
             let client = v
                 .pointer("/properties/servicePrincipalProfile/clientId")
                 .and_then(Value::as_str)
                 .unwrap_or("msi");
-            if client.eq_ignore_ascii_case("msi") || v.get("identity").is_some_and(Value::is_object) {
+            if client.eq_ignore_ascii_case("msi") || v.get("identity").is_some_and(Value::is_object)
+            {
                 continue;
             }
             let days = match apps.len() {
@@ -137,7 +169,9 @@ impl Tenant {
                 1 => 20,
                 n => 300 + 30 * n as i64,
             };
-            let end = (now + chrono::Duration::days(days)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let end = (now + chrono::Duration::days(days))
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
             let legacy = client.starts_with("http");
             let name = v.get("name").and_then(Value::as_str).unwrap_or("cluster");
             apps.push(json!({
@@ -159,13 +193,18 @@ impl Tenant {
     }
 
     /// Builds a tenant from `(file name, contents)` pairs in the inventory format.
-    pub fn from_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> anyhow::Result<Tenant> {
+    pub fn from_files<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> anyhow::Result<Tenant> {
         let files: HashMap<&str, &str> = files.into_iter().collect();
         let mut d = TenantData::default();
         let mut sub_tenants: HashMap<String, String> = HashMap::new();
         for (name, table, _) in INVENTORY_FILES {
-            let Some(text) = files.get(name) else { continue };
-            let ctx = || format!("{name}: not a JSON array, {{\"value\": [...]}} or {{\"data\": [...]}}");
+            let Some(text) = files.get(name) else {
+                continue;
+            };
+            let ctx =
+                || format!("{name}: not a JSON array, {{\"value\": [...]}} or {{\"data\": [...]}}");
             match name {
                 "graph-applications.json" => {
                     let elems = elements(text).map_err(|e| anyhow::anyhow!("{}: {e}", ctx()))?;
@@ -175,8 +214,9 @@ impl Tenant {
                     continue;
                 }
                 "latest-node-images.json" => {
-                    d.latest_node_images = serde_json::from_str(text)
-                        .map_err(|e| anyhow::anyhow!("{name}: expected an object of image family → version: {e}"))?;
+                    d.latest_node_images = serde_json::from_str(text).map_err(|e| {
+                        anyhow::anyhow!("{name}: expected an object of image family → version: {e}")
+                    })?;
                     continue;
                 }
                 _ => {}
@@ -293,19 +333,16 @@ impl TenantData {
 
     fn finish(&mut self) {
         for rows in &mut self.tables {
-            let mut keyed: Vec<(String, Row)> = rows
-                .drain(..)
-                .map(|r| (row_id(&r.json), r))
-                .collect();
+            let mut keyed: Vec<(String, Row)> =
+                rows.drain(..).map(|r| (row_id(&r.json), r)).collect();
             keyed.sort_by(|a, b| a.0.cmp(&b.0));
             rows.extend(keyed.into_iter().map(|(_, r)| r));
         }
         for (i, row) in self.tables[Table::Resources.index()].iter().enumerate() {
             let v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
-            let is_cluster = v
-                .get("type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.eq_ignore_ascii_case("microsoft.containerservice/managedclusters"));
+            let is_cluster = v.get("type").and_then(Value::as_str).is_some_and(|t| {
+                t.eq_ignore_ascii_case("microsoft.containerservice/managedclusters")
+            });
             if let (true, Some(id)) = (is_cluster, v.get("id").and_then(Value::as_str)) {
                 self.clusters.insert(id.to_ascii_lowercase(), i);
             }
@@ -320,7 +357,8 @@ impl TenantData {
 /// A stable GUID-shaped string derived from `s` (FNV-1a).
 fn det_guid(s: &str) -> String {
     let fnv = |seed: u64| {
-        s.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+        s.bytes()
+            .fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
     };
     let (a, b) = (fnv(0xcbf29ce484222325), fnv(0x84222325cbf29ce4));
     format!(
@@ -409,7 +447,10 @@ pub fn normalize_resource(v: Value, sub_tenants: &HashMap<String, String>) -> Va
             m.insert("subscriptionId".into(), json!(sub.unwrap_or("")));
         }
         if !m.contains_key("resourceGroup") {
-            m.insert("resourceGroup".into(), json!(rg.unwrap_or("").to_ascii_lowercase()));
+            m.insert(
+                "resourceGroup".into(),
+                json!(rg.unwrap_or("").to_ascii_lowercase()),
+            );
         }
     }
     if !m.contains_key("tenantId") {
@@ -439,8 +480,12 @@ pub fn normalize_subscription(v: Value) -> Value {
     let Some(guid) = guid else {
         return Value::Object(m);
     };
-    let name = s("displayName").or_else(|| s("name")).unwrap_or_else(|| guid.clone());
-    let tenant = s("tenantId").or_else(|| s("homeTenantId")).unwrap_or_default();
+    let name = s("displayName")
+        .or_else(|| s("name"))
+        .unwrap_or_else(|| guid.clone());
+    let tenant = s("tenantId")
+        .or_else(|| s("homeTenantId"))
+        .unwrap_or_default();
     let mut props = match m.get("properties") {
         Some(Value::Object(p)) => p.clone(),
         _ => Map::new(),
@@ -448,7 +493,11 @@ pub fn normalize_subscription(v: Value) -> Value {
     if let Some(state) = s("state") {
         props.insert("state".into(), json!(state));
     }
-    for k in ["subscriptionPolicies", "authorizationSource", "managedByTenants"] {
+    for k in [
+        "subscriptionPolicies",
+        "authorizationSource",
+        "managedByTenants",
+    ] {
         if let Some(v) = m.get(k) {
             props.insert(k.into(), v.clone());
         }

@@ -84,7 +84,11 @@ pub(crate) fn check_bearer(state: &State, req: &Req) -> Result<String, BearerErr
         .or_else(|| header.strip_prefix("bearer "))
         .ok_or(BearerError::Invalid)?
         .trim();
-    let tokens = state.tokens.tokens.lock().map_err(|_| BearerError::Invalid)?;
+    let tokens = state
+        .tokens
+        .tokens
+        .lock()
+        .map_err(|_| BearerError::Invalid)?;
     let info = tokens.get(token).ok_or(BearerError::Invalid)?;
     if Instant::now() >= info.dies_at {
         return Err(BearerError::Expired(info.dies_at_unix));
@@ -260,10 +264,18 @@ pub(crate) fn msi(state: &State, req: &Req) -> Response {
         );
     }
     let Some(resource) = req.query_param("resource").filter(|r| !r.is_empty()) else {
-        return mi_error(StatusCode::BAD_REQUEST, "invalid_request", "resource is required");
+        return mi_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "resource is required",
+        );
     };
     if req.query_param("api-version").as_deref() != Some("2019-08-01") {
-        return mi_error(StatusCode::BAD_REQUEST, "invalid_request", "api-version 2019-08-01 is required");
+        return mi_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "api-version 2019-08-01 is required",
+        );
     }
     let (token, expires_in) = issue(state, &mi_client(req));
     json_reply(
@@ -277,10 +289,18 @@ pub(crate) fn msi(state: &State, req: &Req) -> Response {
 /// `GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=...` with `Metadata: true`.
 pub(crate) fn imds(state: &State, req: &Req) -> Response {
     if req.headers.get("metadata").and_then(|h| h.to_str().ok()) != Some("true") {
-        return mi_error(StatusCode::BAD_REQUEST, "invalid_request", "Required metadata header not specified");
+        return mi_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Required metadata header not specified",
+        );
     }
     let Some(resource) = req.query_param("resource").filter(|r| !r.is_empty()) else {
-        return mi_error(StatusCode::BAD_REQUEST, "invalid_request", "resource is required");
+        return mi_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "resource is required",
+        );
     };
     let (token, expires_in) = issue(state, &mi_client(req));
     let now = unix_now();

@@ -257,7 +257,11 @@ impl Query {
                     }
                 }
                 Stage::Order(keys) => {
-                    key = Some(keys.iter().map(|k| eval(&k.expr, &row).into_owned()).collect());
+                    key = Some(
+                        keys.iter()
+                            .map(|k| eval(&k.expr, &row).into_owned())
+                            .collect(),
+                    );
                 }
                 Stage::Take(_) => {}
             }
@@ -279,7 +283,10 @@ impl Query {
             return Ordering::Equal;
         };
         for (i, k) in keys.iter().enumerate() {
-            let (x, y) = (a.get(i).unwrap_or(&Value::Null), b.get(i).unwrap_or(&Value::Null));
+            let (x, y) = (
+                a.get(i).unwrap_or(&Value::Null),
+                b.get(i).unwrap_or(&Value::Null),
+            );
             let o = match (x.is_null(), y.is_null()) {
                 (true, true) => Ordering::Equal,
                 (true, false) if k.nulls_first => Ordering::Less,
@@ -449,12 +456,8 @@ fn eval<'a>(e: &'a Expr, row: &'a Map<String, Value>) -> Cow<'a, Value> {
     match e {
         Expr::Lit(v) => Cow::Borrowed(v),
         Expr::Path(segs) => Cow::Borrowed(lookup(row, segs).unwrap_or(&NULL)),
-        Expr::And(a, b) => {
-            Cow::Owned(Value::Bool(truthy(&eval(a, row)) && truthy(&eval(b, row))))
-        }
-        Expr::Or(a, b) => {
-            Cow::Owned(Value::Bool(truthy(&eval(a, row)) || truthy(&eval(b, row))))
-        }
+        Expr::And(a, b) => Cow::Owned(Value::Bool(truthy(&eval(a, row)) && truthy(&eval(b, row)))),
+        Expr::Or(a, b) => Cow::Owned(Value::Bool(truthy(&eval(a, row)) || truthy(&eval(b, row)))),
         Expr::Cmp(op, a, b) => Cow::Owned(Value::Bool(compare(*op, &eval(a, row), &eval(b, row)))),
         Expr::In {
             negated,
@@ -472,9 +475,13 @@ fn eval<'a>(e: &'a Expr, row: &'a Map<String, Value>) -> Cow<'a, Value> {
                     Value::Array(a) => a.iter().collect(),
                     other => vec![other],
                 };
-                candidates
-                    .into_iter()
-                    .any(|c| if *ci { eq_ci(&v, c) } else { values_equal(&v, c) })
+                candidates.into_iter().any(|c| {
+                    if *ci {
+                        eq_ci(&v, c)
+                    } else {
+                        values_equal(&v, c)
+                    }
+                })
             });
             Cow::Owned(Value::Bool(found != *negated))
         }
@@ -522,7 +529,11 @@ fn call(f: Func, args: &[Expr], row: &Map<String, Value>) -> Value {
                 .or_else(|| n.as_f64().map(|f| f as i64))
                 .map(Value::from)
                 .unwrap_or(Value::Null),
-            Value::String(s) => s.trim().parse::<i64>().map(Value::from).unwrap_or(Value::Null),
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
             Value::Bool(b) => Value::from(*b as i64),
             _ => Value::Null,
         },

@@ -51,7 +51,10 @@ fn tokenize(src: &str) -> Result<Vec<Token>, KqlError> {
             continue;
         }
         let start = i;
-        let tok = if c.is_ascii_alphabetic() || c == '_' || (c == '!' && at(i + 1).is_some_and(|n| n.is_ascii_alphabetic())) {
+        let tok = if c.is_ascii_alphabetic()
+            || c == '_'
+            || (c == '!' && at(i + 1).is_some_and(|n| n.is_ascii_alphabetic()))
+        {
             i += 1;
             while at(i).is_some_and(|n| n.is_ascii_alphanumeric() || n == '_') {
                 i += 1;
@@ -100,7 +103,12 @@ fn tokenize(src: &str) -> Result<Vec<Token>, KqlError> {
             loop {
                 match at(i) {
                     None | Some('\n') => {
-                        return Err(err_at(line, col, &c.to_string(), "unterminated string literal"))
+                        return Err(err_at(
+                            line,
+                            col,
+                            &c.to_string(),
+                            "unterminated string literal",
+                        ))
                     }
                     Some('\\') => {
                         let esc = at(i + 1).ok_or_else(|| {
@@ -131,7 +139,12 @@ fn tokenize(src: &str) -> Result<Vec<Token>, KqlError> {
             }
             if at(i).is_some_and(|n| n.is_ascii_alphabetic() || n == '_') {
                 let text: String = chars[start..=i].iter().collect();
-                return Err(err_at(line, col, &text, "timespans and typed literals are not supported"));
+                return Err(err_at(
+                    line,
+                    col,
+                    &text,
+                    "timespans and typed literals are not supported",
+                ));
             }
             let text: String = chars[start..i].iter().collect();
             let n: f64 = text
@@ -175,9 +188,21 @@ fn err_at(line: usize, col: usize, token: &str, message: &str) -> KqlError {
     }
 }
 
-const OPERATORS: [&str; 7] = ["where", "filter", "project", "extend", "order", "sort", "take"];
+const OPERATORS: [&str; 7] = [
+    "where", "filter", "project", "extend", "order", "sort", "take",
+];
 const RESERVED: [&str; 12] = [
-    "where", "filter", "project", "extend", "order", "sort", "take", "limit", "and", "or", "by",
+    "where",
+    "filter",
+    "project",
+    "extend",
+    "order",
+    "sort",
+    "take",
+    "limit",
+    "and",
+    "or",
+    "by",
     "summarize",
 ];
 
@@ -486,8 +511,9 @@ impl Parser {
                 Ok(Expr::Lit(Value::Bool(w == "true")))
             }
             Tok::Ident(ref w) if matches!(self.peek_at(1).tok, Tok::Sym("(")) => {
-                let func = Func::from_name(w)
-                    .ok_or_else(|| self.error(format!("function '{w}' is not supported by the emulator")))?;
+                let func = Func::from_name(w).ok_or_else(|| {
+                    self.error(format!("function '{w}' is not supported by the emulator"))
+                })?;
                 self.next();
                 self.next();
                 let mut args = Vec::new();

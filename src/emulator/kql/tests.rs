@@ -23,21 +23,28 @@ fn run(q: &str) -> Vec<Value> {
     let mut out: Vec<RowResult> = rows().into_iter().filter_map(|r| q.run_row(r)).collect();
     if q.orders() {
         out.sort_by(|a, b| {
-            q.compare_keys(a.key.as_deref().unwrap_or(&[]), b.key.as_deref().unwrap_or(&[]))
+            q.compare_keys(
+                a.key.as_deref().unwrap_or(&[]),
+                b.key.as_deref().unwrap_or(&[]),
+            )
         });
     }
     out.into_iter().map(|r| r.row).collect()
 }
 
 fn names(rows: &[Value]) -> Vec<&str> {
-    rows.iter().map(|r| r["name"].as_str().unwrap_or("?")).collect()
+    rows.iter()
+        .map(|r| r["name"].as_str().unwrap_or("?"))
+        .collect()
 }
 
 #[test]
 fn table_names_are_case_insensitive_and_optional() {
     assert_eq!(Query::parse("Resources").unwrap().table, Table::Resources);
     assert_eq!(
-        Query::parse("AuthorizationResources | take 5").unwrap().table,
+        Query::parse("AuthorizationResources | take 5")
+            .unwrap()
+            .table,
         Table::AuthorizationResources
     );
     assert_eq!(
@@ -52,21 +59,36 @@ fn table_names_are_case_insensitive_and_optional() {
 #[test]
 fn where_operators() {
     assert_eq!(
-        names(&run("resources | where type =~ 'Microsoft.ContainerService/managedClusters'")),
+        names(&run(
+            "resources | where type =~ 'Microsoft.ContainerService/managedClusters'"
+        )),
         ["a", "b"]
     );
     assert_eq!(
-        names(&run("resources | where type == 'Microsoft.ContainerService/managedClusters'")),
+        names(&run(
+            "resources | where type == 'Microsoft.ContainerService/managedClusters'"
+        )),
         Vec::<&str>::new()
     );
     assert_eq!(names(&run("resources | where name != 'a'")), ["b", "r"]);
     assert_eq!(names(&run("resources | where name !~ 'A'")), ["b", "r"]);
-    assert_eq!(names(&run("resources | where name in ('a', 'r')")), ["a", "r"]);
-    assert_eq!(names(&run("resources | where name in ('A', 'R')")), Vec::<&str>::new());
-    assert_eq!(names(&run("resources | where name in~ ('A', 'R')")), ["a", "r"]);
+    assert_eq!(
+        names(&run("resources | where name in ('a', 'r')")),
+        ["a", "r"]
+    );
+    assert_eq!(
+        names(&run("resources | where name in ('A', 'R')")),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        names(&run("resources | where name in~ ('A', 'R')")),
+        ["a", "r"]
+    );
     assert_eq!(names(&run("resources | where name !in~ ('A', 'R')")), ["b"]);
     assert_eq!(
-        names(&run("resources | where subscriptionId == 's1' and not(name == 'a')")),
+        names(&run(
+            "resources | where subscriptionId == 's1' and not(name == 'a')"
+        )),
         ["r"]
     );
     assert_eq!(
@@ -74,7 +96,10 @@ fn where_operators() {
         ["a", "b"]
     );
     assert_eq!(names(&run("resources | where isnotempty(identity)")), ["a"]);
-    assert_eq!(names(&run("resources | where isnull(identity)")), ["b", "r", "?"]);
+    assert_eq!(
+        names(&run("resources | where isnull(identity)")),
+        ["b", "r", "?"]
+    );
     assert_eq!(
         names(&run(
             "resources | where tolower(tostring(properties.servicePrincipalProfile.clientId)) == 'msi'"
@@ -82,7 +107,10 @@ fn where_operators() {
         ["a"]
     );
     assert_eq!(names(&run("resources | where name contains 'A'")), ["a"]);
-    assert_eq!(names(&run("resources | where id startswith '/subscriptions/s2'")), ["b"]);
+    assert_eq!(
+        names(&run("resources | where id startswith '/subscriptions/s2'")),
+        ["b"]
+    );
     assert_eq!(names(&run("resources | where id has 'registries'")), ["r"]);
 }
 
@@ -93,8 +121,10 @@ fn project_names_dotted_paths_with_underscores() {
     );
     assert_eq!(
         out,
-        vec![json!({"id": "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a",
-                    "kind": "SystemAssigned", "properties_nodeResourceGroup": "MC_rg_a", "pool": "nodepool1"})]
+        vec![
+            json!({"id": "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a",
+                    "kind": "SystemAssigned", "properties_nodeResourceGroup": "MC_rg_a", "pool": "nodepool1"})
+        ]
     );
     let out = run("resources | where name == 'b' | project tostring(properties.servicePrincipalProfile.clientId)");
     assert_eq!(
@@ -121,22 +151,36 @@ fn order_by_defaults_to_descending() {
         ["r", "b", "a"]
     );
     assert_eq!(
-        names(&run("resources | where isnotempty(name) | order by name asc")),
+        names(&run(
+            "resources | where isnotempty(name) | order by name asc"
+        )),
         ["a", "b", "r"]
     );
     assert_eq!(
-        names(&run("resources | where isnotempty(name) | sort by subscriptionId asc, name desc")),
+        names(&run(
+            "resources | where isnotempty(name) | sort by subscriptionId asc, name desc"
+        )),
         ["r", "a", "b"]
     );
 }
 
 #[test]
 fn projects_id_detection() {
-    assert!(Query::parse("resources | project id, name").unwrap().projects_id());
-    assert!(!Query::parse("resources | project name").unwrap().projects_id());
-    assert!(!Query::parse("resources | project-away id").unwrap().projects_id());
-    assert!(Query::parse("resources | project name | extend id = name").unwrap().projects_id());
-    assert!(Query::parse("resources | where name == 'x'").unwrap().projects_id());
+    assert!(Query::parse("resources | project id, name")
+        .unwrap()
+        .projects_id());
+    assert!(!Query::parse("resources | project name")
+        .unwrap()
+        .projects_id());
+    assert!(!Query::parse("resources | project-away id")
+        .unwrap()
+        .projects_id());
+    assert!(Query::parse("resources | project name | extend id = name")
+        .unwrap()
+        .projects_id());
+    assert!(Query::parse("resources | where name == 'x'")
+        .unwrap()
+        .projects_id());
 }
 
 #[test]
@@ -173,7 +217,11 @@ fn unsupported_and_bad_syntax_report_positions() {
 
 #[test]
 fn deep_nesting_is_an_error_not_a_crash() {
-    let q = format!("resources | where {}name{}", "(".repeat(5000), ")".repeat(5000));
+    let q = format!(
+        "resources | where {}name{}",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
     assert!(Query::parse(&q).is_err());
     let q = format!("resources | where {}true", "not(".repeat(5000));
     assert!(Query::parse(&q).is_err());

@@ -22,7 +22,10 @@ fn az_shape_moves_fields_into_properties_and_derives_ids() {
         .unwrap();
     assert_eq!(c["type"], "microsoft.containerservice/managedclusters");
     assert_eq!(c["properties"]["nodeResourceGroup"], "MC_rg1_c1");
-    assert_eq!(c["properties"]["servicePrincipalProfile"]["clientId"], "msi");
+    assert_eq!(
+        c["properties"]["servicePrincipalProfile"]["clientId"],
+        "msi"
+    );
     assert_eq!(c["identity"]["type"], "SystemAssigned");
     assert_eq!(c["location"], "westeurope");
     assert_eq!(c["subscriptionId"], "AAAAAAAA-0000-0000-0000-000000000001");
@@ -37,9 +40,14 @@ fn subscriptions_from_every_shape() {
     let arm = r#"{"value": [{"id": "/subscriptions/11111111-0000-0000-0000-000000000002", "subscriptionId": "11111111-0000-0000-0000-000000000002", "displayName": "two", "tenantId": "t1", "state": "Disabled"}]}"#;
     let t1 = tenant(&[("subscriptions.json", az), ("clusters.json", "[]")]);
     let t2 = tenant(&[("subscriptions.json", arm), ("clusters.json", "[]")]);
-    let row = |t: &Tenant| serde_json::from_str::<Value>(&t.rows(Table::ResourceContainers)[0].json).unwrap();
+    let row = |t: &Tenant| {
+        serde_json::from_str::<Value>(&t.rows(Table::ResourceContainers)[0].json).unwrap()
+    };
     let r1 = row(&t1);
-    assert_eq!(r1["id"], "/subscriptions/11111111-0000-0000-0000-000000000001");
+    assert_eq!(
+        r1["id"],
+        "/subscriptions/11111111-0000-0000-0000-000000000001"
+    );
     assert_eq!(r1["type"], "microsoft.resources/subscriptions");
     assert_eq!(r1["name"], "one");
     assert_eq!(r1["subscriptionId"], "11111111-0000-0000-0000-000000000001");
@@ -59,7 +67,11 @@ fn rows_sorted_by_id_and_tenant_filled_from_subscription() {
     let subs = r#"[{"subscriptionId": "s1", "displayName": "x", "tenantId": "tenant-1"}]"#;
     let ras = r#"[{"id": "/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments/b", "type": "Microsoft.Authorization/roleAssignments", "principalId": "p", "roleDefinitionId": "/x/b24988ac-6180-42a0-ab88-20f7382dd24c", "scope": "/subscriptions/s1"},
                   {"id": "/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments/a", "type": "Microsoft.Authorization/roleAssignments", "properties": {"principalId": "q"}}]"#;
-    let t = tenant(&[("subscriptions.json", subs), ("clusters.json", "[]"), ("role-assignments.json", ras)]);
+    let t = tenant(&[
+        ("subscriptions.json", subs),
+        ("clusters.json", "[]"),
+        ("role-assignments.json", ras),
+    ]);
     let rows: Vec<Value> = t
         .rows(Table::AuthorizationResources)
         .iter()
@@ -78,10 +90,9 @@ fn demo_loads_with_graph_apps_for_sp_clusters() {
     assert!(t.rows(Table::Resources).len() >= 5);
     assert!(!t.subscriptions().is_empty());
     assert!(!t.applications().is_empty());
-    assert!(t
-        .applications()
-        .iter()
-        .any(|a| a["identifierUris"].as_array().is_some_and(|u| !u.is_empty())));
+    assert!(t.applications().iter().any(|a| a["identifierUris"]
+        .as_array()
+        .is_some_and(|u| !u.is_empty())));
 }
 
 #[test]
@@ -98,25 +109,36 @@ fn malformed_clusters_fault() {
 fn latest_node_image_by_family() {
     let t = tenant(&[
         ("clusters.json", "[]"),
-        ("latest-node-images.json", r#"{"AKSUbuntu-2204gen2containerd": "AKSUbuntu-2204gen2containerd-202409.01.0"}"#),
+        (
+            "latest-node-images.json",
+            r#"{"AKSUbuntu-2204gen2containerd": "AKSUbuntu-2204gen2containerd-202409.01.0"}"#,
+        ),
     ]);
     assert_eq!(
         t.latest_node_image("AKSUbuntu-2204gen2containerd-202401.09.0"),
         "AKSUbuntu-2204gen2containerd-202409.01.0"
     );
-    assert_eq!(t.latest_node_image("AKSUbuntu-1804-2020.01.01"), "AKSUbuntu-1804-2020.01.01");
+    assert_eq!(
+        t.latest_node_image("AKSUbuntu-1804-2020.01.01"),
+        "AKSUbuntu-1804-2020.01.01"
+    );
 }
 
 #[test]
 fn missing_clusters_file_is_an_error() {
     let d = tempfile::tempdir().unwrap();
-    let e = Tenant::from_inventory_dir(d.path()).unwrap_err().to_string();
+    let e = Tenant::from_inventory_dir(d.path())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("clusters.json"), "{e}");
     std::fs::write(d.path().join("clusters.json"), "{\"nope\": 1}").unwrap();
     let e = format!("{:#}", Tenant::from_inventory_dir(d.path()).unwrap_err());
     assert!(e.contains("\"value\" or \"data\""), "{e}");
     std::fs::write(d.path().join("clusters.json"), "{\"value\": []}").unwrap();
-    assert!(Tenant::from_inventory_dir(d.path()).unwrap().rows(Table::Resources).is_empty());
+    assert!(Tenant::from_inventory_dir(d.path())
+        .unwrap()
+        .rows(Table::Resources)
+        .is_empty());
     std::fs::write(d.path().join("clusters.json"), "[1,").unwrap();
     assert!(Tenant::from_inventory_dir(d.path()).is_err());
 }
