@@ -21,16 +21,18 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 
 requirements="$here/requirements.txt"
-stamp="$venv/.requirements"
+# The venv is shared with scripts/setup-test-tools.sh (tests/requirements.txt): add to
+# it, never recreate it. The stamp records which helm requirements are installed.
+stamp="$venv/.helm-requirements.sha256"
+want="$(sha256sum "$requirements" | cut -d' ' -f1)"
 
-if [[ ! -x "$venv/bin/python" ]] || ! cmp -s "$requirements" "$stamp"; then
+if [[ ! -x "$venv/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "run.sh: installing $(grep -c '==' "$requirements") pinned packages into $venv" >&2
   start=$(date +%s)
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
+  [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$requirements"
-  "$venv/bin/python" -m pip check >&2
-  cp "$requirements" "$stamp"
+  "$venv/bin/python" -m pip check >/dev/null
+  echo "$want" > "$stamp"
   echo "run.sh: venv ready in $(( $(date +%s) - start ))s" >&2
 fi
 
