@@ -117,6 +117,22 @@ pub struct Changes {
     pub resolved: Vec<String>,
 }
 
+/// One row of `role-assignments.csv`: an identity's expected role or actual assignment,
+/// and what the role checks made of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleCheck {
+    pub cluster_id: String,
+    /// `control_plane`, `kubelet` or `addon:<key>`.
+    pub identity: String,
+    pub principal_id: String,
+    pub expected_role: String,
+    pub expected_scope: String,
+    pub actual_role: String,
+    pub actual_scope: String,
+    /// `ok`, `missing`, `excess`, `too_wide` or `not_documented`.
+    pub status: String,
+}
+
 /// The whole report; its JSON form is `report.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -132,6 +148,9 @@ pub struct Report {
     pub coverage: Coverage,
     pub changes: Changes,
     pub suppressions: suppress::SuppressionReport,
+    /// Every identity's expected roles and actual assignments (`role-assignments.csv`).
+    #[serde(default)]
+    pub role_checks: Vec<RoleCheck>,
 }
 
 /// Inputs besides inventory, baseline and history.
@@ -184,6 +203,7 @@ impl Report {
         let mut findings = Vec::new();
         let mut rows = Vec::new();
         let mut observed_all = Vec::with_capacity(inv.clusters.len());
+        let mut role_checks = Vec::new();
         for c in &inv.clusters {
             let cp_principal = idx.control_plane_principal(c);
             let sp_acr: Vec<String> = if classify::is_managed(c) {
@@ -205,7 +225,9 @@ impl Report {
                 now,
             };
             let mut mine = checks::identity_findings(&ctx, &idx);
-            mine.extend(roles::role_findings(&ctx, &idx, baseline));
+            let (role_findings, checks) = roles::role_findings_and_checks(&ctx, &idx, baseline);
+            mine.extend(role_findings);
+            role_checks.extend(checks);
             for f in &mut mine {
                 f.suppressed = suppress::applies(&opts.suppressions, f, now);
             }
@@ -256,6 +278,7 @@ impl Report {
             coverage: inv.coverage.clone(),
             changes,
             suppressions,
+            role_checks,
         };
         let history = prev.advance(observed_all, fingerprints, now, 400);
         Outcome { report, history }

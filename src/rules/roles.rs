@@ -8,7 +8,7 @@ use super::baseline::{self, Baseline, ExpectedRole, ScopeKind};
 use super::checks::{addon_findings, new_finding};
 use super::classify::{self, KubeletIdentity};
 use super::index::Index;
-use super::{remedy, scope, ClusterCtx, Finding, RuleId, Severity};
+use super::{remedy, scope, ClusterCtx, Finding, RoleCheck, RuleId, Severity};
 use crate::history::MigrationStatus;
 use crate::inventory::ids::{self, relate, ScopeRelation};
 use crate::inventory::{Registry, RoleAssignment};
@@ -80,10 +80,41 @@ fn holds(held: &[&RoleAssignment], guids: &[&str], target: &str) -> bool {
 }
 
 pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<Finding> {
+    role_findings_and_checks(ctx, idx, baseline).0
+}
+
+/// The role findings, and one [`RoleCheck`] per expected role or actual assignment of
+/// each identity (what `role-assignments.csv` lists).
+pub fn role_findings_and_checks(
+    ctx: &ClusterCtx,
+    idx: &Index,
+    baseline: &Baseline,
+) -> (Vec<Finding>, Vec<RoleCheck>) {
     let c = ctx.cluster;
     let mut out = addon_findings(ctx, idx, baseline);
+    let mut checks = undocumented_checks(ctx, idx, baseline);
     let registries: Vec<&Registry> = idx.all_registries().iter().collect();
     for s in subjects(ctx, baseline) {
+        let check = |expected: Option<(&ExpectedRole, &BTreeMap<String, String>)>,
+                     actual: Option<&RoleAssignment>,
+                     status: &str| {
+            let (expected_role, expected_scope) = match expected {
+                Some((r, cfg)) => (r.role_name.clone(), expected_scope(r, c, cfg, &registries)),
+                None => (String::new(), String::new()),
+            };
+            RoleCheck {
+                cluster_id: c.id.clone(),
+                identity: s.key.clone(),
+                principal_id: s.principal.clone(),
+                expected_role,
+                expected_scope,
+                actual_role: actual
+                    .map(|a| baseline::role_display(&a.role_guid, a.role_name.as_deref()))
+                    .unwrap_or_default(),
+                actual_scope: actual.map(|a| a.scope.clone()).unwrap_or_default(),
+                status: status.to_string(),
+            }
+        };
         let held = idx.assignments(&s.principal);
         let grace = in_grace(ctx, held);
         // AKSMI010: missing.
@@ -98,6 +129,9 @@ pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<
                     .flatten()
             });
             let Some(target) = target else { continue };
+            if !has {
+                checks.push(check(Some((*r, *cfg)), None, "missing"));
+            }
             if !has && !grace {
                 out.push(new_finding(ctx, RuleId::MissingRole, &s.key, &format!("{}|{}", r.role_guid, target),
                     format!("{} identity lacks its documented {} role on {}", label(&s.key), r.role_name, target),
@@ -107,6 +141,7 @@ pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<
         // AKSMI011 / AKSMI012: excess and too wide.
         for a in held {
             let mut best = ScopeRelation::None;
+            let mut matched = None;
             for (r, cfg) in &s.roles {
                 if r.role_guid != a.role_guid {
                     continue;
@@ -114,15 +149,25 @@ pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<
                 match scope::relation(r.scope, c, cfg, &registries, &a.scope) {
                     ScopeRelation::Exact => {
                         best = ScopeRelation::Exact;
+                        matched = Some((*r, *cfg));
                         break;
                     }
-                    ScopeRelation::Ancestor => best = ScopeRelation::Ancestor,
+                    ScopeRelation::Ancestor => {
+                        best = ScopeRelation::Ancestor;
+                        matched = Some((*r, *cfg));
+                    }
                     ScopeRelation::None => {}
                 }
             }
             if best == ScopeRelation::None && documented_elsewhere(idx, &s, c, a, &registries) {
                 best = ScopeRelation::Exact;
             }
+            let status = match best {
+                ScopeRelation::Exact => "ok",
+                ScopeRelation::Ancestor => "too_wide",
+                ScopeRelation::None => "excess",
+            };
+            checks.push(check(matched, Some(a), status));
             let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
             match best {
                 ScopeRelation::Exact => {}
@@ -147,6 +192,52 @@ pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<
     }
     if classify::is_managed(c) {
         out.extend(acr_after_migration(ctx, idx));
+    }
+    (out, checks)
+}
+
+/// Where a documented role applies on this cluster, for `role-assignments.csv`.
+fn expected_scope(
+    r: &ExpectedRole,
+    c: &crate::inventory::Cluster,
+    cfg: &BTreeMap<String, String>,
+    registries: &[&Registry],
+) -> String {
+    let targets = scope::targets(r.scope, c, cfg, registries);
+    match (r.scope, targets.len()) {
+        (_, 1) => targets[0].clone(),
+        (ScopeKind::Any, _) => "any".into(),
+        (kind, _) => serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+    }
+}
+
+/// Add-on identities the baseline documents no roles for (AKSMI090): their assignments
+/// are listed as `not_documented`, not judged.
+fn undocumented_checks(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<RoleCheck> {
+    let c = ctx.cluster;
+    let mut out = Vec::new();
+    for a in c.addons.iter().filter(|a| a.enabled) {
+        let known = baseline.addon_needs_identity(&a.key);
+        let documented_none = baseline.no_identity_addons.iter().any(|k| k.eq_ignore_ascii_case(&a.key));
+        if known || documented_none {
+            continue;
+        }
+        let Some(principal) = a.identity.as_ref().and_then(|i| i.object_id.as_deref()) else { continue };
+        for r in idx.assignments(principal) {
+            out.push(RoleCheck {
+                cluster_id: c.id.clone(),
+                identity: format!("addon:{}", a.key),
+                principal_id: principal.to_string(),
+                expected_role: String::new(),
+                expected_scope: String::new(),
+                actual_role: baseline::role_display(&r.role_guid, r.role_name.as_deref()),
+                actual_scope: r.scope.clone(),
+                status: "not_documented".into(),
+            });
+        }
     }
     out
 }
