@@ -80,8 +80,23 @@ pub struct EntryStatus {
     pub matched: usize,
 }
 
+/// Parses a TOML suppressions file (`[[suppression]]` tables).
 pub fn parse(text: &str, origin: &str) -> anyhow::Result<Vec<Suppression>> {
     let file: File = toml::from_str(text).map_err(|e| anyhow::anyhow!("suppressions {origin}: {e}"))?;
+    build(file, origin)
+}
+
+/// Parses a YAML suppressions file: a `suppression:` list with the same keys as TOML.
+pub fn parse_yaml(text: &str, origin: &str) -> anyhow::Result<Vec<Suppression>> {
+    if text.trim().is_empty() {
+        return Ok(vec![]);
+    }
+    // The error's text ends with "at line L column C" when the position is known.
+    let file: File = serde_norway::from_str(text).map_err(|e| anyhow::anyhow!("suppressions {origin}: {e}"))?;
+    build(file, origin)
+}
+
+fn build(file: File, origin: &str) -> anyhow::Result<Vec<Suppression>> {
     let mut out = Vec::new();
     for (i, r) in file.suppression.into_iter().enumerate() {
         let at = format!("suppressions {origin}: entry {} (rule {})", i + 1, r.rule);
@@ -110,7 +125,11 @@ pub fn parse(text: &str, origin: &str) -> anyhow::Result<Vec<Suppression>> {
 pub fn load(path: &Path) -> anyhow::Result<Vec<Suppression>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading suppressions {}", path.display()))?;
-    parse(&text, &path.display().to_string())
+    let origin = path.display().to_string();
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("yaml" | "yml") => parse_yaml(&text, &origin),
+        _ => parse(&text, &origin),
+    }
 }
 
 /// The first active suppression that matches, if any.
@@ -192,6 +211,50 @@ expires = "2026-12-31"
         assert_eq!(report(&s, &[f], before).entries[0].status, "active");
         let other = finding("/subscriptions/x/resourceGroups/prod/providers/Microsoft.ContainerService/managedClusters/c");
         assert_eq!(report(&s, &[other], before).entries[0].status, "stale");
+    }
+
+    const YAML: &str = "suppression:\n  - rule: AKSMI001\n    cluster: \"/subscriptions/*/resourceGroups/legacy/*\"\n    justification: decommissioned in Q1\n    owner: alice@example.com\n    expires: 2026-12-31\n";
+
+    #[test]
+    fn yaml_reads_like_toml() {
+        let y = parse_yaml(YAML, "s.yaml").unwrap();
+        let t = parse(FILE, "s.toml").unwrap();
+        assert_eq!(y.len(), 1);
+        assert_eq!((y[0].rule, &y[0].cluster, y[0].expires), (t[0].rule, &t[0].cluster, t[0].expires));
+        assert_eq!(y[0].justification, "decommissioned in Q1");
+        assert!(parse_yaml("", "s.yaml").unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_yaml_names_the_line() {
+        let bad_type = YAML.replace("expires: 2026-12-31", "expires: [1, 2]");
+        let e = parse_yaml(&bad_type, "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("s.yaml") && e.contains("line 6"), "{e}");
+        let bad_syntax = YAML.replace("    owner:", "\towner:");
+        let e = parse_yaml(&bad_syntax, "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("s.yaml") && e.contains("line 5"), "{e}");
+        let missing = YAML.replace("    owner: alice@example.com\n", "");
+        let e = parse_yaml(&missing, "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("owner") && e.contains("line 2"), "{e}");
+        let unknown_key = YAML.replace("    owner:", "    ownr:");
+        let e = parse_yaml(&unknown_key, "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("ownr") && e.contains("line"), "{e}");
+        let e = parse_yaml(&YAML.replace("AKSMI001", "AKSMI999"), "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("AKSMI999"), "{e}");
+    }
+
+    #[test]
+    fn load_picks_the_format_by_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [("s.yaml", YAML), ("s.yml", YAML), ("s.toml", FILE)] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            assert_eq!(load(&p).unwrap().len(), 1, "{name}");
+        }
+        let p = dir.path().join("t.yaml");
+        std::fs::write(&p, FILE).unwrap();
+        let e = format!("{:#}", load(&p).unwrap_err());
+        assert!(e.contains("t.yaml") && e.contains("line"), "TOML read as YAML must fail clearly: {e}");
     }
 
     #[test]
