@@ -29,8 +29,28 @@ pub enum LogFormat {
 pub enum Command {
     /// Run one audit and write reports.
     Run(RunArgs),
+    /// Run audits on a cron schedule, as a long-lived process.
+    Schedule {
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        schedule: crate::schedule::ScheduleArgs,
+    },
+    /// The Azure emulator: serve a tenant over HTTPS, or generate synthetic tenants.
+    Emulator {
+        #[command(subcommand)]
+        command: crate::emulator::EmulatorCommand,
+    },
     /// Print the rule catalogue.
     Rules,
+    /// Print the next fire times of a Kubernetes CronJob schedule.
+    CheckCron {
+        /// A 5-field schedule, e.g. "0 6 * * 1".
+        expr: String,
+        /// IANA timezone.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+    },
     /// Print the embedded baselines, or one of them as TOML-derived text.
     Baselines,
     /// Validate a configuration file and exit.
@@ -63,6 +83,33 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let res = rt.block_on(crate::run::run(&settings))?;
             println!("{}", res.out_dir.display());
             Ok(res.exit_code)
+        }
+        Command::Schedule { run, schedule } => {
+            // Validate once at start; each run re-reads the configuration.
+            let first = Settings::resolve(&run)?;
+            let Some(state) = first.state.clone() else {
+                anyhow::bail!("schedule needs --state DIR (history is what makes the kubelet check work, and the scheduler keeps its own state there)");
+            };
+            let opts = crate::schedule::options_from_args(&schedule, &state)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(crate::schedule::run_schedule(opts, |_scheduled| {
+                let run = run.clone();
+                async move {
+                    let settings = Settings::resolve(&run)?;
+                    let res = crate::run::run(&settings).await?;
+                    Ok(res.exit_code)
+                }
+            }))?;
+            Ok(crate::exit::OK)
+        }
+        Command::Emulator { command } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(crate::emulator::run_cli(command))?;
+            Ok(crate::exit::OK)
+        }
+        Command::CheckCron { expr, timezone } => {
+            print!("{}", crate::schedule::check_cron_cli(&expr, &timezone)?);
+            Ok(crate::exit::OK)
         }
         Command::Rules => {
             print!("{}", catalogue::render_text());

@@ -158,7 +158,8 @@ fn agent_pool(o: &Obj, path: &str) -> Result<AgentPool, String> {
         orchestrator_version: opt_str(p, "currentOrchestratorVersion", &pp)?
             .or(opt_str(p, "orchestratorVersion", &pp)?),
         provisioning_state: opt_str(p, "provisioningState", &pp)?,
-        vnet_subnet_id: opt_str(p, "vnetSubnetID", &pp)?,
+        // ARM spells it `vnetSubnetID`, `az` prints `vnetSubnetId`.
+        vnet_subnet_id: opt_str(p, "vnetSubnetID", &pp)?.or(opt_str(p, "vnetSubnetId", &pp)?),
     })
 }
 

@@ -171,9 +171,19 @@ pub fn role_findings_and_checks(
             let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
             match best {
                 ScopeRelation::Exact => {}
-                ScopeRelation::Ancestor => out.push(new_finding(ctx, RuleId::WideScope, &s.key, &a.id,
-                    format!("{} identity holds {role} at {}, wider than documented", label(&s.key), a.scope),
-                    remedy::delete_role(&a.id))),
+                ScopeRelation::Ancestor => {
+                    let documented_at = matched
+                        .and_then(|(r, cfg)| scope::targets(r.scope, c, cfg, &registries).into_iter().next());
+                    let mut fix: Vec<String> = documented_at
+                        .iter()
+                        .map(|t| remedy::create_role(&s.principal, &role, t))
+                        .collect();
+                    fix.push(remedy::delete_role(&a.id));
+                    let at = documented_at.as_deref().unwrap_or("a narrower scope");
+                    out.push(new_finding(ctx, RuleId::WideScope, &s.key, &a.id,
+                        format!("{} identity holds {role} at {}, wider than documented ({at})", label(&s.key), a.scope),
+                        fix.join("\n")))
+                }
                 ScopeRelation::None => {
                     let mut f = new_finding(ctx, RuleId::ExcessRole, &s.key, &a.id,
                         format!("{} identity holds {role} at {} beyond its documented defaults", label(&s.key), a.scope),
