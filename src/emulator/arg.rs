@@ -46,10 +46,12 @@ struct Options {
     allow_partial_scopes: Option<bool>,
 }
 
+type CacheMap = (HashMap<u64, Arc<Vec<u32>>>, VecDeque<u64>);
+
 /// Matching row indices per (query, scope), in output order.
 #[derive(Default)]
 pub struct QueryCache {
-    inner: Mutex<(HashMap<u64, Arc<Vec<u32>>>, VecDeque<u64>)>,
+    inner: Mutex<CacheMap>,
 }
 
 impl QueryCache {

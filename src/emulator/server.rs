@@ -158,7 +158,12 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         .fallback(dispatch)
         .with_state(state.clone());
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+    // TCP_NODELAY: without it small replies wait on delayed ACKs (~40 ms a page).
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    let server = axum_server::from_tcp(listener)?
+        .acceptor(acceptor)
+        .handle(handle.clone());
     let task = tokio::spawn(server.serve(app.into_make_service()));
     Ok(RunningEmulator {
         addr,
