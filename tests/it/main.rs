@@ -2,3 +2,4 @@
 mod audit;
 mod emulator;
 mod robustness;
+mod sdk;
