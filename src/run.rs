@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{Settings, Source};
 use crate::history::{self, History};
 use crate::inventory::{folder, Inventory};
-use crate::report::{self, RenderOptions};
+use crate::report::{self, trend, RenderOptions};
 use crate::rules::{self, suppress, Baseline, Report};
 use crate::exit;
 
@@ -49,6 +49,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     if settings.source == Source::Demo && prev.clusters.is_empty() {
         prev = crate::inventory::demo::seed_history(now);
     }
+    let mut runs = match &settings.state {
+        Some(dir) => trend::load_runs(dir)?,
+        None => vec![],
+    };
+    if settings.source == Source::Demo && runs.is_empty() {
+        runs = crate::inventory::demo::seed_runs(now);
+    }
     let (inventory, source) = match &settings.source {
         Source::Inventory(dir) => (
             folder::read_folder(dir)?,
@@ -65,11 +72,14 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     let outcome = Report::generate(&inventory, &baseline, &prev, now, &opts);
     let classified = started.elapsed();
     let out_dir = settings.out.clone().unwrap_or_else(|| default_out_dir(now));
-    write_reports(&outcome.report, &out_dir, &RenderOptions { csv_excel: settings.csv_excel })?;
+    let runs = trend::append(&runs, trend::RunRecord::of(&outcome.report), settings.history_days);
+    let render = RenderOptions { csv_excel: settings.csv_excel };
+    write_reports_with_runs(&outcome.report, &out_dir, &render, &runs)?;
     if let Some(dir) = &settings.state {
         let mut h = outcome.history;
         h = h.advance(vec![], h.findings.clone(), now, settings.history_days);
         h.save(dir)?;
+        history::write_atomic(&dir.join(trend::RUNS_FILE), trend::runs_csv(&runs)?.as_bytes())?;
     }
     let exit_code = exit_code(&outcome.report, settings.fail_on);
     let s = &outcome.report.summary;
@@ -105,8 +115,18 @@ pub fn exit_code(report: &Report, fail_on: Option<rules::Severity>) -> u8 {
 
 /// Renders every file and writes each atomically into `dir`.
 pub fn write_reports(report: &Report, dir: &Path, opts: &RenderOptions) -> anyhow::Result<()> {
+    write_reports_with_runs(report, dir, opts, &[])
+}
+
+/// [`write_reports`], with the run history (`runs.csv`) the HTML trend draws.
+pub fn write_reports_with_runs(
+    report: &Report,
+    dir: &Path,
+    opts: &RenderOptions,
+    runs: &[trend::RunRecord],
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
-    for (name, text) in report::render_all(report, opts)? {
+    for (name, text) in report::render_all_with_runs(report, opts, runs)? {
         history::write_atomic(&dir.join(&name), text.as_bytes())?;
     }
     if !dir.is_dir() {

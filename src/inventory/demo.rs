@@ -57,3 +57,42 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
         findings: Default::default(),
     }
 }
+
+/// The run table (`runs.csv`) the demo starts from: ten weeks of nightly runs in which
+/// the tenant moved from nine clusters on service principals to today's state, so the
+/// demo report shows a trend. Only used when `--demo` finds no run table of its own.
+pub fn seed_runs(now: DateTime<Utc>) -> Vec<crate::report::trend::RunRecord> {
+    // (days before now, on SP, kubelet pending clusters, pending pools, critical, high, medium, low, info)
+    const WEEKS: &[(i64, i64, i64, i64, i64, i64, i64, i64, i64)] = &[
+        (70, 9, 0, 0, 2, 24, 11, 1, 1),
+        (63, 8, 1, 2, 2, 23, 11, 1, 1),
+        (56, 7, 2, 4, 2, 21, 10, 1, 1),
+        (49, 6, 3, 5, 1, 20, 10, 0, 1),
+        (42, 5, 3, 5, 1, 18, 9, 0, 1),
+        (35, 4, 3, 4, 1, 17, 9, 0, 1),
+        (28, 4, 2, 3, 1, 16, 9, 0, 1),
+        (21, 3, 2, 3, 1, 15, 8, 0, 1),
+        (14, 3, 2, 2, 1, 14, 8, 0, 1),
+        (7, 2, 1, 2, 1, 13, 8, 0, 1),
+        (1, 2, 1, 1, 1, 12, 8, 0, 1),
+    ];
+    WEEKS
+        .iter()
+        .map(|&(days, on_sp, pending_clusters, pending_pools, critical, high, medium, low, info)| {
+            crate::report::trend::RunRecord {
+                run_at: now - Duration::days(days),
+                clusters: 11,
+                on_sp,
+                pending_clusters,
+                pending_pools,
+                critical,
+                high,
+                medium,
+                low,
+                info,
+                suppressed: 0,
+                gaps: 0,
+            }
+        })
+        .collect()
+}

@@ -26,10 +26,23 @@ fn writer() -> csv::Writer<Vec<u8>> {
 }
 
 pub const CLUSTER_COLUMNS: &[&str] = &[
-    "subscription_id", "subscription_name", "resource_group", "cluster_name", "cluster_id",
-    "location", "control_plane_identity", "kubelet_identity", "migration_status",
-    "pools_pending_upgrade", "owner", "findings", "worst_severity", "pending_pools",
-    "node_resource_group", "kubernetes_version", "migration_observed_at",
+    "subscription_id",
+    "subscription_name",
+    "resource_group",
+    "cluster_name",
+    "cluster_id",
+    "location",
+    "control_plane_identity",
+    "kubelet_identity",
+    "migration_status",
+    "pools_pending_upgrade",
+    "owner",
+    "findings",
+    "worst_severity",
+    "pending_pools",
+    "node_resource_group",
+    "kubernetes_version",
+    "migration_observed_at",
 ];
 
 pub fn clusters(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
@@ -49,11 +62,15 @@ pub fn clusters(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
             c.pools_pending_upgrade.to_string(),
             c.owner.clone(),
             c.findings.to_string(),
-            c.worst_severity.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            c.worst_severity
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
             c.pending_pools.join(" "),
             c.node_resource_group.clone(),
             c.kubernetes_version.clone(),
-            c.migration_observed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            c.migration_observed_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
         ];
         w.write_record(rec.iter().map(|s| cell(s)))?;
     }
@@ -61,8 +78,17 @@ pub fn clusters(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
 }
 
 pub const FINDING_COLUMNS: &[&str] = &[
-    "cluster_id", "rule_id", "severity", "identity", "message", "remediation", "suppressed",
-    "cluster_name", "subscription_id", "suppression_justification", "suppression_owner",
+    "cluster_id",
+    "rule_id",
+    "severity",
+    "identity",
+    "message",
+    "remediation",
+    "suppressed",
+    "cluster_name",
+    "subscription_id",
+    "suppression_justification",
+    "suppression_owner",
     "suppression_expires",
 ];
 
@@ -90,13 +116,93 @@ pub fn findings(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
     finish(w, opts)
 }
 
+pub const ROLE_COLUMNS: &[&str] = &[
+    "cluster_id",
+    "identity",
+    "principal_id",
+    "expected_role",
+    "expected_scope",
+    "actual_role",
+    "actual_scope",
+    "status",
+];
+
+/// `role-assignments.csv`: one row per identity and expected role or actual assignment.
+pub fn role_assignments(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
+    let mut w = writer();
+    w.write_record(ROLE_COLUMNS)?;
+    for c in &r.role_checks {
+        let rec = [
+            &c.cluster_id,
+            &c.identity,
+            &c.principal_id,
+            &c.expected_role,
+            &c.expected_scope,
+            &c.actual_role,
+            &c.actual_scope,
+            &c.status,
+        ];
+        w.write_record(rec.iter().map(|s| cell(s)))?;
+    }
+    finish(w, opts)
+}
+
+pub const SUMMARY_COLUMNS: &[&str] = &[
+    "group",
+    "key",
+    "name",
+    "clusters",
+    "on_sp",
+    "pending_clusters",
+    "pending_pools",
+    "managed",
+    "critical",
+    "high",
+    "medium",
+    "low",
+    "info",
+];
+
+/// `summary.csv`: per subscription, then per owner.
+pub fn summary(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
+    let mut w = writer();
+    w.write_record(SUMMARY_COLUMNS)?;
+    let mut rows = super::tables::by_subscription(r)?;
+    rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.key.cmp(&b.key)));
+    let mut owners = super::tables::by_owner(r)?;
+    owners.sort_by(|a, b| a.key.cmp(&b.key));
+    rows.extend(owners);
+    for g in rows {
+        let rec = [
+            g.group.to_string(),
+            g.key,
+            g.name,
+            g.clusters.to_string(),
+            g.on_sp.to_string(),
+            g.pending_clusters.to_string(),
+            g.pending_pools.to_string(),
+            g.managed.to_string(),
+            g.critical.to_string(),
+            g.high.to_string(),
+            g.medium.to_string(),
+            g.low.to_string(),
+            g.info.to_string(),
+        ];
+        w.write_record(rec.iter().map(|s| cell(s)))?;
+    }
+    finish(w, opts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn formulas_are_neutralised() {
-        assert_eq!(cell("=HYPERLINK(\"http://x\",\"y\")"), "'=HYPERLINK(\"http://x\",\"y\")");
+        assert_eq!(
+            cell("=HYPERLINK(\"http://x\",\"y\")"),
+            "'=HYPERLINK(\"http://x\",\"y\")"
+        );
         for s in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
             assert!(cell(s).starts_with('\''), "{s:?}");
         }

@@ -1,0 +1,266 @@
+//! The owner's mail body: their clusters and what to run first, then one line per
+//! other section of the report. HTML with tables and CSS bars only (mail clients strip
+//! SVG, scripts and often `<style>`), and a plain-text alternative with the same content.
+use std::collections::HashSet;
+
+use serde::Serialize;
+use tera::Context;
+
+use super::html::{engine, headline, when, FindingView, Headline, Lookup};
+use crate::history::MigrationStatus;
+use crate::rules::{ClusterRow, Report, Severity};
+
+/// Findings listed in a message; the rest are in the attached `findings.csv`.
+pub const MAX_FINDINGS: usize = 50;
+
+#[derive(Serialize)]
+struct MailView<'a> {
+    generated: String,
+    clusters: Vec<&'a ClusterRow>,
+    need_action: usize,
+    /// (severity, count) over the owner's unsuppressed findings, most severe first, non-zero.
+    severities: Vec<(&'static str, usize)>,
+    findings: Vec<FindingView<'a>>,
+    findings_total: usize,
+    managed_pct: f64,
+    pending_pct: f64,
+    sp_pct: f64,
+    suppressed: usize,
+    expired: usize,
+    new: usize,
+    resolved: usize,
+    has_previous: bool,
+    tenant: Headline,
+    gaps: usize,
+    baseline: String,
+    baseline_date: String,
+    baseline_source: String,
+    tool: String,
+}
+
+fn mail_view<'a>(r: &'a Report, ids: &[&str]) -> MailView<'a> {
+    let wanted: HashSet<String> = ids.iter().map(|i| i.to_ascii_lowercase()).collect();
+    let mine = |id: &str| wanted.contains(&id.to_ascii_lowercase());
+    let look = Lookup::new(r);
+    let rank = |s: Option<Severity>| s.map(|s| s as i32 + 1).unwrap_or(0);
+    let mut clusters: Vec<&ClusterRow> =
+        r.clusters.iter().filter(|c| mine(&c.cluster_id)).collect();
+    clusters.sort_by(|a, b| {
+        (rank(b.worst_severity), b.findings, &a.cluster_name).cmp(&(
+            rank(a.worst_severity),
+            a.findings,
+            &b.cluster_name,
+        ))
+    });
+    let active: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.suppressed.is_none() && mine(&f.cluster_id))
+        .collect();
+    let severities = Severity::ALL
+        .iter()
+        .map(|s| {
+            (
+                s.as_str(),
+                active.iter().filter(|f| f.severity == *s).count(),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let fp_mine = |fp: &String| fp.split('|').nth(1).is_some_and(mine);
+    let n = clusters.len().max(1) as f64;
+    let pct = |k: usize| (k as f64 * 1000.0 / n).round() / 10.0;
+    let on_sp = clusters
+        .iter()
+        .filter(|c| c.control_plane_identity == "service_principal")
+        .count();
+    let pending = clusters
+        .iter()
+        .filter(|c| c.migration_status == MigrationStatus::Pending)
+        .count();
+    let suppressed: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.suppressed.is_some() && mine(&f.cluster_id))
+        .collect();
+    MailView {
+        generated: when(r.generated_at),
+        need_action: clusters.iter().filter(|c| c.findings > 0).count(),
+        managed_pct: if clusters.is_empty() {
+            0.0
+        } else {
+            pct(clusters.len() - on_sp - pending)
+        },
+        pending_pct: if clusters.is_empty() {
+            0.0
+        } else {
+            pct(pending)
+        },
+        sp_pct: if clusters.is_empty() { 0.0 } else { pct(on_sp) },
+        clusters,
+        severities,
+        findings_total: active.len(),
+        findings: active
+            .into_iter()
+            .take(MAX_FINDINGS)
+            .map(|f| look.view(f))
+            .collect(),
+        suppressed: suppressed.len(),
+        expired: r
+            .suppressions
+            .entries
+            .iter()
+            .filter(|e| e.status == "expired")
+            .count(),
+        new: r.changes.new.iter().filter(|fp| fp_mine(fp)).count(),
+        resolved: r.changes.resolved.iter().filter(|fp| fp_mine(fp)).count(),
+        has_previous: r.changes.has_previous,
+        tenant: headline(r),
+        gaps: r.summary.gaps + r.summary.skipped_rows,
+        baseline: r.baseline.name.clone(),
+        baseline_date: r.baseline.date.clone(),
+        baseline_source: r.baseline.source.clone(),
+        tool: format!("{} {}", r.tool, r.tool_version),
+    }
+}
+
+/// The HTML body of one owner's message, about the clusters in `clusters` (ids, any case).
+pub fn render_email(report: &Report, clusters: &[&str]) -> anyhow::Result<String> {
+    let mut ctx = Context::new();
+    ctx.insert("m", &mail_view(report, clusters));
+    engine()?
+        .render("email.html", &ctx)
+        .map_err(|e| anyhow::anyhow!("rendering email.html: {e:?}"))
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+/// Control characters other than newline and tab would garble a terminal or mail
+/// client; values come from tags anyone with Contributor can write.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn one_line(s: &str) -> String {
+    clean(s).replace(['\n', '\t'], " ")
+}
+
+/// The plain-text alternative of [`render_email`], with the same content.
+pub fn render_text(report: &Report, clusters: &[&str]) -> String {
+    let m = mail_view(report, clusters);
+    let mut out = format!("AKS identity audit, {}\n\n", m.generated);
+    if m.clusters.is_empty() {
+        out.push_str("None of the audited clusters is yours in this run.\n");
+    } else {
+        let sev: Vec<String> = m
+            .severities
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        out.push_str(&format!(
+            "Your clusters: {}; {} need action{}.\n\n",
+            m.clusters.len(),
+            m.need_action,
+            if sev.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", sev.join(", "))
+            }
+        ));
+        for c in &m.clusters {
+            let state = match c.migration_status {
+                MigrationStatus::Pending => format!(
+                    "kubelet still on the service principal (pools {})",
+                    c.pending_pools.join(", ")
+                ),
+                _ if c.control_plane_identity == "service_principal" => {
+                    "control plane on a service principal".into()
+                }
+                s => format!(
+                    "{}, migration {}",
+                    c.control_plane_identity.replace('_', "-"),
+                    s.as_str().replace('_', " ")
+                ),
+            };
+            let worst = c
+                .worst_severity
+                .map(|s| format!("{} finding(s), worst {s}", c.findings))
+                .unwrap_or_else(|| "no findings".into());
+            out.push_str(&format!(
+                "- {} ({}, {}): {worst}; {state}\n",
+                one_line(&c.cluster_name),
+                one_line(&c.subscription_name),
+                one_line(&c.resource_group)
+            ));
+        }
+        if !m.findings.is_empty() {
+            out.push_str("\nWhat to run, most severe first:\n");
+        }
+        for x in &m.findings {
+            let f = x.f;
+            out.push_str(&format!(
+                "\n[{}] {} {} ({}): {}\n",
+                f.severity.as_str().to_uppercase(),
+                f.rule_id,
+                one_line(&f.cluster_name),
+                one_line(&f.identity),
+                one_line(&f.message)
+            ));
+            out.push_str(&indent(&clean(&f.remediation), "    "));
+        }
+        if m.findings_total > m.findings.len() {
+            out.push_str(&format!(
+                "\n... and {} more in the attached findings.csv.\n",
+                m.findings_total - m.findings.len()
+            ));
+        }
+    }
+    let t = &m.tenant;
+    out.push('\n');
+    out.push_str(&format!(
+        "Tenant: {} clusters, {}% on managed identity, {} on a service principal, {} with kubelet pending; findings {}.\n",
+        t.clusters,
+        t.managed_percent,
+        t.on_sp,
+        t.kubelet_on_sp,
+        t.severities.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
+    ));
+    out.push_str(&if m.has_previous {
+        format!(
+            "Since the last run (your clusters): {} new, {} resolved.\n",
+            m.new, m.resolved
+        )
+    } else {
+        "Since the last run: first run, nothing to compare with.\n".into()
+    });
+    out.push_str(&format!(
+        "Suppressed (your clusters): {}; expired suppressions: {}.\n",
+        m.suppressed, m.expired
+    ));
+    out.push_str(&if m.gaps == 0 {
+        "Coverage: everything in scope was read.\n".into()
+    } else {
+        format!(
+            "Coverage: {} scopes or rows could not be read; see the report.\n",
+            m.gaps
+        )
+    });
+    out.push_str(&format!(
+        "Checked against baseline {} ({}) {} by {}.\n",
+        one_line(&m.baseline),
+        one_line(&m.baseline_date),
+        one_line(&m.baseline_source),
+        m.tool
+    ));
+    out
+}

@@ -1,0 +1,297 @@
+//! Aggregates for the report with polars: per subscription, per owner, the pivot of
+//! identity modes, new/resolved by rule. Classification stays in the rules (plain
+//! Rust); this module only counts what they decided.
+use std::collections::{BTreeMap, HashMap};
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::history::MigrationStatus;
+use crate::rules::{Report, Severity};
+
+/// One row of `summary.csv` and of the report's subscription and owner tables.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupRow {
+    /// `subscription` or `owner`.
+    pub group: &'static str,
+    /// Subscription id, or the owner's address.
+    pub key: String,
+    /// Subscription name, or the owner's address.
+    pub name: String,
+    pub clusters: i64,
+    /// Control plane on a service principal.
+    pub on_sp: i64,
+    /// Migrated, kubelet still on the service principal.
+    pub pending_clusters: i64,
+    pub pending_pools: i64,
+    /// On a managed identity and not pending.
+    pub managed: i64,
+    pub critical: i64,
+    pub high: i64,
+    pub medium: i64,
+    pub low: i64,
+    pub info: i64,
+}
+
+impl GroupRow {
+    pub fn findings(&self) -> i64 {
+        self.critical + self.high + self.medium + self.low + self.info
+    }
+}
+
+const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
+
+/// One row per cluster with what the aggregates sum.
+fn cluster_frame(r: &Report) -> PolarsResult<DataFrame> {
+    let mut per_cluster: HashMap<String, [i64; 5]> = HashMap::new();
+    for f in r.findings.iter().filter(|f| f.suppressed.is_none()) {
+        let i = Severity::ALL
+            .iter()
+            .position(|s| *s == f.severity)
+            .unwrap_or(4);
+        per_cluster
+            .entry(f.cluster_id.to_ascii_lowercase())
+            .or_default()[i] += 1;
+    }
+    let n = r.clusters.len();
+    let mut sev: Vec<Vec<i64>> = vec![Vec::with_capacity(n); 5];
+    for c in &r.clusters {
+        let counts = per_cluster
+            .get(&c.cluster_id.to_ascii_lowercase())
+            .copied()
+            .unwrap_or_default();
+        for (i, v) in counts.into_iter().enumerate() {
+            sev[i].push(v);
+        }
+    }
+    let on_sp: Vec<i64> = r
+        .clusters
+        .iter()
+        .map(|c| (c.control_plane_identity == "service_principal") as i64)
+        .collect();
+    let pending: Vec<i64> = r
+        .clusters
+        .iter()
+        .map(|c| (c.migration_status == MigrationStatus::Pending) as i64)
+        .collect();
+    let managed: Vec<i64> = on_sp
+        .iter()
+        .zip(&pending)
+        .map(|(s, p)| (*s == 0 && *p == 0) as i64)
+        .collect();
+    let strings =
+        |f: fn(&crate::rules::ClusterRow) -> &str| r.clusters.iter().map(f).collect::<Vec<&str>>();
+    let mut df = df!(
+        "subscription_id" => strings(|c| &c.subscription_id),
+        "subscription_name" => strings(|c| &c.subscription_name),
+        "owner" => strings(|c| &c.owner),
+        "control_plane" => strings(|c| &c.control_plane_identity),
+        "kubelet" => strings(|c| &c.kubelet_identity),
+        "on_sp" => on_sp,
+        "pending_clusters" => pending,
+        "pending_pools" => r.clusters.iter().map(|c| c.pools_pending_upgrade as i64).collect::<Vec<i64>>(),
+        "managed" => managed,
+    )?;
+    for (name, values) in SEVERITIES.iter().zip(sev) {
+        df.with_column(Column::new((*name).into(), values))?;
+    }
+    Ok(df)
+}
+
+fn sums() -> Vec<Expr> {
+    let mut v = vec![len().cast(DataType::Int64).alias("clusters")];
+    for c in ["on_sp", "pending_clusters", "pending_pools", "managed"]
+        .iter()
+        .chain(SEVERITIES.iter())
+    {
+        v.push(col(*c).sum());
+    }
+    v
+}
+
+fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
+    Ok(df
+        .column(name)?
+        .i64()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect())
+}
+
+fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+    Ok(df
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
+}
+
+fn group_rows(
+    df: DataFrame,
+    group: &'static str,
+    key: &str,
+    name: &str,
+) -> PolarsResult<Vec<GroupRow>> {
+    let keys = strs(&df, key)?;
+    let names = strs(&df, name)?;
+    let cols: Vec<Vec<i64>> = [
+        "clusters",
+        "on_sp",
+        "pending_clusters",
+        "pending_pools",
+        "managed",
+    ]
+    .iter()
+    .chain(SEVERITIES.iter())
+    .map(|c| ints(&df, c))
+    .collect::<PolarsResult<_>>()?;
+    Ok((0..df.height())
+        .map(|i| GroupRow {
+            group,
+            key: keys[i].clone(),
+            name: names[i].clone(),
+            clusters: cols[0][i],
+            on_sp: cols[1][i],
+            pending_clusters: cols[2][i],
+            pending_pools: cols[3][i],
+            managed: cols[4][i],
+            critical: cols[5][i],
+            high: cols[6][i],
+            medium: cols[7][i],
+            low: cols[8][i],
+            info: cols[9][i],
+        })
+        .collect())
+}
+
+/// Per subscription, the least compliant first (most clusters on SP or pending).
+pub fn by_subscription(r: &Report) -> anyhow::Result<Vec<GroupRow>> {
+    let mut aggs = sums();
+    aggs.push(col("subscription_name").first());
+    let df = cluster_frame(r)?
+        .lazy()
+        .group_by([col("subscription_id")])
+        .agg(aggs)
+        .collect()?;
+    let mut rows = group_rows(df, "subscription", "subscription_id", "subscription_name")?;
+    rows.iter_mut()
+        .filter(|g| g.name.is_empty())
+        .for_each(|g| g.name = g.key.clone());
+    rows.sort_by(|a, b| {
+        let ratio = |g: &GroupRow| (g.clusters - g.managed) as f64 / g.clusters.max(1) as f64;
+        ratio(b)
+            .total_cmp(&ratio(a))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(rows)
+}
+
+/// Per owner, the owners with most findings first.
+pub fn by_owner(r: &Report) -> anyhow::Result<Vec<GroupRow>> {
+    let df = cluster_frame(r)?
+        .lazy()
+        .group_by([col("owner")])
+        .agg(sums())
+        .with_column(col("owner").alias("owner_name"))
+        .collect()?;
+    let mut rows = group_rows(df, "owner", "owner", "owner_name")?;
+    rows.sort_by(|a, b| {
+        (b.critical, b.high, b.findings(), &a.key).cmp(&(a.critical, a.high, a.findings(), &b.key))
+    });
+    Ok(rows)
+}
+
+/// Clusters by control-plane mode (rows) and kubelet identity (columns).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pivot {
+    pub columns: Vec<String>,
+    pub rows: Vec<PivotRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PivotRow {
+    pub mode: String,
+    pub cells: Vec<i64>,
+    pub total: i64,
+}
+
+pub fn identity_modes(r: &Report) -> anyhow::Result<Pivot> {
+    let df = cluster_frame(r)?
+        .lazy()
+        .group_by([col("control_plane"), col("kubelet")])
+        .agg([len().cast(DataType::Int64).alias("n")])
+        .collect()?;
+    let modes = strs(&df, "control_plane")?;
+    let kubelets = strs(&df, "kubelet")?;
+    let counts = ints(&df, "n")?;
+    let mut grid: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    let mut columns: Vec<String> = kubelets.clone();
+    columns.sort();
+    columns.dedup();
+    for ((m, k), n) in modes.into_iter().zip(kubelets).zip(counts) {
+        grid.entry(m).or_default().insert(k, n);
+    }
+    let rows = grid
+        .into_iter()
+        .map(|(mode, cells)| PivotRow {
+            total: cells.values().sum(),
+            cells: columns
+                .iter()
+                .map(|c| cells.get(c).copied().unwrap_or(0))
+                .collect(),
+            mode,
+        })
+        .collect();
+    Ok(Pivot { columns, rows })
+}
+
+/// New and resolved findings since the previous run, counted per rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeCount {
+    pub rule: String,
+    pub new: i64,
+    pub resolved: i64,
+}
+
+pub fn changes_by_rule(r: &Report) -> anyhow::Result<Vec<ChangeCount>> {
+    let rule = |fp: &String| fp.split('|').next().unwrap_or_default().to_string();
+    let rules: Vec<String> = r
+        .changes
+        .new
+        .iter()
+        .chain(&r.changes.resolved)
+        .map(rule)
+        .collect();
+    if rules.is_empty() {
+        return Ok(vec![]);
+    }
+    let new: Vec<i64> = r
+        .changes
+        .new
+        .iter()
+        .map(|_| 1)
+        .chain(r.changes.resolved.iter().map(|_| 0))
+        .collect();
+    let resolved: Vec<i64> = new.iter().map(|n| 1 - n).collect();
+    let df = df!("rule" => rules, "new" => new, "resolved" => resolved)?
+        .lazy()
+        .group_by([col("rule")])
+        .agg([col("new").sum(), col("resolved").sum()])
+        .sort(["rule"], SortMultipleOptions::default())
+        .collect()?;
+    let (rules, new, resolved) = (
+        strs(&df, "rule")?,
+        ints(&df, "new")?,
+        ints(&df, "resolved")?,
+    );
+    Ok(rules
+        .into_iter()
+        .zip(new.into_iter().zip(resolved))
+        .map(|(rule, (new, resolved))| ChangeCount {
+            rule,
+            new,
+            resolved,
+        })
+        .collect())
+}
