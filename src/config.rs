@@ -50,6 +50,8 @@ pub struct RunArgs {
     /// Tag keys that name a cluster's owner, in order (repeatable) [default: owner, Owner, owner-email, contact].
     #[arg(long = "owner-tag", value_name = "KEY")]
     pub owner_tags: Vec<String>,
+    #[command(flatten)]
+    pub azure: crate::azure::AzureArgs,
 }
 
 /// The configuration file. Every key is optional.
@@ -67,6 +69,8 @@ pub struct FileConfig {
     pub history_days: Option<i64>,
     #[serde(default)]
     pub owners: OwnersConfig,
+    #[serde(default)]
+    pub azure: crate::azure::AzureConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -84,6 +88,8 @@ pub struct OwnersConfig {
 pub enum Source {
     Inventory(PathBuf),
     Demo,
+    /// Azure Resource Graph, the default.
+    Live,
 }
 
 /// The resolved settings of one run.
@@ -99,6 +105,7 @@ pub struct Settings {
     pub csv_excel: bool,
     pub history_days: i64,
     pub owners: owner::OwnerPolicy,
+    pub azure: crate::azure::AzureSettings,
 }
 
 impl FileConfig {
@@ -124,7 +131,7 @@ impl Settings {
         } else if file.demo == Some(true) {
             Source::Demo
         } else {
-            bail!("nothing to audit: give --inventory DIR or --demo");
+            Source::Live
         };
         let now = match &args.now {
             Some(s) => Some(
@@ -162,6 +169,7 @@ impl Settings {
                 subscription_owners: file.owners.subscriptions,
                 fallback: file.owners.fallback,
             },
+            azure: crate::azure::AzureSettings::resolve(&args.azure, &file.azure)?,
         })
     }
 }

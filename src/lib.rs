@@ -3,6 +3,7 @@
 //! Shape of a run: a source (inventory folder, Resource Graph, emulator) produces a
 //! typed [`inventory::Inventory`]; [`rules::Report::generate`] turns it into findings
 //! without I/O; renderers in [`report`] return strings; [`run`] writes and sends.
+pub mod azure;
 pub mod cli;
 pub mod config;
 pub mod emulator;

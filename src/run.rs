@@ -61,7 +61,14 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
             folder::read_folder(dir)?,
             format!("inventory folder {}", dir.display()),
         ),
-        Source::Demo => (demo_inventory()?, "built-in demo tenant".to_string()),
+        Source::Demo => {
+            let (inv, _) = crate::azure::collect_demo(&settings.azure, &crate::azure::Progress::for_stderr()).await?;
+            (inv, "built-in demo tenant (embedded emulator, live path)".to_string())
+        }
+        Source::Live => {
+            let (inv, stats) = crate::azure::collect(&settings.azure, &crate::azure::Progress::for_stderr()).await?;
+            (inv, format!("Azure Resource Graph ({} subscriptions)", stats.subscriptions))
+        }
     };
     let collected = started.elapsed();
     let opts = rules::Options {

@@ -13,6 +13,19 @@ pub struct Inventory {
     pub resource_groups: Vec<ResourceGroup>,
     pub registries: Vec<Registry>,
     pub coverage: Coverage,
+    /// Service-principal credential expiry from Microsoft Graph (`--graph`); empty otherwise.
+    #[serde(default)]
+    pub sp_credentials: Vec<SpCredential>,
+}
+
+/// A cluster service principal's application, as Microsoft Graph reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpCredential {
+    /// The cluster's `servicePrincipalProfile.clientId` (GUID or legacy `http://` name).
+    pub client_id: String,
+    pub app_display_name: String,
+    /// The next secret or certificate expiry; the latest one when all have expired.
+    pub nearest_expiry: Option<DateTime<Utc>>,
 }
 
 /// A managed cluster, reduced to what the rules need.

@@ -62,6 +62,8 @@ pub enum RuleId {
     KubeletUnknown,
     #[serde(rename = "AKSMI004")]
     InconsistentIdentity,
+    #[serde(rename = "AKSMI005")]
+    SecretExpiry,
     #[serde(rename = "AKSMI010")]
     MissingRole,
     #[serde(rename = "AKSMI011")]
@@ -112,6 +114,8 @@ pub const CATALOGUE: &[RuleInfo] = &[
         rationale: "The cluster was migrated from a service principal, but the node image versions needed to tell whether kubelet moved are not available.", source: DOC_MI },
     RuleInfo { id: RuleId::InconsistentIdentity, title: "Identity state is inconsistent", severity: Severity::High,
         rationale: "A managed-identity cluster reports `servicePrincipalProfile.clientId = msi` and a kubelet identity; a bring-your-own kubelet identity requires a user-assigned control plane. Anything else is a half-finished update.", source: DOC_OVERVIEW },
+    RuleInfo { id: RuleId::SecretExpiry, title: "Service principal credential expired or expiring within 30 days", severity: Severity::Critical,
+        rationale: "A cluster on a service principal stops reaching Azure when the secret or certificate expires: critical once expired, high within 30 days. Needs `--graph` (Application.Read.All).", source: DOC_MI },
     RuleInfo { id: RuleId::MissingRole, title: "A documented default role is missing", severity: Severity::High,
         rationale: "Without its documented role, the identity's feature breaks (load balancers, add-on metrics, ingress). Role grants can take up to 60 minutes to propagate, so fresh clusters get a grace period.", source: DOC_OVERVIEW },
     RuleInfo { id: RuleId::ExcessRole, title: "An identity holds a role beyond its documented defaults", severity: Severity::Medium,
@@ -145,6 +149,7 @@ impl RuleId {
             RuleId::KubeletPending => "AKSMI002",
             RuleId::KubeletUnknown => "AKSMI003",
             RuleId::InconsistentIdentity => "AKSMI004",
+            RuleId::SecretExpiry => "AKSMI005",
             RuleId::MissingRole => "AKSMI010",
             RuleId::ExcessRole => "AKSMI011",
             RuleId::WideScope => "AKSMI012",

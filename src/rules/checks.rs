@@ -32,6 +32,40 @@ pub fn new_finding(
     }
 }
 
+/// Service-principal credentials by lower-cased client id, built once per report.
+pub fn sp_credential_index(creds: &[crate::inventory::SpCredential]) -> std::collections::HashMap<String, &crate::inventory::SpCredential> {
+    creds.iter().map(|c| (c.client_id.to_ascii_lowercase(), c)).collect()
+}
+
+/// AKSMI005: the control plane's service principal credential has expired (critical)
+/// or expires within 30 days (high). Only with Graph data (`--graph`).
+pub fn secret_expiry_findings(ctx: &ClusterCtx, creds: &std::collections::HashMap<String, &crate::inventory::SpCredential>) -> Vec<Finding> {
+    let c = ctx.cluster;
+    if classify::is_managed(c) {
+        return vec![];
+    }
+    let Some(sp) = c.sp_client_id.as_deref().filter(|s| !s.is_empty() && !classify::is_msi(Some(s))) else {
+        return vec![];
+    };
+    let Some(cred) = creds.get(&sp.to_ascii_lowercase()) else { return vec![] };
+    let Some(expiry) = cred.nearest_expiry else { return vec![] };
+    let days = (expiry - ctx.now).num_days();
+    let (severity, message) = if expiry <= ctx.now {
+        (crate::rules::Severity::Critical, format!("the credential of service principal `{sp}` ({}) expired {} days ago ({}); the cluster can no longer authenticate to Azure", cred.app_display_name, -days, expiry.format("%Y-%m-%d")))
+    } else if days <= 30 {
+        (crate::rules::Severity::High, format!("the credential of service principal `{sp}` ({}) expires in {days} days ({})", cred.app_display_name, expiry.format("%Y-%m-%d")))
+    } else {
+        return vec![];
+    };
+    let fix = format!(
+        "az aks update-credentials --resource-group {} --name {} --reset-service-principal --service-principal {sp} --client-secret \"$(az ad sp credential reset --id {sp} --query password -o tsv)\"\n{}",
+        c.resource_group, c.name, remedy::enable_managed_identity(c)
+    );
+    let mut f = new_finding(ctx, RuleId::SecretExpiry, "control_plane", "", message, fix);
+    f.severity = severity;
+    vec![f]
+}
+
 const CP_UNSUPPORTED: &[&str] = &["usdodcentral", "usdodeast", "usgoviowa"];
 const KUBELET_UNSUPPORTED: &[&str] = &["chinaeast", "chinanorth"];
 

@@ -200,6 +200,7 @@ impl Report {
         opts: &Options,
     ) -> Outcome {
         let idx = Index::build(inv);
+        let sp_creds = checks::sp_credential_index(&inv.sp_credentials);
         let mut findings = Vec::new();
         let mut rows = Vec::new();
         let mut observed_all = Vec::with_capacity(inv.clusters.len());
@@ -225,6 +226,7 @@ impl Report {
                 now,
             };
             let mut mine = checks::identity_findings(&ctx, &idx);
+            mine.extend(checks::secret_expiry_findings(&ctx, &sp_creds));
             let (role_findings, checks) = roles::role_findings_and_checks(&ctx, &idx, baseline);
             mine.extend(role_findings);
             role_checks.extend(checks);

@@ -1,0 +1,799 @@
+//! Live collection from Azure: authentication, Resource Graph queries with paging,
+//! pacing and retries, optional Microsoft Graph enrichment, `--save-inventory`.
+//!
+//! Shape: [`AzureArgs`] (flags) and [`AzureConfig`] (the `[azure]` table of the config
+//! file) resolve into [`AzureSettings`]; [`collect`] turns them into an
+//! [`Inventory`] plus [`CollectStats`]. Every query is a file under `kql/`.
+pub mod arg;
+pub mod auth;
+pub mod error;
+pub mod graph;
+pub mod pacing;
+pub mod paging;
+pub mod progress;
+pub mod retry;
+pub mod sink;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use reqwest::Method;
+use serde::Deserialize;
+use url::Url;
+
+pub use auth::{AuthMode, ExplicitSecret, Secret};
+pub use progress::Progress;
+pub use stats::{CollectStats, TableStats};
+
+use crate::inventory::{Inventory, Kind};
+use arg::{ArmClient, BatchScope, MAX_SUBSCRIPTIONS_PER_QUERY};
+
+/// One Resource Graph query of the audit.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    /// Stats and log name.
+    pub name: &'static str,
+    /// Where the rows go.
+    pub kind: Kind,
+    /// Skipped-row source label.
+    pub source: &'static str,
+    pub query: &'static str,
+}
+
+/// The audit's queries, largest first (they start first when running concurrently).
+pub const TABLES: [TableSpec; 4] = [
+    TableSpec {
+        name: "role-assignments",
+        kind: Kind::RoleAssignments,
+        source: "Resource Graph role-assignments",
+        query: include_str!("kql/role-assignments.kql"),
+    },
+    TableSpec {
+        name: "clusters",
+        kind: Kind::Clusters,
+        source: "Resource Graph clusters",
+        query: include_str!("kql/clusters.kql"),
+    },
+    TableSpec {
+        name: "subscriptions",
+        kind: Kind::Subscriptions,
+        source: "Resource Graph subscriptions",
+        query: include_str!("kql/subscriptions.kql"),
+    },
+    TableSpec {
+        name: "registries",
+        kind: Kind::Registries,
+        source: "Resource Graph registries",
+        query: include_str!("kql/registries.kql"),
+    },
+];
+
+/// `--cloud`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cloud {
+    #[default]
+    Public,
+    Usgov,
+    China,
+}
+
+impl Cloud {
+    pub fn arm_endpoint(self) -> &'static str {
+        match self {
+            Cloud::Public => "https://management.azure.com",
+            Cloud::Usgov => "https://management.usgovcloudapi.net",
+            Cloud::China => "https://management.chinacloudapi.cn",
+        }
+    }
+    pub fn authority_host(self) -> &'static str {
+        match self {
+            Cloud::Public => "https://login.microsoftonline.com",
+            Cloud::Usgov => "https://login.microsoftonline.us",
+            Cloud::China => "https://login.chinacloudapi.cn",
+        }
+    }
+    pub fn graph_endpoint(self) -> &'static str {
+        match self {
+            Cloud::Public => "https://graph.microsoft.com",
+            Cloud::Usgov => "https://graph.microsoft.us",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn",
+        }
+    }
+}
+
+/// Flags of the live source (flattened into `run`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AzureArgs {
+    /// Credential: auto tries workload identity, managed identity, client secret, Azure CLI [default: auto].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub auth: Option<AuthMode>,
+    /// Azure cloud, for default endpoints [default: public].
+    #[arg(long, value_enum, value_name = "CLOUD")]
+    pub cloud: Option<Cloud>,
+    /// ARM / Resource Graph endpoint [default: per cloud].
+    #[arg(long, value_name = "URL")]
+    pub arm_endpoint: Option<String>,
+    /// Entra ID authority host, https only [default: per cloud].
+    #[arg(long, value_name = "URL", env = "AZURE_AUTHORITY_HOST")]
+    pub authority_host: Option<String>,
+    /// Microsoft Graph endpoint for --graph [default: per cloud].
+    #[arg(long, value_name = "URL")]
+    pub graph_endpoint: Option<String>,
+    /// Extra trusted root certificate (PEM) for ARM, Graph and token endpoints.
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// Audit this subscription (repeatable) [default: every visible subscription].
+    #[arg(
+        long = "subscription",
+        value_name = "ID",
+        conflicts_with = "management_groups"
+    )]
+    pub subscriptions: Vec<String>,
+    /// Audit this management group (repeatable).
+    #[arg(long = "management-group", value_name = "ID")]
+    pub management_groups: Vec<String>,
+    /// Tenant of the credential [default: AZURE_TENANT_ID].
+    #[arg(long, value_name = "GUID")]
+    pub tenant_id: Option<String>,
+    /// Resolve service principals in Microsoft Graph and check secret expiry (AKSMI005).
+    #[arg(long)]
+    pub graph: bool,
+    /// Also write what was collected as an inventory folder (replay with --inventory).
+    #[arg(long, value_name = "DIR")]
+    pub save_inventory: Option<PathBuf>,
+    /// Per-request timeout in seconds [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub request_timeout: Option<u64>,
+    /// Attempts per request before the scope becomes a gap [default: 6].
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+}
+
+/// The `[azure]` table of the config file: the same keys as the flags.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    pub auth: Option<AuthMode>,
+    pub cloud: Option<Cloud>,
+    pub arm_endpoint: Option<String>,
+    pub authority_host: Option<String>,
+    pub graph_endpoint: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub subscriptions: Option<Vec<String>>,
+    pub management_groups: Option<Vec<String>>,
+    pub tenant_id: Option<String>,
+    pub graph: Option<bool>,
+    pub save_inventory: Option<PathBuf>,
+    pub request_timeout: Option<u64>,
+    pub max_attempts: Option<u32>,
+    /// Queries in flight at once (pacing is global regardless) [default: 4].
+    pub concurrency: Option<usize>,
+}
+
+/// What to audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every subscription `GET /subscriptions` lists.
+    AllVisible,
+    Subscriptions(Vec<String>),
+    ManagementGroups(Vec<String>),
+}
+
+/// Resolved live-source settings.
+#[derive(Debug, Clone)]
+pub struct AzureSettings {
+    pub auth: AuthMode,
+    pub cloud: Cloud,
+    pub arm_endpoint: Url,
+    /// Explicit authority host; `None` = `AZURE_AUTHORITY_HOST` or the cloud's.
+    pub authority_host: Option<String>,
+    pub graph_endpoint: Url,
+    pub arm_scope: String,
+    pub graph_scope: String,
+    pub ca_cert: Option<PathBuf>,
+    /// A CA given in memory (the demo's emulator).
+    pub ca_pem: Option<String>,
+    pub scope: Scope,
+    pub tenant_id: Option<String>,
+    pub graph: bool,
+    pub save_inventory: Option<PathBuf>,
+    pub request_timeout: Duration,
+    pub max_attempts: u32,
+    pub concurrency: usize,
+    /// Client-secret credentials given in code (the demo), not from the environment.
+    pub explicit_secret: Option<ExplicitSecret>,
+}
+
+impl Default for AzureSettings {
+    fn default() -> Self {
+        AzureSettings::resolve(&AzureArgs::default(), &AzureConfig::default())
+            .expect("defaults are valid")
+    }
+}
+
+fn endpoint(name: &str, s: &str) -> anyhow::Result<Url> {
+    let mut u = Url::parse(s.trim()).with_context(|| format!("{name} `{s}` is not a URL"))?;
+    anyhow::ensure!(
+        matches!(u.scheme(), "https" | "http"),
+        "{name} `{s}` must be an https URL"
+    );
+    auth::check_bearer_url(&u).map_err(|e| anyhow::anyhow!("{name} `{s}`: {e}"))?;
+    if !u.path().ends_with('/') {
+        let p = format!("{}/", u.path());
+        u.set_path(&p);
+    }
+    Ok(u)
+}
+
+fn scope_of(base: &str) -> String {
+    format!("{}/.default", base.trim_end_matches('/'))
+}
+
+impl AzureSettings {
+    /// Flags override the file; the file overrides defaults.
+    pub fn resolve(args: &AzureArgs, file: &AzureConfig) -> anyhow::Result<AzureSettings> {
+        let cloud = args.cloud.or(file.cloud).unwrap_or_default();
+        let arm = args
+            .arm_endpoint
+            .clone()
+            .or(file.arm_endpoint.clone())
+            .unwrap_or_else(|| cloud.arm_endpoint().into());
+        let graph = args
+            .graph_endpoint
+            .clone()
+            .or(file.graph_endpoint.clone())
+            .unwrap_or_else(|| cloud.graph_endpoint().into());
+        let authority_host = args.authority_host.clone().or(file.authority_host.clone());
+        if let Some(a) = &authority_host {
+            let u = Url::parse(a).with_context(|| format!("authority host `{a}` is not a URL"))?;
+            anyhow::ensure!(
+                u.scheme() == "https",
+                "authority host `{a}` must use https (azure_identity refuses anything else)"
+            );
+        }
+        let subscriptions = if !args.subscriptions.is_empty() {
+            args.subscriptions.clone()
+        } else {
+            file.subscriptions.clone().unwrap_or_default()
+        };
+        let management_groups = if !args.management_groups.is_empty() {
+            args.management_groups.clone()
+        } else {
+            file.management_groups.clone().unwrap_or_default()
+        };
+        let scope = match (subscriptions.is_empty(), management_groups.is_empty()) {
+            (true, true) => Scope::AllVisible,
+            (false, true) => {
+                for s in &subscriptions {
+                    anyhow::ensure!(
+                        crate::inventory::ids::is_guid(s),
+                        "--subscription `{s}` is not a subscription id (a GUID)"
+                    );
+                }
+                Scope::Subscriptions(subscriptions)
+            }
+            (true, false) => Scope::ManagementGroups(management_groups),
+            (false, false) => anyhow::bail!("give subscriptions or management groups, not both"),
+        };
+        let max_attempts = args.max_attempts.or(file.max_attempts).unwrap_or(6);
+        anyhow::ensure!(
+            (1..=20).contains(&max_attempts),
+            "max_attempts must be 1 to 20, got {max_attempts}"
+        );
+        let timeout = args.request_timeout.or(file.request_timeout).unwrap_or(60);
+        anyhow::ensure!(
+            (1..=3600).contains(&timeout),
+            "request_timeout must be 1 to 3600 seconds, got {timeout}"
+        );
+        let concurrency = file.concurrency.unwrap_or(4);
+        anyhow::ensure!(
+            (1..=32).contains(&concurrency),
+            "concurrency must be 1 to 32, got {concurrency}"
+        );
+        Ok(AzureSettings {
+            auth: args.auth.or(file.auth).unwrap_or_default(),
+            cloud,
+            arm_endpoint: endpoint("ARM endpoint", &arm)?,
+            authority_host,
+            graph_endpoint: endpoint("Graph endpoint", &graph)?,
+            arm_scope: scope_of(cloud.arm_endpoint()),
+            graph_scope: scope_of(cloud.graph_endpoint()),
+            ca_cert: args.ca_cert.clone().or(file.ca_cert.clone()),
+            ca_pem: None,
+            scope,
+            tenant_id: args.tenant_id.clone().or(file.tenant_id.clone()),
+            graph: args.graph || file.graph.unwrap_or(false),
+            save_inventory: args.save_inventory.clone().or(file.save_inventory.clone()),
+            request_timeout: Duration::from_secs(timeout),
+            max_attempts,
+            concurrency,
+            explicit_secret: None,
+        })
+    }
+
+    /// A run against an emulator at `url` whose CA is `ca_pem`, with made-up
+    /// client-secret credentials (the emulator accepts any).
+    pub fn for_emulator(url: &str, ca_pem: String) -> anyhow::Result<AzureSettings> {
+        let mut s = AzureSettings::resolve(
+            &AzureArgs {
+                auth: Some(AuthMode::ClientSecret),
+                arm_endpoint: Some(url.to_string()),
+                authority_host: Some(url.to_string()),
+                graph_endpoint: Some(url.to_string()),
+                graph: true,
+                ..Default::default()
+            },
+            &AzureConfig::default(),
+        )?;
+        s.ca_pem = Some(ca_pem);
+        s.explicit_secret = Some(ExplicitSecret {
+            tenant_id: "demo".into(),
+            client_id: "demo".into(),
+            secret: Secret::new("demo"),
+        });
+        Ok(s)
+    }
+
+    fn auth_config(&self) -> auth::AuthConfig {
+        auth::AuthConfig {
+            mode: self.auth,
+            authority_host: self.authority_host.clone(),
+            cloud_authority_host: self.cloud.authority_host().to_string(),
+            tenant_id: self.tenant_id.clone(),
+            explicit_secret: self.explicit_secret.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SubscriptionList {
+    #[serde(default)]
+    value: Vec<SubscriptionEntry>,
+    #[serde(rename = "nextLink", default)]
+    next_link: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionEntry {
+    subscription_id: String,
+}
+
+/// `GET /subscriptions` with `nextLink` paging. A next link must stay on the ARM host.
+async fn list_subscriptions(client: &ArmClient, s: &AzureSettings) -> anyhow::Result<Vec<String>> {
+    let mut url = s.arm_endpoint.join("subscriptions")?;
+    url.query_pairs_mut()
+        .append_pair("api-version", "2022-12-01");
+    let mut out = Vec::new();
+    loop {
+        let body = client
+            .call(
+                "arm/subscriptions",
+                Method::GET,
+                &url,
+                &s.arm_scope,
+                None,
+                false,
+            )
+            .await?;
+        let page: SubscriptionList =
+            serde_json::from_slice(&body).context("GET /subscriptions: unexpected reply")?;
+        client.stats.update("arm/subscriptions", |t| {
+            t.pages += 1;
+            t.rows += page.value.len() as u64;
+        });
+        out.extend(page.value.into_iter().map(|e| e.subscription_id));
+        match page.next_link.filter(|l| !l.is_empty()) {
+            None => break,
+            Some(link) => {
+                let next = Url::parse(&link)
+                    .with_context(|| format!("GET /subscriptions: bad nextLink `{link}`"))?;
+                anyhow::ensure!(
+                    next.origin() == s.arm_endpoint.origin(),
+                    "GET /subscriptions: nextLink points to another host ({}); not following it with a token",
+                    next.host_str().unwrap_or("?")
+                );
+                anyhow::ensure!(
+                    next != url,
+                    "GET /subscriptions: nextLink repeats; stopping"
+                );
+                url = next;
+            }
+        }
+    }
+    out.sort_by_key(|s| s.to_ascii_lowercase());
+    out.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    Ok(out)
+}
+
+/// Gaps by scope, then reason → tables, rendered once at the end.
+#[derive(Default)]
+struct Gaps(BTreeMap<String, BTreeMap<String, Vec<&'static str>>>);
+
+impl Gaps {
+    fn add(&mut self, scope: String, table: &'static str, reason: String) {
+        let tables = self.0.entry(scope).or_default().entry(reason).or_default();
+        if !tables.contains(&table) {
+            tables.push(table);
+        }
+    }
+
+    fn render(self) -> Vec<(String, String)> {
+        self.0
+            .into_iter()
+            .map(|(scope, reasons)| {
+                let text: Vec<String> = reasons
+                    .into_iter()
+                    .map(|(r, t)| format!("{}: {r}", t.join(", ")))
+                    .collect();
+                (scope, text.join("; "))
+            })
+            .collect()
+    }
+}
+
+/// Runs one table's query over one batch; a batch refused with 403 is narrowed to
+/// the readable subscriptions, the refused ones become gaps.
+async fn run_batch(
+    client: &ArmClient,
+    s: &AzureSettings,
+    spec: TableSpec,
+    scope: BatchScope,
+    sink: &Arc<Mutex<sink::Sink>>,
+    gaps: &Mutex<Gaps>,
+) {
+    let gap = |scope: String, reason: String| {
+        gaps.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(scope, spec.name, reason)
+    };
+    let mut work = vec![scope];
+    while let Some(scope) = work.pop() {
+        let res = client
+            .query(
+                &s.arm_endpoint,
+                &s.arm_scope,
+                spec.name,
+                spec.query,
+                &scope,
+                |bytes| {
+                    let sink = sink.clone();
+                    async move {
+                        tokio::task::spawn_blocking(move || {
+                            sink::ingest_page(&sink, spec.kind, spec.source, &bytes)
+                        })
+                        .await
+                        .map_err(|e| format!("page task failed: {e}"))?
+                    }
+                },
+            )
+            .await;
+        let Err(e) = res else { continue };
+        match (&scope, e.status) {
+            (BatchScope::Subscriptions(subs), Some(403)) => {
+                if let Some(bad) = arg::forbidden_subscription(&e.reason, subs) {
+                    gap(
+                        format!("/subscriptions/{bad}"),
+                        format!("no read access: {}", e.reason),
+                    );
+                    let rest: Vec<String> = subs.iter().filter(|x| **x != bad).cloned().collect();
+                    if !rest.is_empty() {
+                        work.push(BatchScope::Subscriptions(rest));
+                    }
+                } else if subs.len() > 1 {
+                    let (a, b) = subs.split_at(subs.len() / 2);
+                    work.push(BatchScope::Subscriptions(a.to_vec()));
+                    work.push(BatchScope::Subscriptions(b.to_vec()));
+                } else {
+                    gap(
+                        format!("/subscriptions/{}", subs[0]),
+                        format!("no read access: {}", e.reason),
+                    );
+                }
+            }
+            (BatchScope::ManagementGroups(mgs), Some(403)) if mgs.len() > 1 => {
+                work.extend(
+                    mgs.iter()
+                        .map(|m| BatchScope::ManagementGroups(vec![m.clone()])),
+                );
+            }
+            _ => {
+                tracing::warn!(table = spec.name, scopes = scope.len(), error = %e, "query failed; its scope is a coverage gap");
+                for sc in scope.scopes() {
+                    gap(sc, e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Reads the tenant through Resource Graph (and Microsoft Graph with `--graph`).
+pub async fn collect(
+    s: &AzureSettings,
+    progress: &Progress,
+) -> anyhow::Result<(Inventory, CollectStats)> {
+    let started = Instant::now();
+    let ca = match (&s.ca_pem, &s.ca_cert) {
+        (Some(pem), _) => Some(pem.clone()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading --ca-cert {}", path.display()))?,
+        ),
+        (None, None) => None,
+    };
+    let http = auth::http_client(ca.as_deref(), s.request_timeout)?;
+    auth::check_bearer_url(&s.arm_endpoint)?;
+    progress.stage("authenticating");
+    let tokens = Arc::new(auth::connect(&s.auth_config(), &http, &s.arm_scope).await?);
+    let client = ArmClient {
+        http,
+        tokens: tokens.clone(),
+        pacer: pacing::Pacer::new(),
+        policy: retry::RetryPolicy {
+            max_attempts: s.max_attempts,
+            ..Default::default()
+        },
+        stats: stats::StatsHandle::default(),
+    };
+    let batches: Vec<BatchScope> = match &s.scope {
+        Scope::ManagementGroups(m) => m
+            .iter()
+            .map(|m| BatchScope::ManagementGroups(vec![m.clone()]))
+            .collect(),
+        Scope::Subscriptions(list) => list
+            .chunks(MAX_SUBSCRIPTIONS_PER_QUERY)
+            .map(|c| BatchScope::Subscriptions(c.to_vec()))
+            .collect(),
+        Scope::AllVisible => {
+            progress.stage("listing subscriptions");
+            let subs = list_subscriptions(&client, s).await?;
+            anyhow::ensure!(
+                !subs.is_empty(),
+                "no subscription is visible to the {} credential: grant it Reader, or give --subscription / --management-group",
+                tokens.source
+            );
+            subs.chunks(MAX_SUBSCRIPTIONS_PER_QUERY)
+                .map(|c| BatchScope::Subscriptions(c.to_vec()))
+                .collect()
+        }
+    };
+    let n_subs = match &s.scope {
+        Scope::ManagementGroups(_) => 0,
+        _ => batches.iter().map(BatchScope::len).sum(),
+    };
+    client.stats.with(|st| {
+        st.subscriptions = n_subs;
+        st.batches = batches.len() * TABLES.len();
+    });
+    progress.stage(&format!(
+        "querying Resource Graph: {} queries over {} batches ({})",
+        TABLES.len(),
+        batches.len(),
+        match &s.scope {
+            Scope::ManagementGroups(m) => format!("management groups {}", m.join(", ")),
+            _ => format!("{n_subs} subscriptions"),
+        }
+    ));
+    let sink = Arc::new(Mutex::new(sink::Sink::new(s.save_inventory.as_deref())?));
+    let gaps = Mutex::new(Gaps::default());
+    let jobs: Vec<(TableSpec, BatchScope)> = TABLES
+        .iter()
+        .flat_map(|t| batches.iter().map(move |b| (*t, b.clone())))
+        .collect();
+    let work = futures::stream::iter(jobs)
+        .map(|(t, b)| run_batch(&client, s, t, b, &sink, &gaps))
+        .buffer_unordered(s.concurrency)
+        .collect::<Vec<()>>();
+    if progress.is_interactive() {
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                _ = &mut work => break,
+                _ = tick.tick() => {
+                    let throttled = client.pacer.throttled_until().map(|t| t.saturating_duration_since(Instant::now()));
+                    progress.draw(&client.stats.snapshot(), started, throttled);
+                }
+            }
+        }
+        progress.clear();
+    } else {
+        work.await;
+    }
+    let gap_list = gaps
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .render();
+    let sink = Arc::try_unwrap(sink)
+        .map_err(|_| anyhow::anyhow!("a page task outlived the collection"))?;
+    let mut sink = sink.into_inner().unwrap_or_else(|p| p.into_inner());
+    for (scope, reason) in &gap_list {
+        sink.gap(scope.clone(), reason.clone());
+    }
+    let mut inv = sink.finish()?;
+    if s.graph {
+        progress.stage("resolving service principals in Microsoft Graph");
+        inv.sp_credentials = graph::enrich(
+            &client,
+            &s.graph_endpoint,
+            &s.graph_scope,
+            &inv,
+            chrono::Utc::now(),
+        )
+        .await;
+        if let Some(dir) = &s.save_inventory {
+            let text = serde_json::to_string_pretty(&inv.sp_credentials)?;
+            crate::history::write_atomic(&dir.join(SP_CREDENTIALS_FILE), text.as_bytes())?;
+        }
+    }
+    client.stats.with(|st| {
+        st.gaps = gap_list.len();
+        st.throttle_wait_ms = client.pacer.waited().as_millis() as u64;
+        st.elapsed_ms = started.elapsed().as_millis() as u64;
+    });
+    let stats = client.stats.snapshot();
+    for (name, t) in &stats.tables {
+        tracing::info!(table = %name, requests = t.requests, pages = t.pages, rows = t.rows, bytes = t.bytes, throttled_429 = t.throttled_429, retries = t.retries, "collected");
+    }
+    Ok((inv, stats))
+}
+
+/// The demo: starts the emulator in-process on a free loopback port with the
+/// built-in demo tenant and the default quota, audits it through the live path
+/// (HTTPS, client-secret token, paging, pacing, Graph), and stops it. Only
+/// `save_inventory` is taken from `user`.
+pub async fn collect_demo(
+    user: &AzureSettings,
+    progress: &Progress,
+) -> anyhow::Result<(Inventory, CollectStats)> {
+    use crate::emulator::{start, EmulatorConfig, Tenant};
+    let emu = start(EmulatorConfig::new(Tenant::demo()))
+        .await
+        .context("starting the demo emulator")?;
+    progress.stage(&format!(
+        "demo: emulator serving the demo tenant at {}",
+        emu.url()
+    ));
+    let mut s = AzureSettings::for_emulator(&emu.url(), emu.ca_pem.clone())?;
+    s.save_inventory = user.save_inventory.clone();
+    let res = collect(&s, progress).await;
+    emu.shutdown().await;
+    res
+}
+
+/// The saved Graph enrichment in an inventory folder.
+pub const SP_CREDENTIALS_FILE: &str = "sp-credentials.json";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_query_projects_id_and_orders_by_it_and_parses_in_the_emulator_subset() {
+        for t in TABLES {
+            let q = t.query;
+            assert!(q.contains("| project id,"), "{}: {q}", t.name);
+            assert!(q.trim_end().ends_with("| order by id asc"), "{}", t.name);
+            let body: String = q
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let parsed = crate::emulator::kql::Query::parse(&body)
+                .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            assert!(parsed.projects_id(), "{}", t.name);
+        }
+    }
+
+    #[test]
+    fn settings_resolution() {
+        let s = AzureSettings::default();
+        assert_eq!(s.arm_endpoint.as_str(), "https://management.azure.com/");
+        assert_eq!(s.arm_scope, "https://management.azure.com/.default");
+        assert_eq!(s.scope, Scope::AllVisible);
+        assert_eq!(
+            (s.max_attempts, s.request_timeout, s.auth),
+            (6, Duration::from_secs(60), AuthMode::Auto)
+        );
+
+        let file = AzureConfig {
+            cloud: Some(Cloud::Usgov),
+            max_attempts: Some(3),
+            ..Default::default()
+        };
+        let args = AzureArgs {
+            max_attempts: Some(2),
+            subscriptions: vec!["6f1c3a52-8b0e-4d7a-9c11-2e5b7f8a9d01".into()],
+            ..Default::default()
+        };
+        let s = AzureSettings::resolve(&args, &file).unwrap();
+        assert_eq!(
+            s.arm_endpoint.as_str(),
+            "https://management.usgovcloudapi.net/"
+        );
+        assert_eq!(s.graph_endpoint.as_str(), "https://graph.microsoft.us/");
+        assert_eq!(s.max_attempts, 2);
+        assert!(matches!(s.scope, Scope::Subscriptions(ref v) if v.len() == 1));
+
+        let err = |a: AzureArgs| {
+            AzureSettings::resolve(&a, &AzureConfig::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(AzureArgs {
+            arm_endpoint: Some("http://arm.example.com".into()),
+            ..Default::default()
+        })
+        .contains("refusing"));
+        assert!(err(AzureArgs {
+            authority_host: Some("http://127.0.0.1:1".into()),
+            ..Default::default()
+        })
+        .contains("https"));
+        assert!(err(AzureArgs {
+            subscriptions: vec!["prod".into()],
+            ..Default::default()
+        })
+        .contains("GUID"));
+        // Plain http to loopback is allowed (a local test server).
+        assert!(AzureSettings::resolve(
+            &AzureArgs {
+                arm_endpoint: Some("http://127.0.0.1:8080".into()),
+                ..Default::default()
+            },
+            &AzureConfig::default()
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn config_table_rejects_unknown_keys() {
+        let e = toml::from_str::<AzureConfig>("auth = \"client-secret\"\nsubscription = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("subscription"), "{e}");
+        let c: AzureConfig = toml::from_str(
+            "auth = \"workload-identity\"\ncloud = \"china\"\nsubscriptions = [\"x\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.auth, Some(AuthMode::WorkloadIdentity));
+        assert_eq!(c.cloud, Some(Cloud::China));
+    }
+
+    #[test]
+    fn gaps_merge_tables_per_scope() {
+        let mut g = Gaps::default();
+        g.add(
+            "/subscriptions/a".into(),
+            "clusters",
+            "no read access: x".into(),
+        );
+        g.add(
+            "/subscriptions/a".into(),
+            "registries",
+            "no read access: x".into(),
+        );
+        g.add(
+            "/subscriptions/a".into(),
+            "registries",
+            "no read access: x".into(),
+        );
+        g.add("/subscriptions/b".into(), "clusters", "503".into());
+        assert_eq!(
+            g.render(),
+            vec![
+                (
+                    "/subscriptions/a".to_string(),
+                    "clusters, registries: no read access: x".to_string()
+                ),
+                ("/subscriptions/b".to_string(), "clusters: 503".to_string()),
+            ]
+        );
+    }
+}
