@@ -53,6 +53,16 @@ pub enum Command {
     },
     /// Print the embedded baselines, or one of them as TOML-derived text.
     Baselines,
+    /// Send the messages left in DIR/outbox/ by a failed send; move what succeeds to DIR/sent/.
+    Resend {
+        /// The run's output folder (holding outbox/).
+        dir: PathBuf,
+        /// TOML configuration file whose [mail] section applies; flags override it.
+        #[arg(long, value_name = "FILE", env = "AKS_AUDIT_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        mail: crate::mail::MailArgs,
+    },
     /// Validate a configuration file and exit.
     CheckConfig {
         /// The TOML configuration file.
@@ -128,6 +138,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 }
             }
             Ok(crate::exit::OK)
+        }
+        Command::Resend { dir, config, mail } => {
+            crate::mail::resend_command(&dir, config.as_deref(), &mail)
         }
         Command::CheckConfig { file } => {
             let cfg = FileConfig::load(&file)?;

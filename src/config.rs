@@ -51,6 +51,8 @@ pub struct RunArgs {
     #[arg(long = "owner-tag", value_name = "KEY")]
     pub owner_tags: Vec<String>,
     #[command(flatten)]
+    pub mail: crate::mail::MailArgs,
+    #[command(flatten)]
     pub azure: crate::azure::AzureArgs,
 }
 
@@ -69,6 +71,8 @@ pub struct FileConfig {
     pub history_days: Option<i64>,
     #[serde(default)]
     pub owners: OwnersConfig,
+    #[serde(default)]
+    pub mail: crate::mail::MailConfig,
     #[serde(default)]
     pub azure: crate::azure::AzureConfig,
 }
@@ -105,6 +109,7 @@ pub struct Settings {
     pub csv_excel: bool,
     pub history_days: i64,
     pub owners: owner::OwnerPolicy,
+    pub mail: crate::mail::MailSettings,
     pub azure: crate::azure::AzureSettings,
 }
 
@@ -150,6 +155,15 @@ impl Settings {
         } else {
             file.owners.tag_keys.clone().unwrap_or_else(owner::default_tag_keys)
         };
+        let csv_excel = args.csv_excel || file.csv_excel.unwrap_or(false);
+        let mail = crate::mail::MailSettings::resolve(
+            &args.mail,
+            &file.mail,
+            crate::mail::MailContext {
+                demo: source == Source::Demo,
+                csv_excel,
+            },
+        )?;
         Ok(Settings {
             source,
             state: args.state.clone().or(file.state),
@@ -169,6 +183,7 @@ impl Settings {
                 subscription_owners: file.owners.subscriptions,
                 fallback: file.owners.fallback,
             },
+            mail,
             azure: crate::azure::AzureSettings::resolve(&args.azure, &file.azure)?,
         })
     }

@@ -10,6 +10,7 @@ pub mod emulator;
 pub mod exit;
 pub mod history;
 pub mod inventory;
+pub mod mail;
 pub mod report;
 pub mod rules;
 pub mod run;

@@ -88,7 +88,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         h.save(dir)?;
         history::write_atomic(&dir.join(trend::RUNS_FILE), trend::runs_csv(&runs)?.as_bytes())?;
     }
-    let exit_code = exit_code(&outcome.report, settings.fail_on);
+    let mail = crate::mail::deliver(&outcome.report, &out_dir, &settings.mail).await;
+    let mut exit_code = exit_code(&outcome.report, settings.fail_on);
+    if mail.undelivered > 0 {
+        exit_code = exit::GAPS;
+    }
     let s = &outcome.report.summary;
     tracing::info!(
         clusters = s.clusters,
@@ -99,6 +103,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         suppressed = s.suppressed,
         skipped_rows = s.skipped_rows,
         gaps = s.gaps,
+        mail_sent = mail.sent,
+        mail_undelivered = mail.undelivered,
+        mail_unroutable = mail.unroutable,
         collect_ms = collected.as_millis() as u64,
         classify_ms = (classified - collected).as_millis() as u64,
         total_ms = started.elapsed().as_millis() as u64,

@@ -1,0 +1,727 @@
+//! Mail against a real SMTP server: aiosmtpd (tests/smtp/server.py) on loopback with
+//! STARTTLS and AUTH required, delivering into a Maildir read back here.
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_aks-identity-audit");
+const USER: &str = "audit-bot";
+const PASSWORD: &str = "Pw-7f3c9e1a-never-print-me";
+const PASSWORD_ENV: &str = "AKS_AUDIT_SMTP_PASSWORD";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture() -> PathBuf {
+    root().join("tests/fixtures/mail-owners")
+}
+
+/// The venv's Python with aiosmtpd; fails (never skips) when it is missing.
+fn python() -> PathBuf {
+    let py = root().join("tests/.tools/venv/bin/python");
+    let ok = py.is_file()
+        && Command::new(&py)
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+    assert!(
+        ok,
+        "{} with aiosmtpd is missing: run scripts/setup-test-tools.sh first",
+        py.display()
+    );
+    py
+}
+
+/// One aiosmtpd process; killed on drop.
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+    ca: PathBuf,
+    _certs: tempfile::TempDir,
+}
+
+impl Smtp {
+    fn start(maildir: &Path, refuse_first: usize) -> Smtp {
+        let certs = tempfile::tempdir().unwrap();
+        let m = aks_identity_audit::emulator::tls::generate().unwrap();
+        let chain = certs.path().join("chain.pem");
+        let key = certs.path().join("leaf.key");
+        let ca = certs.path().join("ca.pem");
+        std::fs::write(&chain, format!("{}{}", m.leaf_pem, m.ca_pem)).unwrap();
+        std::fs::write(&key, &m.leaf_key_pem).unwrap();
+        std::fs::write(&ca, &m.ca_pem).unwrap();
+        let mut child = Command::new(python())
+            .arg(root().join("tests/smtp/server.py"))
+            .arg("serve")
+            .arg("--maildir")
+            .arg(maildir)
+            .arg("--cert")
+            .arg(&chain)
+            .arg("--key")
+            .arg(&key)
+            .args(["--user", USER, "--password-env", "TEST_SMTP_PASSWORD"])
+            .args(["--refuse-first", &refuse_first.to_string()])
+            .env("TEST_SMTP_PASSWORD", PASSWORD)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting tests/smtp/server.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .strip_prefix("PORT ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("SMTP server did not start (said {line:?})"));
+        Smtp {
+            child,
+            port,
+            maildir: maildir.to_path_buf(),
+            ca,
+            _certs: certs,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://{USER}@127.0.0.1:{}", self.port)
+    }
+
+    /// The flags that point a run at this server.
+    fn flags(&self) -> Vec<String> {
+        vec![
+            "--smtp".into(),
+            self.url(),
+            "--smtp-ca-cert".into(),
+            self.ca.display().to_string(),
+            "--mail-from".into(),
+            "AKS audit <aks-audit@contoso.com>".into(),
+            "--smtp-timeout".into(),
+            "10".into(),
+        ]
+    }
+
+    fn messages(&self) -> Vec<Value> {
+        dump(&self.maildir)
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = stdin.flush();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dump(maildir: &Path) -> Vec<Value> {
+    let out = Command::new(python())
+        .arg(root().join("tests/smtp/server.py"))
+        .args(["dump", "--maildir"])
+        .arg(maildir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn cmd(args: &[String], password: Option<&str>) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(["--log-format", "json"]).args(args);
+    c.env_remove(PASSWORD_ENV)
+        .env_remove("AKS_AUDIT_CONFIG")
+        .env_remove("AKS_AUDIT_LOG");
+    if let Some(p) = password {
+        c.env(PASSWORD_ENV, p);
+    }
+    c.output().unwrap()
+}
+
+fn audit(out: &Path, extra: &[String], password: Option<&str>) -> Output {
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--inventory".into(),
+        fixture().display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "--allowed-domain".into(),
+        "contoso.com".into(),
+        "--admin".into(),
+        "sec@corp.example.com".into(),
+    ];
+    args.extend_from_slice(extra);
+    cmd(&args, password)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The owners of tests/fixtures/mail-owners and the clusters each must get.
+fn expected_owners() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
+    BTreeMap::from([
+        (
+            "alice@contoso.com",
+            BTreeSet::from(["aks-alice-sp", "aks-shared"]),
+        ),
+        ("bob@eu.contoso.com", BTreeSet::from(["aks-shared"])),
+        (
+            "carol@contoso.com",
+            BTreeSet::from(["aks-crlf\r\nBcc: evil@x.com"]),
+        ),
+        ("platform@contoso.com", BTreeSet::from(["aks-platform"])),
+        ("team-a@contoso.com", BTreeSet::from(["aks-team-a"])),
+    ])
+}
+
+const ADMIN: &str = "sec@corp.example.com";
+
+fn attachment<'a>(m: &'a Value, name: &str) -> Option<&'a str> {
+    m["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["filename"] == name)
+        .map(|a| a["content"].as_str().unwrap())
+}
+
+fn csv_column(text: &str, column: &str) -> Vec<String> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let idx = r
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == column)
+        .unwrap();
+    r.records()
+        .map(|rec| rec.unwrap()[idx].to_string())
+        .collect()
+}
+
+fn by_recipient(msgs: &[Value]) -> BTreeMap<String, Vec<&Value>> {
+    let mut m: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for msg in msgs {
+        let rcpt = msg["rcpt_to"].as_array().unwrap();
+        assert_eq!(rcpt.len(), 1, "one recipient per message: {rcpt:?}");
+        m.entry(rcpt[0].as_str().unwrap().to_string())
+            .or_default()
+            .push(msg);
+    }
+    m
+}
+
+/// Every file under `dir`, recursively, as bytes.
+fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(all_bytes(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out
+}
+
+fn assert_no_password(o: &Output, out_dir: &Path) {
+    for (what, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        assert!(
+            !String::from_utf8_lossy(bytes).contains(PASSWORD),
+            "password in {what}"
+        );
+    }
+    let files = all_bytes(out_dir);
+    assert!(!files.is_empty());
+    for (p, b) in files {
+        assert!(
+            !String::from_utf8_lossy(&b).contains(PASSWORD),
+            "password in {}",
+            p.display()
+        );
+    }
+}
+
+fn last_log_line(o: &Output) -> Value {
+    let s = stderr(o);
+    let line = s
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .expect("some log");
+    serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"))
+}
+
+#[test]
+fn owners_get_exactly_their_clusters_over_starttls_with_auth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+    let out = tmp.path().join("out");
+    let o = audit(&out, &smtp.flags(), Some(PASSWORD));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let msgs = smtp.messages();
+    let by = by_recipient(&msgs);
+    let mut want: BTreeSet<String> = expected_owners().keys().map(|s| s.to_string()).collect();
+    want.insert(ADMIN.into());
+    assert_eq!(
+        by.keys().cloned().collect::<BTreeSet<_>>(),
+        want,
+        "recipients"
+    );
+    for (rcpt, list) in &by {
+        assert_eq!(list.len(), 1, "{rcpt} got {} messages", list.len());
+    }
+    for m in &msgs {
+        // STARTTLS really happened and the session was authenticated.
+        assert_eq!(m["tls"], "yes");
+        assert_eq!(m["auth_user"], USER);
+        assert_eq!(m["mail_from"], "aks-audit@contoso.com");
+        // Nothing leaks out through headers: no Cc/Bcc, no header line from a tag value.
+        let headers = m["headers"].as_object().unwrap();
+        assert!(
+            !headers.contains_key("bcc") && !headers.contains_key("cc"),
+            "{headers:?}"
+        );
+        let head = m["raw_head"].as_str().unwrap();
+        for line in head.split("\r\n") {
+            let lower = line.to_ascii_lowercase();
+            assert!(
+                !lower.starts_with("bcc") && !lower.starts_with("cc"),
+                "{head}"
+            );
+            // A hostile value may show as text inside the subject line, nowhere else.
+            assert!(
+                !lower.contains("evil") || line.starts_with("Subject: "),
+                "tag value reached a header: {head}"
+            );
+        }
+        assert_eq!(m["headers"]["auto-submitted"][0], "auto-generated");
+        let rcpt = m["rcpt_to"][0].as_str().unwrap();
+        assert!(
+            rcpt.ends_with("@contoso.com") || rcpt.ends_with(".contoso.com") || rcpt == ADMIN,
+            "{rcpt}"
+        );
+        let subject = m["subject"].as_str().unwrap();
+        assert!(subject.starts_with("AKS identity audit"), "{subject}");
+        assert!(
+            !subject.contains('\r') && !subject.contains('\n'),
+            "{subject:?}"
+        );
+        assert!(
+            m["text"].is_string() && m["html"].is_string(),
+            "plain and HTML parts"
+        );
+    }
+    for (owner, clusters) in expected_owners() {
+        let m = by[owner][0];
+        let names: BTreeSet<String> =
+            csv_column(attachment(m, "clusters.csv").unwrap(), "cluster_name")
+                .into_iter()
+                .collect();
+        let want: BTreeSet<String> = clusters.iter().map(|s| s.to_string()).collect();
+        assert_eq!(names, want, "{owner}'s clusters.csv");
+        let ids: BTreeSet<String> =
+            csv_column(attachment(m, "clusters.csv").unwrap(), "cluster_id")
+                .into_iter()
+                .collect();
+        let finding_ids: BTreeSet<String> =
+            csv_column(attachment(m, "findings.csv").unwrap(), "cluster_id")
+                .into_iter()
+                .collect();
+        assert!(
+            !finding_ids.is_empty() && finding_ids.is_subset(&ids),
+            "{owner}: {finding_ids:?} not within {ids:?}"
+        );
+        let attachments: Vec<&str> = m["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["filename"].as_str().unwrap())
+            .collect();
+        assert_eq!(attachments, ["clusters.csv", "findings.csv"], "{owner}");
+        let text = m["text"].as_str().unwrap();
+        for other in ["aks-foreign", "aks-invalid", "aks-inject"] {
+            assert!(
+                !text.contains(other) && !m["html"].as_str().unwrap().contains(other),
+                "{owner} sees {other}"
+            );
+        }
+    }
+    assert_eq!(
+        by["alice@contoso.com"][0]["subject"],
+        "AKS identity audit: 2 clusters need action (4 high)"
+    );
+    let carol = by["carol@contoso.com"][0]["subject"].as_str().unwrap();
+    assert!(carol.contains("aks-crlf Bcc: evil@x.com"), "{carol}");
+    // Admin: full report, every CSV, the unroutable list with the reasons.
+    let admin = by[ADMIN][0];
+    for name in [
+        "report.html",
+        "clusters.csv",
+        "findings.csv",
+        "unroutable.csv",
+    ] {
+        assert!(attachment(admin, name).is_some(), "admin lacks {name}");
+    }
+    assert_eq!(
+        csv_column(attachment(admin, "clusters.csv").unwrap(), "cluster_id").len(),
+        8
+    );
+    let unroutable = attachment(admin, "unroutable.csv").unwrap();
+    let names = csv_column(unroutable, "cluster_name");
+    assert_eq!(names, ["aks-foreign", "aks-invalid", "aks-inject"]);
+    let reasons = csv_column(unroutable, "reason");
+    assert!(
+        reasons[0].contains("evil.example") && reasons[0].contains("not an allowed domain"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("display name"), "{reasons:?}");
+    assert!(reasons[2].contains("control characters"), "{reasons:?}");
+    let values = csv_column(unroutable, "owner_value");
+    assert_eq!(
+        values[2], "alice@contoso.com\\r\\nBcc: evil@x.com",
+        "escaped, on one line"
+    );
+    let admin_text = admin["text"].as_str().unwrap();
+    assert!(
+        admin_text.contains("Unroutable owners (3)") && admin_text.contains("aks-foreign"),
+        "{admin_text}"
+    );
+    assert!(admin["subject"].as_str().unwrap().contains("3 unroutable"));
+    // Reports first, then mail; everything sent moved out of the outbox.
+    assert!(out.join("report.html").is_file());
+    assert!(files(&out.join("outbox")).is_empty());
+    assert_eq!(files(&out.join("sent")).len(), 6);
+    assert_no_password(&o, &out);
+}
+
+#[test]
+fn one_refusal_is_retried_and_delivered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 1);
+    let out = tmp.path().join("out");
+    let mut flags = smtp.flags();
+    flags.extend(["--smtp-retries".to_string(), "2".to_string()]);
+    let o = audit(&out, &flags, Some(PASSWORD));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("will retry"), "{}", stderr(&o));
+    let msgs = smtp.messages();
+    let by = by_recipient(&msgs);
+    assert_eq!(by.len(), 6);
+    assert!(
+        by.values().all(|v| v.len() == 1),
+        "no duplicates after the retry"
+    );
+    assert!(files(&out.join("outbox")).is_empty());
+}
+
+#[test]
+fn a_refusing_server_leaves_the_outbox_and_exit_3_then_resend_delivers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    {
+        let refusing = Smtp::start(&tmp.path().join("maildir-1"), 10_000);
+        let mut flags = refusing.flags();
+        flags.extend(["--smtp-retries".to_string(), "1".to_string()]);
+        let o = audit(&out, &flags, Some(PASSWORD));
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert!(refusing.messages().is_empty());
+        let last = last_log_line(&o);
+        assert_eq!(last["exit_code"], 3, "{last}");
+        assert_eq!(last["mail_undelivered"], 6, "{last}");
+        assert!(
+            stderr(&o).contains("aks-identity-audit resend"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(files(&out.join("outbox")).len(), 6);
+        assert!(files(&out.join("sent")).is_empty());
+        assert!(
+            out.join("report.html").is_file(),
+            "reports are written before sending"
+        );
+        assert_no_password(&o, &out);
+    }
+    let smtp = Smtp::start(&tmp.path().join("maildir-2"), 0);
+    let mut args = vec!["resend".to_string(), out.display().to_string()];
+    args.extend(smtp.flags());
+    args.extend([
+        "--allowed-domain".to_string(),
+        "contoso.com".to_string(),
+        "--admin".to_string(),
+        ADMIN.to_string(),
+    ]);
+    let o = cmd(&args, Some(PASSWORD));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("sent 6, undelivered 0"));
+    let msgs = smtp.messages();
+    let by = by_recipient(&msgs);
+    assert_eq!(by.len(), 6);
+    assert!(files(&out.join("outbox")).is_empty());
+    assert_eq!(files(&out.join("sent")).len(), 6);
+    // A second resend finds nothing to do.
+    let o = cmd(&args, Some(PASSWORD));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(smtp.messages().len(), 6);
+}
+
+#[test]
+fn resend_refuses_a_planted_message_to_a_foreign_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(out.join("outbox")).unwrap();
+    std::fs::write(
+        out.join("outbox/0001-x.eml"),
+        "From: aks-audit@contoso.com\r\nTo: mallory@evil.example\r\nSubject: x\r\n\r\nreport\r\n",
+    )
+    .unwrap();
+    let mut args = vec!["resend".to_string(), out.display().to_string()];
+    args.extend(smtp.flags());
+    args.extend(["--allowed-domain".to_string(), "contoso.com".to_string()]);
+    let o = cmd(&args, Some(PASSWORD));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(smtp.messages().is_empty());
+    assert_eq!(files(&out.join("outbox")), ["0001-x.eml"]);
+}
+
+#[test]
+fn plaintext_is_refused_by_the_server_and_an_unknown_ca_by_the_client() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+    // Without STARTTLS (tls=none, loopback, no AUTH): the server requires STARTTLS.
+    let out = tmp.path().join("plain");
+    let flags = vec![
+        "--smtp".to_string(),
+        format!("smtp://127.0.0.1:{}?tls=none", smtp.port),
+        "--mail-from".to_string(),
+        "aks-audit@contoso.com".to_string(),
+        "--smtp-retries".to_string(),
+        "0".to_string(),
+    ];
+    let o = audit(&out, &flags, None);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).to_lowercase().contains("starttls"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(files(&out.join("outbox")).len(), 6);
+    // STARTTLS without trusting the test CA: the certificate is verified and refused.
+    let out = tmp.path().join("untrusted");
+    let mut flags = smtp.flags();
+    let i = flags.iter().position(|f| f == "--smtp-ca-cert").unwrap();
+    flags.drain(i..i + 2);
+    flags.extend(["--smtp-retries".to_string(), "0".to_string()]);
+    let o = audit(&out, &flags, Some(PASSWORD));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(smtp.messages().is_empty());
+    assert_no_password(&o, &out);
+    // A password is never sent over plaintext: refused before connecting.
+    let o = audit(
+        &tmp.path().join("x"),
+        &[
+            "--smtp".to_string(),
+            format!("smtp://{USER}@127.0.0.1:{}?tls=none", smtp.port),
+            "--mail-from".to_string(),
+            "aks-audit@contoso.com".to_string(),
+        ],
+        Some(PASSWORD),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("without TLS"), "{}", stderr(&o));
+    // tls=none is for loopback only.
+    let o = audit(
+        &tmp.path().join("y"),
+        &[
+            "--smtp".to_string(),
+            "smtp://mail.contoso.com?tls=none".to_string(),
+            "--mail-from".to_string(),
+            "aks-audit@contoso.com".to_string(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("loopback"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_wrong_password_fails_without_printing_either_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+    let out = tmp.path().join("out");
+    let wrong = "Wrong-3b1d-also-secret";
+    let pw_file = tmp.path().join("pw");
+    std::fs::write(&pw_file, format!("{wrong}\n")).unwrap();
+    let mut flags = smtp.flags();
+    flags.extend([
+        "--smtp-password-file".to_string(),
+        pw_file.display().to_string(),
+    ]);
+    let o = audit(&out, &flags, None);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(smtp.messages().is_empty());
+    let text = format!("{}{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
+    assert!(!text.contains(wrong), "{text}");
+    for (p, b) in all_bytes(&out) {
+        assert!(
+            !String::from_utf8_lossy(&b).contains(wrong),
+            "{}",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn without_smtp_messages_land_in_the_outbox_and_no_always_send_skips_unchanged_owners() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let run = |name: &str| {
+        let out = tmp.path().join(name);
+        let o = audit(
+            &out,
+            &[
+                "--state".to_string(),
+                state.display().to_string(),
+                "--no-always-send".to_string(),
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        files(&out.join("outbox"))
+    };
+    // First run: everybody (no previous run to compare with).
+    assert_eq!(
+        run("first"),
+        [
+            "0001-alice@contoso.com.eml",
+            "0002-bob@eu.contoso.com.eml",
+            "0003-carol@contoso.com.eml",
+            "0004-platform@contoso.com.eml",
+            "0005-team-a@contoso.com.eml",
+            "0006-sec@corp.example.com.eml"
+        ]
+    );
+    // Nothing changed: owners get nothing; admins still hear about unroutable owners.
+    assert_eq!(run("second"), ["0001-sec@corp.example.com.eml"]);
+    // --no-email: no outbox at all.
+    let out = tmp.path().join("off");
+    let o = audit(&out, &["--no-email".to_string()], None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!out.join("outbox").exists());
+}
+
+#[test]
+fn demo_run_writes_owner_mail_to_the_outbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = cmd(
+        &[
+            "run".into(),
+            "--demo".into(),
+            "--out".into(),
+            out.display().to_string(),
+        ],
+        None,
+    );
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let eml = files(&out.join("outbox"));
+    assert!(
+        !eml.is_empty() && eml.iter().all(|n| n.ends_with("@contoso.com.eml")),
+        "{eml:?}"
+    );
+}
+
+/// Throughput to the local aiosmtpd: 200 owners, one cluster each. Prints messages/s;
+/// asserts only that every message arrived once.
+#[test]
+fn two_hundred_owners_each_get_one_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = tmp.path().join("inv");
+    std::fs::create_dir_all(&inv).unwrap();
+    let template: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("clusters.json")).unwrap())
+            .unwrap();
+    let base = &template[1];
+    let clusters: Vec<Value> = (0..200)
+        .map(|i| {
+            let mut c = base.clone();
+            let id = c["id"]
+                .as_str()
+                .unwrap()
+                .replace("/c2", &format!("/perf{i}"));
+            c["id"] = id.into();
+            c["name"] = format!("aks-perf-{i:03}").into();
+            c["tags"] = serde_json::json!({ "owner": format!("owner{i:03}@contoso.com") });
+            c
+        })
+        .collect();
+    std::fs::write(
+        inv.join("clusters.json"),
+        serde_json::to_string(&clusters).unwrap(),
+    )
+    .unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+    let out = tmp.path().join("out");
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--inventory".into(),
+        inv.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "--allowed-domain".into(),
+        "contoso.com".into(),
+    ];
+    args.extend(smtp.flags());
+    let started = std::time::Instant::now();
+    let o = cmd(&args, Some(PASSWORD));
+    let elapsed = started.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let msgs = smtp.messages();
+    let by = by_recipient(&msgs);
+    assert_eq!(by.len(), 200);
+    assert!(by.values().all(|v| v.len() == 1));
+    let last = last_log_line(&o);
+    let mail_ms = stderr(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["message"] == "mail: all messages sent")
+        .and_then(|v| v["elapsed_ms"].as_f64())
+        .expect("mail summary line");
+    eprintln!(
+        "mail throughput: 200 messages; composing+writing+sending {:.2}s ({:.0} messages/s); whole run {:.2}s",
+        mail_ms / 1000.0,
+        200.0 / (mail_ms / 1000.0),
+        elapsed.as_secs_f64()
+    );
+    assert_eq!(last["mail_sent"], 200, "{last}");
+}
