@@ -2,5 +2,6 @@
 mod audit;
 mod emulator;
 mod mail;
+mod report;
 mod robustness;
 mod sdk;
