@@ -250,7 +250,6 @@ fn factory(kind: AuthMode, cfg: &AuthConfig, http: &reqwest::Client) -> Result<F
                     Some(azure_identity::ManagedIdentityCredentialOptions {
                         user_assigned_id: user_assigned.clone(),
                         client_options: client_options(&http, None),
-                        ..Default::default()
                     }),
                 )?;
                 Ok(c)

@@ -1,0 +1,455 @@
+//! The live path end to end: the real binary against the in-process emulator over
+//! HTTPS — paging, pacing, faults, gaps, every credential type, secrets kept out of
+//! every output, and live vs offline reports of the same tenant.
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use aks_identity_audit::emulator::{
+    generate, start, EmulatorConfig, GenerateArgs, Quota, RunningEmulator, Tenant,
+};
+
+const SECRET: &str = "s3cr3t-Client-VALUE-9f2c";
+const NOW: &str = "2026-01-15T06:00:00Z";
+
+struct Emu {
+    emu: RunningEmulator,
+    ca: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+fn tenant_dir(subs: usize, clusters: usize, ras: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    generate(&GenerateArgs {
+        subscriptions: subs,
+        clusters,
+        role_assignments: ras,
+        seed: 7,
+        out: dir.path().to_path_buf(),
+    })
+    .unwrap();
+    dir
+}
+
+async fn serve(tenant: Tenant, quota: Option<Quota>, faults: &str) -> Emu {
+    let mut config = EmulatorConfig::new(tenant);
+    config.quota = quota;
+    config.faults = faults.parse().unwrap();
+    let emu = start(config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &emu.ca_pem).unwrap();
+    Emu { emu, ca, dir }
+}
+
+impl Emu {
+    fn out(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `run` against the emulator with client-secret auth from the environment.
+    async fn audit(&self, extra: &[&str]) -> Output {
+        self.audit_with(
+            &["--auth", "client-secret"],
+            extra,
+            &[("AZURE_CLIENT_SECRET", SECRET.to_string())],
+        )
+        .await
+    }
+
+    async fn audit_with(&self, auth: &[&str], extra: &[&str], env: &[(&str, String)]) -> Output {
+        let url = self.emu.url();
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--arm-endpoint".into(),
+            url.clone(),
+            "--authority-host".into(),
+            url.clone(),
+            "--graph-endpoint".into(),
+            url,
+        ];
+        args.extend([
+            "--ca-cert".to_string(),
+            self.ca.display().to_string(),
+            "--now".into(),
+            NOW.into(),
+        ]);
+        args.extend(auth.iter().map(|s| s.to_string()));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"));
+        cmd.args(&args).current_dir(self.dir.path());
+        for k in [
+            "AZURE_CLIENT_SECRET",
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "AZURE_AUTHORITY_HOST",
+            "IDENTITY_ENDPOINT",
+            "IDENTITY_HEADER",
+            "MSI_ENDPOINT",
+            "AKS_AUDIT_CONFIG",
+        ] {
+            cmd.env_remove(k);
+        }
+        cmd.env("AZURE_TENANT_ID", "tenant-1")
+            .env("AZURE_CLIENT_ID", "auditor")
+            .env("AKS_AUDIT_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+fn offline(inventory: &Path, out: &Path) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+        .args([
+            "run",
+            "--inventory",
+            &inventory.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+            "--now",
+            NOW,
+        ])
+        .env_remove("AKS_AUDIT_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn same_report(a: &Path, b: &Path) {
+    for f in ["clusters.csv", "findings.csv"] {
+        pretty_assertions::assert_eq!(read(&a.join(f)), read(&b.join(f)), "{f} differs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_the_live_path_with_no_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let o = tokio::task::spawn_blocking({
+        let out = out.clone();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+                .args(["run", "--demo", "--out", &out.display().to_string()])
+                .env_remove("AKS_AUDIT_CONFIG")
+                .env_remove("AZURE_AUTHORITY_HOST")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let findings = read(&out.join("findings.csv"));
+    // Graph enrichment ran: the expired and the expiring secret.
+    assert!(
+        findings.contains("AKSMI005,critical") && findings.contains("AKSMI005,high"),
+        "{findings}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("querying Resource Graph"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_through_a_large_tenant_at_the_default_quota_without_a_429_and_replays_identically() {
+    let tenant = tenant_dir(40, 3500, 16000);
+    let e = serve(
+        Tenant::from_inventory_dir(tenant.path()).unwrap(),
+        Some(Quota::default()),
+        "",
+    )
+    .await;
+    let saved = e.out("saved");
+    let o = e
+        .audit(&[
+            "--out",
+            &e.out("live").display().to_string(),
+            "--save-inventory",
+            &saved.display().to_string(),
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = e.emu.stats();
+    assert_eq!(st.throttled_429, 0, "{st:?}");
+    assert!(st.pages_per_table["resources"] >= 4 + 1, "{st:?}");
+    assert!(st.pages_per_table["authorizationresources"] >= 16, "{st:?}");
+    // More queries than one quota window holds: pacing had to wait.
+    assert!(st.queries_per_table.values().sum::<u64>() > 15, "{st:?}");
+    let clusters = read(&e.out("live").join("clusters.csv"));
+    assert_eq!(clusters.lines().count(), 3500 + 1);
+    // The saved inventory, and the generator's own folder, give the same report offline.
+    let o = offline(&saved, &e.out("replay"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    same_report(&e.out("live"), &e.out("replay"));
+    let o = offline(tenant.path(), &e.out("offline"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    same_report(&e.out("live"), &e.out("offline"));
+    e.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovers_from_a_429_burst_5xx_and_dropped_connections_with_exact_results() {
+    let tenant = tenant_dir(6, 1200, 2500);
+    let t = Tenant::from_inventory_dir(tenant.path()).unwrap();
+    let clean = serve(t.clone(), None, "").await;
+    let o = clean
+        .audit(&["--out", &clean.out("r").display().to_string()])
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let faulty = serve(t, None, "429-burst=3,5xx=25,drop=10,seed=5").await;
+    let o = faulty
+        .audit(&[
+            "--out",
+            &faulty.out("r").display().to_string(),
+            "--max-attempts",
+            "10",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = faulty.emu.stats();
+    assert!(
+        st.throttled_429 >= 3 && st.errors_5xx > 0 && st.dropped_connections > 0,
+        "{st:?}"
+    );
+    same_report(&clean.out("r"), &faulty.out("r"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_subscription_is_a_named_gap_and_the_rest_is_read() {
+    let tenant = tenant_dir(5, 50, 300);
+    let subs: serde_json::Value =
+        serde_json::from_str(&read(&tenant.path().join("subscriptions.json"))).unwrap();
+    let list = subs
+        .as_array()
+        .or_else(|| subs["value"].as_array())
+        .unwrap();
+    let bad = list[1]["subscriptionId"].as_str().unwrap().to_string();
+    let t = Tenant::from_inventory_dir(tenant.path()).unwrap();
+    let e = serve(t, None, &format!("forbidden-subscription={bad}")).await;
+    let o = e.audit(&["--out", &e.out("r").display().to_string()]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let report = read(&e.out("r").join("report.json"));
+    assert!(
+        report.contains(&format!("/subscriptions/{bad}")) && report.contains("no read access"),
+        "{report}"
+    );
+    // Every other subscription's clusters are there; none of the forbidden one's.
+    let clusters = read(&e.out("r").join("clusters.csv"));
+    let expected =
+        serde_json::from_str::<serde_json::Value>(&read(&tenant.path().join("clusters.json")))
+            .unwrap();
+    let expected = expected
+        .as_array()
+        .or_else(|| expected["value"].as_array())
+        .unwrap()
+        .clone();
+    let readable = expected
+        .iter()
+        .filter(|c| !c["id"].as_str().unwrap().contains(&bad))
+        .count();
+    assert!(readable > 0 && readable < expected.len());
+    assert_eq!(clusters.lines().count(), readable + 1);
+    assert!(!clusters.contains(&bad));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_rows_are_skipped_counted_and_exit_3() {
+    let e = serve(Tenant::demo(), None, "malformed-rows=2").await;
+    let o = e.audit(&["--out", &e.out("r").display().to_string()]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let clusters = read(&e.out("r").join("clusters.csv"));
+    assert_eq!(clusters.lines().count(), 11 - 2 + 1);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("skipped malformed row"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_identity_gets_a_token_from_a_federated_token_file() {
+    let e = serve(Tenant::demo(), None, "").await;
+    let token_file = e.out("sa-token");
+    std::fs::write(
+        &token_file,
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.sig",
+    )
+    .unwrap();
+    let o = e
+        .audit_with(
+            &["--auth", "auto"],
+            &["--out", &e.out("r").display().to_string()],
+            &[
+                (
+                    "AZURE_FEDERATED_TOKEN_FILE",
+                    token_file.display().to_string(),
+                ),
+                ("AZURE_AUTHORITY_HOST", e.emu.url()),
+            ],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("workload-identity"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(e.emu.stats().tokens_issued, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_identity_gets_a_token_from_the_identity_endpoint() {
+    let e = serve(Tenant::demo(), None, "").await;
+    let o = e
+        .audit_with(
+            &["--auth", "managed-identity"],
+            &["--out", &e.out("r").display().to_string()],
+            &[
+                ("IDENTITY_ENDPOINT", format!("{}/msi/token", e.emu.url())),
+                ("IDENTITY_HEADER", e.emu.msi_secret.clone()),
+            ],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(e.emu.stats().requests_per_path.get("msi"), Some(&1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_lists_every_attempt_when_none_works() {
+    let e = serve(Tenant::demo(), None, "").await;
+    let o = e
+        .audit_with(
+            &["--auth", "auto"],
+            &[],
+            &[
+                ("PATH", "/nonexistent".into()),
+                ("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi".into()),
+                ("IDENTITY_HEADER", "x".into()),
+            ],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for attempt in [
+        "workload-identity: skipped",
+        "managed-identity:",
+        "client-secret: skipped",
+        "azure-cli:",
+    ] {
+        assert!(err.contains(attempt), "missing {attempt:?}: {}", text(&o));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_expiring_during_the_run_is_renewed() {
+    let e = serve(
+        Tenant::demo(),
+        Some(Quota {
+            queries: 2,
+            window: std::time::Duration::from_secs(1),
+        }),
+        "token-revoke=1",
+    )
+    .await;
+    let o = e.audit(&["--out", &e.out("r").display().to_string()]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = e.emu.stats();
+    assert!(st.unauthorized_401 >= 1 && st.tokens_issued >= 2, "{st:?}");
+}
+
+#[tokio::test]
+async fn plain_http_bearer_to_a_remote_host_is_refused() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+        .args([
+            "run",
+            "--arm-endpoint",
+            "http://management.example.com",
+            "--auth",
+            "client-secret",
+        ])
+        .env_remove("AKS_AUDIT_CONFIG")
+        .env("AZURE_CLIENT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("refusing to send a bearer token") && err.contains("management.example.com"),
+        "{err}"
+    );
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_or_token_in_any_output_at_trace_level() {
+    let e = serve(
+        Tenant::demo(),
+        None,
+        "forbidden-subscription=c7e25f90-1a3b-4c6d-8e7f-90a1b2c3d4e5,token-expiry=1",
+    )
+    .await;
+    let o = e
+        .audit_with(
+            &["--auth", "client-secret", "--log-level", "trace"],
+            &[
+                "--out",
+                &e.out("r").display().to_string(),
+                "--save-inventory",
+                &e.out("saved").display().to_string(),
+            ],
+            &[("AZURE_CLIENT_SECRET", SECRET.to_string())],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let token = regex::Regex::new(r"emu\.[A-Za-z0-9]{48}").unwrap();
+    let mut outputs = vec![
+        (
+            "stdout".to_string(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        ),
+        (
+            "stderr".to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        ),
+    ];
+    let mut files = vec![];
+    files_under(&e.out("r"), &mut files);
+    files_under(&e.out("saved"), &mut files);
+    assert!(files.len() > 5);
+    for f in files {
+        outputs.push((
+            f.display().to_string(),
+            String::from_utf8_lossy(&std::fs::read(&f).unwrap()).to_string(),
+        ));
+    }
+    for (name, t) in outputs {
+        assert!(!t.contains(SECRET), "client secret in {name}");
+        assert!(!token.is_match(&t), "bearer token in {name}");
+    }
+}
