@@ -15,6 +15,9 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 
+step "cargo deny (licenses, bans, sources; advisories when the database is reachable)"
+scripts/deny.sh
+
 step "cargo test"
 cargo test --locked --all-targets
 
