@@ -196,11 +196,14 @@ fn admin_subject(r: &Report, unroutable: usize) -> String {
     header_text(&s, 200)
 }
 
-/// The HTML and plain-text bodies of an owner's message. The one place to switch to
-/// the report's own email renderer.
+/// The HTML and plain-text bodies of an owner's message: the report's own email
+/// renderers, narrowed to the owner's clusters.
 pub fn bodies(report: &Report, ids: &[String]) -> anyhow::Result<(String, String)> {
-    let sub = subset(report, ids);
-    Ok((fallback_html(&sub), fallback_text(&sub)))
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    Ok((
+        report::render_email(report, &ids)?,
+        report::render_text(report, &ids),
+    ))
 }
 
 pub fn html_escape(s: &str) -> String {
@@ -216,90 +219,6 @@ pub fn html_escape(s: &str) -> String {
         }
     }
     out
-}
-
-fn fallback_text(r: &Report) -> String {
-    let mut t = format!("{}\n\n", subject(r));
-    t.push_str(&format!(
-        "Audited {} against {} ({}).\n\n",
-        r.generated_at.format("%Y-%m-%d %H:%M UTC"),
-        r.baseline.title,
-        r.baseline.date
-    ));
-    for c in &r.clusters {
-        t.push_str(&format!(
-            "== {} ({} / {})\n   control plane: {}, kubelet: {}, migration: {}, findings: {}\n",
-            header_text(&c.cluster_name, 120),
-            c.subscription_name,
-            c.resource_group,
-            c.control_plane_identity,
-            c.kubelet_identity,
-            c.migration_status.as_str(),
-            c.findings
-        ));
-        for f in r
-            .findings
-            .iter()
-            .filter(|f| f.cluster_id == c.cluster_id && f.suppressed.is_none())
-        {
-            t.push_str(&format!(
-                "   [{}] {} {}: {}\n",
-                f.severity.as_str(),
-                f.rule_id,
-                f.identity,
-                f.message
-            ));
-            for line in f.remediation.lines() {
-                t.push_str(&format!("       {line}\n"));
-            }
-        }
-        t.push('\n');
-    }
-    t
-}
-
-fn fallback_html(r: &Report) -> String {
-    let mut h = String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif\">");
-    h.push_str(&format!("<h2>{}</h2>", html_escape(&subject(r))));
-    h.push_str(&format!(
-        "<p>Audited {} against {} ({}).</p>",
-        r.generated_at.format("%Y-%m-%d %H:%M UTC"),
-        html_escape(&r.baseline.title),
-        html_escape(&r.baseline.date)
-    ));
-    for c in &r.clusters {
-        h.push_str(&format!(
-            "<h3>{}</h3><p>{} / {}<br>control plane: {}, kubelet: {}, migration: {}, findings: {}</p>",
-            html_escape(&c.cluster_name),
-            html_escape(&c.subscription_name),
-            html_escape(&c.resource_group),
-            html_escape(&c.control_plane_identity),
-            html_escape(&c.kubelet_identity),
-            c.migration_status.as_str(),
-            c.findings
-        ));
-        let mine: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|f| f.cluster_id == c.cluster_id && f.suppressed.is_none())
-            .collect();
-        if !mine.is_empty() {
-            h.push_str("<ul>");
-            for f in mine {
-                h.push_str(&format!(
-                    "<li><b>{}</b> {} {}: {}<pre>{}</pre></li>",
-                    f.severity.as_str(),
-                    html_escape(f.rule_id.as_str()),
-                    html_escape(&f.identity),
-                    html_escape(&f.message),
-                    html_escape(&f.remediation)
-                ));
-            }
-            h.push_str("</ul>");
-        }
-    }
-    h.push_str("</body></html>");
-    h
 }
 
 fn unroutable_csv(rows: &[UnroutableRow], excel: bool) -> anyhow::Result<String> {

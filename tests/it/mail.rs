@@ -41,6 +41,7 @@ fn python() -> PathBuf {
 struct Smtp {
     child: Child,
     port: u16,
+    implicit: bool,
     maildir: PathBuf,
     ca: PathBuf,
     _certs: tempfile::TempDir,
@@ -48,6 +49,11 @@ struct Smtp {
 
 impl Smtp {
     fn start(maildir: &Path, refuse_first: usize) -> Smtp {
+        Smtp::start_with(maildir, refuse_first, false)
+    }
+
+    /// `implicit`: TLS from the first byte (smtps) instead of STARTTLS.
+    fn start_with(maildir: &Path, refuse_first: usize, implicit: bool) -> Smtp {
         let certs = tempfile::tempdir().unwrap();
         let m = aks_identity_audit::emulator::tls::generate().unwrap();
         let chain = certs.path().join("chain.pem");
@@ -67,6 +73,7 @@ impl Smtp {
             .arg(&key)
             .args(["--user", USER, "--password-env", "TEST_SMTP_PASSWORD"])
             .args(["--refuse-first", &refuse_first.to_string()])
+            .args(implicit.then_some("--implicit-tls"))
             .env("TEST_SMTP_PASSWORD", PASSWORD)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -84,6 +91,7 @@ impl Smtp {
         Smtp {
             child,
             port,
+            implicit,
             maildir: maildir.to_path_buf(),
             ca,
             _certs: certs,
@@ -91,7 +99,8 @@ impl Smtp {
     }
 
     fn url(&self) -> String {
-        format!("smtp://{USER}@127.0.0.1:{}", self.port)
+        let scheme = if self.implicit { "smtps" } else { "smtp" };
+        format!("{scheme}://{USER}@127.0.0.1:{}", self.port)
     }
 
     /// The flags that point a run at this server.
@@ -369,7 +378,24 @@ fn owners_get_exactly_their_clusters_over_starttls_with_auth() {
             .collect();
         assert_eq!(attachments, ["clusters.csv", "findings.csv"], "{owner}");
         let text = m["text"].as_str().unwrap();
-        for other in ["aks-foreign", "aks-invalid", "aks-inject"] {
+        let all = [
+            "aks-alice-sp",
+            "aks-team-a",
+            "aks-platform",
+            "aks-shared",
+            "aks-foreign",
+            "aks-invalid",
+            "aks-inject",
+            "aks-crlf",
+        ];
+        let mine: Vec<&str> = clusters
+            .iter()
+            .map(|c| c.split('\r').next().unwrap())
+            .collect();
+        for c in &mine {
+            assert!(text.contains(c), "{owner}'s text lacks {c}");
+        }
+        for other in all.iter().filter(|c| !mine.contains(c)) {
             assert!(
                 !text.contains(other) && !m["html"].as_str().unwrap().contains(other),
                 "{owner} sees {other}"
@@ -724,4 +750,54 @@ fn two_hundred_owners_each_get_one_message() {
         elapsed.as_secs_f64()
     );
     assert_eq!(last["mail_sent"], 200, "{last}");
+}
+
+#[test]
+fn implicit_tls_with_the_mail_section_of_a_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start_with(&tmp.path().join("maildir"), 0, true);
+    let pw = tmp.path().join("smtp-password");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let config = tmp.path().join("audit.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mail]\nsmtp = \"{}\"\nsmtp_password_file = \"{}\"\nsmtp_ca_cert = \"{}\"\nfrom = \"aks-audit@contoso.com\"\nadmins = [\"{ADMIN}\"]\nallowed_domains = [\"eu.contoso.com\"]\nalways_send = true\nenabled = true\ntimeout_seconds = 10\nretries = 1\n",
+            smtp.url(),
+            pw.display(),
+            smtp.ca.display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = cmd(
+        &[
+            "run".into(),
+            "--config".into(),
+            config.display().to_string(),
+            "--inventory".into(),
+            fixture().display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let msgs = smtp.messages();
+    let by = by_recipient(&msgs);
+    // Only eu.contoso.com is allowed: aks-shared's list names alice@contoso.com too, and a
+    // list is routed all or nothing, so nobody but the admin gets mail.
+    assert_eq!(by.keys().map(String::as_str).collect::<Vec<_>>(), [ADMIN]);
+    assert!(msgs
+        .iter()
+        .all(|m| m["tls"] == "yes" && m["auth_user"] == USER));
+    let admin = by[ADMIN][0];
+    let names = csv_column(attachment(admin, "unroutable.csv").unwrap(), "cluster_name");
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert_no_password(&o, &out);
+    // An unknown key in [mail] is an error naming it.
+    std::fs::write(&config, "[mail]\nsmtp_host = \"x\"\n").unwrap();
+    let o = cmd(&["check-config".into(), config.display().to_string()], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("smtp_host"), "{}", stderr(&o));
 }

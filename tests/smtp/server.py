@@ -2,11 +2,12 @@
 PLAIN/LOGIN required and checked, every accepted message delivered into a Maildir.
 
     server.py serve --maildir DIR --cert LEAF.pem --key LEAF.key --user U --password-env VAR
-                    [--refuse-first N] [--refuse-code 451]
+                    [--refuse-first N] [--refuse-code 451] [--implicit-tls]
         Prints `PORT <n>` on stdout when ready; runs until stdin closes or it is killed.
         Each stored message gets X-Test-* headers on top: the envelope sender and
         recipients, the authenticated user and whether the session was under TLS.
         --refuse-first N answers the first N DATA commands with a 4xx (transient).
+        --implicit-tls serves TLS from the first byte (smtps) instead of STARTTLS.
 
     server.py dump --maildir DIR
         Prints every stored message as JSON (parsed with Python's email package).
@@ -38,12 +39,13 @@ class Handler:
         if self.refuse_left > 0:
             self.refuse_left -= 1
             return f"{self.refuse_code} 4.3.0 try again later (test refusal)"
+        tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
         user = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else ""
         top = (
             f"X-Test-Mail-From: {envelope.mail_from}\r\n"
             f"X-Test-Rcpt-To: {','.join(envelope.rcpt_tos)}\r\n"
             f"X-Test-Auth-User: {user}\r\n"
-            f"X-Test-TLS: {'yes' if session.ssl else 'no'}\r\n"
+            f"X-Test-TLS: {'yes' if tls else 'no'}\r\n"
         ).encode()
         self.box.add(top + envelope.original_content)
         return "250 2.0.0 stored"
@@ -65,24 +67,32 @@ async def serve(args):
     # Failed handshakes are part of the tests; keep their tracebacks out of the output.
     logging.getLogger("mail.log").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", message="Session.login_data")
+    warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(args.cert, args.key)
     password = os.environ[args.password_env]
     handler = Handler(args.maildir, args.refuse_first, args.refuse_code)
 
     def factory():
+        # With implicit TLS the whole connection is TLS, but aiosmtpd only knows about
+        # STARTTLS: its AUTH-needs-TLS check must be off there.
+        tls = (
+            {"auth_require_tls": False}
+            if args.implicit_tls
+            else {"tls_context": ctx, "require_starttls": True, "auth_require_tls": True}
+        )
         return SMTP(
             handler,
             hostname="localhost",
-            tls_context=ctx,
-            require_starttls=True,
             authenticator=authenticator(args.user, password),
             auth_required=True,
-            auth_require_tls=True,
+            **tls,
         )
 
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(factory, host="127.0.0.1", port=0)
+    server = await loop.create_server(
+        factory, host="127.0.0.1", port=0, ssl=ctx if args.implicit_tls else None
+    )
     port = server.sockets[0].getsockname()[1]
     print(f"PORT {port}", flush=True)
     # Stop when the test closes our stdin (or kills us).
@@ -146,6 +156,7 @@ def main():
     s.add_argument("--password-env", required=True)
     s.add_argument("--refuse-first", type=int, default=0)
     s.add_argument("--refuse-code", type=int, default=451)
+    s.add_argument("--implicit-tls", action="store_true", help="TLS from the first byte (smtps)")
     d = sub.add_parser("dump")
     d.add_argument("--maildir", required=True)
     args = p.parse_args()
