@@ -62,8 +62,9 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
 /// the tenant moved from nine clusters on service principals to today's state, so the
 /// demo report shows a trend. Only used when `--demo` finds no run table of its own.
 pub fn seed_runs(now: DateTime<Utc>) -> Vec<crate::report::trend::RunRecord> {
-    // (days before now, on SP, kubelet pending clusters, pending pools, critical, high, medium, low, info)
-    const WEEKS: &[(i64, i64, i64, i64, i64, i64, i64, i64, i64)] = &[
+    /// Days before now, on SP, kubelet pending clusters, pending pools, critical, high, medium, low, info.
+    type Week = (i64, i64, i64, i64, i64, i64, i64, i64, i64);
+    const WEEKS: &[Week] = &[
         (70, 9, 0, 0, 2, 24, 11, 1, 1),
         (63, 8, 1, 2, 2, 23, 11, 1, 1),
         (56, 7, 2, 4, 2, 21, 10, 1, 1),

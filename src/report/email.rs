@@ -264,3 +264,52 @@ pub fn render_text(report: &Report, clusters: &[&str]) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::html::tests::tiny;
+
+    #[test]
+    fn the_owner_sees_their_clusters_first_and_one_line_per_section() {
+        let mut r = tiny();
+        r.clusters[0].cluster_name = "a\u{1b}[31mred\rx".into();
+        let id = r.clusters[0].cluster_id.to_uppercase();
+        let text = render_text(&r, &[&id]);
+        assert!(
+            text.contains("Your clusters: 1; 1 need action (1 high)."),
+            "{text}"
+        );
+        assert!(
+            text.contains("- a [31mred x (one, rg)"),
+            "control characters are blanked: {text}"
+        );
+        assert!(
+            !text.contains("- b (") && !text.contains("- c ("),
+            "only the owner's clusters: {text}"
+        );
+        assert!(text.contains(
+            "\n    az aks update --name c0 --enable-managed-identity\n    az aks nodepool upgrade"
+        ));
+        for line in [
+            "Tenant: 3 clusters",
+            "Since the last run",
+            "Suppressed (your clusters): 0",
+            "Coverage: everything",
+            "Checked against baseline aks-docs-2021",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
+        let html = render_email(&r, &[&id]).unwrap();
+        assert!(
+            html.contains("1 of your 1 cluster needs action (1 high)"),
+            "{html}"
+        );
+        assert!(!html.contains("<svg") && !html.contains("<script"));
+        let c = render_email(&r, &[r.clusters[2].cluster_id.as_str()]).unwrap();
+        assert!(
+            c.contains("nothing to do") && c.contains("1 of your findings are suppressed"),
+            "{c}"
+        );
+    }
+}

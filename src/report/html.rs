@@ -23,16 +23,23 @@ pub const MAX_CLUSTERS: usize = 2000;
 /// New and resolved findings listed each; the counts per rule are complete.
 pub const MAX_CHANGES: usize = 100;
 
-/// The template engine with every template; names end in `.html`, so Tera autoescapes
-/// every value in all of them.
-pub(crate) fn engine() -> anyhow::Result<Tera> {
-    let mut t = Tera::default();
-    t.autoescape_on(vec![".html"]);
-    t.add_raw_templates(vec![
-        ("report.html", REPORT_TEMPLATE),
-        ("email.html", EMAIL_TEMPLATE),
-    ])?;
-    Ok(t)
+/// The template engine with every template, parsed once; names end in `.html`, so
+/// Tera autoescapes every value in all of them.
+pub(crate) fn engine() -> anyhow::Result<&'static Tera> {
+    static ENGINE: std::sync::OnceLock<Result<Tera, String>> = std::sync::OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut t = Tera::default();
+            t.autoescape_on(vec![".html"]);
+            t.add_raw_templates(vec![
+                ("report.html", REPORT_TEMPLATE),
+                ("email.html", EMAIL_TEMPLATE),
+            ])
+            .map_err(|e| format!("{e:?}"))?;
+            Ok(t)
+        })
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("templates: {e}"))
 }
 
 pub(crate) fn when(t: DateTime<Utc>) -> String {
@@ -271,7 +278,8 @@ fn trend_view(t: &Trend) -> TrendView {
     let n = t.points.len().max(1);
     let slot = (W - LEFT - RIGHT) / n as f64;
     let cx = |i: usize| round2(LEFT + slot * (i as f64 + 0.5));
-    let series: [(&'static str, &'static str, fn(&RunRecord) -> i64); 3] = [
+    type Series = (&'static str, &'static str, fn(&RunRecord) -> i64);
+    let series: [Series; 3] = [
         ("clusters on service principal", "l-sp", |r| r.on_sp),
         ("clusters with kubelet pending", "l-pending", |r| {
             r.pending_clusters
@@ -313,7 +321,7 @@ fn trend_view(t: &Trend) -> TrendView {
         .collect();
     let bar_max = t.points.iter().map(RunRecord::findings).max().unwrap_or(0);
     let bar_step = step_for(bar_max.max(1));
-    let bw = round2((slot * 0.7).max(1.0));
+    let bw = round2((slot * 0.7).clamp(1.0, 24.0));
     let mut bars = Vec::new();
     for (i, p) in t.points.iter().enumerate() {
         let mut base = 0;
@@ -698,4 +706,144 @@ pub fn render_with_runs(report: &Report, runs: &[RunRecord]) -> anyhow::Result<S
     engine()?
         .render("report.html", &ctx)
         .map_err(|e| anyhow::anyhow!("rendering report.html: {e:?}"))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::rules::suppress::Applied;
+    use crate::rules::RuleId;
+
+    pub(crate) fn tiny() -> Report {
+        let mut r: Report =
+            serde_json::from_str(include_str!("testdata/tiny-report.json")).unwrap();
+        let finding = |cluster: usize, sev: Severity, suppressed: Option<Applied>| {
+            Finding {
+            cluster_id: r.clusters[cluster].cluster_id.clone(),
+            cluster_name: r.clusters[cluster].cluster_name.clone(),
+            subscription_id: r.clusters[cluster].subscription_id.clone(),
+            rule_id: RuleId::ServicePrincipal,
+            severity: sev,
+            identity: "control_plane".into(),
+            message: format!("cluster {cluster} uses a service principal"),
+            remediation: format!("az aks update --name c{cluster} --enable-managed-identity\naz aks nodepool upgrade --node-image-only"),
+            subject: String::new(),
+            suppressed,
+        }
+        };
+        let accepted = Applied {
+            justification: "retired in May".into(),
+            owner: "ciso@example.com".into(),
+            expires: "2026-05-31".parse().unwrap(),
+        };
+        r.findings = vec![
+            finding(0, Severity::High, None),
+            finding(2, Severity::High, Some(accepted)),
+        ];
+        r.clusters[0].findings = 1;
+        r.clusters[0].worst_severity = Some(Severity::High);
+        r
+    }
+
+    #[test]
+    fn steps_are_round_and_cover_the_maximum() {
+        for (max, step) in [
+            (1, 1),
+            (4, 1),
+            (5, 2),
+            (8, 2),
+            (9, 5),
+            (20, 5),
+            (21, 10),
+            (1994, 500),
+            (4379, 2000),
+        ] {
+            assert_eq!(step_for(max), step, "max {max}");
+        }
+    }
+
+    #[test]
+    fn the_page_has_every_section_and_no_script() {
+        let r = tiny();
+        let page = render(&r).unwrap();
+        for id in [
+            "summary",
+            "trend",
+            "changes",
+            "subscriptions",
+            "findings",
+            "clusters",
+            "suppressions",
+            "coverage",
+            "about",
+        ] {
+            assert!(
+                page.contains(&format!("<section id=\"{id}\">")),
+                "section {id}"
+            );
+        }
+        assert!(
+            !page.contains("<script") && !page.contains("<img") && !page.contains("<link"),
+            "self-contained"
+        );
+        assert!(
+            !page.contains("src=") && !page.contains("url("),
+            "no external resources"
+        );
+        assert!(page.contains("<pre>az aks update --name c0 --enable-managed-identity\naz aks nodepool upgrade --node-image-only</pre>"));
+        assert!(
+            page.contains("retired in May")
+                && page.contains("ciso@example.com")
+                && page.contains("2026-05-31")
+        );
+        assert!(page.contains("Only this run so far"));
+        // Tera escapes `/` too; the browser reads `&#x2F;` in an attribute as `/`.
+        assert!(
+            page.contains(&r.baseline.source.replace('/', "&#x2F;")) && page.contains("2021-09-01")
+        );
+        // The suppressed finding is not listed among the active ones.
+        let findings =
+            &page[page.find("id=\"findings\"").unwrap()..page.find("id=\"clusters\"").unwrap()];
+        assert!(findings.contains("c0 --enable") && !findings.contains("c2 --enable"));
+        assert!(findings.contains("(1, 1 suppressed)"));
+    }
+
+    #[test]
+    fn trend_adds_this_run_and_draws_one_point_per_run() {
+        let r = tiny();
+        let earlier: Vec<RunRecord> = (1..=3)
+            .map(|w| RunRecord {
+                run_at: r.generated_at - chrono::Duration::weeks(w),
+                on_sp: 3 + w,
+                ..RunRecord::of(&r)
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let runs = with_this_run(&r, &earlier);
+        assert_eq!(runs.len(), 4);
+        assert_eq!(runs.last().unwrap(), &RunRecord::of(&r));
+        assert_eq!(
+            with_this_run(&r, &runs).len(),
+            4,
+            "a table ending with this run is used as is"
+        );
+        let v = trend_view(&trend::trend(&runs).unwrap());
+        let sp = &v.lines[0];
+        assert_eq!((sp.first, sp.last, sp.dots.len()), (6, 1, 4));
+        assert!(
+            sp.dots
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1),
+            "falling line, left to right"
+        );
+        let page = render_with_runs(&r, &earlier).unwrap();
+        assert!(page.contains("(4 runs)") && page.contains("<polyline"));
+        let one = trend_view(&trend::trend(&runs[3..]).unwrap());
+        assert!(
+            one.bars.iter().all(|b| b.w <= 24.0),
+            "a lone run is a column, not a wall"
+        );
+    }
 }

@@ -54,7 +54,7 @@ fn cluster_frame(r: &Report) -> PolarsResult<DataFrame> {
             .or_default()[i] += 1;
     }
     let n = r.clusters.len();
-    let mut sev: Vec<Vec<i64>> = vec![Vec::with_capacity(n); 5];
+    let mut sev: Vec<Vec<i64>> = (0..5).map(|_| Vec::with_capacity(n)).collect();
     for c in &r.clusters {
         let counts = per_cluster
             .get(&c.cluster_id.to_ascii_lowercase())
@@ -294,4 +294,106 @@ pub fn changes_by_rule(r: &Report) -> anyhow::Result<Vec<ChangeCount>> {
             resolved,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Changes, Finding, RuleId};
+
+    fn report() -> Report {
+        let mut r: Report =
+            serde_json::from_str(include_str!("testdata/tiny-report.json")).unwrap();
+        r.findings.push(Finding {
+            cluster_id: r.clusters[0].cluster_id.to_uppercase(),
+            cluster_name: "a".into(),
+            subscription_id: "s1".into(),
+            rule_id: RuleId::ServicePrincipal,
+            severity: Severity::High,
+            identity: "control_plane".into(),
+            message: String::new(),
+            remediation: String::new(),
+            subject: String::new(),
+            suppressed: None,
+        });
+        r
+    }
+
+    #[test]
+    fn aggregates_per_subscription_and_owner() {
+        let r = report();
+        let subs = by_subscription(&r).unwrap();
+        assert_eq!(subs.len(), 2);
+        // s2's only cluster is pending, s1 has one of two on a service principal: least
+        // compliant first; a subscription without a name shows its id.
+        assert_eq!((subs[0].key.as_str(), subs[0].name.as_str()), ("s2", "s2"));
+        assert_eq!(
+            (
+                subs[0].clusters,
+                subs[0].pending_clusters,
+                subs[0].pending_pools,
+                subs[0].managed
+            ),
+            (1, 1, 2, 0)
+        );
+        assert_eq!((subs[1].key.as_str(), subs[1].name.as_str()), ("s1", "one"));
+        assert_eq!(
+            (
+                subs[1].clusters,
+                subs[1].on_sp,
+                subs[1].high,
+                subs[1].managed
+            ),
+            (2, 1, 1, 1)
+        );
+        let owners = by_owner(&r).unwrap();
+        assert_eq!(
+            owners[0].key, "a@example.com",
+            "the owner with a high finding first"
+        );
+        assert_eq!(owners.iter().map(|o| o.clusters).sum::<i64>(), 3);
+    }
+
+    #[test]
+    fn pivot_counts_every_cluster_once() {
+        let p = identity_modes(&report()).unwrap();
+        assert_eq!(p.columns, ["aks_managed", "service_principal"]);
+        let sp = p
+            .rows
+            .iter()
+            .find(|r| r.mode == "service_principal")
+            .unwrap();
+        assert_eq!((sp.cells.clone(), sp.total), (vec![0, 1], 1));
+        assert_eq!(p.rows.iter().map(|r| r.total).sum::<i64>(), 3);
+    }
+
+    #[test]
+    fn changes_are_counted_per_rule() {
+        let mut r = report();
+        assert!(changes_by_rule(&r).unwrap().is_empty());
+        r.changes = Changes {
+            has_previous: true,
+            new: vec![
+                "AKSMI001|x|control_plane|".into(),
+                "AKSMI011|x|kubelet|a".into(),
+            ],
+            resolved: vec!["AKSMI011|y|kubelet|b".into()],
+        };
+        let c = changes_by_rule(&r).unwrap();
+        assert_eq!(
+            c,
+            vec![
+                ChangeCount {
+                    rule: "AKSMI001".into(),
+                    new: 1,
+                    resolved: 0
+                },
+                ChangeCount {
+                    rule: "AKSMI011".into(),
+                    new: 1,
+                    resolved: 1
+                },
+            ]
+        );
+    }
 }

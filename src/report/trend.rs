@@ -78,7 +78,8 @@ pub fn parse_runs(text: &str, origin: &str) -> anyhow::Result<Vec<RunRecord>> {
     let mut out = Vec::new();
     for row in rd.deserialize::<RunRecord>() {
         let row = row.map_err(|e| {
-            let line = e.position().map(|p| format!(" line {}", p.line())).unwrap_or_default();
+            // Record 0 is the header on line 1; rows hold no line breaks.
+            let line = e.position().map(|p| format!(" line {}", p.record() + 1)).unwrap_or_default();
             anyhow::anyhow!(
                 "run history {origin}{line} is corrupt: {e} (fix or move the file away; it is never reset silently)"
             )
