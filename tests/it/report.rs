@@ -540,11 +540,14 @@ fn screenshot(page: &Path, width: u32, height: u32, extra: &[&str]) -> Image {
     browse(page, &args.iter().map(String::as_str).collect::<Vec<_>>());
     let img = decode(&png);
     assert_eq!((img.width, img.height), (width as usize, height as usize));
+    // `AKS_AUDIT_SCREENSHOTS=$PWD/docs cargo test --test it report::browser` refreshes
+    // the README's screenshots.
     if let Ok(dir) = std::env::var("AKS_AUDIT_SCREENSHOTS") {
+        let stem = page.file_stem().unwrap().to_string_lossy();
         let name = if width < 600 {
-            "report-phone.png"
+            format!("{stem}-phone.png")
         } else {
-            "report.png"
+            format!("{stem}.png")
         };
         if extra.is_empty() {
             std::fs::copy(&png, Path::new(&dir).join(name)).unwrap();
@@ -619,6 +622,39 @@ fn browser_renders_the_demo_report_at_desktop_and_phone_width() {
     assert!(
         luma(dark.rgb[2 * dark.width + 2]) < 60,
         "prefers-color-scheme: dark gives a dark page"
+    );
+}
+
+#[test]
+fn browser_renders_the_owner_mail_at_phone_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("email.html");
+    let r = demo_report();
+    let owner = "legacy-owners@contoso.com";
+    let ids: Vec<&str> = r
+        .clusters
+        .iter()
+        .filter(|c| c.owner == owner)
+        .map(|c| c.cluster_id.as_str())
+        .collect();
+    assert!(!ids.is_empty());
+    std::fs::write(&page, render_email(&r, &ids).unwrap()).unwrap();
+    let phone = screenshot(&page, 390, 844, &[]);
+    let colours: HashSet<[u8; 3]> = phone.rgb.iter().copied().collect();
+    assert!(
+        colours.len() > 100,
+        "only {} colours: is the mail blank?",
+        colours.len()
+    );
+    // The CSS bar of the owner's clusters (all on service principals) is red.
+    assert!(
+        phone
+            .rgb
+            .iter()
+            .filter(|p| **p == [0xd3, 0x2f, 0x2f])
+            .count()
+            > 300,
+        "the red status bar is drawn"
     );
 }
 
