@@ -7,7 +7,11 @@ use crate::config::{FileConfig, RunArgs, Settings};
 use crate::rules::{catalogue, Baseline};
 
 #[derive(Debug, Parser)]
-#[command(name = "aks-identity-audit", version, about = "Audit the identities of AKS clusters: service principals, kubelet migration, documented roles")]
+#[command(
+    name = "aks-identity-audit",
+    version,
+    about = "Audit the identities of AKS clusters: service principals, kubelet migration, documented roles"
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "plain")]
@@ -76,7 +80,10 @@ fn init_logging(format: LogFormat, level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .with_target(false);
     let _ = match format {
         LogFormat::Plain => builder.try_init(),
@@ -133,9 +140,23 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 for (ident, roles) in &b.identities {
                     let list: Vec<String> = roles
                         .iter()
-                        .map(|r| format!("{}{} @ {:?}", r.role_name, if r.required { "" } else { " (allowed)" }, r.scope))
+                        .map(|r| {
+                            format!(
+                                "{}{} @ {:?}",
+                                r.role_name,
+                                if r.required { "" } else { " (allowed)" },
+                                r.scope
+                            )
+                        })
                         .collect();
-                    println!("    {ident}: {}", if list.is_empty() { "none".into() } else { list.join(", ") });
+                    println!(
+                        "    {ident}: {}",
+                        if list.is_empty() {
+                            "none".into()
+                        } else {
+                            list.join(", ")
+                        }
+                    );
                 }
             }
             Ok(crate::exit::OK)

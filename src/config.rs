@@ -153,7 +153,10 @@ impl Settings {
         let tag_keys = if !args.owner_tags.is_empty() {
             args.owner_tags.clone()
         } else {
-            file.owners.tag_keys.clone().unwrap_or_else(owner::default_tag_keys)
+            file.owners
+                .tag_keys
+                .clone()
+                .unwrap_or_else(owner::default_tag_keys)
         };
         let csv_excel = args.csv_excel || file.csv_excel.unwrap_or(false);
         let mail = crate::mail::MailSettings::resolve(
@@ -199,7 +202,10 @@ mod tests {
         let p = dir.path().join("c.toml");
         std::fs::write(&p, "state = \"s\"\nfail_onn = \"high\"\n").unwrap();
         let e = FileConfig::load(&p).unwrap_err().to_string();
-        assert!(e.contains("c.toml") && e.contains("fail_onn") && e.contains("line 2"), "{e}");
+        assert!(
+            e.contains("c.toml") && e.contains("fail_onn") && e.contains("line 2"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -207,7 +213,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
         std::fs::write(&p, "inventory = \"inv\"\nbaseline = \"aks-docs-current\"\nfail_on = \"high\"\n[owners]\nfallback = \"ops@example.com\"\n").unwrap();
-        let args = RunArgs { config: Some(p), fail_on: Some(Severity::Critical), ..Default::default() };
+        let args = RunArgs {
+            config: Some(p),
+            fail_on: Some(Severity::Critical),
+            ..Default::default()
+        };
         let s = Settings::resolve(&args).unwrap();
         assert_eq!(s.source, Source::Inventory("inv".into()));
         assert_eq!(s.baseline, "aks-docs-current");
@@ -217,7 +227,14 @@ mod tests {
 
     #[test]
     fn bad_now_is_an_error() {
-        let args = RunArgs { inventory: Some("x".into()), now: Some("yesterday".into()), ..Default::default() };
-        assert!(Settings::resolve(&args).unwrap_err().to_string().contains("yesterday"));
+        let args = RunArgs {
+            inventory: Some("x".into()),
+            now: Some("yesterday".into()),
+            ..Default::default()
+        };
+        assert!(Settings::resolve(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("yesterday"));
     }
 }

@@ -107,7 +107,8 @@ pub fn observe(
     let sp_acr_registries = if on_sp {
         sp_acr_registries.to_vec()
     } else {
-        prev.map(|p| p.sp_acr_registries.clone()).unwrap_or_default()
+        prev.map(|p| p.sp_acr_registries.clone())
+            .unwrap_or_default()
     };
     ClusterHistory {
         id: c.id.clone(),
@@ -271,7 +272,10 @@ mod tests {
     use crate::inventory::{AgentPool, ClusterIdentity, IdentityType};
 
     fn t(h: i64) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc) + Duration::hours(h)
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + Duration::hours(h)
     }
 
     fn cluster(mi: bool, pools: &[(&str, &str)]) -> Cluster {
@@ -310,17 +314,27 @@ mod tests {
         let (s, pools) = migration_status(&mi, &h2);
         assert_eq!(s, MigrationStatus::Pending);
         assert_eq!(pools, vec!["np1", "np2"]);
-        assert_eq!(h2.migration.as_ref().unwrap().sp_client_id.as_deref(), Some("app-id"));
+        assert_eq!(
+            h2.migration.as_ref().unwrap().sp_client_id.as_deref(),
+            Some("app-id")
+        );
 
         // np1 re-imaged, np3 created after the flip: only np2 pending.
         let mi2 = cluster(true, &[("np1", "v2"), ("np2", "v1"), ("np3", "v1")]);
         let h3 = observe(Some(&h2), &mi2, t(48), &[]);
-        assert_eq!(migration_status(&mi2, &h3), (MigrationStatus::Pending, vec!["np2".to_string()]));
+        assert_eq!(
+            migration_status(&mi2, &h3),
+            (MigrationStatus::Pending, vec!["np2".to_string()])
+        );
 
         let mi3 = cluster(true, &[("np1", "v2"), ("np2", "v2"), ("np3", "v1")]);
         let h4 = observe(Some(&h3), &mi3, t(72), &[]);
         assert_eq!(migration_status(&mi3, &h4).0, MigrationStatus::Complete);
-        assert_eq!(h4.migration.unwrap().observed_at, t(24), "flip time is kept");
+        assert_eq!(
+            h4.migration.unwrap().observed_at,
+            t(24),
+            "flip time is kept"
+        );
     }
 
     #[test]
@@ -338,7 +352,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(History::load(dir.path()).unwrap(), History::default());
         let c = cluster(false, &[("np", "v1")]);
-        let h = History::default().advance(vec![observe(None, &c, t(0), &[])], BTreeSet::new(), t(0), 400);
+        let h = History::default().advance(
+            vec![observe(None, &c, t(0), &[])],
+            BTreeSet::new(),
+            t(0),
+            400,
+        );
         h.save(dir.path()).unwrap();
         assert_eq!(History::load(dir.path()).unwrap(), h);
         std::fs::write(dir.path().join(STATE_FILE), "{\"version\":1,").unwrap();
@@ -349,7 +368,12 @@ mod tests {
     #[test]
     fn advance_forgets_old_clusters() {
         let c = cluster(false, &[]);
-        let h = History::default().advance(vec![observe(None, &c, t(0), &[])], BTreeSet::new(), t(0), 400);
+        let h = History::default().advance(
+            vec![observe(None, &c, t(0), &[])],
+            BTreeSet::new(),
+            t(0),
+            400,
+        );
         let later = h.advance(vec![], BTreeSet::new(), t(24 * 401), 400);
         assert!(later.clusters.is_empty());
         let sooner = h.advance(vec![], BTreeSet::new(), t(24 * 10), 400);

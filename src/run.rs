@@ -7,11 +7,11 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 
 use crate::config::{Settings, Source};
+use crate::exit;
 use crate::history::{self, History};
 use crate::inventory::{folder, Inventory};
 use crate::report::{self, trend, RenderOptions};
 use crate::rules::{self, suppress, Baseline, Report};
-use crate::exit;
 
 /// What a run produced, for callers (CLI, scheduler, tests).
 pub struct RunResult {
@@ -62,12 +62,25 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
             format!("inventory folder {}", dir.display()),
         ),
         Source::Demo => {
-            let (inv, _) = crate::azure::collect_demo(&settings.azure, &crate::azure::Progress::for_stderr()).await?;
-            (inv, "built-in demo tenant (embedded emulator, live path)".to_string())
+            let (inv, _) =
+                crate::azure::collect_demo(&settings.azure, &crate::azure::Progress::for_stderr())
+                    .await?;
+            (
+                inv,
+                "built-in demo tenant (embedded emulator, live path)".to_string(),
+            )
         }
         Source::Live => {
-            let (inv, stats) = crate::azure::collect(&settings.azure, &crate::azure::Progress::for_stderr()).await?;
-            (inv, format!("Azure Resource Graph ({} subscriptions)", stats.subscriptions))
+            let (inv, stats) =
+                crate::azure::collect(&settings.azure, &crate::azure::Progress::for_stderr())
+                    .await?;
+            (
+                inv,
+                format!(
+                    "Azure Resource Graph ({} subscriptions)",
+                    stats.subscriptions
+                ),
+            )
         }
     };
     let collected = started.elapsed();
@@ -79,14 +92,23 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     let outcome = Report::generate(&inventory, &baseline, &prev, now, &opts);
     let classified = started.elapsed();
     let out_dir = settings.out.clone().unwrap_or_else(|| default_out_dir(now));
-    let runs = trend::append(&runs, trend::RunRecord::of(&outcome.report), settings.history_days);
-    let render = RenderOptions { csv_excel: settings.csv_excel };
+    let runs = trend::append(
+        &runs,
+        trend::RunRecord::of(&outcome.report),
+        settings.history_days,
+    );
+    let render = RenderOptions {
+        csv_excel: settings.csv_excel,
+    };
     write_reports_with_runs(&outcome.report, &out_dir, &render, &runs)?;
     if let Some(dir) = &settings.state {
         let mut h = outcome.history;
         h = h.advance(vec![], h.findings.clone(), now, settings.history_days);
         h.save(dir)?;
-        history::write_atomic(&dir.join(trend::RUNS_FILE), trend::runs_csv(&runs)?.as_bytes())?;
+        history::write_atomic(
+            &dir.join(trend::RUNS_FILE),
+            trend::runs_csv(&runs)?.as_bytes(),
+        )?;
     }
     let mail = crate::mail::deliver(&outcome.report, &out_dir, &settings.mail).await;
     let mut exit_code = exit_code(&outcome.report, settings.fail_on);
@@ -113,7 +135,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         exit_code,
         "audit finished"
     );
-    Ok(RunResult { report: outcome.report, out_dir, exit_code })
+    Ok(RunResult {
+        report: outcome.report,
+        out_dir,
+        exit_code,
+    })
 }
 
 /// 3 (gaps) outranks 1 (findings): a job that could not see everything must say so first.
@@ -139,7 +165,8 @@ pub fn write_reports_with_runs(
     opts: &RenderOptions,
     runs: &[trend::RunRecord],
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating output folder {}", dir.display()))?;
     for (name, text) in report::render_all_with_runs(report, opts, runs)? {
         history::write_atomic(&dir.join(&name), text.as_bytes())?;
     }

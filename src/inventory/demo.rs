@@ -2,11 +2,31 @@
 use super::Kind;
 
 pub const FILES: &[(Kind, &str, &str)] = &[
-    (Kind::Subscriptions, "subscriptions.json", include_str!("../../examples/demo/subscriptions.json")),
-    (Kind::ResourceGroups, "resource-groups.json", include_str!("../../examples/demo/resource-groups.json")),
-    (Kind::Registries, "registries.json", include_str!("../../examples/demo/registries.json")),
-    (Kind::Clusters, "clusters.json", include_str!("../../examples/demo/clusters.json")),
-    (Kind::RoleAssignments, "role-assignments.json", include_str!("../../examples/demo/role-assignments.json")),
+    (
+        Kind::Subscriptions,
+        "subscriptions.json",
+        include_str!("../../examples/demo/subscriptions.json"),
+    ),
+    (
+        Kind::ResourceGroups,
+        "resource-groups.json",
+        include_str!("../../examples/demo/resource-groups.json"),
+    ),
+    (
+        Kind::Registries,
+        "registries.json",
+        include_str!("../../examples/demo/registries.json"),
+    ),
+    (
+        Kind::Clusters,
+        "clusters.json",
+        include_str!("../../examples/demo/clusters.json"),
+    ),
+    (
+        Kind::RoleAssignments,
+        "role-assignments.json",
+        include_str!("../../examples/demo/role-assignments.json"),
+    ),
 ];
 
 use std::collections::BTreeMap;
@@ -47,13 +67,20 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
         }
     };
     let clusters = [
-        entry(PAYMENTS, &[("np1", Some(OLD_IMAGE)), ("np2", Some(OLD_IMAGE))], vec![PAYMENTS_ACR.to_string()]),
+        entry(
+            PAYMENTS,
+            &[("np1", Some(OLD_IMAGE)), ("np2", Some(OLD_IMAGE))],
+            vec![PAYMENTS_ACR.to_string()],
+        ),
         entry(PAYMENTS_BATCH, &[("np1", None)], vec![]),
     ];
     History {
         version: 1,
         last_run: None,
-        clusters: clusters.into_iter().map(|c| (c.id.to_ascii_lowercase(), c)).collect(),
+        clusters: clusters
+            .into_iter()
+            .map(|c| (c.id.to_ascii_lowercase(), c))
+            .collect(),
         findings: Default::default(),
     }
 }
@@ -79,21 +106,23 @@ pub fn seed_runs(now: DateTime<Utc>) -> Vec<crate::report::trend::RunRecord> {
     ];
     WEEKS
         .iter()
-        .map(|&(days, on_sp, pending_clusters, pending_pools, critical, high, medium, low, info)| {
-            crate::report::trend::RunRecord {
-                run_at: now - Duration::days(days),
-                clusters: 11,
-                on_sp,
-                pending_clusters,
-                pending_pools,
-                critical,
-                high,
-                medium,
-                low,
-                info,
-                suppressed: 0,
-                gaps: 0,
-            }
-        })
+        .map(
+            |&(days, on_sp, pending_clusters, pending_pools, critical, high, medium, low, info)| {
+                crate::report::trend::RunRecord {
+                    run_at: now - Duration::days(days),
+                    clusters: 11,
+                    on_sp,
+                    pending_clusters,
+                    pending_pools,
+                    critical,
+                    high,
+                    medium,
+                    low,
+                    info,
+                    suppressed: 0,
+                    gaps: 0,
+                }
+            },
+        )
         .collect()
 }

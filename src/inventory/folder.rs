@@ -66,7 +66,10 @@ pub fn read_folder(dir: &Path) -> anyhow::Result<Inventory> {
         let path = dir.join(kind.file_name());
         if !path.exists() {
             if kind == Kind::Clusters {
-                bail!("{}: missing (the inventory folder needs clusters.json)", path.display());
+                bail!(
+                    "{}: missing (the inventory folder needs clusters.json)",
+                    path.display()
+                );
             }
             continue;
         }
@@ -83,14 +86,20 @@ mod tests {
 
     #[test]
     fn envelopes_are_detected() {
-        for text in [r#"[{"id":"a"}]"#, r#"{"value":[{"id":"a"}]}"#, r#"{"data":[{"id":"a"}],"count":1}"#] {
+        for text in [
+            r#"[{"id":"a"}]"#,
+            r#"{"value":[{"id":"a"}]}"#,
+            r#"{"data":[{"id":"a"}],"count":1}"#,
+        ] {
             assert_eq!(elements(text, "f").unwrap().len(), 1, "{text}");
         }
     }
 
     #[test]
     fn wrong_shape_names_the_file() {
-        let e = elements(r#"{"items":[]}"#, "clusters.json").unwrap_err().to_string();
+        let e = elements(r#"{"items":[]}"#, "clusters.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("clusters.json") && e.contains("`value`"), "{e}");
         let e = elements("{", "clusters.json").unwrap_err().to_string();
         assert!(e.contains("not valid JSON"), "{e}");
@@ -105,6 +114,8 @@ mod tests {
         assert_eq!(inv.clusters.len(), 1);
         assert_eq!(inv.coverage.skipped_rows.len(), 2);
         assert_eq!(inv.coverage.skipped_rows[0].index, 1);
-        assert!(inv.coverage.skipped_rows[1].reason.contains("agentPoolProfiles"));
+        assert!(inv.coverage.skipped_rows[1]
+            .reason
+            .contains("agentPoolProfiles"));
     }
 }

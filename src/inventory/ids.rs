@@ -137,19 +137,35 @@ mod tests {
     #[test]
     fn scope_relations() {
         let rg = "/subscriptions/s/resourceGroups/MC_x";
-        assert_eq!(relate("/subscriptions/S/resourcegroups/mc_x/", rg), ScopeRelation::Exact);
+        assert_eq!(
+            relate("/subscriptions/S/resourcegroups/mc_x/", rg),
+            ScopeRelation::Exact
+        );
         assert_eq!(relate("/subscriptions/s", rg), ScopeRelation::Ancestor);
-        assert_eq!(relate("/subscriptions/s/resourceGroups/MC", rg), ScopeRelation::None);
-        assert_eq!(relate("/providers/Microsoft.Management/managementGroups/root", rg), ScopeRelation::Ancestor);
+        assert_eq!(
+            relate("/subscriptions/s/resourceGroups/MC", rg),
+            ScopeRelation::None
+        );
+        assert_eq!(
+            relate("/providers/Microsoft.Management/managementGroups/root", rg),
+            ScopeRelation::Ancestor
+        );
         assert_eq!(relate("/", rg), ScopeRelation::Ancestor);
-        assert_eq!(relate(&format!("{rg}/providers/x/y/z"), rg), ScopeRelation::None);
+        assert_eq!(
+            relate(&format!("{rg}/providers/x/y/z"), rg),
+            ScopeRelation::None
+        );
     }
 
     #[test]
     fn wide_scopes() {
         assert!(is_subscription_or_wider("/subscriptions/s/"));
         assert!(is_subscription_or_wider("/"));
-        assert!(is_subscription_or_wider("/providers/Microsoft.Management/managementGroups/m"));
-        assert!(!is_subscription_or_wider("/subscriptions/s/resourceGroups/r"));
+        assert!(is_subscription_or_wider(
+            "/providers/Microsoft.Management/managementGroups/m"
+        ));
+        assert!(!is_subscription_or_wider(
+            "/subscriptions/s/resourceGroups/r"
+        ));
     }
 }

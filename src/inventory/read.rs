@@ -8,7 +8,7 @@ use super::json::*;
 use super::model::*;
 
 /// ARM and Resource Graph wrap fields in `properties`; `az` flattens them. Detect per object.
-fn props<'a>(o: &'a Obj) -> Result<(&'a Obj, &'static str), String> {
+fn props(o: &Obj) -> Result<(&Obj, &'static str), String> {
     match opt_obj(o, "properties", "")? {
         Some(p) => Ok((p, "properties")),
         None => Ok((o, "")),
@@ -76,8 +76,11 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
         location: opt_str(o, "location", "")?.unwrap_or_default(),
         tags: string_map(o, "tags", "")?,
         provisioning_state: opt_str(p, "provisioningState", pp)?,
-        kubernetes_version: opt_str(p, "currentKubernetesVersion", pp)?
-            .or(opt_str(p, "kubernetesVersion", pp)?),
+        kubernetes_version: opt_str(p, "currentKubernetesVersion", pp)?.or(opt_str(
+            p,
+            "kubernetesVersion",
+            pp,
+        )?),
         created_at,
         identity: cluster_identity(o)?,
         sp_client_id,
@@ -100,7 +103,12 @@ fn cluster_identity(o: &Obj) -> Result<Option<ClusterIdentity>, String> {
             "none" => return Ok(None),
             "systemassigned" => IdentityType::SystemAssigned,
             "userassigned" => IdentityType::UserAssigned,
-            other => return Err(err("identity.type", &format!("has unknown value `{other}`"))),
+            other => {
+                return Err(err(
+                    "identity.type",
+                    &format!("has unknown value `{other}`"),
+                ))
+            }
         },
     };
     let mut user_assigned = Vec::new();
@@ -155,8 +163,11 @@ fn agent_pool(o: &Obj, path: &str) -> Result<AgentPool, String> {
         mode: opt_str(p, "mode", &pp)?,
         os_type: opt_str(p, "osType", &pp)?,
         node_image_version: opt_str(p, "nodeImageVersion", &pp)?,
-        orchestrator_version: opt_str(p, "currentOrchestratorVersion", &pp)?
-            .or(opt_str(p, "orchestratorVersion", &pp)?),
+        orchestrator_version: opt_str(p, "currentOrchestratorVersion", &pp)?.or(opt_str(
+            p,
+            "orchestratorVersion",
+            &pp,
+        )?),
         provisioning_state: opt_str(p, "provisioningState", &pp)?,
         // ARM spells it `vnetSubnetID`, `az` prints `vnetSubnetId`.
         vnet_subnet_id: opt_str(p, "vnetSubnetID", &pp)?.or(opt_str(p, "vnetSubnetId", &pp)?),

@@ -12,14 +12,35 @@ pub const BUILTIN_ROLES: &[(&str, &str)] = &[
     ("Owner", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"),
     ("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c"),
     ("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7"),
-    ("User Access Administrator", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"),
-    ("DNS Zone Contributor", "befefa01-2a29-4197-83a8-272ff33ce314"),
-    ("Private DNS Zone Contributor", "b12aa53e-6015-4669-85d0-8515ebb3ae7f"),
-    ("Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb"),
+    (
+        "User Access Administrator",
+        "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+    ),
+    (
+        "DNS Zone Contributor",
+        "befefa01-2a29-4197-83a8-272ff33ce314",
+    ),
+    (
+        "Private DNS Zone Contributor",
+        "b12aa53e-6015-4669-85d0-8515ebb3ae7f",
+    ),
+    (
+        "Monitoring Metrics Publisher",
+        "3913510d-42f4-4e42-8a64-420c390055eb",
+    ),
     ("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
-    ("Network Contributor", "4d97b98b-1d4f-4787-a291-c67834d212e7"),
-    ("Managed Identity Operator", "f1a07417-d97a-45cb-824c-7a7467783830"),
-    ("Virtual Machine Contributor", "9980e02c-c2be-4d73-94e8-173b1dc7cf3c"),
+    (
+        "Network Contributor",
+        "4d97b98b-1d4f-4787-a291-c67834d212e7",
+    ),
+    (
+        "Managed Identity Operator",
+        "f1a07417-d97a-45cb-824c-7a7467783830",
+    ),
+    (
+        "Virtual Machine Contributor",
+        "9980e02c-c2be-4d73-94e8-173b1dc7cf3c",
+    ),
 ];
 
 pub const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
@@ -137,8 +158,14 @@ pub struct Baseline {
 }
 
 const EMBEDDED: &[(&str, &str)] = &[
-    ("aks-docs-2021", include_str!("baselines/aks-docs-2021.toml")),
-    ("aks-docs-current", include_str!("baselines/aks-docs-current.toml")),
+    (
+        "aks-docs-2021",
+        include_str!("baselines/aks-docs-2021.toml"),
+    ),
+    (
+        "aks-docs-current",
+        include_str!("baselines/aks-docs-current.toml"),
+    ),
 ];
 
 pub const DEFAULT_BASELINE: &str = "aks-docs-2021";
@@ -176,7 +203,10 @@ impl Baseline {
             })?;
             let mut roles = Vec::new();
             for (j, r) in ident.roles.iter().enumerate() {
-                let at = format!("baseline {origin}: identity[{i}] `{}` roles[{j}]", ident.identity);
+                let at = format!(
+                    "baseline {origin}: identity[{i}] `{}` roles[{j}]",
+                    ident.identity
+                );
                 roles.push(expected_role(r).map_err(|e| anyhow::anyhow!("{at}: {e}"))?);
             }
             if identities.insert(key.clone(), roles).is_some() {
@@ -224,7 +254,9 @@ fn expected_role(r: &RawRole) -> Result<ExpectedRole, String> {
         (_, Some(id)) => {
             let g = ids::role_guid(id);
             if !ids::is_guid(&g) {
-                return Err(format!("role_id `{id}` is not a GUID or role definition id"));
+                return Err(format!(
+                    "role_id `{id}` is not a GUID or role definition id"
+                ));
             }
             let name = r.role.clone().unwrap_or_else(|| role_display(&g, None));
             (g, name)
@@ -233,7 +265,11 @@ fn expected_role(r: &RawRole) -> Result<ExpectedRole, String> {
             let g = role_guid_by_name(name).ok_or_else(|| {
                 format!(
                     "unknown role name `{name}` (known: {}; or give `role_id`)",
-                    BUILTIN_ROLES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    BUILTIN_ROLES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })?;
             (g.to_string(), name.clone())
@@ -279,7 +315,10 @@ source="s"
 identity="control_plane"
 roles=[{role="Contributer", scope="node_resource_group"}]"#;
         let e = Baseline::parse(text, "my.toml").unwrap_err().to_string();
-        assert!(e.contains("my.toml") && e.contains("Contributer") && e.contains("roles[0]"), "{e}");
+        assert!(
+            e.contains("my.toml") && e.contains("Contributer") && e.contains("roles[0]"),
+            "{e}"
+        );
     }
 
     #[test]

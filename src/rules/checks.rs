@@ -33,27 +33,50 @@ pub fn new_finding(
 }
 
 /// Service-principal credentials by lower-cased client id, built once per report.
-pub fn sp_credential_index(creds: &[crate::inventory::SpCredential]) -> std::collections::HashMap<String, &crate::inventory::SpCredential> {
-    creds.iter().map(|c| (c.client_id.to_ascii_lowercase(), c)).collect()
+pub fn sp_credential_index(
+    creds: &[crate::inventory::SpCredential],
+) -> std::collections::HashMap<String, &crate::inventory::SpCredential> {
+    creds
+        .iter()
+        .map(|c| (c.client_id.to_ascii_lowercase(), c))
+        .collect()
 }
 
 /// AKSMI005: the control plane's service principal credential has expired (critical)
 /// or expires within 30 days (high). Only with Graph data (`--graph`).
-pub fn secret_expiry_findings(ctx: &ClusterCtx, creds: &std::collections::HashMap<String, &crate::inventory::SpCredential>) -> Vec<Finding> {
+pub fn secret_expiry_findings(
+    ctx: &ClusterCtx,
+    creds: &std::collections::HashMap<String, &crate::inventory::SpCredential>,
+) -> Vec<Finding> {
     let c = ctx.cluster;
     if classify::is_managed(c) {
         return vec![];
     }
-    let Some(sp) = c.sp_client_id.as_deref().filter(|s| !s.is_empty() && !classify::is_msi(Some(s))) else {
+    let Some(sp) = c
+        .sp_client_id
+        .as_deref()
+        .filter(|s| !s.is_empty() && !classify::is_msi(Some(s)))
+    else {
         return vec![];
     };
-    let Some(cred) = creds.get(&sp.to_ascii_lowercase()) else { return vec![] };
-    let Some(expiry) = cred.nearest_expiry else { return vec![] };
+    let Some(cred) = creds.get(&sp.to_ascii_lowercase()) else {
+        return vec![];
+    };
+    let Some(expiry) = cred.nearest_expiry else {
+        return vec![];
+    };
     let days = (expiry - ctx.now).num_days();
     let (severity, message) = if expiry <= ctx.now {
         (crate::rules::Severity::Critical, format!("the credential of service principal `{sp}` ({}) expired {} days ago ({}); the cluster can no longer authenticate to Azure", cred.app_display_name, -days, expiry.format("%Y-%m-%d")))
     } else if days <= 30 {
-        (crate::rules::Severity::High, format!("the credential of service principal `{sp}` ({}) expires in {days} days ({})", cred.app_display_name, expiry.format("%Y-%m-%d")))
+        (
+            crate::rules::Severity::High,
+            format!(
+                "the credential of service principal `{sp}` ({}) expires in {days} days ({})",
+                cred.app_display_name,
+                expiry.format("%Y-%m-%d")
+            ),
+        )
     } else {
         return vec![];
     };
@@ -90,12 +113,23 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
             fix.join("\n")));
     }
     if managed && c.sp_client_id.as_deref().is_some_and(|id| !id.is_empty()) && !msi {
-        out.push(new_finding(ctx, RuleId::InconsistentIdentity, "control_plane", "identity-with-sp-client-id",
-            format!("`identity` is set but `servicePrincipalProfile.clientId` is `{}`, not `msi`", c.sp_client_id.as_deref().unwrap_or_default()),
-            remedy::show_identity(c)));
+        out.push(new_finding(
+            ctx,
+            RuleId::InconsistentIdentity,
+            "control_plane",
+            "identity-with-sp-client-id",
+            format!(
+                "`identity` is set but `servicePrincipalProfile.clientId` is `{}`, not `msi`",
+                c.sp_client_id.as_deref().unwrap_or_default()
+            ),
+            remedy::show_identity(c),
+        ));
     }
-    if managed && kubelet == KubeletIdentity::Missing
-        && c.provisioning_state.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("Succeeded"))
+    if managed
+        && kubelet == KubeletIdentity::Missing
+        && c.provisioning_state
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("Succeeded"))
     {
         out.push(new_finding(ctx, RuleId::InconsistentIdentity, "kubelet", "mi-without-kubelet",
             "managed-identity cluster in state Succeeded has no kubelet identity (`identityProfile.kubeletidentity`)".into(),
@@ -112,7 +146,9 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     match ctx.status {
         MigrationStatus::Pending => {
             let m = ctx.observed.migration.as_ref();
-            let since = m.map(|m| m.observed_at.format("%Y-%m-%d").to_string()).unwrap_or_default();
+            let since = m
+                .map(|m| m.observed_at.format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
             for pool in &ctx.status_pools {
                 out.push(new_finding(ctx, RuleId::KubeletPending, "kubelet", pool,
                     format!("pool `{pool}` has not been re-imaged since the switch to managed identity (seen {since}): kubelet still uses the service principal"),
@@ -145,14 +181,30 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     // AKSMI031: regions.
     let loc = classify::norm_location(&c.location);
     if cp_kind == Some(IdentityType::UserAssigned) && CP_UNSUPPORTED.contains(&loc.as_str()) {
-        out.push(new_finding(ctx, RuleId::UnsupportedRegion, "control_plane", "",
-            format!("own control-plane managed identity is not supported in {}", c.location),
-            remedy::enable_managed_identity(c)));
+        out.push(new_finding(
+            ctx,
+            RuleId::UnsupportedRegion,
+            "control_plane",
+            "",
+            format!(
+                "own control-plane managed identity is not supported in {}",
+                c.location
+            ),
+            remedy::enable_managed_identity(c),
+        ));
     }
     if kubelet == KubeletIdentity::UserAssigned && KUBELET_UNSUPPORTED.contains(&loc.as_str()) {
-        out.push(new_finding(ctx, RuleId::UnsupportedRegion, "kubelet", "",
-            format!("own kubelet managed identity is not supported in {}", c.location),
-            remedy::show_identity(c)));
+        out.push(new_finding(
+            ctx,
+            RuleId::UnsupportedRegion,
+            "kubelet",
+            "",
+            format!(
+                "own kubelet managed identity is not supported in {}",
+                c.location
+            ),
+            remedy::show_identity(c),
+        ));
     }
 
     // AKSMI040 / AKSMI041: pod identity.
@@ -163,7 +215,8 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
         let has_exception = pi.exceptions.iter().any(|e| {
             e.namespace.eq_ignore_ascii_case("kube-system")
                 && e.pod_labels.iter().any(|(k, v)| {
-                    k.eq_ignore_ascii_case("kubernetes.azure.com/managedby") && v.eq_ignore_ascii_case("aks")
+                    k.eq_ignore_ascii_case("kubernetes.azure.com/managedby")
+                        && v.eq_ignore_ascii_case("aks")
                 })
         });
         if !has_exception {
@@ -183,19 +236,37 @@ pub fn addon_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec
         let key = format!("addon:{}", a.key);
         let known = baseline.addon_needs_identity(&a.key);
         if known && classify::is_managed(c) && a.identity.is_none() {
-            out.push(new_finding(ctx, RuleId::AddonWithoutIdentity, &key, "",
+            out.push(new_finding(
+                ctx,
+                RuleId::AddonWithoutIdentity,
+                &key,
+                "",
                 format!("add-on `{}` is enabled but has no identity", a.key),
-                remedy::reenable_addon(c, &a.key)));
+                remedy::reenable_addon(c, &a.key),
+            ));
         }
-        let documented_none = baseline.no_identity_addons.iter().any(|k| k.eq_ignore_ascii_case(&a.key));
+        let documented_none = baseline
+            .no_identity_addons
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&a.key));
         if !known && !documented_none {
             if let Some(principal) = a.identity.as_ref().and_then(|i| i.object_id.as_deref()) {
                 let roles: Vec<String> = idx
                     .assignments(principal)
                     .iter()
-                    .map(|r| format!("{} at {}", super::baseline::role_display(&r.role_guid, r.role_name.as_deref()), r.scope))
+                    .map(|r| {
+                        format!(
+                            "{} at {}",
+                            super::baseline::role_display(&r.role_guid, r.role_name.as_deref()),
+                            r.scope
+                        )
+                    })
                     .collect();
-                let held = if roles.is_empty() { "no roles".to_string() } else { roles.join("; ") };
+                let held = if roles.is_empty() {
+                    "no roles".to_string()
+                } else {
+                    roles.join("; ")
+                };
                 out.push(new_finding(ctx, RuleId::UnknownAddon, &key, "",
                     format!("add-on `{}` has an identity the baseline `{}` documents no roles for; it holds {held}", a.key, baseline.name),
                     format!("az role assignment list --assignee {} --all -o table", remedy::q(principal))));

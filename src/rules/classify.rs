@@ -40,8 +40,8 @@ pub fn kubelet_is_aks_created(c: &Cluster) -> bool {
         return false;
     };
     let rg_ok = ids::resource_group_of(rid).is_some_and(|rg| rg.eq_ignore_ascii_case(node_rg));
-    let name_ok = ids::name_of(rid)
-        .is_some_and(|n| n.eq_ignore_ascii_case(&format!("{}-agentpool", c.name)));
+    let name_ok =
+        ids::name_of(rid).is_some_and(|n| n.eq_ignore_ascii_case(&format!("{}-agentpool", c.name)));
     rg_ok && name_ok
 }
 
@@ -77,7 +77,10 @@ pub fn control_plane_resource_id(c: &Cluster) -> Option<&str> {
 
 /// Lower-cased location without spaces: `US DoD Central` → `usdodcentral`.
 pub fn norm_location(l: &str) -> String {
-    l.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
+    l.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 #[cfg(test)]
@@ -97,7 +100,12 @@ mod tests {
     fn kubelet_kinds() {
         let mut c = base();
         assert_eq!(kubelet_identity(&c), KubeletIdentity::ServicePrincipal);
-        c.identity = Some(ClusterIdentity { kind: IdentityType::SystemAssigned, principal_id: None, tenant_id: None, user_assigned: vec![] });
+        c.identity = Some(ClusterIdentity {
+            kind: IdentityType::SystemAssigned,
+            principal_id: None,
+            tenant_id: None,
+            user_assigned: vec![],
+        });
         assert_eq!(kubelet_identity(&c), KubeletIdentity::Missing);
         c.kubelet = Some(IdentityRef {
             resource_id: Some("/subscriptions/s/resourcegroups/mc_rg_aks1_eastus/providers/Microsoft.ManagedIdentity/userAssignedIdentities/AKS1-agentpool".into()),

@@ -27,7 +27,8 @@ impl<'a> Index<'a> {
                 .or_default()
                 .push(ra);
             if let Some(n) = &ra.principal_name {
-                by_principal_name.insert(n.to_ascii_lowercase(), ra.principal_id.to_ascii_lowercase());
+                by_principal_name
+                    .insert(n.to_ascii_lowercase(), ra.principal_id.to_ascii_lowercase());
             }
         }
         let mut registries_by_subscription: HashMap<String, Vec<&Registry>> = HashMap::new();
@@ -39,9 +40,14 @@ impl<'a> Index<'a> {
         }
         let mut users: HashMap<String, Vec<&Cluster>> = HashMap::new();
         for c in &inv.clusters {
-            let mut principals: Vec<String> = classify::control_plane_principal(c).into_iter().collect();
+            let mut principals: Vec<String> =
+                classify::control_plane_principal(c).into_iter().collect();
             principals.extend(c.kubelet.as_ref().and_then(|k| k.object_id.clone()));
-            principals.extend(c.addons.iter().filter_map(|a| a.identity.as_ref()?.object_id.clone()));
+            principals.extend(
+                c.addons
+                    .iter()
+                    .filter_map(|a| a.identity.as_ref()?.object_id.clone()),
+            );
             for p in principals {
                 let list = users.entry(p.to_ascii_lowercase()).or_default();
                 if !list.iter().any(|x| std::ptr::eq(*x, c)) {
@@ -61,7 +67,12 @@ impl<'a> Index<'a> {
             resource_groups: inv
                 .resource_groups
                 .iter()
-                .map(|g| (format!("{}/{}", g.subscription_id, g.name).to_ascii_lowercase(), g))
+                .map(|g| {
+                    (
+                        format!("{}/{}", g.subscription_id, g.name).to_ascii_lowercase(),
+                        g,
+                    )
+                })
                 .collect(),
             registries_by_subscription,
             registries: &inv.registries,
@@ -110,14 +121,21 @@ impl<'a> Index<'a> {
             return classify::control_plane_principal(c);
         }
         let client = c.sp_client_id.as_deref()?;
-        self.by_principal_name.get(&client.to_ascii_lowercase()).cloned()
+        self.by_principal_name
+            .get(&client.to_ascii_lowercase())
+            .cloned()
     }
 
     /// Registry scopes on which a principal holds AcrPull.
     pub fn acr_pull_registries(&self, principal: &str) -> Vec<String> {
         self.assignments(principal)
             .iter()
-            .filter(|a| a.role_guid == ACR_PULL || a.role_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("AcrPull")))
+            .filter(|a| {
+                a.role_guid == ACR_PULL
+                    || a.role_name
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("AcrPull"))
+            })
             .map(|a| a.scope.clone())
             .collect()
     }

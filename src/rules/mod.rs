@@ -239,8 +239,20 @@ impl Report {
             observed_all.push(observed);
         }
         findings.sort_by(|a, b| {
-            (b.severity, a.rule_id, &a.cluster_id, &a.identity, &a.subject)
-                .cmp(&(a.severity, b.rule_id, &b.cluster_id, &b.identity, &b.subject))
+            (
+                b.severity,
+                a.rule_id,
+                &a.cluster_id,
+                &a.identity,
+                &a.subject,
+            )
+                .cmp(&(
+                    a.severity,
+                    b.rule_id,
+                    &b.cluster_id,
+                    &b.identity,
+                    &b.subject,
+                ))
         });
         let fingerprints: BTreeSet<String> = findings
             .iter()
@@ -346,15 +358,22 @@ fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Finding]) -> Summ
         ..Default::default()
     };
     for r in rows {
-        *s.control_plane.entry(r.control_plane_identity.clone()).or_default() += 1;
+        *s.control_plane
+            .entry(r.control_plane_identity.clone())
+            .or_default() += 1;
         *s.kubelet.entry(r.kubelet_identity.clone()).or_default() += 1;
-        *s.migration.entry(r.migration_status.as_str().to_string()).or_default() += 1;
+        *s.migration
+            .entry(r.migration_status.as_str().to_string())
+            .or_default() += 1;
         if r.migration_status == MigrationStatus::Pending {
             s.kubelet_on_sp += 1;
             s.pools_pending_upgrade += r.pools_pending_upgrade;
         }
     }
-    let on_mi = rows.iter().filter(|r| r.control_plane_identity != "service_principal").count();
+    let on_mi = rows
+        .iter()
+        .filter(|r| r.control_plane_identity != "service_principal")
+        .count();
     s.managed_identity_percent = if rows.is_empty() {
         0.0
     } else {
@@ -367,7 +386,9 @@ fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Finding]) -> Summ
         if f.suppressed.is_some() {
             s.suppressed += 1;
         } else {
-            *s.findings.entry(f.severity.as_str().to_string()).or_default() += 1;
+            *s.findings
+                .entry(f.severity.as_str().to_string())
+                .or_default() += 1;
         }
     }
     s

@@ -76,7 +76,8 @@ pub fn resolve(policy: &OwnerPolicy, c: &Cluster, idx: &Index) -> Owner {
         }
     }
     let by_map = policy.subscription_owners.iter().find(|(k, _)| {
-        k.eq_ignore_ascii_case(&c.subscription_id) || sub.is_some_and(|s| k.eq_ignore_ascii_case(&s.name))
+        k.eq_ignore_ascii_case(&c.subscription_id)
+            || sub.is_some_and(|s| k.eq_ignore_ascii_case(&s.name))
     });
     if let Some((_, v)) = by_map {
         return found(v, "subscription map".into());

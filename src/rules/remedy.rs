@@ -112,7 +112,10 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(q("rg-1"), "rg-1");
-        assert_eq!(q("/subscriptions/x/resourceGroups/y"), "/subscriptions/x/resourceGroups/y");
+        assert_eq!(
+            q("/subscriptions/x/resourceGroups/y"),
+            "/subscriptions/x/resourceGroups/y"
+        );
         assert_eq!(q("Network Contributor"), "'Network Contributor'");
         assert_eq!(q("a'b; rm -rf /"), r"'a'\''b; rm -rf /'");
         assert_eq!(q("$(x)"), "'$(x)'");

@@ -45,14 +45,27 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
                 roles.extend(addon_roles(a));
             }
         }
-        out.push(Subject { key: "control_plane".into(), principal: p.clone(), roles });
+        out.push(Subject {
+            key: "control_plane".into(),
+            principal: p.clone(),
+            roles,
+        });
     }
     if !classify::is_managed(c) {
         return out;
     }
     if let Some(k) = c.kubelet.as_ref().and_then(|k| k.object_id.clone()) {
-        let roles = baseline.roles_for("kubelet").unwrap_or(&[]).iter().map(|r| (r, &EMPTY)).collect();
-        out.push(Subject { key: "kubelet".into(), principal: k, roles });
+        let roles = baseline
+            .roles_for("kubelet")
+            .unwrap_or(&[])
+            .iter()
+            .map(|r| (r, &EMPTY))
+            .collect();
+        out.push(Subject {
+            key: "kubelet".into(),
+            principal: k,
+            roles,
+        });
     }
     for a in c.addons.iter().filter(|a| a.enabled) {
         if !baseline.addon_needs_identity(&a.key) {
@@ -72,11 +85,14 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
 fn in_grace(ctx: &ClusterCtx, held: &[&RoleAssignment]) -> bool {
     let grace = Duration::minutes(PROPAGATION_GRACE_MINUTES);
     let fresh = |t: chrono::DateTime<chrono::Utc>| ctx.now - t < grace;
-    ctx.cluster.created_at.is_some_and(fresh) || held.iter().any(|a| a.created_on.is_some_and(fresh))
+    ctx.cluster.created_at.is_some_and(fresh)
+        || held.iter().any(|a| a.created_on.is_some_and(fresh))
 }
 
 fn holds(held: &[&RoleAssignment], guids: &[&str], target: &str) -> bool {
-    held.iter().any(|a| guids.contains(&a.role_guid.as_str()) && relate(&a.scope, target) != ScopeRelation::None)
+    held.iter().any(|a| {
+        guids.contains(&a.role_guid.as_str()) && relate(&a.scope, target) != ScopeRelation::None
+    })
 }
 
 pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<Finding> {
@@ -120,12 +136,18 @@ pub fn role_findings_and_checks(
         // AKSMI010: missing.
         for (r, cfg) in s.roles.iter().filter(|(r, _)| r.required) {
             let has = held.iter().any(|a| {
-                a.role_guid == r.role_guid && scope::relation(r.scope, c, cfg, &registries, &a.scope) != ScopeRelation::None
+                a.role_guid == r.role_guid
+                    && scope::relation(r.scope, c, cfg, &registries, &a.scope)
+                        != ScopeRelation::None
             });
             let targets = scope::targets(r.scope, c, cfg, &registries);
             let target = targets.first().cloned().or_else(|| {
                 (r.scope == ScopeKind::DnsZone)
-                    .then(|| scope::targets(ScopeKind::NodeResourceGroup, c, cfg, &registries).first().cloned())
+                    .then(|| {
+                        scope::targets(ScopeKind::NodeResourceGroup, c, cfg, &registries)
+                            .first()
+                            .cloned()
+                    })
                     .flatten()
             });
             let Some(target) = target else { continue };
@@ -133,9 +155,19 @@ pub fn role_findings_and_checks(
                 checks.push(check(Some((*r, *cfg)), None, "missing"));
             }
             if !has && !grace {
-                out.push(new_finding(ctx, RuleId::MissingRole, &s.key, &format!("{}|{}", r.role_guid, target),
-                    format!("{} identity lacks its documented {} role on {}", label(&s.key), r.role_name, target),
-                    remedy::create_role(&s.principal, &r.role_name, &target)));
+                out.push(new_finding(
+                    ctx,
+                    RuleId::MissingRole,
+                    &s.key,
+                    &format!("{}|{}", r.role_guid, target),
+                    format!(
+                        "{} identity lacks its documented {} role on {}",
+                        label(&s.key),
+                        r.role_name,
+                        target
+                    ),
+                    remedy::create_role(&s.principal, &r.role_name, &target),
+                ));
             }
         }
         // AKSMI011 / AKSMI012: excess and too wide.
@@ -172,24 +204,51 @@ pub fn role_findings_and_checks(
             match best {
                 ScopeRelation::Exact => {}
                 ScopeRelation::Ancestor => {
-                    let documented_at = matched
-                        .and_then(|(r, cfg)| scope::targets(r.scope, c, cfg, &registries).into_iter().next());
+                    let documented_at = matched.and_then(|(r, cfg)| {
+                        scope::targets(r.scope, c, cfg, &registries)
+                            .into_iter()
+                            .next()
+                    });
                     let mut fix: Vec<String> = documented_at
                         .iter()
                         .map(|t| remedy::create_role(&s.principal, &role, t))
                         .collect();
                     fix.push(remedy::delete_role(&a.id));
                     let at = documented_at.as_deref().unwrap_or("a narrower scope");
-                    out.push(new_finding(ctx, RuleId::WideScope, &s.key, &a.id,
-                        format!("{} identity holds {role} at {}, wider than documented ({at})", label(&s.key), a.scope),
-                        fix.join("\n")))
+                    out.push(new_finding(
+                        ctx,
+                        RuleId::WideScope,
+                        &s.key,
+                        &a.id,
+                        format!(
+                            "{} identity holds {role} at {}, wider than documented ({at})",
+                            label(&s.key),
+                            a.scope
+                        ),
+                        fix.join("\n"),
+                    ))
                 }
                 ScopeRelation::None => {
-                    let mut f = new_finding(ctx, RuleId::ExcessRole, &s.key, &a.id,
-                        format!("{} identity holds {role} at {} beyond its documented defaults", label(&s.key), a.scope),
-                        remedy::delete_role(&a.id));
-                    let powerful = [baseline::OWNER, baseline::CONTRIBUTOR, baseline::USER_ACCESS_ADMIN];
-                    if powerful.contains(&a.role_guid.as_str()) && ids::is_subscription_or_wider(&a.scope) {
+                    let mut f = new_finding(
+                        ctx,
+                        RuleId::ExcessRole,
+                        &s.key,
+                        &a.id,
+                        format!(
+                            "{} identity holds {role} at {} beyond its documented defaults",
+                            label(&s.key),
+                            a.scope
+                        ),
+                        remedy::delete_role(&a.id),
+                    );
+                    let powerful = [
+                        baseline::OWNER,
+                        baseline::CONTRIBUTOR,
+                        baseline::USER_ACCESS_ADMIN,
+                    ];
+                    if powerful.contains(&a.role_guid.as_str())
+                        && ids::is_subscription_or_wider(&a.scope)
+                    {
                         f.severity = Severity::High;
                     }
                     out.push(f);
@@ -231,11 +290,16 @@ fn undocumented_checks(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Ve
     let mut out = Vec::new();
     for a in c.addons.iter().filter(|a| a.enabled) {
         let known = baseline.addon_needs_identity(&a.key);
-        let documented_none = baseline.no_identity_addons.iter().any(|k| k.eq_ignore_ascii_case(&a.key));
+        let documented_none = baseline
+            .no_identity_addons
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&a.key));
         if known || documented_none {
             continue;
         }
-        let Some(principal) = a.identity.as_ref().and_then(|i| i.object_id.as_deref()) else { continue };
+        let Some(principal) = a.identity.as_ref().and_then(|i| i.object_id.as_deref()) else {
+            continue;
+        };
         for r in idx.assignments(principal) {
             out.push(RoleCheck {
                 cluster_id: c.id.clone(),
@@ -267,7 +331,8 @@ fn documented_elsewhere(
         .any(|other| {
             s.roles.iter().any(|(r, cfg)| {
                 r.role_guid == a.role_guid
-                    && scope::relation(r.scope, other, cfg, registries, &a.scope) == ScopeRelation::Exact
+                    && scope::relation(r.scope, other, cfg, registries, &a.scope)
+                        == ScopeRelation::Exact
             })
         })
 }
@@ -275,12 +340,20 @@ fn documented_elsewhere(
 fn label(key: &str) -> String {
     match key {
         "control_plane" => "control-plane".into(),
-        k => k.strip_prefix("addon:").map(|a| format!("add-on {a}")).unwrap_or_else(|| k.to_string()),
+        k => k
+            .strip_prefix("addon:")
+            .map(|a| format!("add-on {a}"))
+            .unwrap_or_else(|| k.to_string()),
     }
 }
 
 /// AKSMI020 and AKSMI021, for the control-plane identity.
-fn situational(ctx: &ClusterCtx, principal: &str, held: &[&RoleAssignment], grace: bool) -> Vec<Finding> {
+fn situational(
+    ctx: &ClusterCtx,
+    principal: &str,
+    held: &[&RoleAssignment],
+    grace: bool,
+) -> Vec<Finding> {
     let c = ctx.cluster;
     let mut out = Vec::new();
     if grace {
@@ -289,12 +362,23 @@ fn situational(ctx: &ClusterCtx, principal: &str, held: &[&RoleAssignment], grac
     let node_rg = c.node_resource_group.as_deref().unwrap_or_default();
     let mut seen = std::collections::BTreeSet::new();
     for p in &c.pools {
-        let Some(subnet) = p.vnet_subnet_id.as_deref() else { continue };
-        let outside = ids::resource_group_of(subnet).is_some_and(|rg| !rg.eq_ignore_ascii_case(node_rg));
+        let Some(subnet) = p.vnet_subnet_id.as_deref() else {
+            continue;
+        };
+        let outside =
+            ids::resource_group_of(subnet).is_some_and(|rg| !rg.eq_ignore_ascii_case(node_rg));
         if !outside || !seen.insert(subnet.to_ascii_lowercase()) {
             continue;
         }
-        let ok = holds(held, &[baseline::NETWORK_CONTRIBUTOR, baseline::CONTRIBUTOR, baseline::OWNER], subnet);
+        let ok = holds(
+            held,
+            &[
+                baseline::NETWORK_CONTRIBUTOR,
+                baseline::CONTRIBUTOR,
+                baseline::OWNER,
+            ],
+            subnet,
+        );
         if !ok {
             out.push(new_finding(ctx, RuleId::SubnetPermission, "control_plane", subnet,
                 format!("pool `{}` uses subnet {subnet} outside the node resource group, and the control-plane identity has no Network Contributor on it, its VNet or their resource group", p.name),
@@ -303,7 +387,15 @@ fn situational(ctx: &ClusterCtx, principal: &str, held: &[&RoleAssignment], grac
     }
     if classify::kubelet_identity(c) == KubeletIdentity::UserAssigned {
         if let Some(kid) = c.kubelet.as_ref().and_then(|k| k.resource_id.as_deref()) {
-            let ok = holds(held, &[baseline::MANAGED_IDENTITY_OPERATOR, baseline::CONTRIBUTOR, baseline::OWNER], kid);
+            let ok = holds(
+                held,
+                &[
+                    baseline::MANAGED_IDENTITY_OPERATOR,
+                    baseline::CONTRIBUTOR,
+                    baseline::OWNER,
+                ],
+                kid,
+            );
             if !ok {
                 out.push(new_finding(ctx, RuleId::KubeletOperator, "control_plane", kid,
                     format!("cluster brings its own kubelet identity {kid}, but the control-plane identity lacks Managed Identity Operator over it"),
@@ -317,7 +409,10 @@ fn situational(ctx: &ClusterCtx, principal: &str, held: &[&RoleAssignment], grac
 /// AKSMI022: after a migration the new kubelet identity needs AcrPull again.
 fn acr_after_migration(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     let c = ctx.cluster;
-    if !matches!(ctx.status, MigrationStatus::Pending | MigrationStatus::Complete | MigrationStatus::Unknown) {
+    if !matches!(
+        ctx.status,
+        MigrationStatus::Pending | MigrationStatus::Complete | MigrationStatus::Unknown
+    ) {
         return vec![];
     }
     let Some(kubelet) = c.kubelet.as_ref().and_then(|k| k.object_id.as_deref()) else {

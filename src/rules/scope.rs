@@ -106,7 +106,10 @@ pub fn subnet_documented_scopes(subnet_id: &str) -> Vec<String> {
     if let Some(pos) = lower.find("/subnets/") {
         out.push(subnet_id[..pos].to_string());
     }
-    if let (Some(sub), Some(rg)) = (ids::subscription_of(subnet_id), ids::resource_group_of(subnet_id)) {
+    if let (Some(sub), Some(rg)) = (
+        ids::subscription_of(subnet_id),
+        ids::resource_group_of(subnet_id),
+    ) {
         out.push(ids::resource_group_id(sub, rg));
     }
     out
@@ -140,9 +143,15 @@ mod tests {
         let c = cluster();
         let cfg = BTreeMap::new();
         let r = |s: &str| relation(ScopeKind::NodeResourceGroup, &c, &cfg, &[], s);
-        assert_eq!(r("/subscriptions/s/resourcegroups/mc_rg_c"), ScopeRelation::Exact);
+        assert_eq!(
+            r("/subscriptions/s/resourcegroups/mc_rg_c"),
+            ScopeRelation::Exact
+        );
         assert_eq!(r("/subscriptions/s"), ScopeRelation::Ancestor);
-        assert_eq!(r("/subscriptions/s/resourceGroups/other"), ScopeRelation::None);
+        assert_eq!(
+            r("/subscriptions/s/resourceGroups/other"),
+            ScopeRelation::None
+        );
     }
 
     #[test]
@@ -150,19 +159,47 @@ mod tests {
         let c = cluster();
         let cfg = BTreeMap::new();
         let r = |s: &str| relation(ScopeKind::Subnet, &c, &cfg, &[], s);
-        assert_eq!(r("/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v"), ScopeRelation::Exact);
-        assert_eq!(r("/subscriptions/s/resourceGroups/net"), ScopeRelation::Exact);
+        assert_eq!(
+            r("/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v"),
+            ScopeRelation::Exact
+        );
+        assert_eq!(
+            r("/subscriptions/s/resourceGroups/net"),
+            ScopeRelation::Exact
+        );
         assert_eq!(r("/subscriptions/s"), ScopeRelation::Ancestor);
-        assert_eq!(r("/subscriptions/s/resourceGroups/other"), ScopeRelation::None);
+        assert_eq!(
+            r("/subscriptions/s/resourceGroups/other"),
+            ScopeRelation::None
+        );
     }
 
     #[test]
     fn dns_zone_with_and_without_name() {
         let c = cluster();
-        let named: BTreeMap<_, _> = [("HTTPApplicationRoutingZoneName".to_string(), "abc.eastus.aksapp.io".to_string())].into();
+        let named: BTreeMap<_, _> = [(
+            "HTTPApplicationRoutingZoneName".to_string(),
+            "abc.eastus.aksapp.io".to_string(),
+        )]
+        .into();
         let zone = "/subscriptions/s/resourceGroups/MC_rg_c/providers/Microsoft.Network/dnszones/abc.eastus.aksapp.io";
-        assert_eq!(relation(ScopeKind::DnsZone, &c, &named, &[], zone), ScopeRelation::Exact);
-        assert_eq!(relation(ScopeKind::DnsZone, &c, &BTreeMap::new(), &[], zone), ScopeRelation::Exact);
-        assert_eq!(relation(ScopeKind::DnsZone, &c, &named, &[], "/subscriptions/s/resourceGroups/MC_rg_c"), ScopeRelation::Ancestor);
+        assert_eq!(
+            relation(ScopeKind::DnsZone, &c, &named, &[], zone),
+            ScopeRelation::Exact
+        );
+        assert_eq!(
+            relation(ScopeKind::DnsZone, &c, &BTreeMap::new(), &[], zone),
+            ScopeRelation::Exact
+        );
+        assert_eq!(
+            relation(
+                ScopeKind::DnsZone,
+                &c,
+                &named,
+                &[],
+                "/subscriptions/s/resourceGroups/MC_rg_c"
+            ),
+            ScopeRelation::Ancestor
+        );
     }
 }

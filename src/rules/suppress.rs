@@ -82,7 +82,8 @@ pub struct EntryStatus {
 
 /// Parses a TOML suppressions file (`[[suppression]]` tables).
 pub fn parse(text: &str, origin: &str) -> anyhow::Result<Vec<Suppression>> {
-    let file: File = toml::from_str(text).map_err(|e| anyhow::anyhow!("suppressions {origin}: {e}"))?;
+    let file: File =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("suppressions {origin}: {e}"))?;
     build(file, origin)
 }
 
@@ -92,7 +93,8 @@ pub fn parse_yaml(text: &str, origin: &str) -> anyhow::Result<Vec<Suppression>> 
         return Ok(vec![]);
     }
     // The error's text ends with "at line L column C" when the position is known.
-    let file: File = serde_norway::from_str(text).map_err(|e| anyhow::anyhow!("suppressions {origin}: {e}"))?;
+    let file: File =
+        serde_norway::from_str(text).map_err(|e| anyhow::anyhow!("suppressions {origin}: {e}"))?;
     build(file, origin)
 }
 
@@ -126,7 +128,12 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<Suppression>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading suppressions {}", path.display()))?;
     let origin = path.display().to_string();
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("yaml" | "yml") => parse_yaml(&text, &origin),
         _ => parse(&text, &origin),
     }
@@ -203,11 +210,18 @@ expires = "2026-12-31"
     fn glob_matches_and_expires() {
         let s = parse(FILE, "s.toml").unwrap();
         let f = finding("/subscriptions/x/resourcegroups/LEGACY/providers/Microsoft.ContainerService/managedClusters/c");
-        let before = DateTime::parse_from_rfc3339("2026-12-31T23:00:00Z").unwrap().with_timezone(&Utc);
-        let after = DateTime::parse_from_rfc3339("2027-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let before = DateTime::parse_from_rfc3339("2026-12-31T23:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let after = DateTime::parse_from_rfc3339("2027-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert!(applies(&s, &f, before).is_some());
         assert!(applies(&s, &f, after).is_none());
-        assert_eq!(report(&s, &[f.clone()], after).entries[0].status, "expired");
+        assert_eq!(
+            report(&s, std::slice::from_ref(&f), after).entries[0].status,
+            "expired"
+        );
         assert_eq!(report(&s, &[f], before).entries[0].status, "active");
         let other = finding("/subscriptions/x/resourceGroups/prod/providers/Microsoft.ContainerService/managedClusters/c");
         assert_eq!(report(&s, &[other], before).entries[0].status, "stale");
@@ -220,7 +234,10 @@ expires = "2026-12-31"
         let y = parse_yaml(YAML, "s.yaml").unwrap();
         let t = parse(FILE, "s.toml").unwrap();
         assert_eq!(y.len(), 1);
-        assert_eq!((y[0].rule, &y[0].cluster, y[0].expires), (t[0].rule, &t[0].cluster, t[0].expires));
+        assert_eq!(
+            (y[0].rule, &y[0].cluster, y[0].expires),
+            (t[0].rule, &t[0].cluster, t[0].expires)
+        );
         assert_eq!(y[0].justification, "decommissioned in Q1");
         assert!(parse_yaml("", "s.yaml").unwrap().is_empty());
     }
@@ -239,7 +256,9 @@ expires = "2026-12-31"
         let unknown_key = YAML.replace("    owner:", "    ownr:");
         let e = parse_yaml(&unknown_key, "s.yaml").unwrap_err().to_string();
         assert!(e.contains("ownr") && e.contains("line"), "{e}");
-        let e = parse_yaml(&YAML.replace("AKSMI001", "AKSMI999"), "s.yaml").unwrap_err().to_string();
+        let e = parse_yaml(&YAML.replace("AKSMI001", "AKSMI999"), "s.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("AKSMI999"), "{e}");
     }
 
@@ -254,14 +273,24 @@ expires = "2026-12-31"
         let p = dir.path().join("t.yaml");
         std::fs::write(&p, FILE).unwrap();
         let e = format!("{:#}", load(&p).unwrap_err());
-        assert!(e.contains("t.yaml") && e.contains("line"), "TOML read as YAML must fail clearly: {e}");
+        assert!(
+            e.contains("t.yaml") && e.contains("line"),
+            "TOML read as YAML must fail clearly: {e}"
+        );
     }
 
     #[test]
     fn malformed_file_names_the_line() {
-        let e = parse("[[suppression]]\nrule = \"AKSMI001\"\ncluster = 5\n", "s.toml").unwrap_err().to_string();
+        let e = parse(
+            "[[suppression]]\nrule = \"AKSMI001\"\ncluster = 5\n",
+            "s.toml",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("s.toml") && e.contains("line 3"), "{e}");
-        let e = parse(&FILE.replace("AKSMI001", "AKSMI999"), "s.toml").unwrap_err().to_string();
+        let e = parse(&FILE.replace("AKSMI001", "AKSMI999"), "s.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("AKSMI999"), "{e}");
     }
 }

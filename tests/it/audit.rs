@@ -12,7 +12,9 @@ fn bin() -> Command {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 struct Run {
@@ -49,7 +51,11 @@ fn csv_rows(p: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
-            headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
         })
         .collect()
 }
@@ -63,7 +69,13 @@ fn expect_file(actual: &Path, expected: &Path) {
         std::fs::write(expected, &got).unwrap();
         return;
     }
-    assert_eq!(got, read(expected), "{} differs from {}", actual.display(), expected.display());
+    assert_eq!(
+        got,
+        read(expected),
+        "{} differs from {}",
+        actual.display(),
+        expected.display()
+    );
 }
 
 #[test]
@@ -72,20 +84,31 @@ fn az_cli_shapes_classify_and_match_expected_csv() {
     let r = run_audit(&fixture("az-shapes"), tmp.path(), &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     for f in ["clusters.csv", "findings.csv"] {
-        expect_file(&r.out.join(f), &fixture("az-shapes").join("expected").join(f));
+        expect_file(
+            &r.out.join(f),
+            &fixture("az-shapes").join("expected").join(f),
+        );
     }
     let rows = csv_rows(&r.out.join("clusters.csv"));
-    let by: std::collections::BTreeMap<_, _> = rows.iter().map(|r| (r["cluster_name"].clone(), r)).collect();
+    let by: std::collections::BTreeMap<_, _> = rows
+        .iter()
+        .map(|r| (r["cluster_name"].clone(), r))
+        .collect();
     assert_eq!(by["sp-guid"]["control_plane_identity"], "service_principal");
     assert_eq!(by["sp-legacy"]["kubelet_identity"], "service_principal");
     assert_eq!(by["mi-good"]["control_plane_identity"], "system_assigned");
     assert_eq!(by["mi-good"]["kubelet_identity"], "aks_managed");
-    assert_eq!(by["mi-good"]["findings"], "0", "upper-case role GUID and lower-case RG still match");
+    assert_eq!(
+        by["mi-good"]["findings"], "0",
+        "upper-case role GUID and lower-case RG still match"
+    );
     assert_eq!(by["mi-nokubelet"]["kubelet_identity"], "missing");
     assert_eq!(by["mi-good"]["owner"], "mi-good@fabrikam.example");
     // The SP's role assignments are found by principalName: its Contributor at the subscription is too wide.
     let findings = csv_rows(&r.out.join("findings.csv"));
-    assert!(findings.iter().any(|f| f["rule_id"] == "AKSMI012" && f["cluster_id"].ends_with("/sp-guid")));
+    assert!(findings
+        .iter()
+        .any(|f| f["rule_id"] == "AKSMI012" && f["cluster_id"].ends_with("/sp-guid")));
 }
 
 #[test]
@@ -99,7 +122,14 @@ fn malformed_rows_are_skipped_counted_and_exit_3() {
         .iter()
         .map(|s| {
             let src = s["source"].as_str().unwrap();
-            (Path::new(src).file_name().unwrap().to_string_lossy().to_string(), s["index"].as_u64().unwrap())
+            (
+                Path::new(src)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string(),
+                s["index"].as_u64().unwrap(),
+            )
         })
         .collect();
     assert_eq!(
@@ -112,9 +142,16 @@ fn malformed_rows_are_skipped_counted_and_exit_3() {
             ("role-assignments.json".into(), 1),
         ]
     );
-    assert!(skipped[1]["reason"].as_str().unwrap().contains("agentPoolProfiles"));
+    assert!(skipped[1]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("agentPoolProfiles"));
     assert_eq!(report["summary"]["clusters"], 2);
-    assert!(r.stderr.contains("clusters.json"), "the warning names the file: {}", r.stderr);
+    assert!(
+        r.stderr.contains("clusters.json"),
+        "the warning names the file: {}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -124,7 +161,11 @@ fn missing_or_unparsable_clusters_file_is_a_clear_error() {
     std::fs::create_dir_all(&empty).unwrap();
     let r = run_audit(&empty, &tmp.path().join("out"), &[]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("clusters.json") && r.stderr.contains("missing"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("clusters.json") && r.stderr.contains("missing"),
+        "{}",
+        r.stderr
+    );
     std::fs::write(empty.join("clusters.json"), "{\"value\": [").unwrap();
     let r = run_audit(&empty, &tmp.path().join("out"), &[]);
     assert_eq!(r.code, 2);
@@ -144,8 +185,12 @@ fn demo_inventory_fires_every_rule() {
     for c in v["data"].as_array_mut().unwrap() {
         if c["name"].as_str().unwrap().starts_with("aks-payments") {
             c.as_object_mut().unwrap().remove("identity");
-            c["properties"]["servicePrincipalProfile"]["clientId"] = "2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a".into();
-            c["properties"].as_object_mut().unwrap().remove("identityProfile");
+            c["properties"]["servicePrincipalProfile"]["clientId"] =
+                "2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a".into();
+            c["properties"]
+                .as_object_mut()
+                .unwrap()
+                .remove("identityProfile");
             for p in c["properties"]["agentPoolProfiles"].as_array_mut().unwrap() {
                 if p["name"] == "np1" && p.get("nodeImageVersion").is_some() {
                     p["nodeImageVersion"] = "AKSUbuntu-2204gen2containerd-202409.23.0".into();
@@ -153,20 +198,37 @@ fn demo_inventory_fires_every_rule() {
             }
         }
     }
-    std::fs::write(inv1.join("clusters.json"), serde_json::to_string(&v).unwrap()).unwrap();
+    std::fs::write(
+        inv1.join("clusters.json"),
+        serde_json::to_string(&v).unwrap(),
+    )
+    .unwrap();
     let s = state.to_str().unwrap();
     let r1 = bin()
-        .args(["run", "--now", "2026-05-01T06:00:00Z", "--state", s, "--inventory"])
+        .args([
+            "run",
+            "--now",
+            "2026-05-01T06:00:00Z",
+            "--state",
+            s,
+            "--inventory",
+        ])
         .arg(&inv1)
         .arg("--out")
         .arg(tmp.path().join("r1"))
         .output()
         .unwrap();
-    assert_eq!(r1.status.code(), Some(0), "{}", String::from_utf8_lossy(&r1.stderr));
+    assert_eq!(
+        r1.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r1.stderr)
+    );
     let r2 = run_audit(&demo, &tmp.path().join("r2"), &["--state", s]);
     assert_eq!(r2.code, 0, "{}", r2.stderr);
     let findings = csv_rows(&r2.out.join("findings.csv"));
-    let fired: std::collections::BTreeSet<&str> = findings.iter().map(|f| f["rule_id"].as_str()).collect();
+    let fired: std::collections::BTreeSet<&str> =
+        findings.iter().map(|f| f["rule_id"].as_str()).collect();
     let out = bin().arg("rules").output().unwrap();
     let catalogue = String::from_utf8(out.stdout).unwrap();
     let ids: Vec<&str> = catalogue
@@ -180,7 +242,10 @@ fn demo_inventory_fires_every_rule() {
         .filter(|id| !fired.contains(**id))
         .filter(|id| **id != "AKSMI005") // needs Microsoft Graph; covered by the live tests
         .collect();
-    assert!(missing.is_empty(), "rules that never fire on the demo: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "rules that never fire on the demo: {missing:?}"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -233,8 +298,16 @@ fn migration_scenario_pending_then_complete() {
             .arg(&out)
             .output()
             .unwrap();
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-        (csv_rows(&out.join("clusters.csv")).remove(0), csv_rows(&out.join("findings.csv")))
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (
+            csv_rows(&out.join("clusters.csv")).remove(0),
+            csv_rows(&out.join("findings.csv")),
+        )
     };
     let old = "AKSUbuntu-2204gen2containerd-202405.03.0";
     let (c1, f1) = night(1, "2026-06-01T02:00:00Z", cluster(false, old));
@@ -244,13 +317,18 @@ fn migration_scenario_pending_then_complete() {
     let (c2, f2) = night(2, "2026-06-02T02:00:00Z", cluster(true, old));
     assert_eq!(c2["migration_status"], "pending");
     assert_eq!(c2["pools_pending_upgrade"], "2");
-    let pending: Vec<&str> = f2.iter().filter(|f| f["rule_id"] == "AKSMI002").map(|f| f["message"].as_str()).collect();
+    let pending: Vec<&str> = f2
+        .iter()
+        .filter(|f| f["rule_id"] == "AKSMI002")
+        .map(|f| f["message"].as_str())
+        .collect();
     assert_eq!(pending.len(), 2, "{f2:?}");
     assert!(f2.iter().any(|f| f["remediation"].contains("az aks nodepool upgrade --resource-group rg --cluster-name aks1 --name system --node-image-only")));
 
     let (c3, f3) = night(3, "2026-06-09T02:00:00Z", {
         let mut v = cluster(true, "AKSUbuntu-2204gen2containerd-202406.01.0");
-        v[0]["properties"]["agentPoolProfiles"][1]["nodeImageVersion"] = "AKSUbuntu-2204gen2containerd-202406.01.0".into();
+        v[0]["properties"]["agentPoolProfiles"][1]["nodeImageVersion"] =
+            "AKSUbuntu-2204gen2containerd-202406.01.0".into();
         v
     });
     assert_eq!(c3["migration_status"], "complete");
@@ -264,10 +342,18 @@ fn corrupt_history_is_an_error_not_a_reset() {
     let state = tmp.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(state.join("state.json"), "{\"version\": 1, \"clusters\": {").unwrap();
-    let r = run_audit(&fixture("az-shapes"), &tmp.path().join("out"), &["--state", state.to_str().unwrap()]);
+    let r = run_audit(
+        &fixture("az-shapes"),
+        &tmp.path().join("out"),
+        &["--state", state.to_str().unwrap()],
+    );
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("corrupt"), "{}", r.stderr);
-    assert_eq!(read(&state.join("state.json")), "{\"version\": 1, \"clusters\": {", "left untouched");
+    assert_eq!(
+        read(&state.join("state.json")),
+        "{\"version\": 1, \"clusters\": {",
+        "left untouched"
+    );
 }
 
 #[test]
@@ -285,24 +371,42 @@ fn hostile_strings_pass_through_inert() {
             assert!(!v.starts_with(['=', '+', '-', '@']), "{k} = {v}");
         }
         // The remediation quotes the hostile resource group for the shell.
-        assert!(f["remediation"].contains("--resource-group 'rg-'\\''; rm -rf /'"), "{}", f["remediation"]);
+        assert!(
+            f["remediation"].contains("--resource-group 'rg-'\\''; rm -rf /'"),
+            "{}",
+            f["remediation"]
+        );
     }
     // HTML: no live markup from the data.
     let html = read(&r.out.join("report.html"));
     assert!(!html.contains("<script>alert(1)</script>"));
     assert!(!html.contains("<img src=x"));
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;") || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;")
+            || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+    );
     // JSON: valid and round-trips the raw values.
     let report: Value = serde_json::from_str(&read(&r.out.join("report.json"))).unwrap();
-    assert_eq!(report["clusters"][0]["cluster_name"], "<script>alert(1)</script>");
+    assert_eq!(
+        report["clusters"][0]["cluster_name"],
+        "<script>alert(1)</script>"
+    );
 }
 
 #[test]
 fn fail_on_sets_exit_code_1() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = run_audit(&fixture("az-shapes"), &tmp.path().join("a"), &["--fail-on", "high"]);
+    let r = run_audit(
+        &fixture("az-shapes"),
+        &tmp.path().join("a"),
+        &["--fail-on", "high"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let r = run_audit(&fixture("az-shapes"), &tmp.path().join("b"), &["--fail-on", "critical"]);
+    let r = run_audit(
+        &fixture("az-shapes"),
+        &tmp.path().join("b"),
+        &["--fail-on", "critical"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -329,13 +433,27 @@ expires = "2026-12-31"
 "#,
     )
     .unwrap();
-    let r = run_audit(&fixture("az-shapes"), tmp.path(), &["--suppressions", sup.to_str().unwrap(), "--fail-on", "high"]);
+    let r = run_audit(
+        &fixture("az-shapes"),
+        tmp.path(),
+        &["--suppressions", sup.to_str().unwrap(), "--fail-on", "high"],
+    );
     let findings = csv_rows(&r.out.join("findings.csv"));
-    let sp: Vec<_> = findings.iter().filter(|f| f["rule_id"] == "AKSMI001").collect();
+    let sp: Vec<_> = findings
+        .iter()
+        .filter(|f| f["rule_id"] == "AKSMI001")
+        .collect();
     assert_eq!(sp.len(), 2);
-    assert!(sp.iter().all(|f| f["suppressed"] == "true" && f["suppression_owner"] == "sec@fabrikam.example"));
+    assert!(sp
+        .iter()
+        .all(|f| f["suppressed"] == "true" && f["suppression_owner"] == "sec@fabrikam.example"));
     let report: Value = serde_json::from_str(&read(&r.out.join("report.json"))).unwrap();
-    let statuses: Vec<&str> = report["suppressions"]["entries"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = report["suppressions"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, vec!["active", "stale"]);
     // AKSMI004 (high) on mi-nokubelet is not suppressed, so --fail-on high still fails.
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -353,7 +471,10 @@ fn rules_command_prints_catalogue_with_sources() {
 fn real_azure_payloads_classify() {
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/azure-samples");
     if !samples.is_dir() {
-        eprintln!("skipping: {} not present (it is outside the repository)", samples.display());
+        eprintln!(
+            "skipping: {} not present (it is outside the repository)",
+            samples.display()
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -361,28 +482,58 @@ fn real_azure_payloads_classify() {
     // REST spec example: an SP-style cluster.
     let get = load("specs/2024-09-01_ManagedClustersGet.json");
     let ua = load("specs/2024-09-01_ManagedClustersCreate_Update_UserAssigned.json");
-    let mut ua_body = ua["responses"].as_object().unwrap().values().next().unwrap()["body"].clone();
+    let mut ua_body = ua["responses"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()["body"]
+        .clone();
     // Both spec examples use the same cluster id; rename one so both are audited.
-    ua_body["id"] = ua_body["id"].as_str().unwrap().replace("clustername1", "clustername-ua").into();
+    ua_body["id"] = ua_body["id"]
+        .as_str()
+        .unwrap()
+        .replace("clustername1", "clustername-ua")
+        .into();
     ua_body["name"] = "clustername-ua".into();
-    let sp_cli = load("cli-recordings/test_aks_create_default_service_with_virtual_node_addon__SP.json");
+    let sp_cli =
+        load("cli-recordings/test_aks_create_default_service_with_virtual_node_addon__SP.json");
     let sp_get = sp_cli["steps"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|s| s.get("response_body"))
-        .find(|b| b.get("properties").and_then(|p| p.get("agentPoolProfiles")).is_some())
+        .find(|b| {
+            b.get("properties")
+                .and_then(|p| p.get("agentPoolProfiles"))
+                .is_some()
+        })
         .cloned()
         .expect("a managed cluster body in the SP recording");
     let inv = tmp.path().join("inv");
     std::fs::create_dir_all(&inv).unwrap();
-    std::fs::write(inv.join("clusters.json"), Value::Array(vec![get["responses"]["200"]["body"].clone(), ua_body, sp_get]).to_string()).unwrap();
+    std::fs::write(
+        inv.join("clusters.json"),
+        Value::Array(vec![
+            get["responses"]["200"]["body"].clone(),
+            ua_body,
+            sp_get,
+        ])
+        .to_string(),
+    )
+    .unwrap();
     let r = run_audit(&inv, &tmp.path().join("out"), &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let rows = csv_rows(&r.out.join("clusters.csv"));
     assert_eq!(rows.len(), 3, "{rows:?}");
-    let modes: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["control_plane_identity"].as_str()).collect();
-    assert!(modes.contains("service_principal") && modes.contains("user_assigned"), "{modes:?}");
+    let modes: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["control_plane_identity"].as_str())
+        .collect();
+    assert!(
+        modes.contains("service_principal") && modes.contains("user_assigned"),
+        "{modes:?}"
+    );
 
     // The migration recording: GET before (SP) and after (MI) with unchanged node image.
     let mig = load("cli-recordings/test_aks_update_to_msi_cluster__2022-03-01.json");
@@ -390,10 +541,17 @@ fn real_azure_payloads_classify() {
     let before = steps[1]["response_body"].clone();
     let after = steps[4]["response_body"].clone();
     let state = tmp.path().join("state");
-    for (n, body, now) in [(1, before, "2026-06-01T00:00:00Z"), (2, after, "2026-06-02T00:00:00Z")] {
+    for (n, body, now) in [
+        (1, before, "2026-06-01T00:00:00Z"),
+        (2, after, "2026-06-02T00:00:00Z"),
+    ] {
         let inv = tmp.path().join(format!("mig{n}"));
         std::fs::create_dir_all(&inv).unwrap();
-        std::fs::write(inv.join("clusters.json"), Value::Array(vec![body]).to_string()).unwrap();
+        std::fs::write(
+            inv.join("clusters.json"),
+            Value::Array(vec![body]).to_string(),
+        )
+        .unwrap();
         let out = tmp.path().join(format!("migout{n}"));
         let o = bin()
             .args(["run", "--now", now, "--inventory"])
@@ -404,7 +562,12 @@ fn real_azure_payloads_classify() {
             .arg(&out)
             .output()
             .unwrap();
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let row = csv_rows(&out.join("clusters.csv")).remove(0);
         let want = if n == 1 { "not_migrated" } else { "pending" };
         assert_eq!(row["migration_status"], want, "step {n}: {row:?}");

@@ -8,10 +8,21 @@ use aks_identity_audit::inventory::{folder, Kind, Loader};
 use proptest::prelude::*;
 
 fn demo(name: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo").join(name)).unwrap()
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/demo")
+            .join(name),
+    )
+    .unwrap()
 }
 
-const KINDS: [Kind; 5] = [Kind::Clusters, Kind::RoleAssignments, Kind::Subscriptions, Kind::ResourceGroups, Kind::Registries];
+const KINDS: [Kind; 5] = [
+    Kind::Clusters,
+    Kind::RoleAssignments,
+    Kind::Subscriptions,
+    Kind::ResourceGroups,
+    Kind::Registries,
+];
 
 fn arb_json() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
@@ -19,13 +30,34 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         any::<bool>().prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
         "[a-zA-Z/:_.-]{0,24}".prop_map(serde_json::Value::from),
-        prop_oneof![Just("msi"), Just("SystemAssigned"), Just("UserAssigned"), Just("/subscriptions/s/resourceGroups/r/providers/x/y/z")].prop_map(serde_json::Value::from),
+        prop_oneof![
+            Just("msi"),
+            Just("SystemAssigned"),
+            Just("UserAssigned"),
+            Just("/subscriptions/s/resourceGroups/r/providers/x/y/z")
+        ]
+        .prop_map(serde_json::Value::from),
     ];
     let keys = prop_oneof![
-        Just("id"), Just("name"), Just("properties"), Just("identity"), Just("type"), Just("tags"),
-        Just("agentPoolProfiles"), Just("identityProfile"), Just("kubeletidentity"), Just("addonProfiles"),
-        Just("servicePrincipalProfile"), Just("clientId"), Just("principalId"), Just("roleDefinitionId"),
-        Just("scope"), Just("userAssignedIdentities"), Just("podIdentityProfile"), Just("createdOn"), Just("systemData"),
+        Just("id"),
+        Just("name"),
+        Just("properties"),
+        Just("identity"),
+        Just("type"),
+        Just("tags"),
+        Just("agentPoolProfiles"),
+        Just("identityProfile"),
+        Just("kubeletidentity"),
+        Just("addonProfiles"),
+        Just("servicePrincipalProfile"),
+        Just("clientId"),
+        Just("principalId"),
+        Just("roleDefinitionId"),
+        Just("scope"),
+        Just("userAssignedIdentities"),
+        Just("podIdentityProfile"),
+        Just("createdOn"),
+        Just("systemData"),
     ];
     leaf.prop_recursive(4, 64, 8, move |inner| {
         prop_oneof![

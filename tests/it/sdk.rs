@@ -6,7 +6,11 @@ use std::process::{Command, Stdio};
 
 fn venv_python() -> std::path::PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.tools/venv/bin/python");
-    assert!(p.exists(), "{} is missing: run scripts/setup-test-tools.sh", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup-test-tools.sh",
+        p.display()
+    );
     p
 }
 
@@ -16,14 +20,23 @@ fn microsoft_python_sdk_pages_and_errors_against_the_emulator() {
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("ca.pem");
     let mut emu = Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
-        .args(["emulator", "serve", "--demo", "--listen", "127.0.0.1:0", "--ca-out"])
+        .args([
+            "emulator",
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--ca-out",
+        ])
         .arg(&ca)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(emu.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(emu.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("https://"))
@@ -38,7 +51,12 @@ fn microsoft_python_sdk_pages_and_errors_against_the_emulator() {
     let _ = emu.kill();
     let _ = emu.wait();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "python SDK failed: {}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python SDK failed: {}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
     assert_eq!(v["subscriptions"], 3, "{v}");
     assert_eq!(v["clusters"], 11, "{v}");
