@@ -88,6 +88,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         source,
         owners: settings.owners.clone(),
         suppressions,
+        history_days: settings.history_days,
     };
     let outcome = Report::generate(&inventory, &baseline, &prev, now, &opts);
     let classified = started.elapsed();
@@ -102,9 +103,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     };
     write_reports_with_runs(&outcome.report, &out_dir, &render, &runs)?;
     if let Some(dir) = &settings.state {
-        let mut h = outcome.history;
-        h = h.advance(vec![], h.findings.clone(), now, settings.history_days);
-        h.save(dir)?;
+        outcome.history.save(dir)?;
         history::write_atomic(
             &dir.join(trend::RUNS_FILE),
             trend::runs_csv(&runs)?.as_bytes(),

@@ -159,6 +159,8 @@ pub struct Options {
     pub source: String,
     pub owners: owner::OwnerPolicy,
     pub suppressions: Vec<suppress::Suppression>,
+    /// Clusters unseen for longer than this are forgotten.
+    pub history_days: i64,
 }
 
 impl Default for Options {
@@ -167,6 +169,7 @@ impl Default for Options {
             source: "inventory".into(),
             owners: owner::OwnerPolicy::default(),
             suppressions: vec![],
+            history_days: 400,
         }
     }
 }
@@ -294,7 +297,7 @@ impl Report {
             suppressions,
             role_checks,
         };
-        let history = prev.advance(observed_all, fingerprints, now, 400);
+        let history = prev.advance(observed_all, fingerprints, now, opts.history_days);
         Outcome { report, history }
     }
 
