@@ -668,7 +668,7 @@ pub async fn collect_demo(
 }
 
 /// The saved Graph enrichment in an inventory folder.
-pub const SP_CREDENTIALS_FILE: &str = "sp-credentials.json";
+pub const SP_CREDENTIALS_FILE: &str = crate::inventory::folder::SP_CREDENTIALS_FILE;
 
 #[cfg(test)]
 mod tests {

@@ -77,7 +77,33 @@ pub fn read_folder(dir: &Path) -> anyhow::Result<Inventory> {
             .with_context(|| format!("reading {}", path.display()))?;
         load_text(&mut loader, kind, &path.display().to_string(), &text)?;
     }
-    Ok(loader.finish())
+    let mut inv = loader.finish();
+    read_sp_credentials(dir, &mut inv)?;
+    Ok(inv)
+}
+
+/// The file `--save-inventory` writes for Microsoft Graph's credential expiry data.
+pub const SP_CREDENTIALS_FILE: &str = "sp-credentials.json";
+
+/// Reads `sp-credentials.json` (optional): one bad element is skipped and counted.
+fn read_sp_credentials(dir: &Path, inv: &mut Inventory) -> anyhow::Result<()> {
+    let path = dir.join(SP_CREDENTIALS_FILE);
+    if !path.exists() {
+        return Ok(());
+    }
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {file}"))?;
+    for (i, raw) in elements(&text, &file)?.into_iter().enumerate() {
+        match serde_json::from_str::<super::SpCredential>(raw.get()) {
+            Ok(c) => inv.sp_credentials.push(c),
+            Err(e) => inv.coverage.skipped_rows.push(super::SkippedRow {
+                source: file.clone(),
+                index: i,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
