@@ -41,6 +41,26 @@ fn run_audit(inventory: &Path, out: &Path, extra: &[&str]) -> Run {
     }
 }
 
+/// One nightly run with history in `state`; asserts exit 0 and returns the out folder.
+fn run_night(inventory: &Path, state: &Path, out: &Path, now: &str) -> PathBuf {
+    let o = bin()
+        .args(["run", "--now", now, "--inventory"])
+        .arg(inventory)
+        .arg("--state")
+        .arg(state)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.to_path_buf()
+}
+
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -204,25 +224,11 @@ fn demo_inventory_fires_every_rule() {
     )
     .unwrap();
     let s = state.to_str().unwrap();
-    let r1 = bin()
-        .args([
-            "run",
-            "--now",
-            "2026-05-01T06:00:00Z",
-            "--state",
-            s,
-            "--inventory",
-        ])
-        .arg(&inv1)
-        .arg("--out")
-        .arg(tmp.path().join("r1"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        r1.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&r1.stderr)
+    run_night(
+        &inv1,
+        &state,
+        &tmp.path().join("r1"),
+        "2026-05-01T06:00:00Z",
     );
     let r2 = run_audit(&demo, &tmp.path().join("r2"), &["--state", s]);
     assert_eq!(r2.code, 0, "{}", r2.stderr);
@@ -288,22 +294,7 @@ fn migration_scenario_pending_then_complete() {
         let inv = tmp.path().join(format!("inv{n}"));
         std::fs::create_dir_all(&inv).unwrap();
         std::fs::write(inv.join("clusters.json"), clusters.to_string()).unwrap();
-        let out = tmp.path().join(format!("out{n}"));
-        let o = bin()
-            .args(["run", "--now", now, "--inventory"])
-            .arg(&inv)
-            .arg("--state")
-            .arg(&state)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let out = run_night(&inv, &state, &tmp.path().join(format!("out{n}")), now);
         (
             csv_rows(&out.join("clusters.csv")).remove(0),
             csv_rows(&out.join("findings.csv")),
@@ -552,22 +543,7 @@ fn real_azure_payloads_classify() {
             Value::Array(vec![body]).to_string(),
         )
         .unwrap();
-        let out = tmp.path().join(format!("migout{n}"));
-        let o = bin()
-            .args(["run", "--now", now, "--inventory"])
-            .arg(&inv)
-            .arg("--state")
-            .arg(&state)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let out = run_night(&inv, &state, &tmp.path().join(format!("migout{n}")), now);
         let row = csv_rows(&out.join("clusters.csv")).remove(0);
         let want = if n == 1 { "not_migrated" } else { "pending" };
         assert_eq!(row["migration_status"], want, "step {n}: {row:?}");
