@@ -187,7 +187,7 @@ async fn pages_through_a_large_tenant_at_the_default_quota_without_a_429_and_rep
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let st = e.emu.stats();
     assert_eq!(st.throttled_429, 0, "{st:?}");
-    assert!(st.pages_per_table["resources"] >= 4 + 1, "{st:?}");
+    assert!(st.pages_per_table["resources"] > 4, "{st:?}");
     assert!(st.pages_per_table["authorizationresources"] >= 16, "{st:?}");
     // More queries than one quota window holds: pacing had to wait.
     assert!(st.queries_per_table.values().sum::<u64>() > 15, "{st:?}");
