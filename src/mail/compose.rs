@@ -72,17 +72,51 @@ pub fn plan(report: &Report, policy: &DomainPolicy) -> Plan {
     }
 }
 
-/// The report narrowed to some clusters and their findings (and role checks).
-pub fn subset(report: &Report, ids: &[String]) -> Report {
-    let keep: BTreeSet<String> = ids.iter().map(|i| i.to_ascii_lowercase()).collect();
-    let mut r = report.clone();
-    r.clusters
-        .retain(|c| keep.contains(&c.cluster_id.to_ascii_lowercase()));
-    r.findings
-        .retain(|f| keep.contains(&f.cluster_id.to_ascii_lowercase()));
-    r.role_checks
-        .retain(|c| keep.contains(&c.cluster_id.to_ascii_lowercase()));
-    r
+/// Narrows the report to some clusters and their findings (and role checks). Built
+/// once per run: the report without its per-cluster rows is cloned once, and each
+/// owner's copy is that plus their rows (no clone of the whole report per owner).
+pub struct Narrower<'a> {
+    full: &'a Report,
+    empty: Report,
+}
+
+impl<'a> Narrower<'a> {
+    pub fn new(full: &'a Report) -> Self {
+        let mut empty = full.clone();
+        empty.clusters.clear();
+        empty.findings.clear();
+        empty.role_checks.clear();
+        Narrower { full, empty }
+    }
+
+    pub fn full(&self) -> &'a Report {
+        self.full
+    }
+
+    pub fn narrow(&self, ids: &[String]) -> Report {
+        let mine = |id: &str| ids.iter().any(|k| k.eq_ignore_ascii_case(id));
+        let f = self.full;
+        let mut r = self.empty.clone();
+        r.clusters = f
+            .clusters
+            .iter()
+            .filter(|c| mine(&c.cluster_id))
+            .cloned()
+            .collect();
+        r.findings = f
+            .findings
+            .iter()
+            .filter(|x| mine(&x.cluster_id))
+            .cloned()
+            .collect();
+        r.role_checks = f
+            .role_checks
+            .iter()
+            .filter(|x| mine(&x.cluster_id))
+            .cloned()
+            .collect();
+        r
+    }
 }
 
 /// True when a finding of these clusters appeared or went away since the last run
@@ -326,12 +360,13 @@ fn build(
 
 /// One owner's message: only their clusters, their rows of the CSVs attached.
 pub fn owner_message(
-    report: &Report,
+    narrower: &Narrower,
     owner: &OwnerPlan,
     from: &Mailbox,
     csv_excel: bool,
 ) -> anyhow::Result<Message> {
-    let sub = subset(report, &owner.cluster_ids);
+    let report = narrower.full();
+    let sub = narrower.narrow(&owner.cluster_ids);
     let opts = RenderOptions { csv_excel };
     let attachments = vec![
         Attachment::new("clusters.csv".into())

@@ -66,6 +66,7 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Deliv
             "mail: clusters with unroutable owners and no --admin to tell; see the warnings above"
         );
     }
+    let narrower = compose::Narrower::new(report);
     let mut messages: Vec<(Address, anyhow::Result<lettre::Message>)> = Vec::new();
     for o in &plan.owners {
         if !s.always_send && !compose::changed_for(report, &o.cluster_ids) {
@@ -74,7 +75,7 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Deliv
         }
         messages.push((
             o.address.clone(),
-            compose::owner_message(report, o, &s.from, s.csv_excel),
+            compose::owner_message(&narrower, o, &s.from, s.csv_excel),
         ));
     }
     let all_ids = report
