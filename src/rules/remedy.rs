@@ -1,13 +1,30 @@
 //! Copy-ready `az` commands, with every value quoted for a POSIX shell when needed.
 use crate::inventory::Cluster;
 
-/// Quotes a value for a POSIX shell unless it is made only of safe characters.
+/// Quotes a value for the shell unless it is made only of safe characters: single
+/// quotes, or ANSI-C `$'...'` quoting (bash, zsh, POSIX 2024) when it holds control characters.
 pub fn q(s: &str) -> String {
     let safe = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
     if safe {
         s.to_string()
+    } else if s.chars().any(char::is_control) {
+        // ANSI-C quoting keeps the command on one line when a value holds CR/LF or tabs.
+        let mut out = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32 & 0xff)),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
@@ -120,5 +137,7 @@ mod tests {
         assert_eq!(q("a'b; rm -rf /"), r"'a'\''b; rm -rf /'");
         assert_eq!(q("$(x)"), "'$(x)'");
         assert_eq!(q(""), "''");
+        assert_eq!(q("a\r\nBcc: x"), r"$'a\r\nBcc: x'");
+        assert_eq!(q("it's\n"), r"$'it\'s\n'");
     }
 }
