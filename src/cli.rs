@@ -108,7 +108,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let Some(state) = first.state.clone() else {
                 anyhow::bail!("schedule needs --state DIR (history is what makes the kubelet check work, and the scheduler keeps its own state there)");
             };
-            let opts = crate::schedule::options_from_args(&schedule, &state)?;
+            let file = match &run.config {
+                Some(p) => FileConfig::load(p)?,
+                None => FileConfig::default(),
+            };
+            let opts = crate::schedule::options_from(&schedule, &file.schedule, &state)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(crate::schedule::run_schedule(opts, |_scheduled| {
                 let run = run.clone();
@@ -165,15 +169,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             crate::mail::resend_command(&dir, config.as_deref(), &mail)
         }
         Command::CheckConfig { file } => {
-            let cfg = FileConfig::load(&file)?;
-            if let Some(b) = &cfg.baseline {
-                Baseline::load(b)?;
+            let problems = crate::check_config::check_file(&file);
+            if problems.is_empty() {
+                println!("{}: ok", file.display());
+                Ok(crate::exit::OK)
+            } else {
+                eprint!("{}", crate::check_config::render(&file, &problems));
+                Ok(crate::exit::ERROR)
             }
-            if let Some(s) = &cfg.suppressions {
-                crate::rules::suppress::load(s)?;
-            }
-            println!("{}: ok", file.display());
-            Ok(crate::exit::OK)
         }
     }
 }

@@ -75,6 +75,22 @@ pub struct FileConfig {
     pub mail: crate::mail::MailConfig,
     #[serde(default)]
     pub azure: crate::azure::AzureConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+}
+
+/// The `[schedule]` table: what `schedule` runs by when its flags are absent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Kubernetes CronJob schedule, 5 fields (as `--cron`).
+    pub cron: Option<String>,
+    /// IANA timezone [default: UTC].
+    pub timezone: Option<String>,
+    /// Run the latest missed run at start [default: true].
+    pub run_missed: Option<bool>,
+    /// Seconds a run may finish after SIGTERM [default: 60].
+    pub shutdown_grace_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -117,7 +133,40 @@ impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+        Self::parse(&text)
+            .map_err(|(key, reason)| anyhow::anyhow!("config {}: {key}: {reason}", path.display()))
+    }
+
+    /// Parses the file's text; an error is `(key, reason)`, the key dotted
+    /// (`mail.smtp`), the reason with its line.
+    pub fn parse(text: &str) -> Result<FileConfig, (String, String)> {
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            (
+                "(syntax)".to_string(),
+                format!("{}{}", e.message(), line_suffix(text, e.span())),
+            )
+        })?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = match e.path().to_string() {
+                p if p == "." => "(top level)".to_string(),
+                p => p,
+            };
+            let inner = e.into_inner();
+            (
+                key,
+                format!("{}{}", inner.message(), line_suffix(text, inner.span())),
+            )
+        })
+    }
+}
+
+fn line_suffix(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(r) => {
+            let at = r.start.min(text.len());
+            format!(" (line {})", text[..at].matches('\n').count() + 1)
+        }
+        None => String::new(),
     }
 }
 

@@ -56,18 +56,20 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     if settings.source == Source::Demo && runs.is_empty() {
         runs = crate::inventory::demo::seed_runs(now);
     }
-    let (inventory, source) = match &settings.source {
+    let (inventory, source, collect_stats) = match &settings.source {
         Source::Inventory(dir) => (
             folder::read_folder(dir)?,
             format!("inventory folder {}", dir.display()),
+            None,
         ),
         Source::Demo => {
-            let (inv, _) =
+            let (inv, stats) =
                 crate::azure::collect_demo(&settings.azure, &crate::azure::Progress::for_stderr())
                     .await?;
             (
                 inv,
                 "built-in demo tenant (embedded emulator, live path)".to_string(),
+                Some(stats),
             )
         }
         Source::Live => {
@@ -80,9 +82,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
                     "Azure Resource Graph ({} subscriptions)",
                     stats.subscriptions
                 ),
+                Some(stats),
             )
         }
     };
+    // Totals of the HTTP side (zero for an inventory folder), for the summary line.
+    let http = collect_stats.map(|s| s.totals()).unwrap_or_default();
     let collected = started.elapsed();
     let opts = rules::Options {
         source,
@@ -109,7 +114,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
             trend::runs_csv(&runs)?.as_bytes(),
         )?;
     }
+    let reported = started.elapsed();
     let mail = crate::mail::deliver(&outcome.report, &out_dir, &settings.mail).await;
+    let mailed = started.elapsed();
     let mut exit_code = exit_code(&outcome.report, settings.fail_on);
     if mail.undelivered > 0 {
         exit_code = exit::GAPS;
@@ -129,6 +136,14 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         mail_unroutable = mail.unroutable,
         collect_ms = collected.as_millis() as u64,
         classify_ms = (classified - collected).as_millis() as u64,
+        report_ms = (reported - classified).as_millis() as u64,
+        mail_ms = (mailed - reported).as_millis() as u64,
+        requests = http.requests,
+        pages = http.pages,
+        rows = http.rows,
+        bytes = http.bytes,
+        throttled_429 = http.throttled_429,
+        retries = http.retries,
         total_ms = started.elapsed().as_millis() as u64,
         out = %out_dir.display(),
         exit_code,

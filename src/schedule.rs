@@ -27,23 +27,28 @@ pub struct ScheduleArgs {
     /// When to run: a Kubernetes CronJob schedule, 5 fields "minute hour day-of-month
     /// month day-of-week" (day-of-week 0 or 7 = Sunday, 1 = Monday; names like MON,
     /// JAN; ranges, steps, lists) or @hourly, @daily, @midnight, @weekly, @monthly,
-    /// @yearly. Example: "0 2 * * MON-FRI"
+    /// @yearly. Example: "0 2 * * MON-FRI" [config: schedule.cron]
     #[arg(long, value_name = "EXPR")]
-    pub cron: String,
+    pub cron: Option<String>,
 
     /// IANA timezone the schedule is read in, e.g. Europe/Berlin or Asia/Tokyo
-    #[arg(long, value_name = "IANA", default_value = "UTC")]
-    pub timezone: String,
+    /// [default: UTC; config: schedule.timezone]
+    #[arg(long, value_name = "IANA")]
+    pub timezone: Option<String>,
 
     /// Do not run a missed run at start (by default, after downtime the latest missed
-    /// run runs once at start)
+    /// run runs once at start) [config: schedule.run_missed = false]
     #[arg(long)]
     pub no_run_missed: bool,
 
     /// On SIGTERM/SIGINT during a run, seconds to let it finish before abandoning it
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub shutdown_grace: u64,
+    /// [default: 60; config: schedule.shutdown_grace_seconds]
+    #[arg(long, value_name = "SECONDS")]
+    pub shutdown_grace: Option<u64>,
 }
+
+/// The default of `--shutdown-grace` / `schedule.shutdown_grace_seconds`.
+pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 60;
 
 /// Parses an IANA timezone name with an error that says what is expected.
 pub fn parse_timezone(name: &str) -> anyhow::Result<Tz> {
@@ -55,13 +60,36 @@ pub fn parse_timezone(name: &str) -> anyhow::Result<Tz> {
 /// Turns the flags into [`ScheduleOptions`]; `state_dir` is where the scheduler keeps
 /// `schedule-state.json` (the run's `--state` directory).
 pub fn options_from_args(args: &ScheduleArgs, state_dir: &Path) -> anyhow::Result<ScheduleOptions> {
-    let tz = parse_timezone(&args.timezone).context("--timezone")?;
-    let schedule = parse_cron(&args.cron, tz).context("--cron")?;
+    options_from(args, &crate::config::ScheduleConfig::default(), state_dir)
+}
+
+/// [`options_from_args`] with the config file's `[schedule]` table under the flags.
+pub fn options_from(
+    args: &ScheduleArgs,
+    file: &crate::config::ScheduleConfig,
+    state_dir: &Path,
+) -> anyhow::Result<ScheduleOptions> {
+    let tz = match (&args.timezone, &file.timezone) {
+        (Some(t), _) => parse_timezone(t).context("--timezone")?,
+        (None, Some(t)) => parse_timezone(t).context("schedule.timezone")?,
+        (None, None) => Tz::UTC,
+    };
+    let schedule = match (&args.cron, &file.cron) {
+        (Some(c), _) => parse_cron(c, tz).context("--cron")?,
+        (None, Some(c)) => parse_cron(c, tz).context("schedule.cron")?,
+        (None, None) => anyhow::bail!(
+            "no schedule: give --cron EXPR or `cron` in the [schedule] table of the config file"
+        ),
+    };
     Ok(ScheduleOptions {
         schedule,
         state_dir: state_dir.to_path_buf(),
-        run_missed: !args.no_run_missed,
-        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        run_missed: !args.no_run_missed && file.run_missed.unwrap_or(true),
+        shutdown_grace: Duration::from_secs(
+            args.shutdown_grace
+                .or(file.shutdown_grace_seconds)
+                .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS),
+        ),
     })
 }
 
@@ -126,8 +154,8 @@ mod tests {
     #[test]
     fn args_defaults_and_options() {
         let cli = TestCli::try_parse_from(["x", "--cron", "0 2 * * *"]).unwrap();
-        assert_eq!(cli.args.timezone, "UTC");
-        assert_eq!(cli.args.shutdown_grace, 60);
+        assert_eq!(cli.args.timezone, None);
+        assert_eq!(cli.args.shutdown_grace, None);
         assert!(!cli.args.no_run_missed);
         let opts = options_from_args(&cli.args, Path::new("/tmp/state")).unwrap();
         assert!(opts.run_missed);
@@ -151,10 +179,40 @@ mod tests {
         assert_eq!(opts.shutdown_grace, Duration::from_secs(5));
         assert_eq!(opts.schedule.timezone(), chrono_tz::Asia::Tokyo);
 
-        assert!(
-            TestCli::try_parse_from(["x"]).is_err(),
-            "--cron is required"
+        // Without --cron the config file's [schedule] table must give it.
+        let cli = TestCli::try_parse_from(["x"]).unwrap();
+        let e = options_from_args(&cli.args, Path::new("s")).unwrap_err();
+        assert!(e.to_string().contains("--cron"), "{e}");
+        let file = crate::config::ScheduleConfig {
+            cron: Some("30 1 * * *".into()),
+            timezone: Some("Europe/Berlin".into()),
+            run_missed: Some(false),
+            shutdown_grace_seconds: Some(9),
+        };
+        let opts = options_from(&cli.args, &file, Path::new("s")).unwrap();
+        assert_eq!(opts.schedule.expression(), "30 1 * * *");
+        assert_eq!(opts.schedule.timezone(), chrono_tz::Europe::Berlin);
+        assert!(!opts.run_missed);
+        assert_eq!(opts.shutdown_grace, Duration::from_secs(9));
+        // Flags win over the file.
+        let cli =
+            TestCli::try_parse_from(["x", "--cron", "0 3 * * *", "--shutdown-grace", "2"]).unwrap();
+        let opts = options_from(&cli.args, &file, Path::new("s")).unwrap();
+        assert_eq!(opts.schedule.expression(), "0 3 * * *");
+        assert_eq!(opts.shutdown_grace, Duration::from_secs(2));
+        let bad = crate::config::ScheduleConfig {
+            cron: Some("0 25 * * *".into()),
+            ..Default::default()
+        };
+        let e = format!(
+            "{:#}",
+            options_from(&cli_none(), &bad, Path::new("s")).unwrap_err()
         );
+        assert!(e.contains("schedule.cron") && e.contains("hour"), "{e}");
+    }
+
+    fn cli_none() -> ScheduleArgs {
+        TestCli::try_parse_from(["x"]).unwrap().args
     }
 
     #[test]

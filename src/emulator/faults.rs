@@ -1,6 +1,6 @@
 //! `--faults SPEC`: comma-separated fault injections.
 //!
-//! `429-burst=N`, `5xx=PERCENT`, `drop=PERCENT`, `slow=MS`,
+//! `429-burst=N`, `5xx=PERCENT`, `drop=PERCENT`, `slow=MS`, `slow-requests=N`,
 //! `forbidden-subscription=GUID` (repeatable), `token-expiry=SECONDS`,
 //! `token-revoke=SECONDS`, `malformed-rows=N`, `graph-forbidden`, `seed=S`.
 use std::time::Duration;
@@ -16,6 +16,8 @@ pub struct Faults {
     pub drop_percent: u8,
     /// Delay added to every ARM / Resource Graph / Graph reply.
     pub slow: Option<Duration>,
+    /// Only the first N ARM / Resource Graph / Graph replies are slow (0 = all).
+    pub slow_requests: u32,
     /// Subscriptions (lower-case GUIDs) that answer 403 `AuthorizationFailed`.
     pub forbidden_subscriptions: Vec<String>,
     /// Tokens are issued with this lifetime (stated honestly in the reply) and rejected
@@ -68,6 +70,7 @@ impl std::str::FromStr for Faults {
                 "5xx" => f.error_5xx_percent = percent(key, value)?,
                 "drop" => f.drop_percent = percent(key, value)?,
                 "slow" => f.slow = Some(Duration::from_millis(number(key, value)?)),
+                "slow-requests" => f.slow_requests = number(key, value)?,
                 "forbidden-subscription" => {
                     let v = value.ok_or_else(|| {
                         anyhow::anyhow!("fault \"forbidden-subscription\" needs a subscription id")
@@ -96,7 +99,7 @@ impl std::str::FromStr for Faults {
                 "seed" => f.seed = number(key, value)?,
                 other => anyhow::bail!(
                     "unknown fault {other:?}; known: 429-burst=N, 5xx=PERCENT, drop=PERCENT, \
-                     slow=MS, forbidden-subscription=GUID, token-expiry=SECONDS, \
+                     slow=MS, slow-requests=N, forbidden-subscription=GUID, token-expiry=SECONDS, \
                      token-revoke=SECONDS, malformed-rows=N, graph-forbidden, seed=S"
                 ),
             }
@@ -117,7 +120,7 @@ mod tests {
 
     #[test]
     fn parses_every_fault() {
-        let f: Faults = "429-burst=3, 5xx=10,drop=5,slow=250,\
+        let f: Faults = "429-burst=3, 5xx=10,drop=5,slow=250,slow-requests=2,\
             forbidden-subscription=AAAAAAAA-0000-0000-0000-000000000001,token-expiry=30,\
             token-revoke=7,malformed-rows=2,graph-forbidden,seed=42"
             .parse()
@@ -126,6 +129,7 @@ mod tests {
         assert_eq!(f.error_5xx_percent, 10);
         assert_eq!(f.drop_percent, 5);
         assert_eq!(f.slow, Some(Duration::from_millis(250)));
+        assert_eq!(f.slow_requests, 2);
         assert_eq!(
             f.forbidden_subscriptions,
             vec!["aaaaaaaa-0000-0000-0000-000000000001"]

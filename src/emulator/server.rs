@@ -67,6 +67,8 @@ pub(crate) struct State {
     pub tokens: token::TokenStore,
     pub windows: Mutex<HashMap<String, Window>>,
     pub burst_left: AtomicU32,
+    /// Slow replies left when `slow-requests=N` limits them.
+    pub slow_left: AtomicU32,
     pub rng: Mutex<StdRng>,
     pub stats: Mutex<Stats>,
     pub cache: arg::QueryCache,
@@ -145,6 +147,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         tenant,
         quota: config.quota,
         burst_left: AtomicU32::new(config.faults.burst_429),
+        slow_left: AtomicU32::new(config.faults.slow_requests),
         rng: Mutex::new(StdRng::seed_from_u64(config.faults.seed)),
         faults: config.faults,
         msi_secret: msi_secret.clone(),
@@ -303,7 +306,15 @@ async fn dispatch(
     let mut drop_it = false;
     if surface == Surface::Service {
         if let Some(d) = state.faults.slow {
-            tokio::time::sleep(d).await;
+            let limited = state.faults.slow_requests > 0;
+            if !limited
+                || state
+                    .slow_left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                tokio::time::sleep(d).await;
+            }
         }
         let (fail, drop) = {
             let mut rng = state.rng.lock().unwrap_or_else(|p| p.into_inner());

@@ -8,16 +8,16 @@ use aks_identity_audit::emulator::{
     generate, start, EmulatorConfig, GenerateArgs, Quota, RunningEmulator, Tenant,
 };
 
-const SECRET: &str = "s3cr3t-Client-VALUE-9f2c";
-const NOW: &str = "2026-01-15T06:00:00Z";
+pub(crate) const SECRET: &str = "s3cr3t-Client-VALUE-9f2c";
+pub(crate) const NOW: &str = "2026-01-15T06:00:00Z";
 
-struct Emu {
-    emu: RunningEmulator,
-    ca: PathBuf,
-    dir: tempfile::TempDir,
+pub(crate) struct Emu {
+    pub(crate) emu: RunningEmulator,
+    pub(crate) ca: PathBuf,
+    pub(crate) dir: tempfile::TempDir,
 }
 
-fn tenant_dir(subs: usize, clusters: usize, ras: usize) -> tempfile::TempDir {
+pub(crate) fn tenant_dir(subs: usize, clusters: usize, ras: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     generate(&GenerateArgs {
         subscriptions: subs,
@@ -30,7 +30,7 @@ fn tenant_dir(subs: usize, clusters: usize, ras: usize) -> tempfile::TempDir {
     dir
 }
 
-async fn serve(tenant: Tenant, quota: Option<Quota>, faults: &str) -> Emu {
+pub(crate) async fn serve(tenant: Tenant, quota: Option<Quota>, faults: &str) -> Emu {
     let mut config = EmulatorConfig::new(tenant);
     config.quota = quota;
     config.faults = faults.parse().unwrap();
@@ -42,12 +42,12 @@ async fn serve(tenant: Tenant, quota: Option<Quota>, faults: &str) -> Emu {
 }
 
 impl Emu {
-    fn out(&self, name: &str) -> PathBuf {
+    pub(crate) fn out(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// `run` against the emulator with client-secret auth from the environment.
-    async fn audit(&self, extra: &[&str]) -> Output {
+    pub(crate) async fn audit(&self, extra: &[&str]) -> Output {
         self.audit_with(
             &["--auth", "client-secret"],
             extra,
@@ -56,7 +56,12 @@ impl Emu {
         .await
     }
 
-    async fn audit_with(&self, auth: &[&str], extra: &[&str], env: &[(&str, String)]) -> Output {
+    pub(crate) async fn audit_with(
+        &self,
+        auth: &[&str],
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Output {
         let url = self.emu.url();
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -100,7 +105,7 @@ impl Emu {
     }
 }
 
-fn offline(inventory: &Path, out: &Path) -> Output {
+pub(crate) fn offline(inventory: &Path, out: &Path) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
         .args([
             "run",
@@ -116,7 +121,7 @@ fn offline(inventory: &Path, out: &Path) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
         o.status.code(),
@@ -125,7 +130,7 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn read(p: &Path) -> String {
+pub(crate) fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -395,7 +400,7 @@ async fn plain_http_bearer_to_a_remote_host_is_refused() {
     );
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {

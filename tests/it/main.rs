@@ -1,6 +1,7 @@
 //! The integration test binary: one binary, one module per area.
 mod audit;
 mod emulator;
+mod faults;
 mod live;
 mod mail;
 mod report;
