@@ -55,7 +55,7 @@ pub enum Command {
         #[arg(long, default_value = "UTC")]
         timezone: String,
     },
-    /// Print the embedded baselines, or one of them as TOML-derived text.
+    /// Print the embedded baselines and the roles each documents.
     Baselines,
     /// Send the messages left in DIR/outbox/ by a failed send; move what succeeds to DIR/sent/.
     Resend {

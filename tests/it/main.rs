@@ -1,5 +1,6 @@
 //! The integration test binary: one binary, one module per area.
 mod audit;
+mod docs;
 mod emulator;
 mod faults;
 mod live;
