@@ -88,8 +88,8 @@ for size in "${sizes[@]}"; do
 
   echo "[$size] auditing $url" >&2
   set +e
-  AZURE_TENANT_ID=bench-tenant AZURE_CLIENT_ID=bench-client AZURE_CLIENT_SECRET=bench-secret-not-real \
-  AKS_AUDIT_CONFIG="" \
+  env -u AKS_AUDIT_CONFIG -u AZURE_AUTHORITY_HOST \
+    AZURE_TENANT_ID=bench-tenant AZURE_CLIENT_ID=bench-client AZURE_CLIENT_SECRET=bench-secret-not-real \
   /usr/bin/time -v -o "$run_dir/time.txt" \
     "$bin" --log-format json run \
       --arm-endpoint "$url" --authority-host "$url" --ca-cert "$run_dir/ca.pem" \

@@ -80,6 +80,21 @@ pub fn check(cfg: &FileConfig) -> Vec<Problem> {
     out
 }
 
+/// The checks a run or `schedule` makes at start, before anything else: the ones that
+/// no flag can override (schedule, the file's SMTP URL, history length).
+pub fn check_at_start(cfg: &FileConfig) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if let Some(d) = cfg.history_days.filter(|d| *d < 1) {
+        out.push(Problem::new(
+            "history_days",
+            format!("must be at least 1, got {d}"),
+        ));
+    }
+    check_schedule(cfg, &mut out);
+    check_smtp_url(cfg, &mut out);
+    out
+}
+
 fn check_schedule(cfg: &FileConfig, out: &mut Vec<Problem>) {
     let s = &cfg.schedule;
     let tz = match &s.timezone {
@@ -113,10 +128,10 @@ fn check_schedule(cfg: &FileConfig, out: &mut Vec<Problem>) {
     }
 }
 
-fn check_mail(cfg: &FileConfig, out: &mut Vec<Problem>) {
-    let m = &cfg.mail;
+/// `mail.smtp`: a URL the mail module accepts, with a port in 1..=65535.
+fn check_smtp_url(cfg: &FileConfig, out: &mut Vec<Problem>) -> bool {
     let mut url_ok = true;
-    if let Some(url) = &m.smtp {
+    if let Some(url) = &cfg.mail.smtp {
         match crate::mail::settings::parse_smtp_url(url) {
             Ok(s) if s.port == 0 => {
                 url_ok = false;
@@ -140,6 +155,12 @@ fn check_mail(cfg: &FileConfig, out: &mut Vec<Problem>) {
             }
         }
     }
+    url_ok
+}
+
+fn check_mail(cfg: &FileConfig, out: &mut Vec<Problem>) {
+    let m = &cfg.mail;
+    let url_ok = check_smtp_url(cfg, out);
     for (key, file) in [
         ("mail.smtp_password_file", &m.smtp_password_file),
         ("mail.smtp_ca_cert", &m.smtp_ca_cert),

@@ -173,7 +173,17 @@ fn line_suffix(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 impl Settings {
     pub fn resolve(args: &RunArgs) -> anyhow::Result<Settings> {
         let file = match &args.config {
-            Some(p) => FileConfig::load(p)?,
+            Some(p) => {
+                let f = FileConfig::load(p)?;
+                let problems = crate::check_config::check_at_start(&f);
+                if !problems.is_empty() {
+                    bail!(
+                        "config {}",
+                        crate::check_config::render(p, &problems).trim_end()
+                    );
+                }
+                f
+            }
             None => FileConfig::default(),
         };
         let source = if args.demo {

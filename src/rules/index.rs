@@ -12,7 +12,8 @@ pub struct Index<'a> {
     subscriptions: HashMap<String, &'a Subscription>,
     resource_groups: HashMap<String, &'a ResourceGroup>,
     registries_by_subscription: HashMap<String, Vec<&'a Registry>>,
-    registries: &'a [Registry],
+    /// Every registry, collected once (the checks take `&[&Registry]`).
+    registries: Vec<&'a Registry>,
     /// Principal → the clusters whose identities it is (shared user-assigned identities).
     users: HashMap<String, Vec<&'a Cluster>>,
 }
@@ -75,7 +76,7 @@ impl<'a> Index<'a> {
                 })
                 .collect(),
             registries_by_subscription,
-            registries: &inv.registries,
+            registries: inv.registries.iter().collect(),
         }
     }
 
@@ -110,8 +111,8 @@ impl<'a> Index<'a> {
             .unwrap_or(&[])
     }
 
-    pub fn all_registries(&self) -> &'a [Registry] {
-        self.registries
+    pub fn all_registries(&self) -> &[&'a Registry] {
+        &self.registries
     }
 
     /// The control plane's principal id: the managed identity's, or for a service

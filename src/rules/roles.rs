@@ -109,7 +109,7 @@ pub fn role_findings_and_checks(
     let c = ctx.cluster;
     let mut out = addon_findings(ctx, idx, baseline);
     let mut checks = undocumented_checks(ctx, idx, baseline);
-    let registries: Vec<&Registry> = idx.all_registries().iter().collect();
+    let registries: &[&Registry] = idx.all_registries();
     for s in subjects(ctx, baseline) {
         let check = |expected: Option<(&ExpectedRole, &BTreeMap<String, String>)>,
                      actual: Option<&RoleAssignment>,
@@ -140,8 +140,7 @@ pub fn role_findings_and_checks(
                     && scope::relation(r.scope, c, cfg, &registries, &a.scope)
                         != ScopeRelation::None
             });
-            let targets = scope::targets(r.scope, c, cfg, &registries);
-            let target = targets.first().cloned().or_else(|| {
+            let target = scope::first_target(r.scope, c, cfg, registries).or_else(|| {
                 (r.scope == ScopeKind::DnsZone)
                     .then(|| {
                         scope::targets(ScopeKind::NodeResourceGroup, c, cfg, &registries)
@@ -204,11 +203,8 @@ pub fn role_findings_and_checks(
             match best {
                 ScopeRelation::Exact => {}
                 ScopeRelation::Ancestor => {
-                    let documented_at = matched.and_then(|(r, cfg)| {
-                        scope::targets(r.scope, c, cfg, &registries)
-                            .into_iter()
-                            .next()
-                    });
+                    let documented_at = matched
+                        .and_then(|(r, cfg)| scope::first_target(r.scope, c, cfg, registries));
                     let mut fix: Vec<String> = documented_at
                         .iter()
                         .map(|t| remedy::create_role(&s.principal, &role, t))
@@ -272,9 +268,8 @@ fn expected_scope(
     cfg: &BTreeMap<String, String>,
     registries: &[&Registry],
 ) -> String {
-    let targets = scope::targets(r.scope, c, cfg, registries);
-    match (r.scope, targets.len()) {
-        (_, 1) => targets[0].clone(),
+    match (r.scope, scope::target_count(r.scope, c, cfg, registries)) {
+        (_, 1) => scope::first_target(r.scope, c, cfg, registries).unwrap_or_default(),
         (ScopeKind::Any, _) => "any".into(),
         (kind, _) => serde_json::to_value(kind)
             .ok()

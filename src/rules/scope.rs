@@ -48,6 +48,32 @@ pub fn targets(
     }
 }
 
+/// The first of [`targets`], without collecting every registry id for `Registry`.
+pub fn first_target(
+    kind: ScopeKind,
+    c: &Cluster,
+    config: &BTreeMap<String, String>,
+    registries: &[&Registry],
+) -> Option<String> {
+    match kind {
+        ScopeKind::Registry => registries.first().map(|r| r.id.clone()),
+        _ => targets(kind, c, config, registries).into_iter().next(),
+    }
+}
+
+/// The length of [`targets`], without collecting every registry id for `Registry`.
+pub fn target_count(
+    kind: ScopeKind,
+    c: &Cluster,
+    config: &BTreeMap<String, String>,
+    registries: &[&Registry],
+) -> usize {
+    match kind {
+        ScopeKind::Registry => registries.len(),
+        _ => targets(kind, c, config, registries).len(),
+    }
+}
+
 /// The relation of an assignment scope to a documented scope kind on this cluster.
 /// For subnets, the VNet and the subnet's resource group count as exact (documented).
 pub fn relation(
@@ -60,6 +86,36 @@ pub fn relation(
     match kind {
         ScopeKind::Any => return ScopeRelation::Exact,
         ScopeKind::Registry if is_registry_scope(scope) => return ScopeRelation::Exact,
+        // Not a registry: at best an ancestor of one. One pass over the registries,
+        // the scope normalised once (this runs per assignment, registries are many).
+        ScopeKind::Registry => {
+            let a = ids::norm(scope);
+            let wide =
+                a == "/" || a.starts_with("/providers/microsoft.management/managementgroups/");
+            let under = |id: &str| {
+                let t = id.trim().trim_end_matches('/');
+                t.len() > a.len()
+                    && t.as_bytes()[a.len()] == b'/'
+                    && t.as_bytes()[..a.len()].eq_ignore_ascii_case(a.as_bytes())
+            };
+            let any = registries.iter().any(|r| {
+                let t = r.id.trim();
+                if wide {
+                    let starts = |p: &str| {
+                        t.len() >= p.len()
+                            && t.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+                    };
+                    starts("/subscriptions/") || starts("/providers/")
+                } else {
+                    under(t)
+                }
+            });
+            return if any {
+                ScopeRelation::Ancestor
+            } else {
+                ScopeRelation::None
+            };
+        }
         ScopeKind::DnsZone if targets(kind, c, config, registries).is_empty() => {
             // Zone name unknown: any DNS zone in the node resource group is the documented one.
             let rg = targets(ScopeKind::NodeResourceGroup, c, config, registries);
@@ -123,6 +179,44 @@ fn is_registry_scope(scope: &str) -> bool {
 mod tests {
     use super::*;
     use crate::inventory::AgentPool;
+
+    #[test]
+    fn registry_relation_without_collecting_every_registry() {
+        let c = cluster();
+        let reg = Registry {
+            id: "/subscriptions/S/resourceGroups/Shared/providers/Microsoft.ContainerRegistry/registries/acr1".into(),
+            ..Default::default()
+        };
+        let regs = [&reg];
+        let cfg = BTreeMap::new();
+        let rel = |scope: &str| relation(ScopeKind::Registry, &c, &cfg, &regs, scope);
+        assert_eq!(rel(&reg.id), ScopeRelation::Exact);
+        assert_eq!(
+            rel("/subscriptions/s/resourcegroups/shared"),
+            ScopeRelation::Ancestor
+        );
+        assert_eq!(rel("/subscriptions/s/"), ScopeRelation::Ancestor);
+        assert_eq!(rel("/"), ScopeRelation::Ancestor);
+        assert_eq!(
+            rel("/providers/Microsoft.Management/managementGroups/root"),
+            ScopeRelation::Ancestor
+        );
+        assert_eq!(
+            rel("/subscriptions/s/resourceGroups/sha"),
+            ScopeRelation::None
+        );
+        assert_eq!(rel("/subscriptions/other"), ScopeRelation::None);
+        assert_eq!(
+            relation(ScopeKind::Registry, &c, &cfg, &[], "/"),
+            ScopeRelation::None
+        );
+        assert_eq!(
+            first_target(ScopeKind::Registry, &c, &cfg, &regs),
+            Some(reg.id.clone())
+        );
+        assert_eq!(target_count(ScopeKind::Registry, &c, &cfg, &regs), 1);
+        assert_eq!(target_count(ScopeKind::Cluster, &c, &cfg, &regs), 1);
+    }
 
     fn cluster() -> Cluster {
         Cluster {

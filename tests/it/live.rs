@@ -458,3 +458,229 @@ async fn no_secret_or_token_in_any_output_at_trace_level() {
         assert!(!token.is_match(&t), "bearer token in {name}");
     }
 }
+
+// ---- Security: read-only, TLS verified, secrets kept out of every output ----
+// The emulator's own refusal of PUT/PATCH/DELETE is tested in
+// `emulator::arm_subscriptions_paging_upgrade_profile_and_write_rejection`.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_live_run_makes_no_write_call() {
+    let e = serve(Tenant::demo(), None, "").await;
+    let o = e
+        .audit(&[
+            "--graph",
+            "--out",
+            &e.out("r").display().to_string(),
+            "--save-inventory",
+            &e.out("saved").display().to_string(),
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = e.emu.stats();
+    assert_eq!(st.rejected_writes, 0, "{st:?}");
+    // The emulator names each request by method and path: only the token POST, the
+    // Resource Graph query POST and GETs of ARM and Graph.
+    let allowed = [
+        "token",
+        "arg",
+        "arm/subscriptions",
+        "arm/subscription",
+        "arm/upgradeProfile",
+        "graph/applications",
+    ];
+    for (path, n) in &st.requests_per_path {
+        assert!(allowed.contains(&path.as_str()), "{path}: {n} requests");
+    }
+    assert!(st.requests_per_path["graph/applications"] > 0, "{st:?}");
+    assert_eq!(st.requests, st.requests_per_path.values().sum::<u64>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_ca_the_emulators_certificate_is_refused() {
+    let e = serve(Tenant::demo(), None, "").await;
+    let url = e.emu.url();
+    let o = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+            .args([
+                "run",
+                "--arm-endpoint",
+                &url,
+                "--authority-host",
+                &url,
+                "--auth",
+                "client-secret",
+                "--no-email",
+            ])
+            .env_remove("AKS_AUDIT_CONFIG")
+            .env_remove("AZURE_AUTHORITY_HOST")
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .env("AZURE_TENANT_ID", "tenant-1")
+            .env("AZURE_CLIENT_ID", "auditor")
+            .env("AZURE_CLIENT_SECRET", SECRET)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
+    assert!(err.contains("certificate"), "{}", text(&o));
+    assert!(!err.contains(&SECRET.to_lowercase()));
+    // Nothing reached the emulator but TLS handshakes that failed.
+    assert_eq!(e.emu.stats().requests, 0);
+}
+
+#[test]
+fn no_option_disables_tls_verification() {
+    // A complement to the test above: no knob that turns certificate checks off.
+    let knobs = [
+        "danger_accept_invalid",
+        "accept_invalid_certs",
+        "accept_invalid_hostnames",
+        "dangerous()",
+        "NoCertificateVerification",
+        "ServerCertVerifier",
+        "InsecureSkipVerify",
+        "insecure",
+    ];
+    let mut files = vec![];
+    files_under(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    assert!(files.len() > 20);
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+    {
+        let t = read(f);
+        for k in knobs {
+            assert!(!t.contains(k), "{} mentions {k}", f.display());
+        }
+        // lettre's `builder_dangerous` only means "TLS chosen by us": it is set to
+        // Required/Wrapper for smtp:// and smtps://, None only for loopback.
+        if t.contains("builder_dangerous") {
+            assert!(f.ends_with("src/mail/transport.rs"), "{}", f.display());
+            assert!(t.contains("Tls::Required(") && t.contains("Tls::Wrapper("));
+        }
+    }
+}
+
+/// Asserts that none of `needles` (nor an emulator bearer token) appears in the run's
+/// stdout, stderr or any file under `dirs`.
+fn assert_nothing_leaks(o: &Output, dirs: &[PathBuf], needles: &[&str]) {
+    let token = regex::Regex::new(r"emu\.[A-Za-z0-9]{48}").unwrap();
+    let mut outputs = vec![
+        (
+            "stdout".to_string(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        ),
+        (
+            "stderr".to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        ),
+    ];
+    for d in dirs.iter().filter(|d| d.exists()) {
+        let mut files = vec![];
+        files_under(d, &mut files);
+        for f in files {
+            let t = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).to_string();
+            outputs.push((f.display().to_string(), t));
+        }
+    }
+    for (name, t) in outputs {
+        for n in needles {
+            assert!(!t.contains(n), "secret {n:?} in {name}");
+        }
+        assert!(!token.is_match(&t), "bearer token in {name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federated_token_and_smtp_password_stay_out_of_trace_logs_reports_and_outbox() {
+    const FEDERATED: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJmZWRlcmF0ZWQtc2VjcmV0LTc3In0.c2ln";
+    const SMTP_PASSWORD: &str = "smtp-Pa55word-never-printed-31";
+    let e = serve(Tenant::demo(), None, "token-expiry=1").await;
+    let token_file = e.out("sa-token");
+    std::fs::write(&token_file, FEDERATED).unwrap();
+    let (out, saved) = (e.out("r"), e.out("saved"));
+    let o = e
+        .audit_with(
+            &["--auth", "workload-identity", "--log-level", "trace"],
+            &[
+                "--out",
+                &out.display().to_string(),
+                "--save-inventory",
+                &saved.display().to_string(),
+                // A mail server that refuses connections: the error path of sending.
+                "--smtp",
+                "smtp://auditor@127.0.0.1:1",
+                "--mail-from",
+                "audit@contoso.com",
+                "--smtp-retries",
+                "0",
+            ],
+            &[
+                (
+                    "AZURE_FEDERATED_TOKEN_FILE",
+                    token_file.display().to_string(),
+                ),
+                ("AZURE_AUTHORITY_HOST", e.emu.url()),
+                ("AKS_AUDIT_SMTP_PASSWORD", SMTP_PASSWORD.to_string()),
+            ],
+        )
+        .await;
+    // Audited, but the mail is undelivered: exit 3, the messages wait in the outbox.
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(out.join("outbox").read_dir().unwrap().count() > 0);
+    assert!(e.emu.stats().tokens_issued >= 1);
+    assert_nothing_leaks(&o, &[out, saved], &[FEDERATED, SMTP_PASSWORD, SECRET]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_runs_print_no_secret_in_their_errors() {
+    let e = serve(Tenant::demo(), None, "").await;
+    // Token endpoint unreachable, then ARM unreachable (the token works, the query cannot
+    // connect), each at trace level with the client secret in the environment.
+    let url = e.emu.url();
+    for (authority, arm) in [
+        ("https://127.0.0.1:1".to_string(), url.clone()),
+        (url.clone(), "https://127.0.0.1:1".to_string()),
+    ] {
+        let out = e.out("r");
+        let ca = e.ca.display().to_string();
+        let o = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+                .args([
+                    "--log-level",
+                    "trace",
+                    "run",
+                    "--arm-endpoint",
+                    &arm,
+                    "--authority-host",
+                    &authority,
+                    "--ca-cert",
+                    &ca,
+                    "--auth",
+                    "client-secret",
+                    "--max-attempts",
+                    "1",
+                    "--no-email",
+                    "--out",
+                    &out.display().to_string(),
+                ])
+                .env_remove("AKS_AUDIT_CONFIG")
+                .env_remove("AZURE_AUTHORITY_HOST")
+                .env("AZURE_TENANT_ID", "tenant-1")
+                .env("AZURE_CLIENT_ID", "auditor")
+                .env("AZURE_CLIENT_SECRET", SECRET)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert_nothing_leaks(&o, &[e.out("r")], &[SECRET]);
+    }
+}

@@ -148,3 +148,294 @@ fn sigkill_never_corrupts_history() {
     }
     assert!(run(&tmp.path().join("after")).status.success());
 }
+
+/// The live path: a run killed at points spread over a full run's duration (collection,
+/// classification, report and history writes, mail to the outbox) leaves state.json
+/// valid, the earlier run's reports untouched, and the next run completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_live_run_never_corrupts_history_or_earlier_reports() {
+    use aks_identity_audit::emulator::Tenant;
+    let tenant = crate::live::tenant_dir(20, 1500, 6000);
+    // 20 ms a reply stretches collection so that several kill points land in it.
+    let e = crate::live::serve(
+        Tenant::from_inventory_dir(tenant.path()).unwrap(),
+        None,
+        "slow=20",
+    )
+    .await;
+    let state = e.out("state");
+    let live_run = |out: &Path, now: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"));
+        c.args(["run", "--auth", "client-secret", "--now", now])
+            .arg("--arm-endpoint")
+            .arg(e.emu.url())
+            .arg("--authority-host")
+            .arg(e.emu.url())
+            .arg("--ca-cert")
+            .arg(&e.ca)
+            .arg("--state")
+            .arg(&state)
+            .arg("--out")
+            .arg(out)
+            .env_remove("AKS_AUDIT_CONFIG")
+            .env_remove("AZURE_AUTHORITY_HOST")
+            .env("AZURE_TENANT_ID", "t")
+            .env("AZURE_CLIENT_ID", "c")
+            .env("AZURE_CLIENT_SECRET", "x")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let first = e.out("first");
+    let started = std::time::Instant::now();
+    let mut c = live_run(&first, "2026-06-01T00:00:00Z");
+    let status = tokio::task::spawn_blocking(move || c.status().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    let full = started.elapsed();
+    let kept: Vec<(String, Vec<u8>)> = ["report.json", "findings.csv", "report.html"]
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read(first.join(f)).unwrap()))
+        .collect();
+    let runs_before = std::fs::read_to_string(state.join("runs.csv")).unwrap();
+    for k in 1..=9u32 {
+        let out = e.out(&format!("killed{k}"));
+        let mut child = live_run(&out, "2026-06-02T00:00:00Z").spawn().unwrap();
+        let at = full * k / 10;
+        tokio::time::sleep(at).await;
+        // SIGKILL: no chance to clean up.
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(state.join("state.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("state.json invalid after a kill at {at:?}: {e}"));
+        let runs = std::fs::read_to_string(state.join("runs.csv")).unwrap();
+        assert!(runs.starts_with(&runs_before), "runs.csv lost history");
+        for (f, bytes) in &kept {
+            assert_eq!(&std::fs::read(first.join(f)).unwrap(), bytes, "{f} changed");
+        }
+        // No half-written report under its final name.
+        if let Ok(t) = std::fs::read_to_string(out.join("report.json")) {
+            serde_json::from_str::<serde_json::Value>(&t).expect("report.json complete");
+        }
+    }
+    let mut c = live_run(&e.out("after"), "2026-06-03T00:00:00Z");
+    let status = tokio::task::spawn_blocking(move || c.status().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    e.emu.shutdown().await;
+}
+
+/// An SMTP server that accepts connections and never answers: sending hangs there.
+fn silent_smtp_server() -> (u16, std::thread::JoinHandle<()>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        let mut held = vec![];
+        // Two connections are plenty for one run; then the listener closes.
+        for s in l.incoming().take(2).flatten() {
+            held.push(s);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    (port, h)
+}
+
+/// Killed while sending (the server hangs): history and reports are whole, every message
+/// waits in outbox/ for `resend`, and the next run completes.
+#[test]
+fn sigkill_during_sending_keeps_history_reports_and_the_outbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let bin = env!("CARGO_BIN_EXE_aks-identity-audit");
+    let (port, _server) = silent_smtp_server();
+    let out = tmp.path().join("sending");
+    let mut child = Command::new(bin)
+        .args(["run", "--now", "2026-06-01T00:00:00Z", "--inventory"])
+        .arg(&inv)
+        .arg("--state")
+        .arg(&state)
+        .arg("--out")
+        .arg(&out)
+        .args(["--smtp", &format!("smtp://127.0.0.1:{port}?tls=none")])
+        .args(["--mail-from", "audit@contoso.com", "--smtp-timeout", "60"])
+        .env_remove("AKS_AUDIT_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Sending starts after the reports and the history are written and the messages
+    // are in the outbox; wait for that, then a little more, then kill.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let outbox = out.join("outbox");
+    let eml = |d: &Path| -> usize {
+        std::fs::read_dir(d)
+            .map(|r| {
+                r.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    while eml(&outbox) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached sending"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before sending"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "still sending");
+    let _ = child.kill();
+    let _ = child.wait();
+    let waiting = eml(&outbox);
+    assert!(waiting > 0);
+    assert_eq!(
+        eml(&out.join("sent")),
+        0,
+        "the silent server accepted nothing"
+    );
+    serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(state.join("state.json")).unwrap(),
+    )
+    .expect("state.json valid");
+    serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(out.join("report.json")).unwrap(),
+    )
+    .expect("report.json whole");
+    let runs = std::fs::read_to_string(state.join("runs.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 2, "{runs}");
+    // The next run completes; the killed run's outbox is still there for `resend`.
+    let o = Command::new(bin)
+        .args([
+            "run",
+            "--now",
+            "2026-06-02T00:00:00Z",
+            "--no-email",
+            "--inventory",
+        ])
+        .arg(&inv)
+        .arg("--state")
+        .arg(&state)
+        .arg("--out")
+        .arg(tmp.path().join("next"))
+        .env_remove("AKS_AUDIT_CONFIG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(eml(&outbox), waiting);
+}
+
+/// Config errors — unknown key, wrong type, a cron that does not parse, an SMTP port
+/// out of range, a bad SMTP URL — are caught by `check-config` and at start, each as
+/// `FILE: key: reason`.
+#[test]
+fn config_errors_name_file_key_and_reason_in_check_config_and_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_aks-identity-audit");
+    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let cases = [
+        (
+            "unknown.toml",
+            "[mail]\nfrom = \"a@contoso.com\"\nsmtp_host = \"x\"\n",
+            "mail.smtp_host",
+            "unknown field",
+        ),
+        (
+            "type.toml",
+            "history_days = \"a year\"\n",
+            "history_days",
+            "invalid type",
+        ),
+        (
+            "cron.toml",
+            "[schedule]\ncron = \"0 2 * * * *\"\n",
+            "schedule.cron",
+            "5 fields",
+        ),
+        (
+            "port.toml",
+            "[mail]\nsmtp = \"smtp://mail.contoso.com:99999\"\nfrom = \"a@contoso.com\"\n",
+            "mail.smtp",
+            "65535",
+        ),
+        (
+            "url.toml",
+            "[mail]\nsmtp = \"mail.contoso.com\"\nfrom = \"a@contoso.com\"\n",
+            "mail.smtp",
+            "",
+        ),
+    ];
+    for (name, body, key, reason) in cases {
+        let file = tmp.path().join(name);
+        std::fs::write(&file, body).unwrap();
+        let expect = format!("{}: {key}: ", file.display());
+        let o = Command::new(bin)
+            .arg("check-config")
+            .arg(&file)
+            .env_remove("AKS_AUDIT_CONFIG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(&expect) && err.contains(reason),
+            "{name}: {err}"
+        );
+        // At start: `run` (and, for the cron, `schedule`) refuse the same file.
+        let o = Command::new(bin)
+            .args(["run", "--no-email", "--inventory"])
+            .arg(&inv)
+            .arg("--config")
+            .arg(&file)
+            .arg("--out")
+            .arg(tmp.path().join("r"))
+            .env_remove("AKS_AUDIT_CONFIG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(&expect) && err.contains(reason),
+            "run, {name}: {err}"
+        );
+        assert!(!tmp.path().join("r").exists(), "{name}: nothing written");
+    }
+    let file = tmp.path().join("cron.toml");
+    let o = Command::new(bin)
+        .args(["schedule", "--state"])
+        .arg(tmp.path().join("state"))
+        .arg("--config")
+        .arg(&file)
+        .env_remove("AKS_AUDIT_CONFIG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("schedule.cron"), "{err}");
+    // A good file passes.
+    let good = tmp.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[schedule]\ncron = \"0 2 * * MON-FRI\"\ntimezone = \"Europe/Berlin\"\n",
+    )
+    .unwrap();
+    let o = Command::new(bin)
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
