@@ -144,9 +144,9 @@ for size, clusters, quota, tables, fin, rss_kb, report_bytes in rows:
     if quota != "off":
         arg_pages = sum(t["pages"] for n, t in tables.items() if not n.startswith(("arm/", "graph")))
         arg_reqs = sum(t["requests"] for n, t in tables.items() if not n.startswith(("arm/", "graph")))
-        floor = arg_reqs / 3
+        floor = arg_pages / 3
         actual = fin["collect_ms"] / 1000
-        print(f"quota floor: {arg_reqs} Resource Graph queries ({arg_pages} pages) / 3 per s = {floor:.1f} s; "
+        print(f"quota floor: {arg_pages} Resource Graph pages / 3 per s = {floor:.1f} s ({arg_reqs} queries sent); "
               f"collect {actual:.1f} s = {100 * actual / floor:.0f}% of the floor")
 
 if len(rows) > 1:

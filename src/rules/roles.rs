@@ -115,7 +115,7 @@ pub fn role_findings_and_checks(
                      actual: Option<&RoleAssignment>,
                      status: &str| {
             let (expected_role, expected_scope) = match expected {
-                Some((r, cfg)) => (r.role_name.clone(), expected_scope(r, c, cfg, &registries)),
+                Some((r, cfg)) => (r.role_name.clone(), expected_scope(r, c, cfg, registries)),
                 None => (String::new(), String::new()),
             };
             RoleCheck {
@@ -137,13 +137,12 @@ pub fn role_findings_and_checks(
         for (r, cfg) in s.roles.iter().filter(|(r, _)| r.required) {
             let has = held.iter().any(|a| {
                 a.role_guid == r.role_guid
-                    && scope::relation(r.scope, c, cfg, &registries, &a.scope)
-                        != ScopeRelation::None
+                    && scope::relation(r.scope, c, cfg, registries, &a.scope) != ScopeRelation::None
             });
             let target = scope::first_target(r.scope, c, cfg, registries).or_else(|| {
                 (r.scope == ScopeKind::DnsZone)
                     .then(|| {
-                        scope::targets(ScopeKind::NodeResourceGroup, c, cfg, &registries)
+                        scope::targets(ScopeKind::NodeResourceGroup, c, cfg, registries)
                             .first()
                             .cloned()
                     })
@@ -177,7 +176,7 @@ pub fn role_findings_and_checks(
                 if r.role_guid != a.role_guid {
                     continue;
                 }
-                match scope::relation(r.scope, c, cfg, &registries, &a.scope) {
+                match scope::relation(r.scope, c, cfg, registries, &a.scope) {
                     ScopeRelation::Exact => {
                         best = ScopeRelation::Exact;
                         matched = Some((*r, *cfg));
@@ -190,7 +189,7 @@ pub fn role_findings_and_checks(
                     ScopeRelation::None => {}
                 }
             }
-            if best == ScopeRelation::None && documented_elsewhere(idx, &s, c, a, &registries) {
+            if best == ScopeRelation::None && documented_elsewhere(idx, &s, c, a, registries) {
                 best = ScopeRelation::Exact;
             }
             let status = match best {
