@@ -96,6 +96,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         history_days: settings.history_days,
     };
     let outcome = Report::generate(&inventory, &baseline, &prev, now, &opts);
+    // The report holds all it needs; the inventory is the largest thing alive.
+    drop(inventory);
     let classified = started.elapsed();
     let out_dir = settings.out.clone().unwrap_or_else(|| default_out_dir(now));
     let runs = trend::append(
@@ -181,8 +183,10 @@ pub fn write_reports_with_runs(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating output folder {}", dir.display()))?;
-    for (name, text) in report::render_all_with_runs(report, opts, runs)? {
-        history::write_atomic(&dir.join(&name), text.as_bytes())?;
+    for name in report::FILES {
+        history::write_atomic_with(&dir.join(name), |w| {
+            report::render_to(name, report, opts, runs, w)
+        })?;
     }
     if !dir.is_dir() {
         bail!("output folder {} vanished while writing", dir.display());

@@ -274,7 +274,7 @@ fn unroutable_csv(rows: &[UnroutableRow], excel: bool) -> anyhow::Result<String>
             &u.raw,
             &u.reason,
         ];
-        w.write_record(rec.iter().map(|s| report::csv::cell(s)))?;
+        report::csv::write_row(&mut w, &rec)?;
     }
     let mut s = String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?)?;
     if excel {

@@ -1,28 +1,49 @@
 //! CSV for spreadsheets: RFC 4180, header row, formula injection neutralised.
+use std::borrow::Cow;
+use std::io::Write;
+
 use super::RenderOptions;
 use crate::rules::Report;
 
 /// A cell that a spreadsheet would run as a formula gets a leading apostrophe.
-pub fn cell(s: &str) -> String {
+pub fn cell(s: &str) -> Cow<'_, str> {
     match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
-        _ => s.to_string(),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{s}")),
+        _ => Cow::Borrowed(s),
     }
 }
 
-fn finish(w: csv::Writer<Vec<u8>>, opts: &RenderOptions) -> anyhow::Result<String> {
-    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?;
-    let mut s = String::from_utf8(bytes)?;
+/// Runs a streaming renderer into a `String` (for mail attachments and tests).
+fn to_string(render: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    render(&mut out)?;
+    Ok(String::from_utf8(out)?)
+}
+
+/// A CSV writer on `out`, after the byte-order mark when Excel wants one.
+fn writer<'w>(
+    out: &'w mut dyn Write,
+    opts: &RenderOptions,
+) -> anyhow::Result<csv::Writer<&'w mut dyn Write>> {
     if opts.csv_excel {
-        s.insert(0, '\u{feff}');
+        out.write_all("\u{feff}".as_bytes())?;
     }
-    Ok(s)
+    Ok(csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out))
 }
 
-fn writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new())
+/// One record, every cell neutralised by [`cell`], without a copy per cell.
+pub fn write_row<W: Write, S: AsRef<str>>(w: &mut csv::Writer<W>, rec: &[S]) -> csv::Result<()> {
+    for field in rec {
+        w.write_field(cell(field.as_ref()).as_bytes())?;
+    }
+    w.write_record(None::<&[u8]>)
+}
+
+fn finish(mut w: csv::Writer<&mut dyn Write>) -> anyhow::Result<()> {
+    w.flush()?;
+    Ok(())
 }
 
 pub const CLUSTER_COLUMNS: &[&str] = &[
@@ -46,7 +67,12 @@ pub const CLUSTER_COLUMNS: &[&str] = &[
 ];
 
 pub fn clusters(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
-    let mut w = writer();
+    to_string(|out| clusters_to(r, opts, out))
+}
+
+/// [`clusters`] into a writer.
+pub fn clusters_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut w = writer(out, opts)?;
     w.write_record(CLUSTER_COLUMNS)?;
     for c in &r.clusters {
         let rec = [
@@ -72,9 +98,9 @@ pub fn clusters(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default(),
         ];
-        w.write_record(rec.iter().map(|s| cell(s)))?;
+        write_row(&mut w, &rec)?;
     }
-    finish(w, opts)
+    finish(w)
 }
 
 pub const FINDING_COLUMNS: &[&str] = &[
@@ -93,7 +119,12 @@ pub const FINDING_COLUMNS: &[&str] = &[
 ];
 
 pub fn findings(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
-    let mut w = writer();
+    to_string(|out| findings_to(r, opts, out))
+}
+
+/// [`findings`] into a writer.
+pub fn findings_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut w = writer(out, opts)?;
     w.write_record(FINDING_COLUMNS)?;
     for f in &r.findings {
         let s = f.suppressed.as_ref();
@@ -111,9 +142,9 @@ pub fn findings(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
             s.map(|s| s.owner.clone()).unwrap_or_default(),
             s.map(|s| s.expires.to_string()).unwrap_or_default(),
         ];
-        w.write_record(rec.iter().map(|s| cell(s)))?;
+        write_row(&mut w, &rec)?;
     }
-    finish(w, opts)
+    finish(w)
 }
 
 pub const ROLE_COLUMNS: &[&str] = &[
@@ -129,10 +160,19 @@ pub const ROLE_COLUMNS: &[&str] = &[
 
 /// `role-assignments.csv`: one row per identity and expected role or actual assignment.
 pub fn role_assignments(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
-    let mut w = writer();
+    to_string(|out| role_assignments_to(r, opts, out))
+}
+
+/// [`role_assignments`] into a writer.
+pub fn role_assignments_to(
+    r: &Report,
+    opts: &RenderOptions,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let mut w = writer(out, opts)?;
     w.write_record(ROLE_COLUMNS)?;
     for c in &r.role_checks {
-        let rec = [
+        let rec: [&str; 8] = [
             &c.cluster_id,
             &c.identity,
             &c.principal_id,
@@ -142,9 +182,9 @@ pub fn role_assignments(r: &Report, opts: &RenderOptions) -> anyhow::Result<Stri
             &c.actual_scope,
             &c.status,
         ];
-        w.write_record(rec.iter().map(|s| cell(s)))?;
+        write_row(&mut w, &rec)?;
     }
-    finish(w, opts)
+    finish(w)
 }
 
 pub const SUMMARY_COLUMNS: &[&str] = &[
@@ -165,7 +205,12 @@ pub const SUMMARY_COLUMNS: &[&str] = &[
 
 /// `summary.csv`: per subscription, then per owner.
 pub fn summary(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
-    let mut w = writer();
+    to_string(|out| summary_to(r, opts, out))
+}
+
+/// [`summary`] into a writer.
+pub fn summary_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut w = writer(out, opts)?;
     w.write_record(SUMMARY_COLUMNS)?;
     let mut rows = super::tables::by_subscription(r)?;
     rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.key.cmp(&b.key)));
@@ -188,9 +233,9 @@ pub fn summary(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
             g.low.to_string(),
             g.info.to_string(),
         ];
-        w.write_record(rec.iter().map(|s| cell(s)))?;
+        write_row(&mut w, &rec)?;
     }
-    finish(w, opts)
+    finish(w)
 }
 
 #[cfg(test)]

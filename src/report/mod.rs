@@ -1,10 +1,13 @@
-//! Renderers: each turns a [`Report`] into a `String`; only `run` writes files.
+//! Renderers: each turns a [`Report`] into a `String` or streams it into a writer;
+//! only `run` writes files.
 pub mod csv;
 pub mod email;
 pub mod html;
 pub mod json;
 pub mod tables;
 pub mod trend;
+
+use std::io::Write;
 
 pub use email::{render_email, render_text};
 
@@ -23,6 +26,16 @@ pub fn render_all(report: &Report, opts: &RenderOptions) -> anyhow::Result<Vec<(
     render_all_with_runs(report, opts, &[])
 }
 
+/// The report files, in the order they are written.
+pub const FILES: &[&str] = &[
+    "clusters.csv",
+    "findings.csv",
+    "role-assignments.csv",
+    "summary.csv",
+    "report.json",
+    "report.html",
+];
+
 /// Every report file, by name; `runs` is the run history (`runs.csv`) the HTML trend
 /// draws, oldest first. This run is added when it is not its last row.
 pub fn render_all_with_runs(
@@ -30,15 +43,32 @@ pub fn render_all_with_runs(
     opts: &RenderOptions,
     runs: &[RunRecord],
 ) -> anyhow::Result<Vec<(String, String)>> {
-    Ok(vec![
-        ("clusters.csv".into(), csv::clusters(report, opts)?),
-        ("findings.csv".into(), csv::findings(report, opts)?),
-        (
-            "role-assignments.csv".into(),
-            csv::role_assignments(report, opts)?,
-        ),
-        ("summary.csv".into(), csv::summary(report, opts)?),
-        ("report.json".into(), json::render(report)?),
-        ("report.html".into(), html::render_with_runs(report, runs)?),
-    ])
+    FILES
+        .iter()
+        .map(|name| {
+            let mut out = Vec::new();
+            render_to(name, report, opts, runs, &mut out)?;
+            Ok((name.to_string(), String::from_utf8(out)?))
+        })
+        .collect()
+}
+
+/// Renders the report file `name` (one of [`FILES`]) into `out`, streaming the large
+/// ones (`report.json`, the CSVs) instead of building them as one `String`.
+pub fn render_to(
+    name: &str,
+    report: &Report,
+    opts: &RenderOptions,
+    runs: &[RunRecord],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match name {
+        "clusters.csv" => csv::clusters_to(report, opts, out),
+        "findings.csv" => csv::findings_to(report, opts, out),
+        "role-assignments.csv" => csv::role_assignments_to(report, opts, out),
+        "summary.csv" => csv::summary_to(report, opts, out),
+        "report.json" => json::render_to(report, out),
+        "report.html" => Ok(out.write_all(html::render_with_runs(report, runs)?.as_bytes())?),
+        other => anyhow::bail!("no report file named {other}"),
+    }
 }
