@@ -235,11 +235,11 @@ mod tests {
         let inv = sink.into_inner().unwrap().finish().unwrap();
         assert!(inv.coverage.is_complete(), "{:?}", inv.coverage);
         assert_eq!(
-            inv.role_assignments[0].role_guid,
+            &*inv.role_assignments[0].role_guid,
             "acdd72a7-3385-48ef-bd42-f606fba81ae7"
         );
         assert_eq!(
-            inv.role_assignments[0].scope,
+            &*inv.role_assignments[0].scope,
             "/subscriptions/6f1c3a52-8b0e-4d7a-9c11-2e5b7f8a9d01"
         );
         assert_eq!(inv.subscriptions[0].name, "Payments");

@@ -8,6 +8,7 @@ pub mod model;
 pub mod read;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -46,6 +47,8 @@ const RESOURCE_GROUP_TYPE: &str = "microsoft.resources/subscriptions/resourcegro
 #[derive(Debug, Default)]
 pub struct Loader {
     inv: Inventory,
+    /// One copy of each repeated role-assignment string.
+    strings: HashSet<Arc<str>>,
 }
 
 impl Loader {
@@ -75,12 +78,33 @@ impl Loader {
         };
         match kind {
             Kind::Clusters => self.inv.clusters.push(read::cluster(v)?),
-            Kind::RoleAssignments => self.inv.role_assignments.push(read::role_assignment(v)?),
+            Kind::RoleAssignments => {
+                let ra = read::role_assignment(v)?;
+                let ra = self.intern(ra);
+                self.inv.role_assignments.push(ra)
+            }
             Kind::Subscriptions => self.inv.subscriptions.push(read::subscription(v)?),
             Kind::ResourceGroups => self.inv.resource_groups.push(read::resource_group(v)?),
             Kind::Registries => self.inv.registries.push(read::registry(v)?),
         }
         Ok(())
+    }
+
+    /// Replaces the repeated strings of `ra` by shared copies.
+    fn intern(&mut self, mut ra: RoleAssignment) -> RoleAssignment {
+        let mut one = |s: &mut Arc<str>| match self.strings.get(&**s) {
+            Some(shared) => *s = shared.clone(),
+            None => {
+                self.strings.insert(s.clone());
+            }
+        };
+        one(&mut ra.role_definition_id);
+        one(&mut ra.role_guid);
+        one(&mut ra.principal_id);
+        one(&mut ra.scope);
+        ra.role_name.as_mut().map(&mut one);
+        ra.principal_type.as_mut().map(&mut one);
+        ra
     }
 
     pub fn skip(&mut self, source: &str, index: usize, reason: String) {
@@ -111,7 +135,13 @@ impl Loader {
 }
 
 fn dedup<T>(rows: &mut Vec<T>, id: impl Fn(&T) -> &str) {
-    let mut seen = HashSet::with_capacity(rows.len());
-    rows.retain(|r| seen.insert(id(r).to_ascii_lowercase()));
-    rows.sort_by_cached_key(|r| id(r).to_ascii_lowercase());
+    // A stable sort by the lower-cased id, then the first of each run of equal ids:
+    // the same rows and order as deduplicating first, without a lower-cased copy of
+    // every id.
+    rows.sort_by(|a, b| {
+        let (a, b) = (id(a).bytes(), id(b).bytes());
+        a.map(|x| x.to_ascii_lowercase())
+            .cmp(b.map(|x| x.to_ascii_lowercase()))
+    });
+    rows.dedup_by(|later, first| id(later).eq_ignore_ascii_case(id(first)));
 }

@@ -1,5 +1,6 @@
 //! The typed inventory every rule reads. Readers fill it; nothing here does I/O.
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -118,19 +119,21 @@ pub struct PodIdentityException {
     pub pod_labels: BTreeMap<String, String>,
 }
 
+/// A role assignment. The strings that repeat across a million assignments (scopes,
+/// role definitions, principals) are shared `Arc<str>`s, interned by the loader.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleAssignment {
     pub id: String,
     /// As given (`/subscriptions/.../roleDefinitions/<guid>`), or empty when only a name was given.
-    pub role_definition_id: String,
+    pub role_definition_id: Arc<str>,
     /// The lower-cased GUID at the end of `role_definition_id`.
-    pub role_guid: String,
-    pub role_name: Option<String>,
-    pub principal_id: String,
+    pub role_guid: Arc<str>,
+    pub role_name: Option<Arc<str>>,
+    pub principal_id: Arc<str>,
     /// `principalName` from `az role assignment list`: for a service principal its app id or legacy name.
     pub principal_name: Option<String>,
-    pub principal_type: Option<String>,
-    pub scope: String,
+    pub principal_type: Option<Arc<str>>,
+    pub scope: Arc<str>,
     pub created_on: Option<DateTime<Utc>>,
 }
 

@@ -218,13 +218,13 @@ pub fn role_assignment(v: &Value) -> Result<RoleAssignment, String> {
             .ok_or_else(|| err(&join(pp, "scope"), "is missing"))?,
     };
     Ok(RoleAssignment {
-        role_definition_id,
-        role_guid,
-        role_name,
-        principal_id: req_str(p, "principalId", pp)?,
+        role_definition_id: role_definition_id.into(),
+        role_guid: role_guid.into(),
+        role_name: role_name.map(Into::into),
+        principal_id: req_str(p, "principalId", pp)?.into(),
         principal_name: opt_str(p, "principalName", pp)?,
-        principal_type: opt_str(p, "principalType", pp)?,
-        scope,
+        principal_type: opt_str(p, "principalType", pp)?.map(Into::into),
+        scope: scope.into(),
         created_on: opt_time(p, "createdOn", pp)?,
         id,
     })

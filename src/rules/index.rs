@@ -132,12 +132,12 @@ impl<'a> Index<'a> {
         self.assignments(principal)
             .iter()
             .filter(|a| {
-                a.role_guid == ACR_PULL
+                &*a.role_guid == ACR_PULL
                     || a.role_name
                         .as_deref()
                         .is_some_and(|n| n.eq_ignore_ascii_case("AcrPull"))
             })
-            .map(|a| a.scope.clone())
+            .map(|a| a.scope.to_string())
             .collect()
     }
 }

@@ -11,7 +11,8 @@ pub mod roles;
 pub mod scope;
 pub mod suppress;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -120,17 +121,43 @@ pub struct Changes {
 /// One row of `role-assignments.csv`: an identity's expected role or actual assignment,
 /// and what the role checks made of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// There is a row per assignment (a million in a large tenant), so the repeated
+/// strings are shared `Arc<str>`s: one cluster id per cluster, one scope per scope.
 pub struct RoleCheck {
-    pub cluster_id: String,
+    pub cluster_id: Arc<str>,
     /// `control_plane`, `kubelet` or `addon:<key>`.
     pub identity: String,
-    pub principal_id: String,
-    pub expected_role: String,
-    pub expected_scope: String,
-    pub actual_role: String,
-    pub actual_scope: String,
+    pub principal_id: Arc<str>,
+    pub expected_role: Arc<str>,
+    pub expected_scope: Arc<str>,
+    pub actual_role: Arc<str>,
+    pub actual_scope: Arc<str>,
     /// `ok`, `missing`, `excess`, `too_wide` or `not_documented`.
     pub status: String,
+}
+
+/// One copy of each repeated string of the role checks.
+#[derive(Default)]
+struct Strings(HashSet<Arc<str>>);
+
+impl Strings {
+    fn one(&mut self, s: &mut Arc<str>) {
+        match self.0.get(&**s) {
+            Some(shared) => *s = shared.clone(),
+            None => {
+                self.0.insert(s.clone());
+            }
+        }
+    }
+
+    /// `c` with the strings one cluster's checks cannot share among themselves shared.
+    fn share(&mut self, mut c: RoleCheck) -> RoleCheck {
+        self.one(&mut c.expected_role);
+        self.one(&mut c.expected_scope);
+        self.one(&mut c.actual_role);
+        c
+    }
 }
 
 /// The whole report; its JSON form is `report.json`.
@@ -208,6 +235,7 @@ impl Report {
         let mut rows = Vec::new();
         let mut observed_all = Vec::with_capacity(inv.clusters.len());
         let mut role_checks = Vec::new();
+        let mut strings = Strings::default();
         for c in &inv.clusters {
             let cp_principal = idx.control_plane_principal(c);
             let sp_acr: Vec<String> = if classify::is_managed(c) {
@@ -232,7 +260,7 @@ impl Report {
             mine.extend(checks::secret_expiry_findings(&ctx, &sp_creds));
             let (role_findings, checks) = roles::role_findings_and_checks(&ctx, &idx, baseline);
             mine.extend(role_findings);
-            role_checks.extend(checks);
+            role_checks.extend(checks.into_iter().map(|c| strings.share(c)));
             for f in &mut mine {
                 f.suppressed = suppress::applies(&opts.suppressions, f, now);
             }

@@ -1,6 +1,7 @@
 //! Role checks: each identity holds exactly its documented roles, at the documented
 //! scope (AKSMI010–012), plus the situational roles (AKSMI020–022).
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::Duration;
 
@@ -90,9 +91,8 @@ fn in_grace(ctx: &ClusterCtx, held: &[&RoleAssignment]) -> bool {
 }
 
 fn holds(held: &[&RoleAssignment], guids: &[&str], target: &str) -> bool {
-    held.iter().any(|a| {
-        guids.contains(&a.role_guid.as_str()) && relate(&a.scope, target) != ScopeRelation::None
-    })
+    held.iter()
+        .any(|a| guids.contains(&&*a.role_guid) && relate(&a.scope, target) != ScopeRelation::None)
 }
 
 pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<Finding> {
@@ -110,24 +110,32 @@ pub fn role_findings_and_checks(
     let mut out = addon_findings(ctx, idx, baseline);
     let mut checks = undocumented_checks(ctx, idx, baseline);
     let registries: &[&Registry] = idx.all_registries();
+    let cluster_id: Arc<str> = c.id.as_str().into();
+    let empty: Arc<str> = Arc::from("");
     for s in subjects(ctx, baseline) {
+        let principal_id: Arc<str> = s.principal.as_str().into();
         let check = |expected: Option<(&ExpectedRole, &BTreeMap<String, String>)>,
                      actual: Option<&RoleAssignment>,
                      status: &str| {
             let (expected_role, expected_scope) = match expected {
-                Some((r, cfg)) => (r.role_name.clone(), expected_scope(r, c, cfg, registries)),
-                None => (String::new(), String::new()),
+                Some((r, cfg)) => (
+                    r.role_name.as_str().into(),
+                    expected_scope(r, c, cfg, registries).into(),
+                ),
+                None => (empty.clone(), empty.clone()),
             };
             RoleCheck {
-                cluster_id: c.id.clone(),
+                cluster_id: cluster_id.clone(),
                 identity: s.key.clone(),
-                principal_id: s.principal.clone(),
+                principal_id: principal_id.clone(),
                 expected_role,
                 expected_scope,
                 actual_role: actual
-                    .map(|a| baseline::role_display(&a.role_guid, a.role_name.as_deref()))
-                    .unwrap_or_default(),
-                actual_scope: actual.map(|a| a.scope.clone()).unwrap_or_default(),
+                    .map(|a| baseline::role_display(&a.role_guid, a.role_name.as_deref()).into())
+                    .unwrap_or_else(|| empty.clone()),
+                actual_scope: actual
+                    .map(|a| a.scope.clone())
+                    .unwrap_or_else(|| empty.clone()),
                 status: status.to_string(),
             }
         };
@@ -136,7 +144,7 @@ pub fn role_findings_and_checks(
         // AKSMI010: missing.
         for (r, cfg) in s.roles.iter().filter(|(r, _)| r.required) {
             let has = held.iter().any(|a| {
-                a.role_guid == r.role_guid
+                *a.role_guid == *r.role_guid
                     && scope::relation(r.scope, c, cfg, registries, &a.scope) != ScopeRelation::None
             });
             let target = scope::first_target(r.scope, c, cfg, registries).or_else(|| {
@@ -173,7 +181,7 @@ pub fn role_findings_and_checks(
             let mut best = ScopeRelation::None;
             let mut matched = None;
             for (r, cfg) in &s.roles {
-                if r.role_guid != a.role_guid {
+                if *r.role_guid != *a.role_guid {
                     continue;
                 }
                 match scope::relation(r.scope, c, cfg, registries, &a.scope) {
@@ -241,8 +249,7 @@ pub fn role_findings_and_checks(
                         baseline::CONTRIBUTOR,
                         baseline::USER_ACCESS_ADMIN,
                     ];
-                    if powerful.contains(&a.role_guid.as_str())
-                        && ids::is_subscription_or_wider(&a.scope)
+                    if powerful.contains(&&*a.role_guid) && ids::is_subscription_or_wider(&a.scope)
                     {
                         f.severity = Severity::High;
                     }
@@ -296,12 +303,12 @@ fn undocumented_checks(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Ve
         };
         for r in idx.assignments(principal) {
             out.push(RoleCheck {
-                cluster_id: c.id.clone(),
+                cluster_id: c.id.as_str().into(),
                 identity: format!("addon:{}", a.key),
-                principal_id: principal.to_string(),
-                expected_role: String::new(),
-                expected_scope: String::new(),
-                actual_role: baseline::role_display(&r.role_guid, r.role_name.as_deref()),
+                principal_id: principal.into(),
+                expected_role: "".into(),
+                expected_scope: "".into(),
+                actual_role: baseline::role_display(&r.role_guid, r.role_name.as_deref()).into(),
                 actual_scope: r.scope.clone(),
                 status: "not_documented".into(),
             });
@@ -324,7 +331,7 @@ fn documented_elsewhere(
         .filter(|other| !other.id.eq_ignore_ascii_case(&this.id))
         .any(|other| {
             s.roles.iter().any(|(r, cfg)| {
-                r.role_guid == a.role_guid
+                *r.role_guid == *a.role_guid
                     && scope::relation(r.scope, other, cfg, registries, &a.scope)
                         == ScopeRelation::Exact
             })

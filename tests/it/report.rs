@@ -267,7 +267,7 @@ fn role_assignments_csv_agrees_with_the_role_findings() {
         for f in r.findings.iter().filter(|f| f.rule_id.as_str() == rule) {
             assert!(
                 r.role_checks.iter().any(|c| c.status == status
-                    && c.cluster_id == f.cluster_id
+                    && *c.cluster_id == *f.cluster_id
                     && c.identity == f.identity),
                 "{rule} on {} {} has a `{status}` row",
                 f.cluster_name,
