@@ -48,7 +48,7 @@ const RESOURCE_GROUP_TYPE: &str = "microsoft.resources/subscriptions/resourcegro
 pub struct Loader {
     inv: Inventory,
     /// One copy of each repeated role-assignment string.
-    strings: HashSet<Arc<str>>,
+    strings: HashSet<Arc<str>, foldhash::fast::RandomState>,
 }
 
 impl Loader {

@@ -11,7 +11,11 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
 
 /// [`render`] into a writer, without holding the whole text.
 pub fn render_to(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
-    out.write_all(b"\n")?;
+    // A buffer of a known type: serde_json writes many tiny pieces, each would
+    // otherwise be a dynamic call.
+    let mut w = std::io::BufWriter::with_capacity(64 * 1024, out);
+    serde_json::to_writer_pretty(&mut w, report)?;
+    w.write_all(b"\n")?;
+    w.flush()?;
     Ok(())
 }

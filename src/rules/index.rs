@@ -1,5 +1,9 @@
 //! Lookups built once per run, so no check is quadratic in clusters × assignments.
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+/// The index's maps: keyed by lower-cased ids, looked up a million times, so hashed
+/// with foldhash (randomly seeded) rather than SipHash.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
 use super::baseline::ACR_PULL;
 use super::classify;
@@ -20,8 +24,8 @@ pub struct Index<'a> {
 
 impl<'a> Index<'a> {
     pub fn build(inv: &'a Inventory) -> Index<'a> {
-        let mut by_principal: HashMap<String, Vec<&RoleAssignment>> = HashMap::new();
-        let mut by_principal_name = HashMap::new();
+        let mut by_principal: HashMap<String, Vec<&RoleAssignment>> = HashMap::default();
+        let mut by_principal_name = HashMap::default();
         for ra in &inv.role_assignments {
             by_principal
                 .entry(ra.principal_id.to_ascii_lowercase())
@@ -32,14 +36,14 @@ impl<'a> Index<'a> {
                     .insert(n.to_ascii_lowercase(), ra.principal_id.to_ascii_lowercase());
             }
         }
-        let mut registries_by_subscription: HashMap<String, Vec<&Registry>> = HashMap::new();
+        let mut registries_by_subscription: HashMap<String, Vec<&Registry>> = HashMap::default();
         for r in &inv.registries {
             registries_by_subscription
                 .entry(r.subscription_id.to_ascii_lowercase())
                 .or_default()
                 .push(r);
         }
-        let mut users: HashMap<String, Vec<&Cluster>> = HashMap::new();
+        let mut users: HashMap<String, Vec<&Cluster>> = HashMap::default();
         for c in &inv.clusters {
             let mut principals: Vec<String> =
                 classify::control_plane_principal(c).into_iter().collect();

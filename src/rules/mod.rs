@@ -139,7 +139,7 @@ pub struct RoleCheck {
 
 /// One copy of each repeated string of the role checks.
 #[derive(Default)]
-struct Strings(HashSet<Arc<str>>);
+struct Strings(HashSet<Arc<str>, foldhash::fast::RandomState>);
 
 impl Strings {
     fn one(&mut self, s: &mut Arc<str>) {
