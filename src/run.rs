@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Settings, Source};
@@ -171,12 +171,8 @@ pub fn exit_code(report: &Report, fail_on: Option<rules::Severity>) -> u8 {
     }
 }
 
-/// Renders every file and writes each atomically into `dir`.
-pub fn write_reports(report: &Report, dir: &Path, opts: &RenderOptions) -> anyhow::Result<()> {
-    write_reports_with_runs(report, dir, opts, &[])
-}
-
-/// [`write_reports`], with the run history (`runs.csv`) the HTML trend draws.
+/// Renders every file and writes each atomically into `dir`; `runs` is the run history
+/// (`runs.csv`) the HTML trend draws.
 pub fn write_reports_with_runs(
     report: &Report,
     dir: &Path,
@@ -189,9 +185,6 @@ pub fn write_reports_with_runs(
         history::write_atomic_with(&dir.join(name), |w| {
             report::render_to(name, report, opts, runs, w)
         })?;
-    }
-    if !dir.is_dir() {
-        bail!("output folder {} vanished while writing", dir.display());
     }
     Ok(())
 }
