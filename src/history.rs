@@ -179,18 +179,14 @@ impl History {
     /// The history after this run: every seen cluster observed, unseen ones kept until
     /// they are older than `keep_days`.
     pub fn advance(
-        &self,
+        self,
         observed: Vec<ClusterHistory>,
         findings: BTreeSet<String>,
         now: DateTime<Utc>,
         keep_days: i64,
     ) -> History {
-        let mut clusters: BTreeMap<String, ClusterHistory> = self
-            .clusters
-            .iter()
-            .filter(|(_, h)| now - h.last_seen <= Duration::days(keep_days))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut clusters = self.clusters;
+        clusters.retain(|_, h| now - h.last_seen <= Duration::days(keep_days));
         for h in observed {
             clusters.insert(h.id.to_ascii_lowercase(), h);
         }
@@ -204,6 +200,12 @@ impl History {
 
     pub fn get(&self, cluster_id: &str) -> Option<&ClusterHistory> {
         self.clusters.get(&cluster_id.to_ascii_lowercase())
+    }
+
+    /// Removes and returns a cluster's history: the audit moves each one into the
+    /// next history instead of holding two copies of a large estate's.
+    pub fn take(&mut self, cluster_id: &str) -> Option<ClusterHistory> {
+        self.clusters.remove(&cluster_id.to_ascii_lowercase())
     }
 
     /// Loads `DIR/state.json`; a missing file is an empty history, a corrupt one an error.
@@ -384,7 +386,7 @@ mod tests {
             t(0),
             400,
         );
-        let later = h.advance(vec![], BTreeSet::new(), t(24 * 401), 400);
+        let later = h.clone().advance(vec![], BTreeSet::new(), t(24 * 401), 400);
         assert!(later.clusters.is_empty());
         let sooner = h.advance(vec![], BTreeSet::new(), t(24 * 10), 400);
         assert_eq!(sooner.clusters.len(), 1);

@@ -12,6 +12,7 @@ pub mod exit;
 pub mod history;
 pub mod inventory;
 pub mod mail;
+pub mod memory;
 pub mod report;
 pub mod rules;
 pub mod run;

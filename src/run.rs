@@ -89,17 +89,19 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     // Totals of the HTTP side (zero for an inventory folder), for the summary line.
     let http = collect_stats.map(|s| s.totals()).unwrap_or_default();
     let collected = started.elapsed();
+    crate::memory::log("collect");
     let opts = rules::Options {
         source,
         owners: settings.owners.clone(),
         suppressions,
         history_days: settings.history_days,
     };
-    let outcome = Report::generate(&inventory, &baseline, &prev, now, &opts);
-    // The report holds all it needs; the inventory is the largest thing alive. Freeing
-    // a million rows takes a while: the other core does it while reports are written.
-    let freeing = std::thread::spawn(move || drop(inventory));
+    // The inventory is consumed (freed cluster by cluster as they are audited); the
+    // memory goes back to the system on the other core while reports are written.
+    let outcome = Report::generate(inventory, &baseline, prev, now, &opts);
+    let freeing = std::thread::spawn(crate::memory::trim);
     let classified = started.elapsed();
+    crate::memory::log("classify");
     let out_dir = settings.out.clone().unwrap_or_else(|| default_out_dir(now));
     let runs = trend::append(
         &runs,
@@ -119,6 +121,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     }
     let _ = freeing.join();
     let reported = started.elapsed();
+    crate::memory::log("report");
     let mail = crate::mail::deliver(&outcome.report, &out_dir, &settings.mail).await;
     let mailed = started.elapsed();
     let mut exit_code = exit_code(&outcome.report, settings.fail_on);

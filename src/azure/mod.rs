@@ -17,6 +17,7 @@ pub mod stats;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,14 +46,10 @@ pub struct TableSpec {
     pub query: &'static str,
 }
 
-/// The audit's queries, largest first (they start first when running concurrently).
+/// The audit's queries, in the order they start. Clusters come first: once every
+/// cluster batch is done, the loader knows the cluster identities and keeps only their
+/// role assignments as those pages arrive, instead of holding all of them.
 pub const TABLES: [TableSpec; 4] = [
-    TableSpec {
-        name: "role-assignments",
-        kind: Kind::RoleAssignments,
-        source: "Resource Graph role-assignments",
-        query: include_str!("kql/role-assignments.kql"),
-    },
     TableSpec {
         name: "clusters",
         kind: Kind::Clusters,
@@ -70,6 +67,12 @@ pub const TABLES: [TableSpec; 4] = [
         kind: Kind::Registries,
         source: "Resource Graph registries",
         query: include_str!("kql/registries.kql"),
+    },
+    TableSpec {
+        name: "role-assignments",
+        kind: Kind::RoleAssignments,
+        source: "Resource Graph role-assignments",
+        query: include_str!("kql/role-assignments.kql"),
     },
 ];
 
@@ -586,8 +589,24 @@ pub async fn collect(
         .iter()
         .flat_map(|t| batches.iter().map(move |b| (*t, b.clone())))
         .collect();
+    let cluster_batches_left = AtomicUsize::new(batches.len());
     let work = futures::stream::iter(jobs)
-        .map(|(t, b)| run_batch(&client, s, t, b, &sink, &gaps))
+        .map(|(t, b)| {
+            let (sink, gaps, left) = (&sink, &gaps, &cluster_batches_left);
+            let client = &client;
+            async move {
+                run_batch(client, s, t, b, sink, gaps).await;
+                if t.kind == Kind::Clusters && left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    let sink = sink.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        sink.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clusters_complete()
+                    })
+                    .await;
+                }
+            }
+        })
         .buffer_unordered(s.concurrency)
         .collect::<Vec<()>>();
     if progress.is_interactive() {

@@ -126,6 +126,12 @@ impl Sink {
         }
     }
 
+    /// Every cluster page is in: from here on only cluster identities' role
+    /// assignments are kept (see [`Loader::clusters_complete`]).
+    pub fn clusters_complete(&mut self) {
+        self.loader.clusters_complete();
+    }
+
     pub fn gap(&mut self, scope: String, reason: String) {
         self.loader.gap(scope, reason);
     }

@@ -76,6 +76,9 @@ pub fn read_folder(dir: &Path) -> anyhow::Result<Inventory> {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         load_text(&mut loader, kind, &path.display().to_string(), &text)?;
+        if kind == Kind::Clusters {
+            loader.clusters_complete();
+        }
     }
     let mut inv = loader.finish();
     read_sp_credentials(dir, &mut inv)?;

@@ -43,12 +43,69 @@ const REGISTRY_TYPE: &str = "microsoft.containerregistry/registries";
 const SUBSCRIPTION_TYPE: &str = "microsoft.resources/subscriptions";
 const RESOURCE_GROUP_TYPE: &str = "microsoft.resources/subscriptions/resourcegroups";
 
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
+
 /// Accumulates rows from files or live pages into an [`Inventory`].
+///
+/// Only the role assignments of cluster identities are kept: no rule looks at any
+/// other, and in a large tenant they are a small part of the whole (a million
+/// assignments, most of them users' and groups'). Once every cluster is read
+/// ([`Loader::clusters_complete`]), the others are dropped as they arrive; before
+/// that they are kept and sifted then.
 #[derive(Debug, Default)]
 pub struct Loader {
     inv: Inventory,
     /// One copy of each repeated role-assignment string.
-    strings: HashSet<Arc<str>, foldhash::fast::RandomState>,
+    strings: FastSet<Arc<str>>,
+    /// The cluster identities' principals, once all clusters are read.
+    principals: Option<Principals>,
+    role_assignments_read: usize,
+}
+
+/// Whose role assignments matter, lower-cased.
+#[derive(Debug, Default)]
+struct Principals {
+    /// Object ids of every cluster identity.
+    ids: FastSet<String>,
+    /// Service-principal client ids, matched against `principalName` (`az` shape):
+    /// how a service-principal cluster's assignments are found.
+    sp_names: FastSet<String>,
+}
+
+impl Principals {
+    fn of(clusters: &[Cluster]) -> Principals {
+        let mut p = Principals::default();
+        for c in clusters {
+            p.ids
+                .extend(c.principal_ids().map(|id| id.to_ascii_lowercase()));
+            if let Some(sp) = &c.sp_client_id {
+                p.sp_names.insert(sp.to_ascii_lowercase());
+            }
+        }
+        p
+    }
+
+    /// Whether `ra` is a cluster identity's. A principal first met through its
+    /// `principalName` joins the ids, so its later assignments match by id too.
+    fn wants(&mut self, ra: &RoleAssignment) -> bool {
+        let id = &*ra.principal_id;
+        let known = if id.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.ids.contains(&id.to_ascii_lowercase())
+        } else {
+            self.ids.contains(id)
+        };
+        if known {
+            return true;
+        }
+        let named = ra
+            .principal_name
+            .as_deref()
+            .is_some_and(|n| self.sp_names.contains(&n.to_ascii_lowercase()));
+        if named {
+            self.ids.insert(ra.principal_id.to_ascii_lowercase());
+        }
+        named
+    }
 }
 
 impl Loader {
@@ -80,8 +137,11 @@ impl Loader {
             Kind::Clusters => self.inv.clusters.push(read::cluster(v)?),
             Kind::RoleAssignments => {
                 let ra = read::role_assignment(v)?;
-                let ra = self.intern(ra);
-                self.inv.role_assignments.push(ra)
+                self.role_assignments_read += 1;
+                if self.principals.as_mut().is_none_or(|p| p.wants(&ra)) {
+                    let ra = self.intern(ra);
+                    self.inv.role_assignments.push(ra)
+                }
             }
             Kind::Subscriptions => self.inv.subscriptions.push(read::subscription(v)?),
             Kind::ResourceGroups => self.inv.resource_groups.push(read::resource_group(v)?),
@@ -122,14 +182,45 @@ impl Loader {
         self.inv.coverage.gaps.push(Gap { scope, reason });
     }
 
-    /// Deduplicates by id (case-insensitively, first wins) and sorts for stable output.
-    pub fn finish(self) -> Inventory {
+    /// Says that every cluster has been read: role assignments of other principals
+    /// are dropped from here on, and those already kept are sifted. Later cluster
+    /// rows are still read, but their identities' assignments may be missing, so
+    /// callers read clusters first. Called again, it sifts against all clusters so far.
+    pub fn clusters_complete(&mut self) {
+        let mut p = Principals::of(&self.inv.clusters);
+        let before = self.inv.role_assignments.len();
+        self.inv.role_assignments.retain(|ra| p.wants(ra));
+        if self.inv.role_assignments.len() < before {
+            // Shared strings only the dropped assignments used.
+            self.strings.retain(|s| Arc::strong_count(s) > 1);
+            self.inv.role_assignments.shrink_to_fit();
+        }
+        self.principals = Some(p);
+    }
+
+    /// Sifts the role assignments if [`Loader::clusters_complete`] was not called,
+    /// deduplicates by id (case-insensitively, first wins) and sorts for stable output.
+    pub fn finish(mut self) -> Inventory {
+        if self.principals.is_none() {
+            self.clusters_complete();
+        }
+        tracing::debug!(
+            read = self.role_assignments_read,
+            kept = self.inv.role_assignments.len(),
+            "role assignments of cluster identities kept"
+        );
         let mut inv = self.inv;
         dedup(&mut inv.clusters, |c| &c.id);
         dedup(&mut inv.role_assignments, |r| &r.id);
         dedup(&mut inv.subscriptions, |s| &s.id);
         dedup(&mut inv.resource_groups, |g| &g.id);
         dedup(&mut inv.registries, |r| &r.id);
+        // Growth by doubling leaves up to half of each list unused, for the whole run.
+        inv.clusters.shrink_to_fit();
+        inv.role_assignments.shrink_to_fit();
+        inv.subscriptions.shrink_to_fit();
+        inv.resource_groups.shrink_to_fit();
+        inv.registries.shrink_to_fit();
         inv
     }
 }

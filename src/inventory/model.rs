@@ -55,6 +55,27 @@ pub struct Cluster {
     pub pod_identity: Option<PodIdentity>,
 }
 
+impl Cluster {
+    /// Every principal object id of the cluster's identities (control plane, its
+    /// user-assigned identities, kubelet, add-ons): the only principals whose role
+    /// assignments any rule looks at.
+    pub fn principal_ids(&self) -> impl Iterator<Item = &str> {
+        let cp = self.identity.iter().flat_map(|i| {
+            i.principal_id.as_deref().into_iter().chain(
+                i.user_assigned
+                    .iter()
+                    .filter_map(|u| u.principal_id.as_deref()),
+            )
+        });
+        let kubelet = self.kubelet.iter().filter_map(|k| k.object_id.as_deref());
+        let addons = self
+            .addons
+            .iter()
+            .filter_map(|a| a.identity.as_ref()?.object_id.as_deref());
+        cp.chain(kubelet).chain(addons)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityType {

@@ -46,6 +46,32 @@ struct Outgoing {
     bytes: Vec<u8>,
 }
 
+/// Distinct unroutable owner values shown as warnings; the rest are counted (every
+/// cluster is at debug level, and in the admins' `unroutable.csv`).
+const UNROUTABLE_WARNINGS: usize = 20;
+
+/// One warning per distinct owner value and reason, not per cluster: a tenant whose
+/// thousand owners share one bad domain would otherwise log a line per cluster.
+fn log_unroutable(rows: &[compose::UnroutableRow]) {
+    let mut groups: std::collections::BTreeMap<(&str, &str), (usize, &str)> = Default::default();
+    for u in rows {
+        tracing::debug!(cluster = %u.cluster_id, owner_source = %u.owner_source, owner = %u.raw, reason = %u.reason, "mail: owner unroutable");
+        groups
+            .entry((u.raw.as_str(), u.reason.as_str()))
+            .or_insert((0, u.cluster_id.as_str()))
+            .0 += 1;
+    }
+    for ((owner, reason), (clusters, example)) in groups.iter().take(UNROUTABLE_WARNINGS) {
+        tracing::warn!(owner = %owner, reason = %reason, clusters, example_cluster = %example, "mail: owner unroutable");
+    }
+    if groups.len() > UNROUTABLE_WARNINGS {
+        tracing::warn!(
+            more_owner_values = groups.len() - UNROUTABLE_WARNINGS,
+            "mail: more unroutable owner values (each cluster at --log-level debug)"
+        );
+    }
+}
+
 /// Composes, writes and (with SMTP) sends this run's messages. Never fails: problems
 /// are logged and counted in [`Delivery::undelivered`].
 pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Delivery {
@@ -57,9 +83,7 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Deliv
     let started = Instant::now();
     let plan = compose::plan(report, &s.policy);
     d.unroutable = plan.unroutable.len();
-    for u in &plan.unroutable {
-        tracing::warn!(cluster = %u.cluster_id, owner_source = %u.owner_source, owner = %u.raw, reason = %u.reason, "mail: owner unroutable");
-    }
+    log_unroutable(&plan.unroutable);
     if d.unroutable > 0 && s.admins.is_empty() {
         tracing::warn!(
             unroutable = d.unroutable,

@@ -56,14 +56,19 @@ pub fn kubelet_identity(c: &Cluster) -> KubeletIdentity {
 
 /// The control plane's principal (object) id, when the cluster has a managed identity.
 pub fn control_plane_principal(c: &Cluster) -> Option<String> {
+    control_plane_principal_str(c).map(str::to_string)
+}
+
+/// [`control_plane_principal`], borrowed.
+pub fn control_plane_principal_str(c: &Cluster) -> Option<&str> {
     let i = c.identity.as_ref()?;
     match i.kind {
-        IdentityType::SystemAssigned => i.principal_id.clone(),
+        IdentityType::SystemAssigned => i.principal_id.as_deref(),
         IdentityType::UserAssigned => i
             .user_assigned
             .iter()
-            .find_map(|u| u.principal_id.clone())
-            .or_else(|| i.principal_id.clone()),
+            .find_map(|u| u.principal_id.as_deref())
+            .or(i.principal_id.as_deref()),
     }
 }
 

@@ -1,83 +1,164 @@
 //! Lookups built once per run, so no check is quadratic in clusters × assignments.
-use std::collections::HashMap as StdHashMap;
+use std::hash::{Hash, Hasher};
 
-/// The index's maps: keyed by lower-cased ids, looked up a million times, so hashed
-/// with foldhash (randomly seeded) rather than SipHash.
-type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
+/// The index's maps: looked up a million times, so hashed with foldhash (randomly
+/// seeded) rather than SipHash; hashbrown's for [`hashbrown::Equivalent`], which lets a
+/// key borrowed for the lookup only find a value borrowed for the whole run.
+type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
 
 use super::baseline::ACR_PULL;
 use super::classify;
 use crate::inventory::{Cluster, Inventory, Registry, ResourceGroup, RoleAssignment, Subscription};
 
+/// A key borrowed from the inventory that hashes and compares ignoring ASCII case:
+/// Azure ids are case-insensitive, and a lower-cased copy of every key would cost a
+/// large tenant tens of megabytes.
+#[derive(Clone, Copy)]
+struct NoCase<'a>(&'a str);
+
+impl Hash for NoCase<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let mut buf = [0u8; 64];
+        for chunk in self.0.as_bytes().chunks(64) {
+            let lower = &mut buf[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            h.write(lower);
+        }
+        h.write_u8(0xff);
+    }
+}
+
+impl PartialEq for NoCase<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for NoCase<'_> {}
+
+/// Two parts of a key (subscription and resource group name), each ignoring case.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct NoCase2<'a>(NoCase<'a>, NoCase<'a>);
+
+/// What a lookup hashes: a key borrowed only for the lookup, hashed like [`NoCase`].
+struct Probe<'b>(&'b str);
+
+impl Hash for Probe<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        NoCase(self.0).hash(h)
+    }
+}
+
+impl<'a> hashbrown::Equivalent<NoCase<'a>> for Probe<'_> {
+    fn equivalent(&self, key: &NoCase<'a>) -> bool {
+        self.0.eq_ignore_ascii_case(key.0)
+    }
+}
+
+/// A lookup of a [`NoCase2`] key.
+struct Probe2<'b>(&'b str, &'b str);
+
+impl Hash for Probe2<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        NoCase2(NoCase(self.0), NoCase(self.1)).hash(h)
+    }
+}
+
+impl<'a> hashbrown::Equivalent<NoCase2<'a>> for Probe2<'_> {
+    fn equivalent(&self, key: &NoCase2<'a>) -> bool {
+        self.0.eq_ignore_ascii_case(key.0 .0) && self.1.eq_ignore_ascii_case(key.1 .0)
+    }
+}
+
 pub struct Index<'a> {
-    by_principal: HashMap<String, Vec<&'a RoleAssignment>>,
+    by_principal: HashMap<NoCase<'a>, Vec<&'a RoleAssignment>>,
     /// `principalName` (a service principal's app id or legacy name) → principal id.
-    by_principal_name: HashMap<String, String>,
-    subscriptions: HashMap<String, &'a Subscription>,
-    resource_groups: HashMap<String, &'a ResourceGroup>,
-    registries_by_subscription: HashMap<String, Vec<&'a Registry>>,
+    by_principal_name: HashMap<NoCase<'a>, &'a str>,
+    subscriptions: HashMap<NoCase<'a>, &'a Subscription>,
+    resource_groups: HashMap<NoCase2<'a>, &'a ResourceGroup>,
+    registries_by_subscription: HashMap<NoCase<'a>, Vec<&'a Registry>>,
     /// Every registry, collected once (the checks take `&[&Registry]`).
     registries: Vec<&'a Registry>,
     /// Principal → the clusters whose identities it is (shared user-assigned identities).
-    users: HashMap<String, Vec<&'a Cluster>>,
+    users: HashMap<NoCase<'a>, Vec<&'a Cluster>>,
+}
+
+/// Copies of the clusters that share an identity principal with another cluster (one
+/// user-assigned identity for several clusters): the rules look at those across
+/// clusters, while every other cluster is needed only while it is audited.
+pub fn sharing_identities(clusters: &[Cluster]) -> Vec<Cluster> {
+    let mut first_user: HashMap<NoCase, usize> = HashMap::default();
+    let mut shared = vec![false; clusters.len()];
+    for (i, c) in clusters.iter().enumerate() {
+        for p in c.principal_ids() {
+            let first = *first_user.entry(NoCase(p)).or_insert(i);
+            if first != i {
+                shared[first] = true;
+                shared[i] = true;
+            }
+        }
+    }
+    clusters
+        .iter()
+        .zip(shared)
+        .filter(|(_, s)| *s)
+        .map(|(c, _)| c.clone())
+        .collect()
 }
 
 impl<'a> Index<'a> {
-    pub fn build(inv: &'a Inventory) -> Index<'a> {
-        let mut by_principal: HashMap<String, Vec<&RoleAssignment>> = HashMap::default();
+    /// Indexes `inv`; `users` are the clusters whose identities may be shared (see
+    /// [`sharing_identities`]): the only ones [`Index::users_of`] needs to know.
+    pub fn build(inv: &'a Inventory, users: &'a [Cluster]) -> Index<'a> {
+        let mut by_principal: HashMap<NoCase, Vec<&RoleAssignment>> = HashMap::default();
         let mut by_principal_name = HashMap::default();
         for ra in &inv.role_assignments {
             by_principal
-                .entry(ra.principal_id.to_ascii_lowercase())
+                .entry(NoCase(&ra.principal_id))
                 .or_default()
                 .push(ra);
             if let Some(n) = &ra.principal_name {
-                by_principal_name
-                    .insert(n.to_ascii_lowercase(), ra.principal_id.to_ascii_lowercase());
+                by_principal_name.insert(NoCase(n), &*ra.principal_id);
             }
         }
-        let mut registries_by_subscription: HashMap<String, Vec<&Registry>> = HashMap::default();
+        let mut registries_by_subscription: HashMap<NoCase, Vec<&Registry>> = HashMap::default();
         for r in &inv.registries {
             registries_by_subscription
-                .entry(r.subscription_id.to_ascii_lowercase())
+                .entry(NoCase(&r.subscription_id))
                 .or_default()
                 .push(r);
         }
-        let mut users: HashMap<String, Vec<&Cluster>> = HashMap::default();
-        for c in &inv.clusters {
-            let mut principals: Vec<String> =
-                classify::control_plane_principal(c).into_iter().collect();
-            principals.extend(c.kubelet.as_ref().and_then(|k| k.object_id.clone()));
-            principals.extend(
-                c.addons
-                    .iter()
-                    .filter_map(|a| a.identity.as_ref()?.object_id.clone()),
-            );
+        let mut users_of: HashMap<NoCase, Vec<&Cluster>> = HashMap::default();
+        for c in users {
+            let principals = classify::control_plane_principal_str(c)
+                .into_iter()
+                .chain(c.kubelet.as_ref().and_then(|k| k.object_id.as_deref()))
+                .chain(
+                    c.addons
+                        .iter()
+                        .filter_map(|a| a.identity.as_ref()?.object_id.as_deref()),
+                );
             for p in principals {
-                let list = users.entry(p.to_ascii_lowercase()).or_default();
+                let list = users_of.entry(NoCase(p)).or_default();
                 if !list.iter().any(|x| std::ptr::eq(*x, c)) {
                     list.push(c);
                 }
             }
         }
         Index {
-            users,
+            users: users_of,
             by_principal,
             by_principal_name,
             subscriptions: inv
                 .subscriptions
                 .iter()
-                .map(|s| (s.id.to_ascii_lowercase(), s))
+                .map(|s| (NoCase(&s.id), s))
                 .collect(),
             resource_groups: inv
                 .resource_groups
                 .iter()
-                .map(|g| {
-                    (
-                        format!("{}/{}", g.subscription_id, g.name).to_ascii_lowercase(),
-                        g,
-                    )
-                })
+                .map(|g| (NoCase2(NoCase(&g.subscription_id), NoCase(&g.name)), g))
                 .collect(),
             registries_by_subscription,
             registries: inv.registries.iter().collect(),
@@ -86,31 +167,31 @@ impl<'a> Index<'a> {
 
     pub fn assignments(&self, principal: &str) -> &[&'a RoleAssignment] {
         self.by_principal
-            .get(&principal.to_ascii_lowercase())
+            .get(&Probe(principal))
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
 
     pub fn users_of(&self, principal: &str) -> &[&'a Cluster] {
         self.users
-            .get(&principal.to_ascii_lowercase())
+            .get(&Probe(principal))
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
 
     pub fn subscription(&self, id: &str) -> Option<&'a Subscription> {
-        self.subscriptions.get(&id.to_ascii_lowercase()).copied()
+        self.subscriptions.get(&Probe(id)).copied()
     }
 
     pub fn resource_group(&self, subscription: &str, name: &str) -> Option<&'a ResourceGroup> {
         self.resource_groups
-            .get(&format!("{subscription}/{name}").to_ascii_lowercase())
+            .get(&Probe2(subscription, name))
             .copied()
     }
 
     pub fn registries_in(&self, subscription: &str) -> &[&'a Registry] {
         self.registries_by_subscription
-            .get(&subscription.to_ascii_lowercase())
+            .get(&Probe(subscription))
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
@@ -127,8 +208,8 @@ impl<'a> Index<'a> {
         }
         let client = c.sp_client_id.as_deref()?;
         self.by_principal_name
-            .get(&client.to_ascii_lowercase())
-            .cloned()
+            .get(&Probe(client))
+            .map(|p| p.to_ascii_lowercase())
     }
 
     /// Registry scopes on which a principal holds AcrPull.

@@ -222,21 +222,29 @@ pub struct ClusterCtx<'a> {
 
 impl Report {
     /// The audit. Pure: same inputs, same report.
+    ///
+    /// Takes the inventory and the previous history by value: each cluster and its
+    /// previous state are freed once audited, so a large estate's report and next
+    /// history take the place of its inventory rather than adding to it.
     pub fn generate(
-        inv: &Inventory,
+        mut inv: Inventory,
         baseline: &Baseline,
-        prev: &History,
+        mut prev: History,
         now: DateTime<Utc>,
         opts: &Options,
     ) -> Outcome {
-        let idx = Index::build(inv);
+        let clusters = std::mem::take(&mut inv.clusters);
+        let shared = index::sharing_identities(&clusters);
+        let inv = inv;
+        let idx = Index::build(&inv, &shared);
         let sp_creds = checks::sp_credential_index(&inv.sp_credentials);
         let mut findings = Vec::new();
-        let mut rows = Vec::new();
-        let mut observed_all = Vec::with_capacity(inv.clusters.len());
+        let mut rows = Vec::with_capacity(clusters.len());
+        let mut observed_all = Vec::with_capacity(clusters.len());
         let mut role_checks = Vec::new();
         let mut strings = Strings::default();
-        for c in &inv.clusters {
+        for c in clusters {
+            let c = &c;
             let cp_principal = idx.control_plane_principal(c);
             let sp_acr: Vec<String> = if classify::is_managed(c) {
                 vec![]
@@ -246,7 +254,7 @@ impl Report {
                     .map(|p| idx.acr_pull_registries(p))
                     .unwrap_or_default()
             };
-            let observed = history::observe(prev.get(&c.id), c, now, &sp_acr);
+            let observed = history::observe(prev.take(&c.id).as_ref(), c, now, &sp_acr);
             let (status, status_pools) = history::migration_status(c, &observed);
             let ctx = ClusterCtx {
                 cluster: c,
@@ -269,6 +277,8 @@ impl Report {
             findings.extend(mine);
             observed_all.push(observed);
         }
+        // What follows needs none of these; a large estate's index is ~100 MB.
+        drop((idx, strings, sp_creds));
         findings.sort_by(|a, b| {
             (
                 b.severity,
@@ -304,7 +314,7 @@ impl Report {
             },
         };
         let suppressions = suppress::report(&opts.suppressions, &findings, now);
-        let summary = summarise(inv, &rows, &findings);
+        let summary = summarise(&inv, &rows, &findings);
         let report = Report {
             schema_version: SCHEMA_VERSION,
             tool: env!("CARGO_PKG_NAME").into(),

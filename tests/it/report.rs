@@ -17,7 +17,14 @@ fn now() -> DateTime<Utc> {
 
 fn generate(inv: &Inventory, opts: &Options) -> Report {
     let baseline = Baseline::load(DEFAULT_BASELINE).unwrap();
-    Report::generate(inv, &baseline, &demo::seed_history(now()), now(), opts).report
+    Report::generate(
+        inv.clone(),
+        &baseline,
+        demo::seed_history(now()),
+        now(),
+        opts,
+    )
+    .report
 }
 
 fn demo_report() -> Report {
