@@ -94,6 +94,7 @@ for size in "${sizes[@]}"; do
     "$bin" --log-format json run \
       --arm-endpoint "$url" --authority-host "$url" --ca-cert "$run_dir/ca.pem" \
       --auth client-secret --state "$run_dir/state" --out "$run_dir/report" \
+      --allowed-domain contoso.example --admin platform-team@contoso.example \
       >"$run_dir/run.out" 2>"$run_dir/run.log"
   code=$?
   set -e

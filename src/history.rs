@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::inventory::Cluster;
+use crate::inventory::{Cluster, SmallMap};
 
 pub const STATE_FILE: &str = "state.json";
 const STATE_VERSION: u32 = 1;
@@ -38,7 +38,7 @@ pub struct ClusterHistory {
     /// The service principal's client id while the cluster used one.
     pub sp_client_id: Option<String>,
     /// Pool name (lower-cased) → node image version, as last seen.
-    pub pools: BTreeMap<String, Option<String>>,
+    pub pools: SmallMap<Option<String>>,
     /// Set once a flip from service principal to managed identity was observed.
     pub migration: Option<Migration>,
     /// Registries the service principal could pull from (AcrPull) before the flip.
@@ -54,7 +54,7 @@ pub struct Migration {
     pub last_seen_as_sp: DateTime<Utc>,
     pub sp_client_id: Option<String>,
     /// Pool name (lower-cased) → node image version at the first run after the flip.
-    pub pools_at_flip: BTreeMap<String, Option<String>>,
+    pub pools_at_flip: SmallMap<Option<String>>,
 }
 
 /// The control-plane mode as the CSV and history spell it.
@@ -67,7 +67,7 @@ pub fn mode_of(c: &Cluster) -> &'static str {
     }
 }
 
-fn pools_of(c: &Cluster) -> BTreeMap<String, Option<String>> {
+fn pools_of(c: &Cluster) -> SmallMap<Option<String>> {
     c.pools
         .iter()
         .map(|p| (p.name.to_ascii_lowercase(), p.node_image_version.clone()))
@@ -234,8 +234,10 @@ impl History {
 
     /// Writes `DIR/state.json` atomically.
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
-        let text = serde_json::to_vec_pretty(self)?;
-        write_atomic(&dir.join(STATE_FILE), &text)
+        // Streamed, compact: a large estate's history is ~100 MB of JSON.
+        write_atomic_with(&dir.join(STATE_FILE), |w| {
+            Ok(serde_json::to_writer(w, self)?)
+        })
     }
 }
 

@@ -5,7 +5,6 @@ use aks_identity_audit::{cli, exit};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    aks_identity_audit::memory::limit_arenas();
     let args = cli::Cli::parse();
     match cli::dispatch(args) {
         Ok(code) => code.into(),

@@ -96,39 +96,37 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         suppressions,
         history_days: settings.history_days,
     };
-    // The inventory is consumed (freed cluster by cluster as they are audited); the
-    // memory goes back to the system on the other core while reports are written.
-    let outcome = Report::generate(inventory, &baseline, prev, now, &opts);
-    let freeing = std::thread::spawn(crate::memory::trim);
+    // The inventory is consumed (freed cluster by cluster as they are audited).
+    let rules::Outcome { report, history } =
+        Report::generate(inventory, &baseline, prev, now, &opts);
+    crate::memory::trim();
     let classified = started.elapsed();
     crate::memory::log("classify");
     let out_dir = settings.out.clone().unwrap_or_else(|| default_out_dir(now));
-    let runs = trend::append(
-        &runs,
-        trend::RunRecord::of(&outcome.report),
-        settings.history_days,
-    );
+    let runs = trend::append(&runs, trend::RunRecord::of(&report), settings.history_days);
     let render = RenderOptions {
         csv_excel: settings.csv_excel,
     };
-    write_reports_with_runs(&outcome.report, &out_dir, &render, &runs)?;
+    write_reports_with_runs(&report, &out_dir, &render, &runs)?;
     if let Some(dir) = &settings.state {
-        outcome.history.save(dir)?;
+        history.save(dir)?;
         history::write_atomic(
             &dir.join(trend::RUNS_FILE),
             trend::runs_csv(&runs)?.as_bytes(),
         )?;
     }
-    let _ = freeing.join();
+    // Mail needs only the report: the next history (as large as the report) goes first.
+    drop(history);
+    crate::memory::trim();
     let reported = started.elapsed();
     crate::memory::log("report");
-    let mail = crate::mail::deliver(&outcome.report, &out_dir, &settings.mail).await;
+    let mail = crate::mail::deliver(&report, &out_dir, &settings.mail).await;
     let mailed = started.elapsed();
-    let mut exit_code = exit_code(&outcome.report, settings.fail_on);
+    let mut exit_code = exit_code(&report, settings.fail_on);
     if mail.undelivered > 0 {
         exit_code = exit::GAPS;
     }
-    let s = &outcome.report.summary;
+    let s = &report.summary;
     tracing::info!(
         clusters = s.clusters,
         critical = s.findings.get("critical").copied().unwrap_or(0),
@@ -157,7 +155,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         "audit finished"
     );
     Ok(RunResult {
-        report: outcome.report,
+        report,
         out_dir,
         exit_code,
     })
@@ -188,6 +186,9 @@ pub fn write_reports_with_runs(
         history::write_atomic_with(&dir.join(name), |w| {
             report::render_to(name, report, opts, runs, w)
         })?;
+        // Each renderer's scratch memory goes back before the next one allocates its own.
+        crate::memory::trim();
+        crate::memory::log(name);
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Where pages go: the inventory [`Loader`], and with `--save-inventory` the same
 //! rows, byte for byte, into an inventory folder written as they stream in.
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -7,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::Context;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -104,9 +107,7 @@ impl Sink {
         values: &[Value],
     ) {
         for (raw, v) in raws.iter().zip(values) {
-            let i = self.next_index.entry(source).or_default();
-            let index = *i;
-            *i += 1;
+            let index = self.next_index(source);
             self.loader.add(kind, source, index, v);
             if !self.files.is_empty() {
                 let file = match (kind, read::row_type(v).as_deref()) {
@@ -116,12 +117,29 @@ impl Sink {
                     (Kind::Clusters, Some(REGISTRY_TYPE)) => Kind::Registries.file_name(),
                     (k, _) => k.file_name(),
                 };
-                if let Some(f) = self.files.get_mut(file) {
-                    if let Err(e) = f.push(raw.get()) {
-                        self.save_error
-                            .get_or_insert_with(|| format!("writing {file}: {e}"));
-                    }
-                }
+                self.save(file, raw);
+            }
+        }
+    }
+
+    /// A row the loader has already counted and dropped: only saved.
+    fn add_unread(&mut self, kind: Kind, source: &'static str, raw: &RawValue) {
+        self.next_index(source);
+        self.save(kind.file_name(), raw);
+    }
+
+    fn next_index(&mut self, source: &'static str) -> usize {
+        let i = self.next_index.entry(source).or_default();
+        *i += 1;
+        *i - 1
+    }
+
+    /// Appends a row to a `--save-inventory` file (none without it).
+    fn save(&mut self, file: &'static str, raw: &RawValue) {
+        if let Some(f) = self.files.get_mut(file) {
+            if let Err(e) = f.push(raw.get()) {
+                self.save_error
+                    .get_or_insert_with(|| format!("writing {file}: {e}"));
             }
         }
     }
@@ -151,8 +169,57 @@ impl Sink {
     }
 }
 
+/// A role-assignment row in the flat shape the audit's query projects, borrowed from
+/// the page: enough to tell whose it is without building it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FlatRoleAssignment<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    principal_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    role_definition_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    role_definition_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    scope: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    created_on: Option<Cow<'a, str>>,
+    /// Present in other shapes: such rows take the full reader.
+    #[serde(default)]
+    principal_name: Option<IgnoredAny>,
+    #[serde(default)]
+    properties: Option<IgnoredAny>,
+}
+
+impl FlatRoleAssignment<'_> {
+    /// The row, if it is a valid flat role assignment (see
+    /// [`read::flat_role_assignment_is_valid`]).
+    fn parse(raw: &RawValue) -> Option<FlatRoleAssignment<'_>> {
+        if !raw.get().trim_start().starts_with('{') {
+            return None; // serde would also read a struct from an array
+        }
+        let f: FlatRoleAssignment = serde_json::from_str(raw.get()).ok()?;
+        let valid = f.principal_name.is_none()
+            && f.properties.is_none()
+            && read::flat_role_assignment_is_valid(
+                &f.id,
+                &f.principal_id,
+                f.role_definition_id.as_deref(),
+                f.role_definition_name.as_deref(),
+                f.scope.as_deref(),
+                f.created_on.as_deref(),
+            );
+        valid.then_some(f)
+    }
+}
+
 /// Parses one Resource Graph reply and hands its rows to the sink. Rows are parsed
-/// outside the lock; the lock is held once per page.
+/// outside the lock; the lock is held once per page. Role assignments are the
+/// exception: most belong to principals that are no cluster's identity, which only
+/// the loader knows, so their page is sifted under the lock from borrowed rows and
+/// only the rows kept are parsed in full.
 pub fn ingest_page(
     sink: &Mutex<Sink>,
     kind: Kind,
@@ -161,18 +228,28 @@ pub fn ingest_page(
 ) -> Result<PageMeta, String> {
     let page: Page = serde_json::from_slice(body)
         .map_err(|e| format!("reply is not a Resource Graph page: {e}"))?;
-    let values: Vec<Value> = page
-        .data
-        .iter()
-        .map(|r| serde_json::from_str(r.get()).unwrap_or(Value::Null))
-        .collect();
-    sink.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .add_rows(kind, source, &page.data, &values);
+    let parse = |r: &RawValue| serde_json::from_str(r.get()).unwrap_or(Value::Null);
+    if kind == Kind::RoleAssignments {
+        let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+        for raw in &page.data {
+            let foreign = FlatRoleAssignment::parse(raw)
+                .is_some_and(|f| sink.loader.drop_foreign_role_assignment(&f.principal_id));
+            if foreign {
+                sink.add_unread(kind, source, raw);
+            } else {
+                sink.add_rows(kind, source, &[raw], &[parse(raw)]);
+            }
+        }
+    } else {
+        let values: Vec<Value> = page.data.iter().map(|r| parse(r)).collect();
+        sink.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_rows(kind, source, &page.data, &values);
+    }
     Ok(PageMeta {
         truncated: page.truncated(),
         skip_token: page.skip_token,
-        rows: values.len() as u64,
+        rows: page.data.len() as u64,
         total_records: page.total_records,
     })
 }
@@ -221,6 +298,8 @@ mod tests {
     #[test]
     fn flattened_role_assignments_and_resource_containers_are_accepted() {
         let sink = Mutex::new(Sink::new(None).unwrap());
+        // Only cluster identities' assignments are kept: a cluster whose identity is p1.
+        ingest_page(&sink, Kind::Clusters, "arg:clusters", CLUSTER_P1.as_bytes()).unwrap();
         let ra = r#"{"data":[{"id":"/subscriptions/6f1c3a52-8b0e-4d7a-9c11-2e5b7f8a9d01/providers/Microsoft.Authorization/roleAssignments/r1","principalId":"p1","principalType":"ServicePrincipal","roleDefinitionId":"/subscriptions/6f1c3a52-8b0e-4d7a-9c11-2e5b7f8a9d01/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7","scope":"/subscriptions/6f1c3a52-8b0e-4d7a-9c11-2e5b7f8a9d01","createdOn":null,"principalName":null,"roleDefinitionName":null}]}"#;
         ingest_page(
             &sink,
@@ -251,6 +330,65 @@ mod tests {
         assert_eq!(inv.subscriptions[0].name, "Payments");
         assert_eq!(inv.subscriptions[0].state.as_deref(), Some("Enabled"));
         assert_eq!(inv.resource_groups[0].tags["owner"], "x");
+    }
+
+    const CLUSTER_P1: &str = r#"{"data":[{"id":"/subscriptions/6f1c3a52-8b0e-4d7a-9c11-2e5b7f8a9d01/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c1","name":"c1","type":"microsoft.containerservice/managedclusters","identity":{"type":"SystemAssigned","principalId":"p1"},"properties":{}}]}"#;
+
+    fn ra_row(n: u32, principal: &str, role: &str) -> String {
+        format!(
+            r#"{{"id":"/subscriptions/6f1c3a52-8b0e-4d7a-9c11-2e5b7f8a9d01/providers/Microsoft.Authorization/roleAssignments/r{n}","principalId":"{principal}","principalType":"ServicePrincipal","roleDefinitionId":{role},"scope":"/subscriptions/6f1c3a52-8b0e-4d7a-9c11-2e5b7f8a9d01","createdOn":"2024-01-02T03:04:05Z"}}"#
+        )
+    }
+
+    #[test]
+    fn other_principals_role_assignments_are_dropped_unbuilt_but_saved_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Mutex::new(Sink::new(Some(dir.path())).unwrap());
+        ingest_page(&sink, Kind::Clusters, "arg:clusters", CLUSTER_P1.as_bytes()).unwrap();
+        sink.lock().unwrap().clusters_complete();
+        let role = r#""/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7""#;
+        let rows = [
+            ra_row(1, "someone-else", role),   // dropped unbuilt
+            ra_row(2, "P1", role),             // kept (ids ignore case)
+            ra_row(3, "someone-else", "null"), // malformed: no role → skipped
+            ra_row(4, "someone-else", role).replace("2024-01-02T03:04:05Z", "yesterday"),
+            ra_row(5, "someone-else", "42"), // wrong type: full reader says why
+            r#"["an","array"]"#.to_string(),
+        ];
+        let page = format!(r#"{{"data":[{}]}}"#, rows.join(","));
+        let meta = ingest_page(&sink, Kind::RoleAssignments, "arg:ra", page.as_bytes()).unwrap();
+        assert_eq!(meta.rows, 6);
+        let inv = sink.into_inner().unwrap().finish().unwrap();
+        let kept: Vec<&str> = inv
+            .role_assignments
+            .iter()
+            .map(|r| &r.id[r.id.len() - 2..])
+            .collect();
+        assert_eq!(kept, ["r2"]);
+        let skipped: Vec<(usize, &str)> = inv
+            .coverage
+            .skipped_rows
+            .iter()
+            .map(|s| (s.index, s.reason.as_str()))
+            .collect();
+        assert_eq!(skipped.len(), 4, "{skipped:?}");
+        assert_eq!(
+            skipped.iter().map(|s| s.0).collect::<Vec<_>>(),
+            [2, 3, 4, 5],
+            "indexes count every row, dropped ones too"
+        );
+        assert!(skipped[0].1.contains("roleDefinitionId"), "{skipped:?}");
+        assert!(skipped[1].1.contains("createdOn"), "{skipped:?}");
+        assert!(skipped[2].1.contains("roleDefinitionId") && skipped[2].1.contains("not a string"));
+        // --save-inventory keeps every row, whoever's, and replays to the same audit input.
+        let saved = std::fs::read_to_string(dir.path().join("role-assignments.json")).unwrap();
+        assert!(
+            saved.contains("/r1\"") && saved.contains("/r5\""),
+            "{saved}"
+        );
+        let replay = crate::inventory::folder::read_folder(dir.path()).unwrap();
+        assert_eq!(replay.role_assignments, inv.role_assignments);
+        assert_eq!(replay.coverage.skipped_rows.len(), 4);
     }
 
     #[test]

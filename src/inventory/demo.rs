@@ -29,8 +29,6 @@ pub const FILES: &[(Kind, &str, &str)] = &[
     ),
 ];
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Duration, Utc};
 
 use crate::history::{ClusterHistory, History, Migration};
@@ -46,7 +44,7 @@ const OLD_IMAGE: &str = "AKSUbuntu-2204gen2containerd-202409.23.0";
 pub fn seed_history(now: DateTime<Utc>) -> History {
     let flip = now - Duration::days(12);
     let entry = |id: &str, pools: &[(&str, Option<&str>)], acr: Vec<String>| {
-        let pools: BTreeMap<String, Option<String>> = pools
+        let pools: crate::inventory::SmallMap<Option<String>> = pools
             .iter()
             .map(|(n, v)| (n.to_string(), v.map(str::to_string)))
             .collect();

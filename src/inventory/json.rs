@@ -1,5 +1,5 @@
 //! Small typed accessors over one JSON element, with errors that name the path.
-use std::collections::BTreeMap;
+use super::small_map::SmallMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -81,9 +81,9 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// A string map (tags, add-on config). Non-string values are rendered as JSON text.
-pub fn string_map(o: &Obj, key: &str, path: &str) -> Result<BTreeMap<String, String>, String> {
+pub fn string_map(o: &Obj, key: &str, path: &str) -> Result<SmallMap<String>, String> {
     let Some(m) = opt_obj(o, key, path)? else {
-        return Ok(BTreeMap::new());
+        return Ok(SmallMap::new());
     };
     Ok(m.iter()
         .map(|(k, v)| {

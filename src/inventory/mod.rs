@@ -6,6 +6,7 @@ pub mod ids;
 pub mod json;
 pub mod model;
 pub mod read;
+pub mod small_map;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -182,6 +183,25 @@ impl Loader {
         self.inv.coverage.gaps.push(Gap { scope, reason });
     }
 
+    /// Counts a role assignment of `principal_id` as read and drops it, when every
+    /// cluster is read and none of their identities is `principal_id`; otherwise
+    /// returns false and the caller adds the row. Only for rows known valid and
+    /// without `principalName` (see [`read::flat_role_assignment_is_valid`]).
+    pub fn drop_foreign_role_assignment(&mut self, principal_id: &str) -> bool {
+        let Some(p) = &self.principals else {
+            return false;
+        };
+        let known = if principal_id.bytes().any(|b| b.is_ascii_uppercase()) {
+            p.ids.contains(&principal_id.to_ascii_lowercase())
+        } else {
+            p.ids.contains(principal_id)
+        };
+        if !known {
+            self.role_assignments_read += 1;
+        }
+        !known
+    }
+
     /// Says that every cluster has been read: role assignments of other principals
     /// are dropped from here on, and those already kept are sifted. Later cluster
     /// rows are still read, but their identities' assignments may be missing, so
@@ -235,4 +255,125 @@ fn dedup<T>(rows: &mut Vec<T>, id: impl Fn(&T) -> &str) {
             .cmp(b.map(|x| x.to_ascii_lowercase()))
     });
     rows.dedup_by(|later, first| id(later).eq_ignore_ascii_case(id(first)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SUB: &str = "6f1c3a52-8b0e-4d7a-9c11-2e5b7f8a9d01";
+
+    fn cluster(name: &str, identity: Value, props: Value) -> Value {
+        json!({
+            "id": format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/{name}"),
+            "name": name, "identity": identity, "properties": props
+        })
+    }
+
+    fn ra(n: u32, principal: &str, name: Option<&str>) -> Value {
+        json!({
+            "id": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments/ra-{n}"),
+            "principalId": principal,
+            "principalName": name,
+            "roleDefinitionId": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c"),
+            "scope": format!("/subscriptions/{SUB}")
+        })
+    }
+
+    fn ids(inv: &Inventory) -> Vec<String> {
+        inv.role_assignments
+            .iter()
+            .map(|r| r.id.rsplit('/').next().unwrap().to_string())
+            .collect()
+    }
+
+    fn clusters(l: &mut Loader) {
+        let mi = cluster(
+            "mi",
+            json!({"type": "SystemAssigned", "principalId": "p-cluster"}),
+            json!({"identityProfile": {"kubeletidentity": {"objectId": "k1"}},
+                   "addonProfiles": {"omsagent": {"enabled": true, "identity": {"objectId": "addon-1"}}}}),
+        );
+        let sp = cluster(
+            "sp",
+            Value::Null,
+            json!({"servicePrincipalProfile": {"clientId": "APP-1"}}),
+        );
+        l.add(Kind::Clusters, "c", 0, &mi);
+        l.add(Kind::Clusters, "c", 1, &sp);
+    }
+
+    #[test]
+    fn only_cluster_identities_role_assignments_are_kept_whenever_they_arrive() {
+        // Before clusters_complete: kept, then sifted. After: dropped as they come.
+        let mut l = Loader::new();
+        l.add(Kind::RoleAssignments, "r", 0, &ra(1, "someone-else", None));
+        l.add(Kind::RoleAssignments, "r", 1, &ra(2, "p-cluster", None));
+        clusters(&mut l);
+        l.clusters_complete();
+        assert_eq!(ids(&l.inv), ["ra-2"]);
+        l.add(Kind::RoleAssignments, "r", 2, &ra(3, "K1", None)); // case-insensitive
+        l.add(Kind::RoleAssignments, "r", 3, &ra(4, "addon-1", None));
+        l.add(Kind::RoleAssignments, "r", 4, &ra(5, "nobody", None));
+        // A service principal is known by its client id as `principalName` (az shape);
+        // its later assignments without a name match by object id.
+        l.add(
+            Kind::RoleAssignments,
+            "r",
+            5,
+            &ra(6, "sp-object", Some("app-1")),
+        );
+        l.add(Kind::RoleAssignments, "r", 6, &ra(7, "SP-OBJECT", None));
+        assert!(!l.drop_foreign_role_assignment("p-cluster"));
+        assert!(l.drop_foreign_role_assignment("nobody-either"));
+        let inv = l.finish();
+        assert_eq!(ids(&inv), ["ra-2", "ra-3", "ra-4", "ra-6", "ra-7"]);
+        assert!(inv.coverage.is_complete());
+    }
+
+    #[test]
+    fn without_clusters_complete_finish_sifts_and_shared_strings_of_dropped_rows_go() {
+        let mut l = Loader::new();
+        for i in 0..50 {
+            l.add(
+                Kind::RoleAssignments,
+                "r",
+                i,
+                &ra(i as u32, &format!("user-{i}"), None),
+            );
+        }
+        l.add(Kind::RoleAssignments, "r", 50, &ra(50, "p-cluster", None));
+        clusters(&mut l);
+        let strings_before = l.strings.len();
+        l.clusters_complete();
+        assert!(
+            l.strings.len() < strings_before,
+            "{} !< {strings_before}",
+            l.strings.len()
+        );
+        assert!(!l.strings.iter().any(|s| s.starts_with("user-")));
+        assert_eq!(ids(&l.finish()), ["ra-50"]);
+        // finish() alone does the same.
+        let mut l = Loader::new();
+        clusters(&mut l);
+        l.add(Kind::RoleAssignments, "r", 0, &ra(1, "user-1", None));
+        l.add(Kind::RoleAssignments, "r", 1, &ra(2, "k1", None));
+        assert_eq!(ids(&l.finish()), ["ra-2"]);
+    }
+
+    #[test]
+    fn a_malformed_role_assignment_is_counted_whoever_it_belongs_to() {
+        let mut l = Loader::new();
+        clusters(&mut l);
+        l.clusters_complete();
+        let mut bad = ra(1, "nobody", None);
+        bad["roleDefinitionId"] = Value::Null;
+        l.add(Kind::RoleAssignments, "r", 0, &bad);
+        let inv = l.finish();
+        assert_eq!(inv.coverage.skipped_rows.len(), 1);
+        assert!(inv.coverage.skipped_rows[0]
+            .reason
+            .contains("roleDefinitionId"));
+    }
 }

@@ -1,9 +1,10 @@
 //! The typed inventory every rule reads. Readers fill it; nothing here does I/O.
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+pub use super::small_map::SmallMap;
 
 /// Everything one run knows about the estate.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -38,7 +39,7 @@ pub struct Cluster {
     pub subscription_id: String,
     pub resource_group: String,
     pub location: String,
-    pub tags: BTreeMap<String, String>,
+    pub tags: SmallMap<String>,
     pub provisioning_state: Option<String>,
     pub kubernetes_version: Option<String>,
     /// `systemData.createdAt`, when the source carries it.
@@ -112,7 +113,7 @@ pub struct Addon {
     /// The key as Azure printed it (`omsagent`, `omsAgent`, `azureKeyvaultSecretsProvider`...).
     pub key: String,
     pub enabled: bool,
-    pub config: BTreeMap<String, String>,
+    pub config: SmallMap<String>,
     pub identity: Option<IdentityRef>,
 }
 
@@ -137,7 +138,7 @@ pub struct PodIdentity {
 pub struct PodIdentityException {
     pub name: String,
     pub namespace: String,
-    pub pod_labels: BTreeMap<String, String>,
+    pub pod_labels: SmallMap<String>,
 }
 
 /// A role assignment. The strings that repeat across a million assignments (scopes,
@@ -165,7 +166,7 @@ pub struct Subscription {
     pub name: String,
     pub tenant_id: Option<String>,
     pub state: Option<String>,
-    pub tags: BTreeMap<String, String>,
+    pub tags: SmallMap<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -173,7 +174,7 @@ pub struct ResourceGroup {
     pub id: String,
     pub subscription_id: String,
     pub name: String,
-    pub tags: BTreeMap<String, String>,
+    pub tags: SmallMap<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

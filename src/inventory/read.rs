@@ -230,6 +230,29 @@ pub fn role_assignment(v: &Value) -> Result<RoleAssignment, String> {
     })
 }
 
+/// Whether a role assignment in the flat shape (fields at the top, no `properties`,
+/// no `principalName`) would be read by [`role_assignment`]: the same checks, without
+/// building it. The collector drops other principals' rows unbuilt, yet a malformed
+/// one is still skipped and counted.
+pub fn flat_role_assignment_is_valid(
+    id: &str,
+    principal_id: &str,
+    role_definition_id: Option<&str>,
+    role_name: Option<&str>,
+    scope: Option<&str>,
+    created_on: Option<&str>,
+) -> bool {
+    let rdid = role_definition_id.unwrap_or_default();
+    let has_role = (!rdid.is_empty() && !ids::role_guid(rdid).is_empty()) || role_name.is_some();
+    let has_scope =
+        scope.is_some() || id.contains("/providers/Microsoft.Authorization/roleAssignments/");
+    !id.is_empty()
+        && !principal_id.is_empty()
+        && has_role
+        && has_scope
+        && created_on.is_none_or(|t| parse_time(t).is_some())
+}
+
 /// The Resource Graph `type` of a row, lower-cased, if it has one.
 pub fn row_type(v: &Value) -> Option<String> {
     v.get("type")?.as_str().map(|s| s.to_ascii_lowercase())

@@ -1,6 +1,6 @@
 //! Who gets which clusters, and the messages themselves. Pure apart from reading the
 //! written report files that the admin message attaches.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::Context;
@@ -73,49 +73,114 @@ pub fn plan(report: &Report, policy: &DomainPolicy) -> Plan {
 }
 
 /// Narrows the report to some clusters and their findings (and role checks). Built
-/// once per run: the report without its per-cluster rows is cloned once, and each
-/// owner's copy is that plus their rows (no clone of the whole report per owner).
+/// once per run: the report without its per-cluster rows is copied once, and the
+/// positions of every cluster's rows are indexed, so each owner's copy costs their
+/// rows only (a thousand owners of a 100,000-cluster report must not each scan it).
 pub struct Narrower<'a> {
     full: &'a Report,
     empty: Report,
+    /// Lower-cased cluster id → positions of its row, findings and role checks.
+    by_cluster: HashMap<String, Positions>,
+}
+
+#[derive(Default)]
+struct Positions {
+    rows: Vec<u32>,
+    findings: Vec<u32>,
+    role_checks: Vec<u32>,
+    /// In `changes.new` and `changes.resolved`.
+    new: Vec<u32>,
+    resolved: Vec<u32>,
 }
 
 impl<'a> Narrower<'a> {
     pub fn new(full: &'a Report) -> Self {
-        let mut empty = full.clone();
-        empty.clusters.clear();
-        empty.findings.clear();
-        empty.role_checks.clear();
-        Narrower { full, empty }
+        let empty = Report {
+            clusters: vec![],
+            findings: vec![],
+            role_checks: vec![],
+            schema_version: full.schema_version,
+            tool: full.tool.clone(),
+            tool_version: full.tool_version.clone(),
+            generated_at: full.generated_at,
+            source: full.source.clone(),
+            baseline: full.baseline.clone(),
+            summary: full.summary.clone(),
+            coverage: full.coverage.clone(),
+            changes: Default::default(),
+            suppressions: full.suppressions.clone(),
+        };
+        let mut by_cluster: HashMap<String, Positions> = HashMap::new();
+        fn at<'m>(m: &'m mut HashMap<String, Positions>, id: &str) -> &'m mut Positions {
+            m.entry(id.to_ascii_lowercase()).or_default()
+        }
+        for (i, c) in full.clusters.iter().enumerate() {
+            at(&mut by_cluster, &c.cluster_id).rows.push(i as u32);
+        }
+        for (i, f) in full.findings.iter().enumerate() {
+            at(&mut by_cluster, &f.cluster_id).findings.push(i as u32);
+        }
+        for (i, r) in full.role_checks.iter().enumerate() {
+            at(&mut by_cluster, &r.cluster_id)
+                .role_checks
+                .push(i as u32);
+        }
+        // A fingerprint is `rule|cluster id (lower-cased)|identity|subject`.
+        let cluster_of = |fp: &str| fp.split('|').nth(1).unwrap_or_default().to_string();
+        for (i, fp) in full.changes.new.iter().enumerate() {
+            at(&mut by_cluster, &cluster_of(fp)).new.push(i as u32);
+        }
+        for (i, fp) in full.changes.resolved.iter().enumerate() {
+            at(&mut by_cluster, &cluster_of(fp)).resolved.push(i as u32);
+        }
+        Narrower {
+            full,
+            empty: Report {
+                changes: crate::rules::Changes {
+                    has_previous: full.changes.has_previous,
+                    new: vec![],
+                    resolved: vec![],
+                },
+                ..empty
+            },
+            by_cluster,
+        }
     }
 
     pub fn full(&self) -> &'a Report {
         self.full
     }
 
+    /// The report of `ids` only; rows keep their order in the full report.
     pub fn narrow(&self, ids: &[String]) -> Report {
-        let mine = |id: &str| ids.iter().any(|k| k.eq_ignore_ascii_case(id));
+        let lower: BTreeSet<String> = ids.iter().map(|i| i.to_ascii_lowercase()).collect();
+        let mine: Vec<&Positions> = lower
+            .iter()
+            .filter_map(|i| self.by_cluster.get(i))
+            .collect();
+        fn pick<T: Clone>(all: &[T], mine: &[&Positions], of: fn(&Positions) -> &[u32]) -> Vec<T> {
+            let mut at: Vec<u32> = mine.iter().flat_map(|p| of(p).iter().copied()).collect();
+            at.sort_unstable();
+            at.into_iter().map(|i| all[i as usize].clone()).collect()
+        }
         let f = self.full;
         let mut r = self.empty.clone();
-        r.clusters = f
-            .clusters
-            .iter()
-            .filter(|c| mine(&c.cluster_id))
-            .cloned()
-            .collect();
-        r.findings = f
-            .findings
-            .iter()
-            .filter(|x| mine(&x.cluster_id))
-            .cloned()
-            .collect();
-        r.role_checks = f
-            .role_checks
-            .iter()
-            .filter(|x| mine(&x.cluster_id))
-            .cloned()
-            .collect();
+        r.clusters = pick(&f.clusters, &mine, |p| &p.rows);
+        r.findings = pick(&f.findings, &mine, |p| &p.findings);
+        r.role_checks = pick(&f.role_checks, &mine, |p| &p.role_checks);
+        r.changes.new = pick(&f.changes.new, &mine, |p| &p.new);
+        r.changes.resolved = pick(&f.changes.resolved, &mine, |p| &p.resolved);
         r
+    }
+
+    /// [`changed_for`] over the index.
+    pub fn changed_for(&self, ids: &[String]) -> bool {
+        !self.full.changes.has_previous
+            || ids.iter().any(|id| {
+                self.by_cluster
+                    .get(&id.to_ascii_lowercase())
+                    .is_some_and(|p| !p.new.is_empty() || !p.resolved.is_empty())
+            })
     }
 }
 
@@ -283,12 +348,36 @@ fn unroutable_csv(rows: &[UnroutableRow], excel: bool) -> anyhow::Result<String>
     Ok(s)
 }
 
-fn admin_bodies(r: &Report, plan: &Plan) -> (String, String) {
+/// `left_out`: report files too large to attach (name, bytes), found in `out_dir`.
+fn admin_bodies(
+    r: &Report,
+    plan: &Plan,
+    left_out: &[(String, u64)],
+    out_dir: &Path,
+) -> (String, String) {
     let subj = admin_subject(r, plan.unroutable.len());
-    let mut t = format!("{subj}\n\nThe full report is attached (report.html, CSV files).\n");
+    let attached = if left_out.is_empty() {
+        "The full report is attached (report.html, CSV files).".to_string()
+    } else {
+        let names: Vec<String> = left_out
+            .iter()
+            .map(|(n, b)| format!("{n} ({:.1} MB)", *b as f64 / 1e6))
+            .collect();
+        format!(
+            "Too large to attach, in {}: {}.",
+            out_dir.display(),
+            names.join(", ")
+        )
+    };
+    let mut t = format!("{subj}\n\n{attached}\n");
     t.push_str(&format!("Owners mailed: {}\n\n", plan.owners.len()));
     let mut h = String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif\">");
-    h.push_str(&format!("<h2>{}</h2><p>The full report is attached (report.html, CSV files). Owners mailed: {}.</p>", html_escape(&subj), plan.owners.len()));
+    h.push_str(&format!(
+        "<h2>{}</h2><p>{} Owners mailed: {}.</p>",
+        html_escape(&subj),
+        html_escape(&attached),
+        plan.owners.len()
+    ));
     if plan.unroutable.is_empty() {
         t.push_str("Every cluster's owner could be mailed.\n");
         h.push_str("<p>Every cluster's owner could be mailed.</p>");
@@ -298,7 +387,7 @@ fn admin_bodies(r: &Report, plan: &Plan) -> (String, String) {
             plan.unroutable.len()
         ));
         h.push_str(&format!("<h3>Unroutable owners ({})</h3><p>These clusters' owners got no mail. Fix the owner tag, or set <code>[owners] subscriptions</code> / <code>fallback</code>.</p><table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr><th>Cluster</th><th>Owner from</th><th>Value</th><th>Why</th></tr>", plan.unroutable.len()));
-        for u in &plan.unroutable {
+        for u in plan.unroutable.iter().take(UNROUTABLE_IN_BODY) {
             t.push_str(&format!(
                 "- {} ({}): `{}` from {}: {}\n",
                 header_text(&u.cluster_name, 120),
@@ -317,6 +406,14 @@ fn admin_bodies(r: &Report, plan: &Plan) -> (String, String) {
             ));
         }
         h.push_str("</table>");
+        if plan.unroutable.len() > UNROUTABLE_IN_BODY {
+            let more = format!(
+                "… and {} more in the attached unroutable.csv.",
+                plan.unroutable.len() - UNROUTABLE_IN_BODY
+            );
+            t.push_str(&format!("{more}\n"));
+            h.push_str(&format!("<p>{more}</p>"));
+        }
     }
     h.push_str("</body></html>");
     (h, t)
@@ -365,7 +462,8 @@ pub fn owner_message(
     from: &Mailbox,
     csv_excel: bool,
 ) -> anyhow::Result<Message> {
-    let report = narrower.full();
+    // The owner's part of the report: the same summary, suppressions and coverage,
+    // only their clusters' rows and changes (the bodies then cost their rows only).
     let sub = narrower.narrow(&owner.cluster_ids);
     let opts = RenderOptions { csv_excel };
     let attachments = vec![
@@ -378,13 +476,22 @@ pub fn owner_message(
         from,
         &owner.address,
         subject(&sub),
-        bodies(report, &owner.cluster_ids)?,
+        bodies(&sub, &owner.cluster_ids)?,
         attachments,
     )
 }
 
-/// An admin's message: summary and unroutable list in the body; report.html, every CSV
-/// of the output folder and unroutable.csv attached.
+/// Attachments of an admin's message stop here (raw bytes; base64 makes it a third
+/// more, under the 25–35 MB most mail servers accept). Files left out are named in
+/// the body with their place on disk.
+pub const ADMIN_ATTACHMENTS_MAX_BYTES: u64 = 15 * 1024 * 1024;
+
+/// Unroutable clusters listed in an admin's message body; all are in unroutable.csv.
+pub const UNROUTABLE_IN_BODY: usize = 200;
+
+/// An admin's message: summary and unroutable list in the body; unroutable.csv,
+/// report.html and every CSV of the output folder attached, as far as they fit in
+/// [`ADMIN_ATTACHMENTS_MAX_BYTES`].
 pub fn admin_message(
     report: &Report,
     plan: &Plan,
@@ -393,36 +500,68 @@ pub fn admin_message(
     out_dir: &Path,
     csv_excel: bool,
 ) -> anyhow::Result<Message> {
-    let mut attachments = Vec::new();
-    let html = out_dir.join("report.html");
-    if html.is_file() {
-        let bytes = std::fs::read(&html).with_context(|| format!("reading {}", html.display()))?;
-        attachments.push(Attachment::new("report.html".into()).body(bytes, html_type()));
-    }
-    let mut csvs: Vec<_> = std::fs::read_dir(out_dir)
+    admin_message_within(
+        report,
+        plan,
+        admin,
+        from,
+        out_dir,
+        csv_excel,
+        ADMIN_ATTACHMENTS_MAX_BYTES,
+    )
+}
+
+fn admin_message_within(
+    report: &Report,
+    plan: &Plan,
+    admin: &Address,
+    from: &Mailbox,
+    out_dir: &Path,
+    csv_excel: bool,
+    max_bytes: u64,
+) -> anyhow::Result<Message> {
+    let unroutable = unroutable_csv(&plan.unroutable, csv_excel)?;
+    let mut total = unroutable.len() as u64;
+    let mut attachments =
+        vec![Attachment::new("unroutable.csv".into()).body(unroutable, csv_type())];
+    let mut files: Vec<_> = std::fs::read_dir(out_dir)
         .with_context(|| format!("listing {}", out_dir.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "csv"))
         .collect();
-    csvs.sort();
-    for p in csvs {
+    files.sort();
+    let html = out_dir.join("report.html");
+    if html.is_file() {
+        files.insert(0, html);
+    }
+    let mut left_out = Vec::new();
+    for p in files {
         let name = p
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
+        let size = std::fs::metadata(&p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .len();
+        if total + size > max_bytes {
+            left_out.push((name, size));
+            continue;
+        }
         let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        attachments.push(Attachment::new(name).body(bytes, csv_type()));
+        total += size;
+        let kind = if name.ends_with(".html") {
+            html_type()
+        } else {
+            csv_type()
+        };
+        attachments.push(Attachment::new(name).body(bytes, kind));
     }
-    attachments.push(
-        Attachment::new("unroutable.csv".into())
-            .body(unroutable_csv(&plan.unroutable, csv_excel)?, csv_type()),
-    );
     build(
         from,
         admin,
         admin_subject(report, plan.unroutable.len()),
-        admin_bodies(report, plan),
+        admin_bodies(report, plan, &left_out, out_dir),
         attachments,
     )
 }
@@ -439,6 +578,61 @@ mod tests {
         );
         assert_eq!(header_text("  a \t b  ", 100), "a b");
         assert_eq!(header_text("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn an_admin_message_attaches_what_fits_and_names_the_rest() {
+        let report = crate::report::html::tests::tiny();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("report.html"), "<html></html>").unwrap();
+        std::fs::write(dir.path().join("clusters.csv"), "a,b\r\n").unwrap();
+        std::fs::write(dir.path().join("role-assignments.csv"), vec![b'x'; 5000]).unwrap();
+        let plan = Plan {
+            owners: vec![],
+            unroutable: (0..UNROUTABLE_IN_BODY + 3)
+                .map(|i| UnroutableRow {
+                    cluster_id: format!("/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c{i}"),
+                    cluster_name: format!("c{i}"),
+                    owner_source: "cluster tag owner".into(),
+                    raw: "nobody".into(),
+                    reason: "not an address".into(),
+                })
+                .collect(),
+        };
+        let admin: Address = "admin@contoso.com".parse().unwrap();
+        let from: Mailbox = "audit@contoso.com".parse().unwrap();
+        let unroutable_len = unroutable_csv(&plan.unroutable, false).unwrap().len() as u64;
+        let m = admin_message_within(
+            &report,
+            &plan,
+            &admin,
+            &from,
+            dir.path(),
+            false,
+            unroutable_len + 100,
+        )
+        .unwrap();
+        let text = String::from_utf8_lossy(&m.formatted()).to_string();
+        for attached in ["unroutable.csv", "report.html", "clusters.csv"] {
+            assert!(
+                text.contains(&format!("filename=\"{attached}\"")),
+                "{attached}"
+            );
+        }
+        assert!(!text.contains("filename=\"role-assignments.csv\""));
+        let left_out = [("role-assignments.csv".to_string(), 5000)];
+        let (html, plain) = admin_bodies(&report, &plan, &left_out, dir.path());
+        for body in [&html, &plain] {
+            assert!(body.contains("Too large to attach"), "{body}");
+            assert!(body.contains("role-assignments.csv (0.0 MB)"), "{body}");
+            assert!(
+                body.contains("… and 3 more in the attached unroutable.csv"),
+                "{body}"
+            );
+            assert!(body.contains("c199") && !body.contains("c200"), "{body}");
+        }
+        let (_, all_fit) = admin_bodies(&report, &plan, &[], dir.path());
+        assert!(all_fit.contains("The full report is attached"), "{all_fit}");
     }
 
     #[test]

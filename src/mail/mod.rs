@@ -40,10 +40,10 @@ pub struct Delivery {
     pub unroutable: usize,
 }
 
+/// A message in the outbox, read back when it is sent.
 struct Outgoing {
     path: PathBuf,
     to: Address,
-    bytes: Vec<u8>,
 }
 
 /// Distinct unroutable owner values shown as warnings; the rest are counted (every
@@ -91,16 +91,15 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Deliv
         );
     }
     let narrower = compose::Narrower::new(report);
-    let mut messages: Vec<(Address, anyhow::Result<lettre::Message>)> = Vec::new();
+    // Who gets a message; each is composed, written to the outbox and dropped in
+    // turn, so a thousand owners' messages are never all in memory.
+    let mut recipients: Vec<(&Address, Option<&compose::OwnerPlan>)> = Vec::new();
     for o in &plan.owners {
-        if !s.always_send && !compose::changed_for(report, &o.cluster_ids) {
+        if !s.always_send && !narrower.changed_for(&o.cluster_ids) {
             d.unchanged += 1;
             continue;
         }
-        messages.push((
-            o.address.clone(),
-            compose::owner_message(&narrower, o, &s.from, s.csv_excel),
-        ));
+        recipients.push((&o.address, Some(o)));
     }
     let all_ids = report
         .clusters
@@ -109,23 +108,21 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Deliv
         .collect::<Vec<_>>();
     let admins_due =
         s.always_send || !plan.unroutable.is_empty() || compose::changed_for(report, &all_ids);
+    drop(all_ids);
     if admins_due {
-        for a in &s.admins {
-            messages.push((
-                a.clone(),
-                compose::admin_message(report, &plan, a, &s.from, out_dir, s.csv_excel),
-            ));
-        }
+        recipients.extend(s.admins.iter().map(|a| (a, None)));
     }
     let mut outgoing = Vec::new();
-    for (n, (to, msg)) in (outbox::next_number(out_dir)..).zip(messages) {
+    for (n, (to, owner)) in (outbox::next_number(out_dir)..).zip(recipients) {
+        let msg = match owner {
+            Some(o) => compose::owner_message(&narrower, o, &s.from, s.csv_excel),
+            None => compose::admin_message(report, &plan, to, &s.from, out_dir, s.csv_excel),
+        };
         let written = msg.and_then(|m| {
-            let bytes = m.formatted();
-            let path = outbox::write(out_dir, &outbox::file_name(n, &to), &bytes)?;
+            let path = outbox::write(out_dir, &outbox::file_name(n, to), &m.formatted())?;
             Ok(Outgoing {
                 path,
                 to: to.clone(),
-                bytes,
             })
         });
         match written {
@@ -181,7 +178,7 @@ pub async fn resend(dir: &Path, s: &MailSettings) -> anyhow::Result<Delivery> {
             }
         });
         match checked {
-            Ok(to) => outgoing.push(Outgoing { path, to, bytes }),
+            Ok(to) => outgoing.push(Outgoing { path, to }),
             Err(e) => {
                 d.undelivered += 1;
                 tracing::error!(file = %path.display(), error = %crate::exit::render_error(&e), "mail: not resending");
@@ -224,7 +221,11 @@ async fn send_all(outgoing: Vec<Outgoing>, s: &MailSettings) -> (usize, usize) {
                     .file_name()
                     .map(|n| n.to_string_lossy().to_string())
                     .unwrap_or_default();
-                match transport::send(smtp, (from, &o.to), &o.bytes, retry, &label).await {
+                let sent = match std::fs::read(&o.path) {
+                    Ok(bytes) => transport::send(smtp, (from, &o.to), &bytes, retry, &label).await,
+                    Err(e) => Err(format!("reading {}: {e}", o.path.display())),
+                };
+                match sent {
                     Ok(retries) => match outbox::mark_sent(&o.path) {
                         Ok(_) => {
                             tracing::debug!(file = %label, retries, "mail: sent");

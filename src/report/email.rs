@@ -22,6 +22,8 @@ struct MailView<'a> {
     severities: Vec<(&'static str, usize)>,
     findings: Vec<FindingView<'a>>,
     findings_total: usize,
+    /// Findings beyond the [`MAX_FINDINGS`] shown (Tera cannot subtract a `length`).
+    findings_more: usize,
     managed_pct: f64,
     pending_pct: f64,
     sp_pct: f64,
@@ -100,6 +102,7 @@ fn mail_view<'a>(r: &'a Report, ids: &[&str]) -> MailView<'a> {
         clusters,
         severities,
         findings_total: active.len(),
+        findings_more: active.len().saturating_sub(MAX_FINDINGS),
         findings: active
             .into_iter()
             .take(MAX_FINDINGS)
@@ -311,5 +314,26 @@ mod tests {
             c.contains("nothing to do") && c.contains("1 of your findings are suppressed"),
             "{c}"
         );
+    }
+
+    #[test]
+    fn an_owner_with_more_findings_than_shown_is_told_how_many_more() {
+        let mut r = tiny();
+        let f = r.findings[0].clone();
+        let id = f.cluster_id.clone();
+        r.findings = (0..MAX_FINDINGS + 7)
+            .map(|i| {
+                let mut f = f.clone();
+                f.subject = format!("subject-{i}");
+                f
+            })
+            .collect();
+        let html = render_email(&r, &[&id]).unwrap();
+        assert!(
+            html.contains("… and 7 more in the attached findings.csv"),
+            "{html}"
+        );
+        let text = render_text(&r, &[&id]);
+        assert!(text.contains("7 more"), "{text}");
     }
 }

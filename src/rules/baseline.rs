@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::inventory::ids;
+use crate::inventory::{ids, SmallMap};
 
 /// Built-in roles the baselines and rules name, GUIDs verified against Microsoft's table.
 pub const BUILTIN_ROLES: &[(&str, &str)] = &[
@@ -135,7 +135,7 @@ pub struct ExpectedRole {
 }
 
 impl ExpectedRole {
-    pub fn applies(&self, config: &BTreeMap<String, String>) -> bool {
+    pub fn applies(&self, config: &SmallMap<String>) -> bool {
         self.unless_config.is_empty()
             || !self.unless_config.iter().all(|(k, v)| {
                 config
@@ -338,10 +338,14 @@ roles=[{role_id="not-a-guid", scope="registry"}]"#;
     fn unless_config_switches_roles_off() {
         let b = Baseline::load("aks-docs-current").unwrap();
         let oms = &b.roles_for("addon:omsagent").unwrap()[0];
-        let aad: BTreeMap<_, _> = [("useAADAuth".to_string(), "True".to_string())].into();
-        let legacy: BTreeMap<_, _> = [("useAADAuth".to_string(), "false".to_string())].into();
+        let aad: SmallMap<_> = [("useAADAuth".to_string(), "True".to_string())]
+            .into_iter()
+            .collect();
+        let legacy: SmallMap<_> = [("useAADAuth".to_string(), "false".to_string())]
+            .into_iter()
+            .collect();
         assert!(!oms.applies(&aad));
         assert!(oms.applies(&legacy));
-        assert!(oms.applies(&BTreeMap::new()));
+        assert!(oms.applies(&SmallMap::new()));
     }
 }

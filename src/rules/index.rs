@@ -226,3 +226,71 @@ impl<'a> Index<'a> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{ClusterIdentity, IdentityRef, IdentityType, UserAssignedIdentity};
+
+    fn cluster(name: &str, control_plane: &str, kubelet: &str) -> Cluster {
+        Cluster {
+            id: format!("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/{name}"),
+            name: name.into(),
+            subscription_id: "S1".into(),
+            resource_group: "RG".into(),
+            identity: Some(ClusterIdentity {
+                kind: IdentityType::UserAssigned,
+                principal_id: None,
+                tenant_id: None,
+                user_assigned: vec![UserAssignedIdentity {
+                    resource_id: format!("/ua/{control_plane}"),
+                    principal_id: Some(control_plane.into()),
+                    client_id: None,
+                }],
+            }),
+            kubelet: Some(IdentityRef {
+                object_id: Some(kubelet.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_clusters_sharing_an_identity_are_kept_for_cross_cluster_checks() {
+        let clusters = vec![
+            cluster("a", "shared-cp", "k-a"),
+            cluster("b", "alone", "k-b"),
+            cluster("c", "SHARED-CP", "k-c"),
+            cluster("d", "d-cp", "k-a"), // shares a's kubelet identity
+        ];
+        let shared = sharing_identities(&clusters);
+        let names: Vec<&str> = shared.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "c", "d"]);
+        let inv = Inventory {
+            subscriptions: vec![crate::inventory::Subscription {
+                id: "s1".into(),
+                name: "one".into(),
+                ..Default::default()
+            }],
+            resource_groups: vec![ResourceGroup {
+                id: "/subscriptions/s1/resourceGroups/rg".into(),
+                subscription_id: "s1".into(),
+                name: "rg".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let idx = Index::build(&inv, &shared);
+        let users =
+            |p: &str| -> Vec<&str> { idx.users_of(p).iter().map(|c| c.name.as_str()).collect() };
+        assert_eq!(users("Shared-Cp"), ["a", "c"]);
+        assert_eq!(users("K-A"), ["a", "d"]);
+        assert!(users("alone").is_empty());
+        // Borrowed keys, compared without case.
+        assert_eq!(idx.subscription("S1").map(|s| s.name.as_str()), Some("one"));
+        assert!(idx.resource_group("S1", "RG").is_some());
+        assert!(idx.resource_group("s1", "rg2").is_none());
+        assert!(idx.resource_group("s", "1rg").is_none());
+    }
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::index::Index;
-use crate::inventory::Cluster;
+use crate::inventory::{Cluster, SmallMap};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OwnerPolicy {
@@ -38,7 +38,7 @@ pub struct Owner {
     pub source: String,
 }
 
-fn tag<'t>(tags: &'t BTreeMap<String, String>, keys: &'t [String]) -> Option<(&'t str, &'t str)> {
+fn tag<'t>(tags: &'t SmallMap<String>, keys: &'t [String]) -> Option<(&'t str, &'t str)> {
     // Exact key first (keys are ordered by preference), then case-insensitive.
     for k in keys {
         if let Some(v) = tags.get(k).filter(|v| !v.trim().is_empty()) {

@@ -1,6 +1,6 @@
 //! Role checks: each identity holds exactly its documented roles, at the documented
 //! scope (AKSMI010–012), plus the situational roles (AKSMI020–022).
-use std::collections::BTreeMap;
+use crate::inventory::SmallMap;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -21,10 +21,10 @@ pub const PROPAGATION_GRACE_MINUTES: i64 = 60;
 struct Subject<'a> {
     key: String,
     principal: String,
-    roles: Vec<(&'a ExpectedRole, &'a BTreeMap<String, String>)>,
+    roles: Vec<(&'a ExpectedRole, &'a SmallMap<String>)>,
 }
 
-static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+static EMPTY: SmallMap<String> = SmallMap::new();
 
 fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>> {
     let c = ctx.cluster;
@@ -114,7 +114,7 @@ pub fn role_findings_and_checks(
     let empty: Arc<str> = Arc::from("");
     for s in subjects(ctx, baseline) {
         let principal_id: Arc<str> = s.principal.as_str().into();
-        let check = |expected: Option<(&ExpectedRole, &BTreeMap<String, String>)>,
+        let check = |expected: Option<(&ExpectedRole, &SmallMap<String>)>,
                      actual: Option<&RoleAssignment>,
                      status: &str| {
             let (expected_role, expected_scope) = match expected {
@@ -271,7 +271,7 @@ pub fn role_findings_and_checks(
 fn expected_scope(
     r: &ExpectedRole,
     c: &crate::inventory::Cluster,
-    cfg: &BTreeMap<String, String>,
+    cfg: &SmallMap<String>,
     registries: &[&Registry],
 ) -> String {
     match (r.scope, scope::target_count(r.scope, c, cfg, registries)) {

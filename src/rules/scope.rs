@@ -1,6 +1,6 @@
 //! Where a documented role applies for one cluster, and how an assignment's scope
 //! relates to it.
-use std::collections::BTreeMap;
+use crate::inventory::SmallMap;
 
 use super::baseline::ScopeKind;
 use crate::inventory::ids::{self, relate, ScopeRelation};
@@ -10,7 +10,7 @@ use crate::inventory::{Cluster, Registry};
 pub fn targets(
     kind: ScopeKind,
     c: &Cluster,
-    config: &BTreeMap<String, String>,
+    config: &SmallMap<String>,
     registries: &[&Registry],
 ) -> Vec<String> {
     let node_rg = c
@@ -52,7 +52,7 @@ pub fn targets(
 pub fn first_target(
     kind: ScopeKind,
     c: &Cluster,
-    config: &BTreeMap<String, String>,
+    config: &SmallMap<String>,
     registries: &[&Registry],
 ) -> Option<String> {
     match kind {
@@ -65,7 +65,7 @@ pub fn first_target(
 pub fn target_count(
     kind: ScopeKind,
     c: &Cluster,
-    config: &BTreeMap<String, String>,
+    config: &SmallMap<String>,
     registries: &[&Registry],
 ) -> usize {
     match kind {
@@ -79,7 +79,7 @@ pub fn target_count(
 pub fn relation(
     kind: ScopeKind,
     c: &Cluster,
-    config: &BTreeMap<String, String>,
+    config: &SmallMap<String>,
     registries: &[&Registry],
     scope: &str,
 ) -> ScopeRelation {
@@ -188,7 +188,7 @@ mod tests {
             ..Default::default()
         };
         let regs = [&reg];
-        let cfg = BTreeMap::new();
+        let cfg = SmallMap::new();
         let rel = |scope: &str| relation(ScopeKind::Registry, &c, &cfg, &regs, scope);
         assert_eq!(rel(&reg.id), ScopeRelation::Exact);
         assert_eq!(
@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn node_rg_exact_and_wider() {
         let c = cluster();
-        let cfg = BTreeMap::new();
+        let cfg = SmallMap::new();
         let r = |s: &str| relation(ScopeKind::NodeResourceGroup, &c, &cfg, &[], s);
         assert_eq!(
             r("/subscriptions/s/resourcegroups/mc_rg_c"),
@@ -251,7 +251,7 @@ mod tests {
     #[test]
     fn subnet_vnet_and_rg_are_documented() {
         let c = cluster();
-        let cfg = BTreeMap::new();
+        let cfg = SmallMap::new();
         let r = |s: &str| relation(ScopeKind::Subnet, &c, &cfg, &[], s);
         assert_eq!(
             r("/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v"),
@@ -271,18 +271,19 @@ mod tests {
     #[test]
     fn dns_zone_with_and_without_name() {
         let c = cluster();
-        let named: BTreeMap<_, _> = [(
+        let named: SmallMap<_> = [(
             "HTTPApplicationRoutingZoneName".to_string(),
             "abc.eastus.aksapp.io".to_string(),
         )]
-        .into();
+        .into_iter()
+        .collect();
         let zone = "/subscriptions/s/resourceGroups/MC_rg_c/providers/Microsoft.Network/dnszones/abc.eastus.aksapp.io";
         assert_eq!(
             relation(ScopeKind::DnsZone, &c, &named, &[], zone),
             ScopeRelation::Exact
         );
         assert_eq!(
-            relation(ScopeKind::DnsZone, &c, &BTreeMap::new(), &[], zone),
+            relation(ScopeKind::DnsZone, &c, &SmallMap::new(), &[], zone),
             ScopeRelation::Exact
         );
         assert_eq!(
