@@ -112,19 +112,47 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Deliv
     if admins_due {
         recipients.extend(s.admins.iter().map(|a| (a, None)));
     }
+    // Composing is CPU work (templates, CSVs, encoding): two threads, one per core;
+    // numbers are given first, so the outbox order does not depend on which is faster.
+    let jobs: Vec<(usize, &Address, Option<&compose::OwnerPlan>)> =
+        (outbox::next_number(out_dir)..)
+            .zip(recipients)
+            .map(|(n, (to, owner))| (n, to, owner))
+            .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let compose_some = || {
+        let mut done = Vec::new();
+        while let Some(&(n, to, owner)) =
+            jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        {
+            let msg = match owner {
+                Some(o) => compose::owner_message(&narrower, o, &s.from, s.csv_excel),
+                None => compose::admin_message(report, &plan, to, &s.from, out_dir, s.csv_excel),
+            };
+            let written = msg.and_then(|m| {
+                let path = outbox::write(out_dir, &outbox::file_name(n, to), &m.formatted())?;
+                Ok(Outgoing {
+                    path,
+                    to: to.clone(),
+                })
+            });
+            done.push((n, to, written));
+        }
+        done
+    };
+    let mut results = std::thread::scope(|sc| {
+        let other = sc.spawn(compose_some);
+        let mut mine = compose_some();
+        mine.extend(
+            other
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        );
+        mine
+    });
+    results.sort_by_key(|(n, _, _)| *n);
     let mut outgoing = Vec::new();
-    for (n, (to, owner)) in (outbox::next_number(out_dir)..).zip(recipients) {
-        let msg = match owner {
-            Some(o) => compose::owner_message(&narrower, o, &s.from, s.csv_excel),
-            None => compose::admin_message(report, &plan, to, &s.from, out_dir, s.csv_excel),
-        };
-        let written = msg.and_then(|m| {
-            let path = outbox::write(out_dir, &outbox::file_name(n, to), &m.formatted())?;
-            Ok(Outgoing {
-                path,
-                to: to.clone(),
-            })
-        });
+    for (_, to, written) in results {
         match written {
             Ok(o) => outgoing.push(o),
             Err(e) => {
