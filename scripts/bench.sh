@@ -2,7 +2,7 @@
 # Benchmark of the full live path: generate a synthetic tenant, serve it from the
 # emulator (a separate process, over HTTPS), run the audit against it, print a table.
 #
-#   scripts/bench.sh [S|M|L|all] [--quota]
+#   scripts/bench.sh [S|M|L|all] [--quota] [--nights=N]
 #
 #   S: 100 subscriptions,    1,000 clusters,    10,000 role assignments
 #   M: 1,000 subscriptions,  10,000 clusters,   100,000 role assignments
@@ -10,6 +10,8 @@
 #
 # Quota off by default (measures the tool); --quota serves Resource Graph's default
 # 15 queries per 5 s and compares collection with the floor, pages / 3 per second.
+# --nights=N runs the audit N times against the same tenant and state folder: the
+# second night loads the first night's history, as the nightly job does (rows "L/2").
 # Tenants are cached in $BENCH_CACHE (default target/bench), same seed, reused.
 # Per-stage times come from the tool's own `audit finished` log line; peak RSS from
 # /usr/bin/time -v (Debian's `time`, installed here if missing).
@@ -18,13 +20,15 @@ cd "$(dirname "$0")/.."
 
 sizes=()
 quota=off
+nights=1
 for a in "$@"; do
   case "$a" in
     S|M|L) sizes+=("$a") ;;
     all) sizes+=(S M L) ;;
     --quota) quota=15/5 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) echo "usage: $0 [S|M|L|all] [--quota]" >&2; exit 2 ;;
+    --nights=[1-9]) nights=${a#--nights=} ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [S|M|L|all] [--quota] [--nights=N]" >&2; exit 2 ;;
   esac
 done
 [ ${#sizes[@]} -gt 0 ] || sizes=(S)
@@ -86,25 +90,31 @@ for size in "${sizes[@]}"; do
   done
   [ -n "$url" ] || { echo "emulator did not start" >&2; exit 1; }
 
-  echo "[$size] auditing $url" >&2
+  state="$run_dir/state"
+  for night in $(seq 1 "$nights"); do
+  label=$size; [ "$night" -gt 1 ] && label="$size/$night"
+  night_dir="$run_dir/night-$night"
+  mkdir -p "$night_dir"
+  echo "[$label] auditing $url" >&2
   set +e
   env -u AKS_AUDIT_CONFIG -u AZURE_AUTHORITY_HOST \
     AZURE_TENANT_ID=bench-tenant AZURE_CLIENT_ID=bench-client AZURE_CLIENT_SECRET=bench-secret-not-real \
-  /usr/bin/time -v -o "$run_dir/time.txt" \
+  /usr/bin/time -v -o "$night_dir/time.txt" \
     "$bin" --log-format json run \
       --arm-endpoint "$url" --authority-host "$url" --ca-cert "$run_dir/ca.pem" \
-      --auth client-secret --state "$run_dir/state" --out "$run_dir/report" \
+      --auth client-secret --state "$state" --out "$night_dir/report" \
       --allowed-domain contoso.example --admin platform-team@contoso.example \
-      >"$run_dir/run.out" 2>"$run_dir/run.log"
+      >"$night_dir/run.out" 2>"$night_dir/run.log"
   code=$?
   set -e
+  if [ "$code" -ne 0 ] && [ "$code" -ne 1 ]; then
+    echo "[$label] run exited $code:" >&2; tail -20 "$night_dir/run.log" >&2; exit 1
+  fi
+  results+=("$label|$clusters|$quota|$night_dir|$(du -sb "$night_dir/report" | cut -f1)")
+  done
   kill "$emu_pid" 2>/dev/null || true
   wait "$emu_pid" 2>/dev/null || true
   emu_pid=""
-  if [ "$code" -ne 0 ] && [ "$code" -ne 1 ]; then
-    echo "[$size] run exited $code:" >&2; tail -20 "$run_dir/run.log" >&2; exit 1
-  fi
-  results+=("$size|$clusters|$quota|$run_dir|$(du -sb "$run_dir/report" | cut -f1)")
 done
 
 python3 - "${results[@]}" <<'EOF'
