@@ -173,7 +173,8 @@ impl<'a> Narrower<'a> {
         r
     }
 
-    /// [`changed_for`] over the index.
+    /// True when a finding of these clusters appeared or went away since the last run
+    /// (always true on a first run).
     pub fn changed_for(&self, ids: &[String]) -> bool {
         !self.full.changes.has_previous
             || ids.iter().any(|id| {
@@ -182,21 +183,6 @@ impl<'a> Narrower<'a> {
                     .is_some_and(|p| !p.new.is_empty() || !p.resolved.is_empty())
             })
     }
-}
-
-/// True when a finding of these clusters appeared or went away since the last run
-/// (always true on a first run).
-pub fn changed_for(report: &Report, ids: &[String]) -> bool {
-    if !report.changes.has_previous {
-        return true;
-    }
-    let keep: BTreeSet<String> = ids.iter().map(|i| i.to_ascii_lowercase()).collect();
-    report
-        .changes
-        .new
-        .iter()
-        .chain(&report.changes.resolved)
-        .any(|fp| fp.split('|').nth(1).is_some_and(|c| keep.contains(c)))
 }
 
 /// Unsuppressed findings of a (sub)report by severity.

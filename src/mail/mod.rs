@@ -106,8 +106,7 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Deliv
         .iter()
         .map(|c| c.cluster_id.clone())
         .collect::<Vec<_>>();
-    let admins_due =
-        s.always_send || !plan.unroutable.is_empty() || compose::changed_for(report, &all_ids);
+    let admins_due = s.always_send || !plan.unroutable.is_empty() || narrower.changed_for(&all_ids);
     drop(all_ids);
     if admins_due {
         recipients.extend(s.admins.iter().map(|a| (a, None)));
