@@ -86,16 +86,20 @@ impl Principals {
         p
     }
 
-    /// Whether `ra` is a cluster identity's. A principal first met through its
-    /// `principalName` joins the ids, so its later assignments match by id too.
-    fn wants(&mut self, ra: &RoleAssignment) -> bool {
-        let id = &*ra.principal_id;
-        let known = if id.bytes().any(|b| b.is_ascii_uppercase()) {
+    /// Whether `id` is a cluster identity's object id, in any case (lower-cased only
+    /// when it has upper-case letters: GUIDs usually come lower-case).
+    fn has_id(&self, id: &str) -> bool {
+        if id.bytes().any(|b| b.is_ascii_uppercase()) {
             self.ids.contains(&id.to_ascii_lowercase())
         } else {
             self.ids.contains(id)
-        };
-        if known {
+        }
+    }
+
+    /// Whether `ra` is a cluster identity's. A principal first met through its
+    /// `principalName` joins the ids, so its later assignments match by id too.
+    fn wants(&mut self, ra: &RoleAssignment) -> bool {
+        if self.has_id(&ra.principal_id) {
             return true;
         }
         let named = ra
@@ -191,11 +195,7 @@ impl Loader {
         let Some(p) = &self.principals else {
             return false;
         };
-        let known = if principal_id.bytes().any(|b| b.is_ascii_uppercase()) {
-            p.ids.contains(&principal_id.to_ascii_lowercase())
-        } else {
-            p.ids.contains(principal_id)
-        };
+        let known = p.has_id(principal_id);
         if !known {
             self.role_assignments_read += 1;
         }
