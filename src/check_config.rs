@@ -90,6 +90,17 @@ pub fn check_at_start(cfg: &FileConfig) -> Vec<Problem> {
             format!("must be at least 1, got {d}"),
         ));
     }
+    if let Some(v) = &cfg.keep_reports {
+        if let Err(e) = v.parse::<crate::config::Retention>() {
+            out.push(Problem::new("keep_reports", e));
+        }
+    }
+    if let Some(v) = cfg.lock_wait.filter(|v| *v > 86_400) {
+        out.push(Problem::new(
+            "lock_wait",
+            format!("at most 86400 seconds, got {v}"),
+        ));
+    }
     check_schedule(cfg, &mut out);
     check_smtp_url(cfg, &mut out);
     out

@@ -91,6 +91,25 @@ fn init_logging(format: LogFormat, level: &str) {
     };
 }
 
+/// Prints a fatal error: one line `error: …` on stderr, or with `--log-format json`
+/// one JSON object like every other log line.
+pub fn report_fatal(format: LogFormat, err: &anyhow::Error) {
+    let text = crate::exit::render_error(err);
+    match format {
+        LogFormat::Plain => eprintln!("error: {text}"),
+        LogFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": "ERROR",
+                "message": "fatal error",
+                "error": text,
+                "exit_code": crate::exit::ERROR,
+            })
+        ),
+    }
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     init_logging(cli.log_format, &cli.log_level);
@@ -100,6 +119,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let rt = tokio::runtime::Runtime::new()?;
             let res = rt.block_on(crate::run::run(&settings))?;
             println!("{}", res.out_dir.display());
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!("{}", crate::run::human_summary(&res));
+            }
             Ok(res.exit_code)
         }
         Command::Schedule { run, schedule } => {

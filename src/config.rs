@@ -50,6 +50,21 @@ pub struct RunArgs {
     /// Tag keys that name a cluster's owner, in order (repeatable) [default: owner, Owner, owner-email, contact].
     #[arg(long = "owner-tag", value_name = "KEY")]
     pub owner_tags: Vec<String>,
+    /// This run's id: mail already accepted for it (a retry of the same Kubernetes Job)
+    /// is not sent again [default: the run's UTC timestamp].
+    #[arg(long, value_name = "ID", env = "AKS_AUDIT_RUN_ID")]
+    pub run_id: Option<String>,
+    /// Prune report folders this tool created under the output root: `30d` keeps those
+    /// younger than 30 days, `20` the 20 newest [default: keep all].
+    #[arg(long, value_name = "DAYS|COUNT")]
+    pub keep_reports: Option<String>,
+    /// Allow `--now` before the last run in --state: the run is inserted into runs.csv
+    /// and state.json is left as it is.
+    #[arg(long)]
+    pub backfill: bool,
+    /// Seconds to wait for another run holding --state (or `resend` holding the outbox).
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_wait: Option<u64>,
     #[command(flatten)]
     pub mail: crate::mail::MailArgs,
     #[command(flatten)]
@@ -69,6 +84,10 @@ pub struct FileConfig {
     pub suppressions: Option<PathBuf>,
     pub csv_excel: Option<bool>,
     pub history_days: Option<i64>,
+    /// As `--keep-reports`: `"30d"` or `"20"`.
+    pub keep_reports: Option<String>,
+    /// As `--lock-wait`.
+    pub lock_wait: Option<u64>,
     #[serde(default)]
     pub owners: OwnersConfig,
     #[serde(default)]
@@ -125,9 +144,47 @@ pub struct Settings {
     pub csv_excel: bool,
     pub history_days: i64,
     pub owners: owner::OwnerPolicy,
+    /// This run's id (`--run-id`, or the UTC timestamp of `now`).
+    pub run_id: Option<String>,
+    pub keep_reports: Option<Retention>,
+    pub backfill: bool,
+    pub lock_wait: std::time::Duration,
     pub mail: crate::mail::MailSettings,
     pub azure: crate::azure::AzureSettings,
 }
+
+/// What `--keep-reports` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Report folders younger than this many days.
+    Days(u32),
+    /// The newest this many report folders.
+    Count(u32),
+}
+
+impl std::str::FromStr for Retention {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let bad = || format!("`{s}` is neither DAYS (`30d`) nor COUNT (`20`), at least 1");
+        let (digits, days) = match t.strip_suffix(['d', 'D']) {
+            Some(d) => (d, true),
+            None => (t, false),
+        };
+        let n: u32 = digits.parse().map_err(|_| bad())?;
+        if n == 0 || n > 100_000 {
+            return Err(bad());
+        }
+        Ok(if days {
+            Retention::Days(n)
+        } else {
+            Retention::Count(n)
+        })
+    }
+}
+
+/// Default seconds a run waits for the lock of --state.
+pub const DEFAULT_LOCK_WAIT_SECS: u64 = 300;
 
 impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
@@ -209,6 +266,28 @@ impl Settings {
         if history_days < 1 {
             bail!("history_days must be at least 1, got {history_days}");
         }
+        let keep_reports = match (&args.keep_reports, &file.keep_reports) {
+            (Some(v), _) => Some(
+                v.parse::<Retention>()
+                    .map_err(|e| anyhow::anyhow!("--keep-reports: {e}"))?,
+            ),
+            (None, Some(v)) => Some(
+                v.parse::<Retention>()
+                    .map_err(|e| anyhow::anyhow!("keep_reports: {e}"))?,
+            ),
+            (None, None) => None,
+        };
+        let lock_wait = args
+            .lock_wait
+            .or(file.lock_wait)
+            .unwrap_or(DEFAULT_LOCK_WAIT_SECS);
+        if lock_wait > 86_400 {
+            bail!("--lock-wait / lock_wait: at most 86400 seconds, got {lock_wait}");
+        }
+        let run_id = match &args.run_id {
+            Some(id) => Some(crate::state::check_run_id(id)?),
+            None => None,
+        };
         let tag_keys = if !args.owner_tags.is_empty() {
             args.owner_tags.clone()
         } else {
@@ -245,6 +324,10 @@ impl Settings {
                 subscription_owners: file.owners.subscriptions,
                 fallback: file.owners.fallback,
             },
+            run_id,
+            keep_reports,
+            backfill: args.backfill,
+            lock_wait: std::time::Duration::from_secs(lock_wait),
             mail,
             azure: crate::azure::AzureSettings::resolve(&args.azure, &file.azure)?,
         })

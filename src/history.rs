@@ -241,6 +241,16 @@ impl History {
     }
 }
 
+/// Creates `dir` (and its parents) readable by the owner only where it creates them.
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
 /// Writes a file so that a crash at any moment leaves either the old or the new
 /// content: temp file in the same folder, fsync, rename, fsync the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

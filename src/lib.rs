@@ -14,6 +14,8 @@ pub mod inventory;
 pub mod mail;
 pub mod memory;
 pub mod report;
+pub mod retention;
 pub mod rules;
 pub mod run;
 pub mod schedule;
+pub mod state;

@@ -6,10 +6,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    let format = args.log_format;
     match cli::dispatch(args) {
         Ok(code) => code.into(),
         Err(err) => {
-            eprintln!("error: {}", exit::render_error(&err));
+            cli::report_fatal(format, &err);
             ExitCode::from(exit::ERROR)
         }
     }

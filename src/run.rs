@@ -1,9 +1,11 @@
-//! One audit run: read, generate, write reports, then history. The only place that
-//! writes report files.
+//! One audit run as named stages: load (inputs, the locked state), collect, generate,
+//! write outputs, outbox, commit history, deliver, prune, summarise. The only place
+//! that writes report files. The order makes mail exactly-once: see [`crate::state`].
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
+use std::sync::Mutex;
+
 use chrono::{DateTime, Utc};
 
 use crate::config::{Settings, Source};
@@ -12,12 +14,15 @@ use crate::history::{self, History};
 use crate::inventory::{folder, Inventory};
 use crate::report::{self, trend, RenderOptions};
 use crate::rules::{self, suppress, Baseline, Report};
+use crate::state::{Entry, FolderLock, Ledger};
 
 /// What a run produced, for callers (CLI, scheduler, tests).
 pub struct RunResult {
     pub report: Report,
     pub out_dir: PathBuf,
     pub exit_code: u8,
+    /// What mail delivery did.
+    pub mail: crate::mail::Delivery,
 }
 
 /// The default output folder: `reports/<UTC timestamp>/`.
@@ -34,13 +39,33 @@ pub fn demo_inventory() -> anyhow::Result<Inventory> {
     Ok(loader.finish())
 }
 
-pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
-    let started = Instant::now();
-    let now = settings.now.unwrap_or_else(Utc::now);
+/// What the run holds from its start to its end: the state folder's lock, the
+/// previous history, the trend and the mail ledger.
+struct Loaded {
+    baseline: Baseline,
+    suppressions: Vec<suppress::Suppression>,
+    prev: History,
+    runs: Vec<trend::RunRecord>,
+    /// Held until the run returns: no other run reads or writes this state meanwhile.
+    _lock: Option<FolderLock>,
+    ledger: Option<Ledger>,
+    backfill: bool,
+}
+
+/// Stage 1: inputs that are not the inventory; the state folder is locked first.
+fn load(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
     let baseline = Baseline::load(&settings.baseline)?;
     let suppressions = match &settings.suppressions {
         Some(p) => suppress::load(p)?,
         None => vec![],
+    };
+    let lock = match &settings.state {
+        Some(dir) => {
+            let lock = FolderLock::acquire(dir, settings.lock_wait, "state folder")?;
+            crate::state::clean_stale_temporaries(dir);
+            Some(lock)
+        }
+        None => None,
     };
     let mut prev = match &settings.state {
         Some(dir) => History::load(dir)?,
@@ -56,6 +81,90 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     if settings.source == Source::Demo && runs.is_empty() {
         runs = crate::inventory::demo::seed_runs(now);
     }
+    let backfill = match prev.last_run {
+        Some(last) if now < last => {
+            if !settings.backfill {
+                anyhow::bail!(
+                    "--now {} is before the last run in the state folder ({}): a backfill would rewind history; \
+                     pass --backfill to insert this run into runs.csv and leave state.json as it is",
+                    now.to_rfc3339(),
+                    last.to_rfc3339()
+                );
+            }
+            true
+        }
+        _ => false,
+    };
+    let ledger = match &settings.state {
+        Some(dir) if settings.mail.enabled => Some(Ledger::load(dir)?),
+        _ => None,
+    };
+    Ok(Loaded {
+        baseline,
+        suppressions,
+        prev,
+        runs,
+        _lock: lock,
+        ledger,
+        backfill,
+    })
+}
+
+/// Before this run's mail: earlier runs whose history was committed but whose mail
+/// was interrupted get their outbox sent now. Returns messages still undelivered.
+async fn finish_earlier_mail(
+    ledger: &Mutex<Ledger>,
+    last_run: Option<DateTime<Utc>>,
+    mail: &crate::mail::MailSettings,
+) -> usize {
+    let (pending, superseded) = lock(ledger).unfinished(last_run);
+    for id in superseded {
+        tracing::warn!(run_id = %id, "mail: an earlier run was interrupted before its history was committed; this run reports its changes instead");
+        let _ = lock(ledger).append(Entry::Done { run_id: id });
+    }
+    let mut undelivered = 0;
+    for p in pending {
+        if !matches!(mail.transport, crate::mail::Transport::Smtp(_)) {
+            tracing::warn!(run_id = %p.run_id, outbox = %p.out_dir.join(crate::mail::outbox::OUTBOX).display(), "mail: an earlier run's messages wait in its outbox and this run has no --smtp to send them");
+            continue;
+        }
+        tracing::info!(run_id = %p.run_id, out = %p.out_dir.display(), "mail: sending what an interrupted earlier run left in its outbox");
+        let run_id = p.run_id.clone();
+        let record = |path: &Path, to: &lettre::Address| record_accepted(ledger, &run_id, path, to);
+        match crate::mail::send_leftovers(&p.out_dir, mail, &p.accepted_files, &record).await {
+            Ok(d) if d.undelivered == 0 => {
+                let _ = lock(ledger).append(Entry::Done { run_id: p.run_id });
+            }
+            Ok(d) => undelivered += d.undelivered,
+            Err(e) => {
+                undelivered += 1;
+                tracing::error!(run_id = %p.run_id, error = %crate::exit::render_error(&e), "mail: could not read an earlier run's outbox");
+            }
+        }
+    }
+    undelivered
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn record_accepted(ledger: &Mutex<Ledger>, run_id: &str, path: &Path, to: &lettre::Address) {
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if let Err(e) = lock(ledger).append(Entry::Accepted {
+        run_id: run_id.to_string(),
+        to: to.to_string(),
+        file,
+    }) {
+        tracing::error!(error = %crate::exit::render_error(&e), "mail ledger: could not record a sent message (a retry of this run id may send it again)");
+    }
+}
+
+/// Stage 2: the inventory, from the folder, the demo tenant or Resource Graph.
+async fn collect(settings: &Settings) -> anyhow::Result<(Inventory, String, crate::azure::stats::TableStats)> {
     let (inventory, source, collect_stats) = match &settings.source {
         Source::Inventory(dir) => (
             folder::read_folder(dir)?,
@@ -86,50 +195,150 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
             )
         }
     };
-    // Totals of the HTTP side (zero for an inventory folder), for the summary line.
-    let http = collect_stats.map(|s| s.totals()).unwrap_or_default();
+    Ok((
+        inventory,
+        source,
+        collect_stats.map(|s| s.totals()).unwrap_or_default(),
+    ))
+}
+
+pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
+    let started = Instant::now();
+    let now = settings.now.unwrap_or_else(Utc::now);
+    let run_id = settings
+        .run_id
+        .clone()
+        .unwrap_or_else(|| crate::state::default_run_id(now));
+
+    // 1. Load: baseline, suppressions, the locked state, the ledger.
+    let Loaded {
+        baseline,
+        suppressions,
+        prev,
+        runs,
+        _lock,
+        ledger,
+        backfill,
+    } = load(settings, now)?;
+    let last_run = prev.last_run;
+    let ledger = ledger.map(Mutex::new);
+    let mut earlier_undelivered = 0;
+    if let Some(l) = &ledger {
+        earlier_undelivered = finish_earlier_mail(l, last_run, &settings.mail).await;
+    }
+
+    // 2. Collect.
+    let (inventory, source, http) = collect(settings).await?;
     let collected = started.elapsed();
     crate::memory::log("collect");
+
+    // 3. Generate (pure; the inventory is consumed cluster by cluster).
     let opts = rules::Options {
         source,
         owners: settings.owners.clone(),
         suppressions,
         history_days: settings.history_days,
+        graph: settings.azure.graph,
     };
-    // The inventory is consumed (freed cluster by cluster as they are audited).
-    let rules::Outcome { report, history } =
-        Report::generate(inventory, &baseline, prev, now, &opts);
-    // What the audit freed goes back to the system while reports are written.
+    let rules::Outcome {
+        mut report,
+        history,
+    } = Report::generate(inventory, &baseline, prev, now, &opts);
     let trimming = std::thread::spawn(crate::memory::trim);
     let classified = started.elapsed();
     crate::memory::log("classify");
+
+    // 4. Write outputs: every file on its own; one that fails does not stop the others.
     let out_dir = settings.out.clone().unwrap_or_else(|| default_out_dir(now));
-    let runs = trend::append(&runs, trend::RunRecord::of(&report), settings.history_days);
+    let runs = if backfill {
+        trend::insert(&runs, trend::RunRecord::of(&report), settings.history_days)
+    } else {
+        trend::append(&runs, trend::RunRecord::of(&report), settings.history_days)
+    };
     let render = RenderOptions {
         csv_excel: settings.csv_excel,
     };
-    write_reports_with_runs(&report, &out_dir, &render, &runs)?;
+    crate::history::create_private_dir(&out_dir)?;
+    report.output_errors = write_reports_with_runs(&report, &out_dir, &render, &runs);
+    if !report.output_errors.is_empty() {
+        for e in &report.output_errors {
+            tracing::error!(file = %e.file, error = %e.error, "report file not written; the others are");
+        }
+        // report.json says which file is missing (when it can be written at all).
+        let _ = history::write_atomic_with(&out_dir.join("report.json"), |w| {
+            report::render_to("report.json", &report, &render, &runs, w)
+        });
+    }
+
+    // 5. Outbox: every message on disk (fsync) before history moves on.
+    let skip = |to: &lettre::Address| {
+        ledger
+            .as_ref()
+            .is_some_and(|l| lock(l).accepted(&run_id, &to.to_string()))
+    };
+    let prepared = crate::mail::prepare(&report, &out_dir, &settings.mail, &skip);
+    if let Some(l) = &ledger {
+        lock(l).append(Entry::Outbox {
+            run_id: run_id.clone(),
+            run_at: now,
+            out_dir: std::path::absolute(&out_dir).unwrap_or_else(|_| out_dir.clone()),
+            messages: prepared.messages(),
+        })?;
+    }
+
+    // 6. Commit history: state.json and runs.csv (a backfill touches runs.csv only).
     if let Some(dir) = &settings.state {
-        history.save(dir)?;
+        if backfill {
+            tracing::info!(now = %now.to_rfc3339(), "backfill: run inserted into runs.csv; state.json left as it was");
+        } else {
+            history.save(dir)?;
+        }
         history::write_atomic(
             &dir.join(trend::RUNS_FILE),
             trend::runs_csv(&runs)?.as_bytes(),
         )?;
     }
-    // Mail needs only the report: the next history (as large as the report) goes first.
+    if let Some(l) = &ledger {
+        lock(l).append(Entry::Committed {
+            run_id: run_id.clone(),
+        })?;
+    }
     drop(history);
     let _ = trimming.join();
     crate::memory::trim();
     let reported = started.elapsed();
     crate::memory::log("report");
-    let mail = crate::mail::deliver(&report, &out_dir, &settings.mail).await;
+
+    // 7. Deliver.
+    let record = |path: &Path, to: &lettre::Address| {
+        if let Some(l) = &ledger {
+            record_accepted(l, &run_id, path, to);
+        }
+    };
+    let mail = crate::mail::send_prepared(prepared, &out_dir, &settings.mail, &record).await;
+    if let Some(l) = &ledger {
+        if mail.undelivered == 0 {
+            lock(l).append(Entry::Done {
+                run_id: run_id.clone(),
+            })?;
+        }
+        let _ = lock(l).compact(now, chrono::Duration::days(35));
+    }
     let mailed = started.elapsed();
+
+    // 8. Retention: only folders this tool made, never this run's.
+    if let Some(keep) = settings.keep_reports {
+        crate::retention::prune(&out_dir, keep, now);
+    }
+
+    // 9. Summarise.
     let mut exit_code = exit_code(&report, settings.fail_on);
-    if mail.undelivered > 0 {
+    if mail.undelivered > 0 || mail.unmarked > 0 || earlier_undelivered > 0 {
         exit_code = exit::GAPS;
     }
     let s = &report.summary;
     tracing::info!(
+        run_id = %run_id,
         clusters = s.clusters,
         critical = s.findings.get("critical").copied().unwrap_or(0),
         high = s.findings.get("high").copied().unwrap_or(0),
@@ -138,9 +347,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         suppressed = s.suppressed,
         skipped_rows = s.skipped_rows,
         gaps = s.gaps,
+        not_written = report.output_errors.len(),
         mail_sent = mail.sent,
         mail_undelivered = mail.undelivered,
         mail_unroutable = mail.unroutable,
+        mail_already_sent = mail.already_sent,
         collect_ms = collected.as_millis() as u64,
         classify_ms = (classified - collected).as_millis() as u64,
         report_ms = (reported - classified).as_millis() as u64,
@@ -160,12 +371,60 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         report,
         out_dir,
         exit_code,
+        mail,
     })
+}
+
+/// One line for a person at a terminal: what was audited, what was found, where the
+/// report is and why the exit code is what it is.
+pub fn human_summary(r: &RunResult) -> String {
+    let s = &r.report.summary;
+    let count = |k: &str| s.findings.get(k).copied().unwrap_or(0);
+    let why = match r.exit_code {
+        exit::OK => "exit 0: nothing at or above --fail-on".to_string(),
+        exit::FINDINGS => "exit 1: findings at or above --fail-on".to_string(),
+        _ => {
+            let mut parts = Vec::new();
+            if s.gaps > 0 {
+                parts.push(format!("{} coverage gap(s)", s.gaps));
+            }
+            if s.skipped_rows > 0 {
+                parts.push(format!("{} skipped row(s)", s.skipped_rows));
+            }
+            if !r.report.output_errors.is_empty() {
+                let names: Vec<&str> = r.report.output_errors.iter().map(|e| e.file.as_str()).collect();
+                parts.push(format!("not written: {}", names.join(", ")));
+            }
+            if r.mail.undelivered > 0 {
+                parts.push(format!("{} message(s) undelivered", r.mail.undelivered));
+            }
+            if r.mail.unmarked > 0 {
+                parts.push(format!("{} sent message(s) not moved to sent/", r.mail.unmarked));
+            }
+            if parts.is_empty() {
+                parts.push("mail of an earlier run undelivered".into());
+            }
+            format!("exit 3: {}", parts.join(", "))
+        }
+    };
+    let clusters = if s.clusters == 0 {
+        "no clusters in scope".to_string()
+    } else {
+        format!("{} clusters", s.clusters)
+    };
+    format!(
+        "{clusters}; findings: {} critical, {} high, {} medium, {} low; report: {}; {why}",
+        count("critical"),
+        count("high"),
+        count("medium"),
+        count("low"),
+        r.out_dir.join("report.html").display()
+    )
 }
 
 /// 3 (gaps) outranks 1 (findings): a job that could not see everything must say so first.
 pub fn exit_code(report: &Report, fail_on: Option<rules::Severity>) -> u8 {
-    if !report.coverage.is_complete() {
+    if !report.coverage.is_complete() || !report.output_errors.is_empty() {
         return exit::GAPS;
     }
     match (fail_on, report.worst()) {
@@ -176,36 +435,53 @@ pub fn exit_code(report: &Report, fail_on: Option<rules::Severity>) -> u8 {
 
 /// Renders every file and writes each atomically into `dir`; `runs` is the run history
 /// (`runs.csv`) the HTML trend draws. Two files at a time (the machine this is measured
-/// on has two cores), the largest first; the first error is returned.
+/// on has two cores), the largest first. A file that fails is left out and returned;
+/// the others are written.
 pub fn write_reports_with_runs(
     report: &Report,
     dir: &Path,
     opts: &RenderOptions,
     runs: &[trend::RunRecord],
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating output folder {}", dir.display()))?;
+) -> Vec<rules::OutputError> {
     let mut names = report::FILES.to_vec();
     names.sort_by_key(|n| !(n.ends_with(".json") || n.ends_with(".html")));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let write = || -> anyhow::Result<()> {
+    let write = || -> Vec<rules::OutputError> {
+        let mut failed = Vec::new();
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(name) = names.get(i) else {
-                return Ok(());
+                return failed;
             };
-            history::write_atomic_with(&dir.join(name), |w| {
-                report::render_to(name, report, opts, runs, w)
-            })?;
+            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                history::write_atomic_with(&dir.join(name), |w| {
+                    report::render_to(name, report, opts, runs, w)
+                })
+            }));
+            match res {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed.push(rules::OutputError {
+                    file: name.to_string(),
+                    error: crate::exit::render_error(&e),
+                }),
+                Err(_) => failed.push(rules::OutputError {
+                    file: name.to_string(),
+                    error: "the renderer panicked".into(),
+                }),
+            }
             crate::memory::log(name);
         }
     };
-    std::thread::scope(|s| {
+    let mut failed = std::thread::scope(|s| {
         let other = s.spawn(write);
-        let mine = write();
-        let theirs = other
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        mine.and(theirs)
-    })
+        let mut mine = write();
+        mine.extend(
+            other
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        );
+        mine
+    });
+    failed.sort_by(|a, b| a.file.cmp(&b.file));
+    failed
 }

@@ -427,15 +427,24 @@ impl Gaps {
         }
     }
 
-    fn render(self) -> Vec<(String, String)> {
+    fn render(self) -> Vec<(String, String, Vec<String>)> {
         self.0
             .into_iter()
             .map(|(scope, reasons)| {
+                let mut tables: Vec<String> = Vec::new();
                 let text: Vec<String> = reasons
                     .into_iter()
-                    .map(|(r, t)| format!("{}: {r}", t.join(", ")))
+                    .map(|(r, t)| {
+                        for name in &t {
+                            if !tables.iter().any(|x| x == name) {
+                                tables.push(name.to_string());
+                            }
+                        }
+                        format!("{}: {r}", t.join(", "))
+                    })
                     .collect();
-                (scope, text.join("; "))
+                tables.sort();
+                (scope, text.join("; "), tables)
             })
             .collect()
     }
@@ -632,8 +641,8 @@ pub async fn collect(
     let sink = Arc::try_unwrap(sink)
         .map_err(|_| anyhow::anyhow!("a page task outlived the collection"))?;
     let mut sink = sink.into_inner().unwrap_or_else(|p| p.into_inner());
-    for (scope, reason) in &gap_list {
-        sink.gap(scope.clone(), reason.clone());
+    for (scope, reason, tables) in &gap_list {
+        sink.gap(scope.clone(), reason.clone(), tables.clone());
     }
     let mut inv = sink.finish()?;
     if s.graph {

@@ -150,8 +150,8 @@ impl Sink {
         self.loader.clusters_complete();
     }
 
-    pub fn gap(&mut self, scope: String, reason: String) {
-        self.loader.gap(scope, reason);
+    pub fn gap(&mut self, scope: String, reason: String, tables: Vec<String>) {
+        self.loader.gap(scope, reason, tables);
     }
 
     /// Closes the saved files and returns the inventory.

@@ -56,6 +56,7 @@ pub fn read_folder(dir: &Path) -> anyhow::Result<Inventory> {
         bail!("inventory folder {} does not exist", dir.display());
     }
     let mut loader = Loader::new();
+    loader.track_role_assignment_scopes();
     for kind in [
         Kind::Clusters,
         Kind::Subscriptions,
@@ -79,6 +80,28 @@ pub fn read_folder(dir: &Path) -> anyhow::Result<Inventory> {
         if kind == Kind::Clusters {
             loader.clusters_complete();
         }
+    }
+    // What the folder covers: a subscription with clusters but no role assignment at
+    // or below it was not exported (the `az` recipe covers one subscription at a
+    // time); its clusters' role verdicts would be invented from absent data.
+    let ra_file = dir.join(Kind::RoleAssignments.file_name());
+    for sub in loader
+        .subscriptions_without_role_assignments()
+        .unwrap_or_default()
+    {
+        let reason = if ra_file.exists() {
+            format!(
+                "{} holds no role assignment at or below this subscription (was it exported?)",
+                ra_file.display()
+            )
+        } else {
+            format!("{} is absent", ra_file.display())
+        };
+        loader.gap(
+            format!("/subscriptions/{sub}"),
+            reason,
+            vec!["role-assignments".to_string()],
+        );
     }
     let mut inv = loader.finish();
     read_sp_credentials(dir, &mut inv)?;

@@ -61,6 +61,11 @@ pub struct Loader {
     /// The cluster identities' principals, once all clusters are read.
     principals: Option<Principals>,
     role_assignments_read: usize,
+    /// Where each cluster row came from (source, index), parallel to `inv.clusters`.
+    cluster_sources: Vec<(Arc<str>, usize)>,
+    /// With [`Loader::track_role_assignment_scopes`]: lower-cased subscription ids
+    /// that role assignments were read at or below (what an offline folder covers).
+    ra_subscriptions: Option<FastSet<String>>,
 }
 
 /// Whose role assignments matter, lower-cased.
@@ -120,9 +125,37 @@ impl Loader {
 
     /// Adds one element; a malformed one is recorded as skipped with `source` and `index`.
     pub fn add(&mut self, kind: Kind, source: &str, index: usize, v: &Value) {
+        let clusters = self.inv.clusters.len();
         if let Err(reason) = self.try_add(kind, v) {
             self.skip(source, index, reason);
         }
+        if self.inv.clusters.len() > clusters {
+            let shared = match self.cluster_sources.last() {
+                Some((s, _)) if &**s == source => s.clone(),
+                _ => Arc::from(source),
+            };
+            self.cluster_sources.push((shared, index));
+        }
+    }
+
+    /// Records the subscriptions that role assignments are read at or below, for
+    /// [`Loader::subscriptions_without_role_assignments`].
+    pub fn track_role_assignment_scopes(&mut self) {
+        self.ra_subscriptions.get_or_insert_with(Default::default);
+    }
+
+    /// Subscriptions (as the clusters spell them) holding clusters but no role
+    /// assignment read at or below their scope; `None` without tracking.
+    pub fn subscriptions_without_role_assignments(&self) -> Option<Vec<String>> {
+        let seen = self.ra_subscriptions.as_ref()?;
+        let mut out: Vec<String> = Vec::new();
+        for c in &self.inv.clusters {
+            let lower = c.subscription_id.to_ascii_lowercase();
+            if !seen.contains(&lower) && !out.iter().any(|s| s.eq_ignore_ascii_case(&lower)) {
+                out.push(c.subscription_id.clone());
+            }
+        }
+        Some(out)
     }
 
     fn try_add(&mut self, kind: Kind, v: &Value) -> Result<(), String> {
@@ -143,6 +176,13 @@ impl Loader {
             Kind::RoleAssignments => {
                 let ra = read::role_assignment(v)?;
                 self.role_assignments_read += 1;
+                if let Some(seen) = &mut self.ra_subscriptions {
+                    if let Some(sub) = ids::subscription_of(&ra.scope) {
+                        if !seen.contains(&sub.to_ascii_lowercase()) {
+                            seen.insert(sub.to_ascii_lowercase());
+                        }
+                    }
+                }
                 if self.principals.as_mut().is_none_or(|p| p.wants(&ra)) {
                     let ra = self.intern(ra);
                     self.inv.role_assignments.push(ra)
@@ -181,10 +221,14 @@ impl Loader {
         });
     }
 
-    pub fn gap(&mut self, scope: impl Into<String>, reason: impl Into<String>) {
+    pub fn gap(&mut self, scope: impl Into<String>, reason: impl Into<String>, tables: Vec<String>) {
         let (scope, reason) = (scope.into(), reason.into());
-        tracing::warn!(%scope, %reason, "coverage gap");
-        self.inv.coverage.gaps.push(Gap { scope, reason });
+        tracing::warn!(%scope, %reason, tables = %tables.join(","), "coverage gap");
+        self.inv.coverage.gaps.push(Gap {
+            scope,
+            reason,
+            tables,
+        });
     }
 
     /// Counts a role assignment of `principal_id` as read and drops it, when every
@@ -230,7 +274,7 @@ impl Loader {
             "role assignments of cluster identities kept"
         );
         let mut inv = self.inv;
-        dedup(&mut inv.clusters, |c| &c.id);
+        dedup_clusters(&mut inv, std::mem::take(&mut self.cluster_sources));
         dedup(&mut inv.role_assignments, |r| &r.id);
         dedup(&mut inv.subscriptions, |s| &s.id);
         dedup(&mut inv.resource_groups, |g| &g.id);
@@ -243,6 +287,59 @@ impl Loader {
         inv.registries.shrink_to_fit();
         inv
     }
+}
+
+/// Clusters by id, case-insensitively: identical duplicates are merged quietly; a
+/// duplicate with different data is a skipped row naming both sources, and the copy
+/// kept is marked [`Cluster::conflict`] so no verdict is drawn from it.
+fn dedup_clusters(inv: &mut Inventory, sources: Vec<(Arc<str>, usize)>) {
+    let clusters = std::mem::take(&mut inv.clusters);
+    let mut rows: Vec<(Cluster, Option<(Arc<str>, usize)>)> = if sources.len() == clusters.len() {
+        clusters.into_iter().zip(sources.into_iter().map(Some)).collect()
+    } else {
+        clusters.into_iter().map(|c| (c, None)).collect()
+    };
+    rows.sort_by(|(a, _), (b, _)| {
+        let (a, b) = (a.id.bytes(), b.id.bytes());
+        a.map(|x| x.to_ascii_lowercase())
+            .cmp(b.map(|x| x.to_ascii_lowercase()))
+    });
+    let name = |s: &Option<(Arc<str>, usize)>| match s {
+        Some((file, i)) => format!("{file}[{i}]"),
+        None => "an earlier row".to_string(),
+    };
+    let mut out: Vec<Cluster> = Vec::with_capacity(rows.len());
+    let mut first_source: Option<(Arc<str>, usize)> = None;
+    for (c, src) in rows {
+        if let Some(last) = out.last_mut() {
+            if last.id.eq_ignore_ascii_case(&c.id) {
+                let same = {
+                    let mut a = last.clone();
+                    a.conflict = None;
+                    a == c
+                };
+                if !same {
+                    let why = format!(
+                        "conflicting duplicate rows for this cluster id: {} and {}",
+                        name(&first_source),
+                        name(&src)
+                    );
+                    tracing::warn!(cluster = %c.id, reason = %why, "duplicate cluster");
+                    let (source, index) = src.map(|(f, i)| (f.to_string(), i)).unwrap_or_default();
+                    inv.coverage.skipped_rows.push(SkippedRow {
+                        source,
+                        index,
+                        reason: why.clone(),
+                    });
+                    last.conflict = Some(why);
+                }
+                continue;
+            }
+        }
+        first_source = src;
+        out.push(c);
+    }
+    inv.clusters = out;
 }
 
 fn dedup<T>(rows: &mut Vec<T>, id: impl Fn(&T) -> &str) {

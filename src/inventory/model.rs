@@ -54,6 +54,10 @@ pub struct Cluster {
     pub addons: Vec<Addon>,
     pub pools: Vec<AgentPool>,
     pub pod_identity: Option<PodIdentity>,
+    /// Set when the inventory held this cluster's id twice with different data: no
+    /// verdict is drawn from either copy (every check is `not_evaluated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
 }
 
 impl Cluster {
@@ -212,4 +216,8 @@ pub struct SkippedRow {
 pub struct Gap {
     pub scope: String,
     pub reason: String,
+    /// The inventory tables not read for the scope (`clusters`, `role-assignments`,
+    /// `registries`, `subscriptions`, `resource-groups`): which verdicts it touches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
 }

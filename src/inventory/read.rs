@@ -70,6 +70,7 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
         None => None,
     };
     Ok(Cluster {
+        conflict: None,
         name,
         subscription_id,
         resource_group,

@@ -99,6 +99,7 @@ impl<'a> Narrower<'a> {
             clusters: vec![],
             findings: vec![],
             role_checks: vec![],
+            output_errors: vec![],
             schema_version: full.schema_version,
             tool: full.tool.clone(),
             tool_version: full.tool_version.clone(),
@@ -356,6 +357,12 @@ fn admin_bodies(
         )
     };
     let mut t = format!("{subj}\n\n{attached}\n");
+    for e in &r.output_errors {
+        t.push_str(&format!(
+            "NOT WRITTEN: {} ({}); the other files and history were written.\n",
+            e.file, e.error
+        ));
+    }
     t.push_str(&format!("Owners mailed: {}\n\n", plan.owners.len()));
     let mut h = String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif\">");
     h.push_str(&format!(
@@ -364,6 +371,13 @@ fn admin_bodies(
         html_escape(&attached),
         plan.owners.len()
     ));
+    for e in &r.output_errors {
+        h.push_str(&format!(
+            "<p style=\"color:#b00020\"><b>Not written: {}</b> ({}); the other files and history were written.</p>",
+            html_escape(&e.file),
+            html_escape(&e.error)
+        ));
+    }
     if plan.unroutable.is_empty() {
         t.push_str("Every cluster's owner could be mailed.\n");
         h.push_str("<p>Every cluster's owner could be mailed.</p>");

@@ -14,7 +14,7 @@ pub mod settings;
 pub mod transport;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use lettre::Address;
@@ -38,6 +38,10 @@ pub struct Delivery {
     pub unchanged: usize,
     /// Clusters whose owner value cannot receive mail.
     pub unroutable: usize,
+    /// Recipients skipped because an earlier attempt of this run id mailed them.
+    pub already_sent: usize,
+    /// Sent, but still in `outbox/` (recorded in its journal): the exit is not 0.
+    pub unmarked: usize,
 }
 
 /// A message in the outbox, read back when it is sent.
@@ -75,12 +79,43 @@ fn log_unroutable(rows: &[compose::UnroutableRow]) {
 /// Composes, writes and (with SMTP) sends this run's messages. Never fails: problems
 /// are logged and counted in [`Delivery::undelivered`].
 pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Delivery {
+    let prepared = prepare(report, out_dir, s, &|_| false);
+    send_prepared(prepared, out_dir, s, &|_, _| {}).await
+}
+
+/// This run's messages, written to `<out>/outbox/` (each fsynced) and not yet sent.
+pub struct Prepared {
+    pub delivery: Delivery,
+    outgoing: Vec<Outgoing>,
+    started: Instant,
+}
+
+impl Prepared {
+    /// Messages in the outbox waiting to be sent.
+    pub fn messages(&self) -> usize {
+        self.outgoing.len()
+    }
+}
+
+/// Composes this run's messages and writes each to the outbox; `skip` says which
+/// recipients already have theirs (accepted for this run id by an earlier attempt).
+/// Never fails: problems are logged and counted.
+pub fn prepare(
+    report: &Report,
+    out_dir: &Path,
+    s: &MailSettings,
+    skip: &(dyn Fn(&Address) -> bool + Sync),
+) -> Prepared {
     let mut d = Delivery::default();
+    let started = Instant::now();
     if !s.enabled {
         tracing::info!("mail: disabled (--no-email)");
-        return d;
+        return Prepared {
+            delivery: d,
+            outgoing: vec![],
+            started,
+        };
     }
-    let started = Instant::now();
     let plan = compose::plan(report, &s.policy);
     d.unroutable = plan.unroutable.len();
     log_unroutable(&plan.unroutable);
@@ -106,10 +141,22 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Deliv
         .iter()
         .map(|c| c.cluster_id.clone())
         .collect::<Vec<_>>();
-    let admins_due = s.always_send || !plan.unroutable.is_empty() || narrower.changed_for(&all_ids);
+    let admins_due = s.always_send
+        || !plan.unroutable.is_empty()
+        || !report.output_errors.is_empty()
+        || narrower.changed_for(&all_ids);
     drop(all_ids);
     if admins_due {
         recipients.extend(s.admins.iter().map(|a| (a, None)));
+    }
+    let before = recipients.len();
+    recipients.retain(|(to, _)| !skip(to));
+    d.already_sent = before - recipients.len();
+    if d.already_sent > 0 {
+        tracing::info!(
+            already_sent = d.already_sent,
+            "mail: recipients already mailed for this run id (a retry) are not mailed again"
+        );
     }
     // Composing is CPU work (templates, CSVs, encoding): two threads, one per core;
     // numbers are given first, so the outbox order does not depend on which is faster.
@@ -161,12 +208,34 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Deliv
         }
     }
     d.written = outgoing.len();
+    Prepared {
+        delivery: d,
+        outgoing,
+        started,
+    }
+}
+
+/// Sends what [`prepare`] wrote (with SMTP); `accepted` is told of every message the
+/// server accepted (the mail ledger records it). Never fails.
+pub async fn send_prepared(
+    p: Prepared,
+    out_dir: &Path,
+    s: &MailSettings,
+    accepted: &(dyn Fn(&Path, &Address) + Sync),
+) -> Delivery {
+    let Prepared {
+        delivery: mut d,
+        outgoing,
+        started,
+    } = p;
+    if !s.enabled {
+        return d;
+    }
     let outbox_dir = out_dir.join(outbox::OUTBOX);
     match &s.transport {
         Transport::Outbox => {
             tracing::info!(
                 written = d.written,
-                owners = plan.owners.len(),
                 unroutable = d.unroutable,
                 unchanged = d.unchanged,
                 outbox = %outbox_dir.display(),
@@ -174,27 +243,60 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Deliv
             );
         }
         Transport::Smtp(_) => {
-            let (sent, failed) = send_all(outgoing, s).await;
-            d.sent = sent;
-            d.undelivered += failed;
+            let r = send_all(outgoing, s, accepted).await;
+            d.sent = r.sent;
+            d.undelivered += r.failed;
+            d.unmarked = r.unmarked;
         }
     }
     finish_log(&d, out_dir, started, s);
     d
 }
 
-/// Sends what waits in `<dir>/outbox/` and moves what succeeds to `<dir>/sent/`.
-pub async fn resend(dir: &Path, s: &MailSettings) -> anyhow::Result<Delivery> {
-    if !matches!(s.transport, Transport::Smtp(_)) {
-        anyhow::bail!("resend needs an SMTP server: give --smtp URL or [mail] smtp");
-    }
-    if !s.enabled {
-        anyhow::bail!("resend with mail disabled (--no-email or [mail] enabled = false)");
-    }
+/// Sends the outbox of an earlier run whose history was committed but whose mail was
+/// interrupted (a crash, SIGKILL, a failed SMTP server); `done_files` were accepted
+/// already (recorded in the ledger) and are not sent again.
+pub async fn send_leftovers(
+    dir: &Path,
+    s: &MailSettings,
+    done_files: &std::collections::BTreeSet<String>,
+    accepted: &(dyn Fn(&Path, &Address) + Sync),
+) -> anyhow::Result<Delivery> {
     let started = Instant::now();
     let mut d = Delivery::default();
+    let outgoing = read_outbox(dir, s, done_files, &mut d)?;
+    d.written = outgoing.len();
+    if outgoing.is_empty() {
+        return Ok(d);
+    }
+    let r = send_all(outgoing, s, accepted).await;
+    d.sent = r.sent;
+    d.undelivered += r.failed;
+    d.unmarked = r.unmarked;
+    finish_log(&d, dir, started, s);
+    Ok(d)
+}
+
+/// The messages waiting in `<dir>/outbox/`, each checked against the mail policy.
+fn read_outbox(
+    dir: &Path,
+    s: &MailSettings,
+    done_files: &std::collections::BTreeSet<String>,
+    d: &mut Delivery,
+) -> anyhow::Result<Vec<Outgoing>> {
     let mut outgoing = Vec::new();
     for path in outbox::pending(dir)? {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        if done_files.contains(&name) {
+            // Accepted before, but could not be moved out of the outbox: now it can.
+            if let Err(e) = outbox::mark_sent(&path) {
+                tracing::warn!(file = %name, error = %crate::exit::render_error(&e), "mail: already sent (ledger), still not movable to sent/");
+            }
+            continue;
+        }
         let bytes = std::fs::read(&path)?;
         let checked = outbox::envelope(&bytes).and_then(|(_, to)| {
             let to = address::normalise(&to);
@@ -212,23 +314,57 @@ pub async fn resend(dir: &Path, s: &MailSettings) -> anyhow::Result<Delivery> {
             }
         }
     }
+    Ok(outgoing)
+}
+
+/// Sends what waits in `<dir>/outbox/` and moves what succeeds to `<dir>/sent/`.
+/// Holds `<dir>/.lock` so two resends never send the same message twice.
+pub async fn resend(dir: &Path, s: &MailSettings, lock_wait: Duration) -> anyhow::Result<Delivery> {
+    if !matches!(s.transport, Transport::Smtp(_)) {
+        anyhow::bail!("resend needs an SMTP server: give --smtp URL or [mail] smtp");
+    }
+    if !s.enabled {
+        anyhow::bail!("resend with mail disabled (--no-email or [mail] enabled = false)");
+    }
+    let _lock = crate::state::FolderLock::acquire(dir, lock_wait, "output folder")?;
+    let started = Instant::now();
+    let mut d = Delivery::default();
+    let outgoing = read_outbox(dir, s, &Default::default(), &mut d)?;
     d.written = outgoing.len();
-    let (sent, failed) = send_all(outgoing, s).await;
-    d.sent = sent;
-    d.undelivered += failed;
+    let r = send_all(outgoing, s, &|_, _| {}).await;
+    d.sent = r.sent;
+    d.undelivered += r.failed;
+    d.unmarked = r.unmarked;
     finish_log(&d, dir, started, s);
     Ok(d)
 }
 
-async fn send_all(outgoing: Vec<Outgoing>, s: &MailSettings) -> (usize, usize) {
+/// What [`send_all`] did.
+struct SendResult {
+    sent: usize,
+    failed: usize,
+    /// Accepted, but left recognisable only by the `.accepted` journal.
+    unmarked: usize,
+}
+
+async fn send_all(
+    outgoing: Vec<Outgoing>,
+    s: &MailSettings,
+    accepted: &(dyn Fn(&Path, &Address) + Sync),
+) -> SendResult {
+    let failed_all = |n| SendResult {
+        sent: 0,
+        failed: n,
+        unmarked: 0,
+    };
     let Transport::Smtp(smtp_settings) = &s.transport else {
-        return (0, outgoing.len());
+        return failed_all(outgoing.len());
     };
     let smtp = match transport::build(smtp_settings, s.timeout, CONCURRENCY as u32) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %crate::exit::render_error(&e), "mail: SMTP setup failed");
-            return (0, outgoing.len());
+            return failed_all(outgoing.len());
         }
     };
     let retry = transport::Retry {
@@ -237,7 +373,8 @@ async fn send_all(outgoing: Vec<Outgoing>, s: &MailSettings) -> (usize, usize) {
         secret: smtp_settings.password.as_ref(),
     };
     let from = s.from.email.clone();
-    let results: Vec<bool> = futures::stream::iter(outgoing)
+    // (sent, unmarked)
+    let results: Vec<(bool, bool)> = futures::stream::iter(outgoing)
         .map(|o| {
             let smtp = &smtp;
             let from = &from;
@@ -253,20 +390,30 @@ async fn send_all(outgoing: Vec<Outgoing>, s: &MailSettings) -> (usize, usize) {
                     Err(e) => Err(format!("reading {}: {e}", o.path.display())),
                 };
                 match sent {
-                    Ok(retries) => match outbox::mark_sent(&o.path) {
-                        Ok(_) => {
-                            tracing::debug!(file = %label, retries, "mail: sent");
-                            true
+                    Ok(retries) => {
+                        accepted(&o.path, &o.to);
+                        match outbox::mark_sent(&o.path) {
+                            Ok(_) => {
+                                tracing::debug!(file = %label, retries, "mail: sent");
+                                (true, false)
+                            }
+                            Err(e) => {
+                                // Sent, but still in outbox/: recorded in the journal so
+                                // no resend sends it again; the exit says so.
+                                let journal = outbox::journal_accepted(&o.path);
+                                tracing::error!(
+                                    file = %label,
+                                    error = %crate::exit::render_error(&e),
+                                    journal = journal.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|e| crate::exit::render_error(e)),
+                                    "mail: sent but could not be moved to sent/"
+                                );
+                                (true, true)
+                            }
                         }
-                        Err(e) => {
-                            // Sent, but still in outbox/: a resend would duplicate it; say so.
-                            tracing::error!(file = %label, error = %crate::exit::render_error(&e), "mail: sent but could not be moved to sent/");
-                            true
-                        }
-                    },
+                    }
                     Err(e) => {
                         tracing::error!(file = %label, server = %smtp_settings.display(), error = %e, "mail: not delivered");
-                        false
+                        (false, false)
                     }
                 }
             }
@@ -274,8 +421,12 @@ async fn send_all(outgoing: Vec<Outgoing>, s: &MailSettings) -> (usize, usize) {
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    let sent = results.iter().filter(|ok| **ok).count();
-    (sent, results.len() - sent)
+    let sent = results.iter().filter(|(ok, _)| *ok).count();
+    SendResult {
+        sent,
+        failed: results.len() - sent,
+        unmarked: results.iter().filter(|(_, u)| *u).count(),
+    }
 }
 
 fn finish_log(d: &Delivery, dir: &Path, started: Instant, s: &MailSettings) {
@@ -284,6 +435,14 @@ fn finish_log(d: &Delivery, dir: &Path, started: Instant, s: &MailSettings) {
         Transport::Smtp(t) => t.display(),
         Transport::Outbox => "outbox".into(),
     };
+    if d.unmarked > 0 {
+        tracing::error!(
+            unmarked = d.unmarked,
+            "mail: {} message(s) were sent but could not be moved to sent/; they are listed in {} and are not sent again",
+            d.unmarked,
+            dir.join(outbox::OUTBOX).join(outbox::JOURNAL).display()
+        );
+    }
     if d.undelivered > 0 {
         tracing::error!(
             undelivered = d.undelivered,
@@ -309,9 +468,13 @@ pub fn resend_command(dir: &Path, config: Option<&Path>, args: &MailArgs) -> any
     };
     let settings = MailSettings::resolve(args, &file.mail, MailContext::default())?;
     let rt = tokio::runtime::Runtime::new()?;
-    let d = rt.block_on(resend(dir, &settings))?;
+    let lock_wait = Duration::from_secs(
+        file.lock_wait
+            .unwrap_or(crate::config::DEFAULT_LOCK_WAIT_SECS),
+    );
+    let d = rt.block_on(resend(dir, &settings, lock_wait))?;
     println!("sent {}, undelivered {}", d.sent, d.undelivered);
-    Ok(if d.undelivered > 0 {
+    Ok(if d.undelivered > 0 || d.unmarked > 0 {
         crate::exit::GAPS
     } else {
         crate::exit::OK

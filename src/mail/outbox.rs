@@ -11,6 +11,9 @@ use crate::history::write_atomic;
 
 pub const OUTBOX: &str = "outbox";
 pub const SENT: &str = "sent";
+/// Inside `outbox/`: names of messages the server accepted that could not be moved
+/// to `sent/` (one per line); they are never sent again.
+pub const JOURNAL: &str = ".accepted";
 
 /// `<n>-<recipient>.eml`, with anything but `[A-Za-z0-9@._+-]` replaced.
 pub fn file_name(n: usize, to: &Address) -> String {
@@ -58,11 +61,22 @@ pub fn pending(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if !outbox.is_dir() {
         return Ok(vec![]);
     }
+    let journal: std::collections::BTreeSet<String> =
+        match std::fs::read_to_string(outbox.join(JOURNAL)) {
+            Ok(t) => t.lines().map(str::to_string).collect(),
+            Err(_) => Default::default(),
+        };
     let mut v: Vec<PathBuf> = std::fs::read_dir(&outbox)
         .with_context(|| format!("listing {}", outbox.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "eml"))
+        .filter(|p| {
+            p.symlink_metadata().is_ok_and(|m| m.is_file())
+                && p.extension().is_some_and(|x| x == "eml")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| journal.contains(n.to_string_lossy().as_ref()))
+        })
         .collect();
     v.sort();
     Ok(v)
@@ -77,6 +91,28 @@ pub fn mark_sent(path: &Path) -> anyhow::Result<PathBuf> {
     std::fs::rename(path, &dest)
         .with_context(|| format!("moving {} to {}", path.display(), dest.display()))?;
     Ok(dest)
+}
+
+/// Records in `outbox/.accepted` that the message at `path` was accepted although it
+/// could not be moved to `sent/`, so no later send repeats it.
+pub fn journal_accepted(path: &Path) -> anyhow::Result<PathBuf> {
+    use std::io::Write;
+    let outbox = path.parent().context("message has no folder")?;
+    let journal = outbox.join(JOURNAL);
+    let name = path
+        .file_name()
+        .context("message has no name")?
+        .to_string_lossy()
+        .to_string();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&journal)
+        .with_context(|| format!("opening {}", journal.display()))?;
+    f.write_all(format!("{name}\n").as_bytes())
+        .and_then(|_| f.sync_data())
+        .with_context(|| format!("writing {}", journal.display()))?;
+    Ok(journal)
 }
 
 /// The envelope of a message we wrote: the addresses of its `From:` and `To:` headers.

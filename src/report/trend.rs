@@ -155,6 +155,24 @@ pub struct Trend {
     pub points: Vec<RunRecord>,
 }
 
+/// The table with a backfilled run inserted in time order: no row is removed but one
+/// at exactly the same time (the same backfill run again) and rows older than
+/// `keep_days` before the newest.
+pub fn insert(prev: &[RunRecord], this: RunRecord, keep_days: i64) -> Vec<RunRecord> {
+    let mut out: Vec<RunRecord> = prev
+        .iter()
+        .filter(|r| r.run_at != this.run_at)
+        .cloned()
+        .collect();
+    out.push(this);
+    out.sort_by_key(|r| r.run_at);
+    if let Some(newest) = out.last().map(|r| r.run_at) {
+        let oldest = newest - Duration::days(keep_days);
+        out.retain(|r| r.run_at >= oldest);
+    }
+    out
+}
+
 /// Days from the Unix epoch to the Monday starting a run's ISO week.
 fn week_of(t: DateTime<Utc>) -> i64 {
     // 1970-01-05 was a Monday.

@@ -81,8 +81,9 @@ pub fn secret_expiry_findings(
         return vec![];
     };
     let fix = format!(
-        "az aks update-credentials --resource-group {} --name {} --reset-service-principal --service-principal {sp} --client-secret \"$(az ad sp credential reset --id {sp} --query password -o tsv)\"\n{}",
-        c.resource_group, c.name, remedy::enable_managed_identity(c)
+        "{}\n{}",
+        remedy::renew_sp_credential(c, sp),
+        remedy::enable_managed_identity(c)
     );
     let mut f = new_finding(ctx, RuleId::SecretExpiry, "control_plane", "", message, fix);
     f.severity = severity;

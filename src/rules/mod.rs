@@ -4,6 +4,7 @@ pub mod baseline;
 pub mod catalogue;
 pub mod checks;
 pub mod classify;
+pub mod evaluated;
 pub mod index;
 pub mod owner;
 pub mod remedy;
@@ -11,7 +12,7 @@ pub mod roles;
 pub mod scope;
 pub mod suppress;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -80,6 +81,9 @@ pub struct ClusterRow {
     pub node_resource_group: String,
     pub kubernetes_version: String,
     pub migration_observed_at: Option<DateTime<Utc>>,
+    /// Whether each family of checks was evaluated, and why not.
+    #[serde(default)]
+    pub checks: evaluated::Checks,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +111,13 @@ pub struct Summary {
     pub suppressed: usize,
     pub skipped_rows: usize,
     pub gaps: usize,
+    /// Clusters per check family (`roles`, `secret_expiry`, ...) whose checks were not
+    /// evaluated; only families with at least one.
+    #[serde(default)]
+    pub not_evaluated: BTreeMap<String, usize>,
+    /// Clusters with every check family evaluated.
+    #[serde(default)]
+    pub fully_evaluated: usize,
 }
 
 /// Findings that appeared or went away since the previous run.
@@ -178,6 +189,16 @@ pub struct Report {
     /// Every identity's expected roles and actual assignments (`role-assignments.csv`).
     #[serde(default)]
     pub role_checks: Vec<RoleCheck>,
+    /// Report files this run could not write (the run exits 3 and tells admins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_errors: Vec<OutputError>,
+}
+
+/// A report file that could not be rendered or written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputError {
+    pub file: String,
+    pub error: String,
 }
 
 /// Inputs besides inventory, baseline and history.
@@ -188,6 +209,9 @@ pub struct Options {
     pub suppressions: Vec<suppress::Suppression>,
     /// Clusters unseen for longer than this are forgotten.
     pub history_days: i64,
+    /// Microsoft Graph was asked (`--graph`, or an inventory folder with
+    /// sp-credentials.json): a missing credential is then a finding gap, not an option off.
+    pub graph: bool,
 }
 
 impl Default for Options {
@@ -197,6 +221,7 @@ impl Default for Options {
             owners: owner::OwnerPolicy::default(),
             suppressions: vec![],
             history_days: 400,
+            graph: false,
         }
     }
 }
@@ -243,6 +268,10 @@ impl Report {
         let mut observed_all = Vec::with_capacity(clusters.len());
         let mut role_checks = Vec::new();
         let mut strings = Strings::default();
+        let graph = opts.graph || !inv.sp_credentials.is_empty();
+        // Clusters with a family not evaluated: their earlier findings of that family
+        // stay in history.
+        let mut not_evaluated: HashMap<String, evaluated::Checks> = HashMap::new();
         for c in clusters {
             let c = &c;
             let cp_principal = idx.control_plane_principal(c);
@@ -254,7 +283,23 @@ impl Report {
                     .map(|p| idx.acr_pull_registries(p))
                     .unwrap_or_default()
             };
-            let observed = history::observe(prev.take(&c.id).as_ref(), c, now, &sp_acr);
+            let sp_credentials_read = c
+                .sp_client_id
+                .as_deref()
+                .is_some_and(|sp| sp_creds.contains_key(&sp.to_ascii_lowercase()));
+            let checks = evaluated::for_cluster(
+                c,
+                &inv.coverage.gaps,
+                cp_principal.is_some(),
+                sp_credentials_read,
+                graph,
+            );
+            let before = prev.take(&c.id);
+            // Conflicting duplicate rows: nothing is learnt from either copy.
+            let observed = match (&c.conflict, &before) {
+                (Some(_), Some(b)) => b.clone(),
+                _ => history::observe(before.as_ref(), c, now, &sp_acr),
+            };
             let (status, status_pools) = history::migration_status(c, &observed);
             let ctx = ClusterCtx {
                 cluster: c,
@@ -264,18 +309,32 @@ impl Report {
                 control_plane_principal: cp_principal,
                 now,
             };
-            let mut mine = checks::identity_findings(&ctx, &idx);
-            mine.extend(checks::secret_expiry_findings(&ctx, &sp_creds));
-            let (role_findings, checks) = roles::role_findings_and_checks(&ctx, &idx, baseline);
-            mine.extend(role_findings);
-            role_checks.extend(checks.into_iter().map(|c| strings.share(c)));
+            let mut mine = Vec::new();
+            if c.conflict.is_none() {
+                mine = checks::identity_findings(&ctx, &idx);
+                mine.extend(checks::secret_expiry_findings(&ctx, &sp_creds));
+                if checks.roles.is_evaluated() {
+                    let (role_findings, checks) =
+                        roles::role_findings_and_checks(&ctx, &idx, baseline);
+                    mine.extend(role_findings);
+                    role_checks.extend(checks.into_iter().map(|c| strings.share(c)));
+                } else {
+                    mine.extend(checks::addon_findings(&ctx, &idx, baseline));
+                }
+                mine.retain(|f| checks.get(evaluated::Family::of(f.rule_id)).is_evaluated());
+            }
             for f in &mut mine {
                 f.suppressed = suppress::applies(&opts.suppressions, f, now);
             }
             let owner = owner::resolve(&opts.owners, c, &idx);
-            rows.push(row(&ctx, &idx, &mine, owner));
+            if !checks.all_evaluated() {
+                not_evaluated.insert(c.id.to_ascii_lowercase(), checks.clone());
+            }
+            rows.push(row(&ctx, &idx, &mine, owner, checks));
             findings.extend(mine);
-            observed_all.push(observed);
+            if c.conflict.is_none() || before.is_some() {
+                observed_all.push(observed);
+            }
         }
         // What follows needs none of these; a large estate's index is ~100 MB.
         drop((idx, strings, sp_creds));
@@ -300,6 +359,14 @@ impl Report {
             .filter(|f| f.suppressed.is_none())
             .map(Finding::fingerprint)
             .collect();
+        // Earlier findings whose checks did not run this time (not evaluated, or the
+        // cluster's subscription not read): neither resolved nor new again.
+        let carried: BTreeSet<String> = prev
+            .findings
+            .iter()
+            .filter(|fp| !fingerprints.contains(*fp) && still_open(fp, &not_evaluated, &inv.coverage.gaps))
+            .cloned()
+            .collect();
         let changes = Changes {
             has_previous: prev.last_run.is_some(),
             new: if prev.last_run.is_some() {
@@ -308,11 +375,17 @@ impl Report {
                 vec![]
             },
             resolved: if prev.last_run.is_some() {
-                prev.findings.difference(&fingerprints).cloned().collect()
+                prev.findings
+                    .difference(&fingerprints)
+                    .filter(|fp| !carried.contains(*fp))
+                    .cloned()
+                    .collect()
             } else {
                 vec![]
             },
         };
+        let mut fingerprints = fingerprints;
+        fingerprints.extend(carried);
         let suppressions = suppress::report(&opts.suppressions, &findings, now);
         let summary = summarise(&inv, &rows, &findings);
         let report = Report {
@@ -334,6 +407,7 @@ impl Report {
             changes,
             suppressions,
             role_checks,
+            output_errors: vec![],
         };
         let history = prev.advance(observed_all, fingerprints, now, opts.history_days);
         Outcome { report, history }
@@ -349,7 +423,35 @@ impl Report {
     }
 }
 
-fn row(ctx: &ClusterCtx, idx: &Index, mine: &[Finding], owner: owner::Owner) -> ClusterRow {
+/// Is an earlier finding's fingerprint (`rule|cluster|identity|subject`) about a
+/// check that did not run this time?
+fn still_open(
+    fp: &str,
+    not_evaluated: &HashMap<String, evaluated::Checks>,
+    gaps: &[crate::inventory::Gap],
+) -> bool {
+    let mut parts = fp.splitn(3, '|');
+    let (Some(rule), Some(cluster)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(rule) = rule.parse::<RuleId>() else {
+        return false;
+    };
+    if let Some(k) = not_evaluated.get(cluster) {
+        return !k.get(evaluated::Family::of(rule)).is_evaluated();
+    }
+    let sub = crate::inventory::ids::subscription_of(cluster).unwrap_or("");
+    gaps.iter()
+        .any(|g| evaluated::gap_covers(g, "clusters", sub))
+}
+
+fn row(
+    ctx: &ClusterCtx,
+    idx: &Index,
+    mine: &[Finding],
+    owner: owner::Owner,
+    checks: evaluated::Checks,
+) -> ClusterRow {
     let c = ctx.cluster;
     let active: Vec<&Finding> = mine.iter().filter(|f| f.suppressed.is_none()).collect();
     ClusterRow {
@@ -382,6 +484,7 @@ fn row(ctx: &ClusterCtx, idx: &Index, mine: &[Finding], owner: owner::Owner) -> 
         node_resource_group: c.node_resource_group.clone().unwrap_or_default(),
         kubernetes_version: c.kubernetes_version.clone().unwrap_or_default(),
         migration_observed_at: ctx.observed.migration.as_ref().map(|m| m.observed_at),
+        checks,
     }
 }
 
@@ -420,6 +523,16 @@ fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Finding]) -> Summ
     } else {
         (on_mi as f64 * 1000.0 / rows.len() as f64).round() / 10.0
     };
+    for r in rows {
+        if r.checks.all_evaluated() {
+            s.fully_evaluated += 1;
+        }
+        for f in evaluated::Family::ALL {
+            if !r.checks.get(f).is_evaluated() {
+                *s.not_evaluated.entry(f.as_str().to_string()).or_default() += 1;
+            }
+        }
+    }
     for sev in Severity::ALL {
         s.findings.insert(sev.as_str().to_string(), 0);
     }

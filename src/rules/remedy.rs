@@ -30,6 +30,19 @@ pub fn q(s: &str) -> String {
     }
 }
 
+/// AKSMI005's fix: an inspect-only line first (labelled), then a new credential added
+/// beside the ones in use (`--append`: nothing that still authenticates is replaced)
+/// and handed to the cluster.
+pub fn renew_sp_credential(c: &Cluster, sp: &str) -> String {
+    format!(
+        "# inspect only: az ad sp credential list --id {sp_q} --query \"[].{{keyId:keyId, end:endDateTime}}\" -o table\n\
+         az aks update-credentials --resource-group {} --name {} --reset-service-principal --service-principal {sp_q} --client-secret \"$(az ad sp credential reset --id {sp_q} --append --years 1 --query password -o tsv)\"",
+        q(&c.resource_group),
+        q(&c.name),
+        sp_q = q(sp)
+    )
+}
+
 pub fn enable_managed_identity(c: &Cluster) -> String {
     format!(
         "az aks update --resource-group {} --name {} --enable-managed-identity",

@@ -270,7 +270,11 @@ where
         match outcome {
             Outcome::Abandoned => {
                 tracing::warn!(slot = %slot.with_timezone(&tz), "run abandoned at shutdown; it is not recorded and will be retried as a missed run");
-                return Ok(());
+                anyhow::bail!(
+                    "run of {} abandoned at shutdown: messages it wrote but did not send wait in its report folder's outbox/; \
+                     with --state the next start sends them (or run `aks-identity-audit resend DIR`)",
+                    slot.with_timezone(&tz)
+                );
             }
             Outcome::Finished(result) => {
                 let exit_code = match &result {
@@ -648,7 +652,7 @@ mod tests {
             },
         )
         .await
-        .unwrap();
+        .expect_err("an abandoned run makes the scheduler exit non-zero");
         assert!(*dropped.borrow(), "the run's future was dropped");
         // The grace period elapsed on the clock, and nothing was recorded.
         assert_eq!(clock.now(), utc(2025, 1, 1, 1, 1));

@@ -1,0 +1,255 @@
+//! Whether each family of checks was evaluated for a cluster, and why not.
+//!
+//! A verdict is a promise: a family whose data was absent (a coverage gap on its
+//! subscription, an identity whose object id is unknown, credentials never read) is
+//! `not_evaluated: <reason>`, produces no finding, and keeps the cluster's previous
+//! findings of that family in history (neither "resolved" nor "new" again).
+use serde::{Deserialize, Serialize};
+
+use super::catalogue::RuleId;
+use crate::inventory::{Cluster, Gap};
+
+/// The check families a cluster's verdicts fall into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    Classification,
+    Roles,
+    SecretExpiry,
+    Migration,
+}
+
+impl Family {
+    pub const ALL: [Family; 4] = [
+        Family::Classification,
+        Family::Roles,
+        Family::SecretExpiry,
+        Family::Migration,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Classification => "classification",
+            Family::Roles => "roles",
+            Family::SecretExpiry => "secret_expiry",
+            Family::Migration => "migration",
+        }
+    }
+
+    pub fn of(rule: RuleId) -> Family {
+        use RuleId::*;
+        match rule {
+            MissingRole | ExcessRole | WideScope | SubnetPermission | KubeletOperator
+            | AcrPullAfterMigration => Family::Roles,
+            SecretExpiry => Family::SecretExpiry,
+            KubeletPending | KubeletUnknown => Family::Migration,
+            _ => Family::Classification,
+        }
+    }
+}
+
+/// One family's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Evaluated,
+    NotEvaluated(String),
+}
+
+impl Status {
+    pub fn is_evaluated(&self) -> bool {
+        matches!(self, Status::Evaluated)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Evaluated => f.write_str("evaluated"),
+            Status::NotEvaluated(why) => write!(f, "not_evaluated: {why}"),
+        }
+    }
+}
+
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.strip_prefix("not_evaluated: ") {
+            Some(why) => Status::NotEvaluated(why.to_string()),
+            None if s == "evaluated" => Status::Evaluated,
+            None => Status::NotEvaluated(s),
+        })
+    }
+}
+
+/// Every family's status for one cluster (`checks` in report.json and clusters.csv).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checks {
+    pub classification: Status,
+    pub roles: Status,
+    pub secret_expiry: Status,
+    pub migration: Status,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks {
+            classification: Status::Evaluated,
+            roles: Status::Evaluated,
+            secret_expiry: Status::Evaluated,
+            migration: Status::Evaluated,
+        }
+    }
+}
+
+impl Checks {
+    pub fn get(&self, f: Family) -> &Status {
+        match f {
+            Family::Classification => &self.classification,
+            Family::Roles => &self.roles,
+            Family::SecretExpiry => &self.secret_expiry,
+            Family::Migration => &self.migration,
+        }
+    }
+
+    pub fn all_evaluated(&self) -> bool {
+        Family::ALL.iter().all(|f| self.get(*f).is_evaluated())
+    }
+
+    /// The CSV cell: `evaluated`, or each family not evaluated with its reason.
+    pub fn cell(&self) -> String {
+        if self.all_evaluated() {
+            return "evaluated".into();
+        }
+        Family::ALL
+            .iter()
+            .filter_map(|f| match self.get(*f) {
+                Status::Evaluated => None,
+                Status::NotEvaluated(why) => Some(format!("{}: not_evaluated ({why})", f.as_str())),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The table a gap is about reaches this cluster: its subscription's scope, or a
+/// scope that cannot be narrowed (a management group, the tenant).
+pub fn gap_covers(gap: &Gap, table: &str, subscription_id: &str) -> bool {
+    if !gap.tables.iter().any(|t| t == table) {
+        return false;
+    }
+    let scope = gap.scope.to_ascii_lowercase();
+    match scope.strip_prefix("/subscriptions/") {
+        Some(rest) => {
+            let sub = rest.split('/').next().unwrap_or(rest);
+            sub.eq_ignore_ascii_case(subscription_id)
+        }
+        None => true,
+    }
+}
+
+/// What the data allows for `c`: role checks need its subscription's role assignments
+/// (and registries) read and its control plane's principal known; secret expiry
+/// needs the service principal's credentials (Microsoft Graph).
+pub fn for_cluster(
+    c: &Cluster,
+    gaps: &[Gap],
+    control_plane_principal_known: bool,
+    sp_credentials_read: bool,
+    graph_enabled: bool,
+) -> Checks {
+    let mut k = Checks::default();
+    if let Some(why) = &c.conflict {
+        let s = Status::NotEvaluated(why.clone());
+        return Checks {
+            classification: s.clone(),
+            roles: s.clone(),
+            secret_expiry: s.clone(),
+            migration: s,
+        };
+    }
+    let managed = super::classify::is_managed(c);
+    for (table, what) in [
+        ("role-assignments", "role assignments"),
+        ("registries", "registries"),
+    ] {
+        if let Some(g) = gaps.iter().find(|g| gap_covers(g, table, &c.subscription_id)) {
+            k.roles = Status::NotEvaluated(format!("{what} of {} not read", g.scope));
+            break;
+        }
+    }
+    if k.roles.is_evaluated() && !managed && !control_plane_principal_known {
+        k.roles = Status::NotEvaluated(
+            "the service principal's object id is unknown (no role assignment names it): run with --graph, or export role assignments with principalName".into(),
+        );
+    }
+    if !managed && !sp_credentials_read {
+        k.secret_expiry = Status::NotEvaluated(if graph_enabled {
+            "the service principal's credentials were not found in Microsoft Graph".into()
+        } else {
+            "needs Microsoft Graph (--graph)".into()
+        });
+    }
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gap(scope: &str, tables: &[&str]) -> Gap {
+        Gap {
+            scope: scope.into(),
+            reason: "x".into(),
+            tables: tables.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn gaps_reach_their_subscription_only() {
+        let g = gap("/subscriptions/AAA", &["role-assignments"]);
+        assert!(gap_covers(&g, "role-assignments", "aaa"));
+        assert!(!gap_covers(&g, "role-assignments", "bbb"));
+        assert!(!gap_covers(&g, "clusters", "aaa"));
+        let mg = gap("/providers/Microsoft.Management/managementGroups/m", &["role-assignments"]);
+        assert!(gap_covers(&mg, "role-assignments", "anything"));
+    }
+
+    #[test]
+    fn service_principal_without_principal_or_graph_is_not_evaluated() {
+        let c = Cluster {
+            subscription_id: "s1".into(),
+            sp_client_id: Some("app".into()),
+            ..Default::default()
+        };
+        let k = for_cluster(&c, &[], false, false, false);
+        assert!(!k.roles.is_evaluated() && !k.secret_expiry.is_evaluated());
+        assert!(k.classification.is_evaluated() && k.migration.is_evaluated());
+        assert!(k.cell().contains("roles: not_evaluated") && k.cell().contains("--graph"), "{}", k.cell());
+        let k = for_cluster(&c, &[], true, true, true);
+        assert_eq!(k.cell(), "evaluated");
+        let k = for_cluster(&c, &[gap("/subscriptions/s1", &["role-assignments"])], true, true, true);
+        assert_eq!(k.roles, Status::NotEvaluated("role assignments of /subscriptions/s1 not read".into()));
+    }
+
+    #[test]
+    fn status_round_trips() {
+        for s in [Status::Evaluated, Status::NotEvaluated("why: this".into())] {
+            let j = serde_json::to_string(&s).unwrap();
+            assert_eq!(serde_json::from_str::<Status>(&j).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn every_rule_has_a_family() {
+        assert_eq!(Family::of(RuleId::MissingRole), Family::Roles);
+        assert_eq!(Family::of(RuleId::SecretExpiry), Family::SecretExpiry);
+        assert_eq!(Family::of(RuleId::KubeletPending), Family::Migration);
+        assert_eq!(Family::of(RuleId::ServicePrincipal), Family::Classification);
+        assert_eq!(Family::of(RuleId::AddonWithoutIdentity), Family::Classification);
+    }
+}
