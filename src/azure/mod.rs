@@ -818,9 +818,14 @@ mod tests {
             vec![
                 (
                     "/subscriptions/a".to_string(),
-                    "clusters, registries: no read access: x".to_string()
+                    "clusters, registries: no read access: x".to_string(),
+                    vec!["clusters".to_string(), "registries".to_string()]
                 ),
-                ("/subscriptions/b".to_string(), "clusters: 503".to_string()),
+                (
+                    "/subscriptions/b".to_string(),
+                    "clusters: 503".to_string(),
+                    vec!["clusters".to_string()]
+                ),
             ]
         );
     }

@@ -64,6 +64,7 @@ pub const CLUSTER_COLUMNS: &[&str] = &[
     "node_resource_group",
     "kubernetes_version",
     "migration_observed_at",
+    "checks",
 ];
 
 pub fn clusters(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
@@ -97,6 +98,7 @@ pub fn clusters_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> any
             c.migration_observed_at
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default(),
+            c.checks.cell(),
         ];
         write_row(&mut w, &rec)?;
     }

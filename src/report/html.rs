@@ -68,6 +68,10 @@ pub(crate) struct Headline {
     pub findings: usize,
     pub suppressed: usize,
     pub gaps: usize,
+    /// (family, clusters) whose checks of that family were not evaluated.
+    pub not_evaluated: Vec<(String, usize)>,
+    /// Clusters with at least one family not evaluated.
+    pub not_evaluated_clusters: usize,
 }
 
 pub(crate) fn headline(r: &Report) -> Headline {
@@ -91,6 +95,12 @@ pub(crate) fn headline(r: &Report) -> Headline {
         severities,
         suppressed: s.suppressed,
         gaps: s.gaps + s.skipped_rows,
+        not_evaluated: s
+            .not_evaluated
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+        not_evaluated_clusters: r.clusters.iter().filter(|c| !c.checks.all_evaluated()).count(),
     }
 }
 

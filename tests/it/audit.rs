@@ -41,6 +41,35 @@ fn run_audit(inventory: &Path, out: &Path, extra: &[&str]) -> Run {
     }
 }
 
+/// Writes `role-assignments.json` into `inv` with one foreign principal's Reader
+/// grant per subscription of its clusters: the folder then covers those
+/// subscriptions (an export that holds none of a subscription's grants is a gap).
+fn cover_subscriptions(inv: &Path) {
+    let clusters: Value = serde_json::from_str(&read(&inv.join("clusters.json"))).unwrap();
+    let mut subs: Vec<String> = clusters
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str()?.split('/').nth(2).map(str::to_string))
+        .collect();
+    subs.sort();
+    subs.dedup();
+    let rows: Vec<Value> = subs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            serde_json::json!({
+                "id": format!("/subscriptions/{s}/providers/Microsoft.Authorization/roleAssignments/0000{i:04}-ffff-4fff-8fff-ffffffffffff"),
+                "principalId": "99999999-9999-4999-8999-999999999999",
+                "principalType": "User",
+                "roleDefinitionId": format!("/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"),
+                "scope": format!("/subscriptions/{s}")
+            })
+        })
+        .collect();
+    std::fs::write(inv.join("role-assignments.json"), Value::Array(rows).to_string()).unwrap();
+}
+
 /// One nightly run with history in `state`; asserts exit 0 and returns the out folder.
 fn run_night(inventory: &Path, state: &Path, out: &Path, now: &str) -> PathBuf {
     let o = bin()
@@ -294,6 +323,7 @@ fn migration_scenario_pending_then_complete() {
         let inv = tmp.path().join(format!("inv{n}"));
         std::fs::create_dir_all(&inv).unwrap();
         std::fs::write(inv.join("clusters.json"), clusters.to_string()).unwrap();
+        cover_subscriptions(&inv);
         let out = run_night(&inv, &state, &tmp.path().join(format!("out{n}")), now);
         (
             csv_rows(&out.join("clusters.csv")).remove(0),
@@ -513,6 +543,7 @@ fn real_azure_payloads_classify() {
         .to_string(),
     )
     .unwrap();
+    cover_subscriptions(&inv);
     let r = run_audit(&inv, &tmp.path().join("out"), &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let rows = csv_rows(&r.out.join("clusters.csv"));
@@ -543,6 +574,7 @@ fn real_azure_payloads_classify() {
             Value::Array(vec![body]).to_string(),
         )
         .unwrap();
+        cover_subscriptions(&inv);
         let out = run_night(&inv, &state, &tmp.path().join(format!("migout{n}")), now);
         let row = csv_rows(&out.join("clusters.csv")).remove(0);
         let want = if n == 1 { "not_migrated" } else { "pending" };

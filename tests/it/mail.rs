@@ -716,6 +716,11 @@ fn two_hundred_owners_each_get_one_message() {
         serde_json::to_string(&clusters).unwrap(),
     )
     .unwrap();
+    std::fs::copy(
+        fixture().join("role-assignments.json"),
+        inv.join("role-assignments.json"),
+    )
+    .unwrap();
     let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
     let out = tmp.path().join("out");
     let mut args: Vec<String> = vec![

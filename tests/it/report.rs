@@ -81,6 +81,7 @@ fn tenant(pick: fn(usize) -> String) -> (Inventory, Options) {
     inv.coverage.gaps.push(Gap {
         scope: next(),
         reason: next(),
+        tables: vec![],
     });
     inv.coverage.skipped_rows.push(SkippedRow {
         source: next(),
