@@ -486,6 +486,103 @@ def test_long_release_name_stays_within_limits(chart):
     assert len(m.group(1)) + 11 <= 63, m.group(1)
 
 
+# --- retries: podFailurePolicy and the run id ----------------------------------------
+
+
+def job_spec(docs: list[dict]) -> dict:
+    return only(docs, "CronJob")["spec"]["jobTemplate"]["spec"]
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_pod_failure_policy_fails_on_findings_and_gaps_without_retry(chart, name):
+    docs = manifests(chart, VALID[name])
+    job = job_spec(docs)
+    # podFailurePolicy is only allowed with restartPolicy: Never.
+    assert job["template"]["spec"]["restartPolicy"] == "Never"
+    rules = job["podFailurePolicy"]["rules"]
+    fail = [r for r in rules if r["action"] == "FailJob"]
+    assert len(fail) == 1, rules
+    on_exit = fail[0]["onExitCodes"]
+    # The rule names the audit container: the one the pod actually runs.
+    assert on_exit["containerName"] == container(docs)["name"]
+    assert on_exit["operator"] == "In"
+    assert sorted(on_exit["values"]) == [1, 3]
+    # 0 is never a failure; 2 (error) and crashes keep the default: counted, retried.
+    for r in rules:
+        codes = r.get("onExitCodes", {})
+        if codes.get("operator") == "In":
+            assert 2 not in codes["values"], r
+        assert codes.get("operator") != "NotIn", f"a NotIn rule would catch exit 2 or crashes: {r}"
+    # Evictions and preemptions are retried without counting towards backoffLimit.
+    ignore = [r for r in rules if r["action"] == "Ignore"]
+    assert ignore == [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
+    # FailJob comes first: rules are evaluated in order.
+    assert rules.index(fail[0]) < rules.index(ignore[0])
+
+
+def test_strict_validation_covers_pod_failure_policy():
+    # Guard: the schema does check podFailurePolicy, so the passing validation of the
+    # rendered Job means something (1.31 requires status on onPodConditions).
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "x"},
+        "spec": {
+            "podFailurePolicy": {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]},
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "a", "image": "b"}]}},
+        },
+    }
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(job, KUBE_VERSION, strict=True)
+    job["spec"]["podFailurePolicy"]["rules"][0]["onPodConditions"][0]["status"] = "True"
+    kubernetes_validate.validate(job, KUBE_VERSION, strict=True)
+    job["spec"]["podFailurePolicy"]["rules"][0]["actionn"] = "Ignore"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(job, KUBE_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_run_id_is_the_job_name_from_the_downward_api(chart, name):
+    env = [e for e in container(manifests(chart, VALID[name]))["env"] if e["name"] == "AKS_AUDIT_RUN_ID"]
+    assert env == [
+        {
+            "name": "AKS_AUDIT_RUN_ID",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/job-name']"}},
+        }
+    ]
+
+
+def test_run_id_label_exists_on_every_supported_kubernetes():
+    # Kubernetes sets the pod label batch.kubernetes.io/job-name from 1.27 on; the
+    # chart refuses older clusters. The API server accepts metadata.labels['<key>'] as
+    # an env fieldRef (the schema only says "string", so the form is checked here).
+    kube = yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
+    m = re.fullmatch(r">=\s*1\.(\d+)\.0(-0)?", kube)
+    assert m and int(m.group(1)) >= 27, kube
+    assert re.fullmatch(r"metadata\.labels\['[a-z0-9.-]+/[a-z0-9.-]+'\]", "metadata.labels['batch.kubernetes.io/job-name']")
+
+
+@pytest.mark.parametrize("name", ["defaults", "all-on"])
+def test_manifests_validate_on_the_oldest_supported_kubernetes(chart, name):
+    # Chart.yaml says kubeVersion >= 1.27: podFailurePolicy (beta, on by default in
+    # 1.26-1.30) and the job-name pod label are there. The 1.27 and 1.28 OpenAPI
+    # schemas wrongly mark onPodConditions as required in every podFailurePolicy rule
+    # (the API server never required it; the schema was fixed in 1.29, and an
+    # onExitCodes rule may not have pod conditions). So: 1.29 as it is, and 1.27 with
+    # only that schema bug worked around, which shows it is the only complaint.
+    for doc in manifests(chart, VALID[name]):
+        doc = strip(doc)
+        for version in ["1.29.0", "1.27.0"]:
+            if version == "1.27.0" and doc["kind"] == "CronJob":
+                doc = copy.deepcopy(doc)
+                for rule in doc["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]:
+                    rule.setdefault("onPodConditions", [])
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                pytest.fail(f"{version}: {doc['kind']}: {e.message} at {list(e.path)}")
+
+
 # --- the tool's own cron parser and config check -----------------------------------
 
 
