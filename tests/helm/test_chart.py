@@ -68,6 +68,8 @@ VALID = {
     },
     "descriptor-schedule": {"schedule": "@daily", "timeZone": "Europe/Berlin"},
     "minimal-resources": {"resources": {}},
+    "retention-off": {"reports": {"keep": ""}, "config": {"keep_reports": "20"}},
+    "retention-count": {"reports": {"keep": "20"}},
 }
 
 # Value sets that must be rejected at install time, with the key the error names.
@@ -95,6 +97,12 @@ INVALID = {
     "config array of tables": ({"config": {"owners": [{"a": 1}]}}, "/config/owners"),
     "suppressions enabled without content": ({"suppressions": {"enabled": True}}, "/suppressions"),
     "extraArgs not strings": ({"extraArgs": [1]}, "/extraArgs/0"),
+    "reports.keep is a number": ({"reports": {"keep": 30}}, "/reports/keep"),
+    "reports.keep in words": ({"reports": {"keep": "30 days"}}, "/reports/keep"),
+    "reports.keep in hours": ({"reports": {"keep": "48h"}}, "/reports/keep"),
+    "reports.keep zero": ({"reports": {"keep": "0d"}}, "/reports/keep"),
+    "reports.keep too large": ({"reports": {"keep": "100001"}}, "/reports/keep"),
+    "reports unknown key": ({"reports": {"days": 30}}, "/reports"),
 }
 
 
@@ -583,6 +591,57 @@ def test_manifests_validate_on_the_oldest_supported_kubernetes(chart, name):
                 pytest.fail(f"{version}: {doc['kind']}: {e.message} at {list(e.path)}")
 
 
+# --- report retention --------------------------------------------------------------
+
+
+def keep_reports_arg(docs: list[dict]) -> str | None:
+    args = container(docs)["args"]
+    if "--keep-reports" not in args:
+        return None
+    assert args.count("--keep-reports") == 1, args
+    # A flag of `run` (after it), not a global one.
+    assert args.index("--keep-reports") > args.index("run"), args
+    return args[args.index("--keep-reports") + 1]
+
+
+def test_retention_is_30_days_by_default(chart):
+    assert yaml.safe_load((CHART / "values.yaml").read_text())["reports"]["keep"] == "30d"
+    assert keep_reports_arg(manifests(chart, {})) == "30d"
+
+
+@pytest.mark.parametrize("keep", ["45d", "20", "1", "100000d", "7D"])
+def test_retention_passes_the_value(chart, keep):
+    chart.validate_schema({"reports": {"keep": keep}})
+    assert keep_reports_arg(manifests(chart, {"reports": {"keep": keep}})) == keep
+    assert keep_reports_arg(manifests(chart, ALL_ON)) == ALL_ON["reports"]["keep"]
+
+
+def test_retention_disabled_passes_no_flag(chart):
+    docs = manifests(chart, {"reports": {"keep": ""}})
+    assert keep_reports_arg(docs) is None
+    assert not any("keep-reports" in a for a in container(docs)["args"])
+    # With the flag off, config.keep_reports is the tool's setting, rendered as a string.
+    docs = manifests(chart, VALID["retention-off"])
+    assert keep_reports_arg(docs) is None
+    assert tomllib.loads(rendered_config(docs))["keep_reports"] == "20"
+
+
+def test_retention_in_config_and_values_is_refused(chart):
+    # The flag would win over config.keep_reports without a word.
+    with pytest.raises(helm.HelmError) as err:
+        render(chart, {"config": {"keep_reports": "10"}})
+    assert "config.keep_reports" in str(err.value) and "reports.keep" in str(err.value)
+    # A null key is not rendered, so it is no conflict.
+    assert keep_reports_arg(manifests(chart, {"config": {"keep_reports": None}})) == "30d"
+
+
+def test_values_document_the_volume_size_per_clusters():
+    text = (CHART / "values.yaml").read_text()
+    size_doc = text[text.index("persistence:") : text.index("  size:")]
+    for needle in ["11.5 MB per", "1,000 clusters", "1 MB per 1,000", "350 MB", "reports.keep"]:
+        assert needle in size_doc, needle
+
+
 # --- the tool's own cron parser and config check -----------------------------------
 
 
@@ -642,3 +701,31 @@ def test_rendered_config_with_the_tools_check_config(chart, tmp_path):
     path.write_text(rendered_config(manifests(chart, ALL_ON)))
     proc = subprocess.run(cmd + ["check-config", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rendered_keep_reports_config_with_the_tools_check_config(chart, tmp_path):
+    # Needs a binary that knows keep_reports (issue 10).
+    cmd = tool()
+    path = tmp_path / "config.toml"
+    path.write_text(rendered_config(manifests(chart, VALID["retention-off"])))
+    proc = subprocess.run(cmd + ["check-config", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_rendered_command_line_is_one_the_tool_accepts(chart, name):
+    # The tool parses the container's arguments (flags and their values) before it
+    # reads any file; a trailing --help stops it there with exit 0. An unknown flag or
+    # a bad value exits 2. Needs a binary with --keep-reports (issue 10).
+    cmd = tool()
+    c = container(manifests(chart, VALID[name]))
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    proc = subprocess.run(
+        cmd + c["args"] + ["--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **env, "AKS_AUDIT_RUN_ID": "audit-aks-identity-audit-29412345"},
+    )
+    assert proc.returncode == 0, f"{c['args']}: {proc.stderr}"

@@ -116,3 +116,19 @@ Call with (dict "map" .Values.config "prefix" "").
 {{- define "aks-identity-audit.tomlKey" -}}
 {{- if regexMatch "^[A-Za-z0-9_-]+$" . }}{{ . }}{{ else }}{{ toJson . }}{{ end }}
 {{- end }}
+
+{{/*
+Fails on config keys that a chart value passes as a flag: the flag would win without
+a word, and the key would be silently ignored.
+*/}}
+{{- define "aks-identity-audit.validate" -}}
+{{- $config := .Values.config }}
+{{- if and .Values.reports.keep (include "aks-identity-audit.isSet" (dict "map" $config "key" "keep_reports")) }}
+{{- fail "config.keep_reports and reports.keep are both set: the chart passes reports.keep as --keep-reports, which wins. Use reports.keep (or set it to \"\" to use config.keep_reports)" }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the map has the key with a non-null value (null keys are not rendered). */}}
+{{- define "aks-identity-audit.isSet" -}}
+{{- if and (hasKey .map .key) (not (kindIs "invalid" (index .map .key))) }}true{{ end }}
+{{- end }}
