@@ -103,6 +103,30 @@ INVALID = {
     "reports.keep zero": ({"reports": {"keep": "0d"}}, "/reports/keep"),
     "reports.keep too large": ({"reports": {"keep": "100001"}}, "/reports/keep"),
     "reports unknown key": ({"reports": {"days": 30}}, "/reports"),
+    "extraVolumes is a map": ({"extraVolumes": {"name": "x"}}, "/extraVolumes"),
+    "extraVolumes item without a name": ({"extraVolumes": [{"emptyDir": {}}]}, "/extraVolumes/0"),
+    "extraVolumes takes a chart name": ({"extraVolumes": [{"name": "config", "emptyDir": {}}]}, "/extraVolumes/0/name"),
+    "extraVolumes name not a DNS label": ({"extraVolumes": [{"name": "My_Vol", "emptyDir": {}}]}, "/extraVolumes/0/name"),
+    "extraVolumeMounts without mountPath": ({"extraVolumeMounts": [{"name": "x"}]}, "/extraVolumeMounts/0"),
+    "extraVolumeMounts relative path": (
+        {"extraVolumeMounts": [{"name": "x", "mountPath": "data"}]},
+        "/extraVolumeMounts/0/mountPath",
+    ),
+    "extraVolumeMounts below the config": (
+        {"extraVolumeMounts": [{"name": "x", "mountPath": "/etc/aks-identity-audit/extra"}]},
+        "/extraVolumeMounts/0/mountPath",
+    ),
+    "extraVolumeMounts over /tmp": ({"extraVolumeMounts": [{"name": "x", "mountPath": "/tmp"}]}, "/extraVolumeMounts/0/mountPath"),
+    "extraVolumeMounts readOnly a string": (
+        {"extraVolumeMounts": [{"name": "x", "mountPath": "/x", "readOnly": "yes"}]},
+        "/extraVolumeMounts/0/readOnly",
+    ),
+    "extraEnv item with unknown key": ({"extraEnv": [{"name": "A", "valeu": "b"}]}, "/extraEnv/0"),
+    "podLabels value a number": ({"podLabels": {"cost-center": 1234}}, "/podLabels/cost-center"),
+    "podAnnotations is a list": ({"podAnnotations": ["a=b"]}, "/podAnnotations"),
+    "nodeSelector value a boolean": ({"nodeSelector": {"spot": True}}, "/nodeSelector/spot"),
+    "tolerations is a map": ({"tolerations": {"key": "x"}}, "/tolerations"),
+    "affinity is a list": ({"affinity": []}, "/affinity"),
 }
 
 
@@ -640,6 +664,90 @@ def test_values_document_the_volume_size_per_clusters():
     size_doc = text[text.index("persistence:") : text.index("  size:")]
     for needle in ["11.5 MB per", "1,000 clusters", "1 MB per 1,000", "350 MB", "reports.keep"]:
         assert needle in size_doc, needle
+
+
+# --- pod settings for real clusters ---------------------------------------------------
+
+
+def test_extra_volumes_and_mounts(chart):
+    docs = manifests(chart, ALL_ON)
+    pod = pod_spec(docs)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for v in ALL_ON["extraVolumes"]:
+        assert volumes[v["name"]] == v
+    mounts = {m["mountPath"]: m for m in container(docs)["volumeMounts"]}
+    for m in ALL_ON["extraVolumeMounts"]:
+        assert mounts[m["mountPath"]] == m
+    # The chart's own volumes and mounts are still there.
+    assert {"tmp", "config", "data"} <= set(volumes)
+    assert {"/tmp", "/etc/aks-identity-audit", "/var/lib/aks-identity-audit"} <= set(mounts)
+    # Defaults: none.
+    pod = pod_spec(manifests(chart, {}))
+    assert {v["name"] for v in pod["volumes"]} == {"tmp", "config", "data"}
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"extraVolumeMounts": [{"name": "nowhere", "mountPath": "/x"}]}, "nowhere"),
+        (
+            {
+                "extraVolumes": [{"name": "a", "emptyDir": {}}, {"name": "a", "emptyDir": {}}],
+            },
+            "used twice",
+        ),
+        (
+            {
+                "extraVolumes": [{"name": "a", "emptyDir": {}}],
+                "extraVolumeMounts": [{"name": "a", "mountPath": "/x"}, {"name": "a", "mountPath": "/x/"}],
+            },
+            "used twice",
+        ),
+        ({"extraVolumeMounts": [{"name": "data", "mountPath": "/x"}], "persistence": {"enabled": False}}, "data"),
+    ],
+)
+def test_extra_volume_mistakes_the_api_server_would_reject_fail_the_render(chart, values, message):
+    chart.validate_schema(values)
+    with pytest.raises(helm.HelmError) as err:
+        render(chart, values)
+    assert message in str(err.value)
+
+
+def test_a_chart_volume_may_be_mounted_again(chart):
+    # e.g. a sub-folder of the claim for another tool.
+    values = {"extraVolumeMounts": [{"name": "data", "mountPath": "/exports", "subPath": "reports", "readOnly": True}]}
+    docs = manifests(chart, values)
+    mounts = {m["mountPath"]: m for m in container(docs)["volumeMounts"]}
+    assert mounts["/exports"]["subPath"] == "reports"
+    kubernetes_validate.validate(strip(only(docs, "CronJob")), KUBE_VERSION, strict=True)
+
+
+def test_pod_settings_from_values(chart):
+    docs = manifests(chart, ALL_ON)
+    template = only(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]
+    pod = template["spec"]
+    for k, v in ALL_ON["podLabels"].items():
+        assert template["metadata"]["labels"][k] == v
+    for k, v in ALL_ON["podAnnotations"].items():
+        assert template["metadata"]["annotations"][k] == v
+    assert "checksum/config" in template["metadata"]["annotations"]
+    assert pod["nodeSelector"] == ALL_ON["nodeSelector"]
+    assert pod["tolerations"] == ALL_ON["tolerations"]
+    assert pod["affinity"] == ALL_ON["affinity"]
+    assert pod["priorityClassName"] == ALL_ON["priorityClassName"]
+    assert pod["imagePullSecrets"] == ALL_ON["imagePullSecrets"]
+    env = container(docs)["env"]
+    for e in ALL_ON["extraEnv"]:
+        assert e in env
+    # Extra env comes after the chart's, so a name given twice takes the user's value.
+    names = [e["name"] for e in env]
+    assert names.index("RUST_BACKTRACE") > names.index("AKS_AUDIT_RUN_ID")
+    assert container(docs)["args"][-len(ALL_ON["extraArgs"]) :] == ALL_ON["extraArgs"]
+    # Defaults: none of them.
+    template = only(manifests(chart, {}), "CronJob")["spec"]["jobTemplate"]["spec"]["template"]
+    for key in ["nodeSelector", "tolerations", "affinity", "priorityClassName", "imagePullSecrets"]:
+        assert key not in template["spec"], key
+    assert set(template["metadata"]["annotations"]) == {"checksum/config"}
 
 
 # --- the tool's own cron parser and config check -----------------------------------

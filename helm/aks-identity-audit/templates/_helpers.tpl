@@ -126,6 +126,22 @@ a word, and the key would be silently ignored.
 {{- if and .Values.reports.keep (include "aks-identity-audit.isSet" (dict "map" $config "key" "keep_reports")) }}
 {{- fail "config.keep_reports and reports.keep are both set: the chart passes reports.keep as --keep-reports, which wins. Use reports.keep (or set it to \"\" to use config.keep_reports)" }}
 {{- end }}
+{{- $volumes := list "tmp" "config" }}
+{{- if .Values.persistence.enabled }}{{ $volumes = append $volumes "data" }}{{ end }}
+{{- range .Values.extraVolumes }}{{ $volumes = append $volumes .name }}{{ end }}
+{{- if ne (len $volumes) (len (uniq $volumes)) }}
+{{- fail (printf "extraVolumes: a volume name is used twice (%s)" (join ", " $volumes)) }}
+{{- end }}
+{{- $paths := list "/tmp" "/etc/aks-identity-audit" "/var/lib/aks-identity-audit" }}
+{{- range .Values.extraVolumeMounts }}{{ $paths = append $paths (trimSuffix "/" .mountPath) }}{{ end }}
+{{- if ne (len $paths) (len (uniq $paths)) }}
+{{- fail (printf "extraVolumeMounts: a mountPath is used twice (%s)" (join ", " $paths)) }}
+{{- end }}
+{{- range .Values.extraVolumeMounts }}
+{{- if not (has .name $volumes) }}
+{{- fail (printf "extraVolumeMounts: %s mounts the volume %q, which is neither in extraVolumes nor one of the chart's (%s)" .mountPath .name (join ", " $volumes)) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* "true" when the map has the key with a non-null value (null keys are not rendered). */}}
