@@ -70,6 +70,10 @@ VALID = {
     "minimal-resources": {"resources": {}},
     "retention-off": {"reports": {"keep": ""}, "config": {"keep_reports": "20"}},
     "retention-count": {"reports": {"keep": "20"}},
+    "ca-bundle-secret": {
+        "caBundle": {"secret": "corp-ca", "key": "2025", "smtp": False},
+        "config": {"mail": {"smtp_ca_cert": "/etc/ssl/certs/ca-certificates.crt"}},
+    },
 }
 
 # Value sets that must be rejected at install time, with the key the error names.
@@ -127,6 +131,12 @@ INVALID = {
     "nodeSelector value a boolean": ({"nodeSelector": {"spot": True}}, "/nodeSelector/spot"),
     "tolerations is a map": ({"tolerations": {"key": "x"}}, "/tolerations"),
     "affinity is a list": ({"affinity": []}, "/affinity"),
+    "caBundle from a ConfigMap and a Secret": ({"caBundle": {"configMap": "a", "secret": "b"}}, "/caBundle"),
+    "caBundle.key a path": ({"caBundle": {"configMap": "a", "key": "certs/ca.crt"}}, "/caBundle/key"),
+    "caBundle.key empty": ({"caBundle": {"configMap": "a", "key": ""}}, "/caBundle/key"),
+    "caBundle.smtp a string": ({"caBundle": {"smtp": "true"}}, "/caBundle/smtp"),
+    "caBundle.configMap not a name": ({"caBundle": {"configMap": "Corp_CA"}}, "/caBundle/configMap"),
+    "caBundle unknown key": ({"caBundle": {"path": "/etc/ssl/ca.crt"}}, "/caBundle"),
 }
 
 
@@ -748,6 +758,66 @@ def test_pod_settings_from_values(chart):
     for key in ["nodeSelector", "tolerations", "affinity", "priorityClassName", "imagePullSecrets"]:
         assert key not in template["spec"], key
     assert set(template["metadata"]["annotations"]) == {"checksum/config"}
+
+
+def config_volume(docs: list[dict]) -> tuple[dict, list[dict]]:
+    """The projected volume mounted at /etc/aks-identity-audit, and its sources."""
+    mount = next(m for m in container(docs)["volumeMounts"] if m["mountPath"] == "/etc/aks-identity-audit")
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod_spec(docs)["volumes"] if v["name"] == mount["name"])
+    return volume, volume["projected"]["sources"]
+
+
+def flag(docs: list[dict], name: str) -> str | None:
+    args = container(docs)["args"]
+    if name not in args:
+        return None
+    assert args.count(name) == 1, args
+    assert args.index(name) > args.index("run"), args
+    return args[args.index(name) + 1]
+
+
+def test_ca_bundle_from_a_configmap(chart):
+    docs = manifests(chart, ALL_ON)
+    ca = ALL_ON["caBundle"]
+    assert flag(docs, "--ca-cert") == "/etc/aks-identity-audit/ca.crt"
+    assert flag(docs, "--smtp-ca-cert") == "/etc/aks-identity-audit/ca.crt"
+    _, sources = config_volume(docs)
+    assert {"configMap": {"name": ca["configMap"], "items": [{"key": ca["key"], "path": "ca.crt"}]}} in sources
+    # The chart creates no ConfigMap for it: it is the user's.
+    assert ca["configMap"] not in {d["metadata"]["name"] for d in docs}
+
+
+def test_ca_bundle_from_a_secret_without_smtp(chart):
+    docs = manifests(chart, VALID["ca-bundle-secret"])
+    assert flag(docs, "--ca-cert") == "/etc/aks-identity-audit/ca.crt"
+    assert flag(docs, "--smtp-ca-cert") is None
+    _, sources = config_volume(docs)
+    # The key "2025" stays a string (strict validation of this value set checks it too).
+    assert {"secret": {"name": "corp-ca", "items": [{"key": "2025", "path": "ca.crt"}]}} in sources
+    assert not any("configMap" in s and s["configMap"]["items"][0]["path"] == "ca.crt" for s in sources)
+    # With caBundle.smtp false, the config's own SMTP CA stays the tool's setting.
+    assert tomllib.loads(rendered_config(docs))["mail"]["smtp_ca_cert"] == "/etc/ssl/certs/ca-certificates.crt"
+
+
+def test_no_ca_bundle_by_default(chart):
+    docs = manifests(chart, {})
+    assert flag(docs, "--ca-cert") is None and flag(docs, "--smtp-ca-cert") is None
+    _, sources = config_volume(docs)
+    assert [list(s) for s in sources] == [["configMap"]]
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"caBundle": {"configMap": "ca"}, "config": {"azure": {"ca_cert": "/x.pem"}}}, "config.azure.ca_cert"),
+        ({"caBundle": {"secret": "ca"}, "config": {"mail": {"smtp_ca_cert": "/x.pem"}}}, "config.mail.smtp_ca_cert"),
+    ],
+)
+def test_ca_bundle_and_a_ca_in_config_is_refused(chart, values, message):
+    with pytest.raises(helm.HelmError) as err:
+        render(chart, values)
+    assert message in str(err.value) and "caBundle" in str(err.value)
 
 
 # --- the tool's own cron parser and config check -----------------------------------

@@ -123,6 +123,17 @@ a word, and the key would be silently ignored.
 */}}
 {{- define "aks-identity-audit.validate" -}}
 {{- $config := .Values.config }}
+{{- $azure := dict }}
+{{- if kindIs "map" $config.azure }}{{ $azure = $config.azure }}{{ end }}
+{{- $mail := dict }}
+{{- if kindIs "map" $config.mail }}{{ $mail = $config.mail }}{{ end }}
+{{- $caBundle := or .Values.caBundle.configMap .Values.caBundle.secret }}
+{{- if and $caBundle (include "aks-identity-audit.isSet" (dict "map" $azure "key" "ca_cert")) }}
+{{- fail "config.azure.ca_cert and caBundle are both set: the chart passes the bundle as --ca-cert, which wins. Use caBundle (a file named in config must be mounted to be read)" }}
+{{- end }}
+{{- if and $caBundle .Values.caBundle.smtp (include "aks-identity-audit.isSet" (dict "map" $mail "key" "smtp_ca_cert")) }}
+{{- fail "config.mail.smtp_ca_cert and caBundle (with caBundle.smtp) are both set: the chart passes the bundle as --smtp-ca-cert, which wins. Use caBundle, or set caBundle.smtp to false" }}
+{{- end }}
 {{- if and .Values.reports.keep (include "aks-identity-audit.isSet" (dict "map" $config "key" "keep_reports")) }}
 {{- fail "config.keep_reports and reports.keep are both set: the chart passes reports.keep as --keep-reports, which wins. Use reports.keep (or set it to \"\" to use config.keep_reports)" }}
 {{- end }}
