@@ -70,6 +70,7 @@ VALID = {
     "minimal-resources": {"resources": {}},
     "retention-off": {"reports": {"keep": ""}, "config": {"keep_reports": "20"}},
     "retention-count": {"reports": {"keep": "20"}},
+    "baseline-other-key": {"baseline": {"existingConfigMap": "team-baseline", "key": "aks-2025.toml"}},
     "ca-bundle-secret": {
         "caBundle": {"secret": "corp-ca", "key": "2025", "smtp": False},
         "config": {"mail": {"smtp_ca_cert": "/etc/ssl/certs/ca-certificates.crt"}},
@@ -137,6 +138,10 @@ INVALID = {
     "caBundle.smtp a string": ({"caBundle": {"smtp": "true"}}, "/caBundle/smtp"),
     "caBundle.configMap not a name": ({"caBundle": {"configMap": "Corp_CA"}}, "/caBundle/configMap"),
     "caBundle unknown key": ({"caBundle": {"path": "/etc/ssl/ca.crt"}}, "/caBundle"),
+    "baseline.existingConfigMap a number": ({"baseline": {"existingConfigMap": 2021}}, "/baseline/existingConfigMap"),
+    "baseline.key a path": ({"baseline": {"existingConfigMap": "b", "key": "a/b.toml"}}, "/baseline/key"),
+    "baseline unknown key": ({"baseline": {"name": "aks-docs-2021"}}, "/baseline"),
+    "baseline is a string": ({"baseline": "aks-docs-2021"}, "/baseline"),
 }
 
 
@@ -818,6 +823,55 @@ def test_ca_bundle_and_a_ca_in_config_is_refused(chart, values, message):
     with pytest.raises(helm.HelmError) as err:
         render(chart, values)
     assert message in str(err.value) and "caBundle" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["all-on", "baseline-other-key"])
+def test_baseline_from_an_existing_configmap(chart, name):
+    docs = manifests(chart, VALID[name])
+    b = VALID[name]["baseline"]
+    assert flag(docs, "--baseline") == "/etc/aks-identity-audit/baseline.toml"
+    _, sources = config_volume(docs)
+    assert {"configMap": {"name": b["existingConfigMap"], "items": [{"key": b["key"], "path": "baseline.toml"}]}} in sources
+    assert b["existingConfigMap"] not in {d["metadata"]["name"] for d in docs}
+    # The projected files do not collide.
+    paths = [item["path"] for s in sources for item in next(iter(s.values()))["items"]]
+    assert len(paths) == len(set(paths)), paths
+
+
+def test_no_baseline_flag_by_default(chart):
+    # The embedded baseline, named by config.baseline, is the tool's choice.
+    docs = manifests(chart, {"config": {"baseline": "aks-docs-current"}})
+    assert flag(docs, "--baseline") is None
+    assert tomllib.loads(rendered_config(docs))["baseline"] == "aks-docs-current"
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"baseline": {"existingConfigMap": "b"}, "config": {"baseline": "aks-docs-2021"}}, "config.baseline"),
+        (
+            {"suppressions": {"enabled": True, "content": "x"}, "config": {"suppressions": "/s.toml"}},
+            "config.suppressions",
+        ),
+    ],
+)
+def test_a_file_in_values_and_in_config_is_refused(chart, values, message):
+    with pytest.raises(helm.HelmError) as err:
+        render(chart, values)
+    assert message in str(err.value)
+
+
+def test_suppressions_from_an_existing_configmap(chart):
+    # The user's ConfigMap, key suppressions.toml; the chart creates none.
+    docs = manifests(chart, VALID["existing-secret-and-configmap"])
+    assert flag(docs, "--suppressions") == "/etc/aks-identity-audit/suppressions.toml"
+    _, sources = config_volume(docs)
+    expected = {"configMap": {"name": "audit-suppressions", "items": [{"key": "suppressions.toml", "path": "suppressions.toml"}]}}
+    assert expected in sources
+    assert not [d for d in docs if d["kind"] == "ConfigMap" and "suppressions.toml" in d.get("data", {})]
+    # Without suppressions.enabled the ConfigMap is not used.
+    docs = manifests(chart, {"suppressions": {"existingConfigMap": "audit-suppressions"}})
+    assert flag(docs, "--suppressions") is None
 
 
 # --- the tool's own cron parser and config check -----------------------------------

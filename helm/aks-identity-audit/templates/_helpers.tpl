@@ -127,6 +127,12 @@ a word, and the key would be silently ignored.
 {{- if kindIs "map" $config.azure }}{{ $azure = $config.azure }}{{ end }}
 {{- $mail := dict }}
 {{- if kindIs "map" $config.mail }}{{ $mail = $config.mail }}{{ end }}
+{{- if and .Values.baseline.existingConfigMap (include "aks-identity-audit.isSet" (dict "map" $config "key" "baseline")) }}
+{{- fail "config.baseline and baseline.existingConfigMap are both set: the chart passes the ConfigMap's file as --baseline, which wins. Remove one" }}
+{{- end }}
+{{- if and .Values.suppressions.enabled (include "aks-identity-audit.isSet" (dict "map" $config "key" "suppressions")) }}
+{{- fail "config.suppressions and suppressions.enabled are both set: the chart passes its file as --suppressions, which wins. Use suppressions.content or suppressions.existingConfigMap" }}
+{{- end }}
 {{- $caBundle := or .Values.caBundle.configMap .Values.caBundle.secret }}
 {{- if and $caBundle (include "aks-identity-audit.isSet" (dict "map" $azure "key" "ca_cert")) }}
 {{- fail "config.azure.ca_cert and caBundle are both set: the chart passes the bundle as --ca-cert, which wins. Use caBundle (a file named in config must be mounted to be read)" }}
