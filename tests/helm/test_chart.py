@@ -522,6 +522,18 @@ def test_notes_tell_how_to_run_now_and_where_reports_are(chart):
     assert "/var/lib/aks-identity-audit/reports/" in notes
 
 
+def test_notes_tell_about_retries_and_retention(chart):
+    notes = render(chart, {})[f"{CHART.name}/templates/NOTES.txt"]
+    assert "without a retry" in notes and "a retry does not send mail again" in notes
+    assert "reports.keep=30d" in notes and "WARNING: reports.keep" not in notes
+    notes = render(chart, {"reports": {"keep": ""}})[f"{CHART.name}/templates/NOTES.txt"]
+    assert "WARNING: reports.keep is empty" in notes
+    # Without the claim there is no record of sent mail between attempts.
+    notes = render(chart, {"persistence": {"enabled": False}})[f"{CHART.name}/templates/NOTES.txt"]
+    assert "a retry does not send mail again" not in notes
+    assert "a retried Job may\nmail again" in notes
+
+
 def test_long_release_name_stays_within_limits(chart):
     release = "a-very-long-release-name-for-the-identity-audit-x"
     docs = manifests(chart, {}, release=release)
