@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import os
 import re
 import shlex
@@ -532,6 +533,24 @@ def test_notes_tell_about_retries_and_retention(chart):
     notes = render(chart, {"persistence": {"enabled": False}})[f"{CHART.name}/templates/NOTES.txt"]
     assert "a retry does not send mail again" not in notes
     assert "a retried Job may\nmail again" in notes
+
+
+def test_readme_lists_every_value():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### 4. Chart values") :]
+    section = section[: section.index("\n## ")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    for key, value in values.items():
+        parent_rows = [r for r in rows if f"`{key}`" in r or f"`{key}." in r]
+        assert parent_rows, f"README chart values: no row for {key}"
+        # Nested keys are listed as `key.child` or, after the first, as `.child`.
+        if isinstance(value, dict) and key not in ("config", "resources", "podAnnotations", "podLabels", "nodeSelector", "affinity"):
+            for child in value:
+                assert any(f"`{key}.{child}`" in r or f"`.{child}`" in r for r in parent_rows), f"{key}.{child}"
+        # And the schema describes or types every key.
+        assert key in schema["properties"], key
 
 
 def test_long_release_name_stays_within_limits(chart):
