@@ -202,7 +202,7 @@ def container(docs: list[dict]) -> dict:
 # --- lint -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["defaults", "all-on"])
+@pytest.mark.parametrize("name", sorted(VALID))
 def test_lint_strict(name):
     report = helm.lint(str(CHART), VALID[name], strict=True, kube_version="v" + KUBE_VERSION)
     problems = [m for m in report["messages"] if m["severity"] >= 2]
