@@ -975,6 +975,55 @@ def test_rendered_keep_reports_config_with_the_tools_check_config(chart, tmp_pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_rendered_command_runs_the_demo_audit(chart, tmp_path):
+    # The all-on pod's command and environment, with the chart's paths moved under
+    # tmp_path and --demo as the source: run id, retention, baseline and suppressions
+    # files as the pod would see them. (The demo trusts its own emulator's CA and
+    # does not read --ca-cert; that flag is only parsed here.) Needs a binary with
+    # --keep-reports and --run-id (issue 10).
+    cmd = tool()
+    docs = manifests(chart, ALL_ON)
+    c = container(docs)
+    etc, data = tmp_path / "etc", tmp_path / "data"
+    etc.mkdir()
+    data.mkdir()
+    (etc / "config.toml").write_text(rendered_config(docs))
+    (etc / "suppressions.toml").write_text(ALL_ON["suppressions"]["content"])
+    (etc / "baseline.toml").write_text((ROOT / "src/rules/baselines/aks-docs-current.toml").read_text())
+    # A report folder of this tool from long ago, which retention removes, and a
+    # folder of someone else's, which it leaves alone.
+    old = data / "reports" / "2020-01-01T020000Z"
+    old.mkdir(parents=True)
+    (old / "report.json").write_text("{}")
+    (data / "reports" / "notes").mkdir()
+
+    def local(arg: str) -> str:
+        return arg.replace("/etc/aks-identity-audit", str(etc)).replace("/var/lib/aks-identity-audit", str(data))
+
+    args = [local(a) for a in c["args"]] + ["--demo"]
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    env["TMPDIR"] = str(tmp_path)
+    env["AKS_AUDIT_RUN_ID"] = "audit-identity-audit-29412345"
+    env["AKS_AUDIT_SMTP_PASSWORD"] = ALL_ON["smtp"]["password"]
+    proc = subprocess.run(
+        cmd + args,
+        cwd=local(c["workingDir"]),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **env},
+    )
+    # fail_on = "high" and the demo tenant has high findings: exit 1, the code the
+    # podFailurePolicy fails the Job on without a retry.
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "audit-identity-audit-29412345" in proc.stderr
+    assert not old.exists(), "retention did not remove a 2020 report folder"
+    assert (data / "reports" / "notes").is_dir()
+    written = [p for p in (data / "reports").iterdir() if (p / "report.json").is_file()]
+    assert len(written) == 1, written
+    assert (data / "state" / "state.json").is_file()
+
+
 @pytest.mark.parametrize("name", sorted(VALID))
 def test_rendered_command_line_is_one_the_tool_accepts(chart, name):
     # The tool parses the container's arguments (flags and their values) before it
