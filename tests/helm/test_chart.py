@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import os
 import re
 import shlex
@@ -68,6 +69,13 @@ VALID = {
     },
     "descriptor-schedule": {"schedule": "@daily", "timeZone": "Europe/Berlin"},
     "minimal-resources": {"resources": {}},
+    "retention-off": {"reports": {"keep": ""}, "config": {"keep_reports": "20"}},
+    "retention-count": {"reports": {"keep": "20"}},
+    "baseline-other-key": {"baseline": {"existingConfigMap": "team-baseline", "key": "aks-2025.toml"}},
+    "ca-bundle-secret": {
+        "caBundle": {"secret": "corp-ca", "key": "2025", "smtp": False},
+        "config": {"mail": {"smtp_ca_cert": "/etc/ssl/certs/ca-certificates.crt"}},
+    },
 }
 
 # Value sets that must be rejected at install time, with the key the error names.
@@ -95,6 +103,46 @@ INVALID = {
     "config array of tables": ({"config": {"owners": [{"a": 1}]}}, "/config/owners"),
     "suppressions enabled without content": ({"suppressions": {"enabled": True}}, "/suppressions"),
     "extraArgs not strings": ({"extraArgs": [1]}, "/extraArgs/0"),
+    "reports.keep is a number": ({"reports": {"keep": 30}}, "/reports/keep"),
+    "reports.keep in words": ({"reports": {"keep": "30 days"}}, "/reports/keep"),
+    "reports.keep in hours": ({"reports": {"keep": "48h"}}, "/reports/keep"),
+    "reports.keep zero": ({"reports": {"keep": "0d"}}, "/reports/keep"),
+    "reports.keep too large": ({"reports": {"keep": "100001"}}, "/reports/keep"),
+    "reports unknown key": ({"reports": {"days": 30}}, "/reports"),
+    "extraVolumes is a map": ({"extraVolumes": {"name": "x"}}, "/extraVolumes"),
+    "extraVolumes item without a name": ({"extraVolumes": [{"emptyDir": {}}]}, "/extraVolumes/0"),
+    "extraVolumes takes a chart name": ({"extraVolumes": [{"name": "config", "emptyDir": {}}]}, "/extraVolumes/0/name"),
+    "extraVolumes name not a DNS label": ({"extraVolumes": [{"name": "My_Vol", "emptyDir": {}}]}, "/extraVolumes/0/name"),
+    "extraVolumeMounts without mountPath": ({"extraVolumeMounts": [{"name": "x"}]}, "/extraVolumeMounts/0"),
+    "extraVolumeMounts relative path": (
+        {"extraVolumeMounts": [{"name": "x", "mountPath": "data"}]},
+        "/extraVolumeMounts/0/mountPath",
+    ),
+    "extraVolumeMounts below the config": (
+        {"extraVolumeMounts": [{"name": "x", "mountPath": "/etc/aks-identity-audit/extra"}]},
+        "/extraVolumeMounts/0/mountPath",
+    ),
+    "extraVolumeMounts over /tmp": ({"extraVolumeMounts": [{"name": "x", "mountPath": "/tmp"}]}, "/extraVolumeMounts/0/mountPath"),
+    "extraVolumeMounts readOnly a string": (
+        {"extraVolumeMounts": [{"name": "x", "mountPath": "/x", "readOnly": "yes"}]},
+        "/extraVolumeMounts/0/readOnly",
+    ),
+    "extraEnv item with unknown key": ({"extraEnv": [{"name": "A", "valeu": "b"}]}, "/extraEnv/0"),
+    "podLabels value a number": ({"podLabels": {"cost-center": 1234}}, "/podLabels/cost-center"),
+    "podAnnotations is a list": ({"podAnnotations": ["a=b"]}, "/podAnnotations"),
+    "nodeSelector value a boolean": ({"nodeSelector": {"spot": True}}, "/nodeSelector/spot"),
+    "tolerations is a map": ({"tolerations": {"key": "x"}}, "/tolerations"),
+    "affinity is a list": ({"affinity": []}, "/affinity"),
+    "caBundle from a ConfigMap and a Secret": ({"caBundle": {"configMap": "a", "secret": "b"}}, "/caBundle"),
+    "caBundle.key a path": ({"caBundle": {"configMap": "a", "key": "certs/ca.crt"}}, "/caBundle/key"),
+    "caBundle.key empty": ({"caBundle": {"configMap": "a", "key": ""}}, "/caBundle/key"),
+    "caBundle.smtp a string": ({"caBundle": {"smtp": "true"}}, "/caBundle/smtp"),
+    "caBundle.configMap not a name": ({"caBundle": {"configMap": "Corp_CA"}}, "/caBundle/configMap"),
+    "caBundle unknown key": ({"caBundle": {"path": "/etc/ssl/ca.crt"}}, "/caBundle"),
+    "baseline.existingConfigMap a number": ({"baseline": {"existingConfigMap": 2021}}, "/baseline/existingConfigMap"),
+    "baseline.key a path": ({"baseline": {"existingConfigMap": "b", "key": "a/b.toml"}}, "/baseline/key"),
+    "baseline unknown key": ({"baseline": {"name": "aks-docs-2021"}}, "/baseline"),
+    "baseline is a string": ({"baseline": "aks-docs-2021"}, "/baseline"),
 }
 
 
@@ -154,7 +202,7 @@ def container(docs: list[dict]) -> dict:
 # --- lint -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["defaults", "all-on"])
+@pytest.mark.parametrize("name", sorted(VALID))
 def test_lint_strict(name):
     report = helm.lint(str(CHART), VALID[name], strict=True, kube_version="v" + KUBE_VERSION)
     problems = [m for m in report["messages"] if m["severity"] >= 2]
@@ -475,6 +523,36 @@ def test_notes_tell_how_to_run_now_and_where_reports_are(chart):
     assert "/var/lib/aks-identity-audit/reports/" in notes
 
 
+def test_notes_tell_about_retries_and_retention(chart):
+    notes = render(chart, {})[f"{CHART.name}/templates/NOTES.txt"]
+    assert "without a retry" in notes and "a retry does not send mail again" in notes
+    assert "reports.keep=30d" in notes and "WARNING: reports.keep" not in notes
+    notes = render(chart, {"reports": {"keep": ""}})[f"{CHART.name}/templates/NOTES.txt"]
+    assert "WARNING: reports.keep is empty" in notes
+    # Without the claim there is no record of sent mail between attempts.
+    notes = render(chart, {"persistence": {"enabled": False}})[f"{CHART.name}/templates/NOTES.txt"]
+    assert "a retry does not send mail again" not in notes
+    assert "a retried Job may\nmail again" in notes
+
+
+def test_readme_lists_every_value():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### 4. Chart values") :]
+    section = section[: section.index("\n## ")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    for key, value in values.items():
+        parent_rows = [r for r in rows if f"`{key}`" in r or f"`{key}." in r]
+        assert parent_rows, f"README chart values: no row for {key}"
+        # Nested keys are listed as `key.child` or, after the first, as `.child`.
+        if isinstance(value, dict) and key not in ("config", "resources", "podAnnotations", "podLabels", "nodeSelector", "affinity"):
+            for child in value:
+                assert any(f"`{key}.{child}`" in r or f"`.{child}`" in r for r in parent_rows), f"{key}.{child}"
+        # And the schema describes or types every key.
+        assert key in schema["properties"], key
+
+
 def test_long_release_name_stays_within_limits(chart):
     release = "a-very-long-release-name-for-the-identity-audit-x"
     docs = manifests(chart, {}, release=release)
@@ -484,6 +562,347 @@ def test_long_release_name_stays_within_limits(chart):
     m = re.search(r"kubectl create job --from=cronjob/\S+ (\S+)-\$\(date \+%s\)", notes)
     # Job names must fit a 63-character label value: prefix + "-" + 10 digits.
     assert len(m.group(1)) + 11 <= 63, m.group(1)
+
+
+# --- retries: podFailurePolicy and the run id ----------------------------------------
+
+
+def job_spec(docs: list[dict]) -> dict:
+    return only(docs, "CronJob")["spec"]["jobTemplate"]["spec"]
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_pod_failure_policy_fails_on_findings_and_gaps_without_retry(chart, name):
+    docs = manifests(chart, VALID[name])
+    job = job_spec(docs)
+    # podFailurePolicy is only allowed with restartPolicy: Never.
+    assert job["template"]["spec"]["restartPolicy"] == "Never"
+    rules = job["podFailurePolicy"]["rules"]
+    fail = [r for r in rules if r["action"] == "FailJob"]
+    assert len(fail) == 1, rules
+    on_exit = fail[0]["onExitCodes"]
+    # The rule names the audit container: the one the pod actually runs.
+    assert on_exit["containerName"] == container(docs)["name"]
+    assert on_exit["operator"] == "In"
+    assert sorted(on_exit["values"]) == [1, 3]
+    # 0 is never a failure; 2 (error) and crashes keep the default: counted, retried.
+    for r in rules:
+        codes = r.get("onExitCodes", {})
+        if codes.get("operator") == "In":
+            assert 2 not in codes["values"], r
+        assert codes.get("operator") != "NotIn", f"a NotIn rule would catch exit 2 or crashes: {r}"
+    # Evictions and preemptions are retried without counting towards backoffLimit.
+    ignore = [r for r in rules if r["action"] == "Ignore"]
+    assert ignore == [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
+    # FailJob comes first: rules are evaluated in order.
+    assert rules.index(fail[0]) < rules.index(ignore[0])
+
+
+def test_strict_validation_covers_pod_failure_policy():
+    # Guard: the schema does check podFailurePolicy, so the passing validation of the
+    # rendered Job means something (1.31 requires status on onPodConditions).
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "x"},
+        "spec": {
+            "podFailurePolicy": {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]},
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "a", "image": "b"}]}},
+        },
+    }
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(job, KUBE_VERSION, strict=True)
+    job["spec"]["podFailurePolicy"]["rules"][0]["onPodConditions"][0]["status"] = "True"
+    kubernetes_validate.validate(job, KUBE_VERSION, strict=True)
+    job["spec"]["podFailurePolicy"]["rules"][0]["actionn"] = "Ignore"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(job, KUBE_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_run_id_is_the_job_name_from_the_downward_api(chart, name):
+    env = [e for e in container(manifests(chart, VALID[name]))["env"] if e["name"] == "AKS_AUDIT_RUN_ID"]
+    assert env == [
+        {
+            "name": "AKS_AUDIT_RUN_ID",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/job-name']"}},
+        }
+    ]
+
+
+def test_run_id_label_exists_on_every_supported_kubernetes():
+    # Kubernetes sets the pod label batch.kubernetes.io/job-name from 1.27 on; the
+    # chart refuses older clusters. The API server accepts metadata.labels['<key>'] as
+    # an env fieldRef (the schema only says "string", so the form is checked here).
+    kube = yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
+    m = re.fullmatch(r">=\s*1\.(\d+)\.0(-0)?", kube)
+    assert m and int(m.group(1)) >= 27, kube
+    assert re.fullmatch(r"metadata\.labels\['[a-z0-9.-]+/[a-z0-9.-]+'\]", "metadata.labels['batch.kubernetes.io/job-name']")
+
+
+@pytest.mark.parametrize("name", ["defaults", "all-on"])
+def test_manifests_validate_on_the_oldest_supported_kubernetes(chart, name):
+    # Chart.yaml says kubeVersion >= 1.27: podFailurePolicy (beta, on by default in
+    # 1.26-1.30) and the job-name pod label are there. The 1.27 and 1.28 OpenAPI
+    # schemas wrongly mark onPodConditions as required in every podFailurePolicy rule
+    # (the API server never required it; the schema was fixed in 1.29, and an
+    # onExitCodes rule may not have pod conditions). So: 1.29 as it is, and 1.27 with
+    # only that schema bug worked around, which shows it is the only complaint.
+    for doc in manifests(chart, VALID[name]):
+        doc = strip(doc)
+        for version in ["1.29.0", "1.27.0"]:
+            if version == "1.27.0" and doc["kind"] == "CronJob":
+                doc = copy.deepcopy(doc)
+                for rule in doc["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]:
+                    rule.setdefault("onPodConditions", [])
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                pytest.fail(f"{version}: {doc['kind']}: {e.message} at {list(e.path)}")
+
+
+# --- report retention --------------------------------------------------------------
+
+
+def keep_reports_arg(docs: list[dict]) -> str | None:
+    args = container(docs)["args"]
+    if "--keep-reports" not in args:
+        return None
+    assert args.count("--keep-reports") == 1, args
+    # A flag of `run` (after it), not a global one.
+    assert args.index("--keep-reports") > args.index("run"), args
+    return args[args.index("--keep-reports") + 1]
+
+
+def test_retention_is_30_days_by_default(chart):
+    assert yaml.safe_load((CHART / "values.yaml").read_text())["reports"]["keep"] == "30d"
+    assert keep_reports_arg(manifests(chart, {})) == "30d"
+
+
+@pytest.mark.parametrize("keep", ["45d", "20", "1", "100000d", "7D"])
+def test_retention_passes_the_value(chart, keep):
+    chart.validate_schema({"reports": {"keep": keep}})
+    assert keep_reports_arg(manifests(chart, {"reports": {"keep": keep}})) == keep
+    assert keep_reports_arg(manifests(chart, ALL_ON)) == ALL_ON["reports"]["keep"]
+
+
+def test_retention_disabled_passes_no_flag(chart):
+    docs = manifests(chart, {"reports": {"keep": ""}})
+    assert keep_reports_arg(docs) is None
+    assert not any("keep-reports" in a for a in container(docs)["args"])
+    # With the flag off, config.keep_reports is the tool's setting, rendered as a string.
+    docs = manifests(chart, VALID["retention-off"])
+    assert keep_reports_arg(docs) is None
+    assert tomllib.loads(rendered_config(docs))["keep_reports"] == "20"
+
+
+def test_retention_in_config_and_values_is_refused(chart):
+    # The flag would win over config.keep_reports without a word.
+    with pytest.raises(helm.HelmError) as err:
+        render(chart, {"config": {"keep_reports": "10"}})
+    assert "config.keep_reports" in str(err.value) and "reports.keep" in str(err.value)
+    # A null key is not rendered, so it is no conflict.
+    assert keep_reports_arg(manifests(chart, {"config": {"keep_reports": None}})) == "30d"
+
+
+def test_values_document_the_volume_size_per_clusters():
+    text = (CHART / "values.yaml").read_text()
+    size_doc = text[text.index("persistence:") : text.index("  size:")]
+    for needle in ["11.5 MB per", "1,000 clusters", "1 MB per 1,000", "350 MB", "reports.keep"]:
+        assert needle in size_doc, needle
+
+
+# --- pod settings for real clusters ---------------------------------------------------
+
+
+def test_extra_volumes_and_mounts(chart):
+    docs = manifests(chart, ALL_ON)
+    pod = pod_spec(docs)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for v in ALL_ON["extraVolumes"]:
+        assert volumes[v["name"]] == v
+    mounts = {m["mountPath"]: m for m in container(docs)["volumeMounts"]}
+    for m in ALL_ON["extraVolumeMounts"]:
+        assert mounts[m["mountPath"]] == m
+    # The chart's own volumes and mounts are still there.
+    assert {"tmp", "config", "data"} <= set(volumes)
+    assert {"/tmp", "/etc/aks-identity-audit", "/var/lib/aks-identity-audit"} <= set(mounts)
+    # Defaults: none.
+    pod = pod_spec(manifests(chart, {}))
+    assert {v["name"] for v in pod["volumes"]} == {"tmp", "config", "data"}
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"extraVolumeMounts": [{"name": "nowhere", "mountPath": "/x"}]}, "nowhere"),
+        (
+            {
+                "extraVolumes": [{"name": "a", "emptyDir": {}}, {"name": "a", "emptyDir": {}}],
+            },
+            "used twice",
+        ),
+        (
+            {
+                "extraVolumes": [{"name": "a", "emptyDir": {}}],
+                "extraVolumeMounts": [{"name": "a", "mountPath": "/x"}, {"name": "a", "mountPath": "/x/"}],
+            },
+            "used twice",
+        ),
+        ({"extraVolumeMounts": [{"name": "data", "mountPath": "/x"}], "persistence": {"enabled": False}}, "data"),
+    ],
+)
+def test_extra_volume_mistakes_the_api_server_would_reject_fail_the_render(chart, values, message):
+    chart.validate_schema(values)
+    with pytest.raises(helm.HelmError) as err:
+        render(chart, values)
+    assert message in str(err.value)
+
+
+def test_a_chart_volume_may_be_mounted_again(chart):
+    # e.g. a sub-folder of the claim for another tool.
+    values = {"extraVolumeMounts": [{"name": "data", "mountPath": "/exports", "subPath": "reports", "readOnly": True}]}
+    docs = manifests(chart, values)
+    mounts = {m["mountPath"]: m for m in container(docs)["volumeMounts"]}
+    assert mounts["/exports"]["subPath"] == "reports"
+    kubernetes_validate.validate(strip(only(docs, "CronJob")), KUBE_VERSION, strict=True)
+
+
+def test_pod_settings_from_values(chart):
+    docs = manifests(chart, ALL_ON)
+    template = only(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]
+    pod = template["spec"]
+    for k, v in ALL_ON["podLabels"].items():
+        assert template["metadata"]["labels"][k] == v
+    for k, v in ALL_ON["podAnnotations"].items():
+        assert template["metadata"]["annotations"][k] == v
+    assert "checksum/config" in template["metadata"]["annotations"]
+    assert pod["nodeSelector"] == ALL_ON["nodeSelector"]
+    assert pod["tolerations"] == ALL_ON["tolerations"]
+    assert pod["affinity"] == ALL_ON["affinity"]
+    assert pod["priorityClassName"] == ALL_ON["priorityClassName"]
+    assert pod["imagePullSecrets"] == ALL_ON["imagePullSecrets"]
+    env = container(docs)["env"]
+    for e in ALL_ON["extraEnv"]:
+        assert e in env
+    # Extra env comes after the chart's, so a name given twice takes the user's value.
+    names = [e["name"] for e in env]
+    assert names.index("RUST_BACKTRACE") > names.index("AKS_AUDIT_RUN_ID")
+    assert container(docs)["args"][-len(ALL_ON["extraArgs"]) :] == ALL_ON["extraArgs"]
+    # Defaults: none of them.
+    template = only(manifests(chart, {}), "CronJob")["spec"]["jobTemplate"]["spec"]["template"]
+    for key in ["nodeSelector", "tolerations", "affinity", "priorityClassName", "imagePullSecrets"]:
+        assert key not in template["spec"], key
+    assert set(template["metadata"]["annotations"]) == {"checksum/config"}
+
+
+def config_volume(docs: list[dict]) -> tuple[dict, list[dict]]:
+    """The projected volume mounted at /etc/aks-identity-audit, and its sources."""
+    mount = next(m for m in container(docs)["volumeMounts"] if m["mountPath"] == "/etc/aks-identity-audit")
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod_spec(docs)["volumes"] if v["name"] == mount["name"])
+    return volume, volume["projected"]["sources"]
+
+
+def flag(docs: list[dict], name: str) -> str | None:
+    args = container(docs)["args"]
+    if name not in args:
+        return None
+    assert args.count(name) == 1, args
+    assert args.index(name) > args.index("run"), args
+    return args[args.index(name) + 1]
+
+
+def test_ca_bundle_from_a_configmap(chart):
+    docs = manifests(chart, ALL_ON)
+    ca = ALL_ON["caBundle"]
+    assert flag(docs, "--ca-cert") == "/etc/aks-identity-audit/ca.crt"
+    assert flag(docs, "--smtp-ca-cert") == "/etc/aks-identity-audit/ca.crt"
+    _, sources = config_volume(docs)
+    assert {"configMap": {"name": ca["configMap"], "items": [{"key": ca["key"], "path": "ca.crt"}]}} in sources
+    # The chart creates no ConfigMap for it: it is the user's.
+    assert ca["configMap"] not in {d["metadata"]["name"] for d in docs}
+
+
+def test_ca_bundle_from_a_secret_without_smtp(chart):
+    docs = manifests(chart, VALID["ca-bundle-secret"])
+    assert flag(docs, "--ca-cert") == "/etc/aks-identity-audit/ca.crt"
+    assert flag(docs, "--smtp-ca-cert") is None
+    _, sources = config_volume(docs)
+    # The key "2025" stays a string (strict validation of this value set checks it too).
+    assert {"secret": {"name": "corp-ca", "items": [{"key": "2025", "path": "ca.crt"}]}} in sources
+    assert not any("configMap" in s and s["configMap"]["items"][0]["path"] == "ca.crt" for s in sources)
+    # With caBundle.smtp false, the config's own SMTP CA stays the tool's setting.
+    assert tomllib.loads(rendered_config(docs))["mail"]["smtp_ca_cert"] == "/etc/ssl/certs/ca-certificates.crt"
+
+
+def test_no_ca_bundle_by_default(chart):
+    docs = manifests(chart, {})
+    assert flag(docs, "--ca-cert") is None and flag(docs, "--smtp-ca-cert") is None
+    _, sources = config_volume(docs)
+    assert [list(s) for s in sources] == [["configMap"]]
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"caBundle": {"configMap": "ca"}, "config": {"azure": {"ca_cert": "/x.pem"}}}, "config.azure.ca_cert"),
+        ({"caBundle": {"secret": "ca"}, "config": {"mail": {"smtp_ca_cert": "/x.pem"}}}, "config.mail.smtp_ca_cert"),
+    ],
+)
+def test_ca_bundle_and_a_ca_in_config_is_refused(chart, values, message):
+    with pytest.raises(helm.HelmError) as err:
+        render(chart, values)
+    assert message in str(err.value) and "caBundle" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["all-on", "baseline-other-key"])
+def test_baseline_from_an_existing_configmap(chart, name):
+    docs = manifests(chart, VALID[name])
+    b = VALID[name]["baseline"]
+    assert flag(docs, "--baseline") == "/etc/aks-identity-audit/baseline.toml"
+    _, sources = config_volume(docs)
+    assert {"configMap": {"name": b["existingConfigMap"], "items": [{"key": b["key"], "path": "baseline.toml"}]}} in sources
+    assert b["existingConfigMap"] not in {d["metadata"]["name"] for d in docs}
+    # The projected files do not collide.
+    paths = [item["path"] for s in sources for item in next(iter(s.values()))["items"]]
+    assert len(paths) == len(set(paths)), paths
+
+
+def test_no_baseline_flag_by_default(chart):
+    # The embedded baseline, named by config.baseline, is the tool's choice.
+    docs = manifests(chart, {"config": {"baseline": "aks-docs-current"}})
+    assert flag(docs, "--baseline") is None
+    assert tomllib.loads(rendered_config(docs))["baseline"] == "aks-docs-current"
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"baseline": {"existingConfigMap": "b"}, "config": {"baseline": "aks-docs-2021"}}, "config.baseline"),
+        (
+            {"suppressions": {"enabled": True, "content": "x"}, "config": {"suppressions": "/s.toml"}},
+            "config.suppressions",
+        ),
+    ],
+)
+def test_a_file_in_values_and_in_config_is_refused(chart, values, message):
+    with pytest.raises(helm.HelmError) as err:
+        render(chart, values)
+    assert message in str(err.value)
+
+
+def test_suppressions_from_an_existing_configmap(chart):
+    # The user's ConfigMap, key suppressions.toml; the chart creates none.
+    docs = manifests(chart, VALID["existing-secret-and-configmap"])
+    assert flag(docs, "--suppressions") == "/etc/aks-identity-audit/suppressions.toml"
+    _, sources = config_volume(docs)
+    expected = {"configMap": {"name": "audit-suppressions", "items": [{"key": "suppressions.toml", "path": "suppressions.toml"}]}}
+    assert expected in sources
+    assert not [d for d in docs if d["kind"] == "ConfigMap" and "suppressions.toml" in d.get("data", {})]
+    # Without suppressions.enabled the ConfigMap is not used.
+    docs = manifests(chart, {"suppressions": {"existingConfigMap": "audit-suppressions"}})
+    assert flag(docs, "--suppressions") is None
 
 
 # --- the tool's own cron parser and config check -----------------------------------
@@ -545,3 +964,80 @@ def test_rendered_config_with_the_tools_check_config(chart, tmp_path):
     path.write_text(rendered_config(manifests(chart, ALL_ON)))
     proc = subprocess.run(cmd + ["check-config", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rendered_keep_reports_config_with_the_tools_check_config(chart, tmp_path):
+    # Needs a binary that knows keep_reports (issue 10).
+    cmd = tool()
+    path = tmp_path / "config.toml"
+    path.write_text(rendered_config(manifests(chart, VALID["retention-off"])))
+    proc = subprocess.run(cmd + ["check-config", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rendered_command_runs_the_demo_audit(chart, tmp_path):
+    # The all-on pod's command and environment, with the chart's paths moved under
+    # tmp_path and --demo as the source: run id, retention, baseline and suppressions
+    # files as the pod would see them. (The demo trusts its own emulator's CA and
+    # does not read --ca-cert; that flag is only parsed here.) Needs a binary with
+    # --keep-reports and --run-id (issue 10).
+    cmd = tool()
+    docs = manifests(chart, ALL_ON)
+    c = container(docs)
+    etc, data = tmp_path / "etc", tmp_path / "data"
+    etc.mkdir()
+    data.mkdir()
+    (etc / "config.toml").write_text(rendered_config(docs))
+    (etc / "suppressions.toml").write_text(ALL_ON["suppressions"]["content"])
+    (etc / "baseline.toml").write_text((ROOT / "src/rules/baselines/aks-docs-current.toml").read_text())
+    # A report folder of this tool from long ago, which retention removes, and a
+    # folder of someone else's, which it leaves alone.
+    old = data / "reports" / "2020-01-01T020000Z"
+    old.mkdir(parents=True)
+    (old / "report.json").write_text("{}")
+    (data / "reports" / "notes").mkdir()
+
+    def local(arg: str) -> str:
+        return arg.replace("/etc/aks-identity-audit", str(etc)).replace("/var/lib/aks-identity-audit", str(data))
+
+    args = [local(a) for a in c["args"]] + ["--demo"]
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    env["TMPDIR"] = str(tmp_path)
+    env["AKS_AUDIT_RUN_ID"] = "audit-identity-audit-29412345"
+    env["AKS_AUDIT_SMTP_PASSWORD"] = ALL_ON["smtp"]["password"]
+    proc = subprocess.run(
+        cmd + args,
+        cwd=local(c["workingDir"]),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **env},
+    )
+    # fail_on = "high" and the demo tenant has high findings: exit 1, the code the
+    # podFailurePolicy fails the Job on without a retry.
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "audit-identity-audit-29412345" in proc.stderr
+    assert not old.exists(), "retention did not remove a 2020 report folder"
+    assert (data / "reports" / "notes").is_dir()
+    written = [p for p in (data / "reports").iterdir() if (p / "report.json").is_file()]
+    assert len(written) == 1, written
+    assert (data / "state" / "state.json").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_rendered_command_line_is_one_the_tool_accepts(chart, name):
+    # The tool parses the container's arguments (flags and their values) before it
+    # reads any file; a trailing --help stops it there with exit 0. An unknown flag or
+    # a bad value exits 2. Needs a binary with --keep-reports (issue 10).
+    cmd = tool()
+    c = container(manifests(chart, VALID[name]))
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    proc = subprocess.run(
+        cmd + c["args"] + ["--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **env, "AKS_AUDIT_RUN_ID": "audit-aks-identity-audit-29412345"},
+    )
+    assert proc.returncode == 0, f"{c['args']}: {proc.stderr}"

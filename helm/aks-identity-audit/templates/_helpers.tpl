@@ -116,3 +116,52 @@ Call with (dict "map" .Values.config "prefix" "").
 {{- define "aks-identity-audit.tomlKey" -}}
 {{- if regexMatch "^[A-Za-z0-9_-]+$" . }}{{ . }}{{ else }}{{ toJson . }}{{ end }}
 {{- end }}
+
+{{/*
+Fails on config keys that a chart value passes as a flag: the flag would win without
+a word, and the key would be silently ignored.
+*/}}
+{{- define "aks-identity-audit.validate" -}}
+{{- $config := .Values.config }}
+{{- $azure := dict }}
+{{- if kindIs "map" $config.azure }}{{ $azure = $config.azure }}{{ end }}
+{{- $mail := dict }}
+{{- if kindIs "map" $config.mail }}{{ $mail = $config.mail }}{{ end }}
+{{- if and .Values.baseline.existingConfigMap (include "aks-identity-audit.isSet" (dict "map" $config "key" "baseline")) }}
+{{- fail "config.baseline and baseline.existingConfigMap are both set: the chart passes the ConfigMap's file as --baseline, which wins. Remove one" }}
+{{- end }}
+{{- if and .Values.suppressions.enabled (include "aks-identity-audit.isSet" (dict "map" $config "key" "suppressions")) }}
+{{- fail "config.suppressions and suppressions.enabled are both set: the chart passes its file as --suppressions, which wins. Use suppressions.content or suppressions.existingConfigMap" }}
+{{- end }}
+{{- $caBundle := or .Values.caBundle.configMap .Values.caBundle.secret }}
+{{- if and $caBundle (include "aks-identity-audit.isSet" (dict "map" $azure "key" "ca_cert")) }}
+{{- fail "config.azure.ca_cert and caBundle are both set: the chart passes the bundle as --ca-cert, which wins. Use caBundle (a file named in config must be mounted to be read)" }}
+{{- end }}
+{{- if and $caBundle .Values.caBundle.smtp (include "aks-identity-audit.isSet" (dict "map" $mail "key" "smtp_ca_cert")) }}
+{{- fail "config.mail.smtp_ca_cert and caBundle (with caBundle.smtp) are both set: the chart passes the bundle as --smtp-ca-cert, which wins. Use caBundle, or set caBundle.smtp to false" }}
+{{- end }}
+{{- if and .Values.reports.keep (include "aks-identity-audit.isSet" (dict "map" $config "key" "keep_reports")) }}
+{{- fail "config.keep_reports and reports.keep are both set: the chart passes reports.keep as --keep-reports, which wins. Use reports.keep (or set it to \"\" to use config.keep_reports)" }}
+{{- end }}
+{{- $volumes := list "tmp" "config" }}
+{{- if .Values.persistence.enabled }}{{ $volumes = append $volumes "data" }}{{ end }}
+{{- range .Values.extraVolumes }}{{ $volumes = append $volumes .name }}{{ end }}
+{{- if ne (len $volumes) (len (uniq $volumes)) }}
+{{- fail (printf "extraVolumes: a volume name is used twice (%s)" (join ", " $volumes)) }}
+{{- end }}
+{{- $paths := list "/tmp" "/etc/aks-identity-audit" "/var/lib/aks-identity-audit" }}
+{{- range .Values.extraVolumeMounts }}{{ $paths = append $paths (trimSuffix "/" .mountPath) }}{{ end }}
+{{- if ne (len $paths) (len (uniq $paths)) }}
+{{- fail (printf "extraVolumeMounts: a mountPath is used twice (%s)" (join ", " $paths)) }}
+{{- end }}
+{{- range .Values.extraVolumeMounts }}
+{{- if not (has .name $volumes) }}
+{{- fail (printf "extraVolumeMounts: %s mounts the volume %q, which is neither in extraVolumes nor one of the chart's (%s)" .mountPath .name (join ", " $volumes)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the map has the key with a non-null value (null keys are not rendered). */}}
+{{- define "aks-identity-audit.isSet" -}}
+{{- if and (hasKey .map .key) (not (kindIs "invalid" (index .map .key))) }}true{{ end }}
+{{- end }}
