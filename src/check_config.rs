@@ -74,10 +74,26 @@ pub fn check(cfg: &FileConfig) -> Vec<Problem> {
             ));
         }
     }
+    check_state_keys(cfg, &mut out);
     check_schedule(cfg, &mut out);
     check_mail(cfg, &mut out);
     check_azure(cfg, &mut out);
     out
+}
+
+/// `keep_reports` and `lock_wait`, the same checks `run` makes.
+fn check_state_keys(cfg: &FileConfig, out: &mut Vec<Problem>) {
+    if let Some(v) = &cfg.keep_reports {
+        if let Err(e) = v.parse::<crate::config::Retention>() {
+            out.push(Problem::new("keep_reports", e));
+        }
+    }
+    if let Some(v) = cfg.lock_wait.filter(|v| *v > 86_400) {
+        out.push(Problem::new(
+            "lock_wait",
+            format!("at most 86400 seconds, got {v}"),
+        ));
+    }
 }
 
 /// The checks a run or `schedule` makes at start, before anything else: the ones that
@@ -90,17 +106,7 @@ pub fn check_at_start(cfg: &FileConfig) -> Vec<Problem> {
             format!("must be at least 1, got {d}"),
         ));
     }
-    if let Some(v) = &cfg.keep_reports {
-        if let Err(e) = v.parse::<crate::config::Retention>() {
-            out.push(Problem::new("keep_reports", e));
-        }
-    }
-    if let Some(v) = cfg.lock_wait.filter(|v| *v > 86_400) {
-        out.push(Problem::new(
-            "lock_wait",
-            format!("at most 86400 seconds, got {v}"),
-        ));
-    }
+    check_state_keys(cfg, &mut out);
     check_schedule(cfg, &mut out);
     check_smtp_url(cfg, &mut out);
     out

@@ -284,9 +284,10 @@ impl Settings {
         if lock_wait > 86_400 {
             bail!("--lock-wait / lock_wait: at most 86400 seconds, got {lock_wait}");
         }
-        let run_id = match &args.run_id {
-            Some(id) => Some(crate::state::check_run_id(id)?),
-            None => None,
+        // An empty id (a downward-API label that is absent) is no id: the timestamp.
+        let run_id = match args.run_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => Some(crate::state::check_run_id(id)?),
+            _ => None,
         };
         let tag_keys = if !args.owner_tags.is_empty() {
             args.owner_tags.clone()

@@ -39,6 +39,17 @@ pub fn demo_inventory() -> anyhow::Result<Inventory> {
     Ok(loader.finish())
 }
 
+/// Test hook: with `AKS_AUDIT_TEST_CRASH_AT=<point>` the process aborts there, as a
+/// SIGKILL would stop it (no destructor, no flush): how the tests prove that a crash at
+/// any stage boundary loses no notification. Points: `after-reports`, `after-outbox`,
+/// `after-commit`, `after-first-send`.
+pub fn crash_point(point: &str) {
+    if std::env::var("AKS_AUDIT_TEST_CRASH_AT").is_ok_and(|p| p == point) {
+        eprintln!("AKS_AUDIT_TEST_CRASH_AT={point}: aborting");
+        std::process::abort();
+    }
+}
+
 /// What the run holds from its start to its end: the state folder's lock, the
 /// previous history, the trend and the mail ledger.
 struct Loaded {
@@ -270,6 +281,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         });
     }
 
+    crash_point("after-reports");
+
     // 5. Outbox: every message on disk (fsync) before history moves on.
     let skip = |to: &lettre::Address| {
         ledger
@@ -285,6 +298,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
             messages: prepared.messages(),
         })?;
     }
+
+    crash_point("after-outbox");
 
     // 6. Commit history: state.json and runs.csv (a backfill touches runs.csv only).
     if let Some(dir) = &settings.state {
@@ -309,11 +324,14 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     let reported = started.elapsed();
     crate::memory::log("report");
 
+    crash_point("after-commit");
+
     // 7. Deliver.
     let record = |path: &Path, to: &lettre::Address| {
         if let Some(l) = &ledger {
             record_accepted(l, &run_id, path, to);
         }
+        crash_point("after-first-send");
     };
     let mail = crate::mail::send_prepared(prepared, &out_dir, &settings.mail, &record).await;
     if let Some(l) = &ledger {

@@ -806,3 +806,160 @@ fn implicit_tls_with_the_mail_section_of_a_config_file() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("smtp_host"), "{}", stderr(&o));
 }
+
+/// Recipients of the messages that arrived, with how many each got.
+fn counts(msgs: &[Value]) -> BTreeMap<String, usize> {
+    by_recipient(msgs)
+        .into_iter()
+        .map(|(to, m)| (to, m.len()))
+        .collect()
+}
+
+const OWNERS: [&str; 5] = [
+    "alice@contoso.com",
+    "bob@eu.contoso.com",
+    "carol@contoso.com",
+    "platform@contoso.com",
+    "team-a@contoso.com",
+];
+
+/// A crash (abort, as SIGKILL: no destructor runs) at every stage boundary of a run
+/// with state and SMTP: the next run sends what the crashed one owed, and no owner
+/// gets a notification twice or not at all.
+#[test]
+fn a_crash_at_any_stage_loses_no_notification_and_sends_none_twice() {
+    for point in ["after-reports", "after-outbox", "after-commit", "after-first-send"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+        let state = tmp.path().join("state");
+        let night = |name: &str, now: &str, crash: Option<&str>| {
+            let mut args = smtp.flags();
+            args.extend(
+                [
+                    "--state",
+                    &state.display().to_string(),
+                    "--no-always-send",
+                    "--now",
+                    now,
+                ]
+                .map(String::from),
+            );
+            let mut all: Vec<String> = vec![
+                "run".into(),
+                "--inventory".into(),
+                fixture().display().to_string(),
+                "--out".into(),
+                tmp.path().join(name).display().to_string(),
+                "--allowed-domain".into(),
+                "contoso.com".into(),
+                "--admin".into(),
+                "sec@corp.example.com".into(),
+            ];
+            all.extend(args);
+            let mut c = Command::new(BIN);
+            c.args(["--log-format", "json"]).args(&all);
+            c.env(PASSWORD_ENV, PASSWORD).env_remove("AKS_AUDIT_CONFIG");
+            match crash {
+                Some(p) => c.env("AKS_AUDIT_TEST_CRASH_AT", p),
+                None => c.env_remove("AKS_AUDIT_TEST_CRASH_AT"),
+            };
+            c.output().unwrap()
+        };
+        let o = night("n1", "2026-06-01T02:00:00Z", Some(point));
+        assert_eq!(o.status.code(), None, "{point}: the run was aborted: {}", stderr(&o));
+        let o = night("n2", "2026-06-02T02:00:00Z", None);
+        assert_eq!(o.status.code(), Some(0), "{point}: {}", stderr(&o));
+        let got = counts(&smtp.messages());
+        if point == "after-first-send" {
+            // Messages in flight (up to 4 at once) when the process died were accepted
+            // by the server but not yet recorded: they may arrive twice, never zero times.
+            let extra: usize = got.values().map(|n| n - 1).sum();
+            assert!(extra <= 3, "{point}: {got:?}");
+            for owner in OWNERS {
+                assert!(got.get(owner).is_some_and(|n| *n >= 1), "{point}: {owner} in {got:?}");
+            }
+        } else {
+            for owner in OWNERS {
+                assert_eq!(got.get(owner), Some(&1), "{point}: {owner} in {got:?}");
+            }
+        }
+        assert!(got.contains_key("sec@corp.example.com"), "{point}: {got:?}");
+    }
+}
+
+/// A Kubernetes Job retried after its mail was accepted (same --run-id, same state):
+/// nothing is sent again, even with --always-send.
+#[test]
+fn a_job_retry_after_mail_was_accepted_sends_nothing_more() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+    let state = tmp.path().join("state").display().to_string();
+    let attempt = |name: &str| {
+        let mut extra = smtp.flags();
+        extra.extend(["--state", &state, "--run-id", "audit-29012345", "--fail-on", "high"].map(String::from));
+        audit(&tmp.path().join(name), &extra, Some(PASSWORD))
+    };
+    let o = attempt("first");
+    assert_eq!(o.status.code(), Some(1), "findings at high: {}", stderr(&o));
+    let first = smtp.messages().len();
+    assert_eq!(first, 6, "five owners and the admin");
+    let o = attempt("retry");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(smtp.messages().len(), first, "the retry mailed again");
+    assert!(stderr(&o).contains("\"mail_already_sent\":6"), "{}", stderr(&o));
+    // Another run id is another run: it mails.
+    let mut extra = smtp.flags();
+    extra.extend(["--state", &state, "--run-id", "audit-29012346"].map(String::from));
+    let o = audit(&tmp.path().join("next"), &extra, Some(PASSWORD));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(smtp.messages().len(), first + 6);
+}
+
+/// `sent/` cannot be made (a file is in its place): the messages go out once, are
+/// recorded in outbox/.accepted, the exit says so, and a resend sends nothing again.
+#[test]
+fn a_sent_message_that_cannot_be_moved_is_journaled_and_never_resent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("sent"), "not a folder").unwrap();
+    let o = audit(&out, &smtp.flags(), Some(PASSWORD));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("could not be moved to sent/"), "{}", stderr(&o));
+    assert_eq!(smtp.messages().len(), 6);
+    let journal = std::fs::read_to_string(out.join("outbox/.accepted")).unwrap();
+    assert_eq!(journal.lines().count(), 6, "{journal}");
+    let mut args = vec!["resend".to_string(), out.display().to_string()];
+    args.extend(smtp.flags());
+    let o = cmd(&args, Some(PASSWORD));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("sent 0, undelivered 0"));
+    assert_eq!(smtp.messages().len(), 6, "resend sent a message again");
+}
+
+/// A resend waits for another resend of the same folder (its .lock), and gives up
+/// with a clear error after lock_wait.
+#[test]
+fn resend_takes_the_outbox_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(out.join("outbox")).unwrap();
+    let held = std::fs::File::create(out.join(".lock")).unwrap();
+    held.lock().unwrap();
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(&cfg, "lock_wait = 1\n").unwrap();
+    let args: Vec<String> = vec![
+        "resend".into(),
+        out.display().to_string(),
+        "--config".into(),
+        cfg.display().to_string(),
+        "--smtp".into(),
+        "smtp://u@127.0.0.1:9".into(),
+        "--mail-from".into(),
+        "a@contoso.com".into(),
+    ];
+    let o = cmd(&args, Some("x"));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("in use by another run"), "{}", stderr(&o));
+}

@@ -5,6 +5,7 @@ mod emulator;
 mod faults;
 mod live;
 mod mail;
+mod nightly;
 mod report;
 mod robustness;
 mod sdk;
