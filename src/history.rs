@@ -26,6 +26,10 @@ pub struct History {
     /// Fingerprints of the last run's findings, for new/resolved.
     #[serde(default)]
     pub findings: BTreeSet<String>,
+    /// Top-level keys this version does not know (a newer version's data): kept as
+    /// they are when the file is rewritten, so a rollback loses nothing.
+    #[serde(flatten)]
+    pub unknown: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,6 +199,7 @@ impl History {
             last_run: Some(now),
             clusters,
             findings,
+            unknown: self.unknown,
         }
     }
 
@@ -387,6 +392,22 @@ mod tests {
         std::fs::write(dir.path().join(STATE_FILE), "{\"version\":1,").unwrap();
         let e = format!("{:#}", History::load(dir.path()).unwrap_err());
         assert!(e.contains("corrupt") && e.contains("state.json"), "{e}");
+    }
+
+    #[test]
+    fn unknown_top_level_keys_survive_a_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(STATE_FILE),
+            r#"{"version":1,"last_run":null,"clusters":{},"findings":[],"future_key":{"a":[1,2]}}"#,
+        )
+        .unwrap();
+        let h = History::load(dir.path()).unwrap();
+        h.advance(vec![], BTreeSet::new(), t(0), 400)
+            .save(dir.path())
+            .unwrap();
+        let text = std::fs::read_to_string(dir.path().join(STATE_FILE)).unwrap();
+        assert!(text.contains(r#""future_key":{"a":[1,2]}"#), "{text}");
     }
 
     #[test]

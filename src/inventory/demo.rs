@@ -80,6 +80,7 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
             .map(|c| (c.id.to_ascii_lowercase(), c))
             .collect(),
         findings: Default::default(),
+        unknown: Default::default(),
     }
 }
 
