@@ -22,7 +22,11 @@ pub fn folder_time(name: &str) -> Option<DateTime<Utc>> {
 
 /// The report folders beside `current` that `keep` lets go, oldest first.
 pub fn candidates(current: &Path, keep: Retention, now: DateTime<Utc>) -> Vec<PathBuf> {
-    let Some(root) = current.parent().filter(|p| !p.as_os_str().is_empty()).or(Some(Path::new("."))) else {
+    let Some(root) = current
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .or(Some(Path::new(".")))
+    else {
         return vec![];
     };
     let current_name = current.file_name().map(|n| n.to_os_string());
@@ -67,7 +71,9 @@ pub fn prune(current: &Path, keep: Retention, now: DateTime<Utc>) -> usize {
                 tracing::info!(folder = %p.display(), "retention: removed an old report folder");
                 removed += 1;
             }
-            Err(e) => tracing::warn!(folder = %p.display(), error = %e, "retention: could not remove an old report folder"),
+            Err(e) => {
+                tracing::warn!(folder = %p.display(), error = %e, "retention: could not remove an old report folder")
+            }
         }
     }
     removed
@@ -104,22 +110,41 @@ mod tests {
         std::os::unix::fs::symlink(&target, root.join("2025-01-01T000000Z")).unwrap();
 
         let now = t("2026-12-04T02:00:00Z");
-        assert_eq!(candidates(&current, Retention::Days(30), now), vec![old.clone()]);
+        assert_eq!(
+            candidates(&current, Retention::Days(30), now),
+            vec![old.clone()]
+        );
         assert_eq!(prune(&current, Retention::Days(30), now), 1);
         assert!(!old.exists() && recent.exists() && current.exists() && other.exists());
-        assert!(root.join("2026-01-02T020000Z").exists() && root.join("2026-01-03T020000Z").exists());
-        assert!(target.join("report.json").exists(), "never through a symlink");
+        assert!(
+            root.join("2026-01-02T020000Z").exists() && root.join("2026-01-03T020000Z").exists()
+        );
+        assert!(
+            target.join("report.json").exists(),
+            "never through a symlink"
+        );
 
         // Count: this run and the newest other one.
         let _older = report_folder(root, "2026-11-01T020000Z");
-        assert_eq!(candidates(&current, Retention::Count(2), now), vec![root.join("2026-11-01T020000Z")]);
+        assert_eq!(
+            candidates(&current, Retention::Count(2), now),
+            vec![root.join("2026-11-01T020000Z")]
+        );
         assert!(candidates(&current, Retention::Count(1), now).contains(&recent));
     }
 
     #[test]
     fn folder_names() {
-        assert_eq!(folder_time("2026-12-04T020000Z"), Some(t("2026-12-04T02:00:00Z")));
-        for bad in ["2026-12-04T020000", "x026-12-04T020000Z", "2026-12-04T020000Z1", "report"] {
+        assert_eq!(
+            folder_time("2026-12-04T020000Z"),
+            Some(t("2026-12-04T02:00:00Z"))
+        );
+        for bad in [
+            "2026-12-04T020000",
+            "x026-12-04T020000Z",
+            "2026-12-04T020000Z1",
+            "report",
+        ] {
             assert_eq!(folder_time(bad), None, "{bad}");
         }
     }

@@ -175,7 +175,9 @@ fn record_accepted(ledger: &Mutex<Ledger>, run_id: &str, path: &Path, to: &lettr
 }
 
 /// Stage 2: the inventory, from the folder, the demo tenant or Resource Graph.
-async fn collect(settings: &Settings) -> anyhow::Result<(Inventory, String, crate::azure::stats::TableStats)> {
+async fn collect(
+    settings: &Settings,
+) -> anyhow::Result<(Inventory, String, crate::azure::stats::TableStats)> {
     let (inventory, source, collect_stats) = match &settings.source {
         Source::Inventory(dir) => (
             folder::read_folder(dir)?,
@@ -410,14 +412,22 @@ pub fn human_summary(r: &RunResult) -> String {
                 parts.push(format!("{} skipped row(s)", s.skipped_rows));
             }
             if !r.report.output_errors.is_empty() {
-                let names: Vec<&str> = r.report.output_errors.iter().map(|e| e.file.as_str()).collect();
+                let names: Vec<&str> = r
+                    .report
+                    .output_errors
+                    .iter()
+                    .map(|e| e.file.as_str())
+                    .collect();
                 parts.push(format!("not written: {}", names.join(", ")));
             }
             if r.mail.undelivered > 0 {
                 parts.push(format!("{} message(s) undelivered", r.mail.undelivered));
             }
             if r.mail.unmarked > 0 {
-                parts.push(format!("{} sent message(s) not moved to sent/", r.mail.unmarked));
+                parts.push(format!(
+                    "{} sent message(s) not moved to sent/",
+                    r.mail.unmarked
+                ));
             }
             if parts.is_empty() {
                 parts.push("mail of an earlier run undelivered".into());

@@ -113,7 +113,10 @@ pub fn check_run_id(id: &str) -> anyhow::Result<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     if !ok {
-        bail!("--run-id `{}`: use 1 to 128 characters of A-Z a-z 0-9 - _ . :", id.escape_default());
+        bail!(
+            "--run-id `{}`: use 1 to 128 characters of A-Z a-z 0-9 - _ . :",
+            id.escape_default()
+        );
     }
     Ok(id.to_string())
 }
@@ -349,7 +352,10 @@ mod tests {
         let e = FolderLock::acquire(dir.path(), Duration::from_millis(300), "state folder")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("in use by another run") && e.contains(".lock"), "{e}");
+        assert!(
+            e.contains("in use by another run") && e.contains(".lock"),
+            "{e}"
+        );
         drop(a);
         FolderLock::acquire(dir.path(), Duration::ZERO, "state folder").unwrap();
     }
@@ -378,7 +384,10 @@ mod tests {
             })
             .unwrap();
         }
-        l.append(Entry::Committed { run_id: "r1".into() }).unwrap();
+        l.append(Entry::Committed {
+            run_id: "r1".into(),
+        })
+        .unwrap();
         l.append(Entry::Accepted {
             run_id: "r1".into(),
             to: "A@contoso.com".into(),
@@ -396,7 +405,10 @@ mod tests {
         assert!(!l.accepted("r2", "a@contoso.com"));
         // r1 committed, r2 never: r2 superseded unless state.json says it ran.
         let (p, s) = l.unfinished(Some(at1));
-        assert_eq!(p.iter().map(|p| p.run_id.as_str()).collect::<Vec<_>>(), ["r1"]);
+        assert_eq!(
+            p.iter().map(|p| p.run_id.as_str()).collect::<Vec<_>>(),
+            ["r1"]
+        );
         assert_eq!(s, ["r2"]);
         let (p, s) = l.unfinished(Some(at2));
         assert_eq!(p.len(), 2);

@@ -221,7 +221,12 @@ impl Loader {
         });
     }
 
-    pub fn gap(&mut self, scope: impl Into<String>, reason: impl Into<String>, tables: Vec<String>) {
+    pub fn gap(
+        &mut self,
+        scope: impl Into<String>,
+        reason: impl Into<String>,
+        tables: Vec<String>,
+    ) {
         let (scope, reason) = (scope.into(), reason.into());
         tracing::warn!(%scope, %reason, tables = %tables.join(","), "coverage gap");
         self.inv.coverage.gaps.push(Gap {
@@ -295,7 +300,10 @@ impl Loader {
 fn dedup_clusters(inv: &mut Inventory, sources: Vec<(Arc<str>, usize)>) {
     let clusters = std::mem::take(&mut inv.clusters);
     let mut rows: Vec<(Cluster, Option<(Arc<str>, usize)>)> = if sources.len() == clusters.len() {
-        clusters.into_iter().zip(sources.into_iter().map(Some)).collect()
+        clusters
+            .into_iter()
+            .zip(sources.into_iter().map(Some))
+            .collect()
     } else {
         clusters.into_iter().map(|c| (c, None)).collect()
     };

@@ -100,7 +100,11 @@ pub(crate) fn headline(r: &Report) -> Headline {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
-        not_evaluated_clusters: r.clusters.iter().filter(|c| !c.checks.all_evaluated()).count(),
+        not_evaluated_clusters: r
+            .clusters
+            .iter()
+            .filter(|c| !c.checks.all_evaluated())
+            .count(),
     }
 }
 

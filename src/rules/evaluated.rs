@@ -38,7 +38,11 @@ impl Family {
     pub fn of(rule: RuleId) -> Family {
         use RuleId::*;
         match rule {
-            MissingRole | ExcessRole | WideScope | SubnetPermission | KubeletOperator
+            MissingRole
+            | ExcessRole
+            | WideScope
+            | SubnetPermission
+            | KubeletOperator
             | AcrPullAfterMigration => Family::Roles,
             SecretExpiry => Family::SecretExpiry,
             KubeletPending | KubeletUnknown => Family::Migration,
@@ -177,7 +181,10 @@ pub fn for_cluster(
         ("role-assignments", "role assignments"),
         ("registries", "registries"),
     ] {
-        if let Some(g) = gaps.iter().find(|g| gap_covers(g, table, &c.subscription_id)) {
+        if let Some(g) = gaps
+            .iter()
+            .find(|g| gap_covers(g, table, &c.subscription_id))
+        {
             k.roles = Status::NotEvaluated(format!("{what} of {} not read", g.scope));
             break;
         }
@@ -215,7 +222,10 @@ mod tests {
         assert!(gap_covers(&g, "role-assignments", "aaa"));
         assert!(!gap_covers(&g, "role-assignments", "bbb"));
         assert!(!gap_covers(&g, "clusters", "aaa"));
-        let mg = gap("/providers/Microsoft.Management/managementGroups/m", &["role-assignments"]);
+        let mg = gap(
+            "/providers/Microsoft.Management/managementGroups/m",
+            &["role-assignments"],
+        );
         assert!(gap_covers(&mg, "role-assignments", "anything"));
     }
 
@@ -229,11 +239,24 @@ mod tests {
         let k = for_cluster(&c, &[], false, false, false);
         assert!(!k.roles.is_evaluated() && !k.secret_expiry.is_evaluated());
         assert!(k.classification.is_evaluated() && k.migration.is_evaluated());
-        assert!(k.cell().contains("roles: not_evaluated") && k.cell().contains("--graph"), "{}", k.cell());
+        assert!(
+            k.cell().contains("roles: not_evaluated") && k.cell().contains("--graph"),
+            "{}",
+            k.cell()
+        );
         let k = for_cluster(&c, &[], true, true, true);
         assert_eq!(k.cell(), "evaluated");
-        let k = for_cluster(&c, &[gap("/subscriptions/s1", &["role-assignments"])], true, true, true);
-        assert_eq!(k.roles, Status::NotEvaluated("role assignments of /subscriptions/s1 not read".into()));
+        let k = for_cluster(
+            &c,
+            &[gap("/subscriptions/s1", &["role-assignments"])],
+            true,
+            true,
+            true,
+        );
+        assert_eq!(
+            k.roles,
+            Status::NotEvaluated("role assignments of /subscriptions/s1 not read".into())
+        );
     }
 
     #[test]
@@ -250,6 +273,9 @@ mod tests {
         assert_eq!(Family::of(RuleId::SecretExpiry), Family::SecretExpiry);
         assert_eq!(Family::of(RuleId::KubeletPending), Family::Migration);
         assert_eq!(Family::of(RuleId::ServicePrincipal), Family::Classification);
-        assert_eq!(Family::of(RuleId::AddonWithoutIdentity), Family::Classification);
+        assert_eq!(
+            Family::of(RuleId::AddonWithoutIdentity),
+            Family::Classification
+        );
     }
 }

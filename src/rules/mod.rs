@@ -364,7 +364,9 @@ impl Report {
         let carried: BTreeSet<String> = prev
             .findings
             .iter()
-            .filter(|fp| !fingerprints.contains(*fp) && still_open(fp, &not_evaluated, &inv.coverage.gaps))
+            .filter(|fp| {
+                !fingerprints.contains(*fp) && still_open(fp, &not_evaluated, &inv.coverage.gaps)
+            })
             .cloned()
             .collect();
         let changes = Changes {

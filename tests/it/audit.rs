@@ -67,7 +67,11 @@ fn cover_subscriptions(inv: &Path) {
             })
         })
         .collect();
-    std::fs::write(inv.join("role-assignments.json"), Value::Array(rows).to_string()).unwrap();
+    std::fs::write(
+        inv.join("role-assignments.json"),
+        Value::Array(rows).to_string(),
+    )
+    .unwrap();
 }
 
 /// One nightly run with history in `state`; asserts exit 0 and returns the out folder.

@@ -164,6 +164,31 @@ async fn demo_runs_the_live_path_with_no_setup() {
         findings.contains("AKSMI005,critical") && findings.contains("AKSMI005,high"),
         "{findings}"
     );
+    // The fix adds a credential beside the ones in use, never replaces them; the
+    // command that only looks is labelled so.
+    let mut fixes = 0;
+    let mut rows = csv::Reader::from_reader(findings.as_bytes());
+    for row in rows.deserialize::<std::collections::HashMap<String, String>>() {
+        let row = row.unwrap();
+        if row["rule_id"] != "AKSMI005" {
+            continue;
+        }
+        fixes += 1;
+        let fix = &row["remediation"];
+        let reset = fix
+            .lines()
+            .find(|l| l.contains("credential reset"))
+            .unwrap();
+        assert!(reset.contains("--append"), "{fix}");
+        assert!(
+            fix.lines()
+                .next()
+                .unwrap()
+                .starts_with("# inspect only: az ad sp credential list"),
+            "{fix}"
+        );
+    }
+    assert!(fixes >= 2);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("querying Resource Graph"),
         "{}",

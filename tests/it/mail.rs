@@ -828,7 +828,12 @@ const OWNERS: [&str; 5] = [
 /// gets a notification twice or not at all.
 #[test]
 fn a_crash_at_any_stage_loses_no_notification_and_sends_none_twice() {
-    for point in ["after-reports", "after-outbox", "after-commit", "after-first-send"] {
+    for point in [
+        "after-reports",
+        "after-outbox",
+        "after-commit",
+        "after-first-send",
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
         let state = tmp.path().join("state");
@@ -866,7 +871,12 @@ fn a_crash_at_any_stage_loses_no_notification_and_sends_none_twice() {
             c.output().unwrap()
         };
         let o = night("n1", "2026-06-01T02:00:00Z", Some(point));
-        assert_eq!(o.status.code(), None, "{point}: the run was aborted: {}", stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            None,
+            "{point}: the run was aborted: {}",
+            stderr(&o)
+        );
         let o = night("n2", "2026-06-02T02:00:00Z", None);
         assert_eq!(o.status.code(), Some(0), "{point}: {}", stderr(&o));
         let got = counts(&smtp.messages());
@@ -876,7 +886,10 @@ fn a_crash_at_any_stage_loses_no_notification_and_sends_none_twice() {
             let extra: usize = got.values().map(|n| n - 1).sum();
             assert!(extra <= 3, "{point}: {got:?}");
             for owner in OWNERS {
-                assert!(got.get(owner).is_some_and(|n| *n >= 1), "{point}: {owner} in {got:?}");
+                assert!(
+                    got.get(owner).is_some_and(|n| *n >= 1),
+                    "{point}: {owner} in {got:?}"
+                );
             }
         } else {
             for owner in OWNERS {
@@ -896,7 +909,17 @@ fn a_job_retry_after_mail_was_accepted_sends_nothing_more() {
     let state = tmp.path().join("state").display().to_string();
     let attempt = |name: &str| {
         let mut extra = smtp.flags();
-        extra.extend(["--state", &state, "--run-id", "audit-29012345", "--fail-on", "high"].map(String::from));
+        extra.extend(
+            [
+                "--state",
+                &state,
+                "--run-id",
+                "audit-29012345",
+                "--fail-on",
+                "high",
+            ]
+            .map(String::from),
+        );
         audit(&tmp.path().join(name), &extra, Some(PASSWORD))
     };
     let o = attempt("first");
@@ -906,7 +929,11 @@ fn a_job_retry_after_mail_was_accepted_sends_nothing_more() {
     let o = attempt("retry");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(smtp.messages().len(), first, "the retry mailed again");
-    assert!(stderr(&o).contains("\"mail_already_sent\":6"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"mail_already_sent\":6"),
+        "{}",
+        stderr(&o)
+    );
     // Another run id is another run: it mails.
     let mut extra = smtp.flags();
     extra.extend(["--state", &state, "--run-id", "audit-29012346"].map(String::from));
@@ -926,7 +953,11 @@ fn a_sent_message_that_cannot_be_moved_is_journaled_and_never_resent() {
     std::fs::write(out.join("sent"), "not a folder").unwrap();
     let o = audit(&out, &smtp.flags(), Some(PASSWORD));
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(stderr(&o).contains("could not be moved to sent/"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("could not be moved to sent/"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(smtp.messages().len(), 6);
     let journal = std::fs::read_to_string(out.join("outbox/.accepted")).unwrap();
     assert_eq!(journal.lines().count(), 6, "{journal}");
@@ -961,5 +992,9 @@ fn resend_takes_the_outbox_lock() {
     ];
     let o = cmd(&args, Some("x"));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("in use by another run"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("in use by another run"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -43,9 +43,9 @@ fn cluster(sub: &str, name: &str) -> Value {
 }
 
 fn fnv(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
-        & 0xffff_ffff_ffff
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    }) & 0xffff_ffff_ffff
 }
 
 /// One foreign Reader grant per subscription: the export covers those subscriptions.
@@ -65,7 +65,11 @@ fn grants(subs: &[&str]) -> Value {
 
 fn folder(dir: &Path, clusters: &[Value], grants: Option<Value>) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("clusters.json"), Value::Array(clusters.to_vec()).to_string()).unwrap();
+    std::fs::write(
+        dir.join("clusters.json"),
+        Value::Array(clusters.to_vec()).to_string(),
+    )
+    .unwrap();
     if let Some(g) = grants {
         std::fs::write(dir.join("role-assignments.json"), g.to_string()).unwrap();
     }
@@ -99,19 +103,36 @@ fn json(path: &Path) -> Value {
 fn big_changes_between_nights_never_block_the_job() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let all: Vec<Value> = (0..150).map(|i| cluster(SUB_A, &format!("aks{i:03}"))).collect();
-    let nights = [(3, "2026-06-01T02:00:00Z"), (150, "2026-06-02T02:00:00Z"), (3, "2026-06-03T02:00:00Z")];
+    let all: Vec<Value> = (0..150)
+        .map(|i| cluster(SUB_A, &format!("aks{i:03}")))
+        .collect();
+    let nights = [
+        (3, "2026-06-01T02:00:00Z"),
+        (150, "2026-06-02T02:00:00Z"),
+        (3, "2026-06-03T02:00:00Z"),
+    ];
     for (n, (count, now)) in nights.iter().enumerate() {
-        let inv = folder(&tmp.path().join(format!("inv{n}")), &all[..*count], Some(grants(&[SUB_A])));
+        let inv = folder(
+            &tmp.path().join(format!("inv{n}")),
+            &all[..*count],
+            Some(grants(&[SUB_A])),
+        );
         let out = tmp.path().join(format!("out{n}"));
-        let o = run(&inv, &out, &["--state", state.to_str().unwrap(), "--now", now]);
+        let o = run(
+            &inv,
+            &out,
+            &["--state", state.to_str().unwrap(), "--now", now],
+        );
         assert_eq!(o.status.code(), Some(0), "night {n}: {}", stderr(&o));
         let html = std::fs::read_to_string(out.join("report.html")).unwrap();
         let report = json(&out.join("report.json"));
         match n {
             1 => {
                 assert_eq!(report["changes"]["new"].as_array().unwrap().len(), 147);
-                assert!(html.contains("more: see findings.csv"), "the 'and N more' line");
+                assert!(
+                    html.contains("more: see findings.csv"),
+                    "the 'and N more' line"
+                );
             }
             2 => {
                 assert_eq!(report["changes"]["resolved"].as_array().unwrap().len(), 147);
@@ -122,7 +143,10 @@ fn big_changes_between_nights_never_block_the_job() {
     }
     let runs = std::fs::read_to_string(state.join("runs.csv")).unwrap();
     assert_eq!(runs.lines().count(), 4, "{runs}");
-    assert_eq!(json(&state.join("state.json"))["last_run"], "2026-06-03T02:00:00Z");
+    assert_eq!(
+        json(&state.join("state.json"))["last_run"],
+        "2026-06-03T02:00:00Z"
+    );
 }
 
 /// Two subscriptions, one whose role assignments were never exported: a gap naming
@@ -144,13 +168,26 @@ fn a_subscription_without_exported_role_assignments_is_a_gap_not_a_finding() {
     assert_eq!(gaps[0]["scope"], format!("/subscriptions/{SUB_B}"));
     assert_eq!(gaps[0]["tables"], json!(["role-assignments"]));
     let rows = csv_rows(&out.join("clusters.csv"));
-    let by_name = |n: &str| rows.iter().find(|r| r["cluster_name"] == n).unwrap().clone();
+    let by_name = |n: &str| {
+        rows.iter()
+            .find(|r| r["cluster_name"] == n)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(by_name("in-a")["checks"], "evaluated");
-    assert!(by_name("in-b")["checks"].starts_with("roles: not_evaluated"), "{:?}", by_name("in-b"));
-    let findings = csv_rows(&out.join("findings.csv"));
-    assert!(findings.iter().any(|f| f["rule_id"] == "AKSMI010" && f["cluster_id"].contains("in-a")));
     assert!(
-        !findings.iter().any(|f| f["cluster_id"].contains("in-b") && f["rule_id"].starts_with("AKSMI01")),
+        by_name("in-b")["checks"].starts_with("roles: not_evaluated"),
+        "{:?}",
+        by_name("in-b")
+    );
+    let findings = csv_rows(&out.join("findings.csv"));
+    assert!(findings
+        .iter()
+        .any(|f| f["rule_id"] == "AKSMI010" && f["cluster_id"].contains("in-a")));
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f["cluster_id"].contains("in-b") && f["rule_id"].starts_with("AKSMI01")),
         "{findings:?}"
     );
     assert_eq!(report["summary"]["not_evaluated"]["roles"], 1);
@@ -166,18 +203,38 @@ fn findings_of_an_unread_scope_stay_open_across_the_gap() {
     let state = tmp.path().join("state");
     let clusters = [cluster(SUB_A, "a1"), cluster(SUB_B, "b1")];
     let night = |n: usize, subs: &[&str]| {
-        let inv = folder(&tmp.path().join(format!("inv{n}")), &clusters, Some(grants(subs)));
+        let inv = folder(
+            &tmp.path().join(format!("inv{n}")),
+            &clusters,
+            Some(grants(subs)),
+        );
         let out = tmp.path().join(format!("out{n}"));
         let now = format!("2026-06-0{}T02:00:00Z", n + 1);
-        run(&inv, &out, &["--state", state.to_str().unwrap(), "--now", &now]);
+        run(
+            &inv,
+            &out,
+            &["--state", state.to_str().unwrap(), "--now", &now],
+        );
         json(&out.join("report.json"))
     };
     night(0, &[SUB_A, SUB_B]);
     let r = night(1, &[SUB_A]);
-    assert!(r["changes"]["resolved"].as_array().unwrap().is_empty(), "{}", r["changes"]);
+    assert!(
+        r["changes"]["resolved"].as_array().unwrap().is_empty(),
+        "{}",
+        r["changes"]
+    );
     let r = night(2, &[SUB_A, SUB_B]);
-    assert!(r["changes"]["new"].as_array().unwrap().is_empty(), "{}", r["changes"]);
-    assert!(r["changes"]["resolved"].as_array().unwrap().is_empty(), "{}", r["changes"]);
+    assert!(
+        r["changes"]["new"].as_array().unwrap().is_empty(),
+        "{}",
+        r["changes"]
+    );
+    assert!(
+        r["changes"]["resolved"].as_array().unwrap().is_empty(),
+        "{}",
+        r["changes"]
+    );
 }
 
 #[test]
@@ -190,7 +247,10 @@ fn an_empty_estate_says_no_clusters_in_scope_never_100_percent() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("no clusters in scope"));
     // CSS holds `width:100%`; no percentage of an empty estate is shown.
-    assert!(!html.contains("%</b>control plane on managed identity"), "a percentage of nothing");
+    assert!(
+        !html.contains("%</b>control plane on managed identity"),
+        "a percentage of nothing"
+    );
 }
 
 /// report.html cannot be written (a folder is in its place): the other files, the
@@ -199,21 +259,41 @@ fn an_empty_estate_says_no_clusters_in_scope_never_100_percent() {
 fn a_report_file_that_fails_does_not_stop_the_others() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let inv = folder(&tmp.path().join("inv"), &[cluster(SUB_A, "a1")], Some(grants(&[SUB_A])));
+    let inv = folder(
+        &tmp.path().join("inv"),
+        &[cluster(SUB_A, "a1")],
+        Some(grants(&[SUB_A])),
+    );
     let out = tmp.path().join("out");
     std::fs::create_dir_all(out.join("report.html/blocker")).unwrap();
-    let o = run(&inv, &out, &["--state", state.to_str().unwrap(), "--admin", "sec@corp.example.com"]);
+    let o = run(
+        &inv,
+        &out,
+        &[
+            "--state",
+            state.to_str().unwrap(),
+            "--admin",
+            "sec@corp.example.com",
+        ],
+    );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("report.html"), "{}", stderr(&o));
     for f in ["clusters.csv", "findings.csv", "report.json", "summary.csv"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
-    assert_eq!(json(&out.join("report.json"))["output_errors"][0]["file"], "report.html");
+    assert_eq!(
+        json(&out.join("report.json"))["output_errors"][0]["file"],
+        "report.html"
+    );
     assert!(state.join("state.json").is_file() && state.join("runs.csv").is_file());
     let admin = std::fs::read_dir(out.join("outbox"))
         .unwrap()
         .flatten()
-        .find(|e| e.file_name().to_string_lossy().contains("sec@corp.example.com"))
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .contains("sec@corp.example.com")
+        })
         .expect("the admin's message");
     let text = std::fs::read_to_string(admin.path()).unwrap();
     assert!(text.contains("NOT WRITTEN: report.html"), "{text}");
@@ -225,7 +305,11 @@ fn a_report_file_that_fails_does_not_stop_the_others() {
 fn concurrent_runs_on_one_state_take_turns() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let inv = folder(&tmp.path().join("inv"), &[cluster(SUB_A, "a1")], Some(grants(&[SUB_A])));
+    let inv = folder(
+        &tmp.path().join("inv"),
+        &[cluster(SUB_A, "a1")],
+        Some(grants(&[SUB_A])),
+    );
     let children: Vec<_> = (0..8)
         .map(|i| {
             bin()
@@ -255,21 +339,44 @@ fn concurrent_runs_on_one_state_take_turns() {
 fn a_backfill_never_rewinds_history() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let inv = folder(&tmp.path().join("inv"), &[cluster(SUB_A, "a1")], Some(grants(&[SUB_A])));
+    let inv = folder(
+        &tmp.path().join("inv"),
+        &[cluster(SUB_A, "a1")],
+        Some(grants(&[SUB_A])),
+    );
     let s = state.to_str().unwrap();
-    let o = run(&inv, &tmp.path().join("o1"), &["--state", s, "--now", "2026-06-10T02:00:00Z"]);
+    let o = run(
+        &inv,
+        &tmp.path().join("o1"),
+        &["--state", s, "--now", "2026-06-10T02:00:00Z"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let before = std::fs::read(state.join("state.json")).unwrap();
-    let o = run(&inv, &tmp.path().join("o2"), &["--state", s, "--now", "2026-06-05T02:00:00Z"]);
+    let o = run(
+        &inv,
+        &tmp.path().join("o2"),
+        &["--state", s, "--now", "2026-06-05T02:00:00Z"],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--backfill"), "{}", stderr(&o));
-    let o = run(&inv, &tmp.path().join("o3"), &["--state", s, "--now", "2026-06-05T02:00:00Z", "--backfill"]);
+    let o = run(
+        &inv,
+        &tmp.path().join("o3"),
+        &["--state", s, "--now", "2026-06-05T02:00:00Z", "--backfill"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(std::fs::read(state.join("state.json")).unwrap(), before);
     let runs = std::fs::read_to_string(state.join("runs.csv")).unwrap();
-    let times: Vec<&str> = runs.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let times: Vec<&str> = runs
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
     assert_eq!(times.len(), 2, "{runs}");
-    assert!(times[0].starts_with("2026-06-05") && times[1].starts_with("2026-06-10"), "{runs}");
+    assert!(
+        times[0].starts_with("2026-06-05") && times[1].starts_with("2026-06-10"),
+        "{runs}"
+    );
 }
 
 /// The same cluster id twice: identical rows merge quietly; different rows are a
@@ -278,22 +385,38 @@ fn a_backfill_never_rewinds_history() {
 fn conflicting_duplicate_clusters_are_named_and_not_judged() {
     let tmp = tempfile::tempdir().unwrap();
     let c = cluster(SUB_A, "dup");
-    let inv = folder(&tmp.path().join("same"), &[c.clone(), c.clone()], Some(grants(&[SUB_A])));
+    let inv = folder(
+        &tmp.path().join("same"),
+        &[c.clone(), c.clone()],
+        Some(grants(&[SUB_A])),
+    );
     let o = run(&inv, &tmp.path().join("o1"), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let mut other = c.clone();
     other["identity"] = Value::Null;
     other["properties"]["servicePrincipalProfile"]["clientId"] = "http://old-sp".into();
-    let inv = folder(&tmp.path().join("conflict"), &[c, other], Some(grants(&[SUB_A])));
+    let inv = folder(
+        &tmp.path().join("conflict"),
+        &[c, other],
+        Some(grants(&[SUB_A])),
+    );
     let out = tmp.path().join("o2");
     let o = run(&inv, &out, &[]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let report = json(&out.join("report.json"));
     let skipped = &report["coverage"]["skipped_rows"][0]["reason"];
-    assert!(skipped.as_str().unwrap().contains("clusters.json[0]") && skipped.as_str().unwrap().contains("clusters.json[1]"), "{skipped}");
+    assert!(
+        skipped.as_str().unwrap().contains("clusters.json[0]")
+            && skipped.as_str().unwrap().contains("clusters.json[1]"),
+        "{skipped}"
+    );
     let rows = csv_rows(&out.join("clusters.csv"));
     assert_eq!(rows.len(), 1);
-    assert!(rows[0]["checks"].contains("classification: not_evaluated"), "{:?}", rows[0]);
+    assert!(
+        rows[0]["checks"].contains("classification: not_evaluated"),
+        "{:?}",
+        rows[0]
+    );
     assert!(csv_rows(&out.join("findings.csv")).is_empty());
 }
 
@@ -303,21 +426,41 @@ fn conflicting_duplicate_clusters_are_named_and_not_judged() {
 fn retention_prunes_only_the_tools_own_folders() {
     let tmp = tempfile::tempdir().unwrap();
     let reports = tmp.path().join("reports");
-    for name in ["2026-05-01T020000Z", "2026-05-02T020000Z", "2026-05-03T020000Z"] {
+    for name in [
+        "2026-05-01T020000Z",
+        "2026-05-02T020000Z",
+        "2026-05-03T020000Z",
+    ] {
         std::fs::create_dir_all(reports.join(name)).unwrap();
         std::fs::write(reports.join(name).join("report.json"), "{}").unwrap();
     }
     std::fs::create_dir_all(reports.join("2026-04-01T020000Z")).unwrap(); // no report.json
     std::fs::write(reports.join("notes.txt"), "mine").unwrap();
-    let inv = folder(&tmp.path().join("inv"), &[cluster(SUB_A, "a1")], Some(grants(&[SUB_A])));
-    let o = run(&inv, &reports.join("2026-06-01T020000Z"), &["--keep-reports", "2", "--now", "2026-06-01T02:00:00Z"]);
+    let inv = folder(
+        &tmp.path().join("inv"),
+        &[cluster(SUB_A, "a1")],
+        Some(grants(&[SUB_A])),
+    );
+    let o = run(
+        &inv,
+        &reports.join("2026-06-01T020000Z"),
+        &["--keep-reports", "2", "--now", "2026-06-01T02:00:00Z"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let mut left: Vec<String> = std::fs::read_dir(&reports)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     left.sort();
-    assert_eq!(left, ["2026-04-01T020000Z", "2026-05-03T020000Z", "2026-06-01T020000Z", "notes.txt"]);
+    assert_eq!(
+        left,
+        [
+            "2026-04-01T020000Z",
+            "2026-05-03T020000Z",
+            "2026-06-01T020000Z",
+            "notes.txt"
+        ]
+    );
     let o = run(&inv, &reports.join("x"), &["--keep-reports", "0d"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--keep-reports"), "{}", stderr(&o));
@@ -327,12 +470,21 @@ fn retention_prunes_only_the_tools_own_folders() {
 #[test]
 fn a_fatal_error_is_a_json_line_in_json_mode() {
     let o = bin()
-        .args(["--log-format", "json", "run", "--inventory", "/nonexistent/inventory"])
+        .args([
+            "--log-format",
+            "json",
+            "run",
+            "--inventory",
+            "/nonexistent/inventory",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let text = stderr(&o);
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).expect("a JSON line");
     assert_eq!(last["level"], "ERROR");
-    assert!(last["error"].as_str().unwrap().contains("/nonexistent/inventory"));
+    assert!(last["error"]
+        .as_str()
+        .unwrap()
+        .contains("/nonexistent/inventory"));
 }
