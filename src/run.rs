@@ -289,7 +289,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     let skip = |to: &lettre::Address| {
         ledger
             .as_ref()
-            .is_some_and(|l| lock(l).accepted(&run_id, &to.to_string()))
+            .is_some_and(|l| lock(l).accepted(&run_id, to.as_ref()))
     };
     let prepared = crate::mail::prepare(&report, &out_dir, &settings.mail, &skip);
     if let Some(l) = &ledger {

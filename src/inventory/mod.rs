@@ -299,7 +299,8 @@ impl Loader {
 /// kept is marked [`Cluster::conflict`] so no verdict is drawn from it.
 fn dedup_clusters(inv: &mut Inventory, sources: Vec<(Arc<str>, usize)>) {
     let clusters = std::mem::take(&mut inv.clusters);
-    let mut rows: Vec<(Cluster, Option<(Arc<str>, usize)>)> = if sources.len() == clusters.len() {
+    type Sourced = (Cluster, Option<(Arc<str>, usize)>);
+    let mut rows: Vec<Sourced> = if sources.len() == clusters.len() {
         clusters
             .into_iter()
             .zip(sources.into_iter().map(Some))

@@ -404,7 +404,7 @@ async fn send_all(
                                 tracing::error!(
                                     file = %label,
                                     error = %crate::exit::render_error(&e),
-                                    journal = journal.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|e| crate::exit::render_error(e)),
+                                    journal = journal.as_ref().map(|p| p.display().to_string()).unwrap_or_else(crate::exit::render_error),
                                     "mail: sent but could not be moved to sent/"
                                 );
                                 (true, true)
