@@ -17,3 +17,4 @@ pub mod report;
 pub mod rules;
 pub mod run;
 pub mod schedule;
+pub mod secure_fs;

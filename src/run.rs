@@ -183,7 +183,7 @@ pub fn write_reports_with_runs(
     opts: &RenderOptions,
     runs: &[trend::RunRecord],
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
+    crate::secure_fs::create_dir_all(dir)
         .with_context(|| format!("creating output folder {}", dir.display()))?;
     let mut names = report::FILES.to_vec();
     names.sort_by_key(|n| !(n.ends_with(".json") || n.ends_with(".html")));

@@ -8,3 +8,4 @@ mod mail;
 mod report;
 mod robustness;
 mod sdk;
+mod security;
