@@ -74,6 +74,52 @@ pub fn write_atomic_with(
     result.with_context(|| format!("writing {}", path.display()))
 }
 
+/// Opens `path` for reading only if it is a regular file and not a symbolic link (nor a
+/// link swapped in while it is opened): `lstat`, open (with `O_NOFOLLOW` where the
+/// platform constant is at hand), then the opened file must be the one `lstat` saw.
+/// Returns the file and its size.
+pub fn open_regular(path: &Path) -> io::Result<(std::fs::File, u64)> {
+    let not_regular = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is not a regular file (a symbolic link or other); not read",
+                path.display()
+            ),
+        )
+    };
+    let before = std::fs::symlink_metadata(path)?;
+    if !before.file_type().is_file() {
+        return Err(not_regular());
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.custom_flags(libc::O_NOFOLLOW);
+    }
+    let f = match open.open(path) {
+        Ok(f) => f,
+        // ELOOP: a link was swapped in after the lstat.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(not_regular()),
+        Err(e) => return Err(e),
+    };
+    let after = f.metadata()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if after.dev() != before.dev() || after.ino() != before.ino() {
+            return Err(not_regular());
+        }
+    }
+    if !after.file_type().is_file() {
+        return Err(not_regular());
+    }
+    Ok((f, after.len()))
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -139,6 +185,23 @@ mod tests {
         assert!(seen[0].starts_with(".clusters.csv.tmp"), "{seen:?}");
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn open_regular_refuses_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "secret").unwrap();
+        let link = tmp.path().join("clusters.csv");
+        symlink(&outside, &link).unwrap();
+        let e = open_regular(&link).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("clusters.csv"), "{e}");
+        assert!(open_regular(tmp.path()).is_err());
+        let (mut f, len) = open_regular(&outside).unwrap();
+        let mut s = String::new();
+        io::Read::read_to_string(&mut f, &mut s).unwrap();
+        assert_eq!((s.as_str(), len), ("secret", 6));
     }
 
     #[test]
