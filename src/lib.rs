@@ -13,6 +13,7 @@ pub mod history;
 pub mod inventory;
 pub mod mail;
 pub mod memory;
+pub mod redact;
 pub mod report;
 pub mod rules;
 pub mod run;

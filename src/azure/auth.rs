@@ -189,16 +189,45 @@ impl TokenProvider {
 
     /// Forgets every cached token and rebuilds the credential.
     pub async fn refresh(&self) -> anyhow::Result<()> {
-        let cred = (self.factory)()
-            .map_err(|e| anyhow::anyhow!("rebuilding the {} credential: {e}", self.source))?;
+        let cred = (self.factory)().map_err(|e| {
+            anyhow::anyhow!(
+                "rebuilding the {} credential: {}",
+                self.source,
+                one_line(&e.to_string())
+            )
+        })?;
         let mut g = self.inner.lock().await;
         *g = (cred, HashMap::new());
         Ok(())
     }
 }
 
+/// `s` on one line, every known secret masked ([`crate::redact`]): an error from a token
+/// endpoint may echo the request, client secret included.
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let s = crate::redact::redact(s);
+    let joined = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::redact::redact(&joined).into_owned()
+}
+
+/// Registers the secrets this run's credentials may send, so no error or log line shows
+/// them: the client secret and the federated token (read again at each rebuild).
+fn register_secrets(cfg: &AuthConfig) {
+    if let Some(e) = &cfg.explicit_secret {
+        crate::redact::register(e.secret.expose());
+    }
+    if let Some(s) = env("AZURE_CLIENT_SECRET") {
+        crate::redact::register(&s);
+    }
+    if let Some(f) = env("AZURE_FEDERATED_TOKEN_FILE") {
+        register_token_file(&f);
+    }
+}
+
+fn register_token_file(path: &str) {
+    if let Ok(t) = std::fs::read_to_string(path) {
+        crate::redact::register(t.trim());
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -228,6 +257,7 @@ fn factory(kind: AuthMode, cfg: &AuthConfig, http: &reqwest::Client) -> Result<F
                 .or_else(|| env("AZURE_TENANT_ID"))
                 .ok_or("AZURE_TENANT_ID is not set (or give --tenant-id)")?;
             Ok(Arc::new(move || {
+                register_token_file(&token_file);
                 let c: Arc<dyn TokenCredential> = azure_identity::WorkloadIdentityCredential::new(
                     Some(azure_identity::WorkloadIdentityCredentialOptions {
                         credential_options: azure_identity::ClientAssertionCredentialOptions {
@@ -309,6 +339,7 @@ async fn attempt(
 ) -> Result<TokenProvider, String> {
     let f = factory(kind, cfg, http)?;
     let cred = f().map_err(|e| one_line(&e.to_string()))?;
+    // Whatever the server said, no known secret in the reason (one_line masks them).
     let token = match tokio::time::timeout(limit, cred.get_token(&[scope], None)).await {
         Err(_) => return Err(format!("no answer within {} s", limit.as_secs())),
         Ok(Err(e)) => return Err(one_line(&e.to_string())),
@@ -338,6 +369,7 @@ pub async fn connect(
     http: &reqwest::Client,
     scope: &str,
 ) -> anyhow::Result<TokenProvider> {
+    register_secrets(cfg);
     if cfg.mode != AuthMode::Auto {
         return attempt(cfg.mode, cfg, http, scope, Duration::from_secs(60))
             .await

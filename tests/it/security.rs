@@ -79,3 +79,79 @@ fn reports_outbox_and_state_are_private_under_umask_022() {
     assert!(files >= 6 + 2 + 2, "{files}");
     assert!(state.join("state.json").is_file() && state.join("runs.csv").is_file());
 }
+
+/// A token endpoint whose error echoes the request (client secret included, raw and
+/// form-encoded): the secret is in neither the error line nor any log line, plain or JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echoed_client_secret_is_masked_in_errors_and_logs() {
+    use aks_identity_audit::emulator::Tenant;
+    // `~`, `+` and `/` are percent-encoded in the form body the credential sends.
+    const SECRET: &str = "Echo8Q~s3cr3t+Value/9f2c";
+    let encoded: String = url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
+    assert_ne!(encoded, SECRET);
+    let e = crate::live::serve(Tenant::demo(), None, "token-echo").await;
+    for format in ["plain", "json"] {
+        let o = e
+            .audit_with(
+                &[
+                    "--auth",
+                    "client-secret",
+                    "--log-level",
+                    "trace",
+                    "--log-format",
+                    format,
+                ],
+                &["--out", &e.out(format).display().to_string()],
+                &[("AZURE_CLIENT_SECRET", SECRET.to_string())],
+            )
+            .await;
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{}", crate::live::text(&o));
+        assert!(err.contains("AADSTS7000215"), "the echo reached us: {err}");
+        assert!(err.contains("***"), "masked: {err}");
+        for form in [SECRET, &encoded, &encoded.to_lowercase()] {
+            assert!(
+                !err.contains(form),
+                "{format}: secret ({form}) in stderr: {err}"
+            );
+        }
+        assert!(!String::from_utf8_lossy(&o.stdout).contains("Echo8Q"));
+    }
+}
+
+/// The same through the library: the error `connect` returns does not hold the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auth_error_string_holds_no_echoed_secret() {
+    use aks_identity_audit::azure::auth::{connect, http_client, AuthConfig};
+    use aks_identity_audit::azure::{AuthMode, ExplicitSecret, Secret};
+    use aks_identity_audit::emulator::Tenant;
+    const SECRET: &str = "Lib8Q~echoed+Secret/77aa";
+    let e = crate::live::serve(Tenant::demo(), None, "token-echo").await;
+    let http = http_client(
+        Some(&std::fs::read_to_string(&e.ca).unwrap()),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    let cfg = AuthConfig {
+        mode: AuthMode::ClientSecret,
+        authority_host: Some(e.emu.url()),
+        cloud_authority_host: e.emu.url(),
+        tenant_id: Some("tenant-1".into()),
+        explicit_secret: Some(ExplicitSecret {
+            tenant_id: "tenant-1".into(),
+            client_id: "auditor".into(),
+            secret: Secret::new(SECRET),
+        }),
+    };
+    let err = connect(&cfg, &http, "https://management.azure.com/.default")
+        .await
+        .unwrap_err();
+    let encoded: String = url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
+    for text in [format!("{err}"), format!("{err:#}"), format!("{err:?}")] {
+        assert!(text.contains("AADSTS7000215"), "{text}");
+        assert!(
+            !text.contains(SECRET) && !text.contains(&encoded) && !text.contains("Lib8Q"),
+            "{text}"
+        );
+    }
+}
