@@ -105,9 +105,42 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// Redirects followed before giving up.
+const MAX_REDIRECTS: usize = 5;
+
+/// The redirect policy of [`http_client`]: never from `https` to anything else.
+///
+/// Azure Resource Manager, Resource Graph, Microsoft Graph and the token endpoints do not
+/// answer the calls this tool makes with redirects, so none is needed in normal
+/// operation; `https` → `https` hops (a gateway or a moved endpoint) are still followed,
+/// at most [`MAX_REDIRECTS`], and reqwest drops the `Authorization` header when the host
+/// changes. A downgrade from `https` (to `http` or any other scheme) is refused: its reply
+/// could be forged in transit and would be used as data.
+pub fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let from_https = attempt
+            .previous()
+            .last()
+            .is_some_and(|u| u.scheme() == "https");
+        if from_https && attempt.url().scheme() != "https" {
+            let reason = format!(
+                "refusing a redirect from https to {} ({}): a downgrade",
+                attempt.url().scheme(),
+                attempt.url().host_str().unwrap_or("(no host)")
+            );
+            attempt.error(reason)
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// The one HTTP client of a run: ARM, Resource Graph, Graph and the credentials.
 pub fn http_client(ca_pem: Option<&str>, timeout: Duration) -> anyhow::Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
+        .redirect(redirect_policy())
         .connect_timeout(Duration::from_secs(10).min(timeout))
         .timeout(timeout)
         .pool_max_idle_per_host(8);

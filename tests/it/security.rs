@@ -155,3 +155,92 @@ async fn the_auth_error_string_holds_no_echoed_secret() {
         );
     }
 }
+
+/// A plain-http listener that counts the requests it gets and answers with forged data.
+fn plain_http_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = r#"{"value":[{"forged":true}]}"#;
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, hits)
+}
+
+/// The run's HTTP client follows no redirect from https to http (its reply would be used
+/// as data); https to https is still followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_client_refuses_a_redirect_from_https_to_http() {
+    use aks_identity_audit::azure::auth::http_client;
+    use aks_identity_audit::emulator::tls;
+    use axum::response::IntoResponse;
+
+    let (plain, hits) = plain_http_server();
+    let material = tls::generate().unwrap();
+    let config = tls::server_config(&material).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let to_http = format!("http://127.0.0.1:{plain}/subscriptions");
+    let app = axum::Router::new()
+        .route(
+            "/down",
+            axum::routing::get(move || {
+                let to = to_http.clone();
+                async move {
+                    (
+                        axum::http::StatusCode::FOUND,
+                        [(axum::http::header::LOCATION, to)],
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .route(
+            "/hop",
+            axum::routing::get(|| async {
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [(axum::http::header::LOCATION, "/ok")],
+                )
+                    .into_response()
+            }),
+        )
+        .route("/ok", axum::routing::get(|| async { "fine" }));
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, config)
+        .unwrap()
+        .handle(handle.clone());
+    tokio::spawn(server.serve(app.into_make_service()));
+
+    let http = http_client(Some(&material.ca_pem), std::time::Duration::from_secs(10)).unwrap();
+    let base = format!("https://localhost:{port}");
+    // https -> https: followed.
+    let ok = http.get(format!("{base}/hop")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "fine");
+    // https -> http: an error, and the plain server never asked.
+    let e = http
+        .get(format!("{base}/down"))
+        .bearer_auth("emu.token")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.is_redirect(), "{e:?}");
+    let chain = format!("{:?}", anyhow::Error::from(e));
+    assert!(chain.contains("downgrade"), "{chain}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    handle.shutdown();
+}
