@@ -87,7 +87,8 @@ fn init_logging(format: LogFormat, level: &str) {
         )
         .with_target(false);
     let _ = match format {
-        LogFormat::Plain => builder.try_init(),
+        // Control characters in names and messages escaped: one event, one inert line.
+        LogFormat::Plain => builder.fmt_fields(crate::logfmt::EscapedFields).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }

@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod exit;
 pub mod history;
 pub mod inventory;
+pub mod logfmt;
 pub mod mail;
 pub mod memory;
 pub mod redact;

@@ -244,3 +244,75 @@ async fn the_http_client_refuses_a_redirect_from_https_to_http() {
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
     handle.shutdown();
 }
+
+/// The mail-owners fixture with one cluster whose name and owner tag hold a newline, an
+/// escape sequence and a C1 control.
+fn hostile_inventory(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let src = root().join("tests/fixtures/mail-owners");
+    for f in ["resource-groups.json", "subscriptions.json"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let mut clusters: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(src.join("clusters.json")).unwrap()).unwrap();
+    clusters.truncate(1);
+    clusters[0]["name"] = "evil\n2026-01-01T00:00:00Z ERROR forged\u{1b}[31mred\u{9b}2J".into();
+    clusters[0]["tags"]["owner"] = "nobody\r\nINFO forged owner\u{1b}]0;title\u{7}".into();
+    std::fs::write(
+        dir.join("clusters.json"),
+        serde_json::to_string_pretty(&clusters).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Plain logs: a newline in a cluster name or owner tag forges no record, no escape
+/// sequence reaches the terminal.
+#[test]
+fn plain_logs_escape_control_characters_of_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = tmp.path().join("inv");
+    hostile_inventory(&inv);
+    let out = tmp.path().join("out");
+    let o = Command::new(BIN)
+        .args([
+            "--log-format",
+            "plain",
+            "--log-level",
+            "debug",
+            "run",
+            "--inventory",
+        ])
+        .arg(&inv)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--allowed-domain",
+            "contoso.com",
+            "--admin",
+            "sec@corp.example.com",
+        ])
+        .env_remove("AKS_AUDIT_CONFIG")
+        .env_remove("AKS_AUDIT_LOG")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{err}");
+    // The hostile values were logged (escaped), so the test exercises something.
+    assert!(
+        err.contains("nobody\\r\\nINFO forged owner\\u{1b}]0;title\\u{7}"),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{9b}') && !err.contains('\u{7}'));
+    assert!(!err.contains('\r'), "{err:?}");
+    // Every line is a record of its own: timestamp, level.
+    let record =
+        regex::Regex::new(r"^\d{4}-\d\d-\d\dT[0-9:.]+Z +(TRACE|DEBUG|INFO|WARN|ERROR) ").unwrap();
+    for line in err.lines() {
+        assert!(record.is_match(line), "not a record of its own: {line:?}");
+        assert!(
+            !line.contains("forged") || !line.starts_with("INFO"),
+            "{line:?}"
+        );
+    }
+}
