@@ -26,12 +26,20 @@ pub fn needs_escape(c: char) -> bool {
 
 /// `s` with the characters of [`needs_escape`] escaped; anything else as it is.
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
+    escape_except(s, &[])
+}
+
+/// [`escape`], keeping the characters of `keep` (e.g. line breaks inside a CSV cell or
+/// an HTML `<pre>`, where they are data, not a new record).
+pub fn escape_except<'a>(s: &'a str, keep: &[char]) -> std::borrow::Cow<'a, str> {
+    let escaped = |c: char| needs_escape(c) && !keep.contains(&c);
+    if !s.chars().any(escaped) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
+            c if !escaped(c) => out.push(c),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),

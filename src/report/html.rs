@@ -31,6 +31,7 @@ pub(crate) fn engine() -> anyhow::Result<&'static Tera> {
         .get_or_init(|| {
             let mut t = Tera::default();
             t.autoescape_on(vec![".html"]);
+            t.set_escape_fn(escape_text);
             t.add_raw_templates(vec![
                 ("report.html", REPORT_TEMPLATE),
                 ("email.html", EMAIL_TEMPLATE),
@@ -40,6 +41,13 @@ pub(crate) fn engine() -> anyhow::Result<&'static Tera> {
         })
         .as_ref()
         .map_err(|e| anyhow::anyhow!("templates: {e}"))
+}
+
+/// Tera's autoescape: HTML-escaped, and control characters other than line breaks and
+/// tabs (NUL, ESC, C1 ...) and bidirectional overrides shown as `\u{..}` text, so no
+/// value carries them into the page (or a terminal that prints it).
+fn escape_text(s: &str) -> String {
+    tera::escape_html(&crate::logfmt::escape_except(s, &['\n', '\r', '\t']))
 }
 
 /// `s` as a link target if it is an `https:` URL with a host and nothing a browser would
@@ -910,5 +918,23 @@ pub(crate) mod tests {
             mail.contains("href=\"https:&#x2F;&#x2F;learn.microsoft.com"),
             "{mail}"
         );
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_page_or_the_mail() {
+        let mut r = tiny();
+        r.clusters[0].cluster_name = "evil\0nul\u{1b}[31mred\u{9b}2J\u{85}\u{202e}".into();
+        r.clusters[0].owner = "o\u{7}wner".into();
+        let page = render(&r).unwrap();
+        let mail = crate::report::render_email(&r, &[r.clusters[0].cluster_id.as_str()]).unwrap();
+        for (what, text) in [("page", &page), ("mail", &mail)] {
+            for c in ['\0', '\u{1b}', '\u{9b}', '\u{85}', '\u{7}', '\u{202e}'] {
+                assert!(!text.contains(c), "{what}: {c:?}");
+            }
+            assert!(
+                text.contains("evil\\0nul\\u{1b}[31mred\\u{9b}2J\\u{85}\\u{202e}"),
+                "{what} shows the name as text"
+            );
+        }
     }
 }

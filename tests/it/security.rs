@@ -316,3 +316,51 @@ fn plain_logs_escape_control_characters_of_names() {
         );
     }
 }
+
+/// CSV and HTML carry no NUL, ESC or C1 byte from the data; the remediation targets the
+/// exact name (C1 as its UTF-8 bytes) or, for a NUL, refuses to run.
+#[test]
+fn reports_escape_control_characters_and_remediation_targets_the_exact_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = tmp.path().join("inv");
+    std::fs::create_dir_all(&inv).unwrap();
+    let src = root().join("tests/fixtures/mail-owners");
+    let mut clusters: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(src.join("clusters.json")).unwrap()).unwrap();
+    clusters.truncate(2);
+    clusters[0]["name"] = "evil\u{85}c1\u{1b}[31m\u{9b}2J".into();
+    clusters[1]["name"] = "victim\u{0}-other".into();
+    std::fs::write(
+        inv.join("clusters.json"),
+        serde_json::to_string(&clusters).unwrap(),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(BIN)
+        .args(["run", "--no-email", "--inventory"])
+        .arg(&inv)
+        .arg("--out")
+        .arg(&out)
+        .env_remove("AKS_AUDIT_CONFIG")
+        .output()
+        .unwrap();
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    for f in ["clusters.csv", "findings.csv", "report.html"] {
+        let bytes = std::fs::read(out.join(f)).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        for c in ['\u{0}', '\u{1b}', '\u{85}', '\u{9b}'] {
+            assert!(!text.contains(c), "{f}: {c:?}");
+        }
+        assert!(text.contains(r"evil\u{85}c1\u{1b}[31m\u{9b}2J"), "{f}");
+    }
+    let findings = std::fs::read_to_string(out.join("findings.csv")).unwrap();
+    assert!(
+        findings.contains(r"--name $'evil\xc2\x85c1\x1b[31m\xc2\x9b2J'"),
+        "{findings}"
+    );
+    assert!(
+        findings.contains("AKS_AUDIT_UNQUOTABLE:?a value holds a NUL character"),
+        "{findings}"
+    );
+    assert!(!findings.contains("--name victim"), "{findings}");
+}
