@@ -313,6 +313,27 @@ mod tests {
         assert!(!dir.path().join("clusters.json.partial").exists());
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_a_partial_file_is_not_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "precious").unwrap();
+        let dir = tmp.path().join("saved");
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("clusters.json.partial")).unwrap();
+        let sink = Mutex::new(Sink::new(Some(&dir)).unwrap());
+        ingest_page(&sink, Kind::Clusters, "arg:clusters", PAGE.as_bytes()).unwrap();
+        sink.into_inner().unwrap().finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        let saved = dir.join("clusters.json");
+        assert!(std::fs::symlink_metadata(&saved).unwrap().is_file());
+        assert!(std::fs::read_to_string(&saved).unwrap().contains("\"c1\""));
+        let mode = std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
     #[test]
     fn flattened_role_assignments_and_resource_containers_are_accepted() {
         let sink = Mutex::new(Sink::new(None).unwrap());

@@ -364,3 +364,20 @@ fn reports_escape_control_characters_and_remediation_targets_the_exact_name() {
     );
     assert!(!findings.contains("--name victim"), "{findings}");
 }
+
+/// `resend` reads regular files only from the outbox: a planted link (here to a valid
+/// message elsewhere) is never read and sent.
+#[cfg(unix)]
+#[test]
+fn the_outbox_lists_no_planted_link() {
+    use aks_identity_audit::mail::outbox;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let message = "From: aks-audit@contoso.com\r\nTo: a@contoso.com\r\nSubject: x\r\n\r\nx\r\n";
+    outbox::write(&out, "0001-a@contoso.com.eml", message.as_bytes()).unwrap();
+    let elsewhere = tmp.path().join("elsewhere.eml");
+    std::fs::write(&elsewhere, message).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("outbox/0002-b@contoso.com.eml")).unwrap();
+    let pending = outbox::pending(&out).unwrap();
+    assert_eq!(pending, [out.join("outbox/0001-a@contoso.com.eml")]);
+}
