@@ -518,6 +518,11 @@ mod tests {
             Transport::Smtp(t) => {
                 assert_eq!(t.password.as_ref().unwrap().expose(), "s3cret");
                 assert!(!format!("{s:?}").contains("s3cret"));
+                // Registered: no error or log line shows it, whatever a server echoes.
+                assert_eq!(
+                    crate::redact::redact("535 auth s3cret rejected"),
+                    "535 auth *** rejected"
+                );
             }
             Transport::Outbox => panic!("expected smtp"),
         }

@@ -381,3 +381,34 @@ fn the_outbox_lists_no_planted_link() {
     let pending = outbox::pending(&out).unwrap();
     assert_eq!(pending, [out.join("outbox/0001-a@contoso.com.eml")]);
 }
+
+/// Workload identity: the federated token (the client assertion in the request body)
+/// echoed by the token endpoint is masked too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echoed_federated_token_is_masked() {
+    use aks_identity_audit::emulator::Tenant;
+    const FEDERATED: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJlY2hvZWQtZmVkZXJhdGVkIn0.c2lnLWVjaG8";
+    let e = crate::live::serve(Tenant::demo(), None, "token-echo").await;
+    let token_file = e.out("federated-token");
+    std::fs::write(&token_file, FEDERATED).unwrap();
+    let o = e
+        .audit_with(
+            &["--auth", "workload-identity", "--log-level", "trace"],
+            &["--out", &e.out("r").display().to_string()],
+            &[(
+                "AZURE_FEDERATED_TOKEN_FILE",
+                token_file.display().to_string(),
+            )],
+        )
+        .await;
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", crate::live::text(&o));
+    assert!(
+        err.contains("AADSTS7000215") && err.contains("***"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(FEDERATED) && !err.contains("c2lnLWVjaG8"),
+        "{err}"
+    );
+}
