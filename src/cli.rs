@@ -79,14 +79,16 @@ fn init_logging(format: LogFormat, level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Each record goes out with every known secret masked (crate::redact).
+        .with_writer(crate::redact::Stderr)
         .with_ansi(
             std::io::IsTerminal::is_terminal(&std::io::stderr())
                 && std::env::var_os("NO_COLOR").is_none(),
         )
         .with_target(false);
     let _ = match format {
-        LogFormat::Plain => builder.try_init(),
+        // Control characters in names and messages escaped: one event, one inert line.
+        LogFormat::Plain => builder.fmt_fields(crate::logfmt::EscapedFields).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }

@@ -5,7 +5,7 @@
 //! this run; the rules use it to classify and the writer stores its result.
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Duration, Utc};
@@ -248,12 +248,7 @@ impl History {
 
 /// Creates `dir` (and its parents) readable by the owner only where it creates them.
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
+    crate::secure_fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
 
 /// Writes a file so that a crash at any moment leaves either the old or the new
@@ -268,31 +263,9 @@ pub fn write_atomic_with(
     path: &Path,
     render: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> anyhow::Result<()> {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-        render(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
+    // Mode 0600 (folders 0700), temporaries `.NAME.tmp…` created with O_EXCL (a planted
+    // link is never followed), rename over the target (a link there is replaced).
+    crate::secure_fs::write_atomic_with(path, render)
 }
 
 #[cfg(test)]

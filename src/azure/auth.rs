@@ -105,9 +105,42 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// Redirects followed before giving up.
+const MAX_REDIRECTS: usize = 5;
+
+/// The redirect policy of [`http_client`]: never from `https` to anything else.
+///
+/// Azure Resource Manager, Resource Graph, Microsoft Graph and the token endpoints do not
+/// answer the calls this tool makes with redirects, so none is needed in normal
+/// operation; `https` → `https` hops (a gateway or a moved endpoint) are still followed,
+/// at most [`MAX_REDIRECTS`], and reqwest drops the `Authorization` header when the host
+/// changes. A downgrade from `https` (to `http` or any other scheme) is refused: its reply
+/// could be forged in transit and would be used as data.
+pub fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let from_https = attempt
+            .previous()
+            .last()
+            .is_some_and(|u| u.scheme() == "https");
+        if from_https && attempt.url().scheme() != "https" {
+            let reason = format!(
+                "refusing a redirect from https to {} ({}): a downgrade",
+                attempt.url().scheme(),
+                attempt.url().host_str().unwrap_or("(no host)")
+            );
+            attempt.error(reason)
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// The one HTTP client of a run: ARM, Resource Graph, Graph and the credentials.
 pub fn http_client(ca_pem: Option<&str>, timeout: Duration) -> anyhow::Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
+        .redirect(redirect_policy())
         .connect_timeout(Duration::from_secs(10).min(timeout))
         .timeout(timeout)
         .pool_max_idle_per_host(8);
@@ -189,16 +222,45 @@ impl TokenProvider {
 
     /// Forgets every cached token and rebuilds the credential.
     pub async fn refresh(&self) -> anyhow::Result<()> {
-        let cred = (self.factory)()
-            .map_err(|e| anyhow::anyhow!("rebuilding the {} credential: {e}", self.source))?;
+        let cred = (self.factory)().map_err(|e| {
+            anyhow::anyhow!(
+                "rebuilding the {} credential: {}",
+                self.source,
+                one_line(&e.to_string())
+            )
+        })?;
         let mut g = self.inner.lock().await;
         *g = (cred, HashMap::new());
         Ok(())
     }
 }
 
+/// `s` on one line, every known secret masked ([`crate::redact`]): an error from a token
+/// endpoint may echo the request, client secret included.
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let s = crate::redact::redact(s);
+    let joined = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::redact::redact(&joined).into_owned()
+}
+
+/// Registers the secrets this run's credentials may send, so no error or log line shows
+/// them: the client secret and the federated token (read again at each rebuild).
+fn register_secrets(cfg: &AuthConfig) {
+    if let Some(e) = &cfg.explicit_secret {
+        crate::redact::register(e.secret.expose());
+    }
+    if let Some(s) = env("AZURE_CLIENT_SECRET") {
+        crate::redact::register(&s);
+    }
+    if let Some(f) = env("AZURE_FEDERATED_TOKEN_FILE") {
+        register_token_file(&f);
+    }
+}
+
+fn register_token_file(path: &str) {
+    if let Ok(t) = std::fs::read_to_string(path) {
+        crate::redact::register(t.trim());
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -228,6 +290,7 @@ fn factory(kind: AuthMode, cfg: &AuthConfig, http: &reqwest::Client) -> Result<F
                 .or_else(|| env("AZURE_TENANT_ID"))
                 .ok_or("AZURE_TENANT_ID is not set (or give --tenant-id)")?;
             Ok(Arc::new(move || {
+                register_token_file(&token_file);
                 let c: Arc<dyn TokenCredential> = azure_identity::WorkloadIdentityCredential::new(
                     Some(azure_identity::WorkloadIdentityCredentialOptions {
                         credential_options: azure_identity::ClientAssertionCredentialOptions {
@@ -309,6 +372,7 @@ async fn attempt(
 ) -> Result<TokenProvider, String> {
     let f = factory(kind, cfg, http)?;
     let cred = f().map_err(|e| one_line(&e.to_string()))?;
+    // Whatever the server said, no known secret in the reason (one_line masks them).
     let token = match tokio::time::timeout(limit, cred.get_token(&[scope], None)).await {
         Err(_) => return Err(format!("no answer within {} s", limit.as_secs())),
         Ok(Err(e)) => return Err(one_line(&e.to_string())),
@@ -338,6 +402,7 @@ pub async fn connect(
     http: &reqwest::Client,
     scope: &str,
 ) -> anyhow::Result<TokenProvider> {
+    register_secrets(cfg);
     if cfg.mode != AuthMode::Auto {
         return attempt(cfg.mode, cfg, http, scope, Duration::from_secs(60))
             .await

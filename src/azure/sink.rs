@@ -31,7 +31,24 @@ struct ArrayFile {
 impl ArrayFile {
     fn create(path: PathBuf) -> anyhow::Result<ArrayFile> {
         let tmp = path.with_extension("json.partial");
-        let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        // A leftover (or a planted link) is removed, never written through: the new file
+        // is created with O_EXCL and mode 0600.
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", tmp.display()))
+            }
+            _ => {}
+        }
+        let mut open = std::fs::OpenOptions::new();
+        open.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            open.mode(crate::secure_fs::FILE_MODE);
+        }
+        let f = open
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = BufWriter::with_capacity(256 * 1024, f);
         w.write_all(b"{\"data\": [")?;
         Ok(ArrayFile {
@@ -75,7 +92,8 @@ impl Sink {
     pub fn new(save: Option<&Path>) -> anyhow::Result<Sink> {
         let mut files = HashMap::new();
         if let Some(dir) = save {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            crate::secure_fs::create_dir_all(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
             for kind in [
                 Kind::Subscriptions,
                 Kind::ResourceGroups,
@@ -293,6 +311,27 @@ mod tests {
         assert_eq!(replay.registries, inv.registries);
         assert_eq!(replay.coverage.skipped_rows.len(), 1);
         assert!(!dir.path().join("clusters.json.partial").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_a_partial_file_is_not_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "precious").unwrap();
+        let dir = tmp.path().join("saved");
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("clusters.json.partial")).unwrap();
+        let sink = Mutex::new(Sink::new(Some(&dir)).unwrap());
+        ingest_page(&sink, Kind::Clusters, "arg:clusters", PAGE.as_bytes()).unwrap();
+        sink.into_inner().unwrap().finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        let saved = dir.join("clusters.json");
+        assert!(std::fs::symlink_metadata(&saved).unwrap().is_file());
+        assert!(std::fs::read_to_string(&saved).unwrap().contains("\"c1\""));
+        let mode = std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! `429-burst=N`, `5xx=PERCENT`, `drop=PERCENT`, `slow=MS`, `slow-requests=N`,
 //! `forbidden-subscription=GUID` (repeatable), `token-expiry=SECONDS`,
-//! `token-revoke=SECONDS`, `malformed-rows=N`, `graph-forbidden`, `seed=S`.
+//! `token-revoke=SECONDS`, `malformed-rows=N`, `graph-forbidden`, `token-echo`, `seed=S`.
 use std::time::Duration;
 
 /// Parsed fault injections. `Default` = no faults.
@@ -29,6 +29,9 @@ pub struct Faults {
     pub malformed_rows: u32,
     /// Microsoft Graph answers 403 `Authorization_RequestDenied`.
     pub graph_forbidden: bool,
+    /// The token endpoint refuses every request with an error that echoes the request
+    /// body, client secret included (as some servers and proxies do).
+    pub token_echo: bool,
     /// Seed of the fault RNG (reproducible 5xx/drop sequences).
     pub seed: u64,
 }
@@ -96,11 +99,15 @@ impl std::str::FromStr for Faults {
                     anyhow::ensure!(value.is_none(), "fault \"graph-forbidden\" takes no value");
                     f.graph_forbidden = true;
                 }
+                "token-echo" => {
+                    anyhow::ensure!(value.is_none(), "fault \"token-echo\" takes no value");
+                    f.token_echo = true;
+                }
                 "seed" => f.seed = number(key, value)?,
                 other => anyhow::bail!(
                     "unknown fault {other:?}; known: 429-burst=N, 5xx=PERCENT, drop=PERCENT, \
                      slow=MS, slow-requests=N, forbidden-subscription=GUID, token-expiry=SECONDS, \
-                     token-revoke=SECONDS, malformed-rows=N, graph-forbidden, seed=S"
+                     token-revoke=SECONDS, malformed-rows=N, graph-forbidden, token-echo, seed=S"
                 ),
             }
         }
@@ -122,7 +129,7 @@ mod tests {
     fn parses_every_fault() {
         let f: Faults = "429-burst=3, 5xx=10,drop=5,slow=250,slow-requests=2,\
             forbidden-subscription=AAAAAAAA-0000-0000-0000-000000000001,token-expiry=30,\
-            token-revoke=7,malformed-rows=2,graph-forbidden,seed=42"
+            token-revoke=7,malformed-rows=2,graph-forbidden,token-echo,seed=42"
             .parse()
             .unwrap();
         assert_eq!(f.burst_429, 3);
@@ -139,6 +146,7 @@ mod tests {
         assert_eq!(f.token_revoke, Some(Duration::from_secs(7)));
         assert_eq!(f.malformed_rows, 2);
         assert!(f.graph_forbidden);
+        assert!(f.token_echo);
         assert_eq!(f.seed, 42);
     }
 

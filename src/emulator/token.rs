@@ -159,6 +159,18 @@ pub(crate) fn entra(state: &State, req: &Req) -> Response {
         .into_owned()
         .collect();
     let get = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    if state.faults.token_echo {
+        return aadsts(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!(
+                "Invalid client secret provided: '{}'. Request was: {}",
+                get("client_secret").unwrap_or_default(),
+                String::from_utf8_lossy(&req.body)
+            ),
+        );
+    }
     let missing = |p: &str| {
         aadsts(
             StatusCode::BAD_REQUEST,

@@ -6,7 +6,11 @@
 //!   whitespace-separated lists are not accepted. A list is routed all or nothing: one
 //!   bad or foreign element makes the whole value unroutable (never half-sent).
 //! - Bare addresses only: no display names (`Name <a@b>`), no comments, no quotes, no
-//!   control characters, ASCII only, local part `[A-Za-z0-9._%+-]`, at most 254 bytes.
+//!   control characters, ASCII only, local part `[A-Za-z0-9._+-]`, at most 254 bytes.
+//! - No source routes, which a relay would forward to a domain the policy never saw:
+//!   `%` (`user%other.example@allowed`), `!` (bang paths), a leading `@` route
+//!   (`@relay:user@host`) and quoted local parts (`"user@other"@allowed`) are refused,
+//!   each with its reason.
 //! - A tag is writable by anyone with Contributor on the resource, so only addresses
 //!   whose domain equals or is a subdomain of an allowed domain receive mail. With no
 //!   allowed domains configured, the admins' domains and the sender's domain are allowed.
@@ -95,6 +99,25 @@ impl DomainPolicy {
     }
 }
 
+/// Why `s` is a source-routed address (mail a relay would forward to a domain other than
+/// the one after the last `@`), if it is one.
+fn source_route(s: &str) -> Option<&'static str> {
+    if s.starts_with('@') && s.contains(':') {
+        Some("a source route (`@relay:user@host`): a relay would forward it elsewhere")
+    } else if s.starts_with('"') || s.contains("\"@") {
+        Some("a quoted local part (`\"user@other\"@domain`) is not accepted")
+    } else if s
+        .rsplit_once('@')
+        .is_some_and(|(user, _)| user.contains('%'))
+    {
+        Some("`%` in the local part (`user%other.example@domain`) is a source route a relay would forward to another domain")
+    } else if s.contains('!') {
+        Some("`!` (a bang path, `other!user@domain`) is a source route a relay would forward to another host")
+    } else {
+        None
+    }
+}
+
 /// Parses one bare address strictly (see the module docs).
 pub fn parse_one(raw: &str) -> Result<Address, String> {
     let s = raw.trim_matches(|c| c == ' ' || c == '\t');
@@ -110,6 +133,9 @@ pub fn parse_one(raw: &str) -> Result<Address, String> {
     if s.len() > 254 {
         return Err("longer than 254 characters".into());
     }
+    if let Some(why) = source_route(s) {
+        return Err(why.into());
+    }
     if s.contains(['<', '>', '"', '(', ')', ' ', ',', ';', ':', '\\', '[', ']']) {
         return Err("not a bare address (display name, comment, quote or list)".into());
     }
@@ -120,7 +146,7 @@ pub fn parse_one(raw: &str) -> Result<Address, String> {
     if user.is_empty()
         || !user
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'))
     {
         return Err("unsupported characters in the local part".into());
     }
@@ -278,6 +304,40 @@ mod tests {
         assert_eq!(route("   ", &p), Err(Unroutable::NoOwner));
         let many = ["a@contoso.com"; MAX_LIST + 1].join(",");
         assert!(matches!(route(&many, &p), Err(Unroutable::Invalid(_))));
+    }
+
+    #[test]
+    fn source_routes_are_refused_with_their_reason() {
+        let p = policy();
+        for (raw, why) in [
+            ("user%other.example@contoso.com", "`%`"),
+            ("user%evil.com%relay@contoso.com", "`%`"),
+            ("evil.com!user@contoso.com", "bang path"),
+            ("user!x@contoso.com", "bang path"),
+            ("@relay.contoso.com:user@evil.com", "source route"),
+            ("@contoso.com:user@contoso.com", "source route"),
+            ("\"user@evil.com\"@contoso.com", "quoted local part"),
+            ("\"user\"@contoso.com", "quoted local part"),
+        ] {
+            match route(raw, &p) {
+                Err(Unroutable::Invalid(reason)) => {
+                    assert!(reason.contains(why), "{raw}: {reason}")
+                }
+                other => panic!("{raw}: {other:?}"),
+            }
+            assert!(parse_one(raw).is_err(), "{raw}");
+        }
+        // In a list, the element is named.
+        match route("a@contoso.com, user%x@contoso.com", &p) {
+            Err(Unroutable::Invalid(reason)) => {
+                assert!(
+                    reason.contains("user%x@contoso.com") && reason.contains("`%`"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(route("first.last+tag@contoso.com", &p).is_ok());
     }
 
     #[test]

@@ -490,7 +490,8 @@ pub const ADMIN_ATTACHMENTS_MAX_BYTES: u64 = 15 * 1024 * 1024;
 pub const UNROUTABLE_IN_BODY: usize = 200;
 
 /// An admin's message: summary and unroutable list in the body; unroutable.csv,
-/// report.html and every CSV of the output folder attached, as far as they fit in
+/// report.html and the report's CSVs ([`crate::report::FILES`], regular files only)
+/// from the output folder attached, as far as they fit in
 /// [`ADMIN_ATTACHMENTS_MAX_BYTES`].
 pub fn admin_message(
     report: &Report,
@@ -524,32 +525,36 @@ fn admin_message_within(
     let mut total = unroutable.len() as u64;
     let mut attachments =
         vec![Attachment::new("unroutable.csv".into()).body(unroutable, csv_type())];
-    let mut files: Vec<_> = std::fs::read_dir(out_dir)
-        .with_context(|| format!("listing {}", out_dir.display()))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "csv"))
+    // Only the report files this run writes, by name (never whatever else lies in the
+    // folder), and only as regular files: a symbolic link is not followed.
+    let mut names: Vec<&str> = crate::report::FILES
+        .iter()
+        .copied()
+        .filter(|n| n.ends_with(".csv"))
         .collect();
-    files.sort();
-    let html = out_dir.join("report.html");
-    if html.is_file() {
-        files.insert(0, html);
-    }
+    names.sort_unstable();
+    names.insert(0, "report.html");
     let mut left_out = Vec::new();
-    for p in files {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let size = std::fs::metadata(&p)
-            .with_context(|| format!("reading {}", p.display()))?
-            .len();
+    for name in names {
+        let p = out_dir.join(name);
+        let (mut f, size) = match crate::secure_fs::open_regular(&p) {
+            Ok(opened) => opened,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                tracing::warn!(file = %p.display(), "admin mail: not attached: {e}");
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
+        };
+        let name = name.to_string();
         if total + size > max_bytes {
             left_out.push((name, size));
             continue;
         }
-        let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        total += size;
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut f, &mut bytes)
+            .with_context(|| format!("reading {}", p.display()))?;
+        total += bytes.len() as u64;
         let kind = if name.ends_with(".html") {
             html_type()
         } else {
@@ -633,6 +638,46 @@ mod tests {
         }
         let (_, all_fit) = admin_bodies(&report, &plan, &[], dir.path());
         assert!(all_fit.contains("The full report is attached"), "{all_fit}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_admin_message_attaches_only_the_report_files_and_follows_no_link() {
+        let report = crate::report::html::tests::tiny();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        std::fs::create_dir(&dir).unwrap();
+        let outside = tmp.path().join("hostname");
+        std::fs::write(&outside, "SECRET-OUTSIDE-CONTENT\n").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("clusters.csv")).unwrap();
+        std::fs::write(dir.join("extra.csv"), "PLANTED-EXTRA-CONTENT\r\n").unwrap();
+        std::fs::write(dir.join("findings.csv"), "FINDINGS-CONTENT\r\n").unwrap();
+        let plan = Plan {
+            owners: vec![],
+            unroutable: vec![],
+        };
+        let admin: Address = "admin@contoso.com".parse().unwrap();
+        let from: Mailbox = "audit@contoso.com".parse().unwrap();
+        let m = admin_message(&report, &plan, &admin, &from, &dir, false).unwrap();
+        let text = String::from_utf8_lossy(&m.formatted()).to_string();
+        assert!(text.contains("filename=\"findings.csv\""), "{text}");
+        for absent in ["extra.csv", "clusters.csv"] {
+            assert!(
+                !text.contains(&format!("filename=\"{absent}\"")),
+                "{absent}: {text}"
+            );
+        }
+        // Whatever the transfer encoding, neither content is in the message.
+        use base64::Engine;
+        for secret in ["SECRET-OUTSIDE-CONTENT", "PLANTED-EXTRA-CONTENT"] {
+            assert!(!text.contains(secret), "{secret}");
+            for enc in [
+                base64::engine::general_purpose::STANDARD.encode(format!("{secret}\n")),
+                base64::engine::general_purpose::STANDARD.encode(format!("{secret}\r\n")),
+            ] {
+                assert!(!text.contains(enc.trim_end_matches('=')), "{secret}");
+            }
+        }
     }
 
     #[test]

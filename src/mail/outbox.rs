@@ -70,6 +70,7 @@ pub fn pending(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .with_context(|| format!("listing {}", outbox.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
+        // Regular files only: a link planted in the outbox is never read and sent.
         .filter(|p| {
             p.symlink_metadata().is_ok_and(|m| m.is_file())
                 && p.extension().is_some_and(|x| x == "eml")
@@ -86,7 +87,8 @@ pub fn pending(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 pub fn mark_sent(path: &Path) -> anyhow::Result<PathBuf> {
     let outbox = path.parent().context("message has no folder")?;
     let sent = outbox.parent().unwrap_or(Path::new(".")).join(SENT);
-    std::fs::create_dir_all(&sent).with_context(|| format!("creating {}", sent.display()))?;
+    crate::secure_fs::create_dir_all(&sent)
+        .with_context(|| format!("creating {}", sent.display()))?;
     let dest = sent.join(path.file_name().context("message has no name")?);
     std::fs::rename(path, &dest)
         .with_context(|| format!("moving {} to {}", path.display(), dest.display()))?;

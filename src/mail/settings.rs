@@ -270,7 +270,7 @@ impl MailSettings {
                     .smtp_password_file
                     .as_ref()
                     .or(file.smtp_password_file.as_ref());
-                s.password = match pw_file {
+                let password = match pw_file {
                     Some(p) => {
                         let text = std::fs::read_to_string(p).with_context(|| {
                             format!("reading SMTP password file {}", p.display())
@@ -282,6 +282,11 @@ impl MailSettings {
                         .filter(|v| !v.is_empty())
                         .map(Secret::new),
                 };
+                // No error or log line shows it, whatever the server echoes.
+                if let Some(p) = &password {
+                    crate::redact::register(p.expose());
+                }
+                s.password = password;
                 match (&s.user, &s.password) {
                     (Some(_), None) => bail!(
                         "SMTP user given in {} but no password: set {PASSWORD_ENV} or --smtp-password-file",
@@ -513,6 +518,11 @@ mod tests {
             Transport::Smtp(t) => {
                 assert_eq!(t.password.as_ref().unwrap().expose(), "s3cret");
                 assert!(!format!("{s:?}").contains("s3cret"));
+                // Registered: no error or log line shows it, whatever a server echoes.
+                assert_eq!(
+                    crate::redact::redact("535 auth s3cret rejected"),
+                    "535 auth *** rejected"
+                );
             }
             Transport::Outbox => panic!("expected smtp"),
         }

@@ -5,12 +5,41 @@ use std::io::Write;
 use super::RenderOptions;
 use crate::rules::Report;
 
-/// A cell that a spreadsheet would run as a formula gets a leading apostrophe.
+/// Characters that start a formula at the beginning of a cell.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell as written: control characters other than line breaks and tabs (NUL, ESC,
+/// C1 ...) escaped as `\u{..}` text; a cell that a spreadsheet would run as a formula gets
+/// a leading apostrophe, and so does each part after a `;` that would start one when a
+/// semicolon-locale spreadsheet splits the line at `;` (`a;=cmd()` → `a;'=cmd()`).
 pub fn cell(s: &str) -> Cow<'_, str> {
-    match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{s}")),
-        _ => Cow::Borrowed(s),
+    let mut s = crate::logfmt::escape_except(s, &['\n', '\r', '\t']);
+    if semicolon_formula(&s) {
+        let mut out = String::with_capacity(s.len() + 4);
+        for (i, c) in s.char_indices() {
+            out.push(c);
+            if c == ';' && formula_follows(&s[i + 1..]) {
+                out.push('\'');
+            }
+        }
+        s = Cow::Owned(out);
     }
+    match s.chars().next() {
+        Some(c) if FORMULA_START.contains(&c) => Cow::Owned(format!("'{s}")),
+        _ => s,
+    }
+}
+
+/// Whether a formula would start at the beginning of `rest` (after blanks and quotes a
+/// spreadsheet drops).
+fn formula_follows(rest: &str) -> bool {
+    rest.trim_start_matches([' ', '"'])
+        .starts_with(FORMULA_START)
+}
+
+fn semicolon_formula(s: &str) -> bool {
+    s.match_indices(';')
+        .any(|(i, _)| formula_follows(&s[i + 1..]))
 }
 
 /// Runs a streaming renderer into a `String` (for mail attachments and tests).
@@ -254,5 +283,28 @@ mod tests {
             assert!(cell(s).starts_with('\''), "{s:?}");
         }
         assert_eq!(cell("alice@example.com"), "alice@example.com");
+    }
+
+    #[test]
+    fn a_formula_after_a_semicolon_is_neutralised() {
+        assert_eq!(cell("a;=cmd|' /C calc'!A0"), "a;'=cmd|' /C calc'!A0");
+        assert_eq!(cell("a; +1;b;-2;@x"), "a;' +1;b;'-2;'@x");
+        assert_eq!(cell("a;\"=1\""), "a;'\"=1\"");
+        assert_eq!(cell("=1;=2"), "'=1;'=2");
+        assert_eq!(cell("a;b; c"), "a;b; c");
+        assert_eq!(cell("x;"), "x;");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_line_breaks_kept() {
+        assert_eq!(
+            cell("a\0b\u{1b}[31mc\u{85}d\u{9b}e\u{7f}"),
+            "a\\0b\\u{1b}[31mc\\u{85}d\\u{9b}e\\u{7f}"
+        );
+        assert_eq!(cell("line1\nline2\r\n"), "line1\nline2\r\n");
+        let mut w = csv::WriterBuilder::new().from_writer(vec![]);
+        write_row(&mut w, &["n\0ame\u{1b}", "ok"]).unwrap();
+        let bytes = w.into_inner().unwrap();
+        assert!(!bytes.iter().any(|b| *b == 0 || *b == 0x1b), "{bytes:?}");
     }
 }

@@ -37,6 +37,8 @@ struct MailView<'a> {
     baseline: String,
     baseline_date: String,
     baseline_source: String,
+    /// `baseline_source` when it is safe as a link ([`super::html::https_link`]).
+    baseline_link: Option<String>,
     tool: String,
 }
 
@@ -123,6 +125,7 @@ fn mail_view<'a>(r: &'a Report, ids: &[&str]) -> MailView<'a> {
         baseline: r.baseline.name.clone(),
         baseline_date: r.baseline.date.clone(),
         baseline_source: r.baseline.source.clone(),
+        baseline_link: super::html::https_link(&r.baseline.source).map(str::to_string),
         tool: format!("{} {}", r.tool, r.tool_version),
     }
 }

@@ -31,6 +31,7 @@ pub(crate) fn engine() -> anyhow::Result<&'static Tera> {
         .get_or_init(|| {
             let mut t = Tera::default();
             t.autoescape_on(vec![".html"]);
+            t.set_escape_fn(escape_text);
             t.add_raw_templates(vec![
                 ("report.html", REPORT_TEMPLATE),
                 ("email.html", EMAIL_TEMPLATE),
@@ -40,6 +41,28 @@ pub(crate) fn engine() -> anyhow::Result<&'static Tera> {
         })
         .as_ref()
         .map_err(|e| anyhow::anyhow!("templates: {e}"))
+}
+
+/// Tera's autoescape: HTML-escaped, and control characters other than line breaks and
+/// tabs (NUL, ESC, C1 ...) and bidirectional overrides shown as `\u{..}` text, so no
+/// value carries them into the page (or a terminal that prints it).
+fn escape_text(s: &str) -> String {
+    tera::escape_html(&crate::logfmt::escape_except(s, &['\n', '\r', '\t']))
+}
+
+/// `s` as a link target if it is an `https:` URL with a host and nothing a browser would
+/// strip or reinterpret (no whitespace or control characters); `None` otherwise, and the
+/// page shows it as plain text. A custom baseline's `source` is not trusted to be a link
+/// (`javascript:`, `data:` ...).
+pub fn https_link(s: &str) -> Option<&str> {
+    if s.len() < "https://".len()
+        || !s[.."https://".len()].eq_ignore_ascii_case("https://")
+        || s.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return None;
+    }
+    let u = url::Url::parse(s).ok()?;
+    (u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty())).then_some(s)
 }
 
 pub(crate) fn when(t: DateTime<Utc>) -> String {
@@ -715,6 +738,7 @@ pub fn render_with_runs(report: &Report, runs: &[RunRecord]) -> anyhow::Result<S
     ctx.insert("tool_version", &report.tool_version);
     ctx.insert("source", &report.source);
     ctx.insert("baseline", &report.baseline);
+    ctx.insert("baseline_link", &https_link(&report.baseline.source));
     ctx.insert("coverage", &report.coverage);
     ctx.insert("v", &view(report, runs)?);
     engine()?
@@ -859,5 +883,72 @@ pub(crate) mod tests {
             one.bars.iter().all(|b| b.w <= 24.0),
             "a lone run is a column, not a wall"
         );
+    }
+
+    #[test]
+    fn only_an_https_baseline_source_becomes_a_link() {
+        for bad in [
+            "javascript:alert(document.cookie)",
+            " JavaScript:alert(1)",
+            "java\tscript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "http://learn.microsoft.com/azure/aks",
+            "vbscript:msgbox(1)",
+            "//evil.example/x",
+            "https:alert(1)",
+            "https://\u{1b}[31m.example",
+        ] {
+            assert_eq!(https_link(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            https_link("https://learn.microsoft.com/azure/aks/x?y=1#z"),
+            Some("https://learn.microsoft.com/azure/aks/x?y=1#z")
+        );
+
+        let mut r = tiny();
+        r.baseline.source = "javascript:alert(document.cookie)//\"><b>x</b>".into();
+        let page = render(&r).unwrap();
+        assert!(
+            !page.to_ascii_lowercase().contains("href=\"javascript"),
+            "link"
+        );
+        assert!(!page.contains("<b>x</b>"), "escaped");
+        assert!(
+            page.contains("<span class=\"id\">javascript:alert(document.cookie)"),
+            "shown as text"
+        );
+        let mail = crate::report::render_email(&r, &[r.clusters[0].cluster_id.as_str()]).unwrap();
+        assert!(
+            !mail.to_ascii_lowercase().contains("href=\"javascript"),
+            "{mail}"
+        );
+        assert!(mail.contains("against baseline aks-docs-2021 ("), "{mail}");
+
+        r.baseline.source = "https://learn.microsoft.com/azure/aks".into();
+        let page = render(&r).unwrap();
+        assert!(page.contains("<a href=\"https:&#x2F;&#x2F;learn.microsoft.com&#x2F;azure&#x2F;aks\">aks-docs-2021</a>"));
+        let mail = crate::report::render_email(&r, &[r.clusters[0].cluster_id.as_str()]).unwrap();
+        assert!(
+            mail.contains("href=\"https:&#x2F;&#x2F;learn.microsoft.com"),
+            "{mail}"
+        );
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_page_or_the_mail() {
+        let mut r = tiny();
+        r.clusters[0].cluster_name = "evil\0nul\u{1b}[31mred\u{9b}2J\u{85}\u{202e}".into();
+        r.clusters[0].owner = "o\u{7}wner".into();
+        let page = render(&r).unwrap();
+        let mail = crate::report::render_email(&r, &[r.clusters[0].cluster_id.as_str()]).unwrap();
+        for (what, text) in [("page", &page), ("mail", &mail)] {
+            for c in ['\0', '\u{1b}', '\u{9b}', '\u{85}', '\u{7}', '\u{202e}'] {
+                assert!(!text.contains(c), "{what}: {c:?}");
+            }
+            assert!(
+                text.contains("evil\\0nul\\u{1b}[31mred\\u{9b}2J\\u{85}\\u{202e}"),
+                "{what} shows the name as text"
+            );
+        }
     }
 }

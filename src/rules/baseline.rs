@@ -213,6 +213,13 @@ impl Baseline {
                 bail!("baseline {origin}: identity `{key}` is listed twice");
             }
         }
+        // The report links to it: only an https URL (never `javascript:` and the like).
+        if crate::report::html::https_link(&raw.source).is_none() {
+            bail!(
+                "baseline {origin}: key `source`: {:?} is not an https:// URL",
+                raw.source
+            );
+        }
         Ok(Baseline {
             name: raw.name,
             title: raw.title,
@@ -332,6 +339,26 @@ identity="kubelet"
 roles=[{role_id="not-a-guid", scope="registry"}]"#;
         let e = Baseline::parse(text, "my.toml").unwrap_err().to_string();
         assert!(e.contains("not-a-guid"), "{e}");
+    }
+
+    #[test]
+    fn a_source_that_is_not_https_is_a_clear_error() {
+        let text = |source: &str| {
+            format!(
+                "name=\"x\"\ntitle=\"x\"\ndate=\"2024\"\nsource={source:?}\n[[identity]]\nidentity=\"kubelet\"\n"
+            )
+        };
+        for bad in ["javascript:alert(1)", "http://example.com/aks", "s"] {
+            let e = Baseline::parse(&text(bad), "my.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("my.toml") && e.contains("`source`") && e.contains(bad),
+                "{e}"
+            );
+        }
+        let b = Baseline::parse(&text("https://example.com/aks"), "my.toml").unwrap();
+        assert_eq!(b.source, "https://example.com/aks");
     }
 
     #[test]

@@ -1,15 +1,25 @@
 //! Copy-ready `az` commands, with every value quoted for a POSIX shell when needed.
 use crate::inventory::Cluster;
 
+/// What [`q`] gives for a value holding a NUL character, which no command line can
+/// carry (the shell would cut the value there and target another name): an expansion
+/// that aborts the command with this message instead of running it.
+pub const NUL_REFUSED: &str = "\"${AKS_AUDIT_UNQUOTABLE:?a value holds a NUL character and cannot be given on a command line, not run}\"";
+
 /// Quotes a value for the shell unless it is made only of safe characters: single
-/// quotes, or ANSI-C `$'...'` quoting (bash, zsh, POSIX 2024) when it holds control characters.
+/// quotes, or ANSI-C `$'...'` quoting (bash, zsh, POSIX 2024) when it holds control
+/// characters (C0, DEL, C1) or invisible bidirectional/line-separator characters. Those
+/// are written as `\xHH` for each byte of their UTF-8 encoding, so the argument the
+/// shell passes is exactly the value, whatever the locale. A NUL gives [`NUL_REFUSED`].
 pub fn q(s: &str) -> String {
     let safe = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
     if safe {
         s.to_string()
-    } else if s.chars().any(char::is_control) {
+    } else if s.contains('\0') {
+        NUL_REFUSED.to_string()
+    } else if s.chars().any(crate::logfmt::needs_escape) {
         // ANSI-C quoting keeps the command on one line when a value holds CR/LF or tabs.
         let mut out = String::from("$'");
         for c in s.chars() {
@@ -19,7 +29,12 @@ pub fn q(s: &str) -> String {
                 '\n' => out.push_str("\\n"),
                 '\r' => out.push_str("\\r"),
                 '\t' => out.push_str("\\t"),
-                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32 & 0xff)),
+                c if crate::logfmt::needs_escape(c) => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
                 c => out.push(c),
             }
         }
@@ -152,5 +167,53 @@ mod tests {
         assert_eq!(q(""), "''");
         assert_eq!(q("a\r\nBcc: x"), r"$'a\r\nBcc: x'");
         assert_eq!(q("it's\n"), r"$'it\'s\n'");
+        // C1: the bytes of its UTF-8 encoding, not one byte 0x85 (another name).
+        assert_eq!(q("c\u{85}1"), r"$'c\xc2\x851'");
+        assert_eq!(q("a\0b"), NUL_REFUSED);
+    }
+
+    /// What bash passes to a command for each quoted value is exactly the value; a value
+    /// with a NUL aborts the command.
+    #[cfg(unix)]
+    #[test]
+    fn bash_passes_exactly_the_value() {
+        let values = [
+            "plain",
+            "Network Contributor",
+            "a'b; rm -rf /",
+            "back\\slash $(x) `y` \"z\"",
+            "a\r\nBcc: x\tz",
+            "esc\u{1b}[31mred\u{7f}",
+            "c1\u{85}next\u{9b}2J\u{80}\u{9f}",
+            "bidi\u{202e}txt.exe\u{2028}",
+            "ümlaut 日本 \u{1}\u{1f}",
+        ];
+        for v in values {
+            let o = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!("printf '%s' {}", q(v)))
+                .env("LC_ALL", "C")
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{v:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert_eq!(o.stdout, v.as_bytes(), "{v:?} quoted as {}", q(v));
+        }
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf 'RAN:%s' {}", q("victim\0-other")))
+            .env_remove("AKS_AUDIT_UNQUOTABLE")
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        assert!(
+            o.stdout.is_empty(),
+            "{:?}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert!(String::from_utf8_lossy(&o.stderr).contains("NUL character"));
     }
 }

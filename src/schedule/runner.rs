@@ -125,22 +125,13 @@ pub fn read_state(state_dir: &Path) -> anyhow::Result<Option<ScheduleState>> {
 }
 
 /// Writes the state file atomically: a temporary file in the same directory, fsync,
-/// then rename over the old one.
+/// then rename over the old one (mode 0600, no planted link followed: see
+/// [`crate::secure_fs`]).
 pub fn write_state(state_dir: &Path, state: &ScheduleState) -> anyhow::Result<()> {
-    use std::io::Write;
-    let path = state_path(state_dir);
-    let tmp = state_dir.join(format!(".{STATE_FILE}.tmp-{}", std::process::id()));
-    let text = serde_json::to_string_pretty(state)?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("writing {}", path.display()))
+    let mut text = serde_json::to_string_pretty(state)?;
+    text.push('\n');
+    crate::secure_fs::write_atomic_with(&state_path(state_dir), |w| {
+        Ok(w.write_all(text.as_bytes())?)
     })
 }
 
@@ -201,7 +192,7 @@ where
     Fut: Future<Output = anyhow::Result<u8>>,
 {
     let tz = opts.schedule.timezone();
-    std::fs::create_dir_all(&opts.state_dir)
+    crate::secure_fs::create_dir_all(&opts.state_dir)
         .with_context(|| format!("creating state directory {}", opts.state_dir.display()))?;
     let mut last = read_state(&opts.state_dir)?.map(|s| s.last_scheduled);
     tracing::info!(

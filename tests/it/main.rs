@@ -9,3 +9,4 @@ mod nightly;
 mod report;
 mod robustness;
 mod sdk;
+mod security;
