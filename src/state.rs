@@ -44,10 +44,11 @@ impl FolderLock {
     pub fn acquire(dir: &Path, wait: Duration, what: &str) -> anyhow::Result<FolderLock> {
         crate::history::create_private_dir(dir)?;
         let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut opts = OpenOptions::new();
+        opts.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts
             .open(&path)
             .with_context(|| format!("opening the lock {}", path.display()))?;
         let started = Instant::now();

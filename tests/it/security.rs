@@ -250,7 +250,7 @@ async fn the_http_client_refuses_a_redirect_from_https_to_http() {
 fn hostile_inventory(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let src = root().join("tests/fixtures/mail-owners");
-    for f in ["resource-groups.json", "subscriptions.json"] {
+    for f in ["resource-groups.json", "subscriptions.json", "role-assignments.json"] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }
     let mut clusters: Vec<serde_json::Value> =
@@ -333,6 +333,11 @@ fn reports_escape_control_characters_and_remediation_targets_the_exact_name() {
     std::fs::write(
         inv.join("clusters.json"),
         serde_json::to_string(&clusters).unwrap(),
+    )
+    .unwrap();
+    std::fs::copy(
+        src.join("role-assignments.json"),
+        inv.join("role-assignments.json"),
     )
     .unwrap();
     let out = tmp.path().join("out");
