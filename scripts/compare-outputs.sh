@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Proves a change leaves the outputs byte-identical: builds BASE (a git ref) and the
+# working tree, runs both on the demo tenant and on `emulator generate` S and M
+# tenants (offline, fixed clock, no SMTP: owner messages land in the outbox), and
+# compares every CSV, report.json and every owner/admin message (minus the headers
+# that differ by design: Date, Message-ID and MIME boundaries).
+#
+#   scripts/compare-outputs.sh BASE [S] [M] [demo]     (default: demo S M)
+#
+# Exit 0 when everything is identical; otherwise the differing files are listed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base=${1:?usage: $0 BASE [demo] [S] [M]}
+shift
+sets=("$@")
+[ ${#sets[@]} -gt 0 ] || sets=(demo S M)
+
+work=${COMPARE_DIR:-target/compare}
+export CARGO_TARGET_DIR="$PWD/target"
+mkdir -p "$work"
+rm -rf "$work/base-src"
+git worktree remove --force "$work/base-src" 2>/dev/null || true
+git worktree add --detach "$work/base-src" "$base" >/dev/null
+trap 'git worktree remove --force "$work/base-src" >/dev/null 2>&1 || true' EXIT
+
+echo "building $base" >&2
+(cd "$work/base-src" && cargo build --release --quiet --locked --target-dir "$PWD/../base-target")
+echo "building the working tree" >&2
+cargo build --release --quiet --locked
+old="$work/base-target/release/aks-identity-audit"
+new="target/release/aks-identity-audit"
+
+now=2026-06-01T06:00:00Z
+tenant() { # name subs clusters ras
+  local dir="$work/tenant-$1"
+  [ -f "$dir/clusters.json" ] || "$new" emulator generate --subscriptions "$2" --clusters "$3" --role-assignments "$4" --seed 7 --out "$dir" >/dev/null 2>&1
+  echo "$dir"
+}
+audit() { # bin out args...
+  local bin=$1 out=$2; shift 2
+  rm -rf "$out"
+  env -u AKS_AUDIT_CONFIG -u AKS_AUDIT_RUN_ID "$bin" --log-level error run --out "$out" --now "$now" \
+    --allowed-domain contoso.com --allowed-domain fabrikam.example --admin sec@corp.example.com "$@" >/dev/null 2>&1 || true
+}
+normalise() { # strip what differs by design in .eml files
+  sed -E -e '/^(Date|Message-ID): /d' -e 's/boundary="[^"]*"/boundary=B/' -e 's/^--[A-Za-z0-9_=.-]{16,}(--)?$/--B\1/' "$1"
+}
+
+status=0
+for s in "${sets[@]}"; do
+  case "$s" in
+    demo) args=(--demo) ;;
+    S) args=(--inventory "$(tenant S 100 1000 10000)") ;;
+    M) args=(--inventory "$(tenant M 1000 10000 100000)") ;;
+    *) echo "unknown set $s" >&2; exit 2 ;;
+  esac
+  audit "$old" "$work/$s-old" "${args[@]}"
+  audit "$new" "$work/$s-new" "${args[@]}"
+  n=0; bad=0
+  for f in "$work/$s-old"/*.csv "$work/$s-old"/report.json "$work/$s-old"/outbox/*.eml; do
+    [ -e "$f" ] || continue
+    rel=${f#"$work/$s-old/"}
+    g="$work/$s-new/$rel"
+    n=$((n + 1))
+    if [ ! -e "$g" ]; then echo "$s: $rel missing in the new output"; bad=$((bad + 1)); continue; fi
+    if [[ "$f" == *.eml ]]; then
+      cmp -s <(normalise "$f") <(normalise "$g") || { echo "$s: $rel differs"; bad=$((bad + 1)); }
+    else
+      cmp -s "$f" "$g" || { echo "$s: $rel differs"; bad=$((bad + 1)); }
+    fi
+  done
+  extra=$(comm -13 <(cd "$work/$s-old" && find . -name '*.csv' -o -name report.json -o -name '*.eml' | sort) \
+                   <(cd "$work/$s-new" && find . -name '*.csv' -o -name report.json -o -name '*.eml' | sort) | wc -l)
+  [ "$extra" = 0 ] || { echo "$s: $extra file(s) only in the new output"; bad=$((bad + extra)); }
+  echo "$s: $n files compared, $bad different"
+  [ "$bad" = 0 ] || status=1
+done
+exit $status
