@@ -439,3 +439,87 @@ fn config_errors_name_file_key_and_reason_in_check_config_and_at_start() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A cluster whose name is 16 MiB (a 200 MB one once made 3.7 GB of report files and
+/// 4.3 GB of memory): the row is skipped and counted, the skip names the field, file
+/// and index, the run exits 3, the other clusters are audited, and the output stays
+/// the size of the rest of the inventory.
+#[test]
+fn an_oversized_field_skips_its_row_and_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = tmp.path().join("inv");
+    std::fs::create_dir(&inv).unwrap();
+    for f in [
+        "clusters.json",
+        "registries.json",
+        "resource-groups.json",
+        "role-assignments.json",
+        "subscriptions.json",
+    ] {
+        std::fs::write(inv.join(f), demo(f)).unwrap();
+    }
+    let mut clusters: serde_json::Value = serde_json::from_str(&demo("clusters.json")).unwrap();
+    let rows = clusters["data"].as_array_mut().unwrap();
+    let total = rows.len();
+    let huge = 3;
+    let victim = rows[huge]["id"].as_str().unwrap().to_string();
+    rows[huge]["name"] = "n".repeat(16 << 20).into();
+    std::fs::write(
+        inv.join("clusters.json"),
+        serde_json::to_string(&clusters).unwrap(),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+        .args([
+            "run",
+            "--no-email",
+            "--now",
+            "2026-06-01T00:00:00Z",
+            "--inventory",
+        ])
+        .arg(&inv)
+        .arg("--out")
+        .arg(&out)
+        .env_remove("AKS_AUDIT_CONFIG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let skipped = report["coverage"]["skipped_rows"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    let s = &skipped[0];
+    assert_eq!(s["index"], huge);
+    assert!(
+        s["source"].as_str().unwrap().ends_with("clusters.json"),
+        "{s}"
+    );
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`name`") && reason.contains("over the limit"),
+        "{reason}"
+    );
+    let audited: Vec<&str> = report["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cluster_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(audited.len(), total - 1);
+    assert!(!audited.iter().any(|id| id.eq_ignore_ascii_case(&victim)));
+    // The page says which row of which file was skipped and why.
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        page.contains(&format!("Skipped row {huge} of <code>")) && page.contains("over the limit"),
+        "the skip is in the coverage section"
+    );
+    let written: u64 = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(written < 4 << 20, "{written} bytes of reports");
+    assert!(err.len() < 1 << 20, "the log does not carry the value");
+}
