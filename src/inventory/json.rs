@@ -15,16 +15,18 @@ pub type Obj = Map<String, Value>;
 // | what                                                      | limit    | Azure's own limit                          |
 // |-----------------------------------------------------------|----------|--------------------------------------------|
 // | any string field: names, ids, scopes, types, versions,    | 4 KiB    | names ≤ 260 chars (cluster 63, resource    |
-// | states, times, client/principal ids, tag and label values |          | group 90, pool 12), tag values 256 chars,  |
-// |                                                           |          | resource ids a few hundred chars           |
+// | states, times, client and principal ids                   |          | group 90, pool 12), resource ids a few     |
+// |                                                           |          | hundred chars                              |
 // | keys of maps (tag names, add-on names, identity ids)      | 4 KiB    | tag names 512 chars                        |
-// | add-on `config` values                                    | 16 KiB   | free-form per add-on; ids and flags        |
+// | values of maps: tags, pod labels, add-on `config`         | 16 KiB   | tag values 256 chars; config free-form.    |
+// |                                                           |          | Hand-made inventories carry longer tags;   |
+// |                                                           |          | only the owner tag reaches the output.     |
 // | entries of one list or map (tags, pools, add-ons, ...)    | 1,000    | 50 tags, 100 node pools per cluster        |
 
 /// Longest string field, in bytes (see the table above).
 pub const MAX_FIELD_BYTES: usize = 4 * 1024;
-/// Longest add-on `config` value, in bytes.
-pub const MAX_CONFIG_VALUE_BYTES: usize = 16 * 1024;
+/// Longest value of a string map (tag, pod label, add-on `config` value), in bytes.
+pub const MAX_MAP_VALUE_BYTES: usize = 16 * 1024;
 /// Most entries of one list or map in an element.
 pub const MAX_ENTRIES: usize = 1000;
 
@@ -162,18 +164,12 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// A string map (tags, add-on config, pod labels). Non-string values are rendered as
-/// JSON text. Bounded as [`entries`]; values at most [`MAX_FIELD_BYTES`], add-on
-/// `config` values at most [`MAX_CONFIG_VALUE_BYTES`].
+/// JSON text. Bounded as [`entries`]; values at most [`MAX_MAP_VALUE_BYTES`].
 pub fn string_map(o: &Obj, key: &str, path: &str) -> Result<SmallMap<String>, String> {
     let Some(m) = opt_obj(o, key, path)? else {
         return Ok(SmallMap::new());
     };
     let here = join(path, key);
-    let max = if key == "config" {
-        MAX_CONFIG_VALUE_BYTES
-    } else {
-        MAX_FIELD_BYTES
-    };
     entries(m, &here)?
         .map(|(k, v)| {
             let s = match v {
@@ -181,7 +177,7 @@ pub fn string_map(o: &Obj, key: &str, path: &str) -> Result<SmallMap<String>, St
                 Value::Null => String::new(),
                 other => other.to_string(),
             };
-            within(&s, max, &join(&here, &key_shown(k)))?;
+            within(&s, MAX_MAP_VALUE_BYTES, &join(&here, &key_shown(k)))?;
             Ok((k.clone(), s))
         })
         .collect()

@@ -370,6 +370,8 @@ mod tests {
     fn fields_over_their_limit_skip_the_row_naming_the_field() {
         assert!(cluster_with(|_| {}).is_ok());
         let long = "x".repeat(MAX_FIELD_BYTES + 1);
+        let long_value = "x".repeat(MAX_MAP_VALUE_BYTES + 1);
+        assert!(cluster_with(|v| v["tags"]["owner"] = long.clone().into()).is_ok());
         let ok = "x".repeat(MAX_FIELD_BYTES);
         assert!(cluster_with(|v| v["name"] = ok.clone().into()).is_ok());
         let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
@@ -382,7 +384,7 @@ mod tests {
                 "`location`",
             ),
             (
-                Box::new(|v| v["tags"]["owner"] = long.clone().into()),
+                Box::new(|v| v["tags"]["owner"] = long_value.clone().into()),
                 "`tags.owner`",
             ),
             (
@@ -396,7 +398,7 @@ mod tests {
             (
                 Box::new(|v| {
                     v["properties"]["addonProfiles"]["omsagent"]["config"]["id"] =
-                        "x".repeat(MAX_CONFIG_VALUE_BYTES + 1).into()
+                        "x".repeat(MAX_MAP_VALUE_BYTES + 1).into()
                 }),
                 "`properties.addonProfiles.omsagent.config.id`",
             ),
@@ -427,7 +429,7 @@ mod tests {
             (
                 Box::new(|v| {
                     v["properties"]["podIdentityProfile"]["userAssignedIdentityExceptions"][0]
-                        ["podLabels"]["app"] = long.clone().into()
+                        ["podLabels"]["app"] = long_value.clone().into()
                 }),
                 "`properties.podIdentityProfile.userAssignedIdentityExceptions[0].podLabels.app`",
             ),
@@ -440,7 +442,7 @@ mod tests {
             );
         }
         // A 4 KiB key is named by its start only.
-        let e = cluster_with(|v| v["tags"][ok.as_str()] = long.clone().into()).unwrap_err();
+        let e = cluster_with(|v| v["tags"][ok.as_str()] = long_value.clone().into()).unwrap_err();
         assert!(e.len() < 200, "{e}");
     }
 
