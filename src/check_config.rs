@@ -66,14 +66,7 @@ pub fn check(cfg: &FileConfig) -> Vec<Problem> {
             ));
         }
     }
-    if let Some(d) = cfg.history_days {
-        if d < 1 {
-            out.push(Problem::new(
-                "history_days",
-                format!("must be at least 1, got {d}"),
-            ));
-        }
-    }
+    check_history_days(cfg, &mut out);
     check_state_keys(cfg, &mut out);
     check_schedule(cfg, &mut out);
     check_mail(cfg, &mut out);
@@ -100,16 +93,27 @@ fn check_state_keys(cfg: &FileConfig, out: &mut Vec<Problem>) {
 /// no flag can override (schedule, the file's SMTP URL, history length).
 pub fn check_at_start(cfg: &FileConfig) -> Vec<Problem> {
     let mut out = Vec::new();
-    if let Some(d) = cfg.history_days.filter(|d| *d < 1) {
-        out.push(Problem::new(
-            "history_days",
-            format!("must be at least 1, got {d}"),
-        ));
-    }
+    check_history_days(cfg, &mut out);
     check_state_keys(cfg, &mut out);
     check_schedule(cfg, &mut out);
     check_smtp_url(cfg, &mut out);
     out
+}
+
+/// The longest history, `history_days` / `--history-days`: a hundred years (past that
+/// the dates it computes leave the calendar's range).
+pub const MAX_HISTORY_DAYS: i64 = 36_500;
+
+fn check_history_days(cfg: &FileConfig, out: &mut Vec<Problem>) {
+    if let Some(d) = cfg
+        .history_days
+        .filter(|d| !(1..=MAX_HISTORY_DAYS).contains(d))
+    {
+        out.push(Problem::new(
+            "history_days",
+            format!("must be 1 to {MAX_HISTORY_DAYS} days, got {d}"),
+        ));
+    }
 }
 
 fn check_schedule(cfg: &FileConfig, out: &mut Vec<Problem>) {
@@ -136,7 +140,7 @@ fn check_schedule(cfg: &FileConfig, out: &mut Vec<Problem>) {
         ));
     }
     if let Some(g) = s.shutdown_grace_seconds {
-        if g > 86_400 {
+        if g > crate::schedule::MAX_SHUTDOWN_GRACE_SECONDS {
             out.push(Problem::new(
                 "schedule.shutdown_grace_seconds",
                 format!("must be at most 86400 (a day), got {g}"),

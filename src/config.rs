@@ -263,8 +263,16 @@ impl Settings {
             None => None,
         };
         let history_days = args.history_days.or(file.history_days).unwrap_or(400);
-        if history_days < 1 {
-            bail!("history_days must be at least 1, got {history_days}");
+        if !(1..=crate::check_config::MAX_HISTORY_DAYS).contains(&history_days) {
+            bail!(
+                "{} must be 1 to {} days, got {history_days}",
+                if args.history_days.is_some() {
+                    "--history-days"
+                } else {
+                    "history_days (config)"
+                },
+                crate::check_config::MAX_HISTORY_DAYS
+            );
         }
         let keep_reports = match (&args.keep_reports, &file.keep_reports) {
             (Some(v), _) => Some(

@@ -49,6 +49,8 @@ pub struct ScheduleArgs {
 
 /// The default of `--shutdown-grace` / `schedule.shutdown_grace_seconds`.
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 60;
+/// The longest `--shutdown-grace`: a day.
+pub const MAX_SHUTDOWN_GRACE_SECONDS: u64 = 86_400;
 
 /// Parses an IANA timezone name with an error that says what is expected.
 pub fn parse_timezone(name: &str) -> anyhow::Result<Tz> {
@@ -81,15 +83,24 @@ pub fn options_from(
             "no schedule: give --cron EXPR or `cron` in the [schedule] table of the config file"
         ),
     };
+    let grace = args
+        .shutdown_grace
+        .or(file.shutdown_grace_seconds)
+        .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS);
+    anyhow::ensure!(
+        grace <= MAX_SHUTDOWN_GRACE_SECONDS,
+        "{} must be at most {MAX_SHUTDOWN_GRACE_SECONDS} seconds (a day), got {grace}",
+        if args.shutdown_grace.is_some() {
+            "--shutdown-grace"
+        } else {
+            "schedule.shutdown_grace_seconds"
+        }
+    );
     Ok(ScheduleOptions {
         schedule,
         state_dir: state_dir.to_path_buf(),
         run_missed: !args.no_run_missed && file.run_missed.unwrap_or(true),
-        shutdown_grace: Duration::from_secs(
-            args.shutdown_grace
-                .or(file.shutdown_grace_seconds)
-                .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS),
-        ),
+        shutdown_grace: Duration::from_secs(grace),
     })
 }
 

@@ -284,20 +284,32 @@ impl AzureSettings {
             (true, false) => Scope::ManagementGroups(management_groups),
             (false, false) => anyhow::bail!("give subscriptions or management groups, not both"),
         };
+        // Each message names the flag or the config key the value came from.
+        let named = |flag: bool, f: &'static str, k: &'static str| if flag { f } else { k };
         let max_attempts = args.max_attempts.or(file.max_attempts).unwrap_or(6);
         anyhow::ensure!(
             (1..=20).contains(&max_attempts),
-            "max_attempts must be 1 to 20, got {max_attempts}"
+            "{} must be 1 to 20, got {max_attempts}",
+            named(
+                args.max_attempts.is_some(),
+                "--max-attempts",
+                "azure.max_attempts"
+            )
         );
         let timeout = args.request_timeout.or(file.request_timeout).unwrap_or(60);
         anyhow::ensure!(
             (1..=3600).contains(&timeout),
-            "request_timeout must be 1 to 3600 seconds, got {timeout}"
+            "{} must be 1 to 3600 seconds, got {timeout}",
+            named(
+                args.request_timeout.is_some(),
+                "--request-timeout",
+                "azure.request_timeout"
+            )
         );
         let concurrency = file.concurrency.unwrap_or(4);
         anyhow::ensure!(
             (1..=32).contains(&concurrency),
-            "concurrency must be 1 to 32, got {concurrency}"
+            "azure.concurrency must be 1 to 32, got {concurrency}"
         );
         Ok(AzureSettings {
             auth: args.auth.or(file.auth).unwrap_or_default(),

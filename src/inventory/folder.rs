@@ -120,12 +120,15 @@ fn read_sp_credentials(dir: &Path, inv: &mut Inventory) -> anyhow::Result<()> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {file}"))?;
     for (i, raw) in elements(&text, &file)?.into_iter().enumerate() {
-        match serde_json::from_str::<super::SpCredential>(raw.get()) {
+        let read = serde_json::from_str::<super::SpCredential>(raw.get())
+            .map_err(|e| e.to_string())
+            .and_then(|c| super::read::sp_credential_within_limits(&c).map(|()| c));
+        match read {
             Ok(c) => inv.sp_credentials.push(c),
-            Err(e) => inv.coverage.skipped_rows.push(super::SkippedRow {
+            Err(reason) => inv.coverage.skipped_rows.push(super::SkippedRow {
                 source: file.clone(),
                 index: i,
-                reason: e.to_string(),
+                reason,
             }),
         }
     }

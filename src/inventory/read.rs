@@ -54,7 +54,7 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
     };
     let mut addons = Vec::new();
     if let Some(ap) = opt_obj(p, "addonProfiles", pp)? {
-        for (key, val) in ap {
+        for (key, val) in entries(ap, &join(pp, "addonProfiles"))? {
             let path = join(&join(pp, "addonProfiles"), key);
             addons.push(addon(key, as_obj(val, &path)?, &path)?);
         }
@@ -114,7 +114,7 @@ fn cluster_identity(o: &Obj) -> Result<Option<ClusterIdentity>, String> {
     };
     let mut user_assigned = Vec::new();
     if let Some(ua) = opt_obj(i, "userAssignedIdentities", "identity")? {
-        for (rid, v) in ua {
+        for (rid, v) in entries(ua, "identity.userAssignedIdentities")? {
             let path = format!("identity.userAssignedIdentities[{rid}]");
             let e = as_obj(v, &path)?;
             user_assigned.push(UserAssignedIdentity {
@@ -243,6 +243,17 @@ pub fn flat_role_assignment_is_valid(
     scope: Option<&str>,
     created_on: Option<&str>,
 ) -> bool {
+    let bounded = [id, principal_id]
+        .into_iter()
+        .chain(
+            [role_definition_id, role_name, scope, created_on]
+                .into_iter()
+                .flatten(),
+        )
+        .all(|s| s.len() <= MAX_FIELD_BYTES);
+    if !bounded {
+        return false; // read in full, and skipped naming the field
+    }
     let rdid = role_definition_id.unwrap_or_default();
     let has_role = (!rdid.is_empty() && !ids::role_guid(rdid).is_empty()) || role_name.is_some();
     let has_scope =
@@ -252,6 +263,13 @@ pub fn flat_role_assignment_is_valid(
         && has_role
         && has_scope
         && created_on.is_none_or(|t| parse_time(t).is_some())
+}
+
+/// A service principal's credential row (`sp-credentials.json`) within the input
+/// limits of [`super::json`]; `Err` names the field.
+pub fn sp_credential_within_limits(c: &SpCredential) -> Result<(), String> {
+    within(&c.client_id, MAX_FIELD_BYTES, "client_id")?;
+    within(&c.app_display_name, MAX_FIELD_BYTES, "app_display_name")
 }
 
 /// The Resource Graph `type` of a row, lower-cased, if it has one.
@@ -324,4 +342,145 @@ pub fn registry(v: &Value) -> Result<Registry, String> {
         resource_group: rg.to_string(),
         id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cluster_with(patch: impl FnOnce(&mut Value)) -> Result<Cluster, String> {
+        let mut v = json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c",
+            "name": "c",
+            "tags": {"owner": "a@contoso.com"},
+            "identity": {"type": "UserAssigned", "userAssignedIdentities": {"/x/id": {"principalId": "p"}}},
+            "properties": {
+                "agentPoolProfiles": [{"name": "np1", "mode": "System"}],
+                "addonProfiles": {"omsagent": {"enabled": true, "config": {"id": "/w"}}},
+                "podIdentityProfile": {"enabled": true, "userAssignedIdentityExceptions": [
+                    {"name": "e", "namespace": "n", "podLabels": {"app": "x"}}
+                ]}
+            }
+        });
+        patch(&mut v);
+        cluster(&v)
+    }
+
+    #[test]
+    fn fields_over_their_limit_skip_the_row_naming_the_field() {
+        assert!(cluster_with(|_| {}).is_ok());
+        let long = "x".repeat(MAX_FIELD_BYTES + 1);
+        let long_value = "x".repeat(MAX_MAP_VALUE_BYTES + 1);
+        assert!(cluster_with(|v| v["tags"]["owner"] = long.clone().into()).is_ok());
+        let ok = "x".repeat(MAX_FIELD_BYTES);
+        assert!(cluster_with(|v| v["name"] = ok.clone().into()).is_ok());
+        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+            (
+                Box::new(|v| v["name"] = long.clone().into()),
+                "`name` is 4097 bytes long",
+            ),
+            (
+                Box::new(|v| v["location"] = long.clone().into()),
+                "`location`",
+            ),
+            (
+                Box::new(|v| v["tags"]["owner"] = long_value.clone().into()),
+                "`tags.owner`",
+            ),
+            (
+                Box::new(|v| v["tags"][long.as_str()] = "a".into()),
+                "`tags` has a key 4097 bytes long",
+            ),
+            (
+                Box::new(|v| v["properties"]["agentPoolProfiles"][0]["name"] = long.clone().into()),
+                "`properties.agentPoolProfiles[0].name`",
+            ),
+            (
+                Box::new(|v| {
+                    v["properties"]["addonProfiles"]["omsagent"]["config"]["id"] =
+                        "x".repeat(MAX_MAP_VALUE_BYTES + 1).into()
+                }),
+                "`properties.addonProfiles.omsagent.config.id`",
+            ),
+            (
+                Box::new(|v| v["properties"]["addonProfiles"][long.as_str()] = json!({})),
+                "`properties.addonProfiles` has a key",
+            ),
+            (
+                Box::new(|v| v["identity"]["userAssignedIdentities"][long.as_str()] = json!({})),
+                "`identity.userAssignedIdentities` has a key",
+            ),
+            (
+                Box::new(|v| {
+                    v["properties"]["agentPoolProfiles"] =
+                        json!(vec![json!({"name": "p"}); MAX_ENTRIES + 1])
+                }),
+                "`properties.agentPoolProfiles` has 1001 entries",
+            ),
+            (
+                Box::new(|v| {
+                    v["tags"] = (0..=MAX_ENTRIES)
+                        .map(|i| (format!("k{i}"), json!("v")))
+                        .collect::<serde_json::Map<_, _>>()
+                        .into()
+                }),
+                "`tags` has 1001 entries",
+            ),
+            (
+                Box::new(|v| {
+                    v["properties"]["podIdentityProfile"]["userAssignedIdentityExceptions"][0]
+                        ["podLabels"]["app"] = long_value.clone().into()
+                }),
+                "`properties.podIdentityProfile.userAssignedIdentityExceptions[0].podLabels.app`",
+            ),
+        ];
+        for (patch, named) in cases {
+            let e = cluster_with(patch).unwrap_err();
+            assert!(
+                e.starts_with(named) && e.contains("over the limit"),
+                "{named}: {e}"
+            );
+        }
+        // A 4 KiB key is named by its start only.
+        let e = cluster_with(|v| v["tags"][ok.as_str()] = long_value.clone().into()).unwrap_err();
+        assert!(e.len() < 200, "{e}");
+    }
+
+    #[test]
+    fn an_oversized_flat_role_assignment_is_left_to_the_full_reader() {
+        let id = "/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/a";
+        let rd = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c";
+        assert!(flat_role_assignment_is_valid(
+            id,
+            "p",
+            Some(rd),
+            None,
+            None,
+            None
+        ));
+        let long = "p".repeat(MAX_FIELD_BYTES + 1);
+        assert!(!flat_role_assignment_is_valid(
+            id,
+            &long,
+            Some(rd),
+            None,
+            None,
+            None
+        ));
+        let e = role_assignment(&json!({"id": id, "principalId": long, "roleDefinitionId": rd}))
+            .unwrap_err();
+        assert!(e.starts_with("`principalId` is 4097 bytes"), "{e}");
+    }
+
+    #[test]
+    fn sp_credentials_are_bounded_too() {
+        let c = SpCredential {
+            client_id: "c".into(),
+            app_display_name: "x".repeat(MAX_FIELD_BYTES + 1),
+            nearest_expiry: None,
+        };
+        let e = sp_credential_within_limits(&c).unwrap_err();
+        assert!(e.starts_with("`app_display_name`"), "{e}");
+    }
 }

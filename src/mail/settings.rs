@@ -249,20 +249,20 @@ impl MailSettings {
         } else {
             file.always_send.unwrap_or(true)
         };
-        let timeout_s = args
-            .smtp_timeout
-            .or(file.timeout_seconds)
-            .unwrap_or(DEFAULT_TIMEOUT_SECONDS);
-        if timeout_s == 0 {
-            bail!("mail timeout must be at least 1 second");
-        }
-        let retries = args
-            .smtp_retries
-            .or(file.retries)
-            .unwrap_or(DEFAULT_RETRIES);
-        if retries > 10 {
-            bail!("mail retries must be at most 10, got {retries}");
-        }
+        let timeout_s = in_range(
+            ("--smtp-timeout", args.smtp_timeout),
+            ("mail.timeout_seconds", file.timeout_seconds),
+            DEFAULT_TIMEOUT_SECONDS,
+            1..=MAX_TIMEOUT_SECONDS,
+            " seconds",
+        )?;
+        let retries = in_range(
+            ("--smtp-retries", args.smtp_retries),
+            ("mail.retries", file.retries),
+            DEFAULT_RETRIES,
+            0..=MAX_RETRIES,
+            "",
+        )?;
         let transport = match (&smtp_url, enabled) {
             (Some(url), true) => {
                 let mut s = parse_smtp_url(url)?;
@@ -334,6 +334,35 @@ impl MailSettings {
             csv_excel: ctx.csv_excel,
         })
     }
+}
+
+/// The longest SMTP timeout: an hour.
+pub const MAX_TIMEOUT_SECONDS: u64 = 3600;
+/// The most retries per message.
+pub const MAX_RETRIES: u32 = 10;
+
+/// The flag's value, else the config key's, else `default`, within `range`; an error
+/// names the flag or key the value came from.
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    (flag, from_flag): (&str, Option<T>),
+    (key, from_file): (&str, Option<T>),
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> anyhow::Result<T> {
+    let (name, v) = match (from_flag, from_file) {
+        (Some(v), _) => (flag, v),
+        (None, Some(v)) => (key, v),
+        (None, None) => return Ok(default),
+    };
+    if !range.contains(&v) {
+        bail!(
+            "{name} must be {} to {}{unit}, got {v}",
+            range.start(),
+            range.end()
+        );
+    }
+    Ok(v)
 }
 
 fn parse_from(s: &str) -> anyhow::Result<Mailbox> {

@@ -5,6 +5,8 @@ pub mod email;
 pub mod html;
 pub mod json;
 pub mod tables;
+#[cfg(test)]
+mod tests;
 pub mod trend;
 
 use std::io::Write;

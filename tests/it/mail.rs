@@ -520,6 +520,147 @@ fn a_refusing_server_leaves_the_outbox_and_exit_3_then_resend_delivers() {
     assert_eq!(smtp.messages().len(), 6);
 }
 
+/// An SMTP server that accepts connections and then never sends a byte, or (`greet`)
+/// sends its greeting and goes silent. Stops accepting when dropped.
+struct SilentSmtp {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SilentSmtp {
+    fn start(greet: bool) -> SilentSmtp {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = vec![];
+            while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((mut s, _)) => {
+                        if greet {
+                            let _ = s.write_all(b"220 silent.test ESMTP\r\n");
+                        }
+                        held.push(s);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+        SilentSmtp { port, stop }
+    }
+}
+
+impl Drop for SilentSmtp {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Runs the binary with `args`; fails the test, instead of hanging it, when the
+/// process is still running after `limit`.
+fn cmd_within(args: &[String], limit: std::time::Duration) -> (Output, std::time::Duration) {
+    let logs = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (logs.path().join("out"), logs.path().join("err"));
+    let started = std::time::Instant::now();
+    let mut child = Command::new(BIN)
+        .args(["--log-format", "json"])
+        .args(args)
+        .env_remove(PASSWORD_ENV)
+        .env_remove("AKS_AUDIT_CONFIG")
+        .env_remove("AKS_AUDIT_LOG")
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "still running after {limit:?} (hung): {}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let o = Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    };
+    (o, started.elapsed())
+}
+
+/// A server that never answers (or greets and goes silent) used to hold the run, and
+/// `resend`, forever: lettre's timeout covers connecting only. Each attempt is now
+/// bounded by --smtp-timeout and retried like any transient failure; the messages
+/// stay in the outbox and the exit code is 3.
+#[test]
+fn a_server_that_never_answers_times_out_and_leaves_the_outbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let limit = std::time::Duration::from_secs(60);
+    let flags = |port: u16| -> Vec<String> {
+        [
+            "--smtp",
+            &format!("smtp://127.0.0.1:{port}?tls=none"),
+            "--mail-from",
+            "AKS audit <aks-audit@contoso.com>",
+            "--smtp-timeout",
+            "2",
+            "--smtp-retries",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let mute = SilentSmtp::start(false);
+    let mut args: Vec<String> = [
+        "run",
+        "--inventory",
+        &fixture().display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--allowed-domain",
+        "contoso.com",
+        "--admin",
+        ADMIN,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(flags(mute.port));
+    let (o, took) = cmd_within(&args, limit);
+    assert_eq!(o.status.code(), Some(3), "after {took:?}: {}", stderr(&o));
+    let last = last_log_line(&o);
+    assert_eq!(last["mail_undelivered"], 6, "{last}");
+    let err = stderr(&o);
+    assert!(
+        err.contains("timed out") && err.contains("will retry"),
+        "{err}"
+    );
+    assert_eq!(files(&out.join("outbox")).len(), 6);
+    assert!(files(&out.join("sent")).is_empty());
+
+    let greets = SilentSmtp::start(true);
+    let mut args = vec!["resend".to_string(), out.display().to_string()];
+    args.extend(flags(greets.port));
+    args.extend(["--allowed-domain", "contoso.com", "--admin", ADMIN].map(String::from));
+    let (o, took) = cmd_within(&args, limit);
+    assert_eq!(o.status.code(), Some(3), "after {took:?}: {}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("sent 0, undelivered 6"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(stderr(&o).contains("timed out"), "{}", stderr(&o));
+    assert_eq!(files(&out.join("outbox")).len(), 6);
+}
+
 #[test]
 fn resend_refuses_a_planted_message_to_a_foreign_address() {
     let tmp = tempfile::tempdir().unwrap();

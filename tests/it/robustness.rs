@@ -439,3 +439,229 @@ fn config_errors_name_file_key_and_reason_in_check_config_and_at_start() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A cluster whose name is 16 MiB (a 200 MB one once made 3.7 GB of report files and
+/// 4.3 GB of memory): the row is skipped and counted, the skip names the field, file
+/// and index, the run exits 3, the other clusters are audited, and the output stays
+/// the size of the rest of the inventory.
+#[test]
+fn an_oversized_field_skips_its_row_and_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = tmp.path().join("inv");
+    std::fs::create_dir(&inv).unwrap();
+    for f in [
+        "clusters.json",
+        "registries.json",
+        "resource-groups.json",
+        "role-assignments.json",
+        "subscriptions.json",
+    ] {
+        std::fs::write(inv.join(f), demo(f)).unwrap();
+    }
+    let mut clusters: serde_json::Value = serde_json::from_str(&demo("clusters.json")).unwrap();
+    let rows = clusters["data"].as_array_mut().unwrap();
+    let total = rows.len();
+    let huge = 3;
+    let victim = rows[huge]["id"].as_str().unwrap().to_string();
+    rows[huge]["name"] = "n".repeat(16 << 20).into();
+    std::fs::write(
+        inv.join("clusters.json"),
+        serde_json::to_string(&clusters).unwrap(),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+        .args([
+            "run",
+            "--no-email",
+            "--now",
+            "2026-06-01T00:00:00Z",
+            "--inventory",
+        ])
+        .arg(&inv)
+        .arg("--out")
+        .arg(&out)
+        .env_remove("AKS_AUDIT_CONFIG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let skipped = report["coverage"]["skipped_rows"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    let s = &skipped[0];
+    assert_eq!(s["index"], huge);
+    assert!(
+        s["source"].as_str().unwrap().ends_with("clusters.json"),
+        "{s}"
+    );
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`name`") && reason.contains("over the limit"),
+        "{reason}"
+    );
+    let audited: Vec<&str> = report["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cluster_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(audited.len(), total - 1);
+    assert!(!audited.iter().any(|id| id.eq_ignore_ascii_case(&victim)));
+    // The page says which row of which file was skipped and why.
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        page.contains(&format!("Skipped row {huge} of <code>")) && page.contains("over the limit"),
+        "the skip is in the coverage section"
+    );
+    let written: u64 = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(written < 4 << 20, "{written} bytes of reports");
+    assert!(err.len() < 1 << 20, "the log does not carry the value");
+}
+
+/// Numeric settings out of range are refused at start, exit 2, with a message naming
+/// the flag or config key; `--history-days 2147483648` used to panic on date overflow.
+#[test]
+fn numeric_settings_out_of_range_exit_2_naming_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_aks-identity-audit");
+    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let state = tmp.path().join("state");
+    // Runs the binary, killing it (and failing) if it is still running after 30 s:
+    // an unchecked `schedule` would wait for its first run.
+    let exec = |args: &[&str]| -> (Option<i32>, String) {
+        let err_path = tmp.path().join("stderr");
+        let mut child = Command::new(bin)
+            .args(args)
+            .env_remove("AKS_AUDIT_CONFIG")
+            .env_remove("AKS_AUDIT_SMTP_PASSWORD")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{args:?} still running after 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status.code(), std::fs::read_to_string(&err_path).unwrap())
+    };
+    let out = tmp.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", "--no-email", "--inventory", inv.to_str().unwrap()];
+        a.extend(["--state", state.to_str().unwrap()]);
+        a.extend(["--out", out.to_str().unwrap()]);
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let smtp = [
+        "--smtp",
+        "smtp://127.0.0.1:2525?tls=none",
+        "--mail-from",
+        "a@contoso.com",
+    ];
+    let mut cases: Vec<(Vec<String>, &str)> = vec![
+        (run(&["--history-days", "2147483648"]), "--history-days"),
+        (run(&["--history-days", "36501"]), "--history-days"),
+        (run(&["--history-days", "0"]), "--history-days"),
+        (run(&["--history-days=-5"]), "--history-days"),
+        (run(&["--max-attempts", "0"]), "--max-attempts"),
+        (run(&["--max-attempts", "4294967295"]), "--max-attempts"),
+        (run(&["--request-timeout", "0"]), "--request-timeout"),
+        (
+            run(&["--request-timeout", "18446744073709551615"]),
+            "--request-timeout",
+        ),
+        (run(&["--smtp-timeout", "0"]), "--smtp-timeout"),
+        (
+            run(&["--smtp-timeout", "18446744073709551615"]),
+            "--smtp-timeout",
+        ),
+        (run(&["--smtp-retries", "11"]), "--smtp-retries"),
+        (run(&["--smtp-retries", "4294967295"]), "--smtp-retries"),
+    ];
+    // The same values through `resend` and `schedule`.
+    let out_dir = out.to_str().unwrap();
+    for (flag, v) in [
+        ("--smtp-timeout", "0"),
+        ("--smtp-timeout", "4000"),
+        ("--smtp-retries", "11"),
+    ] {
+        let mut a = vec!["resend", out_dir, flag, v];
+        a.extend(smtp);
+        cases.push((a.iter().map(|s| s.to_string()).collect(), flag));
+    }
+    let mut sched = run(&[
+        "--shutdown-grace",
+        "18446744073709551615",
+        "--cron",
+        "0 2 * * *",
+    ]);
+    sched[0] = "schedule".into();
+    sched.retain(|a| a != "--no-email");
+    cases.push((sched.clone(), "--shutdown-grace"));
+    let i = sched.iter().position(|a| a == "--shutdown-grace").unwrap();
+    sched.drain(i..i + 2);
+    sched.extend(["--history-days", "2147483648"].map(String::from));
+    cases.push((sched, "--history-days"));
+    for (args, flag) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, err) = exec(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(flag) && err.contains("must be") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    // The same limits as config keys name the key, in `check-config` and at start.
+    for (body, key) in [
+        ("history_days = 2147483648\n", "history_days"),
+        ("[mail]\ntimeout_seconds = 0\n", "mail.timeout_seconds"),
+        ("[mail]\nretries = 11\n", "mail.retries"),
+        ("[azure]\nmax_attempts = 21\n", "azure.max_attempts"),
+        ("[azure]\nrequest_timeout = 3601\n", "azure.request_timeout"),
+        ("[azure]\nconcurrency = 0\n", "azure.concurrency"),
+        (
+            "[schedule]\ncron = \"0 2 * * *\"\nshutdown_grace_seconds = 86401\n",
+            "schedule.shutdown_grace_seconds",
+        ),
+    ] {
+        let file = tmp.path().join("c.toml");
+        std::fs::write(&file, body).unwrap();
+        let (code, err) = exec(&["check-config", file.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{body}: {err}");
+        assert!(err.contains(&format!(": {key}: ")), "{body}: {err}");
+        let mut a = run(&["--config", file.to_str().unwrap()]);
+        if key.starts_with("schedule") {
+            a[0] = "schedule".into();
+            a.retain(|a| a != "--no-email");
+        }
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let (code, err) = exec(&a);
+        assert_eq!(code, Some(2), "{body}: {err}");
+        assert!(
+            err.contains(key) && !err.contains("panicked"),
+            "{body}: {err}"
+        );
+    }
+    // The largest history is a valid one.
+    let (code, err) = exec(
+        &run(&["--history-days", "36500"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(code, Some(0), "{err}");
+}
