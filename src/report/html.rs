@@ -46,7 +46,7 @@ pub(crate) fn engine() -> anyhow::Result<&'static Tera> {
 /// Tera's autoescape: HTML-escaped, and control characters other than line breaks and
 /// tabs (NUL, ESC, C1 ...) and bidirectional overrides shown as `\u{..}` text, so no
 /// value carries them into the page (or a terminal that prints it).
-fn escape_text(s: &str) -> String {
+pub(crate) fn escape_text(s: &str) -> String {
     tera::escape_html(&crate::logfmt::escape_except(s, &['\n', '\r', '\t']))
 }
 

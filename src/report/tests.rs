@@ -147,6 +147,7 @@ fn build(
     r.coverage.gaps = vec![Gap {
         scope: t.text("scope", 0),
         reason: t.text("gap", 0),
+        tables: vec!["role-assignments".into()],
     }];
     r.role_checks = (0..clusters * 2)
         .map(|i| RoleCheck {
@@ -534,11 +535,11 @@ proptest! {
         let page = &files["report.html"];
         check_balanced("report.html", page);
         for c in &r.clusters {
-            let shown = format!("<b>{}</b>", tera::escape_html(&c.cluster_name));
+            let shown = format!("<b>{}</b>", crate::report::html::escape_text(&c.cluster_name));
             prop_assert!(page.contains(&shown), "{shown} not in the page");
         }
         for f in r.findings.iter().filter(|f| f.suppressed.is_none()).take(50) {
-            let shown = format!("<pre>{}</pre>", tera::escape_html(&f.remediation));
+            let shown = format!("<pre>{}</pre>", crate::report::html::escape_text(&f.remediation));
             prop_assert!(page.contains(&shown), "{shown} not in the page");
         }
         let dir = tempfile::tempdir().unwrap();

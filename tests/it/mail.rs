@@ -1025,7 +1025,11 @@ fn a_crash_at_any_stage_loses_no_notification_and_sends_none_twice() {
             // Messages in flight (up to 4 at once) when the process died were accepted
             // by the server but not yet recorded: they may arrive twice, never zero times.
             // (The admin gets one message per run: both runs mailed them.)
-            let extra: usize = OWNERS.iter().filter_map(|o| got.get(*o)).map(|n| n - 1).sum();
+            let extra: usize = OWNERS
+                .iter()
+                .filter_map(|o| got.get(*o))
+                .map(|n| n - 1)
+                .sum();
             assert!(extra <= 3, "{point}: {got:?}");
             for owner in OWNERS {
                 assert!(

@@ -250,7 +250,11 @@ async fn the_http_client_refuses_a_redirect_from_https_to_http() {
 fn hostile_inventory(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let src = root().join("tests/fixtures/mail-owners");
-    for f in ["resource-groups.json", "subscriptions.json", "role-assignments.json"] {
+    for f in [
+        "resource-groups.json",
+        "subscriptions.json",
+        "role-assignments.json",
+    ] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }
     let mut clusters: Vec<serde_json::Value> =
