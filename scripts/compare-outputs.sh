@@ -23,12 +23,18 @@ git worktree remove --force "$work/base-src" 2>/dev/null || true
 git worktree add --detach "$work/base-src" "$base" >/dev/null
 trap 'git worktree remove --force "$work/base-src" >/dev/null 2>&1 || true' EXIT
 
+# Debug builds (outputs do not depend on the profile); the base's target folder is
+# seeded from this one so only the crate itself is compiled again.
+base_target="$PWD/$work/base-target"
+if [ ! -d "$base_target/debug" ] && [ -d target/debug ]; then
+  mkdir -p "$base_target" && cp -a target/debug "$base_target/"
+fi
 echo "building $base" >&2
-(cd "$work/base-src" && cargo build --release --quiet --locked --target-dir "$PWD/../base-target")
+(cd "$work/base-src" && cargo build --quiet --locked --target-dir "$base_target")
 echo "building the working tree" >&2
-cargo build --release --quiet --locked
-old="$work/base-target/release/aks-identity-audit"
-new="target/release/aks-identity-audit"
+cargo build --quiet --locked
+old="$base_target/debug/aks-identity-audit"
+new="target/debug/aks-identity-audit"
 
 now=2026-06-01T06:00:00Z
 tenant() { # name subs clusters ras
