@@ -16,7 +16,7 @@ sets=("$@")
 [ ${#sets[@]} -gt 0 ] || sets=(demo S M)
 
 work=${COMPARE_DIR:-target/compare}
-export CARGO_TARGET_DIR="$PWD/target"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 mkdir -p "$work"
 rm -rf "$work/base-src"
 git worktree remove --force "$work/base-src" 2>/dev/null || true
@@ -26,15 +26,15 @@ trap 'git worktree remove --force "$work/base-src" >/dev/null 2>&1 || true' EXIT
 # Debug builds (outputs do not depend on the profile); the base's target folder is
 # seeded from this one so only the crate itself is compiled again.
 base_target="$PWD/$work/base-target"
-if [ ! -d "$base_target/debug" ] && [ -d target/debug ]; then
-  mkdir -p "$base_target" && cp -a target/debug "$base_target/"
+if [ ! -d "$base_target/debug" ] && [ -d "$CARGO_TARGET_DIR/debug" ]; then
+  mkdir -p "$base_target" && cp -a "$CARGO_TARGET_DIR/debug" "$base_target/"
 fi
 echo "building $base" >&2
 (cd "$work/base-src" && cargo build --quiet --locked --target-dir "$base_target")
 echo "building the working tree" >&2
 cargo build --quiet --locked
 old="$base_target/debug/aks-identity-audit"
-new="target/debug/aks-identity-audit"
+new="$CARGO_TARGET_DIR/debug/aks-identity-audit"
 
 now=2026-06-01T06:00:00Z
 tenant() { # name subs clusters ras
