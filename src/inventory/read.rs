@@ -375,7 +375,8 @@ mod tests {
         assert!(cluster_with(|v| v["tags"]["owner"] = long.clone().into()).is_ok());
         let ok = "x".repeat(MAX_FIELD_BYTES);
         assert!(cluster_with(|v| v["name"] = ok.clone().into()).is_ok());
-        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        type Patch<'a> = Box<dyn FnOnce(&mut Value) + 'a>;
+        let cases: Vec<(Patch, &str)> = vec![
             (
                 Box::new(|v| v["name"] = long.clone().into()),
                 "`name` is 4097 bytes long",
