@@ -488,3 +488,42 @@ fn a_fatal_error_is_a_json_line_in_json_mode() {
         .unwrap()
         .contains("/nonexistent/inventory"));
 }
+
+/// On a terminal the run ends with one human line: clusters, findings by severity,
+/// where the report is, and why the exit code (`script` gives the run a terminal).
+#[test]
+fn a_run_on_a_terminal_ends_with_one_human_summary_line() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipping: util-linux `script` is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = folder(
+        &tmp.path().join("inv"),
+        &[cluster(SUB_A, "a1"), cluster(SUB_B, "b1")],
+        Some(grants(&[SUB_A])),
+    );
+    let out = tmp.path().join("out");
+    let cmd = format!(
+        "{BIN} run --no-email --inventory {} --out {}",
+        inv.display(),
+        out.display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("AKS_AUDIT_CONFIG")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let line = text
+        .lines()
+        .find(|l| l.contains("findings:"))
+        .unwrap_or_else(|| panic!("no summary line in {text}"));
+    assert!(line.starts_with("2 clusters; findings: 0 critical, 1 high"), "{line}");
+    assert!(line.contains("report.html") && line.contains("exit 3: 1 coverage gap(s)"), "{line}");
+    // Without a terminal there is no such line (logs are for machines).
+    let o = run(&inv, &tmp.path().join("out2"), &["--no-email"]);
+    assert!(!stderr(&o).contains("; findings:"));
+}
