@@ -101,13 +101,14 @@ pub fn report_fatal(format: LogFormat, err: &anyhow::Error) {
         LogFormat::Plain => eprintln!("error: {text}"),
         LogFormat::Json => eprintln!(
             "{}",
-            serde_json::json!({
+            crate::redact::escape_c1(&serde_json::json!({
                 "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 "level": "ERROR",
                 "message": "fatal error",
                 "error": text,
                 "exit_code": crate::exit::ERROR,
             })
+            .to_string())
         ),
     }
 }

@@ -107,6 +107,24 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// C1 control characters (U+0080–U+009F) as `\u00XX`: a terminal reads some of them
+/// as escape sequences, and JSON encoders leave them raw (only below U+0020 must be
+/// escaped). In a JSON record `\u00XX` is the same character, in a plain one inert text.
+pub fn escape_c1(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if ('\u{80}'..='\u{9f}').contains(&c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// The log writer: standard error, each record redacted as a whole before it is written.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stderr;
@@ -117,7 +135,7 @@ pub struct StderrRecord(Vec<u8>);
 impl StderrRecord {
     fn take_redacted(&mut self) -> Vec<u8> {
         let text = String::from_utf8_lossy(&self.0);
-        let out = redact(&text).into_owned().into_bytes();
+        let out = escape_c1(&redact(&text)).into_owned().into_bytes();
         self.0.clear();
         out
     }
@@ -155,6 +173,22 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Stderr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn c1_controls_become_json_escapes() {
+        let line = serde_json::json!({ "name": "a\u{85}b\u{9b}2J" }).to_string();
+        let escaped = escape_c1(&line);
+        assert!(
+            !escaped.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)),
+            "{escaped}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(
+            back["name"], "a\u{85}b\u{9b}2J",
+            "the same value once decoded"
+        );
+        assert!(matches!(escape_c1("plain é"), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn registered_secrets_and_their_encodings_are_masked() {

@@ -521,8 +521,14 @@ fn a_run_on_a_terminal_ends_with_one_human_summary_line() {
         .lines()
         .find(|l| l.contains("findings:"))
         .unwrap_or_else(|| panic!("no summary line in {text}"));
-    assert!(line.starts_with("2 clusters; findings: 0 critical, 1 high"), "{line}");
-    assert!(line.contains("report.html") && line.contains("exit 3: 1 coverage gap(s)"), "{line}");
+    assert!(
+        line.starts_with("2 clusters; findings: 0 critical, 1 high"),
+        "{line}"
+    );
+    assert!(
+        line.contains("report.html") && line.contains("exit 3: 1 coverage gap(s)"),
+        "{line}"
+    );
     // Without a terminal there is no such line (logs are for machines).
     let o = run(&inv, &tmp.path().join("out2"), &["--no-email"]);
     assert!(!stderr(&o).contains("; findings:"));
