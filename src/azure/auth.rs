@@ -215,6 +215,8 @@ impl TokenProvider {
                 one_line(&e.to_string())
             )
         })?;
+        // An access token is a secret too: masked wherever a server echoes it back.
+        crate::redact::register(t.token.secret());
         let s = Secret::new(t.token.secret());
         g.1.insert(scope.to_string(), t);
         Ok(s)
@@ -378,6 +380,7 @@ async fn attempt(
         Ok(Err(e)) => return Err(one_line(&e.to_string())),
         Ok(Ok(t)) => t,
     };
+    crate::redact::register(token.token.secret());
     let mut cache = HashMap::new();
     cache.insert(scope.to_string(), token);
     Ok(TokenProvider {
