@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{FileConfig, RunArgs, Settings};
+use crate::config::RunArgs;
 use crate::rules::{catalogue, Baseline};
 
 #[derive(Debug, Parser)]
@@ -38,7 +38,7 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
         #[command(flatten)]
-        schedule: crate::schedule::ScheduleArgs,
+        schedule: crate::config::schedule::ScheduleArgs,
     },
     /// The Azure emulator: serve a tenant over HTTPS, or generate synthetic tenants.
     Emulator {
@@ -65,7 +65,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE", env = "AKS_AUDIT_CONFIG")]
         config: Option<PathBuf>,
         #[command(flatten)]
-        mail: crate::mail::MailArgs,
+        mail: crate::config::mail::MailArgs,
     },
     /// Validate a configuration file and exit.
     CheckConfig {
@@ -118,7 +118,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     init_logging(cli.log_format, &cli.log_level);
     match cli.command {
         Command::Run(args) => {
-            let settings = Settings::resolve(&args)?;
+            let settings = crate::config::resolve(&args)?;
             let rt = tokio::runtime::Runtime::new()?;
             let res = rt.block_on(crate::run::run(&settings))?;
             println!("{}", res.out_dir.display());
@@ -129,20 +129,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Schedule { run, schedule } => {
             // Validate once at start; each run re-reads the configuration.
-            let first = Settings::resolve(&run)?;
-            let Some(state) = first.state.clone() else {
-                anyhow::bail!("schedule needs --state DIR (history is what makes the kubelet check work, and the scheduler keeps its own state there)");
-            };
-            let file = match &run.config {
-                Some(p) => FileConfig::load(p)?,
-                None => FileConfig::default(),
-            };
-            let opts = crate::schedule::options_from(&schedule, &file.schedule, &state)?;
+            let (_, opts) = crate::config::resolve_schedule(&run, &schedule)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(crate::schedule::run_schedule(opts, |_scheduled| {
-                let run = run.clone();
+                let (run, schedule) = (run.clone(), schedule.clone());
                 async move {
-                    let settings = Settings::resolve(&run)?;
+                    // With the schedule's flags: a file that leaves the cron to --cron
+                    // is as valid for each run as it was at start.
+                    let (settings, _) = crate::config::resolve_schedule(&run, &schedule)?;
                     let res = crate::run::run(&settings).await?;
                     Ok(res.exit_code)
                 }
@@ -191,15 +185,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(crate::exit::OK)
         }
         Command::Resend { dir, config, mail } => {
-            crate::mail::resend_command(&dir, config.as_deref(), &mail)
+            let (settings, lock_wait) = crate::config::resolve_resend(config.as_deref(), &mail)?;
+            crate::mail::resend_command(&dir, &settings, lock_wait)
         }
         Command::CheckConfig { file } => {
-            let problems = crate::check_config::check_file(&file);
+            let problems = crate::config::check(&file);
             if problems.is_empty() {
                 println!("{}: ok", file.display());
                 Ok(crate::exit::OK)
             } else {
-                eprint!("{}", crate::check_config::render(&file, &problems));
+                eprint!("{}", problems.render());
                 Ok(crate::exit::ERROR)
             }
         }

@@ -4,7 +4,6 @@
 //! typed [`inventory::Inventory`]; [`rules::Report::generate`] turns it into findings
 //! without I/O; renderers in [`report`] return strings; [`run`] writes and sends.
 pub mod azure;
-pub mod check_config;
 pub mod cli;
 pub mod config;
 pub mod emulator;

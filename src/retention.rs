@@ -8,7 +8,35 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::config::Retention;
+/// What `--keep-reports` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Report folders younger than this many days.
+    Days(u32),
+    /// The newest this many report folders.
+    Count(u32),
+}
+
+impl std::str::FromStr for Retention {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let bad = || format!("`{s}` is neither DAYS (`30d`) nor COUNT (`20`), at least 1");
+        let (digits, days) = match t.strip_suffix(['d', 'D']) {
+            Some(d) => (d, true),
+            None => (t, false),
+        };
+        let n: u32 = digits.parse().map_err(|_| bad())?;
+        if n == 0 || n > 100_000 {
+            return Err(bad());
+        }
+        Ok(if days {
+            Retention::Days(n)
+        } else {
+            Retention::Count(n)
+        })
+    }
+}
 
 /// The time in a report folder's name, when the name is this tool's pattern.
 pub fn folder_time(name: &str) -> Option<DateTime<Utc>> {

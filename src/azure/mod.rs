@@ -1,9 +1,9 @@
 //! Live collection from Azure: authentication, Resource Graph queries with paging,
 //! pacing and retries, optional Microsoft Graph enrichment, `--save-inventory`.
 //!
-//! Shape: [`AzureArgs`] (flags) and [`AzureConfig`] (the `[azure]` table of the config
-//! file) resolve into [`AzureSettings`]; [`collect`] turns them into an
-//! [`Inventory`] plus [`CollectStats`]. Every query is a file under `kql/`.
+//! Shape: the flags and the `[azure]` table of the config file (`crate::config::azure`)
+//! resolve into [`AzureSettings`]; [`collect`] turns them into an [`Inventory`] plus
+//! [`CollectStats`]. Every query is a file under `kql/`.
 pub mod arg;
 pub mod auth;
 pub mod error;
@@ -110,75 +110,6 @@ impl Cloud {
     }
 }
 
-/// Flags of the live source (flattened into `run`).
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct AzureArgs {
-    /// Credential: auto tries workload identity, managed identity, client secret, Azure CLI [default: auto].
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub auth: Option<AuthMode>,
-    /// Azure cloud, for default endpoints [default: public].
-    #[arg(long, value_enum, value_name = "CLOUD")]
-    pub cloud: Option<Cloud>,
-    /// ARM / Resource Graph endpoint [default: per cloud].
-    #[arg(long, value_name = "URL")]
-    pub arm_endpoint: Option<String>,
-    /// Entra ID authority host, https only [default: per cloud].
-    #[arg(long, value_name = "URL", env = "AZURE_AUTHORITY_HOST")]
-    pub authority_host: Option<String>,
-    /// Microsoft Graph endpoint for --graph [default: per cloud].
-    #[arg(long, value_name = "URL")]
-    pub graph_endpoint: Option<String>,
-    /// Extra trusted root certificate (PEM) for ARM, Graph and token endpoints.
-    #[arg(long, value_name = "PEM")]
-    pub ca_cert: Option<PathBuf>,
-    /// Audit this subscription (repeatable) [default: every visible subscription].
-    #[arg(
-        long = "subscription",
-        value_name = "ID",
-        conflicts_with = "management_groups"
-    )]
-    pub subscriptions: Vec<String>,
-    /// Audit this management group (repeatable).
-    #[arg(long = "management-group", value_name = "ID")]
-    pub management_groups: Vec<String>,
-    /// Tenant of the credential [default: AZURE_TENANT_ID].
-    #[arg(long, value_name = "GUID")]
-    pub tenant_id: Option<String>,
-    /// Resolve service principals in Microsoft Graph and check secret expiry (AKSMI005).
-    #[arg(long)]
-    pub graph: bool,
-    /// Also write what was collected as an inventory folder (replay with --inventory).
-    #[arg(long, value_name = "DIR")]
-    pub save_inventory: Option<PathBuf>,
-    /// Per-request timeout in seconds [default: 60].
-    #[arg(long, value_name = "SECONDS")]
-    pub request_timeout: Option<u64>,
-    /// Attempts per request before the scope becomes a gap [default: 6].
-    #[arg(long, value_name = "N")]
-    pub max_attempts: Option<u32>,
-}
-
-/// The `[azure]` table of the config file: the same keys as the flags.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AzureConfig {
-    pub auth: Option<AuthMode>,
-    pub cloud: Option<Cloud>,
-    pub arm_endpoint: Option<String>,
-    pub authority_host: Option<String>,
-    pub graph_endpoint: Option<String>,
-    pub ca_cert: Option<PathBuf>,
-    pub subscriptions: Option<Vec<String>>,
-    pub management_groups: Option<Vec<String>>,
-    pub tenant_id: Option<String>,
-    pub graph: Option<bool>,
-    pub save_inventory: Option<PathBuf>,
-    pub request_timeout: Option<u64>,
-    pub max_attempts: Option<u32>,
-    /// Queries in flight at once (pacing is global regardless) [default: 4].
-    pub concurrency: Option<usize>,
-}
-
 /// What to audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -213,20 +144,50 @@ pub struct AzureSettings {
     pub explicit_secret: Option<ExplicitSecret>,
 }
 
+/// The default request timeout in seconds, and its bounds.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 60;
+pub const REQUEST_TIMEOUT_SECS: std::ops::RangeInclusive<u64> = 1..=3600;
+/// The default attempts per request, and their bounds.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
+pub const MAX_ATTEMPTS: std::ops::RangeInclusive<u32> = 1..=20;
+/// The default queries in flight, and their bounds.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+pub const CONCURRENCY: std::ops::RangeInclusive<usize> = 1..=32;
+
 impl Default for AzureSettings {
+    /// The public cloud, every visible subscription, the default credential chain.
     fn default() -> Self {
-        AzureSettings::resolve(&AzureArgs::default(), &AzureConfig::default())
-            .expect("defaults are valid")
+        let cloud = Cloud::default();
+        AzureSettings {
+            auth: AuthMode::default(),
+            cloud,
+            arm_endpoint: parse_endpoint(cloud.arm_endpoint()).expect("constant URL"),
+            authority_host: None,
+            graph_endpoint: parse_endpoint(cloud.graph_endpoint()).expect("constant URL"),
+            arm_scope: scope_of(cloud.arm_endpoint()),
+            graph_scope: scope_of(cloud.graph_endpoint()),
+            ca_cert: None,
+            ca_pem: None,
+            scope: Scope::AllVisible,
+            tenant_id: None,
+            graph: false,
+            save_inventory: None,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            concurrency: DEFAULT_CONCURRENCY,
+            explicit_secret: None,
+        }
     }
 }
 
-fn endpoint(name: &str, s: &str) -> anyhow::Result<Url> {
-    let mut u = Url::parse(s.trim()).with_context(|| format!("{name} `{s}` is not a URL"))?;
-    anyhow::ensure!(
-        matches!(u.scheme(), "https" | "http"),
-        "{name} `{s}` must be an https URL"
-    );
-    auth::check_bearer_url(&u).map_err(|e| anyhow::anyhow!("{name} `{s}`: {e}"))?;
+/// An ARM or Graph endpoint: an https URL (plain http only to loopback, where no
+/// bearer token leaves the machine), its path ending in `/`.
+pub fn parse_endpoint(s: &str) -> Result<Url, String> {
+    let mut u = Url::parse(s.trim()).map_err(|e| format!("`{s}` is not a URL ({e})"))?;
+    if !matches!(u.scheme(), "https" | "http") {
+        return Err(format!("`{s}` must be an https URL"));
+    }
+    auth::check_bearer_url(&u).map_err(|e| format!("`{s}`: {e}"))?;
     if !u.path().ends_with('/') {
         let p = format!("{}/", u.path());
         u.set_path(&p);
@@ -234,118 +195,28 @@ fn endpoint(name: &str, s: &str) -> anyhow::Result<Url> {
     Ok(u)
 }
 
-fn scope_of(base: &str) -> String {
+/// The token scope of an endpoint (`https://management.azure.com/.default`).
+pub fn scope_of(base: &str) -> String {
     format!("{}/.default", base.trim_end_matches('/'))
 }
 
 impl AzureSettings {
-    /// Flags override the file; the file overrides defaults.
-    pub fn resolve(args: &AzureArgs, file: &AzureConfig) -> anyhow::Result<AzureSettings> {
-        let cloud = args.cloud.or(file.cloud).unwrap_or_default();
-        let arm = args
-            .arm_endpoint
-            .clone()
-            .or(file.arm_endpoint.clone())
-            .unwrap_or_else(|| cloud.arm_endpoint().into());
-        let graph = args
-            .graph_endpoint
-            .clone()
-            .or(file.graph_endpoint.clone())
-            .unwrap_or_else(|| cloud.graph_endpoint().into());
-        let authority_host = args.authority_host.clone().or(file.authority_host.clone());
-        if let Some(a) = &authority_host {
-            let u = Url::parse(a).with_context(|| format!("authority host `{a}` is not a URL"))?;
-            anyhow::ensure!(
-                u.scheme() == "https",
-                "authority host `{a}` must use https (azure_identity refuses anything else)"
-            );
-        }
-        let subscriptions = if !args.subscriptions.is_empty() {
-            args.subscriptions.clone()
-        } else {
-            file.subscriptions.clone().unwrap_or_default()
-        };
-        let management_groups = if !args.management_groups.is_empty() {
-            args.management_groups.clone()
-        } else {
-            file.management_groups.clone().unwrap_or_default()
-        };
-        let scope = match (subscriptions.is_empty(), management_groups.is_empty()) {
-            (true, true) => Scope::AllVisible,
-            (false, true) => {
-                for s in &subscriptions {
-                    anyhow::ensure!(
-                        crate::inventory::ids::is_guid(s),
-                        "--subscription `{s}` is not a subscription id (a GUID)"
-                    );
-                }
-                Scope::Subscriptions(subscriptions)
-            }
-            (true, false) => Scope::ManagementGroups(management_groups),
-            (false, false) => anyhow::bail!("give subscriptions or management groups, not both"),
-        };
-        // Each message names the flag or the config key the value came from.
-        let named = |flag: bool, f: &'static str, k: &'static str| if flag { f } else { k };
-        let max_attempts = args.max_attempts.or(file.max_attempts).unwrap_or(6);
-        anyhow::ensure!(
-            (1..=20).contains(&max_attempts),
-            "{} must be 1 to 20, got {max_attempts}",
-            named(
-                args.max_attempts.is_some(),
-                "--max-attempts",
-                "azure.max_attempts"
-            )
-        );
-        let timeout = args.request_timeout.or(file.request_timeout).unwrap_or(60);
-        anyhow::ensure!(
-            (1..=3600).contains(&timeout),
-            "{} must be 1 to 3600 seconds, got {timeout}",
-            named(
-                args.request_timeout.is_some(),
-                "--request-timeout",
-                "azure.request_timeout"
-            )
-        );
-        let concurrency = file.concurrency.unwrap_or(4);
-        anyhow::ensure!(
-            (1..=32).contains(&concurrency),
-            "azure.concurrency must be 1 to 32, got {concurrency}"
-        );
-        Ok(AzureSettings {
-            auth: args.auth.or(file.auth).unwrap_or_default(),
-            cloud,
-            arm_endpoint: endpoint("ARM endpoint", &arm)?,
-            authority_host,
-            graph_endpoint: endpoint("Graph endpoint", &graph)?,
-            arm_scope: scope_of(cloud.arm_endpoint()),
-            graph_scope: scope_of(cloud.graph_endpoint()),
-            ca_cert: args.ca_cert.clone().or(file.ca_cert.clone()),
-            ca_pem: None,
-            scope,
-            tenant_id: args.tenant_id.clone().or(file.tenant_id.clone()),
-            graph: args.graph || file.graph.unwrap_or(false),
-            save_inventory: args.save_inventory.clone().or(file.save_inventory.clone()),
-            request_timeout: Duration::from_secs(timeout),
-            max_attempts,
-            concurrency,
-            explicit_secret: None,
-        })
-    }
-
     /// A run against an emulator at `url` whose CA is `ca_pem`, with made-up
     /// client-secret credentials (the emulator accepts any).
     pub fn for_emulator(url: &str, ca_pem: String) -> anyhow::Result<AzureSettings> {
-        let mut s = AzureSettings::resolve(
-            &AzureArgs {
-                auth: Some(AuthMode::ClientSecret),
-                arm_endpoint: Some(url.to_string()),
-                authority_host: Some(url.to_string()),
-                graph_endpoint: Some(url.to_string()),
-                graph: true,
-                ..Default::default()
-            },
-            &AzureConfig::default(),
-        )?;
+        let endpoint = parse_endpoint(url).map_err(|e| anyhow::anyhow!("emulator URL {e}"))?;
+        anyhow::ensure!(
+            endpoint.scheme() == "https",
+            "emulator URL `{url}` must use https (azure_identity refuses anything else)"
+        );
+        let mut s = AzureSettings {
+            auth: AuthMode::ClientSecret,
+            arm_endpoint: endpoint.clone(),
+            authority_host: Some(url.to_string()),
+            graph_endpoint: endpoint,
+            graph: true,
+            ..AzureSettings::default()
+        };
         s.ca_pem = Some(ca_pem);
         s.explicit_secret = Some(ExplicitSecret {
             tenant_id: "demo".into(),
@@ -732,78 +603,26 @@ mod tests {
     }
 
     #[test]
-    fn settings_resolution() {
+    fn default_settings_and_the_emulators() {
         let s = AzureSettings::default();
         assert_eq!(s.arm_endpoint.as_str(), "https://management.azure.com/");
         assert_eq!(s.arm_scope, "https://management.azure.com/.default");
         assert_eq!(s.scope, Scope::AllVisible);
         assert_eq!(
-            (s.max_attempts, s.request_timeout, s.auth),
-            (6, Duration::from_secs(60), AuthMode::Auto)
+            (s.max_attempts, s.request_timeout, s.auth, s.concurrency),
+            (6, Duration::from_secs(60), AuthMode::Auto, 4)
         );
-
-        let file = AzureConfig {
-            cloud: Some(Cloud::Usgov),
-            max_attempts: Some(3),
-            ..Default::default()
-        };
-        let args = AzureArgs {
-            max_attempts: Some(2),
-            subscriptions: vec!["6f1c3a52-8b0e-4d7a-9c11-2e5b7f8a9d01".into()],
-            ..Default::default()
-        };
-        let s = AzureSettings::resolve(&args, &file).unwrap();
-        assert_eq!(
-            s.arm_endpoint.as_str(),
-            "https://management.usgovcloudapi.net/"
-        );
-        assert_eq!(s.graph_endpoint.as_str(), "https://graph.microsoft.us/");
-        assert_eq!(s.max_attempts, 2);
-        assert!(matches!(s.scope, Scope::Subscriptions(ref v) if v.len() == 1));
-
-        let err = |a: AzureArgs| {
-            AzureSettings::resolve(&a, &AzureConfig::default())
-                .unwrap_err()
-                .to_string()
-        };
-        assert!(err(AzureArgs {
-            arm_endpoint: Some("http://arm.example.com".into()),
-            ..Default::default()
-        })
-        .contains("refusing"));
-        assert!(err(AzureArgs {
-            authority_host: Some("http://127.0.0.1:1".into()),
-            ..Default::default()
-        })
-        .contains("https"));
-        assert!(err(AzureArgs {
-            subscriptions: vec!["prod".into()],
-            ..Default::default()
-        })
-        .contains("GUID"));
-        // Plain http to loopback is allowed (a local test server).
-        assert!(AzureSettings::resolve(
-            &AzureArgs {
-                arm_endpoint: Some("http://127.0.0.1:8080".into()),
-                ..Default::default()
-            },
-            &AzureConfig::default()
-        )
-        .is_ok());
-    }
-
-    #[test]
-    fn config_table_rejects_unknown_keys() {
-        let e = toml::from_str::<AzureConfig>("auth = \"client-secret\"\nsubscription = []\n")
+        let e = AzureSettings::for_emulator("https://127.0.0.1:8443", "pem".into()).unwrap();
+        assert_eq!(e.arm_endpoint.as_str(), "https://127.0.0.1:8443/");
+        assert_eq!(e.graph_endpoint, e.arm_endpoint);
+        assert_eq!(e.authority_host.as_deref(), Some("https://127.0.0.1:8443"));
+        assert_eq!(e.arm_scope, s.arm_scope);
+        assert!(e.graph && e.auth == AuthMode::ClientSecret && e.explicit_secret.is_some());
+        assert!(parse_endpoint("http://arm.example.com")
             .unwrap_err()
-            .to_string();
-        assert!(e.contains("subscription"), "{e}");
-        let c: AzureConfig = toml::from_str(
-            "auth = \"workload-identity\"\ncloud = \"china\"\nsubscriptions = [\"x\"]\n",
-        )
-        .unwrap();
-        assert_eq!(c.auth, Some(AuthMode::WorkloadIdentity));
-        assert_eq!(c.cloud, Some(Cloud::China));
+            .contains("refusing"));
+        // Plain http to loopback is allowed (a local test server).
+        assert!(parse_endpoint("http://127.0.0.1:8080").is_ok());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use lettre::Address;
 
 use crate::rules::Report;
-pub use settings::{MailArgs, MailConfig, MailContext, MailSettings, Transport};
+pub use settings::{MailSettings, Transport};
 
 /// Messages sent at once over the SMTP connection pool.
 pub const CONCURRENCY: usize = 4;
@@ -459,20 +459,16 @@ fn finish_log(d: &Delivery, dir: &Path, started: Instant, s: &MailSettings) {
     }
 }
 
-/// `aks-identity-audit resend DIR`: the `[mail]` section of `config` with `args` on
-/// top; exit 0 when everything went out, 3 when something is still in the outbox.
-pub fn resend_command(dir: &Path, config: Option<&Path>, args: &MailArgs) -> anyhow::Result<u8> {
-    let file = match config {
-        Some(p) => crate::config::FileConfig::load(p)?,
-        None => crate::config::FileConfig::default(),
-    };
-    let settings = MailSettings::resolve(args, &file.mail, MailContext::default())?;
+/// `aks-identity-audit resend DIR` with the resolved mail settings (the `[mail]` table
+/// of the configuration with the flags on top); exit 0 when everything went out, 3
+/// when something is still in the outbox.
+pub fn resend_command(
+    dir: &Path,
+    settings: &MailSettings,
+    lock_wait: Duration,
+) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Runtime::new()?;
-    let lock_wait = Duration::from_secs(
-        file.lock_wait
-            .unwrap_or(crate::config::DEFAULT_LOCK_WAIT_SECS),
-    );
-    let d = rt.block_on(resend(dir, &settings, lock_wait))?;
+    let d = rt.block_on(resend(dir, settings, lock_wait))?;
     println!("sent {}, undelivered {}", d.sent, d.undelivered);
     Ok(if d.undelivered > 0 || d.unmarked > 0 {
         crate::exit::GAPS

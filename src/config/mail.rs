@@ -1,0 +1,529 @@
+//! Mail: the flags (`--smtp`, `--mail-from`, `--admin`, ...) and the `[mail]` table,
+//! resolved into [`MailSettings`]. The key of each flag is listed in its help
+//! (`[config: mail.from]`); the names that differ are `--mail-from` (`from`),
+//! `--admin` (`admins`), `--allowed-domain` (`allowed_domains`), `--no-email`
+//! (`enabled = false`), `--smtp-timeout` (`timeout_seconds`), `--smtp-retries`
+//! (`retries`).
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use lettre::message::Mailbox;
+use lettre::Address;
+use serde::Deserialize;
+
+use super::problem::{in_range, pick, repeated, Names, Pick, Problem};
+use crate::mail::address::{self, DomainPolicy};
+use crate::mail::settings::{
+    default_from, parse_smtp_url, MailSettings, Secret, Security, SmtpSettings, Transport,
+    DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES, MAX_TIMEOUT_SECONDS, PASSWORD_ENV,
+};
+
+/// Mail flags of `run` and `resend`; each has a `[mail]` key in the config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MailArgs {
+    /// SMTP server: smtp://[user@]host[:port] (STARTTLS required; port 587; `?tls=none` only
+    /// for loopback) or smtps://[user@]host[:port] (implicit TLS; port 465). Without it,
+    /// messages are written as .eml files to <out>/outbox/ [config: mail.smtp].
+    #[arg(long, value_name = "URL")]
+    pub smtp: Option<String>,
+    /// File holding the SMTP password (else env AKS_AUDIT_SMTP_PASSWORD) [config: mail.smtp_password_file].
+    #[arg(long, value_name = "FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// Extra trusted root certificate (PEM) for the SMTP server [config: mail.smtp_ca_cert].
+    #[arg(long, value_name = "PEM")]
+    pub smtp_ca_cert: Option<PathBuf>,
+    /// Sender address, e.g. "AKS audit <aks-audit@contoso.com>" [config: mail.from; needed with --smtp].
+    #[arg(long, value_name = "ADDR")]
+    pub mail_from: Option<String>,
+    /// Admin address that gets the full report and the unroutable owners (repeatable) [config: mail.admins].
+    #[arg(long = "admin", value_name = "ADDR")]
+    pub admins: Vec<String>,
+    /// Domain whose addresses (and subdomains') may receive owner mail (repeatable)
+    /// [config: mail.allowed_domains; default: the admins' and the sender's domains].
+    #[arg(long = "allowed-domain", value_name = "DOMAIN")]
+    pub allowed_domains: Vec<String>,
+    /// Mail every owner every run, even when nothing changed (audit evidence) [default: on; config: mail.always_send].
+    #[arg(long, overrides_with = "no_always_send")]
+    pub always_send: bool,
+    /// Mail an owner only when their findings changed since the last run.
+    #[arg(long, overrides_with = "always_send")]
+    pub no_always_send: bool,
+    /// Send no mail and write no outbox [config: mail.enabled = false].
+    #[arg(long)]
+    pub no_email: bool,
+    /// SMTP connect and command timeout in seconds [default: 30; config: mail.timeout_seconds].
+    #[arg(long, value_name = "SECONDS")]
+    pub smtp_timeout: Option<u64>,
+    /// Retries per message after a transient failure, with backoff [default: 3; config: mail.retries].
+    #[arg(long, value_name = "N")]
+    pub smtp_retries: Option<u32>,
+}
+
+/// The `[mail]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailFile {
+    pub smtp: Option<String>,
+    pub smtp_password_file: Option<PathBuf>,
+    pub smtp_ca_cert: Option<PathBuf>,
+    pub from: Option<String>,
+    pub admins: Option<Vec<String>>,
+    pub allowed_domains: Option<Vec<String>>,
+    pub always_send: Option<bool>,
+    pub enabled: Option<bool>,
+    pub timeout_seconds: Option<u64>,
+    pub retries: Option<u32>,
+}
+
+/// What the rest of the configuration tells mail.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MailContext {
+    /// A `--demo` run: the sender defaults to the demo tenant's domain.
+    pub demo: bool,
+    pub csv_excel: bool,
+}
+
+const SMTP: Names = Names {
+    flag: "--smtp",
+    key: "mail.smtp",
+};
+const PASSWORD_FILE: Names = Names {
+    flag: "--smtp-password-file",
+    key: "mail.smtp_password_file",
+};
+const CA_CERT: Names = Names {
+    flag: "--smtp-ca-cert",
+    key: "mail.smtp_ca_cert",
+};
+const FROM: Names = Names {
+    flag: "--mail-from",
+    key: "mail.from",
+};
+const ADMINS: Names = Names {
+    flag: "--admin",
+    key: "mail.admins",
+};
+const DOMAINS: Names = Names {
+    flag: "--allowed-domain",
+    key: "mail.allowed_domains",
+};
+const TIMEOUT: Names = Names {
+    flag: "--smtp-timeout",
+    key: "mail.timeout_seconds",
+};
+const RETRIES: Names = Names {
+    flag: "--smtp-retries",
+    key: "mail.retries",
+};
+
+/// Flags over the file over defaults; every value given is checked, each problem
+/// naming the flag or key it came from. `None` when there is a problem.
+pub fn resolve(
+    args: &MailArgs,
+    file: &MailFile,
+    ctx: MailContext,
+    out: &mut Vec<Problem>,
+) -> Option<MailSettings> {
+    let before = out.len();
+    let enabled = !args.no_email && file.enabled.unwrap_or(true);
+    let smtp = pick(
+        out,
+        SMTP,
+        args.smtp.as_deref(),
+        file.smtp.as_deref(),
+        check_smtp_url,
+    );
+    let from = pick(
+        out,
+        FROM,
+        args.mail_from.as_deref(),
+        file.from.as_deref(),
+        parse_from,
+    );
+    let admins = pick(
+        out,
+        ADMINS,
+        repeated(&args.admins),
+        file.admins.clone(),
+        |v| parse_admins(&v),
+    );
+    let domains = pick(
+        out,
+        DOMAINS,
+        repeated(&args.allowed_domains),
+        file.allowed_domains.clone(),
+        |v| DomainPolicy::new(v).map_err(|e| e.to_string()),
+    );
+    let timeout = pick(
+        out,
+        TIMEOUT,
+        args.smtp_timeout,
+        file.timeout_seconds,
+        in_range(1..=MAX_TIMEOUT_SECONDS, " seconds"),
+    );
+    let retries = pick(
+        out,
+        RETRIES,
+        args.smtp_retries,
+        file.retries,
+        in_range(0..=MAX_RETRIES, ""),
+    );
+    let always_send = if args.no_always_send {
+        false
+    } else if args.always_send {
+        true
+    } else {
+        file.always_send.unwrap_or(true)
+    };
+    let from = match (from, &smtp) {
+        (Pick::Set(m, _), _) => m,
+        (Pick::Absent, Pick::Set(_, via)) if enabled => {
+            let name = if via.starts_with("--") {
+                FROM.flag
+            } else {
+                FROM.key
+            };
+            out.push(Problem::new(
+                name,
+                "--smtp needs a sender: give --mail-from ADDR or [mail] from",
+            ));
+            Mailbox::new(None, default_from(ctx.demo))
+        }
+        _ => Mailbox::new(None, default_from(ctx.demo)),
+    };
+    let admins = admins.value().unwrap_or_default();
+    let policy = match domains {
+        Pick::Set(p, _) => p,
+        _ => {
+            let mut d: Vec<String> = admins.iter().map(|a| a.domain().to_string()).collect();
+            d.push(from.email.domain().to_string());
+            DomainPolicy::new(d).unwrap_or_default()
+        }
+    };
+    let transport = match smtp {
+        Pick::Set(s, via) if enabled => smtp_transport(args, file, s, via, out),
+        _ => Transport::Outbox,
+    };
+    if out.len() > before {
+        return None;
+    }
+    Some(MailSettings {
+        enabled,
+        transport,
+        from,
+        admins,
+        policy,
+        always_send,
+        timeout: Duration::from_secs(timeout.or(DEFAULT_TIMEOUT_SECONDS)),
+        retries: retries.or(DEFAULT_RETRIES),
+        backoff: Duration::from_secs(1),
+        csv_excel: ctx.csv_excel,
+    })
+}
+
+/// `mail.smtp` / `--smtp`: a URL the mail module accepts, with a port in 1..=65535.
+fn check_smtp_url(url: &str) -> Result<SmtpSettings, String> {
+    match parse_smtp_url(url) {
+        Ok(s) if s.port == 0 => Err("port 0 is out of range (1 to 65535)".into()),
+        Ok(s) => Ok(s),
+        // The URL parser says "invalid port number" for 65536 and above.
+        Err(e) if e.contains("invalid port number") => {
+            Err(format!("{e}: the port must be 1 to 65535"))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The SMTP server's password (file or environment) and trusted CA, checked against
+/// the URL; `via` names where the URL came from.
+fn smtp_transport(
+    args: &MailArgs,
+    file: &MailFile,
+    mut s: SmtpSettings,
+    via: &'static str,
+    out: &mut Vec<Problem>,
+) -> Transport {
+    let password = pick(
+        out,
+        PASSWORD_FILE,
+        args.smtp_password_file.as_ref(),
+        file.smtp_password_file.as_ref(),
+        |p| {
+            std::fs::read_to_string(p)
+                .map(|text| Secret::new(text.trim_end_matches(['\r', '\n']).to_string()))
+                .map_err(|e| format!("reading SMTP password file {}: {e}", p.display()))
+        },
+    );
+    let password_invalid = matches!(password, Pick::Invalid);
+    s.password = match password {
+        Pick::Set(p, _) => Some(p),
+        Pick::Invalid => None,
+        Pick::Absent => std::env::var(PASSWORD_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(Secret::new),
+    };
+    // No error or log line shows it, whatever the server echoes.
+    if let Some(p) = &s.password {
+        crate::redact::register(p.expose());
+    }
+    match (&s.user, &s.password) {
+        (Some(_), None) if !password_invalid => out.push(Problem::new(
+            via,
+            format!(
+                "SMTP user given in {} but no password: set {PASSWORD_ENV} or --smtp-password-file",
+                s.display()
+            ),
+        )),
+        (None, Some(_)) => out.push(Problem::new(
+            via,
+            format!(
+                "an SMTP password is set but {} names no user: use smtp://USER@host:port",
+                s.display()
+            ),
+        )),
+        _ => {}
+    }
+    if s.password.is_some() && s.security == Security::None {
+        out.push(Problem::new(
+            via,
+            format!(
+                "refusing to send the SMTP password without TLS ({})",
+                s.display()
+            ),
+        ));
+    }
+    s.ca_cert_pem = pick(
+        out,
+        CA_CERT,
+        args.smtp_ca_cert.as_ref(),
+        file.smtp_ca_cert.as_ref(),
+        |p| read_ca_cert(p),
+    )
+    .value();
+    Transport::Smtp(s)
+}
+
+fn read_ca_cert(p: &std::path::Path) -> Result<Vec<u8>, String> {
+    let pem = std::fs::read(p)
+        .map_err(|e| format!("reading SMTP CA certificate {}: {e}", p.display()))?;
+    lettre::transport::smtp::client::Certificate::from_pem(&pem)
+        .map_err(|e| format!("SMTP CA certificate {}: {e}", p.display()))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "SMTP CA certificate {}: no PEM certificate in it",
+            p.display()
+        ));
+    }
+    Ok(pem)
+}
+
+fn parse_from(s: &str) -> Result<Mailbox, String> {
+    if s.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "sender `{}` contains control characters",
+            address::escape(s, 80)
+        ));
+    }
+    let m: Mailbox = s
+        .parse()
+        .map_err(|e| format!("sender `{}`: {e}", address::escape(s, 80)))?;
+    address::parse_one(m.email.as_ref())
+        .map_err(|why| format!("sender `{}`: {why}", address::escape(s, 80)))?;
+    Ok(m)
+}
+
+/// Admin addresses, normalised and without duplicates.
+fn parse_admins(values: &[String]) -> Result<Vec<Address>, String> {
+    let mut admins: Vec<Address> = Vec::new();
+    for a in values {
+        let parsed = address::parse_one(a)
+            .map_err(|why| format!("admin address `{}`: {why}", address::escape(a, 80)))?;
+        let parsed = address::normalise(&parsed);
+        if !admins.contains(&parsed) {
+            admins.push(parsed);
+        }
+    }
+    Ok(admins)
+}
+
+/// What a run finds out only when it sends (`check-config`): the password and CA
+/// files named in the file exist, whether or not SMTP is configured.
+pub fn check_files(file: &MailFile, out: &mut Vec<Problem>) {
+    for (key, path) in [
+        (PASSWORD_FILE.key, &file.smtp_password_file),
+        (CA_CERT.key, &file.smtp_ca_cert),
+    ] {
+        if let Some(p) = path {
+            if let Err(e) = std::fs::metadata(p) {
+                out.push(Problem::new(key, format!("{}: {e}", p.display())));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> MailFile {
+        toml::from_str(text).unwrap()
+    }
+
+    fn problems(args: &MailArgs, text: &str) -> Vec<Problem> {
+        let mut out = vec![];
+        assert!(resolve(args, &file(text), MailContext::default(), &mut out).is_none());
+        out
+    }
+
+    fn ok(args: &MailArgs, text: &str) -> MailSettings {
+        let mut out = vec![];
+        let s = resolve(args, &file(text), MailContext::default(), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        s.unwrap()
+    }
+
+    #[test]
+    fn default_policy_is_admins_and_sender_domains() {
+        let args = MailArgs {
+            admins: vec!["Sec@Corp.example.com".into()],
+            mail_from: Some("AKS audit <audit@contoso.com>".into()),
+            ..Default::default()
+        };
+        let s = ok(&args, "");
+        assert_eq!(s.policy.domains(), ["corp.example.com", "contoso.com"]);
+        assert_eq!(s.admins[0].to_string(), "sec@corp.example.com");
+        assert!(s.always_send && s.enabled);
+        assert!(matches!(s.transport, Transport::Outbox));
+        let s = ok(&MailArgs::default(), "");
+        assert_eq!(s.from.email.to_string(), "aks-identity-audit@localhost");
+        let mut out = vec![];
+        let demo = MailContext {
+            demo: true,
+            csv_excel: true,
+        };
+        let s = resolve(&MailArgs::default(), &file(""), demo, &mut out).unwrap();
+        assert_eq!(s.from.email.to_string(), "aks-identity-audit@contoso.com");
+        assert!(s.csv_excel);
+    }
+
+    #[test]
+    fn flags_override_file_and_smtp_needs_sender_and_password() {
+        let text = "smtp = \"smtp://bot@127.0.0.1:2525\"\nallowed_domains = [\"contoso.com\"]\nalways_send = false\nretries = 1\n";
+        let p = problems(&MailArgs::default(), text);
+        assert_eq!(p[0].key, "mail.from");
+        assert!(p[0].reason.contains("--mail-from"), "{p:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let args = MailArgs {
+            mail_from: Some("audit@contoso.com".into()),
+            smtp_password_file: Some(pw),
+            always_send: true,
+            ..Default::default()
+        };
+        let s = ok(&args, text);
+        assert!(s.always_send);
+        assert_eq!(s.retries, 1);
+        assert_eq!(s.policy.domains(), ["contoso.com"]);
+        match &s.transport {
+            Transport::Smtp(t) => {
+                assert_eq!(t.password.as_ref().unwrap().expose(), "s3cret");
+                assert!(!format!("{s:?}").contains("s3cret"));
+                // Registered: no error or log line shows it, whatever a server echoes.
+                assert_eq!(
+                    crate::redact::redact("535 auth s3cret rejected"),
+                    "535 auth *** rejected"
+                );
+            }
+            Transport::Outbox => panic!("expected smtp"),
+        }
+        // A sender flag with the file's URL: the flag fills what the file lacks.
+        let args = MailArgs {
+            mail_from: Some("audit@contoso.com".into()),
+            ..Default::default()
+        };
+        // Only fails when the environment has no password either.
+        if std::env::var(PASSWORD_ENV).is_err() {
+            let p = problems(&args, "smtp = \"smtp://bot@mail.contoso.com\"\n");
+            assert_eq!(p[0].key, "mail.smtp");
+            assert!(p[0].reason.contains(PASSWORD_ENV), "{p:?}");
+        }
+        // From the flag, the missing sender is named by its flag.
+        let args = MailArgs {
+            smtp: Some("smtp://mail.contoso.com".into()),
+            ..Default::default()
+        };
+        assert_eq!(problems(&args, "")[0].key, "--mail-from");
+        // Mail off: no sender needed.
+        let args = MailArgs {
+            no_email: true,
+            ..args
+        };
+        assert!(!ok(&args, "").enabled);
+    }
+
+    #[test]
+    fn every_bad_value_is_a_problem_of_its_own() {
+        let p = problems(
+            &MailArgs::default(),
+            "smtp = \"smtp://mail.contoso.com:70000\"\nfrom = \"not an address\"\n\
+             admins = [\"a@b@c\"]\nallowed_domains = [\"-x-\"]\ntimeout_seconds = 0\nretries = 11\n",
+        );
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "mail.smtp",
+                "mail.from",
+                "mail.admins",
+                "mail.allowed_domains",
+                "mail.timeout_seconds",
+                "mail.retries"
+            ]
+        );
+        assert!(p[0].reason.contains("65535"), "{p:?}");
+        assert_eq!(p[4].reason, "must be 1 to 3600 seconds, got 0");
+        // A bad file value is a problem under a good flag too; a bad flag names the flag.
+        let args = MailArgs {
+            smtp_timeout: Some(10),
+            smtp_retries: Some(11),
+            ..Default::default()
+        };
+        let p = problems(&args, "timeout_seconds = 0\n");
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["mail.timeout_seconds", "--smtp-retries"]);
+    }
+
+    #[test]
+    fn smtp_urls_port_and_ca() {
+        for url in ["smtp://mail.contoso.com:70000", "smtp://mail.contoso.com:0"] {
+            let e = check_smtp_url(url).unwrap_err();
+            assert!(e.contains("port") && e.contains("65535"), "{e}");
+        }
+        assert!(check_smtp_url("http://mail.contoso.com").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate").unwrap();
+        let args = MailArgs {
+            smtp: Some("smtp://127.0.0.1:2525?tls=none".into()),
+            mail_from: Some("a@contoso.com".into()),
+            smtp_ca_cert: Some(ca),
+            ..Default::default()
+        };
+        let p = problems(&args, "");
+        assert_eq!(p[0].key, "--smtp-ca-cert");
+    }
+
+    #[test]
+    fn files_named_are_checked_by_check_config() {
+        let mut out = vec![];
+        check_files(
+            &file("smtp_password_file = \"/nonexistent/pw\"\nsmtp_ca_cert = \"/nonexistent/ca\"\n"),
+            &mut out,
+        );
+        let keys: Vec<&str> = out.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["mail.smtp_password_file", "mail.smtp_ca_cert"]);
+    }
+}
