@@ -338,6 +338,110 @@ fn resend_takes_mail_and_lock_wait_from_the_file() {
     assert_eq!(keys(&e.list), ["mail.retries"]);
 }
 
+/// Flags whose key is not their name with `_` for `-` (the README lists them as
+/// "`--flag` (`key`)"), and flags with no key.
+const RENAMED: [(&str, &str); 13] = [
+    ("--owner-tag", "owners.tag_keys"),
+    ("--mail-from", "mail.from"),
+    ("--admin", "mail.admins"),
+    ("--allowed-domain", "mail.allowed_domains"),
+    ("--no-always-send", "mail.always_send = false"),
+    ("--no-email", "mail.enabled = false"),
+    ("--smtp-timeout", "mail.timeout_seconds"),
+    ("--smtp-retries", "mail.retries"),
+    ("--subscription", "azure.subscriptions"),
+    ("--management-group", "azure.management_groups"),
+    ("--no-run-missed", "schedule.run_missed = false"),
+    ("--shutdown-grace", "schedule.shutdown_grace_seconds"),
+    ("--always-send", "mail.always_send"),
+];
+const NO_KEY: [&str; 4] = ["--config", "--now", "--run-id", "--backfill"];
+
+fn longs<A: clap::Args>() -> Vec<String> {
+    A::augment_args(clap::Command::new("x"))
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect()
+}
+
+#[test]
+fn every_flag_has_the_key_of_its_name_or_a_documented_one() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap()
+        .replace('\n', " ");
+    let sections: Vec<(Vec<String>, &str, &[&str])> = vec![
+        (
+            longs::<source::SourceArgs>(),
+            "",
+            document::field_names::<source::SourceFile>(),
+        ),
+        (
+            longs::<outputs::OutputsArgs>(),
+            "",
+            document::field_names::<outputs::OutputsFile>(),
+        ),
+        (
+            longs::<owners::OwnersArgs>(),
+            "owners.",
+            document::field_names::<owners::OwnersFile>(),
+        ),
+        (
+            longs::<mail::MailArgs>(),
+            "mail.",
+            document::field_names::<mail::MailFile>(),
+        ),
+        (
+            longs::<azure::AzureArgs>(),
+            "azure.",
+            document::field_names::<azure::AzureFile>(),
+        ),
+        (
+            longs::<schedule::ScheduleArgs>(),
+            "schedule.",
+            document::field_names::<schedule::ScheduleFile>(),
+        ),
+    ];
+    let mut all: Vec<String> = vec![];
+    for (flags, prefix, fields) in &sections {
+        for flag in flags {
+            all.push(flag.clone());
+            let key = match RENAMED.iter().find(|(f, _)| f == flag) {
+                Some((_, k)) => {
+                    if !flag.starts_with("--always") {
+                        assert!(
+                            readme.contains(&format!("`{flag}` (`{k}`)")),
+                            "README does not list `{flag}` (`{k}`)"
+                        );
+                    }
+                    k.trim_end_matches(" = false").to_string()
+                }
+                None => format!("{prefix}{}", flag[2..].replace('-', "_")),
+            };
+            let field = key.strip_prefix(prefix).unwrap_or(&key);
+            assert!(
+                fields.contains(&field),
+                "{flag}: no key `{key}` in {fields:?}"
+            );
+        }
+    }
+    // RunArgs is exactly its sections plus the flags that have no key.
+    let mut run = longs::<RunArgs>();
+    run.retain(|f| !NO_KEY.contains(&f.as_str()));
+    let mut sections_flags: Vec<String> = all
+        .into_iter()
+        .filter(|f| !longs::<schedule::ScheduleArgs>().contains(f))
+        .collect();
+    run.sort();
+    sections_flags.sort();
+    assert_eq!(run, sections_flags);
+    for f in NO_KEY {
+        assert!(
+            readme.contains(&format!("`{f}`")),
+            "README does not name {f}"
+        );
+    }
+}
+
 /// The modules configured here never import this one back (no cycle through
 /// `config`): they take their resolved settings as arguments.
 #[test]
