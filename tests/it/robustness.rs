@@ -440,6 +440,68 @@ fn config_errors_name_file_key_and_reason_in_check_config_and_at_start() {
     );
 }
 
+/// Every problem of a file in one pass: three unknown keys in three sections, a value
+/// out of range and a cron that does not parse are five lines of one `check-config`
+/// (exit 2), each `FILE: key: reason (line N)`; `run` refuses the file with the same
+/// five lines.
+#[test]
+fn check_config_lists_every_problem_of_a_file_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_aks-identity-audit");
+    let file = tmp.path().join("audit.toml");
+    std::fs::write(
+        &file,
+        "history_dayz = 30\n[mail]\nsmtp_port = 25\ntimeout_seconds = 0\n\
+         [azure]\nsubscription = []\n[schedule]\ncron = \"0 25 * * *\"\n",
+    )
+    .unwrap();
+    let o = Command::new(bin)
+        .arg("check-config")
+        .arg(&file)
+        .env_remove("AKS_AUDIT_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    let f = file.display();
+    let expect = [
+        (format!("{f}: history_dayz: unknown field"), "(line 1)"),
+        (format!("{f}: mail.smtp_port: unknown field"), "(line 3)"),
+        (
+            format!("{f}: mail.timeout_seconds: must be 1 to 3600 seconds, got 0"),
+            "(line 4)",
+        ),
+        (
+            format!("{f}: azure.subscription: unknown field"),
+            "(line 6)",
+        ),
+        (
+            format!("{f}: schedule.cron: invalid hour field"),
+            "(line 8)",
+        ),
+    ];
+    assert_eq!(lines.len(), expect.len(), "{err}");
+    for (line, (start, end)) in lines.iter().zip(&expect) {
+        assert!(
+            line.starts_with(start.as_str()) && line.ends_with(end),
+            "{err}"
+        );
+    }
+    let o = Command::new(bin)
+        .args(["run", "--demo", "--no-email", "--config"])
+        .arg(&file)
+        .arg("--out")
+        .arg(tmp.path().join("r"))
+        .env_remove("AKS_AUDIT_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let run_err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(run_err, format!("error: {err}"));
+    assert!(!tmp.path().join("r").exists());
+}
+
 /// A cluster whose name is 16 MiB (a 200 MB one once made 3.7 GB of report files and
 /// 4.3 GB of memory): the row is skipped and counted, the skip names the field, file
 /// and index, the run exits 3, the other clusters are audited, and the output stays
