@@ -48,8 +48,8 @@ audit() { # bin out args...
   env -u AKS_AUDIT_CONFIG -u AKS_AUDIT_RUN_ID "$bin" --log-level error run --out "$out" --now "$now" \
     --allowed-domain contoso.com --allowed-domain fabrikam.example --admin sec@corp.example.com "$@" >/dev/null 2>&1 || true
 }
-normalise() { # strip what differs by design in .eml files
-  sed -E -e '/^(Date|Message-ID): /d' -e 's/boundary="[^"]*"/boundary=B/' -e 's/^--[A-Za-z0-9_=.-]{16,}(--)?$/--B\1/' "$1"
+normalise() { # strip what differs by design in .eml files (whose lines end in CRLF)
+  sed -E -e '/^(Date|Message-ID): /d' -e 's/boundary="[^"]*"/boundary=B/' -e 's/^--[A-Za-z0-9_=.-]{16,}(--)?(\r?)$/--B\1\2/' "$1"
 }
 
 status=0
