@@ -11,6 +11,8 @@ pub mod remedy;
 pub mod roles;
 pub mod scope;
 pub mod suppress;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;

@@ -1,0 +1,373 @@
+//! A test-only inventory builder, so a rule test reads as its scenario:
+//!
+//! ```ignore
+//! Inv::new()
+//!     .cluster(ClusterB::mi("a").pool("np", "v1"))
+//!     .grant("a-cp", "Contributor", &node_rg("a"))
+//!     .report()
+//! ```
+//!
+//! Every cluster lives in subscription [`SUB`] (tenant [`TENANT`]), resource group
+//! `rg`; a cluster `a` has node resource group `MC_rg_a`, control-plane principal
+//! `a-cp`, kubelet principal `a-kubelet` and, on a service principal, client id
+//! `a-app`. [`Inv::report`] runs [`Report::generate`] in process with the default
+//! baseline.
+use chrono::{DateTime, Duration, Utc};
+
+use crate::history::History;
+use crate::inventory::{
+    Addon, AgentPool, Cluster, ClusterIdentity, Gap, IdentityRef, IdentityType, Inventory,
+    PodIdentity, PodIdentityException, Registry, RoleAssignment, SpCredential, Subscription,
+    UserAssignedIdentity,
+};
+use crate::rules::{baseline, Baseline, Options, Outcome, Report};
+
+pub const SUB: &str = "sub1";
+pub const TENANT: &str = "tenant1";
+
+/// The clock of a first run; [`Inv::after`] moves it a day past the previous run.
+pub fn now() -> DateTime<Utc> {
+    "2026-06-01T06:00:00Z".parse().unwrap()
+}
+
+pub fn sub_scope() -> String {
+    format!("/subscriptions/{SUB}")
+}
+
+pub fn cluster_id(name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/{name}")
+}
+
+pub fn node_rg(name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/MC_rg_{name}")
+}
+
+pub fn registry_id(name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/acr/providers/Microsoft.ContainerRegistry/registries/{name}")
+}
+
+pub fn vnet_id(rg: &str, vnet: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{vnet}")
+}
+
+pub fn subnet_id(rg: &str, vnet: &str, subnet: &str) -> String {
+    format!("{}/subnets/{subnet}", vnet_id(rg, vnet))
+}
+
+/// A user-assigned identity's resource id in the `ids` resource group.
+pub fn identity_id(name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
+}
+
+/// One cluster.
+#[derive(Clone)]
+pub struct ClusterB(pub Cluster);
+
+impl ClusterB {
+    fn base(name: &str) -> ClusterB {
+        ClusterB(Cluster {
+            id: cluster_id(name),
+            name: name.into(),
+            subscription_id: SUB.into(),
+            resource_group: "rg".into(),
+            location: "eastus".into(),
+            provisioning_state: Some("Succeeded".into()),
+            kubernetes_version: Some("1.30.0".into()),
+            node_resource_group: Some(format!("MC_rg_{name}")),
+            ..Default::default()
+        })
+    }
+
+    /// On a service principal (client id `<name>-app`), no kubelet identity.
+    pub fn sp(name: &str) -> ClusterB {
+        let mut b = Self::base(name);
+        b.0.sp_client_id = Some(format!("{name}-app"));
+        b
+    }
+
+    /// System-assigned control plane (`<name>-cp`) and the kubelet identity AKS
+    /// creates (`<name>-agentpool` in the node resource group, principal `<name>-kubelet`).
+    pub fn mi(name: &str) -> ClusterB {
+        let mut b = Self::base(name);
+        b.0.sp_client_id = Some("msi".into());
+        b.0.identity = Some(ClusterIdentity {
+            kind: IdentityType::SystemAssigned,
+            principal_id: Some(format!("{name}-cp")),
+            tenant_id: None,
+            user_assigned: vec![],
+        });
+        b.0.kubelet = Some(IdentityRef {
+            resource_id: Some(format!(
+                "{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}-agentpool",
+                node_rg(name)
+            )),
+            client_id: Some(format!("{name}-kubelet-client")),
+            object_id: Some(format!("{name}-kubelet")),
+        });
+        b
+    }
+
+    /// [`ClusterB::mi`] with its own user-assigned control-plane identity `<name>-cp`.
+    pub fn user_assigned(name: &str) -> ClusterB {
+        let mut b = Self::mi(name);
+        let i = b.0.identity.as_mut().unwrap();
+        i.kind = IdentityType::UserAssigned;
+        i.principal_id = None;
+        i.user_assigned = vec![UserAssignedIdentity {
+            resource_id: identity_id(&format!("{name}-cp")),
+            principal_id: Some(format!("{name}-cp")),
+            client_id: None,
+        }];
+        b
+    }
+
+    /// Brings its own kubelet identity (`ids/<name>-kubelet`).
+    pub fn own_kubelet(mut self) -> Self {
+        let name = self.0.name.clone();
+        let k = self.0.kubelet.as_mut().expect("a managed-identity cluster");
+        k.resource_id = Some(identity_id(&format!("{name}-kubelet")));
+        self
+    }
+
+    pub fn no_kubelet(mut self) -> Self {
+        self.0.kubelet = None;
+        self
+    }
+
+    pub fn pool(mut self, name: &str, image: &str) -> Self {
+        self.0.pools.push(AgentPool {
+            name: name.into(),
+            node_image_version: Some(image.into()),
+            ..Default::default()
+        });
+        self
+    }
+
+    /// A pool whose node image version is not known.
+    pub fn pool_unknown_image(mut self, name: &str) -> Self {
+        self.0.pools.push(AgentPool {
+            name: name.into(),
+            ..Default::default()
+        });
+        self
+    }
+
+    pub fn subnet_pool(mut self, name: &str, subnet: &str) -> Self {
+        self.0.pools.push(AgentPool {
+            name: name.into(),
+            node_image_version: Some("v1".into()),
+            vnet_subnet_id: Some(subnet.into()),
+            ..Default::default()
+        });
+        self
+    }
+
+    /// An enabled add-on; `identity` is its principal (object) id.
+    pub fn addon(mut self, key: &str, identity: Option<&str>) -> Self {
+        self.0.addons.push(Addon {
+            key: key.into(),
+            enabled: true,
+            config: Default::default(),
+            identity: identity.map(|p| IdentityRef {
+                object_id: Some(p.into()),
+                ..Default::default()
+            }),
+        });
+        self
+    }
+
+    pub fn location(mut self, l: &str) -> Self {
+        self.0.location = l.into();
+        self
+    }
+
+    /// The managed identity's tenant.
+    pub fn tenant(mut self, t: &str) -> Self {
+        self.0
+            .identity
+            .as_mut()
+            .expect("a managed identity")
+            .tenant_id = Some(t.into());
+        self
+    }
+
+    pub fn sp_client_id(mut self, id: &str) -> Self {
+        self.0.sp_client_id = Some(id.into());
+        self
+    }
+
+    pub fn state(mut self, s: &str) -> Self {
+        self.0.provisioning_state = Some(s.into());
+        self
+    }
+
+    pub fn created(mut self, at: DateTime<Utc>) -> Self {
+        self.0.created_at = Some(at);
+        self
+    }
+
+    /// Pod identity enabled, with or without the kube-system exception AKS needs.
+    pub fn pod_identity(mut self, kube_system_exception: bool) -> Self {
+        let exceptions = if kube_system_exception {
+            vec![PodIdentityException {
+                name: "aks-addons".into(),
+                namespace: "kube-system".into(),
+                pod_labels: [(
+                    "kubernetes.azure.com/managedby".to_string(),
+                    "aks".to_string(),
+                )]
+                .into_iter()
+                .collect(),
+            }]
+        } else {
+            vec![]
+        };
+        self.0.pod_identity = Some(PodIdentity {
+            enabled: true,
+            exceptions,
+        });
+        self
+    }
+
+    /// Read twice with different data.
+    pub fn conflict(mut self, why: &str) -> Self {
+        self.0.conflict = Some(why.into());
+        self
+    }
+}
+
+/// An inventory, the previous history and the options of one in-process run.
+pub struct Inv {
+    pub inv: Inventory,
+    pub prev: History,
+    pub opts: Options,
+    pub now: DateTime<Utc>,
+    pub baseline: Baseline,
+}
+
+impl Inv {
+    pub fn new() -> Inv {
+        Inv {
+            inv: Inventory {
+                subscriptions: vec![Subscription {
+                    id: SUB.into(),
+                    name: "one".into(),
+                    tenant_id: Some(TENANT.into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            prev: History::default(),
+            opts: Options::default(),
+            now: now(),
+            baseline: Baseline::load(baseline::DEFAULT_BASELINE).unwrap(),
+        }
+    }
+
+    pub fn cluster(mut self, c: ClusterB) -> Self {
+        self.inv.clusters.push(c.0);
+        self
+    }
+
+    /// `principal` holds the built-in `role` (by name) at `scope`.
+    pub fn grant(self, principal: &str, role: &str, scope: &str) -> Self {
+        self.assign(principal, None, role, scope, None)
+    }
+
+    /// A service principal's assignment, named by its client id (`principalName`, as
+    /// `az role assignment list` prints it): how a service-principal cluster's
+    /// control-plane principal is found.
+    pub fn grant_sp(self, client_id: &str, principal: &str, role: &str, scope: &str) -> Self {
+        self.assign(principal, Some(client_id), role, scope, None)
+    }
+
+    /// [`Inv::grant`], created at `at`.
+    pub fn grant_at(self, principal: &str, role: &str, scope: &str, at: DateTime<Utc>) -> Self {
+        self.assign(principal, None, role, scope, Some(at))
+    }
+
+    fn assign(
+        mut self,
+        principal: &str,
+        name: Option<&str>,
+        role: &str,
+        scope: &str,
+        created_on: Option<DateTime<Utc>>,
+    ) -> Self {
+        let guid = baseline::role_guid_by_name(role).unwrap_or_else(|| panic!("role {role}"));
+        let n = self.inv.role_assignments.len() + 1;
+        self.inv.role_assignments.push(RoleAssignment {
+            id: format!("{scope}/providers/Microsoft.Authorization/roleAssignments/ra-{n}"),
+            role_definition_id: format!(
+                "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+            )
+            .into(),
+            role_guid: guid.into(),
+            role_name: Some(role.into()),
+            principal_id: principal.into(),
+            principal_name: name.map(str::to_string),
+            principal_type: Some("ServicePrincipal".into()),
+            scope: scope.into(),
+            created_on,
+        });
+        self
+    }
+
+    /// The control plane's documented role: Contributor on the node resource group.
+    pub fn documented(self, cluster: &str) -> Self {
+        self.grant(&format!("{cluster}-cp"), "Contributor", &node_rg(cluster))
+    }
+
+    pub fn registry(mut self, name: &str) -> Self {
+        self.inv.registries.push(Registry {
+            id: registry_id(name),
+            name: name.into(),
+            subscription_id: SUB.into(),
+            resource_group: "acr".into(),
+        });
+        self
+    }
+
+    /// Microsoft Graph's view of a service principal's credential.
+    pub fn credential(mut self, client_id: &str, expiry: DateTime<Utc>) -> Self {
+        self.inv.sp_credentials.push(SpCredential {
+            client_id: client_id.into(),
+            app_display_name: format!("{client_id}-display"),
+            nearest_expiry: Some(expiry),
+        });
+        self
+    }
+
+    /// `--graph` was given.
+    pub fn graph(mut self) -> Self {
+        self.opts.graph = true;
+        self
+    }
+
+    /// A scope whose `tables` could not be read.
+    pub fn gap(mut self, scope: &str, tables: &[&str]) -> Self {
+        self.inv.coverage.gaps.push(Gap {
+            scope: scope.into(),
+            reason: "403".into(),
+            tables: tables.iter().map(|t| t.to_string()).collect(),
+        });
+        self
+    }
+
+    /// Runs after `prev` (the history a previous run left), a day later.
+    pub fn after(mut self, prev: History) -> Self {
+        if let Some(last) = prev.last_run {
+            self.now = last + Duration::days(1);
+        }
+        self.prev = prev;
+        self
+    }
+
+    pub fn run(self) -> Outcome {
+        Report::generate(self.inv, &self.baseline, self.prev, self.now, &self.opts)
+    }
+
+    pub fn report(self) -> Report {
+        self.run().report
+    }
+}

@@ -1,0 +1,282 @@
+//! What each cluster's `checks` say (evaluated / not_evaluated and why), that a family
+//! not evaluated gives no finding, and the role checks' statuses.
+use chrono::Duration;
+
+use super::builder::*;
+use crate::rules::evaluated::Family;
+use crate::rules::{Report, RuleId};
+
+const OK: &str = "evaluated";
+const NO_GRAPH: &str = "not_evaluated: needs Microsoft Graph (--graph)";
+
+/// The statuses of cluster `a`, in [`Family::ALL`] order.
+struct CheckCase {
+    name: &'static str,
+    scenario: fn() -> Report,
+    classification: &'static str,
+    roles: &'static str,
+    secret_expiry: &'static str,
+    migration: &'static str,
+}
+
+fn check_cases() -> Vec<CheckCase> {
+    vec![
+        CheckCase {
+            name: "a managed-identity cluster with everything read",
+            scenario: || Inv::new().cluster(ClusterB::mi("a")).report(),
+            classification: OK,
+            roles: OK,
+            secret_expiry: OK,
+            migration: OK,
+        },
+        CheckCase {
+            name: "role assignments of its subscription not read",
+            scenario: || {
+                Inv::new()
+                    .cluster(ClusterB::mi("a"))
+                    .gap(&sub_scope(), &["role-assignments"])
+                    .report()
+            },
+            classification: OK,
+            roles: "not_evaluated: role assignments of /subscriptions/sub1 not read",
+            secret_expiry: OK,
+            migration: OK,
+        },
+        CheckCase {
+            name: "registries of a management group not read",
+            scenario: || {
+                Inv::new()
+                    .cluster(ClusterB::mi("a"))
+                    .gap(
+                        "/providers/Microsoft.Management/managementGroups/root",
+                        &["registries"],
+                    )
+                    .report()
+            },
+            classification: OK,
+            roles: "not_evaluated: registries of /providers/Microsoft.Management/managementGroups/root not read",
+            secret_expiry: OK,
+            migration: OK,
+        },
+        CheckCase {
+            name: "a gap on another subscription or table does not reach it",
+            scenario: || {
+                Inv::new()
+                    .cluster(ClusterB::mi("a"))
+                    .gap("/subscriptions/sub2", &["role-assignments"])
+                    .gap(&sub_scope(), &["resource-groups"])
+                    .report()
+            },
+            classification: OK,
+            roles: OK,
+            secret_expiry: OK,
+            migration: OK,
+        },
+        CheckCase {
+            name: "a service principal no role assignment names, without Graph",
+            scenario: || Inv::new().cluster(ClusterB::sp("a")).report(),
+            classification: OK,
+            roles: "not_evaluated: the service principal's object id is unknown (no role assignment names it): run with --graph, or export role assignments with principalName",
+            secret_expiry: NO_GRAPH,
+            migration: OK,
+        },
+        CheckCase {
+            name: "a service principal Graph was asked about but does not know",
+            scenario: || {
+                Inv::new()
+                    .cluster(ClusterB::sp("a"))
+                    .grant_sp("a-app", "a-sp", "Contributor", &node_rg("a"))
+                    .graph()
+                    .report()
+            },
+            classification: OK,
+            roles: OK,
+            secret_expiry: "not_evaluated: the service principal's credentials were not found in Microsoft Graph",
+            migration: OK,
+        },
+        CheckCase {
+            name: "a service principal with its credentials read",
+            scenario: || {
+                Inv::new()
+                    .cluster(ClusterB::sp("a"))
+                    .grant_sp("a-app", "a-sp", "Contributor", &node_rg("a"))
+                    .credential("A-APP", now() + Duration::days(200))
+                    .report()
+            },
+            classification: OK,
+            roles: OK,
+            secret_expiry: OK,
+            migration: OK,
+        },
+        CheckCase {
+            name: "a cluster read twice with different data",
+            scenario: || {
+                Inv::new()
+                    .cluster(ClusterB::sp("a").conflict("read twice with different data"))
+                    .report()
+            },
+            classification: "not_evaluated: read twice with different data",
+            roles: "not_evaluated: read twice with different data",
+            secret_expiry: "not_evaluated: read twice with different data",
+            migration: "not_evaluated: read twice with different data",
+        },
+    ]
+}
+
+#[test]
+fn each_family_is_evaluated_or_says_why_not() {
+    let mut failures = Vec::new();
+    for c in check_cases() {
+        let r = (c.scenario)();
+        let row = r
+            .clusters
+            .iter()
+            .find(|row| row.cluster_name == "a")
+            .unwrap();
+        let want = [c.classification, c.roles, c.secret_expiry, c.migration];
+        for (f, want) in Family::ALL.into_iter().zip(want) {
+            let got = row.checks.get(f).to_string();
+            if got != want {
+                failures.push(format!(
+                    "{}: {}: {got:?}, expected {want:?}",
+                    c.name,
+                    f.as_str()
+                ));
+            }
+            if !row.checks.get(f).is_evaluated() {
+                for x in r.findings.iter().filter(|x| Family::of(x.rule_id) == f) {
+                    failures.push(format!(
+                        "{}: {} found though {f:?} was not evaluated",
+                        c.name, x.rule_id
+                    ));
+                }
+            }
+        }
+        let all = want.iter().all(|w| *w == OK);
+        if (r.summary.fully_evaluated == 1) != all {
+            failures.push(format!(
+                "{}: fully_evaluated {}",
+                c.name, r.summary.fully_evaluated
+            ));
+        }
+        for (f, w) in Family::ALL.into_iter().zip(want) {
+            let n = r
+                .summary
+                .not_evaluated
+                .get(f.as_str())
+                .copied()
+                .unwrap_or(0);
+            if n != usize::from(w != OK) {
+                failures.push(format!(
+                    "{}: summary.not_evaluated[{}] = {n}",
+                    c.name,
+                    f.as_str()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn a_missing_role_is_not_reported_when_role_assignments_were_not_read() {
+    let r = Inv::new()
+        .cluster(ClusterB::mi("a").addon("omsagent", None))
+        .gap(&sub_scope(), &["role-assignments"])
+        .report();
+    let rules: Vec<RuleId> = r.findings.iter().map(|f| f.rule_id).collect();
+    // Classification still runs: the add-on without identity is reported.
+    assert_eq!(rules, [RuleId::AddonWithoutIdentity]);
+    assert!(r.role_checks.is_empty());
+}
+
+#[test]
+fn findings_of_a_family_not_evaluated_stay_open_rather_than_resolved() {
+    let first = Inv::new().cluster(ClusterB::mi("a")).run();
+    let fp = first.report.findings[0].fingerprint();
+    assert!(fp.starts_with("AKSMI010|"), "{fp}");
+    let second = Inv::new()
+        .cluster(ClusterB::mi("a"))
+        .gap(&sub_scope(), &["role-assignments"])
+        .after(first.history)
+        .run();
+    assert!(second.report.changes.has_previous);
+    assert!(second.report.changes.resolved.is_empty());
+    assert!(second.history.findings.contains(&fp));
+    // Read again and granted: now it is resolved.
+    let third = Inv::new()
+        .cluster(ClusterB::mi("a"))
+        .documented("a")
+        .after(second.history)
+        .run();
+    assert_eq!(third.report.changes.resolved, [fp]);
+}
+
+#[test]
+fn role_checks_list_every_status() {
+    let r = Inv::new()
+        .registry("acr1")
+        .cluster(ClusterB::mi("a").addon("fancyAddon", Some("a-fancy")))
+        .cluster(ClusterB::mi("b"))
+        .cluster(ClusterB::mi("c"))
+        .documented("a")
+        .grant("a-kubelet", "AcrPull", &registry_id("acr1"))
+        .grant("a-kubelet", "Reader", &sub_scope())
+        .grant("b-cp", "Contributor", &sub_scope())
+        .grant("a-fancy", "Reader", &node_rg("a"))
+        .report();
+    let rows: Vec<[String; 6]> = r
+        .role_checks
+        .iter()
+        .map(|c| {
+            [
+                c.cluster_id.rsplit('/').next().unwrap().to_string(),
+                c.identity.to_string(),
+                c.status.to_string(),
+                c.expected_role.to_string(),
+                c.expected_scope.to_string(),
+                c.actual_role.to_string(),
+            ]
+        })
+        .collect();
+    let row = |cells: [&str; 6]| cells.map(str::to_string);
+    assert_eq!(
+        rows,
+        [
+            row(["a", "addon:fancyAddon", "not_documented", "", "", "Reader"]),
+            row([
+                "a",
+                "control_plane",
+                "ok",
+                "Contributor",
+                &node_rg("a"),
+                "Contributor"
+            ]),
+            row([
+                "a",
+                "kubelet",
+                "ok",
+                "AcrPull",
+                &registry_id("acr1"),
+                "AcrPull"
+            ]),
+            row(["a", "kubelet", "excess", "", "", "Reader"]),
+            row([
+                "b",
+                "control_plane",
+                "too_wide",
+                "Contributor",
+                &node_rg("b"),
+                "Contributor"
+            ]),
+            row([
+                "c",
+                "control_plane",
+                "missing",
+                "Contributor",
+                &node_rg("c"),
+                ""
+            ]),
+        ]
+    );
+}

@@ -1,0 +1,5 @@
+//! In-process tests of the rules core: scenarios built with [`builder`], audited by
+//! [`crate::rules::Report::generate`].
+mod builder;
+mod checks;
+mod rules;
