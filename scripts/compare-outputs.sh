@@ -3,7 +3,8 @@
 # working tree, runs both on the demo tenant and on `emulator generate` S and M
 # tenants (offline, fixed clock, no SMTP: owner messages land in the outbox), and
 # compares every CSV, report.json and every owner/admin message (minus the headers
-# that differ by design: Date, Message-ID and MIME boundaries).
+# that differ by design: Date, Message-ID and MIME boundaries). Each set is audited
+# twice on one state folder, and state.json and runs.csv are compared too.
 #
 #   scripts/compare-outputs.sh BASE [S] [M] [demo]     (default: demo S M)
 #
@@ -36,17 +37,28 @@ cargo build --quiet --locked
 old="$base_target/debug/aks-identity-audit"
 new="$CARGO_TARGET_DIR/debug/aks-identity-audit"
 
-now=2026-06-01T06:00:00Z
+# Two runs a day apart on one state folder: the second reads the history (state.json)
+# the first wrote, so new/resolved findings and the migration checks have a past.
+nows=(2026-06-01T06:00:00Z 2026-06-02T06:00:00Z)
 tenant() { # name subs clusters ras
   local dir="$work/tenant-$1"
   [ -f "$dir/clusters.json" ] || "$new" emulator generate --subscriptions "$2" --clusters "$3" --role-assignments "$4" --seed 7 --out "$dir" >/dev/null 2>&1
   echo "$dir"
 }
 audit() { # bin out args...
-  local bin=$1 out=$2; shift 2
-  rm -rf "$out"
-  env -u AKS_AUDIT_CONFIG -u AKS_AUDIT_RUN_ID "$bin" --log-level error run --out "$out" --now "$now" \
-    --allowed-domain contoso.com --allowed-domain fabrikam.example --admin sec@corp.example.com "$@" >/dev/null 2>&1 || true
+  # Both builds write to the same folders, then they are renamed: the admin message
+  # names the output folder. Run N's output is OUT/N, with the state it left.
+  local bin=$1 out=$2 run="$work/run" i; shift 2
+  rm -rf "$out" "$run"
+  mkdir -p "$run"
+  for i in 0 1; do
+    env -u AKS_AUDIT_CONFIG -u AKS_AUDIT_RUN_ID "$bin" --log-level error run --out "$run/$((i + 1))" \
+      --state "$run/state" --now "${nows[$i]}" --allowed-domain contoso.com --allowed-domain fabrikam.example \
+      --admin sec@corp.example.com "$@" >/dev/null 2>&1 || true
+    mkdir -p "$run/$((i + 1))/state"
+    cp "$run/state/state.json" "$run/state/runs.csv" "$run/$((i + 1))/state/" 2>/dev/null || true
+  done
+  mv "$run" "$out"
 }
 normalise() { # strip what differs by design in .eml files (whose lines end in CRLF)
   sed -E -e '/^(Date|Message-ID): /d' -e 's/boundary="[^"]*"/boundary=B/' -e 's/^--[A-Za-z0-9_=.-]{16,}(--)?(\r?)$/--B\1\2/' "$1"
@@ -63,7 +75,7 @@ for s in "${sets[@]}"; do
   audit "$old" "$work/$s-old" "${args[@]}"
   audit "$new" "$work/$s-new" "${args[@]}"
   n=0; bad=0
-  for f in "$work/$s-old"/*.csv "$work/$s-old"/report.json "$work/$s-old"/outbox/*.eml; do
+  for f in "$work/$s-old"/[12]/{*.csv,report.json,outbox/*.eml,state/state.json,state/runs.csv}; do
     [ -e "$f" ] || continue
     rel=${f#"$work/$s-old/"}
     g="$work/$s-new/$rel"
@@ -75,8 +87,8 @@ for s in "${sets[@]}"; do
       cmp -s "$f" "$g" || { echo "$s: $rel differs"; bad=$((bad + 1)); }
     fi
   done
-  extra=$(comm -13 <(cd "$work/$s-old" && find . -name '*.csv' -o -name report.json -o -name '*.eml' | sort) \
-                   <(cd "$work/$s-new" && find . -name '*.csv' -o -name report.json -o -name '*.eml' | sort) | wc -l)
+  files() { (cd "$1" && find [12] -name '*.csv' -o -name report.json -o -name '*.eml' -o -name state.json | sort); }
+  extra=$(comm -13 <(files "$work/$s-old") <(files "$work/$s-new") | wc -l)
   [ "$extra" = 0 ] || { echo "$s: $extra file(s) only in the new output"; bad=$((bad + extra)); }
   echo "$s: $n files compared, $bad different"
   [ "$bad" = 0 ] || status=1
