@@ -4,7 +4,7 @@
 # tenants (offline, fixed clock, no SMTP: owner messages land in the outbox), and
 # compares every CSV, report.json and every owner/admin message (minus the headers
 # that differ by design: Date, Message-ID and MIME boundaries). Each set is audited
-# twice on one state folder, and state.json and runs.csv are compared too.
+# twice on one state folder, and report.html, state.json and runs.csv are compared too.
 #
 #   scripts/compare-outputs.sh BASE [S] [M] [demo]     (default: demo S M)
 #
@@ -75,7 +75,7 @@ for s in "${sets[@]}"; do
   audit "$old" "$work/$s-old" "${args[@]}"
   audit "$new" "$work/$s-new" "${args[@]}"
   n=0; bad=0
-  for f in "$work/$s-old"/[12]/{*.csv,report.json,outbox/*.eml,state/state.json,state/runs.csv}; do
+  for f in "$work/$s-old"/[12]/{*.csv,report.json,report.html,outbox/*.eml,state/state.json,state/runs.csv}; do
     [ -e "$f" ] || continue
     rel=${f#"$work/$s-old/"}
     g="$work/$s-new/$rel"
@@ -87,7 +87,7 @@ for s in "${sets[@]}"; do
       cmp -s "$f" "$g" || { echo "$s: $rel differs"; bad=$((bad + 1)); }
     fi
   done
-  files() { (cd "$1" && find [12] -name '*.csv' -o -name report.json -o -name '*.eml' -o -name state.json | sort); }
+  files() { (cd "$1" && find [12] -name '*.csv' -o -name 'report.*' -o -name '*.eml' -o -name state.json | sort); }
   extra=$(comm -13 <(files "$work/$s-old") <(files "$work/$s-new") | wc -l)
   [ "$extra" = 0 ] || { echo "$s: $extra file(s) only in the new output"; bad=$((bad + extra)); }
   echo "$s: $n files compared, $bad different"
