@@ -12,6 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::{Cluster, SmallMap};
+use crate::rules::classify;
+use crate::rules::model::ControlPlaneIdentity;
 
 pub const STATE_FILE: &str = "state.json";
 const STATE_VERSION: u32 = 1;
@@ -38,7 +40,7 @@ pub struct ClusterHistory {
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     /// `service_principal`, `system_assigned` or `user_assigned`, as last seen.
-    pub mode: String,
+    pub mode: ControlPlaneIdentity,
     /// The service principal's client id while the cluster used one.
     pub sp_client_id: Option<String>,
     /// Pool name (lower-cased) → node image version, as last seen.
@@ -61,16 +63,6 @@ pub struct Migration {
     pub pools_at_flip: SmallMap<Option<String>>,
 }
 
-/// The control-plane mode as the CSV and history spell it.
-pub fn mode_of(c: &Cluster) -> &'static str {
-    use crate::inventory::IdentityType::*;
-    match c.identity.as_ref().map(|i| i.kind) {
-        None => "service_principal",
-        Some(SystemAssigned) => "system_assigned",
-        Some(UserAssigned) => "user_assigned",
-    }
-}
-
 fn pools_of(c: &Cluster) -> SmallMap<Option<String>> {
     c.pools
         .iter()
@@ -85,11 +77,11 @@ pub fn observe(
     now: DateTime<Utc>,
     sp_acr_registries: &[String],
 ) -> ClusterHistory {
-    let mode = mode_of(c);
-    let on_sp = mode == "service_principal";
+    let mode = classify::control_plane_identity(c);
+    let on_sp = mode == ControlPlaneIdentity::ServicePrincipal;
     let mut migration = prev.and_then(|p| p.migration.clone());
     if let Some(p) = prev {
-        if p.mode == "service_principal" && !on_sp {
+        if p.mode == ControlPlaneIdentity::ServicePrincipal && !on_sp {
             // The flip happened between the previous run and this one. A newer flip
             // (SP again, then MI again) replaces an older record.
             migration = Some(Migration {
@@ -118,7 +110,7 @@ pub fn observe(
         id: c.id.clone(),
         first_seen: prev.map(|p| p.first_seen).unwrap_or(now),
         last_seen: now,
-        mode: mode.to_string(),
+        mode,
         sp_client_id,
         pools: pools_of(c),
         migration,
@@ -126,33 +118,21 @@ pub fn observe(
     }
 }
 
-/// Kubelet migration state of one cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MigrationStatus {
-    NotMigrated,
-    NoneObserved,
-    Pending,
-    Complete,
-    Unknown,
-}
-
-impl MigrationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MigrationStatus::NotMigrated => "not_migrated",
-            MigrationStatus::NoneObserved => "none_observed",
-            MigrationStatus::Pending => "pending",
-            MigrationStatus::Complete => "complete",
-            MigrationStatus::Unknown => "unknown",
-        }
+crate::rules::model::named_enum! {
+    /// Kubelet migration state of one cluster.
+    pub enum MigrationStatus {
+        NotMigrated = "not_migrated",
+        NoneObserved = "none_observed",
+        Pending = "pending",
+        Complete = "complete",
+        Unknown = "unknown",
     }
 }
 
 /// The migration status and, for `pending`, the pools still on the service principal;
 /// for `unknown`, the pools whose state cannot be established.
 pub fn migration_status(c: &Cluster, observed: &ClusterHistory) -> (MigrationStatus, Vec<String>) {
-    if observed.mode == "service_principal" {
+    if observed.mode == ControlPlaneIdentity::ServicePrincipal {
         return (MigrationStatus::NotMigrated, vec![]);
     }
     let Some(m) = &observed.migration else {

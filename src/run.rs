@@ -360,10 +360,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     tracing::info!(
         run_id = %run_id,
         clusters = s.clusters,
-        critical = s.findings.get("critical").copied().unwrap_or(0),
-        high = s.findings.get("high").copied().unwrap_or(0),
-        medium = s.findings.get("medium").copied().unwrap_or(0),
-        low = s.findings.get("low").copied().unwrap_or(0),
+        critical = s.findings.critical,
+        high = s.findings.high,
+        medium = s.findings.medium,
+        low = s.findings.low,
         suppressed = s.suppressed,
         skipped_rows = s.skipped_rows,
         gaps = s.gaps,
@@ -399,7 +399,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
 /// report is and why the exit code is what it is.
 pub fn human_summary(r: &RunResult) -> String {
     let s = &r.report.summary;
-    let count = |k: &str| s.findings.get(k).copied().unwrap_or(0);
+    let count = |k: &str| k.parse().map_or(0, |k| s.findings.get(k));
     let why = match r.exit_code {
         exit::OK => "exit 0: nothing at or above --fail-on".to_string(),
         exit::FINDINGS => "exit 1: findings at or above --fail-on".to_string(),

@@ -52,7 +52,7 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
             id: id.to_string(),
             first_seen: now - Duration::days(90),
             last_seen: now - Duration::days(1),
-            mode: "system_assigned".into(),
+            mode: crate::rules::model::ControlPlaneIdentity::SystemAssigned,
             sp_client_id: Some("2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a".into()),
             pools: pools.clone(),
             migration: Some(Migration {

@@ -112,8 +112,8 @@ pub fn clusters_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> any
             c.cluster_name.clone(),
             c.cluster_id.clone(),
             c.location.clone(),
-            c.control_plane_identity.clone(),
-            c.kubelet_identity.clone(),
+            c.control_plane_identity.as_str().to_string(),
+            c.kubelet_identity.as_str().to_string(),
             c.migration_status.as_str().to_string(),
             c.pools_pending_upgrade.to_string(),
             c.owner.clone(),
@@ -163,7 +163,7 @@ pub fn findings_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> any
             f.cluster_id.clone(),
             f.rule_id.as_str().to_string(),
             f.severity.as_str().to_string(),
-            f.identity.clone(),
+            f.identity.to_string(),
             f.message.clone(),
             f.remediation.clone(),
             if s.is_some() { "true" } else { "false" }.to_string(),
@@ -203,15 +203,16 @@ pub fn role_assignments_to(
     let mut w = writer(out, opts)?;
     w.write_record(ROLE_COLUMNS)?;
     for c in &r.role_checks {
+        let identity = c.identity.as_str();
         let rec: [&str; 8] = [
             &c.cluster_id,
-            &c.identity,
+            &identity,
             &c.principal_id,
             &c.expected_role,
             &c.expected_scope,
             &c.actual_role,
             &c.actual_scope,
-            &c.status,
+            c.status.as_str(),
         ];
         write_row(&mut w, &rec)?;
     }

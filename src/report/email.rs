@@ -8,7 +8,7 @@ use tera::Context;
 
 use super::html::{engine, headline, when, FindingView, Headline, Lookup};
 use crate::history::MigrationStatus;
-use crate::rules::{ClusterRow, Report, Severity};
+use crate::rules::{ClusterRow, ControlPlaneIdentity, Report, Severity};
 
 /// Findings listed in a message; the rest are in the attached `findings.csv`.
 pub const MAX_FINDINGS: usize = 50;
@@ -76,7 +76,7 @@ fn mail_view<'a>(r: &'a Report, ids: &[&str]) -> MailView<'a> {
     let pct = |k: usize| (k as f64 * 1000.0 / n).round() / 10.0;
     let on_sp = clusters
         .iter()
-        .filter(|c| c.control_plane_identity == "service_principal")
+        .filter(|c| c.control_plane_identity == ControlPlaneIdentity::ServicePrincipal)
         .count();
     let pending = clusters
         .iter()
@@ -189,12 +189,12 @@ pub fn render_text(report: &Report, clusters: &[&str]) -> String {
                     "kubelet still on the service principal (pools {})",
                     c.pending_pools.join(", ")
                 ),
-                _ if c.control_plane_identity == "service_principal" => {
+                _ if c.control_plane_identity == ControlPlaneIdentity::ServicePrincipal => {
                     "control plane on a service principal".into()
                 }
                 s => format!(
                     "{}, migration {}",
-                    c.control_plane_identity.replace('_', "-"),
+                    c.control_plane_identity.as_str().replace('_', "-"),
                     s.as_str().replace('_', " ")
                 ),
             };
@@ -219,7 +219,7 @@ pub fn render_text(report: &Report, clusters: &[&str]) -> String {
                 f.severity.as_str().to_uppercase(),
                 f.rule_id,
                 one_line(&f.cluster_name),
-                one_line(&f.identity),
+                one_line(&f.identity.as_str()),
                 one_line(&f.message)
             ));
             out.push_str(&indent(&clean(&f.remediation), "    "));

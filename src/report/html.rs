@@ -9,9 +9,10 @@ use tera::{Context, Tera};
 
 use super::tables::{self, ChangeCount, GroupRow, Pivot};
 use super::trend::{self, RunRecord, Trend};
+use crate::history::MigrationStatus;
 use crate::rules::catalogue::CATALOGUE;
 use crate::rules::suppress::EntryStatus;
-use crate::rules::{ClusterRow, Finding, Report, Severity};
+use crate::rules::{ClusterRow, ControlPlaneIdentity, Finding, KubeletIdentity, Report, Severity};
 
 const REPORT_TEMPLATE: &str = include_str!("../../templates/report.html");
 const EMAIL_TEMPLATE: &str = include_str!("../../templates/email.html");
@@ -101,7 +102,7 @@ pub(crate) fn headline(r: &Report) -> Headline {
     let s = &r.summary;
     let severities: Vec<(&'static str, usize)> = Severity::ALL
         .iter()
-        .map(|v| (v.as_str(), s.findings.get(v.as_str()).copied().unwrap_or(0)))
+        .map(|v| (v.as_str(), s.findings.get(*v)))
         .collect();
     Headline {
         clusters: s.clusters,
@@ -109,7 +110,7 @@ pub(crate) fn headline(r: &Report) -> Headline {
         managed_percent: s.managed_identity_percent,
         on_sp: s
             .control_plane
-            .get("service_principal")
+            .get(&ControlPlaneIdentity::ServicePrincipal)
             .copied()
             .unwrap_or(0),
         kubelet_on_sp: s.kubelet_on_sp,
@@ -121,7 +122,7 @@ pub(crate) fn headline(r: &Report) -> Headline {
         not_evaluated: s
             .not_evaluated
             .iter()
-            .map(|(k, v)| (k.clone(), *v))
+            .map(|(k, v)| (k.as_str().to_string(), *v))
             .collect(),
         not_evaluated_clusters: r
             .clusters
@@ -148,52 +149,95 @@ struct StackedBar {
     segments: Vec<Segment>,
 }
 
-fn mode_class(kind: &str) -> &'static str {
-    match kind {
-        "service_principal" | "not_migrated" => "c-bad",
-        "pending" => "c-warn",
-        "unknown" | "missing" => "c-unknown",
-        "user_assigned" => "c-ok2",
-        _ => "c-ok",
+/// A value shown as a part of a stacked bar: its label and colour class.
+trait BarPart: Copy + Ord {
+    fn label(self) -> &'static str;
+    fn class(self) -> &'static str;
+}
+
+impl BarPart for ControlPlaneIdentity {
+    fn label(self) -> &'static str {
+        match self {
+            ControlPlaneIdentity::ServicePrincipal => "service principal",
+            ControlPlaneIdentity::SystemAssigned => "system-assigned",
+            ControlPlaneIdentity::UserAssigned => "user-assigned",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            ControlPlaneIdentity::ServicePrincipal => "c-bad",
+            ControlPlaneIdentity::SystemAssigned => "c-ok",
+            ControlPlaneIdentity::UserAssigned => "c-ok2",
+        }
     }
 }
 
-fn mode_label(kind: &str) -> String {
-    match kind {
-        "service_principal" => "service principal".into(),
-        "system_assigned" => "system-assigned".into(),
-        "user_assigned" => "user-assigned".into(),
-        "aks_managed" => "AKS-managed".into(),
-        "not_migrated" => "not migrated (on SP)".into(),
-        "none_observed" => "no migration seen".into(),
-        "pending" => "kubelet pending".into(),
-        other => other.replace('_', " "),
+impl BarPart for KubeletIdentity {
+    fn label(self) -> &'static str {
+        match self {
+            KubeletIdentity::ServicePrincipal => "service principal",
+            KubeletIdentity::AksManaged => "AKS-managed",
+            KubeletIdentity::UserAssigned => "user-assigned",
+            KubeletIdentity::Missing => "missing",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            KubeletIdentity::ServicePrincipal => "c-bad",
+            KubeletIdentity::AksManaged => "c-ok",
+            KubeletIdentity::UserAssigned => "c-ok2",
+            KubeletIdentity::Missing => "c-unknown",
+        }
     }
 }
 
-fn stacked(
+impl BarPart for MigrationStatus {
+    fn label(self) -> &'static str {
+        match self {
+            MigrationStatus::NotMigrated => "not migrated (on SP)",
+            MigrationStatus::NoneObserved => "no migration seen",
+            MigrationStatus::Pending => "kubelet pending",
+            MigrationStatus::Complete => "complete",
+            MigrationStatus::Unknown => "unknown",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            MigrationStatus::NotMigrated => "c-bad",
+            MigrationStatus::Pending => "c-warn",
+            MigrationStatus::Unknown => "c-unknown",
+            MigrationStatus::Complete | MigrationStatus::NoneObserved => "c-ok",
+        }
+    }
+}
+
+/// A bar of `counts`, its parts in the order of `order`.
+fn stacked<K: BarPart>(
     title: &'static str,
-    counts: &std::collections::BTreeMap<String, usize>,
-    order: &[&str],
+    counts: &std::collections::BTreeMap<K, usize>,
+    order: &[K],
 ) -> StackedBar {
     let total: usize = counts.values().sum();
-    let mut keys: Vec<&String> = counts.keys().collect();
+    let mut keys: Vec<K> = counts.keys().copied().collect();
     keys.sort_by_key(|k| order.iter().position(|o| o == k).unwrap_or(order.len()));
     let mut x = 0.0;
     let segments = keys
         .into_iter()
-        .filter(|k| counts[*k] > 0)
+        .filter(|k| counts[k] > 0)
         .map(|k| {
-            let n = counts[k];
+            let n = counts[&k];
             let w = if total == 0 {
                 0.0
             } else {
                 n as f64 * 100.0 / total as f64
             };
             let s = Segment {
-                label: mode_label(k),
+                label: k.label().to_string(),
                 n,
-                class: mode_class(k),
+                class: k.class(),
                 x: round2(x),
                 w: round2(w),
                 percent: (w * 10.0).round() / 10.0,
@@ -582,27 +626,31 @@ fn view<'a>(r: &'a Report, runs: &[RunRecord]) -> anyhow::Result<View<'a>> {
         stacked(
             "Control plane",
             &s.control_plane,
-            &["service_principal", "system_assigned", "user_assigned"],
+            &[
+                ControlPlaneIdentity::ServicePrincipal,
+                ControlPlaneIdentity::SystemAssigned,
+                ControlPlaneIdentity::UserAssigned,
+            ],
         ),
         stacked(
             "Kubelet identity (as ARM reports it)",
             &s.kubelet,
             &[
-                "service_principal",
-                "missing",
-                "aks_managed",
-                "user_assigned",
+                KubeletIdentity::ServicePrincipal,
+                KubeletIdentity::Missing,
+                KubeletIdentity::AksManaged,
+                KubeletIdentity::UserAssigned,
             ],
         ),
         stacked(
             "Kubelet migration",
             &s.migration,
             &[
-                "not_migrated",
-                "pending",
-                "unknown",
-                "complete",
-                "none_observed",
+                MigrationStatus::NotMigrated,
+                MigrationStatus::Pending,
+                MigrationStatus::Unknown,
+                MigrationStatus::Complete,
+                MigrationStatus::NoneObserved,
             ],
         ),
     ];
@@ -762,7 +810,7 @@ pub(crate) mod tests {
             subscription_id: r.clusters[cluster].subscription_id.clone(),
             rule_id: RuleId::ServicePrincipal,
             severity: sev,
-            identity: "control_plane".into(),
+            identity: crate::rules::IdentityKey::ControlPlane,
             message: format!("cluster {cluster} uses a service principal"),
             remediation: format!("az aks update --name c{cluster} --enable-managed-identity\naz aks nodepool upgrade --node-image-only"),
             subject: String::new(),

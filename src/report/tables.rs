@@ -7,7 +7,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::history::MigrationStatus;
-use crate::rules::{Report, Severity};
+use crate::rules::{ControlPlaneIdentity, Report, Severity};
 
 /// One row of `summary.csv` and of the report's subscription and owner tables.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,7 +67,7 @@ fn cluster_frame(r: &Report) -> PolarsResult<DataFrame> {
     let on_sp: Vec<i64> = r
         .clusters
         .iter()
-        .map(|c| (c.control_plane_identity == "service_principal") as i64)
+        .map(|c| (c.control_plane_identity == ControlPlaneIdentity::ServicePrincipal) as i64)
         .collect();
     let pending: Vec<i64> = r
         .clusters
@@ -85,8 +85,8 @@ fn cluster_frame(r: &Report) -> PolarsResult<DataFrame> {
         "subscription_id" => strings(|c| &c.subscription_id),
         "subscription_name" => strings(|c| &c.subscription_name),
         "owner" => strings(|c| &c.owner),
-        "control_plane" => strings(|c| &c.control_plane_identity),
-        "kubelet" => strings(|c| &c.kubelet_identity),
+        "control_plane" => strings(|c| c.control_plane_identity.as_str()),
+        "kubelet" => strings(|c| c.kubelet_identity.as_str()),
         "on_sp" => on_sp,
         "pending_clusters" => pending,
         "pending_pools" => r.clusters.iter().map(|c| c.pools_pending_upgrade as i64).collect::<Vec<i64>>(),
@@ -310,7 +310,7 @@ mod tests {
             subscription_id: "s1".into(),
             rule_id: RuleId::ServicePrincipal,
             severity: Severity::High,
-            identity: "control_plane".into(),
+            identity: crate::rules::IdentityKey::ControlPlane,
             message: String::new(),
             remediation: String::new(),
             subject: String::new(),

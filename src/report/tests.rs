@@ -18,7 +18,7 @@ use crate::mail::address::DomainPolicy;
 use crate::mail::compose::{self, Narrower};
 use crate::rules::catalogue::CATALOGUE;
 use crate::rules::suppress::{Applied, EntryStatus};
-use crate::rules::{Finding, Report, RoleCheck, Severity};
+use crate::rules::{Finding, IdentityKey, Report, RoleCheck, RoleCheckStatus, Severity};
 
 const DOMAIN: &str = "example.com";
 
@@ -85,7 +85,8 @@ fn build(
         f.subscription_id = c.subscription_id.clone();
         f.rule_id = rule.id;
         f.severity = Severity::ALL[i % Severity::ALL.len()];
-        f.identity = t.text("identity", i);
+        // Hostile text reaches an identity through an add-on's key.
+        f.identity = IdentityKey::Addon(t.text("identity", i));
         f.message = t.text("message", i);
         f.remediation = format!("{}\n{}", t.text("az one", i), t.text("az two", i));
         f.subject = subject;
@@ -152,13 +153,13 @@ fn build(
     r.role_checks = (0..clusters * 2)
         .map(|i| RoleCheck {
             cluster_id: r.clusters[i % clusters].cluster_id.as_str().into(),
-            identity: t.text("identity", i),
+            identity: IdentityKey::Addon(t.text("identity", i)),
             principal_id: t.text("principal", i).into(),
             expected_role: t.text("role", i).into(),
             expected_scope: t.text("scope", i).into(),
             actual_role: t.text("actual role", i).into(),
             actual_scope: t.text("actual scope", i).into(),
-            status: ["ok", "missing", "excess", "too_wide"][i % 4].into(),
+            status: RoleCheckStatus::ALL[i % 4],
         })
         .collect();
     let mut per_cluster: BTreeMap<String, (usize, Option<Severity>)> = BTreeMap::new();
@@ -180,7 +181,7 @@ fn build(
             .iter()
             .filter(|f| f.suppressed.is_none() && f.severity == sev)
             .count();
-        s.findings.insert(sev.as_str().to_string(), n);
+        *s.findings.get_mut(sev) = n;
     }
     s.suppressed = 1;
     s.skipped_rows = r.coverage.skipped_rows.len();

@@ -8,7 +8,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::history::MigrationStatus;
-use crate::rules::{Report, Severity};
+use crate::rules::{ControlPlaneIdentity, Report, Severity};
 
 /// The runs table in the state folder.
 pub const RUNS_FILE: &str = "runs.csv";
@@ -40,14 +40,14 @@ impl RunRecord {
     /// The row this report adds to the table.
     pub fn of(r: &Report) -> RunRecord {
         let s = &r.summary;
-        let sev = |v: Severity| s.findings.get(v.as_str()).copied().unwrap_or(0) as i64;
+        let sev = |v: Severity| s.findings.get(v) as i64;
         RunRecord {
             run_at: r.generated_at,
             clusters: s.clusters as i64,
             on_sp: r
                 .clusters
                 .iter()
-                .filter(|c| c.control_plane_identity == "service_principal")
+                .filter(|c| c.control_plane_identity == ControlPlaneIdentity::ServicePrincipal)
                 .count() as i64,
             pending_clusters: r
                 .clusters

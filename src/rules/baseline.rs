@@ -235,6 +235,15 @@ impl Baseline {
         self.identities.get(key).map(Vec::as_slice)
     }
 
+    /// The documented roles of an identity (none when the baseline does not know it).
+    pub fn roles_of(&self, key: &super::IdentityKey) -> &[ExpectedRole] {
+        let found = match key {
+            super::IdentityKey::Addon(a) => self.roles_for(&addon_identity_key(a)),
+            k => self.roles_for(&k.as_str()),
+        };
+        found.unwrap_or(&[])
+    }
+
     /// Whether the baseline documents an identity for this add-on key.
     pub fn addon_needs_identity(&self, addon_key: &str) -> bool {
         self.roles_for(&addon_identity_key(addon_key)).is_some()
@@ -247,12 +256,12 @@ pub fn addon_identity_key(addon_key: &str) -> String {
 }
 
 fn normalise_identity_key(k: &str) -> Result<String, String> {
-    match k {
-        "control_plane" | "kubelet" => Ok(k.to_string()),
-        _ => match k.strip_prefix("addon:") {
-            Some(a) if !a.is_empty() => Ok(addon_identity_key(a)),
-            _ => Err("expected `control_plane`, `kubelet` or `addon:<key>`".into()),
-        },
+    match k.parse::<super::IdentityKey>() {
+        Ok(super::IdentityKey::Addon(a)) if !a.is_empty() => Ok(addon_identity_key(&a)),
+        Ok(k @ (super::IdentityKey::ControlPlane | super::IdentityKey::Kubelet)) => {
+            Ok(k.to_string())
+        }
+        _ => Err("expected `control_plane`, `kubelet` or `addon:<key>`".into()),
     }
 }
 

@@ -4,7 +4,7 @@ use super::baseline::Baseline;
 use super::classify::{self, KubeletIdentity};
 use super::index::Index;
 use super::remedy;
-use super::{ClusterCtx, Finding, RuleId};
+use super::{ClusterCtx, Finding, IdentityKey, RuleId};
 use crate::history::MigrationStatus;
 use crate::inventory::IdentityType;
 
@@ -12,7 +12,7 @@ use crate::inventory::IdentityType;
 pub fn new_finding(
     ctx: &ClusterCtx,
     rule: RuleId,
-    identity: &str,
+    identity: IdentityKey,
     subject: &str,
     message: String,
     remediation: String,
@@ -24,7 +24,7 @@ pub fn new_finding(
         subscription_id: c.subscription_id.clone(),
         rule_id: rule,
         severity: rule.info().severity,
-        identity: identity.to_string(),
+        identity,
         message,
         remediation,
         subject: subject.to_string(),
@@ -85,7 +85,14 @@ pub fn secret_expiry_findings(
         remedy::renew_sp_credential(c, sp),
         remedy::enable_managed_identity(c)
     );
-    let mut f = new_finding(ctx, RuleId::SecretExpiry, "control_plane", "", message, fix);
+    let mut f = new_finding(
+        ctx,
+        RuleId::SecretExpiry,
+        IdentityKey::ControlPlane,
+        "",
+        message,
+        fix,
+    );
     f.severity = severity;
     vec![f]
 }
@@ -102,14 +109,14 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
 
     // AKSMI001 / AKSMI004: the control plane.
     if !managed && msi {
-        out.push(new_finding(ctx, RuleId::InconsistentIdentity, "control_plane", "clientId-msi-without-identity",
+        out.push(new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::ControlPlane, "clientId-msi-without-identity",
             format!("`servicePrincipalProfile.clientId` is `msi` but the cluster has no managed identity block ({}); the identity state is half-updated", c.name),
             remedy::show_identity(c)));
     } else if !managed {
         let sp = c.sp_client_id.as_deref().unwrap_or("unknown");
         let mut fix = vec![remedy::enable_managed_identity(c)];
         fix.extend(c.pools.iter().map(|p| remedy::reimage_pool(c, &p.name)));
-        out.push(new_finding(ctx, RuleId::ServicePrincipal, "control_plane", "",
+        out.push(new_finding(ctx, RuleId::ServicePrincipal, IdentityKey::ControlPlane, "",
             format!("control plane uses service principal `{sp}`; its secret must be rotated by hand and the cluster breaks when it expires"),
             fix.join("\n")));
     }
@@ -117,7 +124,7 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
         out.push(new_finding(
             ctx,
             RuleId::InconsistentIdentity,
-            "control_plane",
+            IdentityKey::ControlPlane,
             "identity-with-sp-client-id",
             format!(
                 "`identity` is set but `servicePrincipalProfile.clientId` is `{}`, not `msi`",
@@ -132,13 +139,13 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
             .as_deref()
             .is_some_and(|s| s.eq_ignore_ascii_case("Succeeded"))
     {
-        out.push(new_finding(ctx, RuleId::InconsistentIdentity, "kubelet", "mi-without-kubelet",
+        out.push(new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::Kubelet, "mi-without-kubelet",
             "managed-identity cluster in state Succeeded has no kubelet identity (`identityProfile.kubeletidentity`)".into(),
             remedy::show_identity(c)));
     }
     let cp_kind = c.identity.as_ref().map(|i| i.kind);
     if kubelet == KubeletIdentity::UserAssigned && cp_kind == Some(IdentityType::SystemAssigned) {
-        out.push(new_finding(ctx, RuleId::InconsistentIdentity, "kubelet", "own-kubelet-with-system-assigned",
+        out.push(new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::Kubelet, "own-kubelet-with-system-assigned",
             "cluster brings its own kubelet identity but its control plane is system-assigned; a pre-created kubelet identity requires a user-assigned control plane".into(),
             remedy::show_identity(c)));
     }
@@ -151,14 +158,14 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
                 .map(|m| m.observed_at.format("%Y-%m-%d").to_string())
                 .unwrap_or_default();
             for pool in &ctx.status_pools {
-                out.push(new_finding(ctx, RuleId::KubeletPending, "kubelet", pool,
+                out.push(new_finding(ctx, RuleId::KubeletPending, IdentityKey::Kubelet, pool,
                     format!("pool `{pool}` has not been re-imaged since the switch to managed identity (seen {since}): kubelet still uses the service principal"),
                     remedy::reimage_pool(c, pool)));
             }
         }
         MigrationStatus::Unknown => {
             let pools = ctx.status_pools.join(", ");
-            out.push(new_finding(ctx, RuleId::KubeletUnknown, "kubelet", "",
+            out.push(new_finding(ctx, RuleId::KubeletUnknown, IdentityKey::Kubelet, "",
                 format!("cluster migrated from a service principal, but the node image version of pool(s) {pools} is unknown: cannot tell whether kubelet moved"),
                 remedy::list_pool_images(c)));
         }
@@ -172,7 +179,7 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     ) {
         if let Some(stenant) = sub.tenant_id.as_deref() {
             if !itenant.eq_ignore_ascii_case(stenant) {
-                out.push(new_finding(ctx, RuleId::TenantMismatch, "control_plane", "",
+                out.push(new_finding(ctx, RuleId::TenantMismatch, IdentityKey::ControlPlane, "",
                     format!("managed identity tenant `{itenant}` differs from the subscription's tenant `{stenant}`: managed-identity clusters cannot move tenants"),
                     remedy::show_identity(c)));
             }
@@ -185,7 +192,7 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
         out.push(new_finding(
             ctx,
             RuleId::UnsupportedRegion,
-            "control_plane",
+            IdentityKey::ControlPlane,
             "",
             format!(
                 "own control-plane managed identity is not supported in {}",
@@ -198,7 +205,7 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
         out.push(new_finding(
             ctx,
             RuleId::UnsupportedRegion,
-            "kubelet",
+            IdentityKey::Kubelet,
             "",
             format!(
                 "own kubelet managed identity is not supported in {}",
@@ -210,7 +217,7 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
 
     // AKSMI040 / AKSMI041: pod identity.
     if let Some(pi) = c.pod_identity.as_ref().filter(|p| p.enabled) {
-        out.push(new_finding(ctx, RuleId::PodIdentity, "control_plane", "",
+        out.push(new_finding(ctx, RuleId::PodIdentity, IdentityKey::ControlPlane, "",
             "pod identity (preview) is enabled: it is deprecated, move to Microsoft Entra Workload ID".into(),
             remedy::move_to_workload_identity(c)));
         let has_exception = pi.exceptions.iter().any(|e| {
@@ -221,7 +228,7 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
                 })
         });
         if !has_exception {
-            out.push(new_finding(ctx, RuleId::PodIdentityException, "control_plane", "",
+            out.push(new_finding(ctx, RuleId::PodIdentityException, IdentityKey::ControlPlane, "",
                 "pod identity is enabled without an exception for kube-system pods labelled kubernetes.azure.com/managedby: aks; AKS add-ons can fail".into(),
                 remedy::pod_identity_exception(c)));
         }
@@ -234,13 +241,13 @@ pub fn addon_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec
     let c = ctx.cluster;
     let mut out = Vec::new();
     for a in c.addons.iter().filter(|a| a.enabled) {
-        let key = format!("addon:{}", a.key);
+        let key = IdentityKey::addon(&a.key);
         let known = baseline.addon_needs_identity(&a.key);
         if known && classify::is_managed(c) && a.identity.is_none() {
             out.push(new_finding(
                 ctx,
                 RuleId::AddonWithoutIdentity,
-                &key,
+                key.clone(),
                 "",
                 format!("add-on `{}` is enabled but has no identity", a.key),
                 remedy::reenable_addon(c, &a.key),
@@ -268,7 +275,7 @@ pub fn addon_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec
                 } else {
                     roles.join("; ")
                 };
-                out.push(new_finding(ctx, RuleId::UnknownAddon, &key, "",
+                out.push(new_finding(ctx, RuleId::UnknownAddon, key.clone(), "",
                     format!("add-on `{}` has an identity the baseline `{}` documents no roles for; it holds {held}", a.key, baseline.name),
                     format!("az role assignment list --assignee {} --all -o table", remedy::q(principal))));
             }

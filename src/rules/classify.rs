@@ -1,25 +1,14 @@
 //! Identity classification of one cluster (DOMAIN.md §2): pure, no history needed.
-use serde::{Deserialize, Serialize};
-
+use super::model::ControlPlaneIdentity;
 use crate::inventory::{ids, Cluster, IdentityType};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KubeletIdentity {
-    ServicePrincipal,
-    AksManaged,
-    UserAssigned,
-    Missing,
-}
-
-impl KubeletIdentity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KubeletIdentity::ServicePrincipal => "service_principal",
-            KubeletIdentity::AksManaged => "aks_managed",
-            KubeletIdentity::UserAssigned => "user_assigned",
-            KubeletIdentity::Missing => "missing",
-        }
+super::model::named_enum! {
+    /// The kubelet identity as ARM reports it (`kubelet_identity` in clusters.csv).
+    pub enum KubeletIdentity {
+        ServicePrincipal = "service_principal",
+        AksManaged = "aks_managed",
+        UserAssigned = "user_assigned",
+        Missing = "missing",
     }
 }
 
@@ -51,6 +40,15 @@ pub fn kubelet_identity(c: &Cluster) -> KubeletIdentity {
         Some(_) => KubeletIdentity::UserAssigned,
         None if !is_managed(c) => KubeletIdentity::ServicePrincipal,
         None => KubeletIdentity::Missing,
+    }
+}
+
+/// How the control plane authenticates: what clusters.csv shows and history records.
+pub fn control_plane_identity(c: &Cluster) -> ControlPlaneIdentity {
+    match c.identity.as_ref().map(|i| i.kind) {
+        None => ControlPlaneIdentity::ServicePrincipal,
+        Some(IdentityType::SystemAssigned) => ControlPlaneIdentity::SystemAssigned,
+        Some(IdentityType::UserAssigned) => ControlPlaneIdentity::UserAssigned,
     }
 }
 

@@ -9,32 +9,17 @@ use serde::{Deserialize, Serialize};
 use super::catalogue::RuleId;
 use crate::inventory::{Cluster, Gap};
 
-/// The check families a cluster's verdicts fall into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Family {
-    Classification,
-    Roles,
-    SecretExpiry,
-    Migration,
+super::model::named_enum! {
+    /// The check families a cluster's verdicts fall into.
+    pub enum Family {
+        Classification = "classification",
+        Roles = "roles",
+        SecretExpiry = "secret_expiry",
+        Migration = "migration",
+    }
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [
-        Family::Classification,
-        Family::Roles,
-        Family::SecretExpiry,
-        Family::Migration,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::Classification => "classification",
-            Family::Roles => "roles",
-            Family::SecretExpiry => "secret_expiry",
-            Family::Migration => "migration",
-        }
-    }
-
     pub fn of(rule: RuleId) -> Family {
         use RuleId::*;
         match rule {

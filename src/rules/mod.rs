@@ -6,6 +6,7 @@ pub mod checks;
 pub mod classify;
 pub mod evaluated;
 pub mod index;
+pub mod model;
 pub mod owner;
 pub mod remedy;
 pub mod roles;
@@ -22,6 +23,8 @@ use serde::{Deserialize, Serialize};
 
 pub use baseline::Baseline;
 pub use catalogue::{RuleId, Severity};
+pub use classify::KubeletIdentity;
+pub use model::{ControlPlaneIdentity, IdentityKey, RoleCheckStatus, SeverityCounts};
 
 use crate::history::{self, ClusterHistory, History, MigrationStatus};
 use crate::inventory::{Coverage, Inventory};
@@ -38,7 +41,7 @@ pub struct Finding {
     pub rule_id: RuleId,
     pub severity: Severity,
     /// `control_plane`, `kubelet` or `addon:<key>`.
-    pub identity: String,
+    pub identity: IdentityKey,
     pub message: String,
     /// Copy-ready `az` command(s), one per line.
     pub remediation: String,
@@ -54,7 +57,7 @@ impl Finding {
             "{}|{}|{}|{}",
             self.rule_id,
             self.cluster_id.to_ascii_lowercase(),
-            self.identity.to_ascii_lowercase(),
+            self.identity.to_string().to_ascii_lowercase(),
             self.subject.to_ascii_lowercase()
         )
     }
@@ -69,8 +72,8 @@ pub struct ClusterRow {
     pub cluster_name: String,
     pub cluster_id: String,
     pub location: String,
-    pub control_plane_identity: String,
-    pub kubelet_identity: String,
+    pub control_plane_identity: ControlPlaneIdentity,
+    pub kubelet_identity: KubeletIdentity,
     pub migration_status: MigrationStatus,
     pub pools_pending_upgrade: usize,
     pub pending_pools: Vec<String>,
@@ -100,23 +103,23 @@ pub struct BaselineInfo {
 pub struct Summary {
     pub clusters: usize,
     pub subscriptions: usize,
-    pub control_plane: BTreeMap<String, usize>,
-    pub kubelet: BTreeMap<String, usize>,
-    pub migration: BTreeMap<String, usize>,
+    pub control_plane: BTreeMap<ControlPlaneIdentity, usize>,
+    pub kubelet: BTreeMap<KubeletIdentity, usize>,
+    pub migration: BTreeMap<MigrationStatus, usize>,
     /// Clusters whose kubelet still runs on the service principal (pending).
     pub kubelet_on_sp: usize,
     pub pools_pending_upgrade: usize,
     /// Percentage of clusters whose control plane uses a managed identity.
     pub managed_identity_percent: f64,
     /// Unsuppressed findings by severity.
-    pub findings: BTreeMap<String, usize>,
+    pub findings: SeverityCounts,
     pub suppressed: usize,
     pub skipped_rows: usize,
     pub gaps: usize,
     /// Clusters per check family (`roles`, `secret_expiry`, ...) whose checks were not
     /// evaluated; only families with at least one.
     #[serde(default)]
-    pub not_evaluated: BTreeMap<String, usize>,
+    pub not_evaluated: BTreeMap<evaluated::Family, usize>,
     /// Clusters with every check family evaluated.
     #[serde(default)]
     pub fully_evaluated: usize,
@@ -139,15 +142,13 @@ pub struct Changes {
 /// strings are shared `Arc<str>`s: one cluster id per cluster, one scope per scope.
 pub struct RoleCheck {
     pub cluster_id: Arc<str>,
-    /// `control_plane`, `kubelet` or `addon:<key>`.
-    pub identity: String,
+    pub identity: IdentityKey,
     pub principal_id: Arc<str>,
     pub expected_role: Arc<str>,
     pub expected_scope: Arc<str>,
     pub actual_role: Arc<str>,
     pub actual_scope: Arc<str>,
-    /// `ok`, `missing`, `excess`, `too_wide` or `not_documented`.
-    pub status: String,
+    pub status: RoleCheckStatus,
 }
 
 /// One copy of each repeated string of the role checks.
@@ -468,8 +469,8 @@ fn row(
         cluster_name: c.name.clone(),
         cluster_id: c.id.clone(),
         location: c.location.clone(),
-        control_plane_identity: history::mode_of(c).to_string(),
-        kubelet_identity: classify::kubelet_identity(c).as_str().to_string(),
+        control_plane_identity: classify::control_plane_identity(c),
+        kubelet_identity: classify::kubelet_identity(c),
         migration_status: ctx.status,
         pools_pending_upgrade: if ctx.status == MigrationStatus::Pending {
             ctx.status_pools.len()
@@ -506,13 +507,9 @@ fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Finding]) -> Summ
         ..Default::default()
     };
     for r in rows {
-        *s.control_plane
-            .entry(r.control_plane_identity.clone())
-            .or_default() += 1;
-        *s.kubelet.entry(r.kubelet_identity.clone()).or_default() += 1;
-        *s.migration
-            .entry(r.migration_status.as_str().to_string())
-            .or_default() += 1;
+        *s.control_plane.entry(r.control_plane_identity).or_default() += 1;
+        *s.kubelet.entry(r.kubelet_identity).or_default() += 1;
+        *s.migration.entry(r.migration_status).or_default() += 1;
         if r.migration_status == MigrationStatus::Pending {
             s.kubelet_on_sp += 1;
             s.pools_pending_upgrade += r.pools_pending_upgrade;
@@ -520,7 +517,7 @@ fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Finding]) -> Summ
     }
     let on_mi = rows
         .iter()
-        .filter(|r| r.control_plane_identity != "service_principal")
+        .filter(|r| r.control_plane_identity != ControlPlaneIdentity::ServicePrincipal)
         .count();
     s.managed_identity_percent = if rows.is_empty() {
         0.0
@@ -533,20 +530,15 @@ fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Finding]) -> Summ
         }
         for f in evaluated::Family::ALL {
             if !r.checks.get(f).is_evaluated() {
-                *s.not_evaluated.entry(f.as_str().to_string()).or_default() += 1;
+                *s.not_evaluated.entry(f).or_default() += 1;
             }
         }
-    }
-    for sev in Severity::ALL {
-        s.findings.insert(sev.as_str().to_string(), 0);
     }
     for f in findings {
         if f.suppressed.is_some() {
             s.suppressed += 1;
         } else {
-            *s.findings
-                .entry(f.severity.as_str().to_string())
-                .or_default() += 1;
+            *s.findings.get_mut(f.severity) += 1;
         }
     }
     s

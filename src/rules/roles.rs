@@ -9,7 +9,9 @@ use super::baseline::{self, Baseline, ExpectedRole, ScopeKind};
 use super::checks::{addon_findings, new_finding};
 use super::classify::{self, KubeletIdentity};
 use super::index::Index;
-use super::{remedy, scope, ClusterCtx, Finding, RoleCheck, RuleId, Severity};
+use super::{
+    remedy, scope, ClusterCtx, Finding, IdentityKey, RoleCheck, RoleCheckStatus, RuleId, Severity,
+};
 use crate::history::MigrationStatus;
 use crate::inventory::ids::{self, relate, ScopeRelation};
 use crate::inventory::{Registry, RoleAssignment};
@@ -19,7 +21,7 @@ pub const PROPAGATION_GRACE_MINUTES: i64 = 60;
 
 /// One identity of the cluster and what it should hold.
 struct Subject<'a> {
-    key: String,
+    key: IdentityKey,
     principal: String,
     roles: Vec<(&'a ExpectedRole, &'a SmallMap<String>)>,
 }
@@ -29,11 +31,10 @@ static EMPTY: SmallMap<String> = SmallMap::new();
 fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>> {
     let c = ctx.cluster;
     let mut out = Vec::new();
-    let cp_roles = baseline.roles_for("control_plane").unwrap_or(&[]);
+    let cp_roles = baseline.roles_of(&IdentityKey::ControlPlane);
     let addon_roles = |a: &'a crate::inventory::Addon| {
         baseline
-            .roles_for(&baseline::addon_identity_key(&a.key))
-            .unwrap_or(&[])
+            .roles_of(&IdentityKey::addon(&a.key))
             .iter()
             .filter(|r| r.applies(&a.config))
             .map(move |r| (r, &a.config))
@@ -47,7 +48,7 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
             }
         }
         out.push(Subject {
-            key: "control_plane".into(),
+            key: IdentityKey::ControlPlane,
             principal: p.clone(),
             roles,
         });
@@ -57,13 +58,12 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
     }
     if let Some(k) = c.kubelet.as_ref().and_then(|k| k.object_id.clone()) {
         let roles = baseline
-            .roles_for("kubelet")
-            .unwrap_or(&[])
+            .roles_of(&IdentityKey::Kubelet)
             .iter()
             .map(|r| (r, &EMPTY))
             .collect();
         out.push(Subject {
-            key: "kubelet".into(),
+            key: IdentityKey::Kubelet,
             principal: k,
             roles,
         });
@@ -74,7 +74,7 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
         }
         if let Some(p) = a.identity.as_ref().and_then(|i| i.object_id.clone()) {
             out.push(Subject {
-                key: format!("addon:{}", a.key),
+                key: IdentityKey::addon(&a.key),
                 principal: p,
                 roles: addon_roles(a).collect(),
             });
@@ -116,7 +116,7 @@ pub fn role_findings_and_checks(
         let principal_id: Arc<str> = s.principal.as_str().into();
         let check = |expected: Option<(&ExpectedRole, &SmallMap<String>)>,
                      actual: Option<&RoleAssignment>,
-                     status: &str| {
+                     status: RoleCheckStatus| {
             let (expected_role, expected_scope) = match expected {
                 Some((r, cfg)) => (
                     r.role_name.as_str().into(),
@@ -136,7 +136,7 @@ pub fn role_findings_and_checks(
                 actual_scope: actual
                     .map(|a| a.scope.clone())
                     .unwrap_or_else(|| empty.clone()),
-                status: status.to_string(),
+                status,
             }
         };
         let held = idx.assignments(&s.principal);
@@ -158,17 +158,17 @@ pub fn role_findings_and_checks(
             });
             let Some(target) = target else { continue };
             if !has {
-                checks.push(check(Some((*r, *cfg)), None, "missing"));
+                checks.push(check(Some((*r, *cfg)), None, RoleCheckStatus::Missing));
             }
             if !has && !grace {
                 out.push(new_finding(
                     ctx,
                     RuleId::MissingRole,
-                    &s.key,
+                    s.key.clone(),
                     &format!("{}|{}", r.role_guid, target),
                     format!(
                         "{} identity lacks its documented {} role on {}",
-                        label(&s.key),
+                        s.key.label(),
                         r.role_name,
                         target
                     ),
@@ -201,9 +201,9 @@ pub fn role_findings_and_checks(
                 best = ScopeRelation::Exact;
             }
             let status = match best {
-                ScopeRelation::Exact => "ok",
-                ScopeRelation::Ancestor => "too_wide",
-                ScopeRelation::None => "excess",
+                ScopeRelation::Exact => RoleCheckStatus::Ok,
+                ScopeRelation::Ancestor => RoleCheckStatus::TooWide,
+                ScopeRelation::None => RoleCheckStatus::Excess,
             };
             checks.push(check(matched, Some(a), status));
             let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
@@ -221,11 +221,11 @@ pub fn role_findings_and_checks(
                     out.push(new_finding(
                         ctx,
                         RuleId::WideScope,
-                        &s.key,
+                        s.key.clone(),
                         &a.id,
                         format!(
                             "{} identity holds {role} at {}, wider than documented ({at})",
-                            label(&s.key),
+                            s.key.label(),
                             a.scope
                         ),
                         fix.join("\n"),
@@ -235,11 +235,11 @@ pub fn role_findings_and_checks(
                     let mut f = new_finding(
                         ctx,
                         RuleId::ExcessRole,
-                        &s.key,
+                        s.key.clone(),
                         &a.id,
                         format!(
                             "{} identity holds {role} at {} beyond its documented defaults",
-                            label(&s.key),
+                            s.key.label(),
                             a.scope
                         ),
                         remedy::delete_role(&a.id),
@@ -257,7 +257,7 @@ pub fn role_findings_and_checks(
                 }
             }
         }
-        if s.key == "control_plane" {
+        if s.key == IdentityKey::ControlPlane {
             out.extend(situational(ctx, &s.principal, held, grace));
         }
     }
@@ -304,13 +304,13 @@ fn undocumented_checks(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Ve
         for r in idx.assignments(principal) {
             out.push(RoleCheck {
                 cluster_id: c.id.as_str().into(),
-                identity: format!("addon:{}", a.key),
+                identity: IdentityKey::addon(&a.key),
                 principal_id: principal.into(),
                 expected_role: "".into(),
                 expected_scope: "".into(),
                 actual_role: baseline::role_display(&r.role_guid, r.role_name.as_deref()).into(),
                 actual_scope: r.scope.clone(),
-                status: "not_documented".into(),
+                status: RoleCheckStatus::NotDocumented,
             });
         }
     }
@@ -336,16 +336,6 @@ fn documented_elsewhere(
                         == ScopeRelation::Exact
             })
         })
-}
-
-fn label(key: &str) -> String {
-    match key {
-        "control_plane" => "control-plane".into(),
-        k => k
-            .strip_prefix("addon:")
-            .map(|a| format!("add-on {a}"))
-            .unwrap_or_else(|| k.to_string()),
-    }
 }
 
 /// AKSMI020 and AKSMI021, for the control-plane identity.
@@ -381,7 +371,7 @@ fn situational(
             subnet,
         );
         if !ok {
-            out.push(new_finding(ctx, RuleId::SubnetPermission, "control_plane", subnet,
+            out.push(new_finding(ctx, RuleId::SubnetPermission, IdentityKey::ControlPlane, subnet,
                 format!("pool `{}` uses subnet {subnet} outside the node resource group, and the control-plane identity has no Network Contributor on it, its VNet or their resource group", p.name),
                 remedy::create_role(principal, "Network Contributor", subnet)));
         }
@@ -398,7 +388,7 @@ fn situational(
                 kid,
             );
             if !ok {
-                out.push(new_finding(ctx, RuleId::KubeletOperator, "control_plane", kid,
+                out.push(new_finding(ctx, RuleId::KubeletOperator, IdentityKey::ControlPlane, kid,
                     format!("cluster brings its own kubelet identity {kid}, but the control-plane identity lacks Managed Identity Operator over it"),
                     remedy::create_role(principal, "Managed Identity Operator", kid)));
             }
@@ -425,7 +415,7 @@ fn acr_after_migration(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     let mut out = Vec::new();
     if !before.is_empty() {
         for reg in before.iter().filter(|r| !pulls(r)) {
-            out.push(new_finding(ctx, RuleId::AcrPullAfterMigration, "kubelet", reg,
+            out.push(new_finding(ctx, RuleId::AcrPullAfterMigration, IdentityKey::Kubelet, reg,
                 format!("the service principal could pull from {reg} before the migration; the new kubelet identity has no AcrPull there"),
                 remedy::attach_acr(c, reg)));
         }
@@ -434,7 +424,7 @@ fn acr_after_migration(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     let in_sub = idx.registries_in(&c.subscription_id);
     if !in_sub.is_empty() && !in_sub.iter().any(|r| pulls(&r.id)) {
         let names: Vec<&str> = in_sub.iter().map(|r| r.name.as_str()).collect();
-        out.push(new_finding(ctx, RuleId::AcrPullAfterMigration, "kubelet", "subscription-registries",
+        out.push(new_finding(ctx, RuleId::AcrPullAfterMigration, IdentityKey::Kubelet, "subscription-registries",
             format!("migrated cluster's kubelet identity has AcrPull on none of the subscription's registries ({}); if the cluster used --attach-acr, re-run it", names.join(", ")),
             in_sub.iter().map(|r| remedy::attach_acr(c, &r.id)).collect::<Vec<_>>().join("\n")));
     }

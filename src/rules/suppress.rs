@@ -45,7 +45,7 @@ impl Suppression {
             && self
                 .identity
                 .as_deref()
-                .is_none_or(|i| i.eq_ignore_ascii_case(&f.identity))
+                .is_none_or(|i| f.identity.eq_ignore_ascii_case(i))
     }
 
     /// Active through the whole `expires` day (UTC).
@@ -189,7 +189,7 @@ mod tests {
             subscription_id: "s".into(),
             rule_id: RuleId::ServicePrincipal,
             severity: Severity::High,
-            identity: "control_plane".into(),
+            identity: crate::rules::IdentityKey::ControlPlane,
             message: String::new(),
             remediation: String::new(),
             subject: String::new(),

@@ -244,12 +244,13 @@ fn summary_csv_adds_up_per_subscription_and_per_owner() {
         assert_eq!(sum("clusters"), r.summary.clusters, "{group}");
         assert_eq!(
             sum("on_sp"),
-            r.summary.control_plane["service_principal"],
+            r.summary.control_plane
+                [&aks_identity_audit::rules::ControlPlaneIdentity::ServicePrincipal],
             "{group}"
         );
         assert_eq!(sum("pending_clusters"), r.summary.kubelet_on_sp, "{group}");
-        assert_eq!(sum("high"), r.summary.findings["high"], "{group}");
-        assert_eq!(sum("critical"), r.summary.findings["critical"], "{group}");
+        assert_eq!(sum("high"), r.summary.findings.high, "{group}");
+        assert_eq!(sum("critical"), r.summary.findings.critical, "{group}");
     }
     assert_eq!(
         rows.iter().filter(|row| row[0] == "subscription").count(),

@@ -160,12 +160,7 @@ fn each_family_is_evaluated_or_says_why_not() {
             ));
         }
         for (f, w) in Family::ALL.into_iter().zip(want) {
-            let n = r
-                .summary
-                .not_evaluated
-                .get(f.as_str())
-                .copied()
-                .unwrap_or(0);
+            let n = r.summary.not_evaluated.get(&f).copied().unwrap_or(0);
             if n != usize::from(w != OK) {
                 failures.push(format!(
                     "{}: summary.not_evaluated[{}] = {n}",
