@@ -248,6 +248,17 @@ impl Baseline {
     pub fn addon_needs_identity(&self, addon_key: &str) -> bool {
         self.roles_for(&addon_identity_key(addon_key)).is_some()
     }
+
+    /// Whether the baseline says nothing of this add-on: it documents neither roles
+    /// for its identity nor that it needs none. Such an identity's roles are listed,
+    /// not judged (AKSMI090).
+    pub fn addon_undocumented(&self, addon_key: &str) -> bool {
+        !self.addon_needs_identity(addon_key)
+            && !self
+                .no_identity_addons
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(addon_key))
+    }
 }
 
 /// `addon:<key>`, lower-cased, with the known aliases folded (`omsAgent` → `omsagent`).

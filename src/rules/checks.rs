@@ -6,7 +6,7 @@ use super::index::Index;
 use super::remedy;
 use super::{ClusterCtx, Finding, IdentityKey, RuleId};
 use crate::history::MigrationStatus;
-use crate::inventory::IdentityType;
+use crate::inventory::{Addon, IdentityType};
 
 /// A finding with the catalogue's severity.
 pub fn new_finding(
@@ -100,94 +100,134 @@ pub fn secret_expiry_findings(
 const CP_UNSUPPORTED: &[&str] = &["usdodcentral", "usdodeast", "usgoviowa"];
 const KUBELET_UNSUPPORTED: &[&str] = &["chinaeast", "chinanorth"];
 
+/// The identity-mode rules (AKSMI001–004, 030, 031, 040, 041), in report order.
 pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
-    let c = ctx.cluster;
     let mut out = Vec::new();
-    let managed = classify::is_managed(c);
-    let msi = classify::is_msi(c.sp_client_id.as_deref());
-    let kubelet = classify::kubelet_identity(c);
+    out.extend(control_plane_mode(ctx));
+    out.extend(sp_client_id_with_identity(ctx));
+    out.extend(managed_without_kubelet(ctx));
+    out.extend(own_kubelet_with_system_assigned(ctx));
+    out.extend(kubelet_migration(ctx));
+    out.extend(tenant_mismatch(ctx, idx));
+    out.extend(unsupported_regions(ctx));
+    out.extend(pod_identity(ctx));
+    out
+}
 
-    // AKSMI001 / AKSMI004: the control plane.
-    if !managed && msi {
-        out.push(new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::ControlPlane, "clientId-msi-without-identity",
+/// AKSMI001: the control plane runs on a service principal; AKSMI004 instead when
+/// its client id says `msi` though there is no managed identity.
+fn control_plane_mode(ctx: &ClusterCtx) -> Option<Finding> {
+    let c = ctx.cluster;
+    if classify::is_managed(c) {
+        return None;
+    }
+    if classify::is_msi(c.sp_client_id.as_deref()) {
+        return Some(new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::ControlPlane, "clientId-msi-without-identity",
             format!("`servicePrincipalProfile.clientId` is `msi` but the cluster has no managed identity block ({}); the identity state is half-updated", c.name),
             remedy::show_identity(c)));
-    } else if !managed {
-        let sp = c.sp_client_id.as_deref().unwrap_or("unknown");
-        let mut fix = vec![remedy::enable_managed_identity(c)];
-        fix.extend(c.pools.iter().map(|p| remedy::reimage_pool(c, &p.name)));
-        out.push(new_finding(ctx, RuleId::ServicePrincipal, IdentityKey::ControlPlane, "",
-            format!("control plane uses service principal `{sp}`; its secret must be rotated by hand and the cluster breaks when it expires"),
-            fix.join("\n")));
     }
-    if managed && c.sp_client_id.as_deref().is_some_and(|id| !id.is_empty()) && !msi {
-        out.push(new_finding(
-            ctx,
-            RuleId::InconsistentIdentity,
-            IdentityKey::ControlPlane,
-            "identity-with-sp-client-id",
-            format!(
-                "`identity` is set but `servicePrincipalProfile.clientId` is `{}`, not `msi`",
-                c.sp_client_id.as_deref().unwrap_or_default()
-            ),
-            remedy::show_identity(c),
-        ));
-    }
-    if managed
-        && kubelet == KubeletIdentity::Missing
-        && c.provisioning_state
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("Succeeded"))
-    {
-        out.push(new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::Kubelet, "mi-without-kubelet",
-            "managed-identity cluster in state Succeeded has no kubelet identity (`identityProfile.kubeletidentity`)".into(),
-            remedy::show_identity(c)));
-    }
-    let cp_kind = c.identity.as_ref().map(|i| i.kind);
-    if kubelet == KubeletIdentity::UserAssigned && cp_kind == Some(IdentityType::SystemAssigned) {
-        out.push(new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::Kubelet, "own-kubelet-with-system-assigned",
-            "cluster brings its own kubelet identity but its control plane is system-assigned; a pre-created kubelet identity requires a user-assigned control plane".into(),
-            remedy::show_identity(c)));
-    }
+    let sp = c.sp_client_id.as_deref().unwrap_or("unknown");
+    let mut fix = vec![remedy::enable_managed_identity(c)];
+    fix.extend(c.pools.iter().map(|p| remedy::reimage_pool(c, &p.name)));
+    Some(new_finding(ctx, RuleId::ServicePrincipal, IdentityKey::ControlPlane, "",
+        format!("control plane uses service principal `{sp}`; its secret must be rotated by hand and the cluster breaks when it expires"),
+        fix.join("\n")))
+}
 
-    // AKSMI002 / AKSMI003: the kubelet trap.
+/// AKSMI004: a managed identity, yet a service principal's client id.
+fn sp_client_id_with_identity(ctx: &ClusterCtx) -> Option<Finding> {
+    let c = ctx.cluster;
+    let sp = c.sp_client_id.as_deref().filter(|id| !id.is_empty())?;
+    if !classify::is_managed(c) || classify::is_msi(Some(sp)) {
+        return None;
+    }
+    Some(new_finding(
+        ctx,
+        RuleId::InconsistentIdentity,
+        IdentityKey::ControlPlane,
+        "identity-with-sp-client-id",
+        format!("`identity` is set but `servicePrincipalProfile.clientId` is `{sp}`, not `msi`"),
+        remedy::show_identity(c),
+    ))
+}
+
+/// AKSMI004: a managed-identity cluster done updating, without a kubelet identity.
+fn managed_without_kubelet(ctx: &ClusterCtx) -> Option<Finding> {
+    let c = ctx.cluster;
+    let succeeded = c
+        .provisioning_state
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("Succeeded"));
+    if !classify::is_managed(c)
+        || classify::kubelet_identity(c) != KubeletIdentity::Missing
+        || !succeeded
+    {
+        return None;
+    }
+    Some(new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::Kubelet, "mi-without-kubelet",
+        "managed-identity cluster in state Succeeded has no kubelet identity (`identityProfile.kubeletidentity`)".into(),
+        remedy::show_identity(c)))
+}
+
+/// AKSMI004: its own kubelet identity needs a user-assigned control plane.
+fn own_kubelet_with_system_assigned(ctx: &ClusterCtx) -> Option<Finding> {
+    let c = ctx.cluster;
+    let cp_kind = c.identity.as_ref().map(|i| i.kind);
+    if classify::kubelet_identity(c) != KubeletIdentity::UserAssigned
+        || cp_kind != Some(IdentityType::SystemAssigned)
+    {
+        return None;
+    }
+    Some(new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::Kubelet, "own-kubelet-with-system-assigned",
+        "cluster brings its own kubelet identity but its control plane is system-assigned; a pre-created kubelet identity requires a user-assigned control plane".into(),
+        remedy::show_identity(c)))
+}
+
+/// AKSMI002 (per pool not re-imaged since the migration) and AKSMI003 (migrated,
+/// pools' state unknown): the kubelet trap.
+fn kubelet_migration(ctx: &ClusterCtx) -> Vec<Finding> {
+    let c = ctx.cluster;
     match ctx.status {
         MigrationStatus::Pending => {
-            let m = ctx.observed.migration.as_ref();
-            let since = m
+            let since = ctx
+                .observed
+                .migration
+                .as_ref()
                 .map(|m| m.observed_at.format("%Y-%m-%d").to_string())
                 .unwrap_or_default();
-            for pool in &ctx.status_pools {
-                out.push(new_finding(ctx, RuleId::KubeletPending, IdentityKey::Kubelet, pool,
-                    format!("pool `{pool}` has not been re-imaged since the switch to managed identity (seen {since}): kubelet still uses the service principal"),
-                    remedy::reimage_pool(c, pool)));
-            }
+            ctx.status_pools.iter().map(|pool| new_finding(ctx, RuleId::KubeletPending, IdentityKey::Kubelet, pool,
+                format!("pool `{pool}` has not been re-imaged since the switch to managed identity (seen {since}): kubelet still uses the service principal"),
+                remedy::reimage_pool(c, pool))).collect()
         }
         MigrationStatus::Unknown => {
             let pools = ctx.status_pools.join(", ");
-            out.push(new_finding(ctx, RuleId::KubeletUnknown, IdentityKey::Kubelet, "",
+            vec![new_finding(ctx, RuleId::KubeletUnknown, IdentityKey::Kubelet, "",
                 format!("cluster migrated from a service principal, but the node image version of pool(s) {pools} is unknown: cannot tell whether kubelet moved"),
-                remedy::list_pool_images(c)));
+                remedy::list_pool_images(c))]
         }
-        _ => {}
+        _ => vec![],
     }
+}
 
-    // AKSMI030: tenant.
-    if let (Some(itenant), Some(sub)) = (
-        c.identity.as_ref().and_then(|i| i.tenant_id.as_deref()),
-        idx.subscription(&c.subscription_id),
-    ) {
-        if let Some(stenant) = sub.tenant_id.as_deref() {
-            if !itenant.eq_ignore_ascii_case(stenant) {
-                out.push(new_finding(ctx, RuleId::TenantMismatch, IdentityKey::ControlPlane, "",
-                    format!("managed identity tenant `{itenant}` differs from the subscription's tenant `{stenant}`: managed-identity clusters cannot move tenants"),
-                    remedy::show_identity(c)));
-            }
-        }
+/// AKSMI030: the managed identity's tenant is not the subscription's.
+fn tenant_mismatch(ctx: &ClusterCtx, idx: &Index) -> Option<Finding> {
+    let c = ctx.cluster;
+    let itenant = c.identity.as_ref()?.tenant_id.as_deref()?;
+    let stenant = idx.subscription(&c.subscription_id)?.tenant_id.as_deref()?;
+    if itenant.eq_ignore_ascii_case(stenant) {
+        return None;
     }
+    Some(new_finding(ctx, RuleId::TenantMismatch, IdentityKey::ControlPlane, "",
+        format!("managed identity tenant `{itenant}` differs from the subscription's tenant `{stenant}`: managed-identity clusters cannot move tenants"),
+        remedy::show_identity(c)))
+}
 
-    // AKSMI031: regions.
+/// AKSMI031: own control-plane or kubelet identities where they are not supported.
+fn unsupported_regions(ctx: &ClusterCtx) -> Vec<Finding> {
+    let c = ctx.cluster;
     let loc = classify::norm_location(&c.location);
+    let mut out = Vec::new();
+    let cp_kind = c.identity.as_ref().map(|i| i.kind);
     if cp_kind == Some(IdentityType::UserAssigned) && CP_UNSUPPORTED.contains(&loc.as_str()) {
         out.push(new_finding(
             ctx,
@@ -201,7 +241,9 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
             remedy::enable_managed_identity(c),
         ));
     }
-    if kubelet == KubeletIdentity::UserAssigned && KUBELET_UNSUPPORTED.contains(&loc.as_str()) {
+    if classify::kubelet_identity(c) == KubeletIdentity::UserAssigned
+        && KUBELET_UNSUPPORTED.contains(&loc.as_str())
+    {
         out.push(new_finding(
             ctx,
             RuleId::UnsupportedRegion,
@@ -214,72 +256,101 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
             remedy::show_identity(c),
         ));
     }
+    out
+}
 
-    // AKSMI040 / AKSMI041: pod identity.
-    if let Some(pi) = c.pod_identity.as_ref().filter(|p| p.enabled) {
-        out.push(new_finding(ctx, RuleId::PodIdentity, IdentityKey::ControlPlane, "",
-            "pod identity (preview) is enabled: it is deprecated, move to Microsoft Entra Workload ID".into(),
-            remedy::move_to_workload_identity(c)));
-        let has_exception = pi.exceptions.iter().any(|e| {
-            e.namespace.eq_ignore_ascii_case("kube-system")
-                && e.pod_labels.iter().any(|(k, v)| {
-                    k.eq_ignore_ascii_case("kubernetes.azure.com/managedby")
-                        && v.eq_ignore_ascii_case("aks")
-                })
-        });
-        if !has_exception {
-            out.push(new_finding(ctx, RuleId::PodIdentityException, IdentityKey::ControlPlane, "",
-                "pod identity is enabled without an exception for kube-system pods labelled kubernetes.azure.com/managedby: aks; AKS add-ons can fail".into(),
-                remedy::pod_identity_exception(c)));
-        }
+/// AKSMI040 (pod identity in use) and AKSMI041 (without the kube-system exception).
+fn pod_identity(ctx: &ClusterCtx) -> Vec<Finding> {
+    let c = ctx.cluster;
+    let Some(pi) = c.pod_identity.as_ref().filter(|p| p.enabled) else {
+        return vec![];
+    };
+    let mut out = vec![new_finding(
+        ctx,
+        RuleId::PodIdentity,
+        IdentityKey::ControlPlane,
+        "",
+        "pod identity (preview) is enabled: it is deprecated, move to Microsoft Entra Workload ID"
+            .into(),
+        remedy::move_to_workload_identity(c),
+    )];
+    let has_exception = pi.exceptions.iter().any(|e| {
+        e.namespace.eq_ignore_ascii_case("kube-system")
+            && e.pod_labels.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("kubernetes.azure.com/managedby")
+                    && v.eq_ignore_ascii_case("aks")
+            })
+    });
+    if !has_exception {
+        out.push(new_finding(ctx, RuleId::PodIdentityException, IdentityKey::ControlPlane, "",
+            "pod identity is enabled without an exception for kube-system pods labelled kubernetes.azure.com/managedby: aks; AKS add-ons can fail".into(),
+            remedy::pod_identity_exception(c)));
     }
     out
 }
 
-/// AKSMI013 and AKSMI090: add-ons against the baseline.
+/// AKSMI013 and AKSMI090: add-ons against the baseline, add-on by add-on.
 pub fn addon_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<Finding> {
-    let c = ctx.cluster;
     let mut out = Vec::new();
-    for a in c.addons.iter().filter(|a| a.enabled) {
-        let key = IdentityKey::addon(&a.key);
-        let known = baseline.addon_needs_identity(&a.key);
-        if known && classify::is_managed(c) && a.identity.is_none() {
-            out.push(new_finding(
-                ctx,
-                RuleId::AddonWithoutIdentity,
-                key.clone(),
-                "",
-                format!("add-on `{}` is enabled but has no identity", a.key),
-                remedy::reenable_addon(c, &a.key),
-            ));
-        }
-        let documented_none = baseline
-            .no_identity_addons
-            .iter()
-            .any(|k| k.eq_ignore_ascii_case(&a.key));
-        if !known && !documented_none {
-            if let Some(principal) = a.identity.as_ref().and_then(|i| i.object_id.as_deref()) {
-                let roles: Vec<String> = idx
-                    .assignments(principal)
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "{} at {}",
-                            super::baseline::role_display(&r.role_guid, r.role_name.as_deref()),
-                            r.scope
-                        )
-                    })
-                    .collect();
-                let held = if roles.is_empty() {
-                    "no roles".to_string()
-                } else {
-                    roles.join("; ")
-                };
-                out.push(new_finding(ctx, RuleId::UnknownAddon, key.clone(), "",
-                    format!("add-on `{}` has an identity the baseline `{}` documents no roles for; it holds {held}", a.key, baseline.name),
-                    format!("az role assignment list --assignee {} --all -o table", remedy::q(principal))));
-            }
-        }
+    for a in ctx.cluster.addons.iter().filter(|a| a.enabled) {
+        out.extend(addon_without_identity(ctx, a, baseline));
+        out.extend(unknown_addon(ctx, idx, a, baseline));
     }
     out
+}
+
+/// AKSMI013: on a managed-identity cluster, an add-on the baseline gives an identity
+/// has none.
+fn addon_without_identity(ctx: &ClusterCtx, a: &Addon, baseline: &Baseline) -> Option<Finding> {
+    let c = ctx.cluster;
+    if !baseline.addon_needs_identity(&a.key) || !classify::is_managed(c) || a.identity.is_some() {
+        return None;
+    }
+    Some(new_finding(
+        ctx,
+        RuleId::AddonWithoutIdentity,
+        IdentityKey::addon(&a.key),
+        "",
+        format!("add-on `{}` is enabled but has no identity", a.key),
+        remedy::reenable_addon(c, &a.key),
+    ))
+}
+
+/// AKSMI090: an add-on identity the baseline documents no roles for; its roles are
+/// listed, not judged.
+fn unknown_addon(ctx: &ClusterCtx, idx: &Index, a: &Addon, baseline: &Baseline) -> Option<Finding> {
+    if !baseline.addon_undocumented(&a.key) {
+        return None;
+    }
+    let principal = a.identity.as_ref()?.object_id.as_deref()?;
+    let roles: Vec<String> = idx
+        .assignments(principal)
+        .iter()
+        .map(|r| {
+            format!(
+                "{} at {}",
+                super::baseline::role_display(&r.role_guid, r.role_name.as_deref()),
+                r.scope
+            )
+        })
+        .collect();
+    let held = if roles.is_empty() {
+        "no roles".to_string()
+    } else {
+        roles.join("; ")
+    };
+    Some(new_finding(
+        ctx,
+        RuleId::UnknownAddon,
+        IdentityKey::addon(&a.key),
+        "",
+        format!(
+            "add-on `{}` has an identity the baseline `{}` documents no roles for; it holds {held}",
+            a.key, baseline.name
+        ),
+        format!(
+            "az role assignment list --assignee {} --all -o table",
+            remedy::q(principal)
+        ),
+    ))
 }
