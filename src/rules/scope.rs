@@ -86,36 +86,7 @@ pub fn relation(
     match kind {
         ScopeKind::Any => return ScopeRelation::Exact,
         ScopeKind::Registry if is_registry_scope(scope) => return ScopeRelation::Exact,
-        // Not a registry: at best an ancestor of one. One pass over the registries,
-        // the scope normalised once (this runs per assignment, registries are many).
-        ScopeKind::Registry => {
-            let a = ids::norm(scope);
-            let wide =
-                a == "/" || a.starts_with("/providers/microsoft.management/managementgroups/");
-            let under = |id: &str| {
-                let t = id.trim().trim_end_matches('/');
-                t.len() > a.len()
-                    && t.as_bytes()[a.len()] == b'/'
-                    && t.as_bytes()[..a.len()].eq_ignore_ascii_case(a.as_bytes())
-            };
-            let any = registries.iter().any(|r| {
-                let t = r.id.trim();
-                if wide {
-                    let starts = |p: &str| {
-                        t.len() >= p.len()
-                            && t.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
-                    };
-                    starts("/subscriptions/") || starts("/providers/")
-                } else {
-                    under(t)
-                }
-            });
-            return if any {
-                ScopeRelation::Ancestor
-            } else {
-                ScopeRelation::None
-            };
-        }
+        ScopeKind::Registry => return above_a_registry(scope, registries),
         ScopeKind::DnsZone if targets(kind, c, config, registries).is_empty() => {
             // Zone name unknown: any DNS zone in the node resource group is the documented one.
             let rg = targets(ScopeKind::NodeResourceGroup, c, config, registries);
@@ -153,6 +124,35 @@ pub fn relation(
         }
     }
     best
+}
+
+/// A scope that is not a registry is at best an ancestor of one. One pass over the
+/// registries, the scope normalised once (this runs per assignment, registries are many).
+fn above_a_registry(scope: &str, registries: &[&Registry]) -> ScopeRelation {
+    let a = ids::norm(scope);
+    let wide = a == "/" || a.starts_with("/providers/microsoft.management/managementgroups/");
+    let under = |id: &str| {
+        let t = id.trim().trim_end_matches('/');
+        t.len() > a.len()
+            && t.as_bytes()[a.len()] == b'/'
+            && t.as_bytes()[..a.len()].eq_ignore_ascii_case(a.as_bytes())
+    };
+    let any = registries.iter().any(|r| {
+        let t = r.id.trim();
+        if wide {
+            let starts = |p: &str| {
+                t.len() >= p.len() && t.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+            };
+            starts("/subscriptions/") || starts("/providers/")
+        } else {
+            under(t)
+        }
+    });
+    if any {
+        ScopeRelation::Ancestor
+    } else {
+        ScopeRelation::None
+    }
 }
 
 /// Subnet id → [subnet, its VNet, the VNet's resource group].
