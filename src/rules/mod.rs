@@ -11,6 +11,7 @@ pub mod owner;
 pub mod remedy;
 pub mod roles;
 pub mod scope;
+pub mod situational;
 pub mod suppress;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
 //! Role checks: each identity holds exactly its documented roles, at the documented
-//! scope (AKSMI010–012), plus the situational roles (AKSMI020–022).
+//! scope (AKSMI010–012), plus the situational roles (AKSMI020–022, in
+//! [`super::situational`]).
 use crate::inventory::SmallMap;
 use std::sync::Arc;
 
@@ -7,13 +8,13 @@ use chrono::Duration;
 
 use super::baseline::{self, Baseline, ExpectedRole, ScopeKind};
 use super::checks::{addon_findings, new_finding};
-use super::classify::{self, KubeletIdentity};
+use super::classify;
 use super::index::Index;
 use super::{
-    remedy, scope, ClusterCtx, Finding, IdentityKey, RoleCheck, RoleCheckStatus, RuleId, Severity,
+    remedy, scope, situational, ClusterCtx, Finding, IdentityKey, RoleCheck, RoleCheckStatus,
+    RuleId, Severity,
 };
-use crate::history::MigrationStatus;
-use crate::inventory::ids::{self, relate, ScopeRelation};
+use crate::inventory::ids::{self, ScopeRelation};
 use crate::inventory::{Registry, RoleAssignment};
 
 /// Role grants take up to this long to propagate: a fresh gap is not yet a fault.
@@ -90,11 +91,6 @@ fn in_grace(ctx: &ClusterCtx, held: &[&RoleAssignment]) -> bool {
         || held.iter().any(|a| a.created_on.is_some_and(fresh))
 }
 
-fn holds(held: &[&RoleAssignment], guids: &[&str], target: &str) -> bool {
-    held.iter()
-        .any(|a| guids.contains(&&*a.role_guid) && relate(&a.scope, target) != ScopeRelation::None)
-}
-
 pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<Finding> {
     role_findings_and_checks(ctx, idx, baseline).0
 }
@@ -109,162 +105,238 @@ pub fn role_findings_and_checks(
     let c = ctx.cluster;
     let mut out = addon_findings(ctx, idx, baseline);
     let mut checks = undocumented_checks(ctx, idx, baseline);
-    let registries: &[&Registry] = idx.all_registries();
     let cluster_id: Arc<str> = c.id.as_str().into();
     let empty: Arc<str> = Arc::from("");
     for s in subjects(ctx, baseline) {
-        let principal_id: Arc<str> = s.principal.as_str().into();
-        let check = |expected: Option<(&ExpectedRole, &SmallMap<String>)>,
-                     actual: Option<&RoleAssignment>,
-                     status: RoleCheckStatus| {
-            let (expected_role, expected_scope) = match expected {
-                Some((r, cfg)) => (
-                    r.role_name.as_str().into(),
-                    expected_scope(r, c, cfg, registries).into(),
-                ),
-                None => (empty.clone(), empty.clone()),
-            };
-            RoleCheck {
-                cluster_id: cluster_id.clone(),
-                identity: s.key.clone(),
-                principal_id: principal_id.clone(),
-                expected_role,
-                expected_scope,
-                actual_role: actual
-                    .map(|a| baseline::role_display(&a.role_guid, a.role_name.as_deref()).into())
-                    .unwrap_or_else(|| empty.clone()),
-                actual_scope: actual
-                    .map(|a| a.scope.clone())
-                    .unwrap_or_else(|| empty.clone()),
-                status,
-            }
-        };
         let held = idx.assignments(&s.principal);
+        let j = Judge {
+            ctx,
+            idx,
+            registries: idx.all_registries(),
+            principal_id: s.principal.as_str().into(),
+            s: &s,
+            held,
+            cluster_id: &cluster_id,
+            empty: &empty,
+        };
         let grace = in_grace(ctx, held);
-        // AKSMI010: missing.
-        for (r, cfg) in s.roles.iter().filter(|(r, _)| r.required) {
-            let has = held.iter().any(|a| {
-                *a.role_guid == *r.role_guid
-                    && scope::relation(r.scope, c, cfg, registries, &a.scope) != ScopeRelation::None
-            });
-            let target = scope::first_target(r.scope, c, cfg, registries).or_else(|| {
-                (r.scope == ScopeKind::DnsZone)
-                    .then(|| {
-                        scope::targets(ScopeKind::NodeResourceGroup, c, cfg, registries)
-                            .first()
-                            .cloned()
-                    })
-                    .flatten()
-            });
-            let Some(target) = target else { continue };
-            if !has {
-                checks.push(check(Some((*r, *cfg)), None, RoleCheckStatus::Missing));
+        j.missing_roles(grace, &mut out, &mut checks);
+        j.held_roles(&mut out, &mut checks);
+        if s.key == IdentityKey::ControlPlane {
+            out.extend(situational::control_plane(ctx, &s.principal, held, grace));
+        }
+    }
+    if classify::is_managed(c) {
+        out.extend(situational::acr_after_migration(ctx, idx));
+    }
+    (out, checks)
+}
+
+/// A documented role with the add-on config it applies under.
+type Expected<'a> = (&'a ExpectedRole, &'a SmallMap<String>);
+
+/// One identity's documented roles held against its assignments.
+struct Judge<'a> {
+    ctx: &'a ClusterCtx<'a>,
+    idx: &'a Index<'a>,
+    registries: &'a [&'a Registry],
+    s: &'a Subject<'a>,
+    held: &'a [&'a RoleAssignment],
+    /// Shared by every row of the cluster (a large tenant has a million rows).
+    cluster_id: &'a Arc<str>,
+    principal_id: Arc<str>,
+    empty: &'a Arc<str>,
+}
+
+impl Judge<'_> {
+    /// The row of `role-assignments.csv` for an expected role, an actual assignment
+    /// or both.
+    fn check(
+        &self,
+        expected: Option<Expected>,
+        actual: Option<&RoleAssignment>,
+        status: RoleCheckStatus,
+    ) -> RoleCheck {
+        let c = self.ctx.cluster;
+        let (expected_role, expected_scope) = match expected {
+            Some((r, cfg)) => (
+                r.role_name.as_str().into(),
+                expected_scope(r, c, cfg, self.registries).into(),
+            ),
+            None => (self.empty.clone(), self.empty.clone()),
+        };
+        RoleCheck {
+            cluster_id: self.cluster_id.clone(),
+            identity: self.s.key.clone(),
+            principal_id: self.principal_id.clone(),
+            expected_role,
+            expected_scope,
+            actual_role: actual
+                .map(|a| baseline::role_display(&a.role_guid, a.role_name.as_deref()).into())
+                .unwrap_or_else(|| self.empty.clone()),
+            actual_scope: actual
+                .map(|a| a.scope.clone())
+                .unwrap_or_else(|| self.empty.clone()),
+            status,
+        }
+    }
+
+    /// AKSMI010: each required role not held at (or above) its documented scope is a
+    /// `missing` row, and a finding once the propagation grace is over.
+    fn missing_roles(&self, grace: bool, out: &mut Vec<Finding>, checks: &mut Vec<RoleCheck>) {
+        for (r, cfg) in self.s.roles.iter().filter(|(r, _)| r.required) {
+            let Some(target) = self.documented_target(r, cfg) else {
+                continue;
+            };
+            if self.holds_documented(r, cfg) {
+                continue;
             }
-            if !has && !grace {
-                out.push(new_finding(
-                    ctx,
-                    RuleId::MissingRole,
-                    s.key.clone(),
-                    &format!("{}|{}", r.role_guid, target),
-                    format!(
-                        "{} identity lacks its documented {} role on {}",
-                        s.key.label(),
-                        r.role_name,
-                        target
-                    ),
-                    remedy::create_role(&s.principal, &r.role_name, &target),
-                ));
+            checks.push(self.check(Some((*r, *cfg)), None, RoleCheckStatus::Missing));
+            if !grace {
+                out.push(self.missing_role(r, &target));
             }
         }
-        // AKSMI011 / AKSMI012: excess and too wide.
-        for a in held {
-            let mut best = ScopeRelation::None;
-            let mut matched = None;
-            for (r, cfg) in &s.roles {
-                if *r.role_guid != *a.role_guid {
-                    continue;
-                }
-                match scope::relation(r.scope, c, cfg, registries, &a.scope) {
-                    ScopeRelation::Exact => {
-                        best = ScopeRelation::Exact;
-                        matched = Some((*r, *cfg));
-                        break;
-                    }
-                    ScopeRelation::Ancestor => {
-                        best = ScopeRelation::Ancestor;
-                        matched = Some((*r, *cfg));
-                    }
-                    ScopeRelation::None => {}
-                }
-            }
-            if best == ScopeRelation::None && documented_elsewhere(idx, &s, c, a, registries) {
-                best = ScopeRelation::Exact;
-            }
+    }
+
+    /// Where a documented role should be granted; a DNS zone whose name is unknown is
+    /// looked for in the node resource group.
+    fn documented_target(&self, r: &ExpectedRole, cfg: &SmallMap<String>) -> Option<String> {
+        let c = self.ctx.cluster;
+        scope::first_target(r.scope, c, cfg, self.registries).or_else(|| {
+            (r.scope == ScopeKind::DnsZone)
+                .then(|| {
+                    scope::targets(ScopeKind::NodeResourceGroup, c, cfg, self.registries)
+                        .first()
+                        .cloned()
+                })
+                .flatten()
+        })
+    }
+
+    fn holds_documented(&self, r: &ExpectedRole, cfg: &SmallMap<String>) -> bool {
+        self.held.iter().any(|a| {
+            *a.role_guid == *r.role_guid
+                && scope::relation(r.scope, self.ctx.cluster, cfg, self.registries, &a.scope)
+                    != ScopeRelation::None
+        })
+    }
+
+    fn missing_role(&self, r: &ExpectedRole, target: &str) -> Finding {
+        let s = self.s;
+        new_finding(
+            self.ctx,
+            RuleId::MissingRole,
+            s.key.clone(),
+            &format!("{}|{}", r.role_guid, target),
+            format!(
+                "{} identity lacks its documented {} role on {}",
+                s.key.label(),
+                r.role_name,
+                target
+            ),
+            remedy::create_role(&s.principal, &r.role_name, target),
+        )
+    }
+
+    /// AKSMI011 / AKSMI012: each assignment is `ok`, `too_wide` (a finding) or
+    /// `excess` (a finding).
+    fn held_roles(&self, out: &mut Vec<Finding>, checks: &mut Vec<RoleCheck>) {
+        for a in self.held {
+            let (best, matched) = self.judge(a);
             let status = match best {
                 ScopeRelation::Exact => RoleCheckStatus::Ok,
                 ScopeRelation::Ancestor => RoleCheckStatus::TooWide,
                 ScopeRelation::None => RoleCheckStatus::Excess,
             };
-            checks.push(check(matched, Some(a), status));
-            let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
+            checks.push(self.check(matched, Some(a), status));
             match best {
                 ScopeRelation::Exact => {}
-                ScopeRelation::Ancestor => {
-                    let documented_at = matched
-                        .and_then(|(r, cfg)| scope::first_target(r.scope, c, cfg, registries));
-                    let mut fix: Vec<String> = documented_at
-                        .iter()
-                        .map(|t| remedy::create_role(&s.principal, &role, t))
-                        .collect();
-                    fix.push(remedy::delete_role(&a.id));
-                    let at = documented_at.as_deref().unwrap_or("a narrower scope");
-                    out.push(new_finding(
-                        ctx,
-                        RuleId::WideScope,
-                        s.key.clone(),
-                        &a.id,
-                        format!(
-                            "{} identity holds {role} at {}, wider than documented ({at})",
-                            s.key.label(),
-                            a.scope
-                        ),
-                        fix.join("\n"),
-                    ))
-                }
-                ScopeRelation::None => {
-                    let mut f = new_finding(
-                        ctx,
-                        RuleId::ExcessRole,
-                        s.key.clone(),
-                        &a.id,
-                        format!(
-                            "{} identity holds {role} at {} beyond its documented defaults",
-                            s.key.label(),
-                            a.scope
-                        ),
-                        remedy::delete_role(&a.id),
-                    );
-                    let powerful = [
-                        baseline::OWNER,
-                        baseline::CONTRIBUTOR,
-                        baseline::USER_ACCESS_ADMIN,
-                    ];
-                    if powerful.contains(&&*a.role_guid) && ids::is_subscription_or_wider(&a.scope)
-                    {
-                        f.severity = Severity::High;
-                    }
-                    out.push(f);
-                }
+                ScopeRelation::Ancestor => out.push(self.wide_scope(a, matched)),
+                ScopeRelation::None => out.push(self.excess_role(a)),
             }
         }
-        if s.key == IdentityKey::ControlPlane {
-            out.extend(situational(ctx, &s.principal, held, grace));
+    }
+
+    /// How an assignment relates to the identity's documented roles: at a documented
+    /// scope, above one, or neither; and the documented role it matched.
+    fn judge(&self, a: &RoleAssignment) -> (ScopeRelation, Option<Expected<'_>>) {
+        let c = self.ctx.cluster;
+        let mut best = ScopeRelation::None;
+        let mut matched = None;
+        for (r, cfg) in &self.s.roles {
+            if *r.role_guid != *a.role_guid {
+                continue;
+            }
+            match scope::relation(r.scope, c, cfg, self.registries, &a.scope) {
+                ScopeRelation::Exact => return (ScopeRelation::Exact, Some((*r, *cfg))),
+                ScopeRelation::Ancestor => {
+                    best = ScopeRelation::Ancestor;
+                    matched = Some((*r, *cfg));
+                }
+                ScopeRelation::None => {}
+            }
         }
+        if best == ScopeRelation::None
+            && documented_elsewhere(self.idx, self.s, c, a, self.registries)
+        {
+            best = ScopeRelation::Exact;
+        }
+        (best, matched)
     }
-    if classify::is_managed(c) {
-        out.extend(acr_after_migration(ctx, idx));
+
+    /// AKSMI012: a documented role above its documented scope.
+    fn wide_scope(&self, a: &RoleAssignment, matched: Option<Expected>) -> Finding {
+        let (c, s) = (self.ctx.cluster, self.s);
+        let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
+        let documented_at =
+            matched.and_then(|(r, cfg)| scope::first_target(r.scope, c, cfg, self.registries));
+        let mut fix: Vec<String> = documented_at
+            .iter()
+            .map(|t| remedy::create_role(&s.principal, &role, t))
+            .collect();
+        fix.push(remedy::delete_role(&a.id));
+        let at = documented_at.as_deref().unwrap_or("a narrower scope");
+        new_finding(
+            self.ctx,
+            RuleId::WideScope,
+            s.key.clone(),
+            &a.id,
+            format!(
+                "{} identity holds {role} at {}, wider than documented ({at})",
+                s.key.label(),
+                a.scope
+            ),
+            fix.join("\n"),
+        )
     }
-    (out, checks)
+
+    /// AKSMI011: a role beyond the documented ones; high when it is Owner,
+    /// Contributor or User Access Administrator on a subscription or wider.
+    fn excess_role(&self, a: &RoleAssignment) -> Finding {
+        let s = self.s;
+        let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
+        let mut f = new_finding(
+            self.ctx,
+            RuleId::ExcessRole,
+            s.key.clone(),
+            &a.id,
+            format!(
+                "{} identity holds {role} at {} beyond its documented defaults",
+                s.key.label(),
+                a.scope
+            ),
+            remedy::delete_role(&a.id),
+        );
+        let powerful = [
+            baseline::OWNER,
+            baseline::CONTRIBUTOR,
+            baseline::USER_ACCESS_ADMIN,
+        ];
+        if powerful.contains(&&*a.role_guid) && ids::is_subscription_or_wider(&a.scope) {
+            f.severity = Severity::High;
+        }
+        f
+    }
 }
 
 /// Where a documented role applies on this cluster, for `role-assignments.csv`.
@@ -290,12 +362,7 @@ fn undocumented_checks(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Ve
     let c = ctx.cluster;
     let mut out = Vec::new();
     for a in c.addons.iter().filter(|a| a.enabled) {
-        let known = baseline.addon_needs_identity(&a.key);
-        let documented_none = baseline
-            .no_identity_addons
-            .iter()
-            .any(|k| k.eq_ignore_ascii_case(&a.key));
-        if known || documented_none {
+        if !baseline.addon_undocumented(&a.key) {
             continue;
         }
         let Some(principal) = a.identity.as_ref().and_then(|i| i.object_id.as_deref()) else {
@@ -336,97 +403,4 @@ fn documented_elsewhere(
                         == ScopeRelation::Exact
             })
         })
-}
-
-/// AKSMI020 and AKSMI021, for the control-plane identity.
-fn situational(
-    ctx: &ClusterCtx,
-    principal: &str,
-    held: &[&RoleAssignment],
-    grace: bool,
-) -> Vec<Finding> {
-    let c = ctx.cluster;
-    let mut out = Vec::new();
-    if grace {
-        return out;
-    }
-    let node_rg = c.node_resource_group.as_deref().unwrap_or_default();
-    let mut seen = std::collections::BTreeSet::new();
-    for p in &c.pools {
-        let Some(subnet) = p.vnet_subnet_id.as_deref() else {
-            continue;
-        };
-        let outside =
-            ids::resource_group_of(subnet).is_some_and(|rg| !rg.eq_ignore_ascii_case(node_rg));
-        if !outside || !seen.insert(subnet.to_ascii_lowercase()) {
-            continue;
-        }
-        let ok = holds(
-            held,
-            &[
-                baseline::NETWORK_CONTRIBUTOR,
-                baseline::CONTRIBUTOR,
-                baseline::OWNER,
-            ],
-            subnet,
-        );
-        if !ok {
-            out.push(new_finding(ctx, RuleId::SubnetPermission, IdentityKey::ControlPlane, subnet,
-                format!("pool `{}` uses subnet {subnet} outside the node resource group, and the control-plane identity has no Network Contributor on it, its VNet or their resource group", p.name),
-                remedy::create_role(principal, "Network Contributor", subnet)));
-        }
-    }
-    if classify::kubelet_identity(c) == KubeletIdentity::UserAssigned {
-        if let Some(kid) = c.kubelet.as_ref().and_then(|k| k.resource_id.as_deref()) {
-            let ok = holds(
-                held,
-                &[
-                    baseline::MANAGED_IDENTITY_OPERATOR,
-                    baseline::CONTRIBUTOR,
-                    baseline::OWNER,
-                ],
-                kid,
-            );
-            if !ok {
-                out.push(new_finding(ctx, RuleId::KubeletOperator, IdentityKey::ControlPlane, kid,
-                    format!("cluster brings its own kubelet identity {kid}, but the control-plane identity lacks Managed Identity Operator over it"),
-                    remedy::create_role(principal, "Managed Identity Operator", kid)));
-            }
-        }
-    }
-    out
-}
-
-/// AKSMI022: after a migration the new kubelet identity needs AcrPull again.
-fn acr_after_migration(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
-    let c = ctx.cluster;
-    if !matches!(
-        ctx.status,
-        MigrationStatus::Pending | MigrationStatus::Complete | MigrationStatus::Unknown
-    ) {
-        return vec![];
-    }
-    let Some(kubelet) = c.kubelet.as_ref().and_then(|k| k.object_id.as_deref()) else {
-        return vec![];
-    };
-    let held = idx.assignments(kubelet);
-    let pulls = |target: &str| holds(held, &[baseline::ACR_PULL], target);
-    let before = &ctx.observed.sp_acr_registries;
-    let mut out = Vec::new();
-    if !before.is_empty() {
-        for reg in before.iter().filter(|r| !pulls(r)) {
-            out.push(new_finding(ctx, RuleId::AcrPullAfterMigration, IdentityKey::Kubelet, reg,
-                format!("the service principal could pull from {reg} before the migration; the new kubelet identity has no AcrPull there"),
-                remedy::attach_acr(c, reg)));
-        }
-        return out;
-    }
-    let in_sub = idx.registries_in(&c.subscription_id);
-    if !in_sub.is_empty() && !in_sub.iter().any(|r| pulls(&r.id)) {
-        let names: Vec<&str> = in_sub.iter().map(|r| r.name.as_str()).collect();
-        out.push(new_finding(ctx, RuleId::AcrPullAfterMigration, IdentityKey::Kubelet, "subscription-registries",
-            format!("migrated cluster's kubelet identity has AcrPull on none of the subscription's registries ({}); if the cluster used --attach-acr, re-run it", names.join(", ")),
-            in_sub.iter().map(|r| remedy::attach_acr(c, &r.id)).collect::<Vec<_>>().join("\n")));
-    }
-    out
 }
