@@ -1,5 +1,6 @@
 //! The audit: pure functions from an inventory (plus baseline, history and clock) to a
 //! [`Report`]. No I/O here.
+mod audit;
 pub mod baseline;
 pub mod catalogue;
 pub mod checks;
@@ -16,7 +17,7 @@ pub mod suppress;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -27,9 +28,8 @@ pub use catalogue::{RuleId, Severity};
 pub use classify::KubeletIdentity;
 pub use model::{ControlPlaneIdentity, IdentityKey, RoleCheckStatus, SeverityCounts};
 
-use crate::history::{self, ClusterHistory, History, MigrationStatus};
+use crate::history::{ClusterHistory, History, MigrationStatus};
 use crate::inventory::{Coverage, Inventory};
-use index::Index;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -152,29 +152,6 @@ pub struct RoleCheck {
     pub status: RoleCheckStatus,
 }
 
-/// One copy of each repeated string of the role checks.
-#[derive(Default)]
-struct Strings(HashSet<Arc<str>, foldhash::fast::RandomState>);
-
-impl Strings {
-    fn one(&mut self, s: &mut Arc<str>) {
-        match self.0.get(&**s) {
-            Some(shared) => *s = shared.clone(),
-            None => {
-                self.0.insert(s.clone());
-            }
-        }
-    }
-
-    /// `c` with the strings one cluster's checks cannot share among themselves shared.
-    fn share(&mut self, mut c: RoleCheck) -> RoleCheck {
-        self.one(&mut c.expected_role);
-        self.one(&mut c.expected_scope);
-        self.one(&mut c.actual_role);
-        c
-    }
-}
-
 /// The whole report; its JSON form is `report.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -263,137 +240,14 @@ impl Report {
         opts: &Options,
     ) -> Outcome {
         let clusters = std::mem::take(&mut inv.clusters);
-        let shared = index::sharing_identities(&clusters);
-        let inv = inv;
-        let idx = Index::build(&inv, &shared);
-        let sp_creds = checks::sp_credential_index(&inv.sp_credentials);
-        let mut findings = Vec::new();
-        let mut rows = Vec::with_capacity(clusters.len());
-        let mut observed_all = Vec::with_capacity(clusters.len());
-        let mut role_checks = Vec::new();
-        let mut strings = Strings::default();
-        let graph = opts.graph || !inv.sp_credentials.is_empty();
-        // Clusters with a family not evaluated: their earlier findings of that family
-        // stay in history.
-        let mut not_evaluated: HashMap<String, evaluated::Checks> = HashMap::new();
-        for c in clusters {
-            let c = &c;
-            let cp_principal = idx.control_plane_principal(c);
-            let sp_acr: Vec<String> = if classify::is_managed(c) {
-                vec![]
-            } else {
-                cp_principal
-                    .as_deref()
-                    .map(|p| idx.acr_pull_registries(p))
-                    .unwrap_or_default()
-            };
-            let sp_credentials_read = c
-                .sp_client_id
-                .as_deref()
-                .is_some_and(|sp| sp_creds.contains_key(&sp.to_ascii_lowercase()));
-            let checks = evaluated::for_cluster(
-                c,
-                &inv.coverage.gaps,
-                cp_principal.is_some(),
-                sp_credentials_read,
-                graph,
-            );
-            let before = prev.take(&c.id);
-            // Conflicting duplicate rows: nothing is learnt from either copy.
-            let observed = match (&c.conflict, &before) {
-                (Some(_), Some(b)) => b.clone(),
-                _ => history::observe(before.as_ref(), c, now, &sp_acr),
-            };
-            let (status, status_pools) = history::migration_status(c, &observed);
-            let ctx = ClusterCtx {
-                cluster: c,
-                observed: &observed,
-                status,
-                status_pools,
-                control_plane_principal: cp_principal,
-                now,
-            };
-            let mut mine = Vec::new();
-            if c.conflict.is_none() {
-                mine = checks::identity_findings(&ctx, &idx);
-                mine.extend(checks::secret_expiry_findings(&ctx, &sp_creds));
-                if checks.roles.is_evaluated() {
-                    let (role_findings, checks) =
-                        roles::role_findings_and_checks(&ctx, &idx, baseline);
-                    mine.extend(role_findings);
-                    role_checks.extend(checks.into_iter().map(|c| strings.share(c)));
-                } else {
-                    mine.extend(checks::addon_findings(&ctx, &idx, baseline));
-                }
-                mine.retain(|f| checks.get(evaluated::Family::of(f.rule_id)).is_evaluated());
-            }
-            for f in &mut mine {
-                f.suppressed = suppress::applies(&opts.suppressions, f, now);
-            }
-            let owner = owner::resolve(&opts.owners, c, &idx);
-            if !checks.all_evaluated() {
-                not_evaluated.insert(c.id.to_ascii_lowercase(), checks.clone());
-            }
-            rows.push(row(&ctx, &idx, &mine, owner, checks));
-            findings.extend(mine);
-            if c.conflict.is_none() || before.is_some() {
-                observed_all.push(observed);
-            }
-        }
-        // What follows needs none of these; a large estate's index is ~100 MB.
-        drop((idx, strings, sp_creds));
-        findings.sort_by(|a, b| {
-            (
-                b.severity,
-                a.rule_id,
-                &a.cluster_id,
-                &a.identity,
-                &a.subject,
-            )
-                .cmp(&(
-                    a.severity,
-                    b.rule_id,
-                    &b.cluster_id,
-                    &b.identity,
-                    &b.subject,
-                ))
-        });
-        let fingerprints: BTreeSet<String> = findings
-            .iter()
-            .filter(|f| f.suppressed.is_none())
-            .map(Finding::fingerprint)
-            .collect();
-        // Earlier findings whose checks did not run this time (not evaluated, or the
-        // cluster's subscription not read): neither resolved nor new again.
-        let carried: BTreeSet<String> = prev
-            .findings
-            .iter()
-            .filter(|fp| {
-                !fingerprints.contains(*fp) && still_open(fp, &not_evaluated, &inv.coverage.gaps)
-            })
-            .cloned()
-            .collect();
-        let changes = Changes {
-            has_previous: prev.last_run.is_some(),
-            new: if prev.last_run.is_some() {
-                fingerprints.difference(&prev.findings).cloned().collect()
-            } else {
-                vec![]
-            },
-            resolved: if prev.last_run.is_some() {
-                prev.findings
-                    .difference(&fingerprints)
-                    .filter(|fp| !carried.contains(*fp))
-                    .cloned()
-                    .collect()
-            } else {
-                vec![]
-            },
-        };
-        let mut fingerprints = fingerprints;
-        fingerprints.extend(carried);
-        let suppressions = suppress::report(&opts.suppressions, &findings, now);
-        let summary = summarise(&inv, &rows, &findings);
+        let mut done = audit::audit_clusters(&inv, clusters, baseline, &mut prev, now, opts);
+        audit::sort_findings(&mut done.findings);
+        let (changes, fingerprints) = audit::changes(
+            &prev,
+            &done.findings,
+            &done.not_evaluated,
+            &inv.coverage.gaps,
+        );
         let report = Report {
             schema_version: SCHEMA_VERSION,
             tool: env!("CARGO_PKG_NAME").into(),
@@ -406,16 +260,16 @@ impl Report {
                 date: baseline.date.clone(),
                 source: baseline.source.clone(),
             },
-            summary,
-            clusters: rows,
-            findings,
-            coverage: inv.coverage.clone(),
+            summary: audit::summarise(&inv, &done.rows, &done.findings),
+            suppressions: suppress::report(&opts.suppressions, &done.findings, now),
+            clusters: done.rows,
+            findings: done.findings,
+            coverage: inv.coverage,
             changes,
-            suppressions,
-            role_checks,
+            role_checks: done.role_checks,
             output_errors: vec![],
         };
-        let history = prev.advance(observed_all, fingerprints, now, opts.history_days);
+        let history = prev.advance(done.observed, fingerprints, now, opts.history_days);
         Outcome { report, history }
     }
 
@@ -427,120 +281,4 @@ impl Report {
             .map(|f| f.severity)
             .max()
     }
-}
-
-/// Is an earlier finding's fingerprint (`rule|cluster|identity|subject`) about a
-/// check that did not run this time?
-fn still_open(
-    fp: &str,
-    not_evaluated: &HashMap<String, evaluated::Checks>,
-    gaps: &[crate::inventory::Gap],
-) -> bool {
-    let mut parts = fp.splitn(3, '|');
-    let (Some(rule), Some(cluster)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    let Ok(rule) = rule.parse::<RuleId>() else {
-        return false;
-    };
-    if let Some(k) = not_evaluated.get(cluster) {
-        return !k.get(evaluated::Family::of(rule)).is_evaluated();
-    }
-    let sub = crate::inventory::ids::subscription_of(cluster).unwrap_or("");
-    gaps.iter()
-        .any(|g| evaluated::gap_covers(g, "clusters", sub))
-}
-
-fn row(
-    ctx: &ClusterCtx,
-    idx: &Index,
-    mine: &[Finding],
-    owner: owner::Owner,
-    checks: evaluated::Checks,
-) -> ClusterRow {
-    let c = ctx.cluster;
-    let active: Vec<&Finding> = mine.iter().filter(|f| f.suppressed.is_none()).collect();
-    ClusterRow {
-        subscription_id: c.subscription_id.clone(),
-        subscription_name: idx
-            .subscription(&c.subscription_id)
-            .map(|s| s.name.clone())
-            .unwrap_or_default(),
-        resource_group: c.resource_group.clone(),
-        cluster_name: c.name.clone(),
-        cluster_id: c.id.clone(),
-        location: c.location.clone(),
-        control_plane_identity: classify::control_plane_identity(c),
-        kubelet_identity: classify::kubelet_identity(c),
-        migration_status: ctx.status,
-        pools_pending_upgrade: if ctx.status == MigrationStatus::Pending {
-            ctx.status_pools.len()
-        } else {
-            0
-        },
-        pending_pools: if ctx.status == MigrationStatus::Pending {
-            ctx.status_pools.clone()
-        } else {
-            vec![]
-        },
-        owner: owner.address,
-        owner_source: owner.source,
-        findings: active.len(),
-        worst_severity: active.iter().map(|f| f.severity).max(),
-        node_resource_group: c.node_resource_group.clone().unwrap_or_default(),
-        kubernetes_version: c.kubernetes_version.clone().unwrap_or_default(),
-        migration_observed_at: ctx.observed.migration.as_ref().map(|m| m.observed_at),
-        checks,
-    }
-}
-
-fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Finding]) -> Summary {
-    let mut s = Summary {
-        clusters: rows.len(),
-        subscriptions: rows
-            .iter()
-            .map(|r| r.subscription_id.to_ascii_lowercase())
-            .collect::<BTreeSet<_>>()
-            .len()
-            .max(inv.subscriptions.len()),
-        skipped_rows: inv.coverage.skipped_rows.len(),
-        gaps: inv.coverage.gaps.len(),
-        ..Default::default()
-    };
-    for r in rows {
-        *s.control_plane.entry(r.control_plane_identity).or_default() += 1;
-        *s.kubelet.entry(r.kubelet_identity).or_default() += 1;
-        *s.migration.entry(r.migration_status).or_default() += 1;
-        if r.migration_status == MigrationStatus::Pending {
-            s.kubelet_on_sp += 1;
-            s.pools_pending_upgrade += r.pools_pending_upgrade;
-        }
-    }
-    let on_mi = rows
-        .iter()
-        .filter(|r| r.control_plane_identity != ControlPlaneIdentity::ServicePrincipal)
-        .count();
-    s.managed_identity_percent = if rows.is_empty() {
-        0.0
-    } else {
-        (on_mi as f64 * 1000.0 / rows.len() as f64).round() / 10.0
-    };
-    for r in rows {
-        if r.checks.all_evaluated() {
-            s.fully_evaluated += 1;
-        }
-        for f in evaluated::Family::ALL {
-            if !r.checks.get(f).is_evaluated() {
-                *s.not_evaluated.entry(f).or_default() += 1;
-            }
-        }
-    }
-    for f in findings {
-        if f.suppressed.is_some() {
-            s.suppressed += 1;
-        } else {
-            *s.findings.get_mut(f.severity) += 1;
-        }
-    }
-    s
 }

@@ -1,0 +1,367 @@
+//! The steps of [`super::Report::generate`]: each cluster audited in turn (its
+//! checks' statuses, history, findings, role checks and row), then the findings
+//! sorted, compared with the previous run's, and summarised.
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::index::{self, Index};
+use super::{
+    checks, classify, evaluated, owner, roles, suppress, Baseline, Changes, ClusterCtx, ClusterRow,
+    ControlPlaneIdentity, Finding, Options, RoleCheck, RuleId, Summary,
+};
+use crate::history::{self, ClusterHistory, History, MigrationStatus};
+use crate::inventory::{Cluster, Gap, Inventory, SpCredential};
+
+/// One copy of each repeated string of the role checks.
+#[derive(Default)]
+struct Strings(HashSet<Arc<str>, foldhash::fast::RandomState>);
+
+impl Strings {
+    fn one(&mut self, s: &mut Arc<str>) {
+        match self.0.get(&**s) {
+            Some(shared) => *s = shared.clone(),
+            None => {
+                self.0.insert(s.clone());
+            }
+        }
+    }
+
+    /// `c` with the strings one cluster's checks cannot share among themselves shared.
+    fn share(&mut self, mut c: RoleCheck) -> RoleCheck {
+        self.one(&mut c.expected_role);
+        self.one(&mut c.expected_scope);
+        self.one(&mut c.actual_role);
+        c
+    }
+}
+
+/// What auditing every cluster produced.
+pub struct Audited {
+    pub findings: Vec<Finding>,
+    pub rows: Vec<ClusterRow>,
+    /// The clusters' next history entries.
+    pub observed: Vec<ClusterHistory>,
+    pub role_checks: Vec<RoleCheck>,
+    /// Clusters (lower-cased id) with a family not evaluated: their earlier findings
+    /// of that family stay in history.
+    pub not_evaluated: HashMap<String, evaluated::Checks>,
+}
+
+/// What every cluster's audit shares: the inventory's lookups and the run's inputs.
+struct Auditor<'a> {
+    inv: &'a Inventory,
+    idx: Index<'a>,
+    sp_creds: HashMap<String, &'a SpCredential>,
+    baseline: &'a Baseline,
+    opts: &'a Options,
+    now: DateTime<Utc>,
+    /// Microsoft Graph was asked or answered.
+    graph: bool,
+}
+
+/// Audits `clusters` (taken from `inv`) one by one, moving each one's previous state
+/// out of `prev`. The lookups built here (a large estate's index is ~100 MB) are
+/// freed before the caller goes on.
+pub fn audit_clusters(
+    inv: &Inventory,
+    clusters: Vec<Cluster>,
+    baseline: &Baseline,
+    prev: &mut History,
+    now: DateTime<Utc>,
+    opts: &Options,
+) -> Audited {
+    let shared = index::sharing_identities(&clusters);
+    let a = Auditor {
+        inv,
+        idx: Index::build(inv, &shared),
+        sp_creds: checks::sp_credential_index(&inv.sp_credentials),
+        baseline,
+        opts,
+        now,
+        graph: opts.graph || !inv.sp_credentials.is_empty(),
+    };
+    let mut out = Audited {
+        findings: Vec::new(),
+        rows: Vec::with_capacity(clusters.len()),
+        observed: Vec::with_capacity(clusters.len()),
+        role_checks: Vec::new(),
+        not_evaluated: HashMap::new(),
+    };
+    let mut strings = Strings::default();
+    for c in clusters {
+        a.cluster(&c, prev, &mut out, &mut strings);
+    }
+    out
+}
+
+impl Auditor<'_> {
+    /// One cluster: its row, findings, role checks and next history into `out`.
+    fn cluster(&self, c: &Cluster, prev: &mut History, out: &mut Audited, strings: &mut Strings) {
+        let cp_principal = self.idx.control_plane_principal(c);
+        let checks = self.checks(c, cp_principal.is_some());
+        let before = prev.take(&c.id);
+        let observed = self.observe(c, before.as_ref(), cp_principal.as_deref());
+        let (status, status_pools) = history::migration_status(c, &observed);
+        let ctx = ClusterCtx {
+            cluster: c,
+            observed: &observed,
+            status,
+            status_pools,
+            control_plane_principal: cp_principal,
+            now: self.now,
+        };
+        let mut mine = Vec::new();
+        if c.conflict.is_none() {
+            let (found, role_checks) = self.findings(&ctx, &checks);
+            mine = found;
+            out.role_checks
+                .extend(role_checks.into_iter().map(|c| strings.share(c)));
+        }
+        for f in &mut mine {
+            f.suppressed = suppress::applies(&self.opts.suppressions, f, self.now);
+        }
+        let owner = owner::resolve(&self.opts.owners, c, &self.idx);
+        if !checks.all_evaluated() {
+            out.not_evaluated
+                .insert(c.id.to_ascii_lowercase(), checks.clone());
+        }
+        out.rows.push(row(&ctx, &self.idx, &mine, owner, checks));
+        out.findings.extend(mine);
+        if c.conflict.is_none() || before.is_some() {
+            out.observed.push(observed);
+        }
+    }
+
+    /// Which check families the data allows for `c`.
+    fn checks(&self, c: &Cluster, cp_principal_known: bool) -> evaluated::Checks {
+        let sp_credentials_read = c
+            .sp_client_id
+            .as_deref()
+            .is_some_and(|sp| self.sp_creds.contains_key(&sp.to_ascii_lowercase()));
+        evaluated::for_cluster(
+            c,
+            &self.inv.coverage.gaps,
+            cp_principal_known,
+            sp_credentials_read,
+            self.graph,
+        )
+    }
+
+    /// The cluster's next history entry. Conflicting duplicate rows teach nothing:
+    /// the previous entry, if any, stays as it was.
+    fn observe(
+        &self,
+        c: &Cluster,
+        before: Option<&ClusterHistory>,
+        cp_principal: Option<&str>,
+    ) -> ClusterHistory {
+        if let (Some(_), Some(b)) = (&c.conflict, before) {
+            return b.clone();
+        }
+        // The registries a service principal pulls from, for after its migration.
+        let sp_acr: Vec<String> = if classify::is_managed(c) {
+            vec![]
+        } else {
+            cp_principal
+                .map(|p| self.idx.acr_pull_registries(p))
+                .unwrap_or_default()
+        };
+        history::observe(before, c, self.now, &sp_acr)
+    }
+
+    /// Every rule's findings on one cluster, but those of families not evaluated, and
+    /// the role checks when roles were evaluated.
+    fn findings(
+        &self,
+        ctx: &ClusterCtx,
+        checks: &evaluated::Checks,
+    ) -> (Vec<Finding>, Vec<RoleCheck>) {
+        let mut mine = checks::identity_findings(ctx, &self.idx);
+        mine.extend(checks::secret_expiry_findings(ctx, &self.sp_creds));
+        let mut role_checks = Vec::new();
+        if checks.roles.is_evaluated() {
+            let (found, listed) = roles::role_findings_and_checks(ctx, &self.idx, self.baseline);
+            mine.extend(found);
+            role_checks = listed;
+        } else {
+            mine.extend(checks::addon_findings(ctx, &self.idx, self.baseline));
+        }
+        mine.retain(|f| checks.get(evaluated::Family::of(f.rule_id)).is_evaluated());
+        (mine, role_checks)
+    }
+}
+
+/// The report's order: most severe first, then rule, cluster, identity and subject.
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        (
+            b.severity,
+            a.rule_id,
+            &a.cluster_id,
+            &a.identity,
+            &a.subject,
+        )
+            .cmp(&(
+                a.severity,
+                b.rule_id,
+                &b.cluster_id,
+                &b.identity,
+                &b.subject,
+            ))
+    });
+}
+
+/// What changed since the previous run, and the fingerprints the next history keeps:
+/// this run's unsuppressed findings plus the earlier ones whose checks did not run
+/// this time (not evaluated, or the cluster's subscription not read), which are
+/// neither resolved nor new again.
+pub fn changes(
+    prev: &History,
+    findings: &[Finding],
+    not_evaluated: &HashMap<String, evaluated::Checks>,
+    gaps: &[Gap],
+) -> (Changes, BTreeSet<String>) {
+    let fingerprints: BTreeSet<String> = findings
+        .iter()
+        .filter(|f| f.suppressed.is_none())
+        .map(Finding::fingerprint)
+        .collect();
+    let carried: BTreeSet<String> = prev
+        .findings
+        .iter()
+        .filter(|fp| !fingerprints.contains(*fp) && still_open(fp, not_evaluated, gaps))
+        .cloned()
+        .collect();
+    let has_previous = prev.last_run.is_some();
+    let changes = Changes {
+        has_previous,
+        new: if has_previous {
+            fingerprints.difference(&prev.findings).cloned().collect()
+        } else {
+            vec![]
+        },
+        resolved: if has_previous {
+            prev.findings
+                .difference(&fingerprints)
+                .filter(|fp| !carried.contains(*fp))
+                .cloned()
+                .collect()
+        } else {
+            vec![]
+        },
+    };
+    let mut kept = fingerprints;
+    kept.extend(carried);
+    (changes, kept)
+}
+
+/// Is an earlier finding's fingerprint (`rule|cluster|identity|subject`) about a
+/// check that did not run this time?
+fn still_open(fp: &str, not_evaluated: &HashMap<String, evaluated::Checks>, gaps: &[Gap]) -> bool {
+    let mut parts = fp.splitn(3, '|');
+    let (Some(rule), Some(cluster)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(rule) = rule.parse::<RuleId>() else {
+        return false;
+    };
+    if let Some(k) = not_evaluated.get(cluster) {
+        return !k.get(evaluated::Family::of(rule)).is_evaluated();
+    }
+    let sub = crate::inventory::ids::subscription_of(cluster).unwrap_or("");
+    gaps.iter()
+        .any(|g| evaluated::gap_covers(g, "clusters", sub))
+}
+
+/// The cluster's row of `clusters.csv`.
+fn row(
+    ctx: &ClusterCtx,
+    idx: &Index,
+    mine: &[Finding],
+    owner: owner::Owner,
+    checks: evaluated::Checks,
+) -> ClusterRow {
+    let c = ctx.cluster;
+    let active: Vec<&Finding> = mine.iter().filter(|f| f.suppressed.is_none()).collect();
+    let pending = ctx.status == MigrationStatus::Pending;
+    ClusterRow {
+        subscription_id: c.subscription_id.clone(),
+        subscription_name: idx
+            .subscription(&c.subscription_id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default(),
+        resource_group: c.resource_group.clone(),
+        cluster_name: c.name.clone(),
+        cluster_id: c.id.clone(),
+        location: c.location.clone(),
+        control_plane_identity: classify::control_plane_identity(c),
+        kubelet_identity: classify::kubelet_identity(c),
+        migration_status: ctx.status,
+        pools_pending_upgrade: if pending { ctx.status_pools.len() } else { 0 },
+        pending_pools: if pending {
+            ctx.status_pools.clone()
+        } else {
+            vec![]
+        },
+        owner: owner.address,
+        owner_source: owner.source,
+        findings: active.len(),
+        worst_severity: active.iter().map(|f| f.severity).max(),
+        node_resource_group: c.node_resource_group.clone().unwrap_or_default(),
+        kubernetes_version: c.kubernetes_version.clone().unwrap_or_default(),
+        migration_observed_at: ctx.observed.migration.as_ref().map(|m| m.observed_at),
+        checks,
+    }
+}
+
+/// The report's headline numbers.
+pub fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Finding]) -> Summary {
+    let mut s = Summary {
+        clusters: rows.len(),
+        subscriptions: rows
+            .iter()
+            .map(|r| r.subscription_id.to_ascii_lowercase())
+            .collect::<BTreeSet<_>>()
+            .len()
+            .max(inv.subscriptions.len()),
+        skipped_rows: inv.coverage.skipped_rows.len(),
+        gaps: inv.coverage.gaps.len(),
+        ..Default::default()
+    };
+    for r in rows {
+        *s.control_plane.entry(r.control_plane_identity).or_default() += 1;
+        *s.kubelet.entry(r.kubelet_identity).or_default() += 1;
+        *s.migration.entry(r.migration_status).or_default() += 1;
+        if r.migration_status == MigrationStatus::Pending {
+            s.kubelet_on_sp += 1;
+            s.pools_pending_upgrade += r.pools_pending_upgrade;
+        }
+        if r.checks.all_evaluated() {
+            s.fully_evaluated += 1;
+        }
+        for f in evaluated::Family::ALL {
+            if !r.checks.get(f).is_evaluated() {
+                *s.not_evaluated.entry(f).or_default() += 1;
+            }
+        }
+    }
+    let on_mi = rows
+        .iter()
+        .filter(|r| r.control_plane_identity != ControlPlaneIdentity::ServicePrincipal)
+        .count();
+    s.managed_identity_percent = if rows.is_empty() {
+        0.0
+    } else {
+        (on_mi as f64 * 1000.0 / rows.len() as f64).round() / 10.0
+    };
+    for f in findings {
+        if f.suppressed.is_some() {
+            s.suppressed += 1;
+        } else {
+            *s.findings.get_mut(f.severity) += 1;
+        }
+    }
+    s
+}
