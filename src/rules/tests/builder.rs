@@ -17,8 +17,8 @@ use chrono::{DateTime, Duration, Utc};
 use crate::history::History;
 use crate::inventory::{
     Addon, AgentPool, Cluster, ClusterIdentity, Gap, IdentityRef, IdentityType, Inventory,
-    PodIdentity, PodIdentityException, Registry, RoleAssignment, SpCredential, Subscription,
-    UserAssignedIdentity,
+    PodIdentity, PodIdentityException, Registry, ResourceGroup, RoleAssignment, SpCredential,
+    Subscription, UserAssignedIdentity,
 };
 use crate::rules::{baseline, Baseline, Options, Outcome, Report};
 
@@ -229,6 +229,11 @@ impl ClusterB {
         self
     }
 
+    pub fn tag(mut self, k: &str, v: &str) -> Self {
+        self.0.tags.insert(k.into(), v.into());
+        self
+    }
+
     /// Read twice with different data.
     pub fn conflict(mut self, why: &str) -> Self {
         self.0.conflict = Some(why.into());
@@ -335,6 +340,36 @@ impl Inv {
             app_display_name: format!("{client_id}-display"),
             nearest_expiry: Some(expiry),
         });
+        self
+    }
+
+    /// A tag on the subscription.
+    pub fn subscription_tag(mut self, k: &str, v: &str) -> Self {
+        self.inv.subscriptions[0].tags.insert(k.into(), v.into());
+        self
+    }
+
+    /// A tag on the clusters' resource group `rg`.
+    pub fn resource_group_tag(mut self, k: &str, v: &str) -> Self {
+        if self.inv.resource_groups.is_empty() {
+            self.inv.resource_groups.push(ResourceGroup {
+                id: format!("{}/resourceGroups/rg", sub_scope()),
+                subscription_id: SUB.into(),
+                name: "rg".into(),
+                ..Default::default()
+            });
+        }
+        self.inv.resource_groups[0].tags.insert(k.into(), v.into());
+        self
+    }
+
+    /// Owners by subscription id or name, and the fallback.
+    pub fn owners(mut self, by_subscription: &[(&str, &str)], fallback: Option<&str>) -> Self {
+        self.opts.owners.subscription_owners = by_subscription
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.opts.owners.fallback = fallback.map(str::to_string);
         self
     }
 

@@ -20,6 +20,13 @@ struct CheckCase {
 }
 
 fn check_cases() -> Vec<CheckCase> {
+    let mut all = gap_check_cases();
+    all.extend(service_principal_check_cases());
+    all
+}
+
+/// A managed-identity cluster, with and without coverage gaps.
+fn gap_check_cases() -> Vec<CheckCase> {
     vec![
         CheckCase {
             name: "a managed-identity cluster with everything read",
@@ -72,6 +79,13 @@ fn check_cases() -> Vec<CheckCase> {
             secret_expiry: OK,
             migration: OK,
         },
+    ]
+}
+
+/// Service-principal clusters (what Graph and the role assignments tell), and a
+/// cluster read twice.
+fn service_principal_check_cases() -> Vec<CheckCase> {
+    vec![
         CheckCase {
             name: "a service principal no role assignment names, without Graph",
             scenario: || Inv::new().cluster(ClusterB::sp("a")).report(),

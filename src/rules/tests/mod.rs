@@ -2,4 +2,7 @@
 //! [`crate::rules::Report::generate`].
 mod builder;
 mod checks;
+mod identity_cases;
+mod owner;
+mod role_cases;
 mod rules;

@@ -1,15 +1,12 @@
-//! One table of scenarios: each rule AKSMI001..AKSMI090 fires in at least one and
-//! stays quiet in at least one, through [`Report::generate`] in process.
-use chrono::Duration;
-
+//! One table of scenarios (in `identity_cases` and `role_cases`): each rule
+//! AKSMI001..AKSMI090 fires in at least one and stays quiet in at least one, through
+//! [`Report::generate`] in process.
 use super::builder::*;
 use crate::rules::catalogue::CATALOGUE;
 use crate::rules::{Finding, Report, RuleId, Severity};
 
-use RuleId::*;
-
 /// A finding a scenario must produce (unsuppressed).
-struct Fire {
+pub(super) struct Fire {
     rule: RuleId,
     identity: &'static str,
     /// `None`: any subject.
@@ -18,7 +15,7 @@ struct Fire {
     severity: Option<Severity>,
 }
 
-fn fire(rule: RuleId, identity: &'static str) -> Fire {
+pub(super) fn fire(rule: RuleId, identity: &'static str) -> Fire {
     Fire {
         rule,
         identity,
@@ -28,12 +25,12 @@ fn fire(rule: RuleId, identity: &'static str) -> Fire {
 }
 
 impl Fire {
-    fn about(mut self, subject: &str) -> Self {
+    pub(super) fn about(mut self, subject: &str) -> Self {
         self.subject = Some(subject.into());
         self
     }
 
-    fn severity(mut self, s: Severity) -> Self {
+    pub(super) fn severity(mut self, s: Severity) -> Self {
         self.severity = Some(s);
         self
     }
@@ -47,7 +44,7 @@ impl Fire {
     }
 }
 
-struct Case {
+pub(super) struct Case {
     name: &'static str,
     scenario: fn() -> Report,
     fires: Vec<Fire>,
@@ -55,7 +52,12 @@ struct Case {
     quiet: Vec<RuleId>,
 }
 
-fn case(name: &'static str, scenario: fn() -> Report, fires: Vec<Fire>, quiet: &[RuleId]) -> Case {
+pub(super) fn case(
+    name: &'static str,
+    scenario: fn() -> Report,
+    fires: Vec<Fire>,
+    quiet: &[RuleId],
+) -> Case {
     Case {
         name,
         scenario,
@@ -66,7 +68,7 @@ fn case(name: &'static str, scenario: fn() -> Report, fires: Vec<Fire>, quiet: &
 
 /// A service-principal cluster `a` whose principal (`a-sp`) the role assignments name,
 /// with its documented Contributor and AcrPull on `acr1`.
-fn sp_with_acr() -> Inv {
+pub(super) fn sp_with_acr() -> Inv {
     Inv::new()
         .registry("acr1")
         .cluster(ClusterB::sp("a").pool("np", "v1"))
@@ -75,7 +77,7 @@ fn sp_with_acr() -> Inv {
 }
 
 /// Cluster `a` seen on its service principal, then (a day later) as `mi`.
-fn migrated(mi: ClusterB, grants: fn(Inv) -> Inv) -> Report {
+pub(super) fn migrated(mi: ClusterB, grants: fn(Inv) -> Inv) -> Report {
     let first = sp_with_acr().run();
     grants(Inv::new().registry("acr1").cluster(mi).documented("a"))
         .after(first.history)
@@ -83,383 +85,27 @@ fn migrated(mi: ClusterB, grants: fn(Inv) -> Inv) -> Report {
 }
 
 fn cases() -> Vec<Case> {
-    let all: Vec<RuleId> = CATALOGUE.iter().map(|r| r.id).collect();
-    vec![
-        case(
-            "a clean managed-identity cluster has no finding",
-            || Inv::new().cluster(ClusterB::mi("a").pool("np", "v1")).documented("a").report(),
-            vec![],
-            &all,
-        ),
-        // AKSMI001 service principal
-        case(
-            "AKSMI001 a service-principal cluster",
-            || sp_with_acr().report(),
-            vec![fire(ServicePrincipal, "control_plane").about("")],
-            &[InconsistentIdentity, KubeletPending, MissingRole],
-        ),
-        case(
-            "AKSMI001 not on a managed identity",
-            || Inv::new().cluster(ClusterB::mi("a")).documented("a").report(),
-            vec![],
-            &[ServicePrincipal],
-        ),
-        // AKSMI002 / AKSMI003 the kubelet trap
-        case(
-            "AKSMI002 pools not re-imaged since the flip",
-            || migrated(ClusterB::mi("a").pool("np", "v1"), |i| i),
-            vec![fire(KubeletPending, "kubelet").about("np")],
-            &[ServicePrincipal, KubeletUnknown],
-        ),
-        case(
-            "AKSMI002 not once every pool is re-imaged",
-            || {
-                let first = sp_with_acr().run();
-                let flip = Inv::new()
-                    .cluster(ClusterB::mi("a").pool("np", "v1"))
-                    .after(first.history)
-                    .run();
-                Inv::new()
-                    .cluster(ClusterB::mi("a").pool("np", "v2"))
-                    .documented("a")
-                    .after(flip.history)
-                    .report()
-            },
-            vec![],
-            &[KubeletPending, KubeletUnknown],
-        ),
-        case(
-            "AKSMI002 not on a first run (no flip seen)",
-            || Inv::new().cluster(ClusterB::mi("a").pool("np", "v1")).report(),
-            vec![],
-            &[KubeletPending, KubeletUnknown],
-        ),
-        case(
-            "AKSMI003 migrated, node image unknown",
-            || migrated(ClusterB::mi("a").pool_unknown_image("np"), |i| i),
-            vec![fire(KubeletUnknown, "kubelet").about("")],
-            &[KubeletPending],
-        ),
-        case(
-            "AKSMI003 not when images are known",
-            || migrated(ClusterB::mi("a").pool("np", "v1"), |i| i),
-            vec![],
-            &[KubeletUnknown],
-        ),
-        // AKSMI004 inconsistent identity
-        case(
-            "AKSMI004 clientId msi without an identity block",
-            || Inv::new().cluster(ClusterB::sp("a").sp_client_id("MSI")).report(),
-            vec![fire(InconsistentIdentity, "control_plane").about("clientId-msi-without-identity")],
-            &[ServicePrincipal],
-        ),
-        case(
-            "AKSMI004 identity with a service principal client id",
-            || Inv::new().cluster(ClusterB::mi("a").sp_client_id("a-app")).documented("a").report(),
-            vec![fire(InconsistentIdentity, "control_plane").about("identity-with-sp-client-id")],
-            &[ServicePrincipal],
-        ),
-        case(
-            "AKSMI004 succeeded managed-identity cluster without kubelet identity",
-            || Inv::new().cluster(ClusterB::mi("a").no_kubelet()).documented("a").report(),
-            vec![fire(InconsistentIdentity, "kubelet").about("mi-without-kubelet")],
-            &[],
-        ),
-        case(
-            "AKSMI004 own kubelet identity with a system-assigned control plane",
-            || Inv::new().cluster(ClusterB::mi("a").own_kubelet()).documented("a").report(),
-            vec![fire(InconsistentIdentity, "kubelet").about("own-kubelet-with-system-assigned")],
-            &[],
-        ),
-        case(
-            "AKSMI004 not while the cluster is still updating, nor with a user-assigned control plane",
-            || {
-                Inv::new()
-                    .cluster(ClusterB::mi("a").no_kubelet().state("Updating"))
-                    .cluster(ClusterB::user_assigned("b").own_kubelet())
-                    .documented("a")
-                    .documented("b")
-                    .grant("b-cp", "Managed Identity Operator", &identity_id("b-kubelet"))
-                    .report()
-            },
-            vec![],
-            &[InconsistentIdentity],
-        ),
-        // AKSMI005 credential expiry
-        case(
-            "AKSMI005 expired credential is critical",
-            || sp_with_acr().credential("a-app", now() - Duration::days(3)).report(),
-            vec![fire(SecretExpiry, "control_plane").severity(Severity::Critical)],
-            &[],
-        ),
-        case(
-            "AKSMI005 credential expiring within 30 days is high",
-            || sp_with_acr().credential("a-app", now() + Duration::days(10)).report(),
-            vec![fire(SecretExpiry, "control_plane").severity(Severity::High)],
-            &[],
-        ),
-        case(
-            "AKSMI005 not for a credential valid for longer, nor without Graph data",
-            || {
-                sp_with_acr()
-                    .credential("a-app", now() + Duration::days(90))
-                    .cluster(ClusterB::sp("b"))
-                    .report()
-            },
-            vec![],
-            &[SecretExpiry],
-        ),
-        // AKSMI010 missing role
-        case(
-            "AKSMI010 control plane without Contributor on the node resource group",
-            || Inv::new().cluster(ClusterB::mi("a")).report(),
-            vec![fire(MissingRole, "control_plane")
-                .about(&format!("b24988ac-6180-42a0-ab88-20f7382dd24c|{}", node_rg("a")))],
-            &[],
-        ),
-        case(
-            "AKSMI010 add-on without its documented role",
-            || Inv::new().cluster(ClusterB::mi("a").addon("omsagent", Some("a-oms"))).documented("a").report(),
-            vec![fire(MissingRole, "addon:omsagent")],
-            &[AddonWithoutIdentity],
-        ),
-        case(
-            "AKSMI010 not within the propagation grace of a new cluster",
-            || Inv::new().cluster(ClusterB::mi("a").created(now() - Duration::minutes(10))).report(),
-            vec![],
-            &[MissingRole],
-        ),
-        case(
-            "AKSMI010 not while a fresh grant propagates",
-            || {
-                Inv::new()
-                    .cluster(ClusterB::mi("a"))
-                    .grant_at("a-cp", "Reader", &node_rg("a"), now() - Duration::minutes(5))
-                    .report()
-            },
-            vec![fire(ExcessRole, "control_plane")],
-            &[MissingRole],
-        ),
-        case(
-            "AKSMI010 not when the role is held",
-            || Inv::new().cluster(ClusterB::mi("a")).documented("a").report(),
-            vec![],
-            &[MissingRole],
-        ),
-        // AKSMI011 / AKSMI012 excess and wide roles
-        case(
-            "AKSMI011 kubelet holds Contributor on the subscription (high)",
-            || {
-                Inv::new()
-                    .cluster(ClusterB::mi("a"))
-                    .documented("a")
-                    .grant("a-kubelet", "Contributor", &sub_scope())
-                    .report()
-            },
-            vec![fire(ExcessRole, "kubelet").severity(Severity::High)],
-            &[WideScope],
-        ),
-        case(
-            "AKSMI011 kubelet holds Reader on a resource group (medium)",
-            || {
-                Inv::new()
-                    .cluster(ClusterB::mi("a"))
-                    .documented("a")
-                    .grant("a-kubelet", "Reader", &format!("{}/resourceGroups/other", sub_scope()))
-                    .report()
-            },
-            vec![fire(ExcessRole, "kubelet").severity(Severity::Medium)],
-            &[WideScope],
-        ),
-        case(
-            "AKSMI011 not for documented roles (kubelet AcrPull on a registry)",
-            || {
-                Inv::new()
-                    .registry("acr1")
-                    .cluster(ClusterB::mi("a"))
-                    .documented("a")
-                    .grant("a-kubelet", "AcrPull", &registry_id("acr1"))
-                    .report()
-            },
-            vec![],
-            &[ExcessRole, WideScope],
-        ),
-        case(
-            "AKSMI012 control plane's Contributor at the subscription",
-            || Inv::new().cluster(ClusterB::mi("a")).grant("a-cp", "Contributor", &sub_scope()).report(),
-            vec![fire(WideScope, "control_plane")],
-            &[ExcessRole, MissingRole],
-        ),
-        // AKSMI013 add-on without identity
-        case(
-            "AKSMI013 enabled add-on without identity",
-            || Inv::new().cluster(ClusterB::mi("a").addon("omsagent", None)).documented("a").report(),
-            vec![fire(AddonWithoutIdentity, "addon:omsagent").about("")],
-            &[UnknownAddon],
-        ),
-        case(
-            "AKSMI013 not with an identity, nor on a service-principal cluster",
-            || {
-                Inv::new()
-                    .cluster(ClusterB::mi("a").addon("omsagent", Some("a-oms")))
-                    .cluster(ClusterB::sp("b").addon("omsagent", None))
-                    .documented("a")
-                    .grant("a-oms", "Monitoring Metrics Publisher", &cluster_id("a"))
-                    .report()
-            },
-            vec![],
-            &[AddonWithoutIdentity, MissingRole],
-        ),
-        // AKSMI020 subnet permission
-        case(
-            "AKSMI020 custom subnet outside the node resource group",
-            || {
-                Inv::new()
-                    .cluster(ClusterB::mi("a").subnet_pool("np", &subnet_id("net", "v", "s1")))
-                    .documented("a")
-                    .report()
-            },
-            vec![fire(SubnetPermission, "control_plane").about(&subnet_id("net", "v", "s1"))],
-            &[],
-        ),
-        case(
-            "AKSMI020 not with Network Contributor on the VNet",
-            || {
-                Inv::new()
-                    .cluster(ClusterB::mi("a").subnet_pool("np", &subnet_id("net", "v", "s1")))
-                    .documented("a")
-                    .grant("a-cp", "Network Contributor", &vnet_id("net", "v"))
-                    .report()
-            },
-            vec![],
-            &[SubnetPermission, ExcessRole, WideScope],
-        ),
-        // AKSMI021 kubelet operator
-        case(
-            "AKSMI021 own kubelet identity without Managed Identity Operator",
-            || Inv::new().cluster(ClusterB::user_assigned("a").own_kubelet()).documented("a").report(),
-            vec![fire(KubeletOperator, "control_plane").about(&identity_id("a-kubelet"))],
-            &[InconsistentIdentity],
-        ),
-        case(
-            "AKSMI021 not with Managed Identity Operator over it",
-            || {
-                Inv::new()
-                    .cluster(ClusterB::user_assigned("a").own_kubelet())
-                    .documented("a")
-                    .grant("a-cp", "Managed Identity Operator", &identity_id("a-kubelet"))
-                    .report()
-            },
-            vec![],
-            &[KubeletOperator, ExcessRole],
-        ),
-        // AKSMI022 AcrPull after migration
-        case(
-            "AKSMI022 registry the service principal pulled from",
-            || migrated(ClusterB::mi("a").pool("np", "v2"), |i| i),
-            vec![fire(AcrPullAfterMigration, "kubelet").about(&registry_id("acr1"))],
-            &[],
-        ),
-        case(
-            "AKSMI022 not once the kubelet identity has AcrPull there",
-            || {
-                migrated(ClusterB::mi("a").pool("np", "v2"), |i| {
-                    i.grant("a-kubelet", "AcrPull", &registry_id("acr1"))
-                })
-            },
-            vec![],
-            &[AcrPullAfterMigration],
-        ),
-        case(
-            "AKSMI022 not without a migration",
-            || Inv::new().registry("acr1").cluster(ClusterB::mi("a")).documented("a").report(),
-            vec![],
-            &[AcrPullAfterMigration],
-        ),
-        // AKSMI030 tenant
-        case(
-            "AKSMI030 identity tenant is not the subscription's",
-            || Inv::new().cluster(ClusterB::mi("a").tenant("other")).documented("a").report(),
-            vec![fire(TenantMismatch, "control_plane")],
-            &[],
-        ),
-        case(
-            "AKSMI030 not for the same tenant in another case",
-            || Inv::new().cluster(ClusterB::mi("a").tenant("TENANT1")).documented("a").report(),
-            vec![],
-            &[TenantMismatch],
-        ),
-        // AKSMI031 regions
-        case(
-            "AKSMI031 own control-plane identity in US DoD Central",
-            || Inv::new().cluster(ClusterB::user_assigned("a").location("US DoD Central")).documented("a").report(),
-            vec![fire(UnsupportedRegion, "control_plane")],
-            &[],
-        ),
-        case(
-            "AKSMI031 own kubelet identity in China East",
-            || {
-                Inv::new()
-                    .cluster(ClusterB::user_assigned("a").own_kubelet().location("chinaeast"))
-                    .documented("a")
-                    .grant("a-cp", "Managed Identity Operator", &identity_id("a-kubelet"))
-                    .report()
-            },
-            vec![fire(UnsupportedRegion, "kubelet")],
-            &[],
-        ),
-        case(
-            "AKSMI031 not for system-assigned identities there, nor elsewhere",
-            || {
-                Inv::new()
-                    .cluster(ClusterB::mi("a").location("usdodcentral"))
-                    .cluster(ClusterB::user_assigned("b"))
-                    .documented("a")
-                    .documented("b")
-                    .report()
-            },
-            vec![],
-            &[UnsupportedRegion],
-        ),
-        // AKSMI040 / AKSMI041 pod identity
-        case(
-            "AKSMI040 and AKSMI041 pod identity without the kube-system exception",
-            || Inv::new().cluster(ClusterB::mi("a").pod_identity(false)).documented("a").report(),
-            vec![fire(PodIdentity, "control_plane"), fire(PodIdentityException, "control_plane")],
-            &[],
-        ),
-        case(
-            "AKSMI041 not with the exception (AKSMI040 still fires)",
-            || Inv::new().cluster(ClusterB::mi("a").pod_identity(true)).documented("a").report(),
-            vec![fire(PodIdentity, "control_plane")],
-            &[PodIdentityException],
-        ),
-        case(
-            "AKSMI040 not without pod identity",
-            || Inv::new().cluster(ClusterB::mi("a")).documented("a").report(),
-            vec![],
-            &[PodIdentity, PodIdentityException],
-        ),
-        // AKSMI090 add-on unknown to the baseline
-        case(
-            "AKSMI090 add-on identity the baseline does not document",
-            || {
-                Inv::new()
-                    .cluster(ClusterB::mi("a").addon("fancyAddon", Some("a-fancy")))
-                    .documented("a")
-                    .grant("a-fancy", "Reader", &node_rg("a"))
-                    .report()
-            },
-            vec![fire(UnknownAddon, "addon:fancyAddon")],
-            &[ExcessRole],
-        ),
-        case(
-            "AKSMI090 not for add-ons documented to need no identity",
-            || Inv::new().cluster(ClusterB::mi("a").addon("azurepolicy", Some("a-pol"))).documented("a").report(),
-            vec![],
-            &[UnknownAddon],
-        ),
+    use super::{identity_cases as i, role_cases as r};
+    [
+        i::clean_cases(),
+        i::service_principal_cases(),
+        i::kubelet_migration_cases(),
+        i::inconsistent_identity_cases(),
+        i::secret_expiry_cases(),
+        r::missing_role_cases(),
+        r::excess_and_wide_role_cases(),
+        r::addon_without_identity_cases(),
+        r::subnet_permission_cases(),
+        r::kubelet_operator_cases(),
+        r::acr_pull_cases(),
+        i::tenant_cases(),
+        i::region_cases(),
+        i::pod_identity_cases(),
+        r::unknown_addon_cases(),
     ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 #[test]
