@@ -8,6 +8,7 @@ use tera::Context;
 
 use super::html::{engine, headline, when, FindingView, Headline, Lookup};
 use crate::history::MigrationStatus;
+use crate::rules::suppress::EntryState;
 use crate::rules::{ClusterRow, ControlPlaneIdentity, Report, Severity};
 
 /// Findings listed in a message; the rest are in the attached `findings.csv`.
@@ -115,7 +116,7 @@ fn mail_view<'a>(r: &'a Report, ids: &[&str]) -> MailView<'a> {
             .suppressions
             .entries
             .iter()
-            .filter(|e| e.status == "expired")
+            .filter(|e| e.status == EntryState::Expired)
             .count(),
         new: r.changes.new.iter().filter(|fp| fp_mine(fp)).count(),
         resolved: r.changes.resolved.iter().filter(|fp| fp_mine(fp)).count(),

@@ -17,7 +17,7 @@ use crate::inventory::{Gap, SkippedRow};
 use crate::mail::address::DomainPolicy;
 use crate::mail::compose::{self, Narrower};
 use crate::rules::catalogue::CATALOGUE;
-use crate::rules::suppress::{Applied, EntryStatus};
+use crate::rules::suppress::{Applied, EntryState, EntryStatus};
 use crate::rules::{Finding, IdentityKey, Report, RoleCheck, RoleCheckStatus, Severity};
 
 const DOMAIN: &str = "example.com";
@@ -124,7 +124,7 @@ fn build(
             )
         })
         .collect();
-    r.suppressions.entries = ["active", "expired", "stale"]
+    r.suppressions.entries = EntryState::ALL
         .iter()
         .enumerate()
         .map(|(i, status)| EntryStatus {
@@ -134,7 +134,7 @@ fn build(
             owner: t.text("entry owner", i),
             justification: t.text("justification", i),
             expires: NaiveDate::from_ymd_opt(2026, 1 + i as u32, 1).unwrap(),
-            status: status.to_string(),
+            status: *status,
             matched: i,
         })
         .collect();

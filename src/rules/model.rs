@@ -327,6 +327,7 @@ mod tests {
         round_trips::<MigrationStatus>();
         round_trips::<RoleCheckStatus>();
         round_trips::<Family>();
+        round_trips::<crate::rules::suppress::EntryState>();
         assert_eq!(
             ControlPlaneIdentity::ALL
                 .iter()

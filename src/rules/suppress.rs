@@ -54,6 +54,18 @@ impl Suppression {
     }
 }
 
+super::model::named_enum! {
+    /// What a suppression entry did this run.
+    pub enum EntryState {
+        /// Matches findings and suppresses them.
+        Active = "active",
+        /// Matches findings but no longer suppresses them.
+        Expired = "expired",
+        /// Matches nothing.
+        Stale = "stale",
+    }
+}
+
 /// What a suppressed finding carries: who accepted it, why, until when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Applied {
@@ -75,8 +87,7 @@ pub struct EntryStatus {
     pub owner: String,
     pub justification: String,
     pub expires: NaiveDate,
-    /// `active`, `expired` (matches findings but no longer suppresses) or `stale` (matches nothing).
-    pub status: String,
+    pub status: EntryState,
     pub matched: usize,
 }
 
@@ -156,11 +167,11 @@ pub fn report(list: &[Suppression], findings: &[Finding], now: DateTime<Utc>) ->
         .map(|s| {
             let matched = findings.iter().filter(|f| s.matches(f)).count();
             let status = if matched == 0 {
-                "stale"
+                EntryState::Stale
             } else if s.active(now) {
-                "active"
+                EntryState::Active
             } else {
-                "expired"
+                EntryState::Expired
             };
             EntryStatus {
                 rule: s.rule,
@@ -169,7 +180,7 @@ pub fn report(list: &[Suppression], findings: &[Finding], now: DateTime<Utc>) ->
                 owner: s.owner.clone(),
                 justification: s.justification.clone(),
                 expires: s.expires,
-                status: status.into(),
+                status,
                 matched,
             }
         })

@@ -8,7 +8,7 @@ use super::super::tables::{self, ChangeCount};
 use super::super::trend::RunRecord;
 use super::{MAX_CHANGES, MAX_CLUSTERS, MAX_FINDINGS_PER_RULE};
 use crate::rules::catalogue::CATALOGUE;
-use crate::rules::suppress::EntryStatus;
+use crate::rules::suppress::{EntryState, EntryStatus};
 use crate::rules::{ClusterRow, ControlPlaneIdentity, Finding, Report, Severity};
 
 #[derive(Serialize)]
@@ -301,7 +301,7 @@ pub(super) fn rule_groups<'a>(r: &'a Report, look: &Lookup<'a>) -> Vec<RuleGroup
 /// The suppressed findings and the suppression entries with their status.
 pub(super) fn suppressions<'a>(r: &'a Report, look: &Lookup<'a>) -> SuppressionsView<'a> {
     let entries = &r.suppressions.entries;
-    let count = |st: &str| entries.iter().filter(|e| e.status == st).count();
+    let count = |st: EntryState| entries.iter().filter(|e| e.status == st).count();
     SuppressionsView {
         findings: r
             .findings
@@ -310,8 +310,8 @@ pub(super) fn suppressions<'a>(r: &'a Report, look: &Lookup<'a>) -> Suppressions
             .map(|f| look.view(f))
             .collect(),
         entries,
-        active: count("active"),
-        expired: count("expired"),
-        stale: count("stale"),
+        active: count(EntryState::Active),
+        expired: count(EntryState::Expired),
+        stale: count(EntryState::Stale),
     }
 }
