@@ -8,18 +8,18 @@
 //! nothing of the audit.
 //!
 //! Layout: [`tenant`] holds the rows, [`demo`] the built-in demo tenant's files,
-//! [`kql`] evaluates the supported query subset, [`arg`], [`arm`], [`graph`] and
-//! [`token`] are the HTTP surfaces, [`faults`] parses `--faults`, [`generate`] writes
+//! [`kql`] evaluates the supported query subset, [`resource_graph`], [`arm`],
+//! [`ms_graph`] (Microsoft Graph) and [`token`] are the HTTP surfaces, [`faults`] parses `--faults`, [`generate`] writes
 //! synthetic tenants and [`server`] ties it together.
 #![forbid(unsafe_code)]
 
-pub mod arg;
 pub mod arm;
 pub mod demo;
 pub mod faults;
 pub mod generate;
-pub mod graph;
 pub mod kql;
+pub mod ms_graph;
+pub mod resource_graph;
 pub mod server;
 pub mod tenant;
 pub mod tls;
