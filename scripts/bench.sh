@@ -12,7 +12,9 @@
 # 15 queries per 5 s and compares collection with the floor, pages / 3 per second.
 # --nights=N runs the audit N times against the same tenant and state folder: the
 # second night loads the first night's history, as the nightly job does (rows "L/2").
-# Tenants are cached in $BENCH_CACHE (default target/bench), same seed, reused.
+# Tenants are cached in $BENCH_CACHE (default $CARGO_TARGET_DIR/bench), same seed, reused.
+# One default build (feature `emulator`) plays both parts; the audit's code paths are
+# the same as in the container image's build without the emulator.
 # Per-stage times come from the tool's own `audit finished` log line; peak RSS from
 # /usr/bin/time -v (Debian's `time`, installed here if missing).
 set -euo pipefail
@@ -42,8 +44,9 @@ fi
 
 echo "building the release binary (first time: ~6 min for polars)" >&2
 cargo build --release --locked --quiet
-bin=$PWD/target/release/aks-identity-audit
-cache=${BENCH_CACHE:-$PWD/target/bench}
+target=${CARGO_TARGET_DIR:-$PWD/target}
+bin=$target/release/aks-identity-audit
+cache=${BENCH_CACHE:-$target/bench}
 seed=${BENCH_SEED:-42}
 mkdir -p "$cache"
 

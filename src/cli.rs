@@ -41,9 +41,17 @@ pub enum Command {
         schedule: crate::config::schedule::ScheduleArgs,
     },
     /// The Azure emulator: serve a tenant over HTTPS, or generate synthetic tenants.
+    #[cfg(feature = "emulator")]
     Emulator {
         #[command(subcommand)]
-        command: crate::emulator::EmulatorCommand,
+        command: azure_emulator::EmulatorCommand,
+    },
+    /// Not in this build (built without the cargo feature `emulator`): refused.
+    #[cfg(not(feature = "emulator"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Emulator {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
     },
     /// Print the rule catalogue.
     Rules,
@@ -129,7 +137,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Schedule { run, schedule } => {
             // Validate once at start; each run re-reads the configuration.
-            let (_, opts) = crate::config::resolve_schedule(&run, &schedule)?;
+            let (first, opts) = crate::config::resolve_schedule(&run, &schedule)?;
+            crate::run::check_source(&first)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(crate::schedule::run_schedule(opts, |_scheduled| {
                 let (run, schedule) = (run.clone(), schedule.clone());
@@ -143,11 +152,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             }))?;
             Ok(crate::exit::OK)
         }
+        #[cfg(feature = "emulator")]
         Command::Emulator { command } => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(crate::emulator::run_cli(command))?;
+            rt.block_on(azure_emulator::run_cli(command))?;
             Ok(crate::exit::OK)
         }
+        #[cfg(not(feature = "emulator"))]
+        Command::Emulator { .. } => Err(crate::run::not_in_this_build("the `emulator` command")),
         Command::CheckCron { expr, timezone } => {
             print!("{}", crate::schedule::check_cron_cli(&expr, &timezone)?);
             Ok(crate::exit::OK)

@@ -1,12 +1,12 @@
 //! aks-identity-audit: audits the identities of AKS clusters.
 //!
-//! Shape of a run: a source (inventory folder, Resource Graph, emulator) produces a
+//! Shape of a run: a source (inventory folder, Resource Graph, the emulator
+//! crate `azure_emulator` with the default feature `emulator`) produces a
 //! typed [`inventory::Inventory`]; [`rules::Report::generate`] turns it into findings
 //! without I/O; renderers in [`report`] return strings; [`run`] writes and sends.
 pub mod azure;
 pub mod cli;
 pub mod config;
-pub mod emulator;
 pub mod exit;
 pub mod history;
 pub mod inventory;

@@ -30,13 +30,44 @@ pub fn default_out_dir(now: DateTime<Utc>) -> PathBuf {
     Path::new("reports").join(now.format("%Y-%m-%dT%H%M%SZ").to_string())
 }
 
-/// The embedded demo inventory (the same tenant the emulator serves for `--demo`).
+/// The embedded demo inventory (the same tenant the emulator serves for `--demo`),
+/// read offline. Only with the cargo feature `emulator`, whose crate embeds the files.
+#[cfg(feature = "emulator")]
 pub fn demo_inventory() -> anyhow::Result<Inventory> {
+    use crate::inventory::Kind;
     let mut loader = crate::inventory::Loader::new();
-    for (kind, name, text) in crate::inventory::demo::FILES {
-        folder::load_text(&mut loader, *kind, &format!("demo/{name}"), text)?;
+    for kind in [
+        Kind::Subscriptions,
+        Kind::ResourceGroups,
+        Kind::Registries,
+        Kind::Clusters,
+        Kind::RoleAssignments,
+    ] {
+        let name = kind.file_name();
+        let text = azure_emulator::demo::file(name)
+            .ok_or_else(|| anyhow::anyhow!("the embedded demo tenant has no {name}"))?;
+        folder::load_text(&mut loader, kind, &format!("demo/{name}"), text)?;
     }
     Ok(loader.finish())
+}
+
+/// The error for what needs the embedded Azure emulator (`--demo`, the `emulator`
+/// command) in a binary built without the cargo feature `emulator`.
+pub fn not_in_this_build(what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} is not available: this binary was built without the embedded Azure emulator \
+         (cargo feature `emulator`, on by default; the container image leaves it out). \
+         Audit an --inventory folder or Azure, or use a default build (`cargo run --release -- run --demo`)"
+    )
+}
+
+/// Refuses, before the state folder is touched, a source this build cannot read:
+/// `--demo` without the emulator.
+pub fn check_source(settings: &Settings) -> anyhow::Result<()> {
+    if settings.source == Source::Demo && !cfg!(feature = "emulator") {
+        return Err(not_in_this_build("--demo (the built-in demo tenant)"));
+    }
+    Ok(())
 }
 
 /// Test hook: with `AKS_AUDIT_TEST_CRASH_AT=<point>` the process aborts there, as a
@@ -184,6 +215,7 @@ async fn collect(
             format!("inventory folder {}", dir.display()),
             None,
         ),
+        #[cfg(feature = "emulator")]
         Source::Demo => {
             let (inv, stats) =
                 crate::azure::collect_demo(&settings.azure, &crate::azure::Progress::for_stderr())
@@ -194,6 +226,8 @@ async fn collect(
                 Some(stats),
             )
         }
+        #[cfg(not(feature = "emulator"))]
+        Source::Demo => return Err(not_in_this_build("--demo (the built-in demo tenant)")),
         Source::Live => {
             let (inv, stats) =
                 crate::azure::collect(&settings.azure, &crate::azure::Progress::for_stderr())
@@ -216,6 +250,7 @@ async fn collect(
 }
 
 pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
+    check_source(settings)?;
     let started = Instant::now();
     let now = settings.now.unwrap_or_else(Utc::now);
     let run_id = settings

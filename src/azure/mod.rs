@@ -558,12 +558,13 @@ pub async fn collect(
 /// The demo: starts the emulator in-process on a free loopback port with the
 /// built-in demo tenant and the default quota, audits it through the live path
 /// (HTTPS, client-secret token, paging, pacing, Graph), and stops it. Only
-/// `save_inventory` is taken from `user`.
+/// `save_inventory` is taken from `user`. Only with the cargo feature `emulator`.
+#[cfg(feature = "emulator")]
 pub async fn collect_demo(
     user: &AzureSettings,
     progress: &Progress,
 ) -> anyhow::Result<(Inventory, CollectStats)> {
-    use crate::emulator::{start, EmulatorConfig, Tenant};
+    use azure_emulator::{start, EmulatorConfig, Tenant};
     let emu = start(EmulatorConfig::new(Tenant::demo()))
         .await
         .context("starting the demo emulator")?;
@@ -596,7 +597,7 @@ mod tests {
                 .filter(|l| !l.trim_start().starts_with("//"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            let parsed = crate::emulator::kql::Query::parse(&body)
+            let parsed = azure_emulator::kql::Query::parse(&body)
                 .unwrap_or_else(|e| panic!("{}: {e}", t.name));
             assert!(parsed.projects_id(), "{}", t.name);
         }

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use aks_identity_audit::emulator::{
+use azure_emulator::{
     generate, start, EmulatorConfig, Faults, GenerateArgs, Quota, RunningEmulator, Tenant,
 };
 use serde_json::{json, Value};

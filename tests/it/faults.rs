@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use aks_identity_audit::emulator::{generate, GenerateArgs, Quota, Tenant};
+use azure_emulator::{generate, GenerateArgs, Quota, Tenant};
 
 use crate::live::{read, serve, text};
 
@@ -183,7 +183,7 @@ async fn faulty_run(
     faults: &str,
     quota: Option<Quota>,
     extra: &[&str],
-) -> (Outcome, aks_identity_audit::emulator::Stats, String) {
+) -> (Outcome, azure_emulator::Stats, String) {
     let tenant = Tenant::from_inventory_dir(tenant()).unwrap();
     let e = serve(tenant, quota, faults).await;
     let out = e.out("r");

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use aks_identity_audit::emulator::{
+use azure_emulator::{
     generate, start, EmulatorConfig, GenerateArgs, Quota, RunningEmulator, Tenant,
 };
 
@@ -569,12 +569,13 @@ fn no_option_disables_tls_verification() {
         "InsecureSkipVerify",
         "insecure",
     ];
+    // The audit's sources and the workspace's other crates (the emulator).
     let mut files = vec![];
-    files_under(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
-    assert!(files.len() > 20);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    files_under(&root.join("src"), &mut files);
+    let audit_files = files.len();
+    files_under(&root.join("crates"), &mut files);
+    assert!(audit_files > 20 && files.len() > audit_files + 10);
     for f in files
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "rs"))

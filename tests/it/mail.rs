@@ -55,7 +55,7 @@ impl Smtp {
     /// `implicit`: TLS from the first byte (smtps) instead of STARTTLS.
     fn start_with(maildir: &Path, refuse_first: usize, implicit: bool) -> Smtp {
         let certs = tempfile::tempdir().unwrap();
-        let m = aks_identity_audit::emulator::tls::generate().unwrap();
+        let m = azure_emulator::tls::generate().unwrap();
         let chain = certs.path().join("chain.pem");
         let key = certs.path().join("leaf.key");
         let ca = certs.path().join("ca.pem");

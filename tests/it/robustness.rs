@@ -154,7 +154,7 @@ fn sigkill_never_corrupts_history() {
 /// valid, the earlier run's reports untouched, and the next run completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_live_run_never_corrupts_history_or_earlier_reports() {
-    use aks_identity_audit::emulator::Tenant;
+    use azure_emulator::Tenant;
     let tenant = crate::live::tenant_dir(20, 1500, 6000);
     // 20 ms a reply stretches collection so that several kill points land in it.
     let e = crate::live::serve(

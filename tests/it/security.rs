@@ -84,7 +84,7 @@ fn reports_outbox_and_state_are_private_under_umask_022() {
 /// form-encoded): the secret is in neither the error line nor any log line, plain or JSON.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_echoed_client_secret_is_masked_in_errors_and_logs() {
-    use aks_identity_audit::emulator::Tenant;
+    use azure_emulator::Tenant;
     // `~`, `+` and `/` are percent-encoded in the form body the credential sends.
     const SECRET: &str = "Echo8Q~s3cr3t+Value/9f2c";
     let encoded: String = url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
@@ -124,7 +124,7 @@ async fn an_echoed_client_secret_is_masked_in_errors_and_logs() {
 async fn the_auth_error_string_holds_no_echoed_secret() {
     use aks_identity_audit::azure::auth::{connect, http_client, AuthConfig};
     use aks_identity_audit::azure::{AuthMode, ExplicitSecret, Secret};
-    use aks_identity_audit::emulator::Tenant;
+    use azure_emulator::Tenant;
     const SECRET: &str = "Lib8Q~echoed+Secret/77aa";
     let e = crate::live::serve(Tenant::demo(), None, "token-echo").await;
     let http = http_client(
@@ -184,8 +184,8 @@ fn plain_http_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_client_refuses_a_redirect_from_https_to_http() {
     use aks_identity_audit::azure::auth::http_client;
-    use aks_identity_audit::emulator::tls;
     use axum::response::IntoResponse;
+    use azure_emulator::tls;
 
     let (plain, hits) = plain_http_server();
     let material = tls::generate().unwrap();
@@ -395,7 +395,7 @@ fn the_outbox_lists_no_planted_link() {
 /// echoed by the token endpoint is masked too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_echoed_federated_token_is_masked() {
-    use aks_identity_audit::emulator::Tenant;
+    use azure_emulator::Tenant;
     const FEDERATED: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJlY2hvZWQtZmVkZXJhdGVkIn0.c2lnLWVjaG8";
     let e = crate::live::serve(Tenant::demo(), None, "token-echo").await;
     let token_file = e.out("federated-token");

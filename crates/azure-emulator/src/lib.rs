@@ -1,17 +1,25 @@
-//! In-tree Azure emulator: a protocol-faithful stand-in for the parts of Azure the
-//! audit uses (Resource Graph, ARM subscriptions and agent-pool upgrade profiles,
-//! Microsoft Graph applications, Entra and managed-identity token endpoints), served
-//! over HTTPS with a CA generated at start.
+//! Azure emulator: a protocol-faithful stand-in for the parts of Azure the
+//! aks-identity-audit uses (Resource Graph, ARM subscriptions and agent-pool upgrade
+//! profiles, Microsoft Graph applications, Entra and managed-identity token
+//! endpoints), served over HTTPS with a CA generated at start.
 //!
-//! Layout: [`tenant`] holds the rows, [`kql`] evaluates the supported query subset,
-//! [`arg`], [`arm`], [`graph`] and [`token`] are the HTTP surfaces, [`faults`] parses
-//! `--faults`, [`generate`] writes synthetic tenants and [`server`] ties it together.
-pub mod arg;
+//! A crate of its own so the audit binary that holds Azure credentials can be built
+//! without any HTTP server code (the audit's cargo feature `emulator`). It depends on
+//! nothing of the audit.
+//!
+//! Layout: [`tenant`] holds the rows, [`demo`] the built-in demo tenant's files,
+//! [`kql`] evaluates the supported query subset, [`resource_graph`], [`arm`],
+//! [`ms_graph`] (Microsoft Graph) and [`token`] are the HTTP surfaces, [`faults`] parses `--faults`, [`generate`] writes
+//! synthetic tenants and [`server`] ties it together.
+#![forbid(unsafe_code)]
+
 pub mod arm;
+pub mod demo;
 pub mod faults;
 pub mod generate;
-pub mod graph;
 pub mod kql;
+pub mod ms_graph;
+pub mod resource_graph;
 pub mod server;
 pub mod tenant;
 pub mod tls;

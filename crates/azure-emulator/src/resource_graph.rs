@@ -487,7 +487,7 @@ fn to_table(rows: &[Value]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::Quota;
+    use crate::Quota;
 
     #[test]
     fn skip_token_round_trips_and_rejects_garbage() {

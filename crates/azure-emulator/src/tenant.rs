@@ -83,30 +83,6 @@ const TOP_LEVEL: [&str; 13] = [
     "zones",
 ];
 
-/// The demo inventory is the engine's `examples/demo/` folder.
-const DEMO_FILES: [(&str, &str); 5] = [
-    (
-        "subscriptions.json",
-        include_str!("../../examples/demo/subscriptions.json"),
-    ),
-    (
-        "resource-groups.json",
-        include_str!("../../examples/demo/resource-groups.json"),
-    ),
-    (
-        "clusters.json",
-        include_str!("../../examples/demo/clusters.json"),
-    ),
-    (
-        "registries.json",
-        include_str!("../../examples/demo/registries.json"),
-    ),
-    (
-        "role-assignments.json",
-        include_str!("../../examples/demo/role-assignments.json"),
-    ),
-];
-
 /// Inventory files in load order, the table each feeds, and whether it is required.
 const INVENTORY_FILES: [(&str, Option<Table>, bool); 8] = [
     ("subscriptions.json", Some(Table::ResourceContainers), false),
@@ -148,7 +124,7 @@ impl Tenant {
     /// secret expiries relative to now: the first already expired, the second due in
     /// 20 days, the rest in about a year.
     pub fn demo() -> Tenant {
-        let mut t = Tenant::from_files(DEMO_FILES.iter().copied())
+        let mut t = Tenant::from_files(crate::demo::FILES.iter().copied())
             .unwrap_or_else(|e| panic!("embedded demo tenant is invalid: {e:#}"));
         let now = chrono::Utc::now();
         let mut apps = Vec::new();

@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use super::{arg, arm, graph, tls, token, EmulatorConfig, Faults, Quota, Tenant};
+use super::{arm, ms_graph, resource_graph, tls, token, EmulatorConfig, Faults, Quota, Tenant};
 
 /// Counters of one emulator run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -71,7 +71,7 @@ pub(crate) struct State {
     pub slow_left: AtomicU32,
     pub rng: Mutex<StdRng>,
     pub stats: Mutex<Stats>,
-    pub cache: arg::QueryCache,
+    pub cache: resource_graph::QueryCache,
 }
 
 impl State {
@@ -155,7 +155,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         tokens: token::TokenStore::default(),
         windows: Mutex::new(HashMap::new()),
         stats: Mutex::new(Stats::default()),
-        cache: arg::QueryCache::default(),
+        cache: resource_graph::QueryCache::default(),
     });
     let app = axum::Router::new()
         .fallback(dispatch)
@@ -353,11 +353,11 @@ async fn dispatch(
         "openid" => token::openid(&req),
         "msi" => token::msi(&state, &req),
         "imds" => token::imds(&state, &req),
-        "arg" => arg::query(&state, &req).await,
+        "arg" => resource_graph::query(&state, &req).await,
         "arm/subscriptions" => arm::list_subscriptions(&state, &req),
         "arm/subscription" => arm::get_subscription(&state, &req),
         "arm/upgradeProfile" => arm::upgrade_profile(&state, &req),
-        "graph/applications" => graph::applications(&state, &req),
+        "graph/applications" => ms_graph::applications(&state, &req),
         _ => arm_error(
             StatusCode::NOT_FOUND,
             "NotFound",

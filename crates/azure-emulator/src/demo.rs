@@ -1,0 +1,55 @@
+//! The built-in demo tenant's inventory files, embedded once for the whole workspace:
+//! the emulator serves them ([`crate::Tenant::demo`]) and the audit reads the same
+//! text for its offline demo inventory. On disk they are the repository's
+//! `examples/demo/` folder (also usable as `--inventory examples/demo`).
+
+/// `(file name, JSON text)` of each demo inventory file.
+pub const FILES: [(&str, &str); 5] = [
+    (
+        "subscriptions.json",
+        include_str!("../../../examples/demo/subscriptions.json"),
+    ),
+    (
+        "resource-groups.json",
+        include_str!("../../../examples/demo/resource-groups.json"),
+    ),
+    (
+        "clusters.json",
+        include_str!("../../../examples/demo/clusters.json"),
+    ),
+    (
+        "registries.json",
+        include_str!("../../../examples/demo/registries.json"),
+    ),
+    (
+        "role-assignments.json",
+        include_str!("../../../examples/demo/role-assignments.json"),
+    ),
+];
+
+/// The text of the demo file `name` (e.g. `clusters.json`), if there is one.
+pub fn file(name: &str) -> Option<&'static str> {
+    FILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_file_holds_rows_in_one_of_the_shapes_read() {
+        // Deliberately mixed: az's array, ARM's `value`, Resource Graph's `data`.
+        for (name, text) in super::FILES {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            let rows = v
+                .as_array()
+                .or_else(|| v["value"].as_array())
+                .or_else(|| v["data"].as_array())
+                .unwrap_or_else(|| panic!("{name}: no rows"));
+            assert!(!rows.is_empty(), "{name}");
+            assert_eq!(super::file(name), Some(text));
+        }
+        assert_eq!(super::file("identities.json"), None);
+    }
+}
