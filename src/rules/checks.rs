@@ -5,7 +5,6 @@ use super::classify::{self, KubeletIdentity};
 use super::index::Index;
 use super::remedy;
 use super::{ClusterCtx, Finding, RuleId};
-use crate::history::MigrationStatus;
 use crate::inventory::IdentityType;
 
 /// A finding with the catalogue's severity.
@@ -143,27 +142,8 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
             remedy::show_identity(c)));
     }
 
-    // AKSMI002 / AKSMI003: the kubelet trap.
-    match ctx.status {
-        MigrationStatus::Pending => {
-            let m = ctx.observed.migration.as_ref();
-            let since = m
-                .map(|m| m.observed_at.format("%Y-%m-%d").to_string())
-                .unwrap_or_default();
-            for pool in &ctx.status_pools {
-                out.push(new_finding(ctx, RuleId::KubeletPending, "kubelet", pool,
-                    format!("pool `{pool}` has not been re-imaged since the switch to managed identity (seen {since}): kubelet still uses the service principal"),
-                    remedy::reimage_pool(c, pool)));
-            }
-        }
-        MigrationStatus::Unknown => {
-            let pools = ctx.status_pools.join(", ");
-            out.push(new_finding(ctx, RuleId::KubeletUnknown, "kubelet", "",
-                format!("cluster migrated from a service principal, but the node image version of pool(s) {pools} is unknown: cannot tell whether kubelet moved"),
-                remedy::list_pool_images(c)));
-        }
-        _ => {}
-    }
+    // AKSMI002 / AKSMI003: the kubelet trap (decision table in `migration`).
+    out.extend(super::migration::findings(ctx));
 
     // AKSMI030: tenant.
     if let (Some(itenant), Some(sub)) = (

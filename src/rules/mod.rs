@@ -6,6 +6,7 @@ pub mod checks;
 pub mod classify;
 pub mod evaluated;
 pub mod index;
+pub mod migration;
 pub mod owner;
 pub mod remedy;
 pub mod roles;
@@ -300,7 +301,7 @@ impl Report {
                 (Some(_), Some(b)) => b.clone(),
                 _ => history::observe(before.as_ref(), c, now, &sp_acr),
             };
-            let (status, status_pools) = history::migration_status(c, &observed);
+            let (status, status_pools) = migration::status(c, &observed);
             let ctx = ClusterCtx {
                 cluster: c,
                 observed: &observed,
