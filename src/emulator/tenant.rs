@@ -188,6 +188,18 @@ impl Tenant {
                 "keyCredentials": [],
             }));
         }
+        // The service principal the payments clusters left (see `demo::seed_history`):
+        // their kubelet may still use it.
+        let old = crate::inventory::demo::PAYMENTS_OLD_SP;
+        apps.push(json!({
+            "id": det_guid(&format!("app:{old}")),
+            "appId": old,
+            "displayName": "aks-payments-sp",
+            "identifierUris": [],
+            "passwordCredentials": [{"keyId": det_guid(&format!("key:{old}")), "displayName": "rbac",
+                                     "endDateTime": (now + chrono::Duration::days(25)).format("%Y-%m-%dT%H:%M:%SZ").to_string()}],
+            "keyCredentials": [],
+        }));
         Arc::make_mut(&mut t.data).applications = apps;
         t
     }

@@ -37,6 +37,9 @@ const PAYMENTS: &str = "/subscriptions/a3d94b17-52c6-4e08-b1f9-7c20de6a4b12/reso
 const PAYMENTS_BATCH: &str = "/subscriptions/a3d94b17-52c6-4e08-b1f9-7c20de6a4b12/resourceGroups/rg-payments/providers/Microsoft.ContainerService/managedClusters/aks-payments-batch";
 const PAYMENTS_ACR: &str = "/subscriptions/a3d94b17-52c6-4e08-b1f9-7c20de6a4b12/resourceGroups/rg-payments/providers/Microsoft.ContainerRegistry/registries/paymentsacr";
 const OLD_IMAGE: &str = "AKSUbuntu-2204gen2containerd-202409.23.0";
+/// The service principal the payments clusters used before their migration; the demo
+/// emulator's Microsoft Graph has its application (a secret due in 25 days).
+pub const PAYMENTS_OLD_SP: &str = "2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a";
 
 /// The history the demo tenant starts from, as if the tool had been running nightly:
 /// two payments clusters flipped from a service principal to a managed identity 12
@@ -70,12 +73,12 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
                 _ => "user_assigned",
             }
             .into(),
-            sp_client_id: Some("2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a".into()),
+            sp_client_id: Some(PAYMENTS_OLD_SP.into()),
             pools: pools.clone(),
             migration: Some(Migration {
                 observed_at: flip,
                 last_seen_as_sp: flip - Duration::days(1),
-                sp_client_id: Some("2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a".into()),
+                sp_client_id: Some(PAYMENTS_OLD_SP.into()),
                 pools_at_flip: pools,
                 kind: Some(kind),
                 sp_pools: Some(records.clone()),

@@ -49,7 +49,8 @@ pub fn secret_expiry_findings(
 ) -> Vec<Finding> {
     let c = ctx.cluster;
     if classify::is_managed(c) {
-        return vec![];
+        // A migrated cluster whose kubelet still uses the old service principal.
+        return super::migration::old_sp_secret_findings(ctx, creds);
     }
     let Some(sp) = c
         .sp_client_id

@@ -53,11 +53,14 @@
 //! Cluster: any pool pending → `pending` (AKSMI002, high, one finding per pool; the
 //! other pools in doubt get one AKSMI003 too); else any unknown → `unknown` (AKSMI003,
 //! medium, message "verify: …"); else `complete`.
+use std::collections::HashMap;
+
 use super::checks::new_finding;
+use super::evaluated::{Checks, Status};
 use super::remedy::{self, q};
-use super::{ClusterCtx, Finding, RuleId};
+use super::{ClusterCtx, Finding, RuleId, Severity};
 use crate::history::{self, ClusterHistory, FlipKind, Migration, MigrationStatus, PoolRecord};
-use crate::inventory::{AgentPool, Cluster, SmallMap};
+use crate::inventory::{AgentPool, Cluster, SmallMap, SpCredential};
 
 /// One pool's state after the flip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,6 +371,101 @@ pub fn findings(ctx: &ClusterCtx) -> Vec<Finding> {
     out
 }
 
+/// The pools still pending, for the AKSMI005 message.
+fn pending_pools(ctx: &ClusterCtx) -> Option<String> {
+    (ctx.status == MigrationStatus::Pending && !ctx.status_pools.is_empty())
+        .then(|| ctx.status_pools.join(", "))
+}
+
+/// AKSMI005 for a migrated cluster whose kubelet still uses the old service principal:
+/// that principal's credential still matters (critical once expired, high within 30
+/// days). The fix is the re-image, which moves kubelet off it.
+pub fn old_sp_secret_findings(
+    ctx: &ClusterCtx,
+    creds: &HashMap<String, &SpCredential>,
+) -> Vec<Finding> {
+    let (Some(pools), Some(sp)) = (pending_pools(ctx), old_sp(ctx.observed)) else {
+        return vec![];
+    };
+    let Some(cred) = creds.get(&sp.to_ascii_lowercase()) else {
+        return vec![];
+    };
+    let Some(expiry) = cred.nearest_expiry else {
+        return vec![];
+    };
+    let days = (expiry - ctx.now).num_days();
+    let on = format!(
+        "kubelet on pool(s) {pools} still uses service principal `{sp}` ({}) from before the switch to managed identity",
+        cred.app_display_name
+    );
+    let (severity, message) = if expiry <= ctx.now {
+        (
+            Severity::Critical,
+            format!(
+                "{on}; its credential expired {} days ago ({}): those nodes can no longer authenticate to Azure",
+                -days,
+                day(expiry)
+            ),
+        )
+    } else if days <= 30 {
+        (
+            Severity::High,
+            format!(
+                "{on}; its credential expires in {days} days ({})",
+                day(expiry)
+            ),
+        )
+    } else {
+        return vec![];
+    };
+    let c = ctx.cluster;
+    let mut fix = vec![format!(
+        "# inspect only: az ad sp credential list --id {} --query \"[].{{keyId:keyId, end:endDateTime}}\" -o table",
+        q(sp)
+    )];
+    fix.extend(
+        c.pools
+            .iter()
+            .filter(|p| ctx.status_pools.contains(&p.name))
+            .map(|p| reimage(c, p)),
+    );
+    let mut f = new_finding(
+        ctx,
+        RuleId::SecretExpiry,
+        "kubelet",
+        "",
+        message,
+        fix.join("\n"),
+    );
+    f.severity = severity;
+    vec![f]
+}
+
+/// A managed-identity cluster whose kubelet is pending still depends on the old
+/// service principal's credential: without it read, secret expiry is not evaluated.
+pub fn old_sp_secret_checks(
+    checks: &mut Checks,
+    status: MigrationStatus,
+    observed: &ClusterHistory,
+    creds: &HashMap<String, &SpCredential>,
+    graph: bool,
+) {
+    if status != MigrationStatus::Pending || !checks.secret_expiry.is_evaluated() {
+        return;
+    }
+    let Some(sp) = old_sp(observed) else {
+        return;
+    };
+    if creds.contains_key(&sp.to_ascii_lowercase()) {
+        return;
+    }
+    checks.secret_expiry = Status::NotEvaluated(if graph {
+        format!("kubelet still uses service principal `{sp}`, whose credentials were not found in Microsoft Graph")
+    } else {
+        format!("kubelet still uses service principal `{sp}`; its credential expiry needs Microsoft Graph (--graph)")
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,6 +706,88 @@ mod tests {
         let mut ua = cluster("ua", &[("np1", V1, "1.31.4")]);
         ua.resource_uid = Some("b".into());
         assert_eq!(nights(&[sp, ua]).0, MigrationStatus::NoneObserved);
+    }
+
+    #[test]
+    fn the_old_service_principal_secret_matters_while_kubelet_is_pending() {
+        let sp = cluster("sp", &[("np1", V1, "1.31.4"), ("np2", V1, "1.31.4")]);
+        let ua = cluster("ua", &[("np1", V2, "1.31.4"), ("np2", V1, "1.31.4")]);
+        let h1 = observe(None, &sp, t(0), &[]);
+        let h2 = observe(Some(&h1), &ua, t(24), &[]);
+        let h3 = observe(Some(&h2), &ua, t(48), &[]);
+        let (status, status_pools) = status(&ua, &h3);
+        assert_eq!(status, MigrationStatus::Pending);
+        let ctx = ClusterCtx {
+            cluster: &ua,
+            observed: &h3,
+            status,
+            status_pools,
+            control_plane_principal: None,
+            now: t(48),
+        };
+        let cred = |days: i64| SpCredential {
+            client_id: "APP-ID".into(),
+            app_display_name: "c-sp".into(),
+            nearest_expiry: Some(t(48) + Duration::days(days)),
+        };
+        let run = |c: &SpCredential| {
+            let creds: HashMap<String, &SpCredential> = [("app-id".to_string(), c)].into();
+            old_sp_secret_findings(&ctx, &creds)
+        };
+        let f = run(&cred(-3));
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].rule_id, f[0].severity),
+            (RuleId::SecretExpiry, Severity::Critical)
+        );
+        assert_eq!(f[0].identity, "kubelet");
+        assert!(
+            f[0].message
+                .contains("pool(s) np2 still uses service principal `app-id`"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].remediation.contains("--name np2 --node-image-only"),
+            "{}",
+            f[0].remediation
+        );
+        assert!(
+            !f[0].remediation.contains("--name np1 "),
+            "{}",
+            f[0].remediation
+        );
+        assert_eq!(run(&cred(10))[0].severity, Severity::High);
+        assert!(run(&cred(90)).is_empty());
+
+        // Not read: secret expiry is not evaluated for this cluster.
+        let mut checks = Checks::default();
+        old_sp_secret_checks(&mut checks, status, &h3, &HashMap::new(), true);
+        assert!(!checks.secret_expiry.is_evaluated());
+        let c = cred(90);
+        let creds: HashMap<String, &SpCredential> = [("app-id".to_string(), &c)].into();
+        let mut checks = Checks::default();
+        old_sp_secret_checks(&mut checks, status, &h3, &creds, true);
+        assert!(checks.secret_expiry.is_evaluated());
+
+        // Once complete, nothing.
+        let done = cluster("ua", &[("np1", V2, "1.31.4"), ("np2", V2, "1.31.4")]);
+        let h4 = observe(Some(&h3), &done, t(72), &[]);
+        let (status, status_pools) = super::status(&done, &h4);
+        let ctx = ClusterCtx {
+            cluster: &done,
+            observed: &h4,
+            status,
+            status_pools,
+            control_plane_principal: None,
+            now: t(72),
+        };
+        let c = cred(-3);
+        let creds: HashMap<String, &SpCredential> = [("app-id".to_string(), &c)].into();
+        assert!(old_sp_secret_findings(&ctx, &creds).is_empty());
+        let mut checks = Checks::default();
+        old_sp_secret_checks(&mut checks, status, &h4, &HashMap::new(), true);
+        assert!(checks.secret_expiry.is_evaluated());
     }
 
     #[test]

@@ -302,6 +302,8 @@ impl Report {
                 _ => history::observe(before.as_ref(), c, now, &sp_acr),
             };
             let (status, status_pools) = migration::status(c, &observed);
+            let mut checks = checks;
+            migration::old_sp_secret_checks(&mut checks, status, &observed, &sp_creds, graph);
             let ctx = ClusterCtx {
                 cluster: c,
                 observed: &observed,
