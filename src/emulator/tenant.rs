@@ -495,8 +495,10 @@ pub fn normalize_subscription(v: Value) -> Value {
     let name = s("displayName")
         .or_else(|| s("name"))
         .unwrap_or_else(|| guid.clone());
-    let tenant = s("tenantId")
-        .or_else(|| s("homeTenantId"))
+    // A Resource Graph subscription row carries the home tenant; `az account list`
+    // prints the signed-in (for Azure Lighthouse, the managing) tenant as `tenantId`.
+    let tenant = s("homeTenantId")
+        .or_else(|| s("tenantId"))
         .unwrap_or_default();
     let mut props = match m.get("properties") {
         Some(Value::Object(p)) => p.clone(),

@@ -146,15 +146,16 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     // AKSMI002 / AKSMI003: the kubelet trap (decision table in `migration`).
     out.extend(super::migration::findings(ctx));
 
-    // AKSMI030: tenant.
+    // AKSMI030: tenant. The subscription's home tenant, not the tenant `az account
+    // list` signed in to (a managing tenant through Azure Lighthouse).
     if let (Some(itenant), Some(sub)) = (
         c.identity.as_ref().and_then(|i| i.tenant_id.as_deref()),
         idx.subscription(&c.subscription_id),
     ) {
-        if let Some(stenant) = sub.tenant_id.as_deref() {
+        if let Some(stenant) = sub.home_tenant() {
             if !itenant.eq_ignore_ascii_case(stenant) {
                 out.push(new_finding(ctx, RuleId::TenantMismatch, "control_plane", "",
-                    format!("managed identity tenant `{itenant}` differs from the subscription's tenant `{stenant}`: managed-identity clusters cannot move tenants"),
+                    format!("managed identity tenant `{itenant}` differs from the subscription's home tenant `{stenant}`: managed-identity clusters cannot move tenants"),
                     remedy::show_identity(c)));
             }
         }

@@ -364,6 +364,26 @@ fn migration_scenario_pending_then_complete() {
     assert!(!f3.iter().any(|f| f["rule_id"] == "AKSMI002"));
 }
 
+/// Azure Lighthouse: `az account list` in the managing tenant prints that tenant as
+/// `tenantId`; AKSMI030 compares with the subscription's `homeTenantId`.
+#[test]
+fn a_delegated_subscription_is_compared_with_its_home_tenant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run_audit(&fixture("lighthouse"), &tmp.path().join("out"), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let tenant: Vec<_> = csv_rows(&r.out.join("findings.csv"))
+        .into_iter()
+        .filter(|f| f["rule_id"] == "AKSMI030")
+        .collect();
+    assert_eq!(tenant.len(), 1, "{tenant:?}");
+    assert_eq!(tenant[0]["cluster_name"], "aks-cust-moved");
+    assert_eq!(tenant[0]["severity"], "critical");
+    assert!(
+        tenant[0]["message"].contains("home tenant `bbbbbbbb-2222-4222-8222-222222222222`"),
+        "{tenant:?}"
+    );
+}
+
 #[test]
 fn corrupt_history_is_an_error_not_a_reset() {
     let tmp = tempfile::tempdir().unwrap();
