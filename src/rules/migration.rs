@@ -21,6 +21,9 @@
 //!   identity upgrades your AKS cluster's node pools".
 //! - `upgrade-aks-faq.yml` L139-141 (4c57931ca45685fd16f80fb0edf0bf50af65af5a): "During
 //!   an AKS cluster upgrade, nodes are reimaged": a Kubernetes version change re-images.
+//! - `kubernetes-service-principal.md` L45 (48d22cf3361289c50e5798a6f788ad8fe2164303): on the
+//!   nodes "the service principal credentials are stored in the `/etc/kubernetes/azure.json`
+//!   file" — what AKSMI003's verify command reads (`kubectl debug node/…`, `node-access.md`).
 //! - A re-image onto the same VHD keeps `nodeImageVersion` (the recording
 //!   `test_aks_update_to_msi_cluster` shows the pool `Updating` during the flip and the
 //!   same image after): an unchanged image cannot prove "pending" when the docs say the
