@@ -50,6 +50,43 @@ pub struct ClusterHistory {
     /// Registries the service principal could pull from (AcrPull) before the flip.
     #[serde(default)]
     pub sp_acr_registries: Vec<String>,
+    /// Each pool as the last run that saw the cluster on a service principal saw it;
+    /// `None` once on a managed identity (the flip moves it into [`Migration::sp_pools`])
+    /// and in files written before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_pools: Option<SmallMap<PoolRecord>>,
+    /// `properties.resourceUID` as last seen: another value means the cluster was
+    /// deleted and created again under the same id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_uid: Option<String>,
+    /// `systemData.createdAt` as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// What one run saw of a pool that tells whether its nodes were re-imaged since: a
+/// node image or Kubernetes version change re-creates every node. The pool profiles
+/// carry no per-pool timestamp (no `systemData`, no creation time), so nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_image_version: Option<String>,
+    /// `currentOrchestratorVersion`, else `orchestratorVersion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orchestrator_version: Option<String>,
+}
+
+/// How the control plane left the service principal, as the first run after the
+/// flip saw it: Microsoft documents different kubelet behaviour for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlipKind {
+    /// `az aks update --enable-managed-identity`.
+    SystemAssigned,
+    /// `... --enable-managed-identity --assign-identity <id>`, kubelet identity made by AKS.
+    UserAssigned,
+    /// A kubelet identity of the user's own came with the flip (`--assign-kubelet-identity`).
+    OwnKubelet,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +98,16 @@ pub struct Migration {
     pub sp_client_id: Option<String>,
     /// Pool name (lower-cased) → node image version at the first run after the flip.
     pub pools_at_flip: SmallMap<Option<String>>,
+    /// The flip's kind; `None` in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<FlipKind>,
+    /// The pools on the last run that saw the service principal (what the migration
+    /// verdict compares with); `None` in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_pools: Option<SmallMap<PoolRecord>>,
+    /// The pools at the first run after the flip, with their Kubernetes versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip_pools: Option<SmallMap<PoolRecord>>,
 }
 
 fn pools_of(c: &Cluster) -> SmallMap<Option<String>> {
@@ -70,6 +117,82 @@ fn pools_of(c: &Cluster) -> SmallMap<Option<String>> {
         .collect()
 }
 
+/// Each pool of `c` by lower-cased name.
+pub fn pool_records(c: &Cluster) -> SmallMap<PoolRecord> {
+    c.pools
+        .iter()
+        .map(|p| {
+            (
+                p.name.to_ascii_lowercase(),
+                PoolRecord {
+                    node_image_version: p.node_image_version.clone(),
+                    orchestrator_version: p.orchestrator_version.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The kind of flip a cluster first seen on a managed identity made.
+pub fn flip_kind(c: &Cluster) -> FlipKind {
+    use crate::rules::classify::{kubelet_identity, KubeletIdentity};
+    match c.identity.as_ref().map(|i| i.kind) {
+        _ if kubelet_identity(c) == KubeletIdentity::UserAssigned => FlipKind::OwnKubelet,
+        Some(crate::inventory::IdentityType::UserAssigned) => FlipKind::UserAssigned,
+        _ => FlipKind::SystemAssigned,
+    }
+}
+
+/// Whether `c` is another cluster than the one `prev` remembers under the same id:
+/// deleted and created again (`resourceUID` changed, or `systemData.createdAt`
+/// changed or later than the last run that saw the old one). A migration is never
+/// inferred across that; the history starts again.
+pub fn recreated(prev: &ClusterHistory, c: &Cluster) -> bool {
+    if let (Some(a), Some(b)) = (&prev.resource_uid, &c.resource_uid) {
+        if !a.eq_ignore_ascii_case(b) {
+            return true;
+        }
+    }
+    let Some(created) = c.created_at else {
+        return false;
+    };
+    // Sources print the time with different precision: a second apart is the same.
+    match prev.created_at {
+        Some(before) => (created - before).num_seconds().abs() > 1,
+        None => created > prev.last_seen,
+    }
+}
+
+/// The records of a history written before [`PoolRecord`]s were kept: image versions only.
+fn records_from_images(pools: &SmallMap<Option<String>>) -> SmallMap<PoolRecord> {
+    pools
+        .iter()
+        .map(|(name, image)| {
+            (
+                name.clone(),
+                PoolRecord {
+                    node_image_version: image.clone(),
+                    orchestrator_version: None,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The service-principal client ids that migrated clusters left behind: their
+/// kubelet may still use one, so its credential expiry still matters.
+pub fn migrated_sp_client_ids(h: &History) -> Vec<String> {
+    let mut ids: Vec<String> = h
+        .clusters
+        .values()
+        .filter_map(|c| c.migration.as_ref()?.sp_client_id.clone())
+        .filter(|id| !id.is_empty() && !id.eq_ignore_ascii_case("msi"))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// What a cluster's history becomes after this run saw `c`. Pure.
 pub fn observe(
     prev: Option<&ClusterHistory>,
@@ -77,6 +200,8 @@ pub fn observe(
     now: DateTime<Utc>,
     sp_acr_registries: &[String],
 ) -> ClusterHistory {
+    // A cluster deleted and created again under the same id: a new history.
+    let prev = prev.filter(|p| !recreated(p, c));
     let mode = classify::control_plane_identity(c);
     let on_sp = mode == ControlPlaneIdentity::ServicePrincipal;
     let mut migration = prev.and_then(|p| p.migration.clone());
@@ -89,6 +214,13 @@ pub fn observe(
                 last_seen_as_sp: p.last_seen,
                 sp_client_id: p.sp_client_id.clone(),
                 pools_at_flip: pools_of(c),
+                kind: Some(flip_kind(c)),
+                sp_pools: Some(
+                    p.sp_pools
+                        .clone()
+                        .unwrap_or_else(|| records_from_images(&p.pools)),
+                ),
+                flip_pools: Some(pool_records(c)),
             });
         }
     }
@@ -115,6 +247,12 @@ pub fn observe(
         pools: pools_of(c),
         migration,
         sp_acr_registries,
+        sp_pools: on_sp.then(|| pool_records(c)),
+        resource_uid: c
+            .resource_uid
+            .clone()
+            .or_else(|| prev.and_then(|p| p.resource_uid.clone())),
+        created_at: c.created_at.or(prev.and_then(|p| p.created_at)),
     }
 }
 
@@ -126,36 +264,6 @@ crate::rules::model::named_enum! {
         Pending = "pending",
         Complete = "complete",
         Unknown = "unknown",
-    }
-}
-
-/// The migration status and, for `pending`, the pools still on the service principal;
-/// for `unknown`, the pools whose state cannot be established.
-pub fn migration_status(c: &Cluster, observed: &ClusterHistory) -> (MigrationStatus, Vec<String>) {
-    if observed.mode == ControlPlaneIdentity::ServicePrincipal {
-        return (MigrationStatus::NotMigrated, vec![]);
-    }
-    let Some(m) = &observed.migration else {
-        return (MigrationStatus::NoneObserved, vec![]);
-    };
-    let mut pending = Vec::new();
-    let mut unknown = Vec::new();
-    for pool in &c.pools {
-        let Some(at_flip) = m.pools_at_flip.get(&pool.name.to_ascii_lowercase()) else {
-            continue; // created after the flip: its nodes joined with the managed identity
-        };
-        match (at_flip, &pool.node_image_version) {
-            (Some(then), Some(now)) if then == now => pending.push(pool.name.clone()),
-            (Some(_), Some(_)) => {} // re-imaged since the flip
-            _ => unknown.push(pool.name.clone()),
-        }
-    }
-    if !pending.is_empty() {
-        (MigrationStatus::Pending, pending)
-    } else if !unknown.is_empty() {
-        (MigrationStatus::Unknown, unknown)
-    } else {
-        (MigrationStatus::Complete, vec![])
     }
 }
 
@@ -279,54 +387,157 @@ mod tests {
     }
 
     #[test]
-    fn first_run_never_guesses() {
-        let c = cluster(true, &[("np", "v1")]);
-        let h = observe(None, &c, t(0), &[]);
-        assert_eq!(migration_status(&c, &h).0, MigrationStatus::NoneObserved);
-    }
-
-    #[test]
-    fn flip_then_reimage() {
-        let sp = cluster(false, &[("np1", "v1"), ("np2", "v1")]);
+    fn the_flip_keeps_the_pools_of_the_last_service_principal_run() {
+        let mut sp = cluster(false, &[("np1", "v1"), ("np2", "v1")]);
+        sp.pools[0].orchestrator_version = Some("1.30.6".into());
         let h1 = observe(None, &sp, t(0), &[]);
-        assert_eq!(migration_status(&sp, &h1).0, MigrationStatus::NotMigrated);
+        assert!(h1.migration.is_none());
+        assert_eq!(h1.sp_pools, Some(pool_records(&sp)));
 
-        let mi = cluster(true, &[("np1", "v1"), ("np2", "v1")]);
+        // Migration and a node image upgrade of np1 between two runs.
+        let mi = cluster(true, &[("np1", "v2"), ("np2", "v1"), ("np3", "v2")]);
         let h2 = observe(Some(&h1), &mi, t(24), &[]);
-        let (s, pools) = migration_status(&mi, &h2);
-        assert_eq!(s, MigrationStatus::Pending);
-        assert_eq!(pools, vec!["np1", "np2"]);
+        let m = h2.migration.as_ref().unwrap();
+        assert_eq!(m.observed_at, t(24));
+        assert_eq!(m.last_seen_as_sp, t(0));
+        assert_eq!(m.sp_client_id.as_deref(), Some("app-id"));
+        assert_eq!(m.kind, Some(FlipKind::SystemAssigned));
         assert_eq!(
-            h2.migration.as_ref().unwrap().sp_client_id.as_deref(),
-            Some("app-id")
+            m.sp_pools,
+            Some(pool_records(&sp)),
+            "the last SP run's pools"
         );
+        assert_eq!(m.flip_pools, Some(pool_records(&mi)));
+        assert_eq!(h2.sp_pools, None, "moved into the migration record");
+        assert_eq!(h2.sp_client_id.as_deref(), Some("app-id"));
 
-        // np1 re-imaged, np3 created after the flip: only np2 pending.
-        let mi2 = cluster(true, &[("np1", "v2"), ("np2", "v1"), ("np3", "v1")]);
+        // Later runs keep the record as it was.
+        let mi2 = cluster(true, &[("np1", "v3"), ("np2", "v3")]);
         let h3 = observe(Some(&h2), &mi2, t(48), &[]);
-        assert_eq!(
-            migration_status(&mi2, &h3),
-            (MigrationStatus::Pending, vec!["np2".to_string()])
-        );
-
-        let mi3 = cluster(true, &[("np1", "v2"), ("np2", "v2"), ("np3", "v1")]);
-        let h4 = observe(Some(&h3), &mi3, t(72), &[]);
-        assert_eq!(migration_status(&mi3, &h4).0, MigrationStatus::Complete);
-        assert_eq!(
-            h4.migration.unwrap().observed_at,
-            t(24),
-            "flip time is kept"
-        );
+        assert_eq!(h3.migration, h2.migration);
     }
 
     #[test]
-    fn missing_image_version_is_unknown() {
+    fn a_flip_after_an_old_history_uses_its_image_versions() {
+        // A record an older version wrote while the cluster was on its SP: image
+        // versions only, no `sp_pools`.
+        let old: ClusterHistory = serde_json::from_str(
+            r#"{"id":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c",
+                "first_seen":"2026-01-01T00:00:00Z","last_seen":"2026-01-01T00:00:00Z",
+                "mode":"service_principal","sp_client_id":"app-id","pools":{"np1":"v1"},"migration":null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (old.sp_pools.as_ref(), old.resource_uid.as_ref()),
+            (None, None)
+        );
+        let mi = cluster(true, &[("np1", "v2")]);
+        let h = observe(Some(&old), &mi, t(24), &[]);
+        let want: SmallMap<PoolRecord> = [(
+            "np1".to_string(),
+            PoolRecord {
+                node_image_version: Some("v1".into()),
+                orchestrator_version: None,
+            },
+        )]
+        .into_iter()
+        .collect();
+        assert_eq!(h.migration.unwrap().sp_pools, Some(want));
+    }
+
+    #[test]
+    fn an_old_migration_record_still_reads() {
+        let old: ClusterHistory = serde_json::from_str(
+            r#"{"id":"c","first_seen":"2026-01-01T00:00:00Z","last_seen":"2026-01-02T00:00:00Z",
+                "mode":"system_assigned","sp_client_id":"app-id","pools":{"np1":"v1"},
+                "migration":{"observed_at":"2026-01-02T00:00:00Z","last_seen_as_sp":"2026-01-01T00:00:00Z",
+                             "sp_client_id":"app-id","pools_at_flip":{"np1":"v1"}},
+                "sp_acr_registries":[]}"#,
+        )
+        .unwrap();
+        let m = old.migration.unwrap();
+        assert_eq!((m.kind, m.sp_pools, m.flip_pools), (None, None, None));
+        assert_eq!(m.pools_at_flip.get("np1"), Some(&Some("v1".to_string())));
+    }
+
+    #[test]
+    fn a_recreated_cluster_starts_a_new_history() {
+        let mut sp = cluster(false, &[("np", "v1")]);
+        sp.resource_uid = Some("uid-1".into());
+        sp.created_at = Some(t(-1000));
+        let h1 = observe(None, &sp, t(0), &[]);
+        assert_eq!(h1.resource_uid.as_deref(), Some("uid-1"));
+
+        // Same id, new resourceUID, born on a managed identity: no migration.
+        let mut mi = cluster(true, &[("np", "v1")]);
+        mi.resource_uid = Some("uid-2".into());
+        mi.created_at = Some(t(-1000));
+        let h2 = observe(Some(&h1), &mi, t(24), &[]);
+        assert!(h2.migration.is_none(), "{h2:?}");
+        assert_eq!(h2.first_seen, t(24));
+        assert_eq!(
+            h2.sp_client_id, None,
+            "the old cluster's SP is not this one's"
+        );
+
+        // No resourceUID in the source: a creation time after the last sighting.
+        let mut mi = cluster(true, &[("np", "v1")]);
+        mi.created_at = Some(t(12));
+        let old = ClusterHistory {
+            resource_uid: None,
+            created_at: None,
+            ..h1.clone()
+        };
+        assert!(recreated(&old, &mi));
+        assert!(observe(Some(&old), &mi, t(24), &[]).migration.is_none());
+        // A creation time that differs by more than a second from the remembered one.
+        assert!(recreated(
+            &ClusterHistory {
+                resource_uid: None,
+                ..h1.clone()
+            },
+            &mi
+        ));
+
+        // The same cluster, its times printed with another precision: a migration.
+        let mut mi = cluster(true, &[("np", "v1")]);
+        mi.resource_uid = Some("UID-1".into());
+        mi.created_at = Some(t(-1000) + Duration::milliseconds(400));
+        assert!(!recreated(&h1, &mi));
+        assert!(observe(Some(&h1), &mi, t(24), &[]).migration.is_some());
+        // A source without either field: nothing to tell, the same cluster.
+        let bare = cluster(true, &[("np", "v1")]);
+        assert!(!recreated(&h1, &bare));
+        let h = observe(Some(&h1), &bare, t(24), &[]);
+        assert_eq!(h.resource_uid.as_deref(), Some("uid-1"), "kept when unseen");
+    }
+
+    #[test]
+    fn flip_kinds() {
+        let mut c = cluster(true, &[]);
+        assert_eq!(flip_kind(&c), FlipKind::SystemAssigned);
+        c.identity.as_mut().unwrap().kind = IdentityType::UserAssigned;
+        assert_eq!(flip_kind(&c), FlipKind::UserAssigned);
+        c.name = "c".into();
+        c.node_resource_group = Some("MC_rg_c_westeurope".into());
+        c.kubelet = Some(crate::inventory::IdentityRef {
+            resource_id: Some("/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/my-kubelet".into()),
+            ..Default::default()
+        });
+        assert_eq!(flip_kind(&c), FlipKind::OwnKubelet);
+        c.kubelet.as_mut().unwrap().resource_id = Some("/subscriptions/s/resourcegroups/mc_rg_c_westeurope/providers/Microsoft.ManagedIdentity/userAssignedIdentities/c-agentpool".into());
+        assert_eq!(flip_kind(&c), FlipKind::UserAssigned);
+    }
+
+    #[test]
+    fn migrated_service_principals_are_listed_once() {
         let sp = cluster(false, &[("np", "v1")]);
         let h1 = observe(None, &sp, t(0), &[]);
-        let mut mi = cluster(true, &[("np", "v1")]);
-        mi.pools[0].node_image_version = None;
-        let h2 = observe(Some(&h1), &mi, t(1), &[]);
-        assert_eq!(migration_status(&mi, &h2).0, MigrationStatus::Unknown);
+        let h2 = observe(Some(&h1), &cluster(true, &[("np", "v1")]), t(24), &[]);
+        let mut other = h2.clone();
+        other.id = "other".into();
+        let h = History::default().advance(vec![h1, h2, other], BTreeSet::new(), t(24), 400);
+        assert_eq!(migrated_sp_client_ids(&h), ["app-id"]);
     }
 
     #[test]

@@ -206,8 +206,11 @@ fn record_accepted(ledger: &Mutex<Ledger>, run_id: &str, path: &Path, to: &lettr
 }
 
 /// Stage 2: the inventory, from the folder, the demo tenant or Resource Graph.
+/// `old_sps`: service principals migrated clusters left, looked up in Microsoft Graph
+/// too (a kubelet not yet re-imaged still uses one).
 async fn collect(
     settings: &Settings,
+    old_sps: &[String],
 ) -> anyhow::Result<(Inventory, String, crate::azure::stats::TableStats)> {
     let (inventory, source, collect_stats) = match &settings.source {
         Source::Inventory(dir) => (
@@ -217,9 +220,12 @@ async fn collect(
         ),
         #[cfg(feature = "emulator")]
         Source::Demo => {
-            let (inv, stats) =
-                crate::azure::collect_demo(&settings.azure, &crate::azure::Progress::for_stderr())
-                    .await?;
+            let (inv, stats) = crate::azure::collect_demo(
+                &settings.azure,
+                &crate::azure::Progress::for_stderr(),
+                old_sps,
+            )
+            .await?;
             (
                 inv,
                 "built-in demo tenant (embedded emulator, live path)".to_string(),
@@ -229,9 +235,12 @@ async fn collect(
         #[cfg(not(feature = "emulator"))]
         Source::Demo => return Err(not_in_this_build("--demo (the built-in demo tenant)")),
         Source::Live => {
-            let (inv, stats) =
-                crate::azure::collect(&settings.azure, &crate::azure::Progress::for_stderr())
-                    .await?;
+            let (inv, stats) = crate::azure::collect(
+                &settings.azure,
+                &crate::azure::Progress::for_stderr(),
+                old_sps,
+            )
+            .await?;
             (
                 inv,
                 format!(
@@ -276,7 +285,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     }
 
     // 2. Collect.
-    let (inventory, source, http) = collect(settings).await?;
+    let (inventory, source, http) =
+        collect(settings, &history::migrated_sp_client_ids(&prev)).await?;
     let collected = started.elapsed();
     crate::memory::log("collect");
 

@@ -102,17 +102,21 @@ fn parse_app(
     }))
 }
 
-/// Resolves every service-principal cluster's application. Without Graph permission
-/// (403) it warns once and returns what it has.
+/// Resolves every service-principal cluster's application, and those of `also` (the
+/// service principals migrated clusters left). Without Graph permission (403) it
+/// warns once and returns what it has.
 pub async fn enrich(
     client: &ArmClient,
     graph: &Url,
     scope: &str,
     inv: &Inventory,
+    also: &[String],
     now: DateTime<Utc>,
 ) -> Vec<SpCredential> {
     let mut out = Vec::new();
-    for id in sp_client_ids(inv) {
+    let mut ids = sp_client_ids(inv);
+    ids.extend(also.iter().cloned());
+    for id in ids {
         match client
             .call(
                 "graph",

@@ -408,10 +408,12 @@ async fn run_batch(
     }
 }
 
-/// Reads the tenant through Resource Graph (and Microsoft Graph with `--graph`).
+/// Reads the tenant through Resource Graph (and Microsoft Graph with `--graph`, for
+/// the service-principal clusters and the `old_sps` migrated clusters left behind).
 pub async fn collect(
     s: &AzureSettings,
     progress: &Progress,
+    old_sps: &[String],
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     let started = Instant::now();
     let ca = match (&s.ca_pem, &s.ca_cert) {
@@ -535,6 +537,7 @@ pub async fn collect(
             &s.graph_endpoint,
             &s.graph_scope,
             &inv,
+            old_sps,
             chrono::Utc::now(),
         )
         .await;
@@ -563,6 +566,7 @@ pub async fn collect(
 pub async fn collect_demo(
     user: &AzureSettings,
     progress: &Progress,
+    old_sps: &[String],
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     use azure_emulator::{start, EmulatorConfig, Tenant};
     let emu = start(EmulatorConfig::new(Tenant::demo()))
@@ -574,7 +578,7 @@ pub async fn collect_demo(
     ));
     let mut s = AzureSettings::for_emulator(&emu.url(), emu.ca_pem.clone())?;
     s.save_inventory = user.save_inventory.clone();
-    let res = collect(&s, progress).await;
+    let res = collect(&s, progress, old_sps).await;
     emu.shutdown().await;
     res
 }

@@ -3,46 +3,87 @@
 //! in the emulator crate (`azure_emulator::demo`), which serves them for `--demo`.
 use chrono::{DateTime, Duration, Utc};
 
-use crate::history::{ClusterHistory, History, Migration};
+use crate::history::{ClusterHistory, FlipKind, History, Migration, PoolRecord};
 
 const PAYMENTS: &str = "/subscriptions/a3d94b17-52c6-4e08-b1f9-7c20de6a4b12/resourceGroups/rg-payments/providers/Microsoft.ContainerService/managedClusters/aks-payments";
 const PAYMENTS_BATCH: &str = "/subscriptions/a3d94b17-52c6-4e08-b1f9-7c20de6a4b12/resourceGroups/rg-payments/providers/Microsoft.ContainerService/managedClusters/aks-payments-batch";
 const PAYMENTS_ACR: &str = "/subscriptions/a3d94b17-52c6-4e08-b1f9-7c20de6a4b12/resourceGroups/rg-payments/providers/Microsoft.ContainerRegistry/registries/paymentsacr";
 const OLD_IMAGE: &str = "AKSUbuntu-2204gen2containerd-202409.23.0";
+/// The service principal the payments clusters used before their migration; the demo
+/// emulator's Microsoft Graph has its application (a secret due in 25 days).
+/// The payments clusters' old service principal (the emulator's Graph serves it:
+/// `azure_emulator::demo::PAYMENTS_OLD_SP`, checked equal in a test).
+pub const PAYMENTS_OLD_SP: &str = "2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a";
+
+#[cfg(all(test, feature = "emulator"))]
+#[test]
+fn the_old_sp_is_the_one_the_emulator_serves() {
+    assert_eq!(PAYMENTS_OLD_SP, azure_emulator::demo::PAYMENTS_OLD_SP);
+}
 
 /// The history the demo tenant starts from, as if the tool had been running nightly:
 /// two payments clusters flipped from a service principal to a managed identity 12
-/// days before `now`. Only used when `--demo` finds no history of its own.
+/// days before `now` (aks-payments to a user-assigned one, aks-payments-batch to a
+/// system-assigned one). Only used when `--demo` finds no history of its own.
 pub fn seed_history(now: DateTime<Utc>) -> History {
     let flip = now - Duration::days(12);
-    let entry = |id: &str, pools: &[(&str, Option<&str>)], acr: Vec<String>| {
+    let entry = |id: &str, kind: FlipKind, pools: &[(&str, Option<&str>)], acr: Vec<String>| {
         let pools: crate::inventory::SmallMap<Option<String>> = pools
             .iter()
             .map(|(n, v)| (n.to_string(), v.map(str::to_string)))
+            .collect();
+        let records: crate::inventory::SmallMap<PoolRecord> = pools
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.clone(),
+                    PoolRecord {
+                        node_image_version: v.clone(),
+                        orchestrator_version: Some("1.30.6".into()),
+                    },
+                )
+            })
             .collect();
         ClusterHistory {
             id: id.to_string(),
             first_seen: now - Duration::days(90),
             last_seen: now - Duration::days(1),
-            mode: crate::rules::model::ControlPlaneIdentity::SystemAssigned,
-            sp_client_id: Some("2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a".into()),
+            mode: match kind {
+                FlipKind::SystemAssigned => {
+                    crate::rules::model::ControlPlaneIdentity::SystemAssigned
+                }
+                _ => crate::rules::model::ControlPlaneIdentity::UserAssigned,
+            },
+            sp_client_id: Some(PAYMENTS_OLD_SP.into()),
             pools: pools.clone(),
             migration: Some(Migration {
                 observed_at: flip,
                 last_seen_as_sp: flip - Duration::days(1),
-                sp_client_id: Some("2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a".into()),
+                sp_client_id: Some(PAYMENTS_OLD_SP.into()),
                 pools_at_flip: pools,
+                kind: Some(kind),
+                sp_pools: Some(records.clone()),
+                flip_pools: Some(records),
             }),
             sp_acr_registries: acr,
+            sp_pools: None,
+            resource_uid: None,
+            created_at: None,
         }
     };
     let clusters = [
         entry(
             PAYMENTS,
+            FlipKind::UserAssigned,
             &[("np1", Some(OLD_IMAGE)), ("np2", Some(OLD_IMAGE))],
             vec![PAYMENTS_ACR.to_string()],
         ),
-        entry(PAYMENTS_BATCH, &[("np1", None)], vec![]),
+        entry(
+            PAYMENTS_BATCH,
+            FlipKind::SystemAssigned,
+            &[("np1", None)],
+            vec![],
+        ),
     ];
     History {
         version: 1,

@@ -44,6 +44,10 @@ pub struct Cluster {
     pub kubernetes_version: Option<String>,
     /// `systemData.createdAt`, when the source carries it.
     pub created_at: Option<DateTime<Utc>>,
+    /// `properties.resourceUID`: unique per create, so a cluster deleted and created
+    /// again under the same ARM id gets a new one.
+    #[serde(default)]
+    pub resource_uid: Option<String>,
     /// The `identity` block; `None` when absent, null or `type: None`.
     pub identity: Option<ClusterIdentity>,
     /// `servicePrincipalProfile.clientId`: a GUID, a legacy `http://` name, or `msi`.
@@ -130,6 +134,11 @@ pub struct AgentPool {
     pub orchestrator_version: Option<String>,
     pub provisioning_state: Option<String>,
     pub vnet_subnet_id: Option<String>,
+    /// `latestNodeImageVersion` of `GET .../agentPools/{p}/upgradeProfiles/default`: not
+    /// in Resource Graph nor in the cluster's pool profiles; read only when an inventory
+    /// file adds it to a pool.
+    #[serde(default)]
+    pub latest_node_image_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -168,9 +177,23 @@ pub struct Subscription {
     /// The bare GUID.
     pub id: String,
     pub name: String,
+    /// `tenantId` as the source printed it: the subscription's own tenant in Resource
+    /// Graph and ARM, but the tenant of the caller's token in `az account list` (the
+    /// managing tenant for a subscription delegated through Azure Lighthouse).
     pub tenant_id: Option<String>,
+    /// `homeTenantId` (`az account list`): the subscription's own tenant.
+    #[serde(default)]
+    pub home_tenant_id: Option<String>,
     pub state: Option<String>,
     pub tags: SmallMap<String>,
+}
+
+impl Subscription {
+    /// The tenant the subscription belongs to: `homeTenantId` when the source gave
+    /// one, else `tenantId` (which Resource Graph and ARM fill with the home tenant).
+    pub fn home_tenant(&self) -> Option<&str> {
+        self.home_tenant_id.as_deref().or(self.tenant_id.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

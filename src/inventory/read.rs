@@ -83,6 +83,8 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
             pp,
         )?),
         created_at,
+        // ARM spells it `resourceUID`, `az` prints `resourceUid`.
+        resource_uid: opt_str(p, "resourceUID", pp)?.or(opt_str(p, "resourceUid", pp)?),
         identity: cluster_identity(o)?,
         sp_client_id,
         node_resource_group: opt_str(p, "nodeResourceGroup", pp)?,
@@ -172,6 +174,7 @@ fn agent_pool(o: &Obj, path: &str) -> Result<AgentPool, String> {
         provisioning_state: opt_str(p, "provisioningState", &pp)?,
         // ARM spells it `vnetSubnetID`, `az` prints `vnetSubnetId`.
         vnet_subnet_id: opt_str(p, "vnetSubnetID", &pp)?.or(opt_str(p, "vnetSubnetId", &pp)?),
+        latest_node_image_version: opt_str(p, "latestNodeImageVersion", &pp)?,
     })
 }
 
@@ -304,6 +307,7 @@ pub fn subscription(v: &Value) -> Result<Subscription, String> {
         id,
         name,
         tenant_id: opt_str(o, "tenantId", "")?,
+        home_tenant_id: opt_str(o, "homeTenantId", "")?,
         state,
         tags: string_map(o, "tags", "")?,
     })
@@ -472,6 +476,64 @@ mod tests {
         let e = role_assignment(&json!({"id": id, "principalId": long, "roleDefinitionId": rd}))
             .unwrap_err();
         assert!(e.starts_with("`principalId` is 4097 bytes"), "{e}");
+    }
+
+    #[test]
+    fn resource_uid_and_latest_node_image_in_both_shapes() {
+        let arm = cluster_with(|v| {
+            v["properties"]["resourceUID"] = "6650d1b5e0a1f40001c2a3b4".into();
+            v["systemData"] = json!({"createdAt": "2026-05-01T10:00:00.1234567Z"});
+            v["properties"]["agentPoolProfiles"][0]["latestNodeImageVersion"] =
+                "AKSUbuntu-2204gen2containerd-202606.01.0".into();
+        })
+        .unwrap();
+        assert_eq!(
+            arm.resource_uid.as_deref(),
+            Some("6650d1b5e0a1f40001c2a3b4")
+        );
+        assert_eq!(
+            arm.created_at.unwrap().to_rfc3339(),
+            "2026-05-01T10:00:00.123456700+00:00"
+        );
+        assert_eq!(
+            arm.pools[0].latest_node_image_version.as_deref(),
+            Some("AKSUbuntu-2204gen2containerd-202606.01.0")
+        );
+        let az = cluster(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c",
+            "resourceUid": "6650d1b5e0a1f40001c2a3b5",
+            "agentPoolProfiles": [{"name": "np1", "nodeImageVersion": "a"}]
+        }))
+        .unwrap();
+        assert_eq!(az.resource_uid.as_deref(), Some("6650d1b5e0a1f40001c2a3b5"));
+        assert_eq!(az.pools[0].latest_node_image_version, None);
+    }
+
+    #[test]
+    fn a_delegated_subscription_keeps_its_home_tenant() {
+        // `az account list` for a subscription delegated through Azure Lighthouse:
+        // `tenantId` is the managing tenant, `homeTenantId` the subscription's own.
+        let s = subscription(&json!({
+            "id": "2c7d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "name": "cust-prod",
+            "tenantId": "aaaaaaaa-0000-4000-8000-000000000001",
+            "homeTenantId": "bbbbbbbb-0000-4000-8000-000000000002",
+            "managedByTenants": [{"tenantId": "aaaaaaaa-0000-4000-8000-000000000001"}]
+        }))
+        .unwrap();
+        assert_eq!(
+            s.home_tenant(),
+            Some("bbbbbbbb-0000-4000-8000-000000000002")
+        );
+        // Resource Graph / ARM rows: `tenantId` is the home tenant.
+        let r = subscription(&json!({
+            "id": "/subscriptions/2c7d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+            "tenantId": "bbbbbbbb-0000-4000-8000-000000000002"
+        }))
+        .unwrap();
+        assert_eq!(
+            r.home_tenant(),
+            Some("bbbbbbbb-0000-4000-8000-000000000002")
+        );
     }
 
     #[test]

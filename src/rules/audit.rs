@@ -100,10 +100,17 @@ impl Auditor<'_> {
     /// One cluster: its row, findings, role checks and next history into `out`.
     fn cluster(&self, c: &Cluster, prev: &mut History, out: &mut Audited, strings: &mut Strings) {
         let cp_principal = self.idx.control_plane_principal(c);
-        let checks = self.checks(c, cp_principal.is_some());
+        let mut checks = self.checks(c, cp_principal.is_some());
         let before = prev.take(&c.id);
         let observed = self.observe(c, before.as_ref(), cp_principal.as_deref());
-        let (status, status_pools) = history::migration_status(c, &observed);
+        let (status, status_pools) = super::migration::status(c, &observed);
+        super::migration::old_sp_secret_checks(
+            &mut checks,
+            status,
+            &observed,
+            &self.sp_creds,
+            self.graph,
+        );
         let ctx = ClusterCtx {
             cluster: c,
             observed: &observed,

@@ -101,6 +101,8 @@ pub struct RuleInfo {
 }
 
 const DOC_MI: &str = "https://learn.microsoft.com/azure/aks/use-managed-identity";
+const DOC_UA: &str = "https://learn.microsoft.com/azure/aks/user-assigned-managed-identity";
+const DOC_SA: &str = "https://learn.microsoft.com/azure/aks/system-assigned-managed-identity";
 const DOC_OVERVIEW: &str = "https://learn.microsoft.com/azure/aks/managed-identity-overview";
 const DOC_KUBELET: &str = "https://learn.microsoft.com/azure/aks/use-managed-identity#use-a-pre-created-kubelet-managed-identity";
 const DOC_POD: &str = "https://learn.microsoft.com/azure/aks/use-azure-ad-pod-identity";
@@ -111,13 +113,13 @@ pub const CATALOGUE: &[RuleInfo] = &[
     RuleInfo { id: RuleId::ServicePrincipal, title: "Control plane uses a service principal", severity: Severity::High,
         rationale: "A service principal's secret expires and must be rotated by hand; when it lapses the cluster can no longer manage load balancers, disks or IPs. Managed identities are rotated by Azure.", source: DOC_MI },
     RuleInfo { id: RuleId::KubeletPending, title: "Migrated to managed identity, but kubelet still on the service principal", severity: Severity::High,
-        rationale: "After `az aks update --enable-managed-identity`, kubelet keeps using the service principal until each node pool is re-imaged (`az aks nodepool upgrade --node-image-only`). No ARM field shows it; history does.", source: DOC_MI },
-    RuleInfo { id: RuleId::KubeletUnknown, title: "Migration seen, node pool state cannot be established", severity: Severity::Medium,
-        rationale: "The cluster was migrated from a service principal, but the node image versions needed to tell whether kubelet moved are not available.", source: DOC_MI },
+        rationale: "After a switch to a user-assigned control-plane identity, kubelet keeps using the service principal until each node pool is re-imaged (`az aks nodepool upgrade --node-image-only`, which only acts when a newer node image exists). No ARM field shows it; history does: a pool with the same node image and Kubernetes version as on the last run that saw the service principal. A switch to a system-assigned identity is documented (since 2026-07-31) to re-image every node and never gives this rule.", source: DOC_UA },
+    RuleInfo { id: RuleId::KubeletUnknown, title: "Migration seen, whether kubelet moved cannot be established: verify", severity: Severity::Medium,
+        rationale: "The signals disagree or are missing: a system-assigned switch with unchanged node images (the docs now say that switch re-images every node, keeping the image version; older text said kubelet stays on the service principal), a pool changed or added in the same interval as a user-assigned switch (before the switch it stays on the service principal), or no node image version. Never high; the fix lists the command that shows which credential kubelet uses on a node.", source: DOC_SA },
     RuleInfo { id: RuleId::InconsistentIdentity, title: "Identity state is inconsistent", severity: Severity::High,
         rationale: "A managed-identity cluster reports `servicePrincipalProfile.clientId = msi` and a kubelet identity; a bring-your-own kubelet identity requires a user-assigned control plane. Anything else is a half-finished update.", source: DOC_OVERVIEW },
     RuleInfo { id: RuleId::SecretExpiry, title: "Service principal credential expired or expiring within 30 days", severity: Severity::Critical,
-        rationale: "A cluster on a service principal stops reaching Azure when the secret or certificate expires: critical once expired, high within 30 days. Needs `--graph` (Application.Read.All).", source: DOC_MI },
+        rationale: "A cluster on a service principal stops reaching Azure when the secret or certificate expires: critical once expired, high within 30 days. Also the old service principal of a migrated cluster whose kubelet is still pending (AKSMI002). Needs `--graph` (Application.Read.All).", source: DOC_MI },
     RuleInfo { id: RuleId::MissingRole, title: "A documented default role is missing", severity: Severity::High,
         rationale: "Without its documented role, the identity's feature breaks (load balancers, add-on metrics, ingress). Role grants can take up to 60 minutes to propagate, so fresh clusters get a grace period.", source: DOC_OVERVIEW },
     RuleInfo { id: RuleId::ExcessRole, title: "An identity holds a role beyond its documented defaults", severity: Severity::Medium,
@@ -132,8 +134,8 @@ pub const CATALOGUE: &[RuleInfo] = &[
         rationale: "A pre-created kubelet identity must be assignable by the control-plane identity: Managed Identity Operator scoped to the kubelet identity.", source: DOC_KUBELET },
     RuleInfo { id: RuleId::AcrPullAfterMigration, title: "Kubelet identity lacks AcrPull after migration", severity: Severity::Medium,
         rationale: "A cluster that used `--attach-acr` with a service principal must run `az aks update --attach-acr` again after migrating: the new kubelet identity has no AcrPull, and image pulls fail.", source: DOC_MI },
-    RuleInfo { id: RuleId::TenantMismatch, title: "Managed identity tenant differs from the subscription's tenant", severity: Severity::Critical,
-        rationale: "Managed-identity clusters cannot move tenants; a cluster whose identity tenant is not its subscription's tenant is broken.", source: DOC_MI },
+    RuleInfo { id: RuleId::TenantMismatch, title: "Managed identity tenant differs from the subscription's home tenant", severity: Severity::Critical,
+        rationale: "Managed-identity clusters cannot move tenants; a cluster whose identity tenant is not its subscription's home tenant is broken. The home tenant is `homeTenantId` in `az account list` (whose `tenantId` is the managing tenant for a subscription delegated through Azure Lighthouse), `tenantId` in Resource Graph and ARM.", source: DOC_MI },
     RuleInfo { id: RuleId::UnsupportedRegion, title: "Own managed identity in a region where it is not supported", severity: Severity::Medium,
         rationale: "A user-assigned control-plane identity is not supported in US DoD Central, US DoD East and US Gov Iowa; a pre-created kubelet identity is not supported in China East and China North.", source: DOC_MI },
     RuleInfo { id: RuleId::PodIdentity, title: "Pod identity (preview) is in use", severity: Severity::Medium,

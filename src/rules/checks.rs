@@ -5,7 +5,6 @@ use super::classify::{self, KubeletIdentity};
 use super::index::Index;
 use super::remedy;
 use super::{ClusterCtx, Finding, IdentityKey, RuleId};
-use crate::history::MigrationStatus;
 use crate::inventory::{Addon, IdentityType};
 
 /// A finding with the catalogue's severity.
@@ -50,7 +49,8 @@ pub fn secret_expiry_findings(
 ) -> Vec<Finding> {
     let c = ctx.cluster;
     if classify::is_managed(c) {
-        return vec![];
+        // A migrated cluster whose kubelet still uses the old service principal.
+        return super::migration::old_sp_secret_findings(ctx, creds);
     }
     let Some(sp) = c
         .sp_client_id
@@ -183,42 +183,22 @@ fn own_kubelet_with_system_assigned(ctx: &ClusterCtx) -> Option<Finding> {
         remedy::show_identity(c)))
 }
 
-/// AKSMI002 (per pool not re-imaged since the migration) and AKSMI003 (migrated,
-/// pools' state unknown): the kubelet trap.
+/// AKSMI002 / AKSMI003: the kubelet trap (decision table in [`super::migration`]).
 fn kubelet_migration(ctx: &ClusterCtx) -> Vec<Finding> {
-    let c = ctx.cluster;
-    match ctx.status {
-        MigrationStatus::Pending => {
-            let since = ctx
-                .observed
-                .migration
-                .as_ref()
-                .map(|m| m.observed_at.format("%Y-%m-%d").to_string())
-                .unwrap_or_default();
-            ctx.status_pools.iter().map(|pool| new_finding(ctx, RuleId::KubeletPending, IdentityKey::Kubelet, pool,
-                format!("pool `{pool}` has not been re-imaged since the switch to managed identity (seen {since}): kubelet still uses the service principal"),
-                remedy::reimage_pool(c, pool))).collect()
-        }
-        MigrationStatus::Unknown => {
-            let pools = ctx.status_pools.join(", ");
-            vec![new_finding(ctx, RuleId::KubeletUnknown, IdentityKey::Kubelet, "",
-                format!("cluster migrated from a service principal, but the node image version of pool(s) {pools} is unknown: cannot tell whether kubelet moved"),
-                remedy::list_pool_images(c))]
-        }
-        _ => vec![],
-    }
+    super::migration::findings(ctx)
 }
 
-/// AKSMI030: the managed identity's tenant is not the subscription's.
+/// AKSMI030: the managed identity's tenant is not the subscription's home tenant (not
+/// the tenant `az account list` signed in to: a managing tenant through Azure Lighthouse).
 fn tenant_mismatch(ctx: &ClusterCtx, idx: &Index) -> Option<Finding> {
     let c = ctx.cluster;
     let itenant = c.identity.as_ref()?.tenant_id.as_deref()?;
-    let stenant = idx.subscription(&c.subscription_id)?.tenant_id.as_deref()?;
+    let stenant = idx.subscription(&c.subscription_id)?.home_tenant()?;
     if itenant.eq_ignore_ascii_case(stenant) {
         return None;
     }
     Some(new_finding(ctx, RuleId::TenantMismatch, IdentityKey::ControlPlane, "",
-        format!("managed identity tenant `{itenant}` differs from the subscription's tenant `{stenant}`: managed-identity clusters cannot move tenants"),
+        format!("managed identity tenant `{itenant}` differs from the subscription's home tenant `{stenant}`: managed-identity clusters cannot move tenants"),
         remedy::show_identity(c)))
 }
 

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod classify;
 pub mod evaluated;
 pub mod index;
+pub mod migration;
 pub mod model;
 pub mod owner;
 pub mod remedy;

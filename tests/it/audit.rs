@@ -297,7 +297,8 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The kubelet trap over three nights: SP → migrated (same images) → re-imaged.
+/// The kubelet trap over three nights: SP → migrated to a user-assigned control-plane
+/// identity (same images) → re-imaged.
 #[test]
 fn migration_scenario_pending_then_complete() {
     let tmp = tempfile::tempdir().unwrap();
@@ -316,7 +317,9 @@ fn migration_scenario_pending_then_complete() {
             }
         });
         if mi {
-            c["identity"] = serde_json::json!({"type": "SystemAssigned", "principalId": "11111111-2222-4333-8444-555555555555", "tenantId": "5f0e3c1a-7b2d-4e6f-9a8b-1c2d3e4f5a6b"});
+            c["identity"] = serde_json::json!({"type": "UserAssigned", "userAssignedIdentities": {
+                "/subscriptions/0d6a8e42-3f1b-4c5d-8e9f-a1b2c3d4e5f6/resourceGroups/rg-ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aks1-control-plane":
+                    {"principalId": "11111111-2222-4333-8444-555555555555", "clientId": "22222222-2222-4333-8444-555555555555"}}});
             c["properties"]["identityProfile"] = serde_json::json!({"kubeletidentity": {
                 "resourceId": "/subscriptions/0d6a8e42-3f1b-4c5d-8e9f-a1b2c3d4e5f6/resourcegroups/MC_rg_aks1_westeurope/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aks1-agentpool",
                 "clientId": "c", "objectId": "66666666-7777-4888-8999-000000000000"}});
@@ -359,6 +362,26 @@ fn migration_scenario_pending_then_complete() {
     assert_eq!(c3["migration_status"], "complete");
     assert_eq!(c3["pools_pending_upgrade"], "0");
     assert!(!f3.iter().any(|f| f["rule_id"] == "AKSMI002"));
+}
+
+/// Azure Lighthouse: `az account list` in the managing tenant prints that tenant as
+/// `tenantId`; AKSMI030 compares with the subscription's `homeTenantId`.
+#[test]
+fn a_delegated_subscription_is_compared_with_its_home_tenant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run_audit(&fixture("lighthouse"), &tmp.path().join("out"), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let tenant: Vec<_> = csv_rows(&r.out.join("findings.csv"))
+        .into_iter()
+        .filter(|f| f["rule_id"] == "AKSMI030")
+        .collect();
+    assert_eq!(tenant.len(), 1, "{tenant:?}");
+    assert_eq!(tenant[0]["cluster_name"], "aks-cust-moved");
+    assert_eq!(tenant[0]["severity"], "critical");
+    assert!(
+        tenant[0]["message"].contains("home tenant `bbbbbbbb-2222-4222-8222-222222222222`"),
+        "{tenant:?}"
+    );
 }
 
 #[test]
@@ -581,7 +604,9 @@ fn real_azure_payloads_classify() {
         cover_subscriptions(&inv);
         let out = run_night(&inv, &state, &tmp.path().join(format!("migout{n}")), now);
         let row = csv_rows(&out.join("clusters.csv")).remove(0);
-        let want = if n == 1 { "not_migrated" } else { "pending" };
+        // A system-assigned flip: the docs (since 2026-07-31) say it re-images every
+        // node, keeping the image version, so an unchanged image proves nothing.
+        let want = if n == 1 { "not_migrated" } else { "unknown" };
         assert_eq!(row["migration_status"], want, "step {n}: {row:?}");
     }
 }

@@ -173,8 +173,13 @@ async fn demo_runs_the_live_path_with_no_setup() {
         if row["rule_id"] != "AKSMI005" {
             continue;
         }
-        fixes += 1;
         let fix = &row["remediation"];
+        if row["identity"] == "kubelet" {
+            // A migrated cluster's kubelet still on the old SP: the fix is the re-image.
+            assert!(fix.contains("az aks nodepool upgrade"), "{fix}");
+            continue;
+        }
+        fixes += 1;
         let reset = fix
             .lines()
             .find(|l| l.contains("credential reset"))

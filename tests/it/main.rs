@@ -5,6 +5,7 @@ mod emulator;
 mod faults;
 mod live;
 mod mail;
+mod migration;
 mod nightly;
 mod report;
 mod robustness;

@@ -4,6 +4,10 @@
 //! `examples/demo/` folder (also usable as `--inventory examples/demo`).
 
 /// `(file name, JSON text)` of each demo inventory file.
+/// The service principal the demo's payments clusters used before their migration:
+/// the audit's demo history names it, and the emulated Microsoft Graph serves it.
+pub const PAYMENTS_OLD_SP: &str = "2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a";
+
 pub const FILES: [(&str, &str); 5] = [
     (
         "subscriptions.json",

@@ -164,6 +164,18 @@ impl Tenant {
                 "keyCredentials": [],
             }));
         }
+        // The service principal the payments clusters left (see `demo::seed_history`):
+        // their kubelet may still use it.
+        let old = crate::demo::PAYMENTS_OLD_SP;
+        apps.push(json!({
+            "id": det_guid(&format!("app:{old}")),
+            "appId": old,
+            "displayName": "aks-payments-sp",
+            "identifierUris": [],
+            "passwordCredentials": [{"keyId": det_guid(&format!("key:{old}")), "displayName": "rbac",
+                                     "endDateTime": (now + chrono::Duration::days(25)).format("%Y-%m-%dT%H:%M:%SZ").to_string()}],
+            "keyCredentials": [],
+        }));
         Arc::make_mut(&mut t.data).applications = apps;
         t
     }
@@ -459,8 +471,10 @@ pub fn normalize_subscription(v: Value) -> Value {
     let name = s("displayName")
         .or_else(|| s("name"))
         .unwrap_or_else(|| guid.clone());
-    let tenant = s("tenantId")
-        .or_else(|| s("homeTenantId"))
+    // A Resource Graph subscription row carries the home tenant; `az account list`
+    // prints the signed-in (for Azure Lighthouse, the managing) tenant as `tenantId`.
+    let tenant = s("homeTenantId")
+        .or_else(|| s("tenantId"))
         .unwrap_or_default();
     let mut props = match m.get("properties") {
         Some(Value::Object(p)) => p.clone(),

@@ -52,8 +52,8 @@ pub(super) fn service_principal_cases() -> Vec<Case> {
 pub(super) fn kubelet_migration_cases() -> Vec<Case> {
     vec![
         case(
-            "AKSMI002 pools not re-imaged since the flip",
-            || migrated(ClusterB::mi("a").pool("np", "v1"), |i| i),
+            "AKSMI002 pools not re-imaged since a user-assigned flip",
+            || migrated(ClusterB::user_assigned("a").pool("np", "v1"), |i| i),
             vec![fire(KubeletPending, "kubelet").about("np")],
             &[ServicePrincipal, KubeletUnknown],
         ),
@@ -91,10 +91,16 @@ pub(super) fn kubelet_migration_cases() -> Vec<Case> {
             &[KubeletPending],
         ),
         case(
-            "AKSMI003 not when images are known",
-            || migrated(ClusterB::mi("a").pool("np", "v1"), |i| i),
+            "AKSMI003 not when images are known (user-assigned flip)",
+            || migrated(ClusterB::user_assigned("a").pool("np", "v1"), |i| i),
             vec![],
             &[KubeletUnknown],
+        ),
+        case(
+            "AKSMI003 system-assigned flip, image unchanged: verify, never a high",
+            || migrated(ClusterB::mi("a").pool("np", "v1"), |i| i),
+            vec![fire(KubeletUnknown, "kubelet").about("")],
+            &[KubeletPending],
         ),
     ]
 }

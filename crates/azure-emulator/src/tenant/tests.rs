@@ -35,6 +35,16 @@ fn az_shape_moves_fields_into_properties_and_derives_ids() {
 }
 
 #[test]
+fn a_delegated_subscription_serves_its_home_tenant_like_resource_graph() {
+    // `az account list` under Azure Lighthouse: `tenantId` is the managing tenant.
+    let az = r#"[{"id": "11111111-0000-0000-0000-000000000003", "name": "cust", "tenantId": "msp", "homeTenantId": "customer", "managedByTenants": [{"tenantId": "msp"}]}]"#;
+    let t = tenant(&[("subscriptions.json", az), ("clusters.json", "[]")]);
+    let row: Value = serde_json::from_str(&t.rows(Table::ResourceContainers)[0].json).unwrap();
+    assert_eq!(row["tenantId"], "customer");
+    assert_eq!(row["properties"]["managedByTenants"][0]["tenantId"], "msp");
+}
+
+#[test]
 fn subscriptions_from_every_shape() {
     let az = r#"[{"id": "11111111-0000-0000-0000-000000000001", "name": "one", "tenantId": "t1", "state": "Enabled", "isDefault": true}]"#;
     let arm = r#"{"value": [{"id": "/subscriptions/11111111-0000-0000-0000-000000000002", "subscriptionId": "11111111-0000-0000-0000-000000000002", "displayName": "two", "tenantId": "t1", "state": "Disabled"}]}"#;
