@@ -17,6 +17,9 @@ use super::paging::PageState;
 use super::retry::{classify, Decision, ErrorKind, RetryPolicy};
 use super::stats::StatsHandle;
 
+/// Times one request renews a token the server rejected as expired.
+const MAX_TOKEN_REFRESHES: u32 = 3;
+
 pub const API_VERSION: &str = "2021-03-01";
 /// Resource Graph's largest page.
 pub const PAGE_SIZE: u32 = 1000;
@@ -170,7 +173,9 @@ impl ArmClient {
         };
         check_bearer_url(url).map_err(|e| fail(None, None, e.to_string()))?;
         let mut attempt = 0u32;
-        let mut refreshed = false;
+        // A token can expire again while a request waits for the quota (a short-lived
+        // or revoked token on a loaded machine): renew it a few times, not forever.
+        let mut refreshes = 0u32;
         loop {
             attempt += 1;
             let (kind, headers, status, code, reason) = match self.tokens.token(scope).await {
@@ -234,7 +239,7 @@ impl ArmClient {
                                     }
                                     let code = error::error_code(&bytes);
                                     if status.as_u16() == 401
-                                        && !refreshed
+                                        && refreshes < MAX_TOKEN_REFRESHES
                                         && matches!(
                                             code.as_deref(),
                                             Some(
@@ -243,7 +248,7 @@ impl ArmClient {
                                             )
                                         )
                                     {
-                                        refreshed = true;
+                                        refreshes += 1;
                                         attempt -= 1;
                                         tracing::info!(
                                             table,
