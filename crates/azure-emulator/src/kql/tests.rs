@@ -256,3 +256,33 @@ proptest::proptest! {
         }
     }
 }
+
+/// The audit's role-assignment filter: service principals and untyped (older)
+/// assignments, as ARG answers it (`isempty` is true for a missing, null or empty
+/// value; `==` is case-sensitive).
+#[test]
+fn principal_type_filter() {
+    let rows = vec![
+        json!({"name": "sp", "properties": {"principalType": "ServicePrincipal"}}),
+        json!({"name": "sp-case", "properties": {"principalType": "serviceprincipal"}}),
+        json!({"name": "user", "properties": {"principalType": "User"}}),
+        json!({"name": "group", "properties": {"principalType": "Group"}}),
+        json!({"name": "missing", "properties": {}}),
+        json!({"name": "null", "properties": {"principalType": null}}),
+        json!({"name": "empty", "properties": {"principalType": ""}}),
+        json!({"name": "no-properties"}),
+    ];
+    let q = Query::parse(
+        "authorizationresources | where isempty(properties.principalType) or tostring(properties.principalType) == 'ServicePrincipal'",
+    )
+    .unwrap();
+    let kept: Vec<Value> = rows
+        .into_iter()
+        .filter_map(|r| q.run_row(r))
+        .map(|r| r.row)
+        .collect();
+    assert_eq!(
+        names(&kept),
+        ["sp", "missing", "null", "empty", "no-properties"]
+    );
+}
