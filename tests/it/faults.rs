@@ -288,7 +288,7 @@ async fn retries_exhausted_on_part_of_the_tenant_leave_named_gaps_and_the_rest_e
     let subs = every_subscription();
     let mut args: Vec<&str> = vec!["--max-attempts", "1"];
     args.extend(subs.iter().map(String::as_str));
-    let (o, st, err) = faulty_run("5xx=20,seed=3", None, &args).await;
+    let (o, st, err) = faulty_run("5xx=20,seed=5", None, &args).await;
     assert!(st.errors_5xx > 0, "{st:?}");
     assert_eq!(o.code, Some(3), "{err}");
     assert!(!o.gaps.is_empty());

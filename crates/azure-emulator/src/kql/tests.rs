@@ -256,3 +256,58 @@ proptest::proptest! {
         }
     }
 }
+
+/// The audit's role-assignment filter: service principals and untyped (older)
+/// assignments, as ARG answers it (`isempty` is true for a missing, null or empty
+/// value; `==` is case-sensitive).
+#[test]
+fn principal_type_filter() {
+    let rows = vec![
+        json!({"name": "sp", "properties": {"principalType": "ServicePrincipal"}}),
+        json!({"name": "sp-case", "properties": {"principalType": "serviceprincipal"}}),
+        json!({"name": "user", "properties": {"principalType": "User"}}),
+        json!({"name": "group", "properties": {"principalType": "Group"}}),
+        json!({"name": "missing", "properties": {}}),
+        json!({"name": "null", "properties": {"principalType": null}}),
+        json!({"name": "empty", "properties": {"principalType": ""}}),
+        json!({"name": "no-properties"}),
+    ];
+    let q = Query::parse(
+        "authorizationresources | where isempty(properties.principalType) or tostring(properties.principalType) == 'ServicePrincipal'",
+    )
+    .unwrap();
+    let kept: Vec<Value> = rows
+        .into_iter()
+        .filter_map(|r| q.run_row(r))
+        .map(|r| r.row)
+        .collect();
+    assert_eq!(
+        names(&kept),
+        ["sp", "missing", "null", "empty", "no-properties"]
+    );
+}
+
+/// The audit's resource-group filter: node resource groups (managed by a cluster) are
+/// left out; `managedBy` is empty or absent on other groups and on subscriptions, and
+/// `!contains` is case-insensitive as in KQL.
+#[test]
+fn managed_by_filter() {
+    let rows = vec![
+        json!({"name": "sub", "type": "microsoft.resources/subscriptions"}),
+        json!({"name": "rg", "managedBy": ""}),
+        json!({"name": "rg-null", "managedBy": null}),
+        json!({"name": "mc", "managedBy": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c"}),
+        json!({"name": "mc-lower", "managedBy": "/subscriptions/s/resourcegroups/rg/providers/microsoft.containerservice/managedclusters/c"}),
+        json!({"name": "app", "managedBy": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Solutions/applications/a"}),
+    ];
+    let q = Query::parse(
+        "resourcecontainers | where managedBy !contains '/providers/Microsoft.ContainerService/managedClusters/'",
+    )
+    .unwrap();
+    let kept: Vec<Value> = rows
+        .into_iter()
+        .filter_map(|r| q.run_row(r))
+        .map(|r| r.row)
+        .collect();
+    assert_eq!(names(&kept), ["sub", "rg", "rg-null", "app"]);
+}
