@@ -9,11 +9,11 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 /// The audit binary built for these tests.
-pub const BIN: &str = env!("CARGO_BIN_EXE_aks-identity-audit");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_aks-identity-audit");
 
 /// The environment variables a caller's shell may set that change what the binary
 /// does; every test starts without them.
-pub const CLEARED_ENV: &[&str] = &[
+pub(crate) const CLEARED_ENV: &[&str] = &[
     "AKS_AUDIT_CONFIG",
     "AKS_AUDIT_LOG",
     "AKS_AUDIT_RUN_ID",
@@ -22,7 +22,7 @@ pub const CLEARED_ENV: &[&str] = &[
 
 /// The binary without the caller's config, log filter, run id or crash point, and
 /// without colour.
-pub fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     let mut c = Command::new(BIN);
     for k in CLEARED_ENV {
         c.env_remove(k);
@@ -32,42 +32,42 @@ pub fn bin() -> Command {
 }
 
 /// The package's root folder.
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// `tests/fixtures/<name>`.
-pub fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
 /// `examples/demo`, the demo inventory.
-pub fn demo_inventory() -> PathBuf {
+pub(crate) fn demo_inventory() -> PathBuf {
     root().join("examples/demo")
 }
 
 /// A process's stderr as text.
-pub fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
 /// A text file's content; panics naming the file.
-pub fn read(p: &Path) -> String {
+pub(crate) fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// A CSV file's rows, each keyed by the header.
-pub fn csv_rows(p: &Path) -> Vec<HashMap<String, String>> {
+pub(crate) fn csv_rows(p: &Path) -> Vec<HashMap<String, String>> {
     csv_text_rows(&read(p))
 }
 
 /// CSV text's rows, each keyed by the header.
-pub fn csv_text_rows(text: &str) -> Vec<HashMap<String, String>> {
+pub(crate) fn csv_text_rows(text: &str) -> Vec<HashMap<String, String>> {
     let mut r = csv::Reader::from_reader(text.as_bytes());
     r.deserialize().map(|x| x.unwrap()).collect()
 }
 
 /// A JSON file's value; panics naming the file.
-pub fn json(p: &Path) -> Value {
+pub(crate) fn json(p: &Path) -> Value {
     serde_json::from_str(&read(p)).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
