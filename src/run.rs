@@ -114,14 +114,14 @@ fn load(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
         None => History::default(),
     };
     if settings.source == Source::Demo && prev.clusters.is_empty() {
-        prev = crate::inventory::demo::seed_history(now);
+        prev = crate::state::demo_seed::seed_history(now);
     }
     let mut runs = match &settings.state {
         Some(dir) => trend::load_runs(dir)?,
         None => vec![],
     };
     if settings.source == Source::Demo && runs.is_empty() {
-        runs = crate::inventory::demo::seed_runs(now);
+        runs = crate::state::demo_seed::seed_runs(now);
     }
     let backfill = match prev.last_run {
         Some(last) if now < last => {

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aks_identity_audit::inventory::{demo, Gap, Inventory, SkippedRow};
+use aks_identity_audit::inventory::{Gap, Inventory, SkippedRow};
 use aks_identity_audit::report::{self, html, render_email, render_text, trend, RenderOptions};
 use aks_identity_audit::rules::{baseline::DEFAULT_BASELINE, suppress, Baseline, Options, Report};
 use aks_identity_audit::run;
+use aks_identity_audit::state::demo_seed as demo;
 use chrono::{DateTime, Utc};
 
 use crate::support::{bin, stderr};

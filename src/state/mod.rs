@@ -25,6 +25,8 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod demo_seed;
+
 /// The lock file inside the state folder (and inside an output folder for `resend`).
 pub const LOCK_FILE: &str = ".lock";
 /// The mail ledger inside the state folder, one JSON object per line.
