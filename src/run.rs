@@ -355,7 +355,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         } else {
             history.save(dir)?;
         }
-        history::write_atomic(
+        crate::secure_fs::write_atomic(
             &dir.join(trend::RUNS_FILE),
             trend::runs_csv(&runs)?.as_bytes(),
         )?;
