@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::RunArgs;
+use crate::exit::Exit;
 use crate::rules::{catalogue, Baseline};
 
 #[derive(Debug, Parser)]
@@ -114,7 +115,7 @@ pub fn report_fatal(format: LogFormat, err: &anyhow::Error) {
                 "level": "ERROR",
                 "message": "fatal error",
                 "error": text,
-                "exit_code": crate::exit::ERROR,
+                "exit_code": crate::exit::Exit::Error.code(),
             })
             .to_string())
         ),
@@ -122,7 +123,7 @@ pub fn report_fatal(format: LogFormat, err: &anyhow::Error) {
 }
 
 /// Runs a parsed command line; returns the process exit code.
-pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     init_logging(cli.log_format, &cli.log_level);
     match cli.command {
         Command::Run(args) => {
@@ -147,26 +148,26 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                     // is as valid for each run as it was at start.
                     let (settings, _) = crate::config::resolve_schedule(&run, &schedule)?;
                     let res = crate::run::run(&settings).await?;
-                    Ok(res.exit_code)
+                    Ok(res.exit_code.code())
                 }
             }))?;
-            Ok(crate::exit::OK)
+            Ok(Exit::Ok)
         }
         #[cfg(feature = "emulator")]
         Command::Emulator { command } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(azure_emulator::run_cli(command))?;
-            Ok(crate::exit::OK)
+            Ok(Exit::Ok)
         }
         #[cfg(not(feature = "emulator"))]
         Command::Emulator { .. } => Err(crate::run::not_in_this_build("the `emulator` command")),
         Command::CheckCron { expr, timezone } => {
             print!("{}", crate::schedule::check_cron_cli(&expr, &timezone)?);
-            Ok(crate::exit::OK)
+            Ok(Exit::Ok)
         }
         Command::Rules => {
             print!("{}", catalogue::render_text());
-            Ok(crate::exit::OK)
+            Ok(Exit::Ok)
         }
         Command::Baselines => {
             for name in Baseline::embedded_names() {
@@ -194,7 +195,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                     );
                 }
             }
-            Ok(crate::exit::OK)
+            Ok(Exit::Ok)
         }
         Command::Resend { dir, config, mail } => {
             let (settings, lock_wait) = crate::config::resolve_resend(config.as_deref(), &mail)?;
@@ -204,10 +205,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let problems = crate::config::check(&file);
             if problems.is_empty() {
                 println!("{}: ok", file.display());
-                Ok(crate::exit::OK)
+                Ok(Exit::Ok)
             } else {
                 eprint!("{}", problems.render());
-                Ok(crate::exit::ERROR)
+                Ok(Exit::Error)
             }
         }
     }

@@ -1,13 +1,37 @@
 //! Exit codes, documented in the README.
 
-/// Audited; nothing at or above `--fail-on`.
-pub const OK: u8 = 0;
-/// Findings at or above `--fail-on`.
-pub const FINDINGS: u8 = 1;
-/// Error: bad configuration or unreadable input.
-pub const ERROR: u8 = 2;
-/// Audited with gaps: skipped rows, unreadable subscriptions, undelivered mail.
-pub const GAPS: u8 = 3;
+/// How a command ended, as the process's exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Exit {
+    /// 0: audited; nothing at or above `--fail-on`.
+    Ok = 0,
+    /// 1: findings at or above `--fail-on`.
+    Findings = 1,
+    /// 2: error: bad configuration or unreadable input.
+    Error = 2,
+    /// 3: audited with gaps: skipped rows, unreadable subscriptions, undelivered mail.
+    Gaps = 3,
+}
+
+impl Exit {
+    /// The numeric exit code.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Exit> for u8 {
+    fn from(e: Exit) -> u8 {
+        e.code()
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> std::process::ExitCode {
+        std::process::ExitCode::from(e.code())
+    }
+}
 
 /// Renders an error chain on one line: `outer: inner: root`, with every known secret
 /// ([`crate::redact`]) masked, whatever a server echoed into it.
@@ -24,6 +48,16 @@ pub fn render_error(err: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::Exit;
+
+    #[test]
+    fn codes_are_the_documented_ones() {
+        assert_eq!(
+            [Exit::Ok, Exit::Findings, Exit::Error, Exit::Gaps].map(u8::from),
+            [0, 1, 2, 3]
+        );
+    }
+
     #[test]
     fn rendered_errors_mask_known_secrets() {
         crate::redact::register("Exit-Test-Secret-1f2e");

@@ -4,7 +4,6 @@
 //! [`observe`] is the single place that decides what a cluster's history becomes after
 //! this run; the rules use it to classify and the writer stores its result.
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -334,27 +333,9 @@ impl History {
     }
 }
 
-/// Creates `dir` (and its parents) readable by the owner only where it creates them.
-pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    crate::secure_fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
-}
-
-/// Writes a file so that a crash at any moment leaves either the old or the new
-/// content: temp file in the same folder, fsync, rename, fsync the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_atomic_with(path, |w| Ok(w.write_all(bytes)?))
-}
-
-/// [`write_atomic`] for content produced by `render` into a buffered writer, so a
-/// large file is never held in memory as a whole.
-pub fn write_atomic_with(
-    path: &Path,
-    render: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    // Mode 0600 (folders 0700), temporaries `.NAME.tmp…` created with O_EXCL (a planted
-    // link is never followed), rename over the target (a link there is replaced).
-    crate::secure_fs::write_atomic_with(path, render)
-}
+// The atomic, private writes every state file uses live in `crate::secure_fs`; the
+// names stay here for callers that reach them through the history.
+pub use crate::secure_fs::{create_private_dir, write_atomic, write_atomic_with};
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! Command-line entry point: parses flags, dispatches, maps results to exit codes.
 use std::process::ExitCode;
 
-use aks_identity_audit::{cli, exit};
+use aks_identity_audit::cli;
+use aks_identity_audit::exit::Exit;
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -11,7 +12,7 @@ fn main() -> ExitCode {
         Ok(code) => code.into(),
         Err(err) => {
             cli::report_fatal(format, &err);
-            ExitCode::from(exit::ERROR)
+            Exit::Error.into()
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Settings, Source};
-use crate::exit;
+use crate::exit::Exit;
 use crate::history::{self, History};
 use crate::inventory::{folder, Inventory};
 use crate::report::{self, trend, RenderOptions};
@@ -20,7 +20,7 @@ use crate::state::{Entry, FolderLock, Ledger};
 pub struct RunResult {
     pub report: Report,
     pub out_dir: PathBuf,
-    pub exit_code: u8,
+    pub exit_code: Exit,
     /// What mail delivery did.
     pub mail: crate::mail::Delivery,
 }
@@ -114,14 +114,14 @@ fn load(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
         None => History::default(),
     };
     if settings.source == Source::Demo && prev.clusters.is_empty() {
-        prev = crate::inventory::demo::seed_history(now);
+        prev = crate::state::demo_seed::seed_history(now);
     }
     let mut runs = match &settings.state {
         Some(dir) => trend::load_runs(dir)?,
         None => vec![],
     };
     if settings.source == Source::Demo && runs.is_empty() {
-        runs = crate::inventory::demo::seed_runs(now);
+        runs = crate::state::demo_seed::seed_runs(now);
     }
     let backfill = match prev.last_run {
         Some(last) if now < last => {
@@ -355,7 +355,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         } else {
             history.save(dir)?;
         }
-        history::write_atomic(
+        crate::secure_fs::write_atomic(
             &dir.join(trend::RUNS_FILE),
             trend::runs_csv(&runs)?.as_bytes(),
         )?;
@@ -399,7 +399,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     // 9. Summarise.
     let mut exit_code = exit_code(&report, settings.fail_on);
     if mail.undelivered > 0 || mail.unmarked > 0 || earlier_undelivered > 0 {
-        exit_code = exit::GAPS;
+        exit_code = Exit::Gaps;
     }
     let s = &report.summary;
     tracing::info!(
@@ -429,7 +429,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         retries = http.retries,
         total_ms = started.elapsed().as_millis() as u64,
         out = %out_dir.display(),
-        exit_code,
+        exit_code = exit_code.code(),
         "audit finished"
     );
     Ok(RunResult {
@@ -446,8 +446,8 @@ pub fn human_summary(r: &RunResult) -> String {
     let s = &r.report.summary;
     let count = |k: &str| k.parse().map_or(0, |k| s.findings.get(k));
     let why = match r.exit_code {
-        exit::OK => "exit 0: nothing at or above --fail-on".to_string(),
-        exit::FINDINGS => "exit 1: findings at or above --fail-on".to_string(),
+        Exit::Ok => "exit 0: nothing at or above --fail-on".to_string(),
+        Exit::Findings => "exit 1: findings at or above --fail-on".to_string(),
         _ => {
             let mut parts = Vec::new();
             if s.gaps > 0 {
@@ -496,13 +496,13 @@ pub fn human_summary(r: &RunResult) -> String {
 }
 
 /// 3 (gaps) outranks 1 (findings): a job that could not see everything must say so first.
-pub fn exit_code(report: &Report, fail_on: Option<rules::Severity>) -> u8 {
+pub fn exit_code(report: &Report, fail_on: Option<rules::Severity>) -> Exit {
     if !report.coverage.is_complete() || !report.output_errors.is_empty() {
-        return exit::GAPS;
+        return Exit::Gaps;
     }
     match (fail_on, report.worst()) {
-        (Some(threshold), Some(worst)) if worst >= threshold => exit::FINDINGS,
-        _ => exit::OK,
+        (Some(threshold), Some(worst)) if worst >= threshold => Exit::Findings,
+        _ => Exit::Ok,
     }
 }
 

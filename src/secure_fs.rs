@@ -34,6 +34,16 @@ pub fn create_dir_all(dir: &Path) -> io::Result<()> {
     b.create(dir)
 }
 
+/// Creates `dir` (and its parents) readable by the owner only where it creates them.
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+/// [`write_atomic_with`] for content already in memory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_with(path, |w| Ok(w.write_all(bytes)?))
+}
+
 /// Writes `path` so that a crash at any moment leaves either the old or the new content:
 /// a fresh temporary in the same folder, fsync, rename over `path`, fsync the folder.
 /// `render` writes the content into a buffered writer.

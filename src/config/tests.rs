@@ -464,7 +464,7 @@ fn configured_modules_do_not_import_config() {
         "azure",
         "rules",
         "retention.rs",
-        "state.rs",
+        "state",
     ] {
         rs_files(&src.join(m), &mut files);
     }

@@ -1,6 +1,5 @@
 //! The typed inventory and the readers that fill it from ARM, Resource Graph and
 //! `az` CLI shapes. One bad element never sinks the run: it is skipped and counted.
-pub mod demo;
 pub mod folder;
 pub mod ids;
 pub mod json;

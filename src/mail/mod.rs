@@ -466,13 +466,13 @@ pub fn resend_command(
     dir: &Path,
     settings: &MailSettings,
     lock_wait: Duration,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<crate::exit::Exit> {
     let rt = tokio::runtime::Runtime::new()?;
     let d = rt.block_on(resend(dir, settings, lock_wait))?;
     println!("sent {}, undelivered {}", d.sent, d.undelivered);
     Ok(if d.undelivered > 0 || d.unmarked > 0 {
-        crate::exit::GAPS
+        crate::exit::Exit::Gaps
     } else {
-        crate::exit::OK
+        crate::exit::Exit::Ok
     })
 }

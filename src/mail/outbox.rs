@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use lettre::Address;
 
 use super::address;
-use crate::history::write_atomic;
+use crate::secure_fs::write_atomic;
 
 pub const OUTBOX: &str = "outbox";
 pub const SENT: &str = "sent";

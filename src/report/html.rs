@@ -54,20 +54,8 @@ pub(crate) fn escape_text(s: &str) -> String {
     tera::escape_html(&crate::logfmt::escape_except(s, &['\n', '\r', '\t']))
 }
 
-/// `s` as a link target if it is an `https:` URL with a host and nothing a browser would
-/// strip or reinterpret (no whitespace or control characters); `None` otherwise, and the
-/// page shows it as plain text. A custom baseline's `source` is not trusted to be a link
-/// (`javascript:`, `data:` ...).
-pub fn https_link(s: &str) -> Option<&str> {
-    if s.len() < "https://".len()
-        || !s[.."https://".len()].eq_ignore_ascii_case("https://")
-        || s.chars().any(|c| c.is_control() || c.is_whitespace())
-    {
-        return None;
-    }
-    let u = url::Url::parse(s).ok()?;
-    (u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty())).then_some(s)
-}
+/// Re-exported: the check lives with the baselines whose `source` it vets.
+pub use crate::rules::baseline::https_link;
 
 pub(crate) fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()

@@ -38,7 +38,7 @@ impl Strings {
 }
 
 /// What auditing every cluster produced.
-pub struct Audited {
+pub(super) struct Audited {
     pub findings: Vec<Finding>,
     pub rows: Vec<ClusterRow>,
     /// The clusters' next history entries.
@@ -64,7 +64,7 @@ struct Auditor<'a> {
 /// Audits `clusters` (taken from `inv`) one by one, moving each one's previous state
 /// out of `prev`. The lookups built here (a large estate's index is ~100 MB) are
 /// freed before the caller goes on.
-pub fn audit_clusters(
+pub(super) fn audit_clusters(
     inv: &Inventory,
     clusters: Vec<Cluster>,
     baseline: &Baseline,
@@ -201,7 +201,7 @@ impl Auditor<'_> {
 }
 
 /// The report's order: most severe first, then rule, cluster, identity and subject.
-pub fn sort_findings(findings: &mut [Finding]) {
+pub(super) fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         (
             b.severity,
@@ -224,7 +224,7 @@ pub fn sort_findings(findings: &mut [Finding]) {
 /// this run's unsuppressed findings plus the earlier ones whose checks did not run
 /// this time (not evaluated, or the cluster's subscription not read), which are
 /// neither resolved nor new again.
-pub fn changes(
+pub(super) fn changes(
     prev: &History,
     findings: &[Finding],
     not_evaluated: &HashMap<String, evaluated::Checks>,
@@ -324,7 +324,7 @@ fn row(
 }
 
 /// The report's headline numbers.
-pub fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Finding]) -> Summary {
+pub(super) fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Finding]) -> Summary {
     let mut s = Summary {
         clusters: rows.len(),
         subscriptions: rows

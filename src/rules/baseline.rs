@@ -214,7 +214,7 @@ impl Baseline {
             }
         }
         // The report links to it: only an https URL (never `javascript:` and the like).
-        if crate::report::html::https_link(&raw.source).is_none() {
+        if https_link(&raw.source).is_none() {
             bail!(
                 "baseline {origin}: key `source`: {:?} is not an https:// URL",
                 raw.source
@@ -310,6 +310,21 @@ fn expected_role(r: &RawRole) -> Result<ExpectedRole, String> {
         required: r.required,
         unless_config: r.unless_config.clone(),
     })
+}
+
+/// `s` as a link target if it is an `https:` URL with a host and nothing a browser would
+/// strip or reinterpret (no whitespace or control characters); `None` otherwise, and the
+/// page shows it as plain text. A custom baseline's `source` is not trusted to be a link
+/// (`javascript:`, `data:` ...).
+pub fn https_link(s: &str) -> Option<&str> {
+    if s.len() < "https://".len()
+        || !s[.."https://".len()].eq_ignore_ascii_case("https://")
+        || s.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return None;
+    }
+    let u = url::Url::parse(s).ok()?;
+    (u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty())).then_some(s)
 }
 
 #[cfg(test)]

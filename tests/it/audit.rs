@@ -1,21 +1,10 @@
 //! The audit engine end to end: the binary on inventory folders.
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"));
-    c.env_remove("AKS_AUDIT_CONFIG").env("NO_COLOR", "1");
-    c
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+use crate::support::{bin, csv_rows, demo_inventory, fixture, read, root, stderr};
 
 struct Run {
     code: i32,
@@ -36,7 +25,7 @@ fn run_audit(inventory: &Path, out: &Path, extra: &[&str]) -> Run {
         .unwrap();
     Run {
         code: o.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&o.stderr).to_string(),
+        stderr: stderr(&o),
         out: out.to_path_buf(),
     }
 }
@@ -85,32 +74,8 @@ fn run_night(inventory: &Path, state: &Path, out: &Path, now: &str) -> PathBuf {
         .arg(out)
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     out.to_path_buf()
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn csv_rows(p: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(p).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
 }
 
 /// Compares an output file with the expected one beside the fixture; `UPDATE_EXPECT=1`
@@ -228,7 +193,7 @@ fn missing_or_unparsable_clusters_file_is_a_clear_error() {
 #[test]
 fn demo_inventory_fires_every_rule() {
     let tmp = tempfile::tempdir().unwrap();
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let demo = demo_inventory();
     // The migration rules need history: two runs, the first seeing service principals.
     let state = tmp.path().join("state");
     let inv1 = tmp.path().join("inv1");
@@ -517,7 +482,7 @@ fn rules_command_prints_catalogue_with_sources() {
 /// Microsoft's own payloads from ../shared/azure-samples, read at test time when present.
 #[test]
 fn real_azure_payloads_classify() {
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/azure-samples");
+    let samples = root().join("../shared/azure-samples");
     if !samples.is_dir() {
         eprintln!(
             "skipping: {} not present (it is outside the repository)",

@@ -1,11 +1,11 @@
 //! Docs stay honest: every flag of every command is documented in the README.
 use std::collections::BTreeSet;
-use std::process::Command;
+
+use crate::support::{bin, root};
 
 #[test]
 fn every_flag_is_in_the_readme() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let commands: &[&[&str]] = &[
         &[],
         &["run"],
@@ -20,11 +20,7 @@ fn every_flag_is_in_the_readme() {
     ];
     let mut missing = BTreeSet::new();
     for c in commands {
-        let out = Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
-            .args(*c)
-            .arg("--help")
-            .output()
-            .unwrap();
+        let out = bin().args(*c).arg("--help").output().unwrap();
         assert!(out.status.success(), "{c:?} --help failed");
         let help = String::from_utf8(out.stdout).unwrap();
         for word in help.split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '-')) {

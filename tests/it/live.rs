@@ -8,6 +8,8 @@ use azure_emulator::{
     generate, start, EmulatorConfig, GenerateArgs, Quota, RunningEmulator, Tenant,
 };
 
+use crate::support::{bin, root};
+
 pub(crate) const SECRET: &str = "s3cr3t-Client-VALUE-9f2c";
 pub(crate) const NOW: &str = "2026-01-15T06:00:00Z";
 
@@ -80,7 +82,7 @@ impl Emu {
         ]);
         args.extend(auth.iter().map(|s| s.to_string()));
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"));
+        let mut cmd = bin();
         cmd.args(&args).current_dir(self.dir.path());
         for k in [
             "AZURE_CLIENT_SECRET",
@@ -89,7 +91,6 @@ impl Emu {
             "IDENTITY_ENDPOINT",
             "IDENTITY_HEADER",
             "MSI_ENDPOINT",
-            "AKS_AUDIT_CONFIG",
         ] {
             cmd.env_remove(k);
         }
@@ -106,7 +107,7 @@ impl Emu {
 }
 
 pub(crate) fn offline(inventory: &Path, out: &Path) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+    bin()
         .args([
             "run",
             "--inventory",
@@ -116,7 +117,6 @@ pub(crate) fn offline(inventory: &Path, out: &Path) -> Output {
             "--now",
             NOW,
         ])
-        .env_remove("AKS_AUDIT_CONFIG")
         .output()
         .unwrap()
 }
@@ -147,9 +147,8 @@ async fn demo_runs_the_live_path_with_no_setup() {
     let o = tokio::task::spawn_blocking({
         let out = out.clone();
         move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+            bin()
                 .args(["run", "--demo", "--out", &out.display().to_string()])
-                .env_remove("AKS_AUDIT_CONFIG")
                 .env_remove("AZURE_AUTHORITY_HOST")
                 .output()
                 .unwrap()
@@ -416,7 +415,7 @@ async fn a_token_expiring_during_the_run_is_renewed() {
 
 #[tokio::test]
 async fn plain_http_bearer_to_a_remote_host_is_refused() {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+    let o = bin()
         .args([
             "run",
             "--arm-endpoint",
@@ -424,7 +423,6 @@ async fn plain_http_bearer_to_a_remote_host_is_refused() {
             "--auth",
             "client-secret",
         ])
-        .env_remove("AKS_AUDIT_CONFIG")
         .env("AZURE_CLIENT_SECRET", SECRET)
         .output()
         .unwrap();
@@ -536,7 +534,7 @@ async fn without_the_ca_the_emulators_certificate_is_refused() {
     let e = serve(Tenant::demo(), None, "").await;
     let url = e.emu.url();
     let o = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+        bin()
             .args([
                 "run",
                 "--arm-endpoint",
@@ -547,7 +545,6 @@ async fn without_the_ca_the_emulators_certificate_is_refused() {
                 "client-secret",
                 "--no-email",
             ])
-            .env_remove("AKS_AUDIT_CONFIG")
             .env_remove("AZURE_AUTHORITY_HOST")
             .env_remove("SSL_CERT_FILE")
             .env_remove("SSL_CERT_DIR")
@@ -582,7 +579,8 @@ fn no_option_disables_tls_verification() {
     ];
     // The audit's sources and the workspace's other crates (the emulator).
     let mut files = vec![];
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = root();
+    let root = root.as_path();
     files_under(&root.join("src"), &mut files);
     let audit_files = files.len();
     files_under(&root.join("crates"), &mut files);
@@ -688,7 +686,7 @@ async fn failing_runs_print_no_secret_in_their_errors() {
         let out = e.out("r");
         let ca = e.ca.display().to_string();
         let o = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+            bin()
                 .args([
                     "--log-level",
                     "trace",
@@ -707,7 +705,6 @@ async fn failing_runs_print_no_secret_in_their_errors() {
                     "--out",
                     &out.display().to_string(),
                 ])
-                .env_remove("AKS_AUDIT_CONFIG")
                 .env_remove("AZURE_AUTHORITY_HOST")
                 .env("AZURE_TENANT_ID", "tenant-1")
                 .env("AZURE_CLIENT_ID", "auditor")

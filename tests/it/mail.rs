@@ -7,17 +7,14 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_aks-identity-audit");
+use crate::support::{self, bin, root, stderr};
+
 const USER: &str = "audit-bot";
 const PASSWORD: &str = "Pw-7f3c9e1a-never-print-me";
 const PASSWORD_ENV: &str = "AKS_AUDIT_SMTP_PASSWORD";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn fixture() -> PathBuf {
-    root().join("tests/fixtures/mail-owners")
+    support::fixture("mail-owners")
 }
 
 /// The venv's Python with aiosmtpd; fails (never skips) when it is missing.
@@ -152,11 +149,9 @@ fn dump(maildir: &Path) -> Vec<Value> {
 }
 
 fn cmd(args: &[String], password: Option<&str>) -> Output {
-    let mut c = Command::new(BIN);
+    let mut c = bin();
     c.args(["--log-format", "json"]).args(args);
-    c.env_remove(PASSWORD_ENV)
-        .env_remove("AKS_AUDIT_CONFIG")
-        .env_remove("AKS_AUDIT_LOG");
+    c.env_remove(PASSWORD_ENV);
     if let Some(p) = password {
         c.env(PASSWORD_ENV, p);
     }
@@ -177,10 +172,6 @@ fn audit(out: &Path, extra: &[String], password: Option<&str>) -> Output {
     ];
     args.extend_from_slice(extra);
     cmd(&args, password)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
 }
 
 fn files(dir: &Path) -> Vec<String> {
@@ -564,12 +555,10 @@ fn cmd_within(args: &[String], limit: std::time::Duration) -> (Output, std::time
     let logs = tempfile::tempdir().unwrap();
     let (out_path, err_path) = (logs.path().join("out"), logs.path().join("err"));
     let started = std::time::Instant::now();
-    let mut child = Command::new(BIN)
+    let mut child = bin()
         .args(["--log-format", "json"])
         .args(args)
         .env_remove(PASSWORD_ENV)
-        .env_remove("AKS_AUDIT_CONFIG")
-        .env_remove("AKS_AUDIT_LOG")
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
@@ -1002,13 +991,12 @@ fn a_crash_at_any_stage_loses_no_notification_and_sends_none_twice() {
                 "sec@corp.example.com".into(),
             ];
             all.extend(args);
-            let mut c = Command::new(BIN);
+            let mut c = bin();
             c.args(["--log-format", "json"]).args(&all);
-            c.env(PASSWORD_ENV, PASSWORD).env_remove("AKS_AUDIT_CONFIG");
-            match crash {
-                Some(p) => c.env("AKS_AUDIT_TEST_CRASH_AT", p),
-                None => c.env_remove("AKS_AUDIT_TEST_CRASH_AT"),
-            };
+            c.env(PASSWORD_ENV, PASSWORD);
+            if let Some(p) = crash {
+                c.env("AKS_AUDIT_TEST_CRASH_AT", p);
+            }
             c.output().unwrap()
         };
         let o = night("n1", "2026-06-01T02:00:00Z", Some(point));

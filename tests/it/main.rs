@@ -11,3 +11,4 @@ mod report;
 mod robustness;
 mod sdk;
 mod security;
+mod support;

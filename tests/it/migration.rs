@@ -2,9 +2,10 @@
 //! the image-string comparison used to get it wrong.
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::{json, Value};
+
+use crate::support::{bin, csv_rows, stderr};
 
 const SUB: &str = "0d6a8e42-3f1b-4c5d-8e9f-a1b2c3d4e5f6";
 const TENANT: &str = "5f0e3c1a-7b2d-4e6f-9a8b-1c2d3e4f5a6b";
@@ -96,9 +97,7 @@ impl Nights {
             std::fs::write(inv.join(name), v.to_string()).unwrap();
         }
         let out = self.tmp.path().join(format!("out{}", self.n));
-        let o = Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
-            .env_remove("AKS_AUDIT_CONFIG")
-            .env("NO_COLOR", "1")
+        let o = bin()
             .args(["run", "--now", now, "--inventory"])
             .arg(&inv)
             .arg("--state")
@@ -107,19 +106,8 @@ impl Nights {
             .arg(&out)
             .output()
             .unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let rows = |f: &str| -> Rows {
-            csv::Reader::from_path(out.join(f))
-                .unwrap()
-                .deserialize()
-                .map(|r| r.unwrap())
-                .collect()
-        };
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let rows = |f: &str| -> Rows { csv_rows(&out.join(f)) };
         let kubelet = rows("findings.csv")
             .into_iter()
             .filter(|f| ["AKSMI002", "AKSMI003", "AKSMI005"].contains(&f["rule_id"].as_str()))

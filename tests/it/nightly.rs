@@ -5,23 +5,10 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_aks-identity-audit");
+use crate::support::{bin, csv_rows, json, stderr, BIN};
+
 const SUB_A: &str = "0d6a8e42-3f1b-4c5d-8e9f-a1b2c3d4e5f6";
 const SUB_B: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-
-fn bin() -> Command {
-    let mut c = Command::new(BIN);
-    c.env_remove("AKS_AUDIT_CONFIG")
-        .env_remove("AKS_AUDIT_LOG")
-        .env_remove("AKS_AUDIT_RUN_ID")
-        .env_remove("AKS_AUDIT_TEST_CRASH_AT")
-        .env("NO_COLOR", "1");
-    c
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
 
 /// A managed-identity cluster `name` in `sub` whose control plane holds no role: each
 /// is one "missing Contributor" finding (AKSMI010) when its grants are read.
@@ -86,15 +73,6 @@ fn run(inv: &Path, out: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap()
-}
-
-fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    r.deserialize().map(|x| x.unwrap()).collect()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// Night 1 a pilot of 3 clusters, night 2 the tenant (150: 147 new findings), night 3

@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aks_identity_audit::inventory::{demo, Gap, Inventory, SkippedRow};
+use aks_identity_audit::inventory::{Gap, Inventory, SkippedRow};
 use aks_identity_audit::report::{self, html, render_email, render_text, trend, RenderOptions};
 use aks_identity_audit::rules::{baseline::DEFAULT_BASELINE, suppress, Baseline, Options, Report};
 use aks_identity_audit::run;
+use aks_identity_audit::state::demo_seed as demo;
 use chrono::{DateTime, Utc};
+
+use crate::support::{bin, stderr};
 
 fn now() -> DateTime<Utc> {
     "2026-03-02T06:00:00Z".parse().unwrap()
@@ -291,12 +294,7 @@ fn role_assignments_csv_agrees_with_the_role_findings() {
 // ---------------------------------------------------------------- history and trend
 
 fn audit(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
-        .arg("run")
-        .args(args)
-        .env_remove("AKS_AUDIT_CONFIG")
-        .output()
-        .unwrap()
+    bin().arg("run").args(args).output().unwrap()
 }
 
 #[test]
@@ -319,11 +317,7 @@ fn runs_csv_grows_per_run_bounded_by_history_days() {
             "--history-days",
             days,
         ]);
-        assert!(
-            o.status.code().is_some_and(|c| c < 2),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.code().is_some_and(|c| c < 2), "{}", stderr(&o));
         let runs = trend::load_runs(&state).unwrap();
         (
             runs,

@@ -1,19 +1,15 @@
 //! Random and truncated input never panics the readers; killing a run at any moment
 //! leaves history and earlier reports intact.
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use aks_identity_audit::inventory::{folder, Kind, Loader};
 use proptest::prelude::*;
 
+use crate::support::{bin, demo_inventory};
+
 fn demo(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("examples/demo")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read_to_string(demo_inventory().join(name)).unwrap()
 }
 
 const KINDS: [Kind; 5] = [
@@ -107,10 +103,9 @@ proptest! {
 fn sigkill_never_corrupts_history() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
-    let bin = env!("CARGO_BIN_EXE_aks-identity-audit");
+    let inv = demo_inventory();
     let run = |out: &Path| {
-        Command::new(bin)
+        bin()
             .args(["run", "--now", "2026-06-01T00:00:00Z", "--inventory"])
             .arg(&inv)
             .arg("--state")
@@ -126,7 +121,7 @@ fn sigkill_never_corrupts_history() {
     let mut rng_delay = 1u64;
     for i in 0..12 {
         let out = tmp.path().join(format!("killed{i}"));
-        let mut child = Command::new(bin)
+        let mut child = bin()
             .args(["run", "--now", "2026-06-02T00:00:00Z", "--inventory"])
             .arg(&inv)
             .arg("--state")
@@ -165,7 +160,7 @@ async fn sigkill_during_a_live_run_never_corrupts_history_or_earlier_reports() {
     .await;
     let state = e.out("state");
     let live_run = |out: &Path, now: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"));
+        let mut c = bin();
         c.args(["run", "--auth", "client-secret", "--now", now])
             .arg("--arm-endpoint")
             .arg(e.emu.url())
@@ -177,7 +172,6 @@ async fn sigkill_during_a_live_run_never_corrupts_history_or_earlier_reports() {
             .arg(&state)
             .arg("--out")
             .arg(out)
-            .env_remove("AKS_AUDIT_CONFIG")
             .env_remove("AZURE_AUTHORITY_HOST")
             .env("AZURE_TENANT_ID", "t")
             .env("AZURE_CLIENT_ID", "c")
@@ -249,11 +243,10 @@ fn silent_smtp_server() -> (u16, std::thread::JoinHandle<()>) {
 fn sigkill_during_sending_keeps_history_reports_and_the_outbox() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
-    let bin = env!("CARGO_BIN_EXE_aks-identity-audit");
+    let inv = demo_inventory();
     let (port, _server) = silent_smtp_server();
     let out = tmp.path().join("sending");
-    let mut child = Command::new(bin)
+    let mut child = bin()
         .args(["run", "--now", "2026-06-01T00:00:00Z", "--inventory"])
         .arg(&inv)
         .arg("--state")
@@ -262,7 +255,6 @@ fn sigkill_during_sending_keeps_history_reports_and_the_outbox() {
         .arg(&out)
         .args(["--smtp", &format!("smtp://127.0.0.1:{port}?tls=none")])
         .args(["--mail-from", "audit@contoso.com", "--smtp-timeout", "60"])
-        .env_remove("AKS_AUDIT_CONFIG")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -313,7 +305,7 @@ fn sigkill_during_sending_keeps_history_reports_and_the_outbox() {
     let runs = std::fs::read_to_string(state.join("runs.csv")).unwrap();
     assert_eq!(runs.lines().count(), 2, "{runs}");
     // The next run completes; the killed run's outbox is still there for `resend`.
-    let o = Command::new(bin)
+    let o = bin()
         .args([
             "run",
             "--now",
@@ -326,7 +318,6 @@ fn sigkill_during_sending_keeps_history_reports_and_the_outbox() {
         .arg(&state)
         .arg("--out")
         .arg(tmp.path().join("next"))
-        .env_remove("AKS_AUDIT_CONFIG")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -339,8 +330,7 @@ fn sigkill_during_sending_keeps_history_reports_and_the_outbox() {
 #[test]
 fn config_errors_name_file_key_and_reason_in_check_config_and_at_start() {
     let tmp = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_aks-identity-audit");
-    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let inv = demo_inventory();
     let cases = [
         (
             "unknown.toml",
@@ -377,12 +367,7 @@ fn config_errors_name_file_key_and_reason_in_check_config_and_at_start() {
         let file = tmp.path().join(name);
         std::fs::write(&file, body).unwrap();
         let expect = format!("{}: {key}: ", file.display());
-        let o = Command::new(bin)
-            .arg("check-config")
-            .arg(&file)
-            .env_remove("AKS_AUDIT_CONFIG")
-            .output()
-            .unwrap();
+        let o = bin().arg("check-config").arg(&file).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{name}: {err}");
         assert!(
@@ -390,14 +375,13 @@ fn config_errors_name_file_key_and_reason_in_check_config_and_at_start() {
             "{name}: {err}"
         );
         // At start: `run` (and, for the cron, `schedule`) refuse the same file.
-        let o = Command::new(bin)
+        let o = bin()
             .args(["run", "--no-email", "--inventory"])
             .arg(&inv)
             .arg("--config")
             .arg(&file)
             .arg("--out")
             .arg(tmp.path().join("r"))
-            .env_remove("AKS_AUDIT_CONFIG")
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
@@ -409,12 +393,11 @@ fn config_errors_name_file_key_and_reason_in_check_config_and_at_start() {
         assert!(!tmp.path().join("r").exists(), "{name}: nothing written");
     }
     let file = tmp.path().join("cron.toml");
-    let o = Command::new(bin)
+    let o = bin()
         .args(["schedule", "--state"])
         .arg(tmp.path().join("state"))
         .arg("--config")
         .arg(&file)
-        .env_remove("AKS_AUDIT_CONFIG")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -427,11 +410,7 @@ fn config_errors_name_file_key_and_reason_in_check_config_and_at_start() {
         "[schedule]\ncron = \"0 2 * * MON-FRI\"\ntimezone = \"Europe/Berlin\"\n",
     )
     .unwrap();
-    let o = Command::new(bin)
-        .arg("check-config")
-        .arg(&good)
-        .output()
-        .unwrap();
+    let o = bin().arg("check-config").arg(&good).output().unwrap();
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -447,7 +426,6 @@ fn config_errors_name_file_key_and_reason_in_check_config_and_at_start() {
 #[test]
 fn check_config_lists_every_problem_of_a_file_at_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_aks-identity-audit");
     let file = tmp.path().join("audit.toml");
     std::fs::write(
         &file,
@@ -455,12 +433,7 @@ fn check_config_lists_every_problem_of_a_file_at_once() {
          [azure]\nsubscription = []\n[schedule]\ncron = \"0 25 * * *\"\n",
     )
     .unwrap();
-    let o = Command::new(bin)
-        .arg("check-config")
-        .arg(&file)
-        .env_remove("AKS_AUDIT_CONFIG")
-        .output()
-        .unwrap();
+    let o = bin().arg("check-config").arg(&file).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     let lines: Vec<&str> = err.lines().collect();
@@ -488,12 +461,11 @@ fn check_config_lists_every_problem_of_a_file_at_once() {
             "{err}"
         );
     }
-    let o = Command::new(bin)
+    let o = bin()
         .args(["run", "--demo", "--no-email", "--config"])
         .arg(&file)
         .arg("--out")
         .arg(tmp.path().join("r"))
-        .env_remove("AKS_AUDIT_CONFIG")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
@@ -532,7 +504,7 @@ fn an_oversized_field_skips_its_row_and_names_it() {
     )
     .unwrap();
     let out = tmp.path().join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+    let o = bin()
         .args([
             "run",
             "--no-email",
@@ -543,7 +515,6 @@ fn an_oversized_field_skips_its_row_and_names_it() {
         .arg(&inv)
         .arg("--out")
         .arg(&out)
-        .env_remove("AKS_AUDIT_CONFIG")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -591,16 +562,14 @@ fn an_oversized_field_skips_its_row_and_names_it() {
 #[test]
 fn numeric_settings_out_of_range_exit_2_naming_the_flag() {
     let tmp = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_aks-identity-audit");
-    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let inv = demo_inventory();
     let state = tmp.path().join("state");
     // Runs the binary, killing it (and failing) if it is still running after 30 s:
     // an unchecked `schedule` would wait for its first run.
     let exec = |args: &[&str]| -> (Option<i32>, String) {
         let err_path = tmp.path().join("stderr");
-        let mut child = Command::new(bin)
+        let mut child = bin()
             .args(args)
-            .env_remove("AKS_AUDIT_CONFIG")
             .env_remove("AKS_AUDIT_SMTP_PASSWORD")
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&err_path).unwrap())

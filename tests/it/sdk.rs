@@ -1,11 +1,12 @@
 //! Microsoft's own SDK clients against the emulator (Python azure-identity +
 //! azure-mgmt-resourcegraph, installed by scripts/setup-test-tools.sh).
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::support::{bin, root};
+
 fn venv_python() -> std::path::PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.tools/venv/bin/python");
+    let p = root().join("tests/.tools/venv/bin/python");
     assert!(
         p.exists(),
         "{} is missing: run scripts/setup-test-tools.sh",
@@ -19,7 +20,7 @@ fn microsoft_python_sdk_pages_and_errors_against_the_emulator() {
     let python = venv_python();
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("ca.pem");
-    let mut emu = Command::new(env!("CARGO_BIN_EXE_aks-identity-audit"))
+    let mut emu = bin()
         .args([
             "emulator",
             "serve",
@@ -43,7 +44,7 @@ fn microsoft_python_sdk_pages_and_errors_against_the_emulator() {
         .unwrap_or_else(|| panic!("no ready line: {line:?}"))
         .to_string();
     let out = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/arg_python_sdk.py"))
+        .arg(root().join("tests/sdk/arg_python_sdk.py"))
         .arg(&url)
         .arg(&ca)
         .output()

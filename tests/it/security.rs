@@ -1,13 +1,9 @@
 //! Issue 16, security: nothing leaked. Files are private, no planted link is followed,
 //! secrets never reach an error or a log line, hostile names cannot forge output.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_aks-identity-audit");
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::support::{bin, root, stderr, BIN};
 
 /// The binary under `umask 022` (the usual default), without the caller's config.
 fn audit_with_umask_022(args: &[&str]) -> Output {
@@ -21,10 +17,6 @@ fn audit_with_umask_022(args: &[&str]) -> Output {
         .env_remove("AKS_AUDIT_SMTP_PASSWORD")
         .output()
         .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
 }
 
 #[cfg(unix)]
@@ -277,7 +269,7 @@ fn plain_logs_escape_control_characters_of_names() {
     let inv = tmp.path().join("inv");
     hostile_inventory(&inv);
     let out = tmp.path().join("out");
-    let o = Command::new(BIN)
+    let o = bin()
         .args([
             "--log-format",
             "plain",
@@ -295,9 +287,6 @@ fn plain_logs_escape_control_characters_of_names() {
             "--admin",
             "sec@corp.example.com",
         ])
-        .env_remove("AKS_AUDIT_CONFIG")
-        .env_remove("AKS_AUDIT_LOG")
-        .env("NO_COLOR", "1")
         .output()
         .unwrap();
     let err = stderr(&o);
@@ -345,12 +334,11 @@ fn reports_escape_control_characters_and_remediation_targets_the_exact_name() {
     )
     .unwrap();
     let out = tmp.path().join("out");
-    let o = Command::new(BIN)
+    let o = bin()
         .args(["run", "--no-email", "--inventory"])
         .arg(&inv)
         .arg("--out")
         .arg(&out)
-        .env_remove("AKS_AUDIT_CONFIG")
         .output()
         .unwrap();
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));

@@ -75,7 +75,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn stat(&self, f: impl FnOnce(&mut Stats)) {
+    pub(crate) fn stat(&self, f: impl FnOnce(&mut Stats)) {
         if let Ok(mut s) = self.stats.lock() {
             f(&mut s);
         }
@@ -189,7 +189,7 @@ pub(crate) struct Req {
 }
 
 impl Req {
-    pub fn query_param(&self, name: &str) -> Option<String> {
+    pub(crate) fn query_param(&self, name: &str) -> Option<String> {
         let q = self.uri.query()?;
         url::form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -197,7 +197,7 @@ impl Req {
     }
 
     /// `https://host` as the client addressed us.
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         let host = self
             .headers
             .get("host")

@@ -87,7 +87,7 @@ pub(crate) struct Lookup<'a> {
 }
 
 impl<'a> Lookup<'a> {
-    pub fn new(r: &'a Report) -> Self {
+    pub(crate) fn new(r: &'a Report) -> Self {
         Lookup {
             by_id: r
                 .clusters
@@ -97,11 +97,11 @@ impl<'a> Lookup<'a> {
         }
     }
 
-    pub fn cluster(&self, id: &str) -> Option<&'a ClusterRow> {
+    pub(crate) fn cluster(&self, id: &str) -> Option<&'a ClusterRow> {
         self.by_id.get(&id.to_ascii_lowercase()).copied()
     }
 
-    pub fn view(&self, f: &'a Finding) -> FindingView<'a> {
+    pub(crate) fn view(&self, f: &'a Finding) -> FindingView<'a> {
         let c = self.cluster(&f.cluster_id);
         FindingView {
             f,

@@ -22,46 +22,46 @@ use crate::inventory::{
 };
 use crate::rules::{baseline, Baseline, Options, Outcome, Report};
 
-pub const SUB: &str = "sub1";
-pub const TENANT: &str = "tenant1";
+pub(super) const SUB: &str = "sub1";
+pub(super) const TENANT: &str = "tenant1";
 
 /// The clock of a first run; [`Inv::after`] moves it a day past the previous run.
-pub fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     "2026-06-01T06:00:00Z".parse().unwrap()
 }
 
-pub fn sub_scope() -> String {
+pub(super) fn sub_scope() -> String {
     format!("/subscriptions/{SUB}")
 }
 
-pub fn cluster_id(name: &str) -> String {
+pub(super) fn cluster_id(name: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/{name}")
 }
 
-pub fn node_rg(name: &str) -> String {
+pub(super) fn node_rg(name: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/MC_rg_{name}")
 }
 
-pub fn registry_id(name: &str) -> String {
+pub(super) fn registry_id(name: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/acr/providers/Microsoft.ContainerRegistry/registries/{name}")
 }
 
-pub fn vnet_id(rg: &str, vnet: &str) -> String {
+pub(super) fn vnet_id(rg: &str, vnet: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{vnet}")
 }
 
-pub fn subnet_id(rg: &str, vnet: &str, subnet: &str) -> String {
+pub(super) fn subnet_id(rg: &str, vnet: &str, subnet: &str) -> String {
     format!("{}/subnets/{subnet}", vnet_id(rg, vnet))
 }
 
 /// A user-assigned identity's resource id in the `ids` resource group.
-pub fn identity_id(name: &str) -> String {
+pub(super) fn identity_id(name: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
 }
 
 /// One cluster.
 #[derive(Clone)]
-pub struct ClusterB(pub Cluster);
+pub(super) struct ClusterB(pub Cluster);
 
 impl ClusterB {
     fn base(name: &str) -> ClusterB {
@@ -79,7 +79,7 @@ impl ClusterB {
     }
 
     /// On a service principal (client id `<name>-app`), no kubelet identity.
-    pub fn sp(name: &str) -> ClusterB {
+    pub(super) fn sp(name: &str) -> ClusterB {
         let mut b = Self::base(name);
         b.0.sp_client_id = Some(format!("{name}-app"));
         b
@@ -87,7 +87,7 @@ impl ClusterB {
 
     /// System-assigned control plane (`<name>-cp`) and the kubelet identity AKS
     /// creates (`<name>-agentpool` in the node resource group, principal `<name>-kubelet`).
-    pub fn mi(name: &str) -> ClusterB {
+    pub(super) fn mi(name: &str) -> ClusterB {
         let mut b = Self::base(name);
         b.0.sp_client_id = Some("msi".into());
         b.0.identity = Some(ClusterIdentity {
@@ -108,7 +108,7 @@ impl ClusterB {
     }
 
     /// [`ClusterB::mi`] with its own user-assigned control-plane identity `<name>-cp`.
-    pub fn user_assigned(name: &str) -> ClusterB {
+    pub(super) fn user_assigned(name: &str) -> ClusterB {
         let mut b = Self::mi(name);
         let i = b.0.identity.as_mut().unwrap();
         i.kind = IdentityType::UserAssigned;
@@ -122,19 +122,19 @@ impl ClusterB {
     }
 
     /// Brings its own kubelet identity (`ids/<name>-kubelet`).
-    pub fn own_kubelet(mut self) -> Self {
+    pub(super) fn own_kubelet(mut self) -> Self {
         let name = self.0.name.clone();
         let k = self.0.kubelet.as_mut().expect("a managed-identity cluster");
         k.resource_id = Some(identity_id(&format!("{name}-kubelet")));
         self
     }
 
-    pub fn no_kubelet(mut self) -> Self {
+    pub(super) fn no_kubelet(mut self) -> Self {
         self.0.kubelet = None;
         self
     }
 
-    pub fn pool(mut self, name: &str, image: &str) -> Self {
+    pub(super) fn pool(mut self, name: &str, image: &str) -> Self {
         self.0.pools.push(AgentPool {
             name: name.into(),
             node_image_version: Some(image.into()),
@@ -144,7 +144,7 @@ impl ClusterB {
     }
 
     /// A pool whose node image version is not known.
-    pub fn pool_unknown_image(mut self, name: &str) -> Self {
+    pub(super) fn pool_unknown_image(mut self, name: &str) -> Self {
         self.0.pools.push(AgentPool {
             name: name.into(),
             ..Default::default()
@@ -152,7 +152,7 @@ impl ClusterB {
         self
     }
 
-    pub fn subnet_pool(mut self, name: &str, subnet: &str) -> Self {
+    pub(super) fn subnet_pool(mut self, name: &str, subnet: &str) -> Self {
         self.0.pools.push(AgentPool {
             name: name.into(),
             node_image_version: Some("v1".into()),
@@ -163,7 +163,7 @@ impl ClusterB {
     }
 
     /// An enabled add-on; `identity` is its principal (object) id.
-    pub fn addon(mut self, key: &str, identity: Option<&str>) -> Self {
+    pub(super) fn addon(mut self, key: &str, identity: Option<&str>) -> Self {
         self.0.addons.push(Addon {
             key: key.into(),
             enabled: true,
@@ -176,13 +176,13 @@ impl ClusterB {
         self
     }
 
-    pub fn location(mut self, l: &str) -> Self {
+    pub(super) fn location(mut self, l: &str) -> Self {
         self.0.location = l.into();
         self
     }
 
     /// The managed identity's tenant.
-    pub fn tenant(mut self, t: &str) -> Self {
+    pub(super) fn tenant(mut self, t: &str) -> Self {
         self.0
             .identity
             .as_mut()
@@ -191,23 +191,23 @@ impl ClusterB {
         self
     }
 
-    pub fn sp_client_id(mut self, id: &str) -> Self {
+    pub(super) fn sp_client_id(mut self, id: &str) -> Self {
         self.0.sp_client_id = Some(id.into());
         self
     }
 
-    pub fn state(mut self, s: &str) -> Self {
+    pub(super) fn state(mut self, s: &str) -> Self {
         self.0.provisioning_state = Some(s.into());
         self
     }
 
-    pub fn created(mut self, at: DateTime<Utc>) -> Self {
+    pub(super) fn created(mut self, at: DateTime<Utc>) -> Self {
         self.0.created_at = Some(at);
         self
     }
 
     /// Pod identity enabled, with or without the kube-system exception AKS needs.
-    pub fn pod_identity(mut self, kube_system_exception: bool) -> Self {
+    pub(super) fn pod_identity(mut self, kube_system_exception: bool) -> Self {
         let exceptions = if kube_system_exception {
             vec![PodIdentityException {
                 name: "aks-addons".into(),
@@ -229,20 +229,20 @@ impl ClusterB {
         self
     }
 
-    pub fn tag(mut self, k: &str, v: &str) -> Self {
+    pub(super) fn tag(mut self, k: &str, v: &str) -> Self {
         self.0.tags.insert(k.into(), v.into());
         self
     }
 
     /// Read twice with different data.
-    pub fn conflict(mut self, why: &str) -> Self {
+    pub(super) fn conflict(mut self, why: &str) -> Self {
         self.0.conflict = Some(why.into());
         self
     }
 }
 
 /// An inventory, the previous history and the options of one in-process run.
-pub struct Inv {
+pub(super) struct Inv {
     pub inv: Inventory,
     pub prev: History,
     pub opts: Options,
@@ -251,7 +251,7 @@ pub struct Inv {
 }
 
 impl Inv {
-    pub fn new() -> Inv {
+    pub(super) fn new() -> Inv {
         Inv {
             inv: Inventory {
                 subscriptions: vec![Subscription {
@@ -269,25 +269,37 @@ impl Inv {
         }
     }
 
-    pub fn cluster(mut self, c: ClusterB) -> Self {
+    pub(super) fn cluster(mut self, c: ClusterB) -> Self {
         self.inv.clusters.push(c.0);
         self
     }
 
     /// `principal` holds the built-in `role` (by name) at `scope`.
-    pub fn grant(self, principal: &str, role: &str, scope: &str) -> Self {
+    pub(super) fn grant(self, principal: &str, role: &str, scope: &str) -> Self {
         self.assign(principal, None, role, scope, None)
     }
 
     /// A service principal's assignment, named by its client id (`principalName`, as
     /// `az role assignment list` prints it): how a service-principal cluster's
     /// control-plane principal is found.
-    pub fn grant_sp(self, client_id: &str, principal: &str, role: &str, scope: &str) -> Self {
+    pub(super) fn grant_sp(
+        self,
+        client_id: &str,
+        principal: &str,
+        role: &str,
+        scope: &str,
+    ) -> Self {
         self.assign(principal, Some(client_id), role, scope, None)
     }
 
     /// [`Inv::grant`], created at `at`.
-    pub fn grant_at(self, principal: &str, role: &str, scope: &str, at: DateTime<Utc>) -> Self {
+    pub(super) fn grant_at(
+        self,
+        principal: &str,
+        role: &str,
+        scope: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
         self.assign(principal, None, role, scope, Some(at))
     }
 
@@ -319,11 +331,11 @@ impl Inv {
     }
 
     /// The control plane's documented role: Contributor on the node resource group.
-    pub fn documented(self, cluster: &str) -> Self {
+    pub(super) fn documented(self, cluster: &str) -> Self {
         self.grant(&format!("{cluster}-cp"), "Contributor", &node_rg(cluster))
     }
 
-    pub fn registry(mut self, name: &str) -> Self {
+    pub(super) fn registry(mut self, name: &str) -> Self {
         self.inv.registries.push(Registry {
             id: registry_id(name),
             name: name.into(),
@@ -334,7 +346,7 @@ impl Inv {
     }
 
     /// Microsoft Graph's view of a service principal's credential.
-    pub fn credential(mut self, client_id: &str, expiry: DateTime<Utc>) -> Self {
+    pub(super) fn credential(mut self, client_id: &str, expiry: DateTime<Utc>) -> Self {
         self.inv.sp_credentials.push(SpCredential {
             client_id: client_id.into(),
             app_display_name: format!("{client_id}-display"),
@@ -344,13 +356,13 @@ impl Inv {
     }
 
     /// A tag on the subscription.
-    pub fn subscription_tag(mut self, k: &str, v: &str) -> Self {
+    pub(super) fn subscription_tag(mut self, k: &str, v: &str) -> Self {
         self.inv.subscriptions[0].tags.insert(k.into(), v.into());
         self
     }
 
     /// A tag on the clusters' resource group `rg`.
-    pub fn resource_group_tag(mut self, k: &str, v: &str) -> Self {
+    pub(super) fn resource_group_tag(mut self, k: &str, v: &str) -> Self {
         if self.inv.resource_groups.is_empty() {
             self.inv.resource_groups.push(ResourceGroup {
                 id: format!("{}/resourceGroups/rg", sub_scope()),
@@ -364,7 +376,11 @@ impl Inv {
     }
 
     /// Owners by subscription id or name, and the fallback.
-    pub fn owners(mut self, by_subscription: &[(&str, &str)], fallback: Option<&str>) -> Self {
+    pub(super) fn owners(
+        mut self,
+        by_subscription: &[(&str, &str)],
+        fallback: Option<&str>,
+    ) -> Self {
         self.opts.owners.subscription_owners = by_subscription
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -374,13 +390,13 @@ impl Inv {
     }
 
     /// `--graph` was given.
-    pub fn graph(mut self) -> Self {
+    pub(super) fn graph(mut self) -> Self {
         self.opts.graph = true;
         self
     }
 
     /// A scope whose `tables` could not be read.
-    pub fn gap(mut self, scope: &str, tables: &[&str]) -> Self {
+    pub(super) fn gap(mut self, scope: &str, tables: &[&str]) -> Self {
         self.inv.coverage.gaps.push(Gap {
             scope: scope.into(),
             reason: "403".into(),
@@ -390,7 +406,7 @@ impl Inv {
     }
 
     /// Runs after `prev` (the history a previous run left), a day later.
-    pub fn after(mut self, prev: History) -> Self {
+    pub(super) fn after(mut self, prev: History) -> Self {
         if let Some(last) = prev.last_run {
             self.now = last + Duration::days(1);
         }
@@ -398,11 +414,11 @@ impl Inv {
         self
     }
 
-    pub fn run(self) -> Outcome {
+    pub(super) fn run(self) -> Outcome {
         Report::generate(self.inv, &self.baseline, self.prev, self.now, &self.opts)
     }
 
-    pub fn report(self) -> Report {
+    pub(super) fn report(self) -> Report {
         self.run().report
     }
 }

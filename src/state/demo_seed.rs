@@ -1,6 +1,8 @@
 //! The built-in demo tenant's past: the history and run table a first `--demo` starts
-//! from. Its inventory files (the repository's `examples/demo/`) are embedded once,
-//! in the emulator crate (`azure_emulator::demo`), which serves them for `--demo`.
+//! from (kept with the rest of the persistent state, so the inventory does not depend
+//! on history or reports). Its inventory files (the repository's `examples/demo/`) are
+//! embedded once, in the emulator crate (`azure_emulator::demo`), which serves them for
+//! `--demo`.
 use chrono::{DateTime, Duration, Utc};
 
 use crate::history::{ClusterHistory, FlipKind, History, Migration, PoolRecord};

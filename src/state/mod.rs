@@ -25,6 +25,8 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod demo_seed;
+
 /// The lock file inside the state folder (and inside an output folder for `resend`).
 pub const LOCK_FILE: &str = ".lock";
 /// The mail ledger inside the state folder, one JSON object per line.
@@ -42,7 +44,7 @@ impl FolderLock {
     /// Takes `DIR/.lock`, waiting up to `wait` for another holder; `what` names the
     /// folder's role in the error.
     pub fn acquire(dir: &Path, wait: Duration, what: &str) -> anyhow::Result<FolderLock> {
-        crate::history::create_private_dir(dir)?;
+        crate::secure_fs::create_private_dir(dir)?;
         let path = dir.join(LOCK_FILE);
         let mut opts = OpenOptions::new();
         opts.create(true).truncate(false).write(true);
@@ -334,7 +336,7 @@ impl Ledger {
                 text.push('\n');
             }
         }
-        crate::history::write_atomic(&self.path, text.as_bytes())
+        crate::secure_fs::write_atomic(&self.path, text.as_bytes())
     }
 }
 
