@@ -88,6 +88,8 @@ pub enum RuleId {
     PodIdentity,
     #[serde(rename = "AKSMI041")]
     PodIdentityException,
+    #[serde(rename = "AKSMI050")]
+    RetiredFeature,
     #[serde(rename = "AKSMI090")]
     UnknownAddon,
 }
@@ -107,6 +109,7 @@ const DOC_OVERVIEW: &str = "https://learn.microsoft.com/azure/aks/managed-identi
 const DOC_KUBELET: &str = "https://learn.microsoft.com/azure/aks/use-managed-identity#use-a-pre-created-kubelet-managed-identity";
 const DOC_POD: &str = "https://learn.microsoft.com/azure/aks/use-azure-ad-pod-identity";
 const DOC_NET: &str = "https://learn.microsoft.com/azure/aks/configure-kubenet#add-role-assignment-for-managed-identity";
+const DOC_RETIRED: &str = "https://learn.microsoft.com/azure/aks/managed-identity-overview";
 const DOC_RBAC: &str = "https://learn.microsoft.com/azure/role-based-access-control/best-practices";
 
 pub const CATALOGUE: &[RuleInfo] = &[
@@ -142,6 +145,8 @@ pub const CATALOGUE: &[RuleInfo] = &[
         rationale: "AAD pod identity is deprecated in favour of Microsoft Entra Workload ID.", source: DOC_POD },
     RuleInfo { id: RuleId::PodIdentityException, title: "Pod identity without the kube-system exception", severity: Severity::High,
         rationale: "Pod identity's NMI intercepts the metadata endpoint; AKS system pods (`kubernetes.azure.com/managedby: aks` in kube-system) need an exception, or add-ons fail.", source: DOC_POD },
+    RuleInfo { id: RuleId::RetiredFeature, title: "A retired (or retiring) feature is in use", severity: Severity::Medium,
+        rationale: "HTTP application routing was retired on 2025-03-03 (move ingresses to the application routing add-on first); Container Insights' legacy authentication, which needs Monitoring Metrics Publisher, retires on 2026-09-30 (switch to managed identity authentication). Medium from the date on, low before it. The dates are Microsoft's (http-application-routing.md, managed-identity-overview.md).", source: DOC_RETIRED },
     RuleInfo { id: RuleId::UnknownAddon, title: "Add-on identity not covered by the baseline", severity: Severity::Info,
         rationale: "The add-on has an identity, but the chosen baseline documents no roles for it; its assignments are listed, not judged.", source: DOC_OVERVIEW },
 ];
@@ -165,6 +170,7 @@ impl RuleId {
             RuleId::UnsupportedRegion => "AKSMI031",
             RuleId::PodIdentity => "AKSMI040",
             RuleId::PodIdentityException => "AKSMI041",
+            RuleId::RetiredFeature => "AKSMI050",
             RuleId::UnknownAddon => "AKSMI090",
         }
     }

@@ -111,6 +111,60 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     out.extend(tenant_mismatch(ctx, idx));
     out.extend(unsupported_regions(ctx));
     out.extend(pod_identity(ctx));
+    out.extend(retired_features(ctx));
+    out
+}
+
+/// HTTP application routing: retired on this day.
+const HTTP_APP_ROUTING_RETIRED: (i32, u32, u32) = (2025, 3, 3);
+/// Container Insights' legacy (Monitoring Metrics Publisher) authentication retires.
+const CI_LEGACY_AUTH_RETIRES: (i32, u32, u32) = (2026, 9, 30);
+
+/// AKSMI050: a retired or retiring feature, with its date: medium from the date on,
+/// low before it.
+fn retired_features(ctx: &ClusterCtx) -> Vec<Finding> {
+    let c = ctx.cluster;
+    let mut out = Vec::new();
+    let dated = |(y, m, d): (i32, u32, u32)| {
+        let day = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        let past = ctx.now.date_naive() >= day;
+        (day.format("%Y-%m-%d").to_string(), past)
+    };
+    for a in c.addons.iter().filter(|a| a.enabled) {
+        let key = a.key.to_ascii_lowercase();
+        let (what, (day, past), fix) = if key == "httpapplicationrouting" {
+            (
+                "HTTP application routing",
+                dated(HTTP_APP_ROUTING_RETIRED),
+                remedy::leave_http_application_routing(c),
+            )
+        } else if key == "omsagent"
+            && !a.config.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("useAADAuth") && v.eq_ignore_ascii_case("true")
+            })
+        {
+            (
+                "Container Insights with legacy authentication (Monitoring Metrics Publisher)",
+                dated(CI_LEGACY_AUTH_RETIRES),
+                remedy::monitoring_msi_auth(c),
+            )
+        } else {
+            continue;
+        };
+        let when = if past { "was retired on" } else { "retires on" };
+        let mut f = new_finding(
+            ctx,
+            RuleId::RetiredFeature,
+            IdentityKey::Addon(a.key.clone()),
+            &a.key,
+            format!("{what} {when} {day}"),
+            fix,
+        );
+        if !past {
+            f.severity = super::Severity::Low;
+        }
+        out.push(f);
+    }
     out
 }
 

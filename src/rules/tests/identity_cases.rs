@@ -265,6 +265,53 @@ pub(super) fn region_cases() -> Vec<Case> {
 }
 
 /// AKSMI040 / AKSMI041: pod identity.
+/// AKSMI050: retired features, with their dates (the clock is 2026-06-01).
+pub(super) fn retired_cases() -> Vec<Case> {
+    vec![
+        case(
+            "AKSMI050 HTTP application routing (retired 2025-03-03): medium",
+            || {
+                Inv::new()
+                    .cluster(ClusterB::mi("a").addon("httpApplicationRouting", Some("a-har")))
+                    .documented("a")
+                    .report()
+            },
+            vec![fire(RetiredFeature, "addon:httpApplicationRouting")
+                .about("httpApplicationRouting")
+                .severity(Severity::Medium)],
+            &[],
+        ),
+        case(
+            "AKSMI050 Container Insights legacy auth (retires 2026-09-30): low before the date",
+            || {
+                Inv::new()
+                    .cluster(ClusterB::mi("a").addon("omsagent", Some("a-oms")))
+                    .documented("a")
+                    .report()
+            },
+            vec![fire(RetiredFeature, "addon:omsagent")
+                .about("omsagent")
+                .severity(Severity::Low)],
+            &[],
+        ),
+        case(
+            "AKSMI050 not with managed identity authentication",
+            || {
+                Inv::new()
+                    .cluster(
+                        ClusterB::mi("a")
+                            .addon("omsagent", Some("a-oms"))
+                            .addon_config("useAADAuth", "True"),
+                    )
+                    .documented("a")
+                    .report()
+            },
+            vec![],
+            &[RetiredFeature],
+        ),
+    ]
+}
+
 pub(super) fn pod_identity_cases() -> Vec<Case> {
     vec![
         case(
