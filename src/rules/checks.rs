@@ -232,9 +232,15 @@ fn own_kubelet_with_system_assigned(ctx: &ClusterCtx) -> Option<Finding> {
     {
         return None;
     }
-    Some(new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::Kubelet, "own-kubelet-with-system-assigned",
-        "cluster brings its own kubelet identity but its control plane is system-assigned; a pre-created kubelet identity requires a user-assigned control plane".into(),
-        remedy::show_identity(c)))
+    // The current overview (managed-identity-overview.md @ 6fc34f7a, 2026-07-31) gives
+    // Managed Identity Operator to the control plane "whether system-assigned or
+    // user-assigned"; az CLI 2.91 still refuses --assign-kubelet-identity without a
+    // user-assigned control plane. An unusual combination to verify, not a broken one.
+    let mut f = new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::Kubelet, "own-kubelet-with-system-assigned",
+        "cluster brings its own kubelet identity with a system-assigned control plane: current docs allow it when the control plane holds Managed Identity Operator over the kubelet identity (AKSMI021 checks that grant), older docs and the az CLI require a user-assigned control plane; verify".into(),
+        remedy::show_identity(c));
+    f.severity = super::Severity::Low;
+    Some(f)
 }
 
 /// AKSMI002 / AKSMI003: the kubelet trap (decision table in [`super::migration`]).
@@ -299,15 +305,23 @@ fn pod_identity(ctx: &ClusterCtx) -> Vec<Finding> {
     let Some(pi) = c.pod_identity.as_ref().filter(|p| p.enabled) else {
         return vec![];
     };
-    let mut out = vec![new_finding(
+    let ended = chrono::NaiveDate::from_ymd_opt(2025, 9, 30).unwrap_or_default();
+    let unsupported = ctx.now.date_naive() > ended;
+    let mut f = new_finding(
         ctx,
         RuleId::PodIdentity,
         IdentityKey::ControlPlane,
         "",
-        "pod identity (preview) is enabled: it is deprecated, move to Microsoft Entra Workload ID"
-            .into(),
+        format!(
+            "pod identity is enabled: the managed add-on {} on 2025-09-30 (use-azure-ad-pod-identity.md); move to Microsoft Entra Workload ID",
+            if unsupported { "has been unsupported since its support ended" } else { "is supported until" }
+        ),
         remedy::move_to_workload_identity(c),
-    )];
+    );
+    if unsupported {
+        f.severity = super::Severity::High;
+    }
+    let mut out = vec![f];
     let has_exception = pi.exceptions.iter().any(|e| {
         e.namespace.eq_ignore_ascii_case("kube-system")
             && e.pod_labels.iter().any(|(k, v)| {
@@ -316,9 +330,11 @@ fn pod_identity(ctx: &ClusterCtx) -> Vec<Finding> {
             })
     });
     if !has_exception {
+        // The managed add-on adds `aks-addon-exception` in kube-system itself
+        // (use-azure-ad-pod-identity.md); ARM may not list it. Verify, do not alarm.
         out.push(new_finding(ctx, RuleId::PodIdentityException, IdentityKey::ControlPlane, "",
-            "pod identity is enabled without an exception for kube-system pods labelled kubernetes.azure.com/managedby: aks; AKS add-ons can fail".into(),
-            remedy::pod_identity_exception(c)));
+            "pod identity is enabled and ARM lists no exception for kube-system pods labelled kubernetes.azure.com/managedby: aks; the managed add-on normally adds `aks-addon-exception` itself: verify it exists, or AKS add-ons can fail".into(),
+            format!("# inspect only: kubectl get azurepodidentityexception -n kube-system\n{}", remedy::pod_identity_exception(c))));
     }
     out
 }

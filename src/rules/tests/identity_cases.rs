@@ -129,7 +129,9 @@ pub(super) fn inconsistent_identity_cases() -> Vec<Case> {
         case(
             "AKSMI004 own kubelet identity with a system-assigned control plane",
             || Inv::new().cluster(ClusterB::mi("a").own_kubelet()).documented("a").report(),
-            vec![fire(InconsistentIdentity, "kubelet").about("own-kubelet-with-system-assigned")],
+            vec![fire(InconsistentIdentity, "kubelet")
+                .about("own-kubelet-with-system-assigned")
+                .severity(Severity::Low)],
             &[],
         ),
         case(
@@ -323,7 +325,7 @@ pub(super) fn pod_identity_cases() -> Vec<Case> {
                     .report()
             },
             vec![
-                fire(PodIdentity, "control_plane"),
+                fire(PodIdentity, "control_plane").severity(Severity::High),
                 fire(PodIdentityException, "control_plane"),
             ],
             &[],
@@ -336,7 +338,7 @@ pub(super) fn pod_identity_cases() -> Vec<Case> {
                     .documented("a")
                     .report()
             },
-            vec![fire(PodIdentity, "control_plane")],
+            vec![fire(PodIdentity, "control_plane").severity(Severity::High)],
             &[PodIdentityException],
         ),
         case(
