@@ -65,7 +65,11 @@ pub enum Command {
         timezone: String,
     },
     /// Print the embedded baselines and the roles each documents.
-    Baselines,
+    Baselines {
+        /// Print what changed from baseline A to baseline B (embedded names or TOML files).
+        #[arg(long, num_args = 2, value_names = ["A", "B"])]
+        diff: Option<Vec<String>>,
+    },
     /// Send the messages left in DIR/outbox/ by a failed send; move what succeeds to DIR/sent/.
     Resend {
         /// The run's output folder (holding outbox/).
@@ -169,7 +173,19 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             print!("{}", catalogue::render_text());
             Ok(Exit::Ok)
         }
-        Command::Baselines => {
+        Command::Baselines { diff: Some(pair) } => {
+            let (a, b) = (Baseline::load(&pair[0])?, Baseline::load(&pair[1])?);
+            println!("{} ({}) -> {} ({})", a.name, a.date, b.name, b.date);
+            let lines = crate::rules::baseline::diff(&a, &b);
+            if lines.is_empty() {
+                println!("no difference");
+            }
+            for l in lines {
+                println!("{l}");
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Baselines { diff: None } => {
             for name in Baseline::embedded_names() {
                 let b = Baseline::load(name)?;
                 println!("{}  {} ({})\n    {}", b.name, b.title, b.date, b.source);

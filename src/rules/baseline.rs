@@ -29,6 +29,12 @@ pub const BUILTIN_ROLES: &[(&str, &str)] = &[
         "3913510d-42f4-4e42-8a64-420c390055eb",
     ),
     ("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+    // ACR in ABAC mode (roleAssignmentMode AbacRepositoryPermissions): AcrPull is not
+    // honoured; this is the pull role (azure-docs built-in roles, containers).
+    (
+        "Container Registry Repository Reader",
+        "b93aa761-3e63-49ed-ac28-beffa264f7ac",
+    ),
     (
         "Network Contributor",
         "4d97b98b-1d4f-4787-a291-c67834d212e7",
@@ -327,8 +333,82 @@ pub fn https_link(s: &str) -> Option<&str> {
     (u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty())).then_some(s)
 }
 
+/// What changed from baseline `a` to `b`, one line per difference: roles added (`+`),
+/// removed (`-`) or changed (`~`, required or scope or condition), identities and
+/// no-identity add-ons added or removed. Empty when they document the same table.
+pub fn diff(a: &Baseline, b: &Baseline) -> Vec<String> {
+    let mut out = Vec::new();
+    let key = |r: &ExpectedRole| (r.role_guid.clone(), format!("{:?}", r.scope));
+    let show = |r: &ExpectedRole| {
+        let mut s = format!("{} @ {:?}", r.role_name, r.scope);
+        if !r.required {
+            s.push_str(" (allowed)");
+        }
+        if !r.unless_config.is_empty() {
+            let c: Vec<String> = r
+                .unless_config
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            s.push_str(&format!(" unless {}", c.join(",")));
+        }
+        s
+    };
+    let idents: std::collections::BTreeSet<&String> =
+        a.identities.keys().chain(b.identities.keys()).collect();
+    for ident in idents {
+        let (ra, rb) = (
+            a.identities.get(ident).map(Vec::as_slice).unwrap_or(&[]),
+            b.identities.get(ident).map(Vec::as_slice).unwrap_or(&[]),
+        );
+        for r in ra {
+            match rb.iter().find(|x| key(x) == key(r)) {
+                None => out.push(format!("- {ident}: {}", show(r))),
+                Some(x) if show(x) != show(r) => {
+                    out.push(format!("~ {ident}: {} -> {}", show(r), show(x)))
+                }
+                Some(_) => {}
+            }
+        }
+        for r in rb.iter().filter(|r| !ra.iter().any(|x| key(x) == key(r))) {
+            out.push(format!("+ {ident}: {}", show(r)));
+        }
+    }
+    let lower = |v: &[String]| -> std::collections::BTreeSet<String> {
+        v.iter().map(|s| s.to_ascii_lowercase()).collect()
+    };
+    let (na, nb) = (lower(&a.no_identity_addons), lower(&b.no_identity_addons));
+    for x in na.difference(&nb) {
+        out.push(format!("- no identity needed: {x}"));
+    }
+    for x in nb.difference(&na) {
+        out.push(format!("+ no identity needed: {x}"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn diff_names_what_changed_and_nothing_else() {
+        let a = Baseline::load("aks-docs-2021").unwrap();
+        let b = Baseline::load("aks-docs-current").unwrap();
+        assert!(diff(&a, &a).is_empty());
+        let d = diff(&a, &b);
+        for want in [
+            "- addon:httpapplicationrouting: Reader @ NodeResourceGroup",
+            "+ kubelet: Container Registry Repository Reader @ Registry (allowed)",
+            "~ addon:omsagent: Monitoring Metrics Publisher @ Cluster -> Monitoring Metrics Publisher @ Cluster unless useAADAuth=true",
+        ] {
+            assert!(d.iter().any(|l| l == want), "{want} not in {d:#?}");
+        }
+        let back = diff(&b, &a);
+        assert!(back
+            .iter()
+            .any(|l| l == "+ addon:httpapplicationrouting: Reader @ NodeResourceGroup"));
+    }
+
     use super::*;
 
     #[test]

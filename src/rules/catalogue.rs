@@ -88,6 +88,8 @@ pub enum RuleId {
     PodIdentity,
     #[serde(rename = "AKSMI041")]
     PodIdentityException,
+    #[serde(rename = "AKSMI050")]
+    RetiredFeature,
     #[serde(rename = "AKSMI090")]
     UnknownAddon,
 }
@@ -107,6 +109,7 @@ const DOC_OVERVIEW: &str = "https://learn.microsoft.com/azure/aks/managed-identi
 const DOC_KUBELET: &str = "https://learn.microsoft.com/azure/aks/use-managed-identity#use-a-pre-created-kubelet-managed-identity";
 const DOC_POD: &str = "https://learn.microsoft.com/azure/aks/use-azure-ad-pod-identity";
 const DOC_NET: &str = "https://learn.microsoft.com/azure/aks/configure-kubenet#add-role-assignment-for-managed-identity";
+const DOC_RETIRED: &str = "https://learn.microsoft.com/azure/aks/managed-identity-overview";
 const DOC_RBAC: &str = "https://learn.microsoft.com/azure/role-based-access-control/best-practices";
 
 pub const CATALOGUE: &[RuleInfo] = &[
@@ -117,7 +120,7 @@ pub const CATALOGUE: &[RuleInfo] = &[
     RuleInfo { id: RuleId::KubeletUnknown, title: "Migration seen, whether kubelet moved cannot be established: verify", severity: Severity::Medium,
         rationale: "The signals disagree or are missing: a system-assigned switch with unchanged node images (the docs now say that switch re-images every node, keeping the image version; older text said kubelet stays on the service principal), a pool changed or added in the same interval as a user-assigned switch (before the switch it stays on the service principal), or no node image version. Never high; the fix lists the command that shows which credential kubelet uses on a node.", source: DOC_SA },
     RuleInfo { id: RuleId::InconsistentIdentity, title: "Identity state is inconsistent", severity: Severity::High,
-        rationale: "A managed-identity cluster reports `servicePrincipalProfile.clientId = msi` and a kubelet identity; a bring-your-own kubelet identity requires a user-assigned control plane. Anything else is a half-finished update.", source: DOC_OVERVIEW },
+        rationale: "A managed-identity cluster reports `servicePrincipalProfile.clientId = msi` and a kubelet identity; anything else is a half-finished update (high). An own kubelet identity with a system-assigned control plane is low: the current overview (2026-07-31) allows it with Managed Identity Operator, older docs and the az CLI do not.", source: DOC_OVERVIEW },
     RuleInfo { id: RuleId::SecretExpiry, title: "Service principal credential expired or expiring within 30 days", severity: Severity::Critical,
         rationale: "A cluster on a service principal stops reaching Azure when the secret or certificate expires: critical once expired, high within 30 days. Also the old service principal of a migrated cluster whose kubelet is still pending (AKSMI002). Needs `--graph` (Application.Read.All).", source: DOC_MI },
     RuleInfo { id: RuleId::MissingRole, title: "A documented default role is missing", severity: Severity::High,
@@ -138,10 +141,12 @@ pub const CATALOGUE: &[RuleInfo] = &[
         rationale: "Managed-identity clusters cannot move tenants; a cluster whose identity tenant is not its subscription's home tenant is broken. The home tenant is `homeTenantId` in `az account list` (whose `tenantId` is the managing tenant for a subscription delegated through Azure Lighthouse), `tenantId` in Resource Graph and ARM.", source: DOC_MI },
     RuleInfo { id: RuleId::UnsupportedRegion, title: "Own managed identity in a region where it is not supported", severity: Severity::Medium,
         rationale: "A user-assigned control-plane identity is not supported in US DoD Central, US DoD East and US Gov Iowa; a pre-created kubelet identity is not supported in China East and China North.", source: DOC_MI },
-    RuleInfo { id: RuleId::PodIdentity, title: "Pod identity (preview) is in use", severity: Severity::Medium,
-        rationale: "AAD pod identity is deprecated in favour of Microsoft Entra Workload ID.", source: DOC_POD },
-    RuleInfo { id: RuleId::PodIdentityException, title: "Pod identity without the kube-system exception", severity: Severity::High,
-        rationale: "Pod identity's NMI intercepts the metadata endpoint; AKS system pods (`kubernetes.azure.com/managedby: aks` in kube-system) need an exception, or add-ons fail.", source: DOC_POD },
+    RuleInfo { id: RuleId::PodIdentity, title: "Pod identity is in use", severity: Severity::Medium,
+        rationale: "AAD pod identity is deprecated in favour of Microsoft Entra Workload ID; the managed add-on's support ended on 2025-09-30: high after that day, medium before.", source: DOC_POD },
+    RuleInfo { id: RuleId::PodIdentityException, title: "Pod identity without a kube-system exception in ARM: verify", severity: Severity::Info,
+        rationale: "Pod identity's NMI intercepts the metadata endpoint; AKS system pods (`kubernetes.azure.com/managedby: aks` in kube-system) need an exception, or add-ons fail. The managed add-on adds `aks-addon-exception` itself, which ARM may not list, so this is a prompt to verify (the fix starts with the read-only check).", source: DOC_POD },
+    RuleInfo { id: RuleId::RetiredFeature, title: "A retired (or retiring) feature is in use", severity: Severity::Medium,
+        rationale: "HTTP application routing was retired on 2025-03-03 (move ingresses to the application routing add-on first); Container Insights' legacy authentication, which needs Monitoring Metrics Publisher, retires on 2026-09-30 (switch to managed identity authentication). Medium from the date on, low before it. The dates are Microsoft's (http-application-routing.md, managed-identity-overview.md).", source: DOC_RETIRED },
     RuleInfo { id: RuleId::UnknownAddon, title: "Add-on identity not covered by the baseline", severity: Severity::Info,
         rationale: "The add-on has an identity, but the chosen baseline documents no roles for it; its assignments are listed, not judged.", source: DOC_OVERVIEW },
 ];
@@ -165,6 +170,7 @@ impl RuleId {
             RuleId::UnsupportedRegion => "AKSMI031",
             RuleId::PodIdentity => "AKSMI040",
             RuleId::PodIdentityException => "AKSMI041",
+            RuleId::RetiredFeature => "AKSMI050",
             RuleId::UnknownAddon => "AKSMI090",
         }
     }

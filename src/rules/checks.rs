@@ -111,6 +111,60 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     out.extend(tenant_mismatch(ctx, idx));
     out.extend(unsupported_regions(ctx));
     out.extend(pod_identity(ctx));
+    out.extend(retired_features(ctx));
+    out
+}
+
+/// HTTP application routing: retired on this day.
+const HTTP_APP_ROUTING_RETIRED: (i32, u32, u32) = (2025, 3, 3);
+/// Container Insights' legacy (Monitoring Metrics Publisher) authentication retires.
+const CI_LEGACY_AUTH_RETIRES: (i32, u32, u32) = (2026, 9, 30);
+
+/// AKSMI050: a retired or retiring feature, with its date: medium from the date on,
+/// low before it.
+fn retired_features(ctx: &ClusterCtx) -> Vec<Finding> {
+    let c = ctx.cluster;
+    let mut out = Vec::new();
+    let dated = |(y, m, d): (i32, u32, u32)| {
+        let day = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        let past = ctx.now.date_naive() >= day;
+        (day.format("%Y-%m-%d").to_string(), past)
+    };
+    for a in c.addons.iter().filter(|a| a.enabled) {
+        let key = a.key.to_ascii_lowercase();
+        let (what, (day, past), fix) = if key == "httpapplicationrouting" {
+            (
+                "HTTP application routing",
+                dated(HTTP_APP_ROUTING_RETIRED),
+                remedy::leave_http_application_routing(c),
+            )
+        } else if key == "omsagent"
+            && !a.config.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("useAADAuth") && v.eq_ignore_ascii_case("true")
+            })
+        {
+            (
+                "Container Insights with legacy authentication (Monitoring Metrics Publisher)",
+                dated(CI_LEGACY_AUTH_RETIRES),
+                remedy::monitoring_msi_auth(c),
+            )
+        } else {
+            continue;
+        };
+        let when = if past { "was retired on" } else { "retires on" };
+        let mut f = new_finding(
+            ctx,
+            RuleId::RetiredFeature,
+            IdentityKey::Addon(a.key.clone()),
+            &a.key,
+            format!("{what} {when} {day}"),
+            fix,
+        );
+        if !past {
+            f.severity = super::Severity::Low;
+        }
+        out.push(f);
+    }
     out
 }
 
@@ -178,9 +232,15 @@ fn own_kubelet_with_system_assigned(ctx: &ClusterCtx) -> Option<Finding> {
     {
         return None;
     }
-    Some(new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::Kubelet, "own-kubelet-with-system-assigned",
-        "cluster brings its own kubelet identity but its control plane is system-assigned; a pre-created kubelet identity requires a user-assigned control plane".into(),
-        remedy::show_identity(c)))
+    // The current overview (managed-identity-overview.md @ 6fc34f7a, 2026-07-31) gives
+    // Managed Identity Operator to the control plane "whether system-assigned or
+    // user-assigned"; az CLI 2.91 still refuses --assign-kubelet-identity without a
+    // user-assigned control plane. An unusual combination to verify, not a broken one.
+    let mut f = new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::Kubelet, "own-kubelet-with-system-assigned",
+        "cluster brings its own kubelet identity with a system-assigned control plane: current docs allow it when the control plane holds Managed Identity Operator over the kubelet identity (AKSMI021 checks that grant), older docs and the az CLI require a user-assigned control plane; verify".into(),
+        remedy::show_identity(c));
+    f.severity = super::Severity::Low;
+    Some(f)
 }
 
 /// AKSMI002 / AKSMI003: the kubelet trap (decision table in [`super::migration`]).
@@ -245,15 +305,23 @@ fn pod_identity(ctx: &ClusterCtx) -> Vec<Finding> {
     let Some(pi) = c.pod_identity.as_ref().filter(|p| p.enabled) else {
         return vec![];
     };
-    let mut out = vec![new_finding(
+    let ended = chrono::NaiveDate::from_ymd_opt(2025, 9, 30).unwrap_or_default();
+    let unsupported = ctx.now.date_naive() > ended;
+    let mut f = new_finding(
         ctx,
         RuleId::PodIdentity,
         IdentityKey::ControlPlane,
         "",
-        "pod identity (preview) is enabled: it is deprecated, move to Microsoft Entra Workload ID"
-            .into(),
+        format!(
+            "pod identity is enabled: the managed add-on {} on 2025-09-30 (use-azure-ad-pod-identity.md); move to Microsoft Entra Workload ID",
+            if unsupported { "has been unsupported since its support ended" } else { "is supported until" }
+        ),
         remedy::move_to_workload_identity(c),
-    )];
+    );
+    if unsupported {
+        f.severity = super::Severity::High;
+    }
+    let mut out = vec![f];
     let has_exception = pi.exceptions.iter().any(|e| {
         e.namespace.eq_ignore_ascii_case("kube-system")
             && e.pod_labels.iter().any(|(k, v)| {
@@ -262,9 +330,11 @@ fn pod_identity(ctx: &ClusterCtx) -> Vec<Finding> {
             })
     });
     if !has_exception {
+        // The managed add-on adds `aks-addon-exception` in kube-system itself
+        // (use-azure-ad-pod-identity.md); ARM may not list it. Verify, do not alarm.
         out.push(new_finding(ctx, RuleId::PodIdentityException, IdentityKey::ControlPlane, "",
-            "pod identity is enabled without an exception for kube-system pods labelled kubernetes.azure.com/managedby: aks; AKS add-ons can fail".into(),
-            remedy::pod_identity_exception(c)));
+            "pod identity is enabled and ARM lists no exception for kube-system pods labelled kubernetes.azure.com/managedby: aks; the managed add-on normally adds `aks-addon-exception` itself: verify it exists, or AKS add-ons can fail".into(),
+            format!("# inspect only: kubectl get azurepodidentityexception -n kube-system\n{}", remedy::pod_identity_exception(c))));
     }
     out
 }

@@ -127,6 +127,26 @@ pub fn reenable_addon(c: &Cluster, key: &str) -> String {
     )
 }
 
+/// Out of HTTP application routing without breaking ingress: the replacement first,
+/// the removal only once the ingresses moved (labelled, not to run blindly).
+pub fn leave_http_application_routing(c: &Cluster) -> String {
+    let (g, n) = (q(&c.resource_group), q(&c.name));
+    format!(
+        "az aks approuting enable --resource-group {g} --name {n}\n\
+         # once every ingress uses the application routing add-on (ingressClassName webapprouting.kubernetes.azure.com):\n\
+         # az aks disable-addons --resource-group {g} --name {n} --addons http_application_routing"
+    )
+}
+
+/// Container Insights from legacy to managed identity authentication.
+pub fn monitoring_msi_auth(c: &Cluster) -> String {
+    format!(
+        "az aks enable-addons --resource-group {} --name {} --addons monitoring --enable-msi-auth-for-monitoring",
+        q(&c.resource_group),
+        q(&c.name)
+    )
+}
+
 pub fn pod_identity_exception(c: &Cluster) -> String {
     format!(
         "az aks pod-identity exception add --resource-group {} --cluster-name {} --namespace kube-system --name aks-addon-exception --pod-labels kubernetes.azure.com/managedby=aks",

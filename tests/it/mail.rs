@@ -395,7 +395,7 @@ fn owners_get_exactly_their_clusters_over_starttls_with_auth() {
     }
     assert_eq!(
         by["alice@contoso.com"][0]["subject"],
-        "AKS identity audit: 2 clusters need action (4 high)"
+        "AKS identity audit: 2 clusters need action (3 high)"
     );
     let carol = by["carol@contoso.com"][0]["subject"].as_str().unwrap();
     assert!(carol.contains("aks-crlf Bcc: evil@x.com"), "{carol}");

@@ -176,6 +176,13 @@ impl ClusterB {
         self
     }
 
+    /// Sets `key = value` in the config of the add-on added last.
+    pub(super) fn addon_config(mut self, key: &str, value: &str) -> Self {
+        let a = self.0.addons.last_mut().expect("an add-on");
+        a.config.insert(key.to_string(), value.to_string());
+        self
+    }
+
     pub(super) fn location(mut self, l: &str) -> Self {
         self.0.location = l.into();
         self

@@ -190,7 +190,11 @@ fn each_family_is_evaluated_or_says_why_not() {
 #[test]
 fn a_missing_role_is_not_reported_when_role_assignments_were_not_read() {
     let r = Inv::new()
-        .cluster(ClusterB::mi("a").addon("omsagent", None))
+        .cluster(
+            ClusterB::mi("a")
+                .addon("omsagent", None)
+                .addon_config("useAADAuth", "true"),
+        )
         .gap(&sub_scope(), &["role-assignments"])
         .report();
     let rules: Vec<RuleId> = r.findings.iter().map(|f| f.rule_id).collect();

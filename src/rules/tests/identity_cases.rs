@@ -129,7 +129,9 @@ pub(super) fn inconsistent_identity_cases() -> Vec<Case> {
         case(
             "AKSMI004 own kubelet identity with a system-assigned control plane",
             || Inv::new().cluster(ClusterB::mi("a").own_kubelet()).documented("a").report(),
-            vec![fire(InconsistentIdentity, "kubelet").about("own-kubelet-with-system-assigned")],
+            vec![fire(InconsistentIdentity, "kubelet")
+                .about("own-kubelet-with-system-assigned")
+                .severity(Severity::Low)],
             &[],
         ),
         case(
@@ -265,6 +267,53 @@ pub(super) fn region_cases() -> Vec<Case> {
 }
 
 /// AKSMI040 / AKSMI041: pod identity.
+/// AKSMI050: retired features, with their dates (the clock is 2026-06-01).
+pub(super) fn retired_cases() -> Vec<Case> {
+    vec![
+        case(
+            "AKSMI050 HTTP application routing (retired 2025-03-03): medium",
+            || {
+                Inv::new()
+                    .cluster(ClusterB::mi("a").addon("httpApplicationRouting", Some("a-har")))
+                    .documented("a")
+                    .report()
+            },
+            vec![fire(RetiredFeature, "addon:httpApplicationRouting")
+                .about("httpApplicationRouting")
+                .severity(Severity::Medium)],
+            &[],
+        ),
+        case(
+            "AKSMI050 Container Insights legacy auth (retires 2026-09-30): low before the date",
+            || {
+                Inv::new()
+                    .cluster(ClusterB::mi("a").addon("omsagent", Some("a-oms")))
+                    .documented("a")
+                    .report()
+            },
+            vec![fire(RetiredFeature, "addon:omsagent")
+                .about("omsagent")
+                .severity(Severity::Low)],
+            &[],
+        ),
+        case(
+            "AKSMI050 not with managed identity authentication",
+            || {
+                Inv::new()
+                    .cluster(
+                        ClusterB::mi("a")
+                            .addon("omsagent", Some("a-oms"))
+                            .addon_config("useAADAuth", "True"),
+                    )
+                    .documented("a")
+                    .report()
+            },
+            vec![],
+            &[RetiredFeature],
+        ),
+    ]
+}
+
 pub(super) fn pod_identity_cases() -> Vec<Case> {
     vec![
         case(
@@ -276,7 +325,7 @@ pub(super) fn pod_identity_cases() -> Vec<Case> {
                     .report()
             },
             vec![
-                fire(PodIdentity, "control_plane"),
+                fire(PodIdentity, "control_plane").severity(Severity::High),
                 fire(PodIdentityException, "control_plane"),
             ],
             &[],
@@ -289,7 +338,7 @@ pub(super) fn pod_identity_cases() -> Vec<Case> {
                     .documented("a")
                     .report()
             },
-            vec![fire(PodIdentity, "control_plane")],
+            vec![fire(PodIdentity, "control_plane").severity(Severity::High)],
             &[PodIdentityException],
         ),
         case(

@@ -101,6 +101,7 @@ fn cases() -> Vec<Case> {
         i::tenant_cases(),
         i::region_cases(),
         i::pod_identity_cases(),
+        i::retired_cases(),
         r::unknown_addon_cases(),
     ]
     .into_iter()
