@@ -11,8 +11,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::{Cluster, SmallMap};
-use crate::rules::classify;
-use crate::rules::model::ControlPlaneIdentity;
 
 pub const STATE_FILE: &str = "state.json";
 const STATE_VERSION: u32 = 1;
@@ -132,16 +130,6 @@ pub fn pool_records(c: &Cluster) -> SmallMap<PoolRecord> {
         .collect()
 }
 
-/// The kind of flip a cluster first seen on a managed identity made.
-pub fn flip_kind(c: &Cluster) -> FlipKind {
-    use crate::rules::classify::{kubelet_identity, KubeletIdentity};
-    match c.identity.as_ref().map(|i| i.kind) {
-        _ if kubelet_identity(c) == KubeletIdentity::UserAssigned => FlipKind::OwnKubelet,
-        Some(crate::inventory::IdentityType::UserAssigned) => FlipKind::UserAssigned,
-        _ => FlipKind::SystemAssigned,
-    }
-}
-
 /// Whether `c` is another cluster than the one `prev` remembers under the same id:
 /// deleted and created again (`resourceUID` changed, or `systemData.createdAt`
 /// changed or later than the last run that saw the old one). A migration is never
@@ -192,16 +180,19 @@ pub fn migrated_sp_client_ids(h: &History) -> Vec<String> {
     ids
 }
 
-/// What a cluster's history becomes after this run saw `c`. Pure.
+/// What a cluster's history becomes after this run saw `c`; `flip` is the kind of
+/// switch `c` shows if this run sees it leave its service principal (the rules tell:
+/// `rules::migration::flip_kind`). Pure.
 pub fn observe(
     prev: Option<&ClusterHistory>,
     c: &Cluster,
     now: DateTime<Utc>,
     sp_acr_registries: &[String],
+    flip: FlipKind,
 ) -> ClusterHistory {
     // A cluster deleted and created again under the same id: a new history.
     let prev = prev.filter(|p| !recreated(p, c));
-    let mode = classify::control_plane_identity(c);
+    let mode = ControlPlaneIdentity::of(c);
     let on_sp = mode == ControlPlaneIdentity::ServicePrincipal;
     let mut migration = prev.and_then(|p| p.migration.clone());
     if let Some(p) = prev {
@@ -213,7 +204,7 @@ pub fn observe(
                 last_seen_as_sp: p.last_seen,
                 sp_client_id: p.sp_client_id.clone(),
                 pools_at_flip: pools_of(c),
-                kind: Some(flip_kind(c)),
+                kind: Some(flip),
                 sp_pools: Some(
                     p.sp_pools
                         .clone()
@@ -255,7 +246,7 @@ pub fn observe(
     }
 }
 
-crate::rules::model::named_enum! {
+crate::named::named_enum! {
     /// Kubelet migration state of one cluster.
     pub enum MigrationStatus {
         NotMigrated = "not_migrated",
@@ -337,8 +328,42 @@ impl History {
 // names stay here for callers that reach them through the history.
 pub use crate::secure_fs::{create_private_dir, write_atomic, write_atomic_with};
 
+crate::named::named_enum! {
+    /// How the control plane authenticates to Azure (`control_plane_identity` in
+    /// clusters.csv and report.json, `mode` in state.json).
+    pub enum ControlPlaneIdentity {
+        ServicePrincipal = "service_principal",
+        SystemAssigned = "system_assigned",
+        UserAssigned = "user_assigned",
+    }
+}
+
+impl ControlPlaneIdentity {
+    /// How `c`'s control plane authenticates, as ARM shows it.
+    pub fn of(c: &Cluster) -> ControlPlaneIdentity {
+        match c.identity.as_ref().map(|i| i.kind) {
+            None => ControlPlaneIdentity::ServicePrincipal,
+            Some(crate::inventory::IdentityType::SystemAssigned) => {
+                ControlPlaneIdentity::SystemAssigned
+            }
+            Some(crate::inventory::IdentityType::UserAssigned) => {
+                ControlPlaneIdentity::UserAssigned
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    /// [`observe`] with the flip kind the rules give.
+    fn obs(
+        prev: Option<&ClusterHistory>,
+        c: &Cluster,
+        now: DateTime<Utc>,
+        sp: &[String],
+    ) -> ClusterHistory {
+        observe(prev, c, now, sp, crate::rules::migration::flip_kind(c))
+    }
     use super::*;
     use crate::inventory::{AgentPool, ClusterIdentity, IdentityType};
 
@@ -371,13 +396,13 @@ mod tests {
     fn the_flip_keeps_the_pools_of_the_last_service_principal_run() {
         let mut sp = cluster(false, &[("np1", "v1"), ("np2", "v1")]);
         sp.pools[0].orchestrator_version = Some("1.30.6".into());
-        let h1 = observe(None, &sp, t(0), &[]);
+        let h1 = obs(None, &sp, t(0), &[]);
         assert!(h1.migration.is_none());
         assert_eq!(h1.sp_pools, Some(pool_records(&sp)));
 
         // Migration and a node image upgrade of np1 between two runs.
         let mi = cluster(true, &[("np1", "v2"), ("np2", "v1"), ("np3", "v2")]);
-        let h2 = observe(Some(&h1), &mi, t(24), &[]);
+        let h2 = obs(Some(&h1), &mi, t(24), &[]);
         let m = h2.migration.as_ref().unwrap();
         assert_eq!(m.observed_at, t(24));
         assert_eq!(m.last_seen_as_sp, t(0));
@@ -394,7 +419,7 @@ mod tests {
 
         // Later runs keep the record as it was.
         let mi2 = cluster(true, &[("np1", "v3"), ("np2", "v3")]);
-        let h3 = observe(Some(&h2), &mi2, t(48), &[]);
+        let h3 = obs(Some(&h2), &mi2, t(48), &[]);
         assert_eq!(h3.migration, h2.migration);
     }
 
@@ -413,7 +438,7 @@ mod tests {
             (None, None)
         );
         let mi = cluster(true, &[("np1", "v2")]);
-        let h = observe(Some(&old), &mi, t(24), &[]);
+        let h = obs(Some(&old), &mi, t(24), &[]);
         let want: SmallMap<PoolRecord> = [(
             "np1".to_string(),
             PoolRecord {
@@ -446,14 +471,14 @@ mod tests {
         let mut sp = cluster(false, &[("np", "v1")]);
         sp.resource_uid = Some("uid-1".into());
         sp.created_at = Some(t(-1000));
-        let h1 = observe(None, &sp, t(0), &[]);
+        let h1 = obs(None, &sp, t(0), &[]);
         assert_eq!(h1.resource_uid.as_deref(), Some("uid-1"));
 
         // Same id, new resourceUID, born on a managed identity: no migration.
         let mut mi = cluster(true, &[("np", "v1")]);
         mi.resource_uid = Some("uid-2".into());
         mi.created_at = Some(t(-1000));
-        let h2 = observe(Some(&h1), &mi, t(24), &[]);
+        let h2 = obs(Some(&h1), &mi, t(24), &[]);
         assert!(h2.migration.is_none(), "{h2:?}");
         assert_eq!(h2.first_seen, t(24));
         assert_eq!(
@@ -470,7 +495,7 @@ mod tests {
             ..h1.clone()
         };
         assert!(recreated(&old, &mi));
-        assert!(observe(Some(&old), &mi, t(24), &[]).migration.is_none());
+        assert!(obs(Some(&old), &mi, t(24), &[]).migration.is_none());
         // A creation time that differs by more than a second from the remembered one.
         assert!(recreated(
             &ClusterHistory {
@@ -485,36 +510,45 @@ mod tests {
         mi.resource_uid = Some("UID-1".into());
         mi.created_at = Some(t(-1000) + Duration::milliseconds(400));
         assert!(!recreated(&h1, &mi));
-        assert!(observe(Some(&h1), &mi, t(24), &[]).migration.is_some());
+        assert!(obs(Some(&h1), &mi, t(24), &[]).migration.is_some());
         // A source without either field: nothing to tell, the same cluster.
         let bare = cluster(true, &[("np", "v1")]);
         assert!(!recreated(&h1, &bare));
-        let h = observe(Some(&h1), &bare, t(24), &[]);
+        let h = obs(Some(&h1), &bare, t(24), &[]);
         assert_eq!(h.resource_uid.as_deref(), Some("uid-1"), "kept when unseen");
     }
 
     #[test]
     fn flip_kinds() {
         let mut c = cluster(true, &[]);
-        assert_eq!(flip_kind(&c), FlipKind::SystemAssigned);
+        assert_eq!(
+            crate::rules::migration::flip_kind(&c),
+            FlipKind::SystemAssigned
+        );
         c.identity.as_mut().unwrap().kind = IdentityType::UserAssigned;
-        assert_eq!(flip_kind(&c), FlipKind::UserAssigned);
+        assert_eq!(
+            crate::rules::migration::flip_kind(&c),
+            FlipKind::UserAssigned
+        );
         c.name = "c".into();
         c.node_resource_group = Some("MC_rg_c_westeurope".into());
         c.kubelet = Some(crate::inventory::IdentityRef {
             resource_id: Some("/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/my-kubelet".into()),
             ..Default::default()
         });
-        assert_eq!(flip_kind(&c), FlipKind::OwnKubelet);
+        assert_eq!(crate::rules::migration::flip_kind(&c), FlipKind::OwnKubelet);
         c.kubelet.as_mut().unwrap().resource_id = Some("/subscriptions/s/resourcegroups/mc_rg_c_westeurope/providers/Microsoft.ManagedIdentity/userAssignedIdentities/c-agentpool".into());
-        assert_eq!(flip_kind(&c), FlipKind::UserAssigned);
+        assert_eq!(
+            crate::rules::migration::flip_kind(&c),
+            FlipKind::UserAssigned
+        );
     }
 
     #[test]
     fn migrated_service_principals_are_listed_once() {
         let sp = cluster(false, &[("np", "v1")]);
-        let h1 = observe(None, &sp, t(0), &[]);
-        let h2 = observe(Some(&h1), &cluster(true, &[("np", "v1")]), t(24), &[]);
+        let h1 = obs(None, &sp, t(0), &[]);
+        let h2 = obs(Some(&h1), &cluster(true, &[("np", "v1")]), t(24), &[]);
         let mut other = h2.clone();
         other.id = "other".into();
         let h = History::default().advance(vec![h1, h2, other], BTreeSet::new(), t(24), 400);
@@ -526,12 +560,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(History::load(dir.path()).unwrap(), History::default());
         let c = cluster(false, &[("np", "v1")]);
-        let h = History::default().advance(
-            vec![observe(None, &c, t(0), &[])],
-            BTreeSet::new(),
-            t(0),
-            400,
-        );
+        let h =
+            History::default().advance(vec![obs(None, &c, t(0), &[])], BTreeSet::new(), t(0), 400);
         h.save(dir.path()).unwrap();
         assert_eq!(History::load(dir.path()).unwrap(), h);
         std::fs::write(dir.path().join(STATE_FILE), "{\"version\":1,").unwrap();
@@ -558,12 +588,8 @@ mod tests {
     #[test]
     fn advance_forgets_old_clusters() {
         let c = cluster(false, &[]);
-        let h = History::default().advance(
-            vec![observe(None, &c, t(0), &[])],
-            BTreeSet::new(),
-            t(0),
-            400,
-        );
+        let h =
+            History::default().advance(vec![obs(None, &c, t(0), &[])], BTreeSet::new(), t(0), 400);
         let later = h.clone().advance(vec![], BTreeSet::new(), t(24 * 401), 400);
         assert!(later.clusters.is_empty());
         let sooner = h.advance(vec![], BTreeSet::new(), t(24 * 10), 400);

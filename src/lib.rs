@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod logfmt;
 pub mod mail;
 pub mod memory;
+pub mod named;
 pub mod redact;
 pub mod report;
 pub mod retention;

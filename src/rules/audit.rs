@@ -175,7 +175,7 @@ impl Auditor<'_> {
                 .map(|p| self.idx.acr_pull_registries(p))
                 .unwrap_or_default()
         };
-        history::observe(before, c, self.now, &sp_acr)
+        history::observe(before, c, self.now, &sp_acr, super::migration::flip_kind(c))
     }
 
     /// Every rule's findings on one cluster, but those of families not evaluated, and

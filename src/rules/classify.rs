@@ -45,11 +45,7 @@ pub fn kubelet_identity(c: &Cluster) -> KubeletIdentity {
 
 /// How the control plane authenticates: what clusters.csv shows and history records.
 pub fn control_plane_identity(c: &Cluster) -> ControlPlaneIdentity {
-    match c.identity.as_ref().map(|i| i.kind) {
-        None => ControlPlaneIdentity::ServicePrincipal,
-        Some(IdentityType::SystemAssigned) => ControlPlaneIdentity::SystemAssigned,
-        Some(IdentityType::UserAssigned) => ControlPlaneIdentity::UserAssigned,
-    }
+    ControlPlaneIdentity::of(c)
 }
 
 /// The control plane's principal (object) id, when the cluster has a managed identity.

@@ -62,7 +62,7 @@ use super::checks::new_finding;
 use super::evaluated::{Checks, Status};
 use super::remedy::{self, q};
 use super::{ClusterCtx, Finding, IdentityKey, RuleId, Severity};
-use crate::history::{self, ClusterHistory, FlipKind, Migration, MigrationStatus, PoolRecord};
+use crate::history::{ClusterHistory, FlipKind, Migration, MigrationStatus, PoolRecord};
 use crate::inventory::{AgentPool, Cluster, SmallMap, SpCredential};
 
 /// One pool's state after the flip.
@@ -177,6 +177,16 @@ fn legacy_flip_pools(m: &Migration) -> SmallMap<PoolRecord> {
         .collect()
 }
 
+/// The kind of flip a cluster first seen on a managed identity made.
+pub fn flip_kind(c: &Cluster) -> FlipKind {
+    use super::classify::{kubelet_identity, KubeletIdentity};
+    match c.identity.as_ref().map(|i| i.kind) {
+        _ if kubelet_identity(c) == KubeletIdentity::UserAssigned => FlipKind::OwnKubelet,
+        Some(crate::inventory::IdentityType::UserAssigned) => FlipKind::UserAssigned,
+        _ => FlipKind::SystemAssigned,
+    }
+}
+
 /// The verdict for `c` given its history after this run.
 pub fn verdict(c: &Cluster, observed: &ClusterHistory) -> Verdict {
     let none = |status| Verdict {
@@ -190,7 +200,7 @@ pub fn verdict(c: &Cluster, observed: &ClusterHistory) -> Verdict {
     let Some(m) = &observed.migration else {
         return none(MigrationStatus::NoneObserved);
     };
-    let kind = m.kind.unwrap_or_else(|| history::flip_kind(c));
+    let kind = m.kind.unwrap_or_else(|| flip_kind(c));
     let legacy;
     let flip_pools = match &m.flip_pools {
         Some(f) => f,

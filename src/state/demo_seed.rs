@@ -51,10 +51,8 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
             first_seen: now - Duration::days(90),
             last_seen: now - Duration::days(1),
             mode: match kind {
-                FlipKind::SystemAssigned => {
-                    crate::rules::model::ControlPlaneIdentity::SystemAssigned
-                }
-                _ => crate::rules::model::ControlPlaneIdentity::UserAssigned,
+                FlipKind::SystemAssigned => crate::history::ControlPlaneIdentity::SystemAssigned,
+                _ => crate::history::ControlPlaneIdentity::UserAssigned,
             },
             sp_client_id: Some(PAYMENTS_OLD_SP.into()),
             pools: pools.clone(),

@@ -1,8 +1,17 @@
 //! Tests of the parent module.
 use super::*;
-use crate::history::observe;
 use crate::inventory::{ClusterIdentity, IdentityType, UserAssignedIdentity};
 use chrono::{DateTime, Duration, Utc};
+
+/// [`crate::history::observe`] with the flip kind the rules give.
+fn observe(
+    prev: Option<&ClusterHistory>,
+    c: &Cluster,
+    now: DateTime<Utc>,
+    sp: &[String],
+) -> ClusterHistory {
+    crate::history::observe(prev, c, now, sp, flip_kind(c))
+}
 
 fn t(h: i64) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")

@@ -1,0 +1,78 @@
+//! Tests of the parent module.
+use super::*;
+
+#[test]
+fn every_query_projects_id_and_orders_by_it_and_parses_in_the_emulator_subset() {
+    for t in TABLES {
+        let q = t.query;
+        assert!(q.contains("| project id,"), "{}: {q}", t.name);
+        assert!(q.trim_end().ends_with("| order by id asc"), "{}", t.name);
+        let body: String = q
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed =
+            azure_emulator::kql::Query::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", t.name));
+        assert!(parsed.projects_id(), "{}", t.name);
+    }
+}
+
+#[test]
+fn default_settings_and_the_emulators() {
+    let s = AzureSettings::default();
+    assert_eq!(s.arm_endpoint.as_str(), "https://management.azure.com/");
+    assert_eq!(s.arm_scope, "https://management.azure.com/.default");
+    assert_eq!(s.scope, Scope::AllVisible);
+    assert_eq!(
+        (s.max_attempts, s.request_timeout, s.auth, s.concurrency),
+        (6, Duration::from_secs(60), AuthMode::Auto, 4)
+    );
+    let e = AzureSettings::for_emulator("https://127.0.0.1:8443", "pem".into()).unwrap();
+    assert_eq!(e.arm_endpoint.as_str(), "https://127.0.0.1:8443/");
+    assert_eq!(e.graph_endpoint, e.arm_endpoint);
+    assert_eq!(e.authority_host.as_deref(), Some("https://127.0.0.1:8443"));
+    assert_eq!(e.arm_scope, s.arm_scope);
+    assert!(e.graph && e.auth == AuthMode::ClientSecret && e.explicit_secret.is_some());
+    assert!(parse_endpoint("http://arm.example.com")
+        .unwrap_err()
+        .contains("refusing"));
+    // Plain http to loopback is allowed (a local test server).
+    assert!(parse_endpoint("http://127.0.0.1:8080").is_ok());
+}
+
+#[test]
+fn gaps_merge_tables_per_scope() {
+    let mut g = Gaps::default();
+    g.add(
+        "/subscriptions/a".into(),
+        "clusters",
+        "no read access: x".into(),
+    );
+    g.add(
+        "/subscriptions/a".into(),
+        "registries",
+        "no read access: x".into(),
+    );
+    g.add(
+        "/subscriptions/a".into(),
+        "registries",
+        "no read access: x".into(),
+    );
+    g.add("/subscriptions/b".into(), "clusters", "503".into());
+    assert_eq!(
+        g.render(),
+        vec![
+            (
+                "/subscriptions/a".to_string(),
+                "clusters, registries: no read access: x".to_string(),
+                vec!["clusters".to_string(), "registries".to_string()]
+            ),
+            (
+                "/subscriptions/b".to_string(),
+                "clusters: 503".to_string(),
+                vec!["clusters".to_string()]
+            ),
+        ]
+    );
+}
