@@ -55,6 +55,13 @@ pub fn check_files(file: &SourceFile, out: &mut Vec<Problem>) {
             format!("{} is not a folder", dir.display()),
         ));
     }
+    // A run would refuse it; check-config must not say "ok" first.
+    if cfg!(not(feature = "emulator")) && file.demo == Some(true) {
+        out.push(Problem::new(
+            "demo",
+            "this build has no demo tenant (built without the `emulator` feature)".to_string(),
+        ));
+    }
 }
 
 #[cfg(test)]
