@@ -41,6 +41,34 @@ pub fn sp_credential_index(
         .collect()
 }
 
+/// AKSMI005's verdict on a credential's nearest expiry: critical with "expired N days
+/// ago (date)" (or "expired today"), high with "expires in N days (date)" within 30
+/// days, nothing later.
+pub(super) fn credential_expiry(
+    expiry: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<(crate::rules::Severity, String)> {
+    let days = (expiry - now).num_days();
+    let date = expiry.format("%Y-%m-%d");
+    if expiry <= now {
+        let ago = match -days {
+            0 => "expired today".to_string(),
+            1 => "expired 1 day ago".to_string(),
+            n => format!("expired {n} days ago"),
+        };
+        Some((crate::rules::Severity::Critical, format!("{ago} ({date})")))
+    } else if days <= 30 {
+        let left = match days {
+            0 => "expires today".to_string(),
+            1 => "expires in 1 day".to_string(),
+            n => format!("expires in {n} days"),
+        };
+        Some((crate::rules::Severity::High, format!("{left} ({date})")))
+    } else {
+        None
+    }
+}
+
 /// AKSMI005: the control plane's service principal credential has expired (critical)
 /// or expires within 30 days (high). Only with Graph data (`--graph`).
 pub fn secret_expiry_findings(
@@ -65,20 +93,14 @@ pub fn secret_expiry_findings(
     let Some(expiry) = cred.nearest_expiry else {
         return vec![];
     };
-    let days = (expiry - ctx.now).num_days();
-    let (severity, message) = if expiry <= ctx.now {
-        (crate::rules::Severity::Critical, format!("the credential of service principal `{sp}` ({}) expired {} days ago ({}); the cluster can no longer authenticate to Azure", cred.app_display_name, -days, expiry.format("%Y-%m-%d")))
-    } else if days <= 30 {
-        (
-            crate::rules::Severity::High,
-            format!(
-                "the credential of service principal `{sp}` ({}) expires in {days} days ({})",
-                cred.app_display_name,
-                expiry.format("%Y-%m-%d")
-            ),
-        )
-    } else {
+    let Some((severity, when)) = credential_expiry(expiry, ctx.now) else {
         return vec![];
+    };
+    let name = &cred.app_display_name;
+    let message = if severity == crate::rules::Severity::Critical {
+        format!("the credential of service principal `{sp}` ({name}) {when}; the cluster can no longer authenticate to Azure")
+    } else {
+        format!("the credential of service principal `{sp}` ({name}) {when}")
     };
     let fix = format!(
         "{}\n{}",

@@ -406,30 +406,17 @@ pub fn old_sp_secret_findings(
     let Some(expiry) = cred.nearest_expiry else {
         return vec![];
     };
-    let days = (expiry - ctx.now).num_days();
+    let Some((severity, when)) = super::checks::credential_expiry(expiry, ctx.now) else {
+        return vec![];
+    };
     let on = format!(
         "kubelet on pool(s) {pools} still uses service principal `{sp}` ({}) from before the switch to managed identity",
         cred.app_display_name
     );
-    let (severity, message) = if expiry <= ctx.now {
-        (
-            Severity::Critical,
-            format!(
-                "{on}; its credential expired {} days ago ({}): those nodes can no longer authenticate to Azure",
-                -days,
-                day(expiry)
-            ),
-        )
-    } else if days <= 30 {
-        (
-            Severity::High,
-            format!(
-                "{on}; its credential expires in {days} days ({})",
-                day(expiry)
-            ),
-        )
+    let message = if severity == Severity::Critical {
+        format!("{on}; its credential {when}: those nodes can no longer authenticate to Azure")
     } else {
-        return vec![];
+        format!("{on}; its credential {when}")
     };
     let c = ctx.cluster;
     let mut fix = vec![format!(

@@ -293,3 +293,36 @@ fn role_checks_list_every_status() {
         ]
     );
 }
+
+#[test]
+fn credential_expiry_is_said_in_words_a_person_reads() {
+    use crate::rules::checks::credential_expiry;
+    use crate::rules::Severity;
+    let now: chrono::DateTime<chrono::Utc> = "2026-06-01T06:00:00Z".parse().unwrap();
+    let h = chrono::Duration::hours;
+    let say = |d| credential_expiry(now + d, now);
+    assert_eq!(
+        say(-h(2)),
+        Some((Severity::Critical, "expired today (2026-06-01)".into()))
+    );
+    assert_eq!(
+        say(-h(30)),
+        Some((Severity::Critical, "expired 1 day ago (2026-05-31)".into()))
+    );
+    assert_eq!(
+        say(-h(24 * 10)),
+        Some((
+            Severity::Critical,
+            "expired 10 days ago (2026-05-22)".into()
+        ))
+    );
+    assert_eq!(
+        say(h(2)),
+        Some((Severity::High, "expires today (2026-06-01)".into()))
+    );
+    assert_eq!(
+        say(h(24 * 30)),
+        Some((Severity::High, "expires in 30 days (2026-07-01)".into()))
+    );
+    assert_eq!(say(h(24 * 31 + 1)), None);
+}
