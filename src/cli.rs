@@ -126,6 +126,17 @@ pub fn report_fatal(format: LogFormat, err: &anyhow::Error) {
     }
 }
 
+/// Writes `text` to standard output; a reader that went away (`| head`) is not an
+/// error (the text was for it), any other write error is.
+fn write_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     init_logging(cli.log_format, &cli.log_level);
@@ -166,29 +177,35 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         #[cfg(not(feature = "emulator"))]
         Command::Emulator { .. } => Err(crate::run::not_in_this_build("the `emulator` command")),
         Command::CheckCron { expr, timezone } => {
-            print!("{}", crate::schedule::check_cron_cli(&expr, &timezone)?);
+            write_out(&crate::schedule::check_cron_cli(&expr, &timezone)?)?;
             Ok(Exit::Ok)
         }
         Command::Rules => {
-            print!("{}", catalogue::render_text());
+            write_out(&catalogue::render_text())?;
             Ok(Exit::Ok)
         }
         Command::Baselines { diff: Some(pair) } => {
             let (a, b) = (Baseline::load(&pair[0])?, Baseline::load(&pair[1])?);
-            println!("{} ({}) -> {} ({})", a.name, a.date, b.name, b.date);
+            let mut text = format!("{} ({}) -> {} ({})\n", a.name, a.date, b.name, b.date);
             let lines = crate::rules::baseline::diff(&a, &b);
             if lines.is_empty() {
-                println!("no difference");
+                text.push_str("no difference\n");
             }
             for l in lines {
-                println!("{l}");
+                text.push_str(&l);
+                text.push('\n');
             }
+            write_out(&text)?;
             Ok(Exit::Ok)
         }
         Command::Baselines { diff: None } => {
+            let mut text = String::new();
             for name in Baseline::embedded_names() {
                 let b = Baseline::load(name)?;
-                println!("{}  {} ({})\n    {}", b.name, b.title, b.date, b.source);
+                text.push_str(&format!(
+                    "{}  {} ({})\n    {}\n",
+                    b.name, b.title, b.date, b.source
+                ));
                 for (ident, roles) in &b.identities {
                     let list: Vec<String> = roles
                         .iter()
@@ -201,16 +218,17 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                             )
                         })
                         .collect();
-                    println!(
-                        "    {ident}: {}",
+                    text.push_str(&format!(
+                        "    {ident}: {}\n",
                         if list.is_empty() {
                             "none".into()
                         } else {
                             list.join(", ")
                         }
-                    );
+                    ));
                 }
             }
+            write_out(&text)?;
             Ok(Exit::Ok)
         }
         Command::Resend { dir, config, mail } => {
