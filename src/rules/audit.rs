@@ -51,7 +51,6 @@ pub(super) struct Audited {
 
 /// What every cluster's audit shares: the inventory's lookups and the run's inputs.
 struct Auditor<'a> {
-    inv: &'a Inventory,
     idx: Index<'a>,
     sp_creds: HashMap<String, &'a SpCredential>,
     baseline: &'a Baseline,
@@ -59,6 +58,8 @@ struct Auditor<'a> {
     now: DateTime<Utc>,
     /// Microsoft Graph was asked or answered.
     graph: bool,
+    /// The coverage gaps by table and subscription.
+    gaps: evaluated::GapIndex<'a>,
 }
 
 /// Audits `clusters` (taken from `inv`) one by one, moving each one's previous state
@@ -74,13 +75,13 @@ pub(super) fn audit_clusters(
 ) -> Audited {
     let shared = index::sharing_identities(&clusters);
     let a = Auditor {
-        inv,
         idx: Index::build(inv, &shared),
         sp_creds: checks::sp_credential_index(&inv.sp_credentials),
         baseline,
         opts,
         now,
         graph: opts.graph || !inv.sp_credentials.is_empty(),
+        gaps: evaluated::GapIndex::new(&inv.coverage.gaps),
     };
     let mut out = Audited {
         findings: Vec::new(),
@@ -149,7 +150,7 @@ impl Auditor<'_> {
             .is_some_and(|sp| self.sp_creds.contains_key(&sp.to_ascii_lowercase()));
         evaluated::for_cluster(
             c,
-            &self.inv.coverage.gaps,
+            &self.gaps,
             cp_principal_known,
             sp_credentials_read,
             self.graph,
@@ -230,6 +231,7 @@ pub(super) fn changes(
     not_evaluated: &HashMap<String, evaluated::Checks>,
     gaps: &[Gap],
 ) -> (Changes, BTreeSet<String>) {
+    let gaps = evaluated::GapIndex::new(gaps);
     let fingerprints: BTreeSet<String> = findings
         .iter()
         .filter(|f| f.suppressed.is_none())
@@ -238,7 +240,7 @@ pub(super) fn changes(
     let carried: BTreeSet<String> = prev
         .findings
         .iter()
-        .filter(|fp| !fingerprints.contains(*fp) && still_open(fp, not_evaluated, gaps))
+        .filter(|fp| !fingerprints.contains(*fp) && still_open(fp, not_evaluated, &gaps))
         .cloned()
         .collect();
     let has_previous = prev.last_run.is_some();
@@ -266,7 +268,11 @@ pub(super) fn changes(
 
 /// Is an earlier finding's fingerprint (`rule|cluster|identity|subject`) about a
 /// check that did not run this time?
-fn still_open(fp: &str, not_evaluated: &HashMap<String, evaluated::Checks>, gaps: &[Gap]) -> bool {
+fn still_open(
+    fp: &str,
+    not_evaluated: &HashMap<String, evaluated::Checks>,
+    gaps: &evaluated::GapIndex,
+) -> bool {
     let mut parts = fp.splitn(3, '|');
     let (Some(rule), Some(cluster)) = (parts.next(), parts.next()) else {
         return false;
@@ -278,8 +284,7 @@ fn still_open(fp: &str, not_evaluated: &HashMap<String, evaluated::Checks>, gaps
         return !k.get(evaluated::Family::of(rule)).is_evaluated();
     }
     let sub = crate::inventory::ids::subscription_of(cluster).unwrap_or("");
-    gaps.iter()
-        .any(|g| evaluated::gap_covers(g, "clusters", sub))
+    gaps.covering("clusters", sub).is_some()
 }
 
 /// The cluster's row of `clusters.csv`.

@@ -4,6 +4,8 @@
 //! subscription, an identity whose object id is unknown, credentials never read) is
 //! `not_evaluated: <reason>`, produces no finding, and keeps the cluster's previous
 //! findings of that family in history (neither "resolved" nor "new" again).
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::RuleId;
@@ -128,16 +130,65 @@ impl Checks {
 /// The table a gap is about reaches this cluster: its subscription's scope, or a
 /// scope that cannot be narrowed (a management group, the tenant).
 pub fn gap_covers(gap: &Gap, table: &str, subscription_id: &str) -> bool {
-    if !gap.tables.iter().any(|t| t == table) {
-        return false;
-    }
-    let scope = gap.scope.to_ascii_lowercase();
-    match scope.strip_prefix("/subscriptions/") {
-        Some(rest) => {
-            let sub = rest.split('/').next().unwrap_or(rest);
-            sub.eq_ignore_ascii_case(subscription_id)
+    gap.tables.iter().any(|t| t == table)
+        && gap_subscription(gap).is_none_or(|sub| sub.eq_ignore_ascii_case(subscription_id))
+}
+
+/// The subscription a gap's scope is in; `None` for a scope that cannot be narrowed
+/// to one (a management group, the tenant): it reaches every subscription.
+fn gap_subscription(gap: &Gap) -> Option<&str> {
+    let prefix = "/subscriptions/";
+    let scope = gap.scope.as_str();
+    let rest = scope
+        .get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(prefix))
+        .map(|_| &scope[prefix.len()..])?;
+    Some(rest.split('/').next().unwrap_or(rest))
+}
+
+/// The gaps looked up by table and subscription, built once per run: every cluster
+/// and every earlier finding asks it, and a tenant whose queries failed can have a
+/// gap per subscription. [`GapIndex::covering`] answers as a scan of the gaps in
+/// order with [`gap_covers`] would (the first covering gap).
+#[derive(Debug, Default)]
+pub struct GapIndex<'a> {
+    /// (table, lower-cased subscription) → the first gap of that subscription.
+    by_subscription: HashMap<(&'a str, String), (usize, &'a Gap)>,
+    /// table → the first gap that reaches every subscription.
+    everywhere: HashMap<&'a str, (usize, &'a Gap)>,
+}
+
+impl<'a> GapIndex<'a> {
+    pub fn new(gaps: &'a [Gap]) -> GapIndex<'a> {
+        let mut ix = GapIndex::default();
+        for (i, g) in gaps.iter().enumerate() {
+            for t in &g.tables {
+                match gap_subscription(g) {
+                    Some(sub) => {
+                        ix.by_subscription
+                            .entry((t.as_str(), sub.to_ascii_lowercase()))
+                            .or_insert((i, g));
+                    }
+                    None => {
+                        ix.everywhere.entry(t.as_str()).or_insert((i, g));
+                    }
+                }
+            }
         }
-        None => true,
+        ix
+    }
+
+    /// The first gap of `table` that reaches `subscription_id`.
+    pub fn covering(&self, table: &str, subscription_id: &str) -> Option<&'a Gap> {
+        let own = self
+            .by_subscription
+            .get(&(table, subscription_id.to_ascii_lowercase()));
+        let wide = self.everywhere.get(table);
+        [own, wide]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(i, _)| *i)
+            .map(|(_, g)| *g)
     }
 }
 
@@ -146,7 +197,7 @@ pub fn gap_covers(gap: &Gap, table: &str, subscription_id: &str) -> bool {
 /// needs the service principal's credentials (Microsoft Graph).
 pub fn for_cluster(
     c: &Cluster,
-    gaps: &[Gap],
+    gaps: &GapIndex,
     control_plane_principal_known: bool,
     sp_credentials_read: bool,
     graph_enabled: bool,
@@ -166,10 +217,7 @@ pub fn for_cluster(
         ("role-assignments", "role assignments"),
         ("registries", "registries"),
     ] {
-        if let Some(g) = gaps
-            .iter()
-            .find(|g| gap_covers(g, table, &c.subscription_id))
-        {
+        if let Some(g) = gaps.covering(table, &c.subscription_id) {
             k.roles = Status::NotEvaluated(format!("{what} of {} not read", g.scope));
             break;
         }
@@ -215,13 +263,42 @@ mod tests {
     }
 
     #[test]
+    fn the_index_answers_as_a_scan_in_order_would() {
+        let gaps = [
+            gap("/subscriptions/AAA/resourceGroups/x", &["role-assignments"]),
+            gap(
+                "/providers/Microsoft.Management/managementGroups/m",
+                &["registries", "role-assignments"],
+            ),
+            gap("/subscriptions/aaa", &["registries"]),
+            gap("/subscriptions/bbb", &["clusters"]),
+        ];
+        let ix = GapIndex::new(&gaps);
+        for table in [
+            "role-assignments",
+            "registries",
+            "clusters",
+            "subscriptions",
+        ] {
+            for sub in ["aaa", "AAA", "bbb", "ccc"] {
+                let scan = gaps.iter().find(|g| gap_covers(g, table, sub));
+                assert_eq!(
+                    ix.covering(table, sub).map(|g| &g.scope),
+                    scan.map(|g| &g.scope),
+                    "{table} {sub}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn service_principal_without_principal_or_graph_is_not_evaluated() {
         let c = Cluster {
             subscription_id: "s1".into(),
             sp_client_id: Some("app".into()),
             ..Default::default()
         };
-        let k = for_cluster(&c, &[], false, false, false);
+        let k = for_cluster(&c, &GapIndex::new(&[]), false, false, false);
         assert!(!k.roles.is_evaluated() && !k.secret_expiry.is_evaluated());
         assert!(k.classification.is_evaluated() && k.migration.is_evaluated());
         assert!(
@@ -229,11 +306,11 @@ mod tests {
             "{}",
             k.cell()
         );
-        let k = for_cluster(&c, &[], true, true, true);
+        let k = for_cluster(&c, &GapIndex::new(&[]), true, true, true);
         assert_eq!(k.cell(), "evaluated");
         let k = for_cluster(
             &c,
-            &[gap("/subscriptions/s1", &["role-assignments"])],
+            &GapIndex::new(&[gap("/subscriptions/s1", &["role-assignments"])]),
             true,
             true,
             true,
