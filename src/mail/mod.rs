@@ -76,13 +76,6 @@ fn log_unroutable(rows: &[compose::UnroutableRow]) {
     }
 }
 
-/// Composes, writes and (with SMTP) sends this run's messages. Never fails: problems
-/// are logged and counted in [`Delivery::undelivered`].
-pub async fn deliver(report: &Report, out_dir: &Path, s: &MailSettings) -> Delivery {
-    let prepared = prepare(report, out_dir, s, &|_| false);
-    send_prepared(prepared, out_dir, s, &|_, _| {}).await
-}
-
 /// This run's messages, written to `<out>/outbox/` (each fsynced) and not yet sent.
 pub struct Prepared {
     pub delivery: Delivery,
@@ -262,11 +255,23 @@ pub async fn send_leftovers(
     done_files: &std::collections::BTreeSet<String>,
     accepted: &(dyn Fn(&Path, &Address) + Sync),
 ) -> anyhow::Result<Delivery> {
+    send_outbox(dir, s, done_files, accepted, true).await
+}
+
+/// Sends `<dir>/outbox/` but `done_files`; with `quiet_when_empty` an empty outbox
+/// is neither sent nor logged.
+async fn send_outbox(
+    dir: &Path,
+    s: &MailSettings,
+    done_files: &std::collections::BTreeSet<String>,
+    accepted: &(dyn Fn(&Path, &Address) + Sync),
+    quiet_when_empty: bool,
+) -> anyhow::Result<Delivery> {
     let started = Instant::now();
     let mut d = Delivery::default();
     let outgoing = read_outbox(dir, s, done_files, &mut d)?;
     d.written = outgoing.len();
-    if outgoing.is_empty() {
+    if quiet_when_empty && outgoing.is_empty() {
         return Ok(d);
     }
     let r = send_all(outgoing, s, accepted).await;
@@ -327,16 +332,7 @@ pub async fn resend(dir: &Path, s: &MailSettings, lock_wait: Duration) -> anyhow
         anyhow::bail!("resend with mail disabled (--no-email or [mail] enabled = false)");
     }
     let _lock = crate::state::FolderLock::acquire(dir, lock_wait, "output folder")?;
-    let started = Instant::now();
-    let mut d = Delivery::default();
-    let outgoing = read_outbox(dir, s, &Default::default(), &mut d)?;
-    d.written = outgoing.len();
-    let r = send_all(outgoing, s, &|_, _| {}).await;
-    d.sent = r.sent;
-    d.undelivered += r.failed;
-    d.unmarked = r.unmarked;
-    finish_log(&d, dir, started, s);
-    Ok(d)
+    send_outbox(dir, s, &Default::default(), &|_, _| {}, false).await
 }
 
 /// What [`send_all`] did.
