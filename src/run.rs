@@ -166,8 +166,8 @@ async fn finish_earlier_mail(
     }
     let mut undelivered = 0;
     for p in pending {
-        if !matches!(mail.transport, crate::mail::Transport::Smtp(_)) {
-            tracing::warn!(run_id = %p.run_id, outbox = %p.out_dir.join(crate::mail::outbox::OUTBOX).display(), "mail: an earlier run's messages wait in its outbox and this run has no --smtp to send them");
+        if !mail.transport.sends() {
+            tracing::warn!(run_id = %p.run_id, outbox = %p.out_dir.join(crate::mail::outbox::OUTBOX).display(), "mail: an earlier run's messages wait in its outbox and this run sends no mail (no --smtp or --mail-via graph)");
             continue;
         }
         tracing::info!(run_id = %p.run_id, out = %p.out_dir.display(), "mail: sending what an interrupted earlier run left in its outbox");

@@ -224,10 +224,12 @@ pub fn resolve_schedule(
 pub fn resolve_resend(
     config: Option<&Path>,
     mail: &mail::MailArgs,
+    azure: &azure::AzureArgs,
 ) -> Result<(crate::mail::MailSettings, Duration), Problems> {
     let args = RunArgs {
         config: config.map(Path::to_path_buf),
         mail: mail.clone(),
+        azure: azure.clone(),
         ..Default::default()
     };
     // No context: a resend composes nothing and needs an SMTP sender anyway.
@@ -310,6 +312,13 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         out,
     );
     let azure = azure::resolve(&args.azure, &file.azure, out);
+    // Graph mail uses the run's endpoint, credential chain and CA.
+    let mail = mail.map(|mut m| {
+        if let (crate::mail::Transport::Graph(g), Some(a)) = (&mut m.transport, &azure) {
+            g.azure = a.clone();
+        }
+        m
+    });
     if out.len() > before {
         return None;
     }

@@ -330,18 +330,19 @@ fn resend_takes_mail_and_lock_wait_from_the_file() {
     let (_dir, p) = file(
         "lock_wait = 7\n[mail]\nsmtp = \"smtps://mail.contoso.com\"\nfrom = \"a@contoso.com\"\n",
     );
-    let (m, wait) = resolve_resend(Some(&p), &Default::default()).unwrap();
+    let (m, wait) = resolve_resend(Some(&p), &Default::default(), &Default::default()).unwrap();
     assert!(matches!(m.transport, crate::mail::Transport::Smtp(_)));
     assert_eq!(wait, Duration::from_secs(7));
     let (_dir, p) = file("[mail]\nretries = 11\n");
-    let e = resolve_resend(Some(&p), &Default::default()).unwrap_err();
+    let e = resolve_resend(Some(&p), &Default::default(), &Default::default()).unwrap_err();
     assert_eq!(keys(&e.list), ["mail.retries"]);
 }
 
 /// Flags whose key is not their name with `_` for `-` (the README lists them as
 /// "`--flag` (`key`)"), and flags with no key.
-const RENAMED: [(&str, &str); 13] = [
+const RENAMED: [(&str, &str); 14] = [
     ("--owner-tag", "owners.tag_keys"),
+    ("--mail-via", "mail.via"),
     ("--mail-from", "mail.from"),
     ("--admin", "mail.admins"),
     ("--allowed-domain", "mail.allowed_domains"),
