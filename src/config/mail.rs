@@ -16,8 +16,8 @@ use super::problem::{in_range, pick, repeated, Names, Pick, Problem};
 use crate::mail::address::{self, DomainPolicy};
 use crate::mail::settings::{
     default_from, parse_smtp_url, GraphMail, MailSettings, Secret, Security, SmtpSettings,
-    Transport, Via,
-    DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES, MAX_TIMEOUT_SECONDS, PASSWORD_ENV,
+    Transport, Via, DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES, MAX_TIMEOUT_SECONDS,
+    PASSWORD_ENV,
 };
 
 /// Mail flags of `run` and `resend`; each has a `[mail]` key in the config file.
@@ -552,7 +552,10 @@ mod tests {
             mail_from: Some("a@contoso.com".into()),
             ..Default::default()
         };
-        let s = ok(&outbox, "via = \"graph\"\nsmtp = \"smtp://127.0.0.1:25?tls=none\"\n");
+        let s = ok(
+            &outbox,
+            "via = \"graph\"\nsmtp = \"smtp://127.0.0.1:25?tls=none\"\n",
+        );
         assert!(matches!(s.transport, Transport::Outbox));
         // An unknown value does not read as a `[mail]` table.
         assert!(toml::from_str::<MailFile>("via = \"pigeon\"\n").is_err());

@@ -150,11 +150,7 @@ pub fn message(
         let items: Vec<String> = left_out
             .iter()
             .map(|(name, bytes)| {
-                format!(
-                    "{name} ({}): {}",
-                    mb(*bytes),
-                    run_dir.join(name).display()
-                )
+                format!("{name} ({}): {}", mb(*bytes), run_dir.join(name).display())
             })
             .collect();
         let lead = "Not attached: Microsoft Graph accepts at most 4 MB per message. \
@@ -164,7 +160,10 @@ pub fn message(
                 .iter()
                 .map(|i| format!("<li>{}</li>", escape_html(i)))
                 .collect();
-            let note = format!("<p><strong>{}:</strong></p><ul>{list}</ul>", escape_html(lead));
+            let note = format!(
+                "<p><strong>{}:</strong></p><ul>{list}</ul>",
+                escape_html(lead)
+            );
             match content.rfind("</body>") {
                 Some(at) => content.insert_str(at, &note),
                 None => content.push_str(&note),

@@ -455,7 +455,12 @@ async fn send_all(
         .await;
     if let Sender::Graph(g) = &sender {
         let (requests, retries, throttled_429) = g.counts();
-        tracing::info!(requests, retries, throttled_429, "mail: Microsoft Graph sendMail calls");
+        tracing::info!(
+            requests,
+            retries,
+            throttled_429,
+            "mail: Microsoft Graph sendMail calls"
+        );
     }
     let sent = results.iter().filter(|(ok, _)| *ok).count();
     SendResult {
