@@ -3,6 +3,7 @@ mod audit;
 mod docs;
 mod emulator;
 mod faults;
+mod graph_mail;
 mod live;
 mod mail;
 mod migration;

@@ -87,6 +87,30 @@ fn take(counter: &std::sync::atomic::AtomicU32) -> bool {
         .is_ok()
 }
 
+/// `%XX` decoded; anything not UTF-8 or malformed is kept as it was.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%' && i + 2 < b.len())
+            .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
 fn valid_address(a: &str) -> bool {
     let mut parts = a.split('@');
     matches!(
@@ -157,21 +181,28 @@ fn validate(body: &[u8]) -> Result<(Map<String, Value>, Vec<String>), Response> 
             "The request body must be a JSON object.",
         ));
     };
+    // Action parameters are matched without regard to case: Microsoft's own SDKs send
+    // `Message` and `SaveToSentItems`.
+    let param = |name: &str| {
+        top.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
     for k in top.keys() {
-        if k != "message" && k != "saveToSentItems" {
+        if !k.eq_ignore_ascii_case("message") && !k.eq_ignore_ascii_case("saveToSentItems") {
             return Err(bad(
                 "RequestBodyRead",
                 &format!("The parameter '{k}' in the request payload is not a valid parameter for the operation 'sendMail'."),
             ));
         }
     }
-    if top.get("saveToSentItems").is_some_and(|s| !s.is_boolean()) {
+    if param("saveToSentItems").is_some_and(|s| !s.is_boolean()) {
         return Err(bad(
             "RequestBodyRead",
             "Cannot convert the literal to the expected type 'Edm.Boolean'.",
         ));
     }
-    let Some(Value::Object(m)) = top.get("message") else {
+    let Some(Value::Object(m)) = param("message") else {
         return Err(bad(
             "ErrorInvalidParameter",
             "The value of the parameter 'Message' is empty.",
@@ -332,7 +363,8 @@ pub(crate) fn send_mail(state: &State, req: &Req) -> (Response, bool) {
             false,
         );
     }
-    let user = req.segs.get(2).cloned().unwrap_or_default();
+    // Clients percent-encode the `@` of a user principal name (`a%40contoso.com`).
+    let user = percent_decode(req.segs.get(2).map(String::as_str).unwrap_or_default());
     if !(valid_address(&user) || uuid::Uuid::parse_str(&user).is_ok()) {
         return (
             graph_error(
@@ -411,6 +443,14 @@ mod tests {
     }
 
     #[test]
+    fn user_segments_are_percent_decoded() {
+        assert_eq!(percent_decode("a%40contoso.com"), "a@contoso.com");
+        assert_eq!(percent_decode("a@contoso.com"), "a@contoso.com");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%4"), "%4");
+    }
+
+    #[test]
     fn the_message_schema_is_checked() {
         let ok = json!({"message": {"subject": "s", "body": {"contentType": "HTML", "content": "<p>x</p>"},
             "toRecipients": [{"emailAddress": {"address": "Owner@Contoso.com"}}],
@@ -449,6 +489,14 @@ mod tests {
         assert_eq!(mutate(&|v| v["extra"] = json!(1)), "400");
         assert_eq!(mutate(&|v| v["saveToSentItems"] = json!("yes")), "400");
         assert_eq!(code(validate(b"{")), "400");
+        // As Microsoft's SDKs spell the parameters.
+        let mut pascal = Map::new();
+        pascal.insert("Message".into(), ok["message"].clone());
+        pascal.insert("SaveToSentItems".into(), json!(false));
+        assert_eq!(
+            code(validate(Value::Object(pascal).to_string().as_bytes())),
+            "ok"
+        );
         assert_eq!(code(validate(b"{}")), "400");
         // cc and bcc are recipients too.
         let (_, all) = validate(
