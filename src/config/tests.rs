@@ -340,8 +340,10 @@ fn resend_takes_mail_and_lock_wait_from_the_file() {
 
 /// Flags whose key is not their name with `_` for `-` (the README lists them as
 /// "`--flag` (`key`)"), and flags with no key.
-const RENAMED: [(&str, &str); 14] = [
+const RENAMED: [(&str, &str); 16] = [
     ("--owner-tag", "owners.tag_keys"),
+    ("--webhook", "webhooks.urls"),
+    ("--webhook-format", "webhooks.format"),
     ("--mail-via", "mail.via"),
     ("--mail-from", "mail.from"),
     ("--admin", "mail.admins"),
@@ -390,6 +392,11 @@ fn every_flag_has_the_key_of_its_name_or_a_documented_one() {
             longs::<mail::MailArgs>(),
             "mail.",
             document::field_names::<mail::MailFile>(),
+        ),
+        (
+            longs::<webhooks::WebhooksArgs>(),
+            "webhooks.",
+            document::field_names::<webhooks::WebhooksFile>(),
         ),
         (
             longs::<azure::AzureArgs>(),
