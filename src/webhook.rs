@@ -131,6 +131,9 @@ pub struct WebhookSettings {
     pub retries: u32,
     /// First backoff (doubling, capped at 30 s) when the server gives no `Retry-After`.
     pub backoff: Duration,
+    /// Extra trusted root certificate (PEM): the run's `--ca-cert` (a TLS-inspecting
+    /// proxy's CA, a test CA).
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 /// Findings listed in a digest.
@@ -396,16 +399,10 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &WebhookSettings) -> Ou
     }
     let link = s.report_url.as_ref().and_then(|b| report_link(b, out_dir));
     let d = digest(report, link);
-    let http = match reqwest::Client::builder()
-        .timeout(s.timeout)
-        .connect_timeout(Duration::from_secs(10).min(s.timeout))
-        // A webhook answers; a redirect could carry the secret path elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+    let http = match client(s) {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(error = %e, "webhooks: could not build the HTTP client");
+            tracing::error!(error = %crate::exit::render_error(&e), "webhooks: could not set up the HTTP client; no digest sent");
             o.failed = s.hooks.len();
             return o;
         }
@@ -432,6 +429,22 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &WebhookSettings) -> Ou
         }
     }
     o
+}
+
+fn client(s: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .timeout(s.timeout)
+        .connect_timeout(Duration::from_secs(10).min(s.timeout))
+        // A webhook answers where it is; no redirect takes the digest elsewhere.
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = &s.ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("reading --ca-cert {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| anyhow::anyhow!("--ca-cert {}: {e}", path.display()))?;
+        b = b.tls_certs_merge(certs);
+    }
+    Ok(b.build()?)
 }
 
 /// One webhook post with retries; `Ok(attempts)`.

@@ -318,7 +318,10 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         out,
     );
     let azure = azure::resolve(&args.azure, &file.azure, out);
-    let webhooks = webhooks::resolve(&args.webhooks, &file.webhooks, out);
+    let webhooks = webhooks::resolve(&args.webhooks, &file.webhooks, out).map(|mut w| {
+        w.ca_cert = azure.as_ref().and_then(|a| a.ca_cert.clone());
+        w
+    });
     // Graph mail uses the run's endpoint, credential chain and CA.
     let mail = mail.map(|mut m| {
         if let (crate::mail::Transport::Graph(g), Some(a)) = (&mut m.transport, &azure) {

@@ -129,6 +129,8 @@ pub fn resolve(
         timeout: Duration::from_secs(timeout.or(30)),
         retries: retries.or(3),
         backoff: Duration::from_secs(1),
+        // The run's `--ca-cert` (`config::settings`).
+        ca_cert: None,
     })
 }
 

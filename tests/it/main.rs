@@ -13,3 +13,4 @@ mod robustness;
 mod sdk;
 mod security;
 mod support;
+mod webhooks;
