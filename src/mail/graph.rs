@@ -188,7 +188,7 @@ pub fn send_mail_url(graph: &Url, sender: &Address) -> anyhow::Result<Url> {
     url.path_segments_mut()
         .map_err(|_| anyhow::anyhow!("the Graph endpoint {graph} cannot have a path"))?
         .pop_if_empty()
-        .push(&sender.to_string())
+        .push(sender.as_ref())
         .push("sendMail");
     Ok(url)
 }
