@@ -473,12 +473,12 @@ async fn the_emulator_checks_the_audience_expiry_and_the_message() {
             v["access_token"].as_str().unwrap().to_string()
         }
     };
-    let send = |token: String, to: &'static str| {
+    let send_sized = |token: String, to: &'static str, content: String| {
         let http = http.clone();
         let url = url.clone();
         async move {
             let body = serde_json::json!({"message": {"subject": "s",
-                "body": {"contentType": "Text", "content": "hello"},
+                "body": {"contentType": "Text", "content": content},
                 "toRecipients": [{"emailAddress": {"address": to}}]}});
             let r = http
                 .post(format!("{url}/v1.0/users/{SENDER}/sendMail"))
@@ -498,6 +498,7 @@ async fn the_emulator_checks_the_audience_expiry_and_the_message() {
             )
         }
     };
+    let send = |token: String, to: &'static str| send_sized(token, to, "hello".to_string());
     let arm = token("https://management.azure.com/.default").await;
     let (status, why) = send(arm, "a@contoso.com").await;
     assert_eq!(
@@ -507,6 +508,14 @@ async fn the_emulator_checks_the_audience_expiry_and_the_message() {
     let graph = token("https://graph.microsoft.com/.default").await;
     let (status, why) = send(graph.clone(), "a@contoso.com\r\nBcc: evil@x.com").await;
     assert_eq!(status, 400, "{why}");
+    // 3 MB is taken; over 4 MB is Graph's 413.
+    let (status, why) = send_sized(graph.clone(), "big@contoso.com", "x".repeat(3 << 20)).await;
+    assert_eq!(status, 202, "{why}");
+    let (status, why) = send_sized(graph.clone(), "big@contoso.com", "x".repeat(5 << 20)).await;
+    assert_eq!(
+        (status, why.as_str()),
+        (413, "The maximum request length supported is 4MB.")
+    );
     let (status, _) = send(graph.clone(), "a@contoso.com").await;
     assert_eq!(status, 202);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -523,8 +532,8 @@ async fn the_emulator_checks_the_audience_expiry_and_the_message() {
         .json()
         .await
         .unwrap();
-    assert_eq!(listed["value"].as_array().unwrap().len(), 1, "{listed}");
-    assert_eq!(listed["value"][0]["message"]["body"]["content"], "hello");
+    assert_eq!(listed["value"].as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed["value"][1]["message"]["body"]["content"], "hello");
     emu.emu.shutdown().await;
 }
 
@@ -575,5 +584,76 @@ async fn microsoft_graph_python_sdk_sends_mail_through_the_emulator() {
     );
     // What the SDK read back through the listing is the same message.
     assert_eq!(v["listed"], 1, "{v}");
+    emu.emu.shutdown().await;
+}
+
+/// An admin's message over Graph's 4 MB request limit (the report files of 1,000
+/// clusters): it is delivered without its largest attachments, and its body names each
+/// file left out and where it is; owners' messages keep theirs.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_message_over_graphs_4_mb_leaves_out_the_largest_files_and_says_where_they_are() {
+    let tenant = crate::live::tenant_dir(20, 1000, 5000);
+    let emu = serve(azure_emulator::Tenant::demo(), None, "").await;
+    let out = emu.out("out");
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--inventory".into(),
+        tenant.path().display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "--admin".into(),
+        "sec@contoso.example".into(),
+        "--allowed-domain".into(),
+        "contoso.example".into(),
+    ];
+    args.extend(graph_flags(&emu));
+    let mut c = with_credential(&args);
+    let o = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"mail_undelivered\":0"),
+        "{}",
+        stderr(&o)
+    );
+    let (msgs, _) = emu.emu.mail();
+    let by = by_recipient(&msgs);
+    let admin = &by["sec@contoso.example"][0]["message"];
+    let request = serde_json::json!({"message": admin, "saveToSentItems": true});
+    assert!(
+        serde_json::to_vec(&request).unwrap().len() <= 4 * 1024 * 1024,
+        "over Graph's limit"
+    );
+    let body = admin["body"]["content"].as_str().unwrap();
+    assert!(
+        body.contains("Microsoft Graph accepts at most 4 MB"),
+        "{body}"
+    );
+    let attached: Vec<&str> = admin["attachments"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x["name"].as_str().unwrap()).collect())
+        .unwrap_or_default();
+    // Every report file of the folder is either attached or named with its path.
+    let mut left_out = 0;
+    for name in ["report.html", "clusters.csv", "findings.csv"] {
+        let path = out.join(name).display().to_string();
+        if !attached.contains(&name) {
+            left_out += 1;
+            assert!(
+                body.contains(&path),
+                "{name} neither attached nor named: {body}"
+            );
+        }
+    }
+    assert!(left_out >= 1, "nothing was left out: {attached:?}");
+    assert!(attached.contains(&"unroutable.csv"), "{attached:?}");
+    // Owners' messages are small and keep their CSVs.
+    let owner = by
+        .iter()
+        .find(|(k, _)| k.starts_with("owner") || k.starts_with("team"))
+        .map(|(_, v)| v[0])
+        .unwrap();
+    assert!(attachment(owner, "findings.csv").is_some());
     emu.emu.shutdown().await;
 }

@@ -194,8 +194,11 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         cache: resource_graph::QueryCache::default(),
         mailboxes: Mutex::new(mail::Mailboxes::default()),
     });
+    // Above axum's 2 MB default: Graph's sendMail takes 4 MB, and the emulator answers a
+    // larger request with Graph's own 413 (`mail::send_mail`), not axum's.
     let app = axum::Router::new()
         .fallback(dispatch)
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
         .with_state(state.clone());
     let handle = axum_server::Handle::new();
     // TCP_NODELAY: without it small replies wait on delayed ACKs (~40 ms a page).
