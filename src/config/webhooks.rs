@@ -86,11 +86,14 @@ pub fn resolve(
     let hooks = pick(
         out,
         URLS,
-        repeated(&args.webhooks).map(|v| {
-            v.into_iter()
-                .filter(|u| !u.trim().is_empty())
-                .collect::<Vec<_>>()
-        }),
+        repeated(&args.webhooks)
+            .map(|v| {
+                v.into_iter()
+                    .filter(|u| !u.trim().is_empty())
+                    .collect::<Vec<_>>()
+            })
+            // An empty AKS_AUDIT_WEBHOOKS is no flag: the file's URLs apply.
+            .filter(|v| !v.is_empty()),
         file.urls.clone(),
         |urls: Vec<String>| {
             urls.iter()
@@ -137,6 +140,19 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_environment_value_leaves_the_files_urls() {
+        let file: WebhooksFile =
+            toml::from_str("urls = [\"https://hooks.slack.com/services/T/B/SECRET-E\"]\n").unwrap();
+        let args = WebhooksArgs {
+            webhooks: vec!["".into()],
+            ..Default::default()
+        };
+        let mut out = vec![];
+        let s = resolve(&args, &file, &mut out).unwrap();
+        assert_eq!(s.hooks.len(), 1);
+    }
 
     #[test]
     fn urls_formats_and_problems_that_never_show_a_url() {
