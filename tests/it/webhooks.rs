@@ -185,11 +185,24 @@ fn a_slack_digest_is_retried_after_429_and_503_and_is_valid_block_kit() {
     let sink = Sink::start(2);
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let o = audit(
-        &out,
-        &sink,
-        &["--webhook", &sink.url("slack"), "--webhook-format", "slack"],
-    );
+    let state = tmp.path().join("state").display().to_string();
+    let night = |out: &Path, now: &str| {
+        audit(
+            out,
+            &sink,
+            &[
+                "--webhook",
+                &sink.url("slack"),
+                "--webhook-format",
+                "slack",
+                "--state",
+                &state,
+                "--now",
+                now,
+            ],
+        )
+    };
+    let o = night(&out, "2026-06-01T02:00:00Z");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let got = sink.received();
     assert_eq!(got.len(), 1, "{got:?}");
@@ -200,8 +213,19 @@ fn a_slack_digest_is_retried_after_429_and_503_and_is_valid_block_kit() {
         .as_str()
         .unwrap()
         .starts_with("AKS identity audit"));
+    assert!(body.to_string().contains("first run"), "{body}");
     let log = stderr(&o);
     assert_eq!(log.matches("will retry").count(), 2, "{log}");
+    // The next night compares with the first: nothing changed.
+    let o = night(&tmp.path().join("out2"), "2026-06-02T02:00:00Z");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), 2);
+    assert!(
+        got[1]["body"].to_string().contains("0 new, 0 resolved"),
+        "{}",
+        got[1]["body"]
+    );
     assert_secret_nowhere(&o, tmp.path());
 }
 
