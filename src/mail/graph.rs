@@ -233,7 +233,8 @@ impl GraphSender {
         })
     }
 
-    /// Sends one message; `Err` says why it was not accepted (never a token).
+    /// Sends one message; `Err` says why it was not accepted (never a token), and for
+    /// a refusal of the sender what to check.
     pub async fn send(&self, eml: &[u8], to: &Address, label: &str) -> Result<(), String> {
         let m = message(eml, to, &self.run_dir, MAX_REQUEST_BYTES).map_err(|e| {
             format!(
@@ -256,7 +257,15 @@ impl GraphSender {
             )
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e.status {
+                Some(403) => format!(
+                    "{e}; the job's identity may not send as this mailbox: grant it Microsoft Graph's Mail.Send application permission and put the mailbox in its Exchange scope (RBAC for Applications or an application access policy; README \"Mail through Microsoft Graph\")"
+                ),
+                Some(404) => format!(
+                    "{e}; no such mailbox: --mail-from must be a user or shared mailbox of the tenant"
+                ),
+                _ => e.to_string(),
+            })
     }
 
     /// Requests made and retries, for the closing log line.

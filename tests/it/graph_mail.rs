@@ -324,6 +324,28 @@ async fn graph_down_leaves_every_message_in_the_outbox_exit_3_then_the_next_run_
     up.emu.shutdown().await;
 }
 
+/// Exchange refuses the sender (outside the application's scope): not retried, every
+/// message stays in the outbox, exit 3, and the error says what to grant.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sender_outside_the_apps_scope_is_refused_once_and_the_error_says_what_to_grant() {
+    let emu = serve(azure_emulator::Tenant::demo(), None, "mail-forbidden").await;
+    let out = emu.out("out");
+    let o = audit(&emu, &out, &[], &[]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let log = stderr(&o);
+    assert!(
+        log.contains("ErrorAccessDenied") && log.contains("Mail.Send"),
+        "{log}"
+    );
+    assert!(
+        log.contains("\"requests\":6,\"retries\":0"),
+        "a refusal is not retried: {log}"
+    );
+    assert_eq!(eml_names(&out.join("outbox")).len(), 6);
+    assert!(emu.emu.mail().0.is_empty());
+    emu.emu.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn resend_through_graph_delivers_what_a_failed_run_left() {
     let down = serve(azure_emulator::Tenant::demo(), None, "mail-429=1000").await;

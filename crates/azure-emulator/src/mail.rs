@@ -335,6 +335,16 @@ pub(crate) fn send_mail(state: &State, req: &Req) -> (Response, bool) {
             false,
         );
     }
+    if state.faults.mail_forbidden {
+        return (
+            graph_error(
+                StatusCode::FORBIDDEN,
+                "ErrorAccessDenied",
+                "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.",
+            ),
+            false,
+        );
+    }
     if take(&state.mail_faults.throttle) {
         state.stat(|s| s.throttled_429 += 1);
         let r = graph_error(
