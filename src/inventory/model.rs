@@ -58,6 +58,10 @@ pub struct Cluster {
     pub addons: Vec<Addon>,
     pub pools: Vec<AgentPool>,
     pub pod_identity: Option<PodIdentity>,
+    /// Configuration that makes the control plane need roles beyond the node
+    /// resource group (custom private DNS zone, API server subnet, KMS, ...).
+    #[serde(default)]
+    pub features: ClusterFeatures,
     /// Set when the inventory held this cluster's id twice with different data: no
     /// verdict is drawn from either copy (every check is `not_evaluated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,6 +143,54 @@ pub struct AgentPool {
     /// file adds it to a pool.
     #[serde(default)]
     pub latest_node_image_version: Option<String>,
+}
+
+/// The fields of a cluster whose presence documents extra control-plane grants
+/// (spec: issue 11 §2; the rows live in the baselines, `when = ...`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterFeatures {
+    /// `apiServerAccessProfile.privateDNSZone` when it is a resource id (not
+    /// `system` / `none`).
+    #[serde(default)]
+    pub private_dns_zone: Option<String>,
+    /// `apiServerAccessProfile.subnetId` when `enableVnetIntegration` is true.
+    #[serde(default)]
+    pub api_server_subnet: Option<String>,
+    /// `securityProfile.azureKeyVaultKms` when `enabled` is true.
+    #[serde(default)]
+    pub kms: Option<Kms>,
+    /// `diskEncryptionSetID`.
+    #[serde(default)]
+    pub disk_encryption_set: Option<String>,
+    /// `networkProfile.loadBalancerProfile.outboundIPs.publicIPs[].id` and
+    /// `.outboundIPPrefixes.publicIPPrefixes[].id`.
+    #[serde(default)]
+    pub outbound_ips: Vec<String>,
+    /// `podIdentityProfile.userAssignedIdentities[].identity.resourceId` when pod
+    /// identity is enabled.
+    #[serde(default)]
+    pub pod_identities: Vec<String>,
+}
+
+/// KMS etcd encryption with Azure Key Vault.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Kms {
+    /// `keyId`: `https://<vault>.vault.azure.net/keys/<key>/<version>`.
+    pub key_id: Option<String>,
+    /// `keyVaultNetworkAccess == "Private"` (default `Public`).
+    pub private: bool,
+    /// `keyVaultResourceId` (set for private vaults).
+    pub key_vault_resource_id: Option<String>,
+}
+
+impl Kms {
+    /// The vault's name: the first label of `keyId`'s host.
+    pub fn vault_name(&self) -> Option<&str> {
+        let rest = self.key_id.as_deref()?.strip_prefix("https://")?;
+        let host = rest.split('/').next()?;
+        let name = host.split('.').next()?;
+        (!name.is_empty()).then_some(name)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

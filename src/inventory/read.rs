@@ -92,8 +92,73 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
         addons,
         pools,
         pod_identity,
+        features: features(p, pp)?,
         id,
     })
+}
+
+/// The configuration that documents extra control-plane grants (issue 11 §2). Field
+/// names as ARM prints them (azure-mgmt-containerservice models); `az` prints the
+/// same names under the flattened object except `diskEncryptionSetId` and `subnetId`
+/// casing, read both ways.
+fn features(p: &Obj, pp: &str) -> Result<ClusterFeatures, String> {
+    let mut f = ClusterFeatures::default();
+    if let Some(api) = opt_obj(p, "apiServerAccessProfile", pp)? {
+        let path = join(pp, "apiServerAccessProfile");
+        let zone = opt_str(api, "privateDNSZone", &path)?.or(opt_str(api, "privateDnsZone", &path)?);
+        // `system` and `none` are keywords; a custom zone is a resource id.
+        f.private_dns_zone = zone.filter(|z| z.starts_with('/'));
+        if opt_bool(api, "enableVnetIntegration", &path)? == Some(true) {
+            f.api_server_subnet = opt_str(api, "subnetId", &path)?.or(opt_str(api, "subnetID", &path)?);
+        }
+    }
+    if let Some(sec) = opt_obj(p, "securityProfile", pp)? {
+        let path = join(pp, "securityProfile");
+        if let Some(k) = opt_obj(sec, "azureKeyVaultKms", &path)? {
+            let path = join(&path, "azureKeyVaultKms");
+            if opt_bool(k, "enabled", &path)? == Some(true) {
+                let access = opt_str(k, "keyVaultNetworkAccess", &path)?;
+                f.kms = Some(Kms {
+                    key_id: opt_str(k, "keyId", &path)?,
+                    private: access.is_some_and(|a| a.eq_ignore_ascii_case("private")),
+                    key_vault_resource_id: opt_str(k, "keyVaultResourceId", &path)?,
+                });
+            }
+        }
+    }
+    f.disk_encryption_set = opt_str(p, "diskEncryptionSetID", pp)?.or(opt_str(p, "diskEncryptionSetId", pp)?);
+    if let Some(net) = opt_obj(p, "networkProfile", pp)? {
+        let path = join(pp, "networkProfile");
+        if let Some(lb) = opt_obj(net, "loadBalancerProfile", &path)? {
+            let path = join(&path, "loadBalancerProfile");
+            for (outer, inner) in [("outboundIPs", "publicIPs"), ("outboundIPPrefixes", "publicIPPrefixes")] {
+                if let Some(o) = opt_obj(lb, outer, &path)? {
+                    let path = join(&path, outer);
+                    for (i, r) in opt_array(o, inner, &path)?.iter().enumerate() {
+                        let rp = format!("{}[{i}]", join(&path, inner));
+                        if let Some(id) = opt_str(as_obj(r, &rp)?, "id", &rp)? {
+                            f.outbound_ips.push(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(pi) = opt_obj(p, "podIdentityProfile", pp)? {
+        let path = join(pp, "podIdentityProfile");
+        if opt_bool(pi, "enabled", &path)? == Some(true) {
+            let ua = join(&path, "userAssignedIdentities");
+            for (i, e) in opt_array(pi, "userAssignedIdentities", &path)?.iter().enumerate() {
+                let ep = format!("{ua}[{i}]");
+                if let Some(idn) = opt_obj(as_obj(e, &ep)?, "identity", &ep)? {
+                    if let Some(rid) = opt_str(idn, "resourceId", &join(&ep, "identity"))? {
+                        f.pod_identities.push(rid);
+                    }
+                }
+            }
+        }
+    }
+    Ok(f)
 }
 
 fn cluster_identity(o: &Obj) -> Result<Option<ClusterIdentity>, String> {

@@ -80,6 +80,8 @@ pub enum RuleId {
     KubeletOperator,
     #[serde(rename = "AKSMI022")]
     AcrPullAfterMigration,
+    #[serde(rename = "AKSMI023")]
+    FeatureRole,
     #[serde(rename = "AKSMI030")]
     TenantMismatch,
     #[serde(rename = "AKSMI031")]
@@ -137,6 +139,8 @@ pub const CATALOGUE: &[RuleInfo] = &[
         rationale: "A pre-created kubelet identity must be assignable by the control-plane identity: Managed Identity Operator scoped to the kubelet identity.", source: DOC_KUBELET },
     RuleInfo { id: RuleId::AcrPullAfterMigration, title: "Kubelet identity lacks AcrPull after migration", severity: Severity::Medium,
         rationale: "A cluster that used `--attach-acr` with a service principal must run `az aks update --attach-acr` again after migrating: the new kubelet identity has no AcrPull, and image pulls fail.", source: DOC_MI },
+    RuleInfo { id: RuleId::FeatureRole, title: "Control plane lacks a role a cluster feature needs", severity: Severity::High,
+        rationale: "Some configurations need the control-plane identity to hold a role outside the node resource group: Private DNS Zone Contributor on a custom private DNS zone and Network Contributor on the VNet (private-clusters.md), Network Contributor on the API server subnet (api-server-vnet-integration.md), Key Vault Crypto User on the KMS key vault and Key Vault Contributor on a private one (use-kms-etcd-encryption.md), Reader on the disk encryption set (azure-disk-customer-managed-keys.md): high, the cluster's operations fail. Network Contributor on the resource group of outbound IPs elsewhere (static-ip.md) and Managed Identity Operator on each pod identity (use-azure-ad-pod-identity.md): medium. Held while the situation holds, these grants are expected, never excess, and no fix deletes them. The rows are the baseline's `when = ...` rows.", source: DOC_OVERVIEW },
     RuleInfo { id: RuleId::TenantMismatch, title: "Managed identity tenant differs from the subscription's home tenant", severity: Severity::Critical,
         rationale: "Managed-identity clusters cannot move tenants; a cluster whose identity tenant is not its subscription's home tenant is broken. The home tenant is `homeTenantId` in `az account list` (whose `tenantId` is the managing tenant for a subscription delegated through Azure Lighthouse), `tenantId` in Resource Graph and ARM.", source: DOC_MI },
     RuleInfo { id: RuleId::UnsupportedRegion, title: "Own managed identity in a region where it is not supported", severity: Severity::Medium,
@@ -166,6 +170,7 @@ impl RuleId {
             RuleId::SubnetPermission => "AKSMI020",
             RuleId::KubeletOperator => "AKSMI021",
             RuleId::AcrPullAfterMigration => "AKSMI022",
+            RuleId::FeatureRole => "AKSMI023",
             RuleId::TenantMismatch => "AKSMI030",
             RuleId::UnsupportedRegion => "AKSMI031",
             RuleId::PodIdentity => "AKSMI040",

@@ -91,7 +91,10 @@ pub fn sharing_identities(clusters: &[Cluster]) -> Vec<Cluster> {
     let mut first_user: HashMap<NoCase, usize> = HashMap::default();
     let mut shared = vec![false; clusters.len()];
     for (i, c) in clusters.iter().enumerate() {
-        for p in c.principal_ids() {
+        // A service principal is keyed by its client id (its object id is found in
+        // the role assignments later): one service principal for several clusters.
+        let sp = sp_client(c);
+        for p in c.principal_ids().chain(sp) {
             let first = *first_user.entry(NoCase(p)).or_insert(i);
             if first != i {
                 shared[first] = true;
@@ -105,6 +108,16 @@ pub fn sharing_identities(clusters: &[Cluster]) -> Vec<Cluster> {
         .filter(|(_, s)| *s)
         .map(|(c, _)| c.clone())
         .collect()
+}
+
+/// A service-principal cluster's client id (not `msi`).
+fn sp_client(c: &Cluster) -> Option<&str> {
+    if classify::is_managed(c) {
+        return None;
+    }
+    c.sp_client_id
+        .as_deref()
+        .filter(|id| !id.eq_ignore_ascii_case("msi"))
 }
 
 impl<'a> Index<'a> {
@@ -131,8 +144,10 @@ impl<'a> Index<'a> {
         }
         let mut users_of: HashMap<NoCase, Vec<&Cluster>> = HashMap::default();
         for c in users {
+            let sp = sp_client(c).and_then(|cl| by_principal_name.get(&Probe(cl)).copied());
             let principals = classify::control_plane_principal_str(c)
                 .into_iter()
+                .chain(sp)
                 .chain(c.kubelet.as_ref().and_then(|k| k.object_id.as_deref()))
                 .chain(
                     c.addons

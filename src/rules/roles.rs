@@ -41,7 +41,12 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
             .map(move |r| (r, &a.config))
     };
     if let Some(p) = &ctx.control_plane_principal {
-        let mut roles: Vec<_> = cp_roles.iter().map(|r| (r, &EMPTY)).collect();
+        // Conditional rows only while their situation holds (otherwise the role is excess).
+        let mut roles: Vec<_> = cp_roles
+            .iter()
+            .filter(|r| r.holds_for(c))
+            .map(|r| (r, &EMPTY))
+            .collect();
         if !classify::is_managed(c) {
             // On service-principal clusters, add-ons act through the service principal.
             for a in c.addons.iter().filter(|a| a.enabled) {
@@ -112,6 +117,7 @@ pub fn role_findings_and_checks(
         let j = Judge {
             ctx,
             idx,
+            baseline,
             registries: idx.all_registries(),
             principal_id: s.principal.as_str().into(),
             s: &s,
@@ -124,6 +130,13 @@ pub fn role_findings_and_checks(
         j.held_roles(&mut out, &mut checks);
         if s.key == IdentityKey::ControlPlane {
             out.extend(situational::control_plane(ctx, &s.principal, held, grace));
+            out.extend(situational::feature_roles(
+                ctx,
+                baseline,
+                &s.principal,
+                held,
+                grace,
+            ));
         }
     }
     if classify::is_managed(c) {
@@ -139,6 +152,7 @@ type Expected<'a> = (&'a ExpectedRole, &'a SmallMap<String>);
 struct Judge<'a> {
     ctx: &'a ClusterCtx<'a>,
     idx: &'a Index<'a>,
+    baseline: &'a Baseline,
     registries: &'a [&'a Registry],
     s: &'a Subject<'a>,
     held: &'a [&'a RoleAssignment],
@@ -184,7 +198,8 @@ impl Judge<'_> {
     /// AKSMI010: each required role not held at (or above) its documented scope is a
     /// `missing` row, and a finding once the propagation grace is over.
     fn missing_roles(&self, grace: bool, out: &mut Vec<Finding>, checks: &mut Vec<RoleCheck>) {
-        for (r, cfg) in self.s.roles.iter().filter(|(r, _)| r.required) {
+        // Conditional rows are AKSMI023's (situational::feature_roles).
+        for (r, cfg) in self.s.roles.iter().filter(|(r, _)| r.required && r.when.is_none()) {
             let Some(target) = self.documented_target(r, cfg) else {
                 continue;
             };
@@ -277,11 +292,26 @@ impl Judge<'_> {
             }
         }
         if best == ScopeRelation::None
-            && documented_elsewhere(self.idx, self.s, c, a, self.registries)
+            && documented_elsewhere(self.idx, self.baseline, self.s, c, a, self.registries)
         {
             best = ScopeRelation::Exact;
         }
         (best, matched)
+    }
+
+    /// For the control plane: the grants only `a` gives that the cluster's
+    /// configuration needs, to create before `a` is deleted (empty otherwise).
+    fn regrant(&self, a: &RoleAssignment) -> Vec<String> {
+        if self.s.key != IdentityKey::ControlPlane {
+            return vec![];
+        }
+        situational::regrant_before_delete(
+            self.ctx.cluster,
+            self.baseline,
+            &self.s.principal,
+            self.held,
+            a,
+        )
     }
 
     /// AKSMI012: a documented role above its documented scope.
@@ -294,6 +324,7 @@ impl Judge<'_> {
             .iter()
             .map(|t| remedy::create_role(&s.principal, &role, t))
             .collect();
+        fix.extend(self.regrant(a));
         fix.push(remedy::delete_role(&a.id));
         let at = documented_at.as_deref().unwrap_or("a narrower scope");
         new_finding(
@@ -315,6 +346,8 @@ impl Judge<'_> {
     fn excess_role(&self, a: &RoleAssignment) -> Finding {
         let s = self.s;
         let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
+        let mut fix = self.regrant(a);
+        fix.push(remedy::delete_role(&a.id));
         let mut f = new_finding(
             self.ctx,
             RuleId::ExcessRole,
@@ -325,7 +358,7 @@ impl Judge<'_> {
                 s.key.label(),
                 a.scope
             ),
-            remedy::delete_role(&a.id),
+            fix.join("\n"),
         );
         let powerful = [
             baseline::OWNER,
@@ -384,23 +417,31 @@ fn undocumented_checks(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Ve
     out
 }
 
-/// A shared identity (one user-assigned control plane for several clusters) holds
-/// the documented roles of every cluster that uses it.
+/// A shared identity (one user-assigned control plane, or one service principal, for
+/// several clusters) holds the documented roles of every cluster that uses it: its
+/// own rows, and the conditional rows whose situation holds on the other cluster.
 fn documented_elsewhere(
     idx: &Index,
+    bl: &Baseline,
     s: &Subject,
     this: &crate::inventory::Cluster,
     a: &RoleAssignment,
     registries: &[&Registry],
 ) -> bool {
+    let conditional = bl.roles_of(&s.key).iter().filter(|r| r.when.is_some());
+    let conditional: Vec<&ExpectedRole> = conditional.collect();
     idx.users_of(&s.principal)
         .iter()
         .filter(|other| !other.id.eq_ignore_ascii_case(&this.id))
         .any(|other| {
-            s.roles.iter().any(|(r, cfg)| {
+            let at = |r: &ExpectedRole, cfg: &SmallMap<String>| {
                 *r.role_guid == *a.role_guid
                     && scope::relation(r.scope, other, cfg, registries, &a.scope)
                         == ScopeRelation::Exact
-            })
+            };
+            s.roles.iter().any(|(r, cfg)| r.when.is_none() && at(r, cfg))
+                || conditional
+                    .iter()
+                    .any(|r| r.holds_for(other) && at(r, &EMPTY))
         })
 }

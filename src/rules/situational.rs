@@ -3,14 +3,14 @@
 //! (AKSMI021), AcrPull for the new kubelet identity after a migration (AKSMI022).
 use std::collections::BTreeSet;
 
-use super::baseline;
+use super::baseline::{self, Baseline, Condition, ScopeKind};
 use super::checks::new_finding;
 use super::classify::{self, KubeletIdentity};
 use super::index::Index;
-use super::{remedy, ClusterCtx, Finding, IdentityKey, RuleId};
+use super::{remedy, scope, ClusterCtx, Finding, IdentityKey, RuleId, Severity};
 use crate::history::MigrationStatus;
 use crate::inventory::ids::{self, relate, ScopeRelation};
-use crate::inventory::{AgentPool, RoleAssignment};
+use crate::inventory::{AgentPool, Cluster, RoleAssignment, SmallMap};
 
 /// Whether one of `held` grants one of the roles `guids` at `target` or above it.
 fn holds(held: &[&RoleAssignment], guids: &[&str], target: &str) -> bool {
@@ -121,4 +121,188 @@ pub fn acr_after_migration(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     vec![new_finding(ctx, RuleId::AcrPullAfterMigration, IdentityKey::Kubelet, "subscription-registries",
         format!("migrated cluster's kubelet identity has AcrPull on none of the subscription's registries ({}); if the cluster used --attach-acr, re-run it", names.join(", ")),
         in_sub.iter().map(|r| remedy::attach_acr(c, &r.id)).collect::<Vec<_>>().join("\n"))]
+}
+
+/// A role the control plane needs at one target because of how the cluster is
+/// configured: a conditional baseline row (`when = ...`, AKSMI023) or the custom
+/// subnet and own kubelet identity of AKSMI020/021.
+pub struct Need {
+    pub role_name: String,
+    pub role_guid: String,
+    pub kind: ScopeKind,
+    pub target: String,
+    /// The situation, for messages.
+    pub why: String,
+    /// Set for baseline rows (AKSMI023); `None` for AKSMI020/021's own needs.
+    pub severity: Option<Severity>,
+    /// Whether missing it is a finding (the row is `required`).
+    pub required: bool,
+}
+
+impl Need {
+    /// Roles that grant what this one does: itself, and for a management-plane role
+    /// Contributor and Owner. Key Vault Crypto User is a data-plane role, which
+    /// Contributor and Owner do not hold (built-in role definitions: `dataActions`).
+    fn covering(&self) -> Vec<&str> {
+        let mut v = vec![self.role_guid.as_str()];
+        if self.role_guid != baseline::KEY_VAULT_CRYPTO_USER {
+            v.extend([baseline::CONTRIBUTOR, baseline::OWNER]);
+        }
+        v
+    }
+
+    /// Whether assignment `a` grants this need (at the target or above it).
+    pub fn covered_by(&self, c: &Cluster, a: &RoleAssignment) -> bool {
+        self.covering().contains(&&*a.role_guid)
+            && scope::relate_target(self.kind, c, &self.target, &a.scope) != ScopeRelation::None
+    }
+
+    /// The command that grants it; a KMS vault known only by name is looked up by name.
+    pub fn create(&self, principal: &str) -> String {
+        match self.target.strip_prefix("vault:") {
+            Some(name) => format!(
+                "az role assignment create --assignee-object-id {} --assignee-principal-type ServicePrincipal --role {} --scope \"$(az keyvault show --name {} --query id -o tsv)\"",
+                remedy::q(principal),
+                remedy::q(&self.role_name),
+                remedy::q(name)
+            ),
+            None => remedy::create_role(principal, &self.role_name, &self.target),
+        }
+    }
+
+    /// The target as a person reads it.
+    fn shown(&self) -> String {
+        match self.target.strip_prefix("vault:") {
+            Some(name) => format!("key vault `{name}` (named by keyId)"),
+            None => self.target.clone(),
+        }
+    }
+}
+
+fn situation(w: Condition) -> &'static str {
+    match w {
+        Condition::CustomPrivateDnsZone => "a custom private DNS zone (apiServerAccessProfile.privateDNSZone)",
+        Condition::ApiServerVnetIntegration => "API server VNet integration (apiServerAccessProfile.subnetId)",
+        Condition::Kms => "KMS etcd encryption (securityProfile.azureKeyVaultKms)",
+        Condition::KmsPrivateVault => "KMS etcd encryption with a private key vault (keyVaultNetworkAccess: Private)",
+        Condition::DiskEncryptionSet => "a disk encryption set (diskEncryptionSetID)",
+        Condition::OutboundIpsElsewhere => "outbound public IPs or prefixes outside the node resource group (networkProfile.loadBalancerProfile)",
+        Condition::PodIdentity => "pod identity (podIdentityProfile.userAssignedIdentities)",
+    }
+}
+
+/// Everything the control plane of `c` needs because of its configuration.
+pub fn needs(c: &Cluster, bl: &Baseline) -> Vec<Need> {
+    let mut out = Vec::new();
+    for r in bl.roles_of(&IdentityKey::ControlPlane) {
+        let Some(w) = r.when.filter(|w| w.holds(c)) else {
+            continue;
+        };
+        for target in scope::targets(r.scope, c, &SmallMap::new(), &[]) {
+            out.push(Need {
+                role_name: r.role_name.clone(),
+                role_guid: r.role_guid.clone(),
+                kind: r.scope,
+                target,
+                why: situation(w).to_string(),
+                severity: Some(r.severity.unwrap_or(Severity::High)),
+                required: r.required,
+            });
+        }
+    }
+    let node_rg = c.node_resource_group.as_deref().unwrap_or_default();
+    let mut seen = BTreeSet::new();
+    for p in &c.pools {
+        let Some(subnet) = p.vnet_subnet_id.as_deref() else {
+            continue;
+        };
+        let outside = ids::resource_group_of(subnet).is_some_and(|rg| !rg.eq_ignore_ascii_case(node_rg));
+        if outside && seen.insert(subnet.to_ascii_lowercase()) {
+            out.push(Need {
+                role_name: "Network Contributor".into(),
+                role_guid: baseline::NETWORK_CONTRIBUTOR.into(),
+                kind: ScopeKind::Subnet,
+                target: subnet.to_string(),
+                why: format!("pool `{}` uses a custom subnet", p.name),
+                severity: None,
+                required: false,
+            });
+        }
+    }
+    if classify::kubelet_identity(c) == KubeletIdentity::UserAssigned {
+        if let Some(kid) = c.kubelet.as_ref().and_then(|k| k.resource_id.clone()) {
+            out.push(Need {
+                role_name: "Managed Identity Operator".into(),
+                role_guid: baseline::MANAGED_IDENTITY_OPERATOR.into(),
+                kind: ScopeKind::KubeletIdentity,
+                target: kid,
+                why: "the cluster brings its own kubelet identity".into(),
+                severity: None,
+                required: false,
+            });
+        }
+    }
+    out
+}
+
+/// AKSMI023: each required conditional role whose situation holds and that no
+/// assignment of the control plane grants (directly, above the target, or through
+/// Contributor / Owner for management-plane roles). Nothing within the propagation
+/// grace.
+pub fn feature_roles(
+    ctx: &ClusterCtx,
+    bl: &Baseline,
+    principal: &str,
+    held: &[&RoleAssignment],
+    grace: bool,
+) -> Vec<Finding> {
+    if grace {
+        return vec![];
+    }
+    let c = ctx.cluster;
+    needs(c, bl)
+        .into_iter()
+        .filter(|n| n.required && n.severity.is_some())
+        .filter(|n| !held.iter().any(|a| n.covered_by(c, a)))
+        .map(|n| {
+            let mut msg = format!(
+                "the cluster uses {}, and the control-plane identity has no {} on {}",
+                n.why,
+                n.role_name,
+                n.shown()
+            );
+            if n.role_guid == baseline::KEY_VAULT_CRYPTO_USER {
+                msg.push_str(" (a key vault on access policies needs an access policy with encrypt and decrypt instead; vault settings are not read: verify)");
+            }
+            let mut f = new_finding(
+                ctx,
+                RuleId::FeatureRole,
+                IdentityKey::ControlPlane,
+                &format!("{}|{}", n.role_guid, n.target),
+                msg,
+                n.create(principal),
+            );
+            f.severity = n.severity.unwrap_or(f.severity);
+            f
+        })
+        .collect()
+}
+
+/// The commands that grant, first, what only assignment `a` grants among `held`:
+/// a fix that removes or narrows `a` must never take away a role the cluster's
+/// configuration needs (a documented situation), so it re-creates those at their
+/// documented scope before the delete.
+pub fn regrant_before_delete(
+    c: &Cluster,
+    bl: &Baseline,
+    principal: &str,
+    held: &[&RoleAssignment],
+    a: &RoleAssignment,
+) -> Vec<String> {
+    needs(c, bl)
+        .into_iter()
+        .filter(|n| n.covered_by(c, a))
+        .filter(|n| !held.iter().any(|b| b.id != a.id && n.covered_by(c, b)))
+        .map(|n| n.create(principal))
+        .collect()
 }
