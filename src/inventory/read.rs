@@ -105,11 +105,13 @@ fn features(p: &Obj, pp: &str) -> Result<ClusterFeatures, String> {
     let mut f = ClusterFeatures::default();
     if let Some(api) = opt_obj(p, "apiServerAccessProfile", pp)? {
         let path = join(pp, "apiServerAccessProfile");
-        let zone = opt_str(api, "privateDNSZone", &path)?.or(opt_str(api, "privateDnsZone", &path)?);
+        let zone =
+            opt_str(api, "privateDNSZone", &path)?.or(opt_str(api, "privateDnsZone", &path)?);
         // `system` and `none` are keywords; a custom zone is a resource id.
         f.private_dns_zone = zone.filter(|z| z.starts_with('/'));
         if opt_bool(api, "enableVnetIntegration", &path)? == Some(true) {
-            f.api_server_subnet = opt_str(api, "subnetId", &path)?.or(opt_str(api, "subnetID", &path)?);
+            f.api_server_subnet =
+                opt_str(api, "subnetId", &path)?.or(opt_str(api, "subnetID", &path)?);
         }
     }
     if let Some(sec) = opt_obj(p, "securityProfile", pp)? {
@@ -126,12 +128,16 @@ fn features(p: &Obj, pp: &str) -> Result<ClusterFeatures, String> {
             }
         }
     }
-    f.disk_encryption_set = opt_str(p, "diskEncryptionSetID", pp)?.or(opt_str(p, "diskEncryptionSetId", pp)?);
+    f.disk_encryption_set =
+        opt_str(p, "diskEncryptionSetID", pp)?.or(opt_str(p, "diskEncryptionSetId", pp)?);
     if let Some(net) = opt_obj(p, "networkProfile", pp)? {
         let path = join(pp, "networkProfile");
         if let Some(lb) = opt_obj(net, "loadBalancerProfile", &path)? {
             let path = join(&path, "loadBalancerProfile");
-            for (outer, inner) in [("outboundIPs", "publicIPs"), ("outboundIPPrefixes", "publicIPPrefixes")] {
+            for (outer, inner) in [
+                ("outboundIPs", "publicIPs"),
+                ("outboundIPPrefixes", "publicIPPrefixes"),
+            ] {
                 if let Some(o) = opt_obj(lb, outer, &path)? {
                     let path = join(&path, outer);
                     for (i, r) in opt_array(o, inner, &path)?.iter().enumerate() {
@@ -148,7 +154,10 @@ fn features(p: &Obj, pp: &str) -> Result<ClusterFeatures, String> {
         let path = join(pp, "podIdentityProfile");
         if opt_bool(pi, "enabled", &path)? == Some(true) {
             let ua = join(&path, "userAssignedIdentities");
-            for (i, e) in opt_array(pi, "userAssignedIdentities", &path)?.iter().enumerate() {
+            for (i, e) in opt_array(pi, "userAssignedIdentities", &path)?
+                .iter()
+                .enumerate()
+            {
                 let ep = format!("{ua}[{i}]");
                 if let Some(idn) = opt_obj(as_obj(e, &ep)?, "identity", &ep)? {
                     if let Some(rid) = opt_str(idn, "resourceId", &join(&ep, "identity"))? {
@@ -541,6 +550,73 @@ mod tests {
         let e = role_assignment(&json!({"id": id, "principalId": long, "roleDefinitionId": rd}))
             .unwrap_err();
         assert!(e.starts_with("`principalId` is 4097 bytes"), "{e}");
+    }
+
+    /// The fields of issue 11 §2, shaped like `az aks show` / ARM payloads
+    /// (azure-mgmt-containerservice ManagedCluster JSON names; values invented).
+    #[test]
+    fn situational_fields_are_read_and_keywords_are_not_zones() {
+        let c = cluster_with(|v| {
+            let p = &mut v["properties"];
+            p["apiServerAccessProfile"] = json!({
+                "enablePrivateCluster": true,
+                "privateDNSZone": "/subscriptions/s/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.japaneast.azmk8s.io",
+                "enableVnetIntegration": true,
+                "subnetId": "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/apiserver"
+            });
+            p["securityProfile"] = json!({"azureKeyVaultKms": {
+                "enabled": true,
+                "keyId": "https://kv-etcd.vault.azure.net/keys/etcd/0a1b2c3d",
+                "keyVaultNetworkAccess": "Private",
+                "keyVaultResourceId": "/subscriptions/s/resourceGroups/keys/providers/Microsoft.KeyVault/vaults/kv-etcd"
+            }});
+            p["diskEncryptionSetID"] = "/subscriptions/s/resourceGroups/keys/providers/Microsoft.Compute/diskEncryptionSets/des-aks".into();
+            p["networkProfile"] = json!({"loadBalancerProfile": {
+                "outboundIPs": {"publicIPs": [{"id": "/subscriptions/s/resourceGroups/ips/providers/Microsoft.Network/publicIPAddresses/pip1"}]},
+                "outboundIPPrefixes": {"publicIPPrefixes": [{"id": "/subscriptions/s/resourceGroups/ips/providers/Microsoft.Network/publicIPPrefixes/pfx1"}]},
+                "effectiveOutboundIPs": [{"id": "/ignored"}]
+            }});
+            p["podIdentityProfile"]["userAssignedIdentities"] = json!([{
+                "name": "orders", "namespace": "orders",
+                "identity": {"resourceId": "/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/orders", "clientId": "c", "objectId": "o"}
+            }]);
+        })
+        .unwrap();
+        let f = &c.features;
+        assert!(f
+            .private_dns_zone
+            .as_deref()
+            .unwrap()
+            .ends_with("privatelink.japaneast.azmk8s.io"));
+        assert!(f
+            .api_server_subnet
+            .as_deref()
+            .unwrap()
+            .ends_with("/subnets/apiserver"));
+        let kms = f.kms.as_ref().unwrap();
+        assert!(kms.private && kms.key_vault_resource_id.is_some());
+        assert_eq!(kms.vault_name(), Some("kv-etcd"));
+        assert!(f
+            .disk_encryption_set
+            .as_deref()
+            .unwrap()
+            .ends_with("des-aks"));
+        assert_eq!(f.outbound_ips.len(), 2);
+        assert_eq!(f.pod_identities.len(), 1);
+
+        // `system` is a keyword, not a zone; integration off means no API server
+        // subnet; KMS off is no KMS; pod identity off lists no identities.
+        let off = cluster_with(|v| {
+            let p = &mut v["properties"];
+            p["apiServerAccessProfile"] = json!({"privateDNSZone": "system", "enableVnetIntegration": false, "subnetId": "/x/subnets/y"});
+            p["securityProfile"] = json!({"azureKeyVaultKms": {"enabled": false, "keyId": "https://kv.vault.azure.net/keys/k/1"}});
+            p["podIdentityProfile"] = json!({"enabled": false, "userAssignedIdentities": [{"identity": {"resourceId": "/r"}}]});
+        })
+        .unwrap();
+        assert_eq!(off.features, ClusterFeatures::default());
+
+        let e = cluster_with(|v| v["properties"]["diskEncryptionSetID"] = json!(5)).unwrap_err();
+        assert!(e.contains("properties.diskEncryptionSetID"), "{e}");
     }
 
     #[test]

@@ -603,6 +603,49 @@ roles=[{role="Contributer", scope="node_resource_group"}]"#;
     }
 
     #[test]
+    fn conditional_rows_need_a_matching_when() {
+        let text = |row: &str| {
+            format!("name=\"x\"\ntitle=\"x\"\ndate=\"2024\"\nsource=\"https://example.com\"\n[[identity]]\nidentity=\"control_plane\"\nroles=[{row}]\n")
+        };
+        let e = Baseline::parse(
+            &text(r#"{role="Reader", scope="disk_encryption_set"}"#),
+            "my.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("roles[0]") && e.contains("needs `when`"), "{e}");
+        let e = Baseline::parse(
+            &text(r#"{role="Reader", scope="disk_encryption_set", when="kms"}"#),
+            "my.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`kms_key_vault`"), "{e}");
+        let e = Baseline::parse(
+            &text(r#"{role="Reader", scope="cluster", severity="low"}"#),
+            "my.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`severity`"), "{e}");
+        let b = Baseline::parse(
+            &text(r#"{role="Reader", scope="disk_encryption_set", when="disk_encryption_set", severity="medium"}"#),
+            "my.toml",
+        )
+        .unwrap();
+        let r = &b.roles_for("control_plane").unwrap()[0];
+        assert_eq!(r.when, Some(Condition::DiskEncryptionSet));
+        assert_eq!(r.severity, Some(crate::rules::Severity::Medium));
+        let mut c = crate::inventory::Cluster::default();
+        assert!(!r.holds_for(&c));
+        c.features.disk_encryption_set = Some(
+            "/subscriptions/s/resourceGroups/k/providers/Microsoft.Compute/diskEncryptionSets/d"
+                .into(),
+        );
+        assert!(r.holds_for(&c));
+    }
+
+    #[test]
     fn bad_guid_is_a_clear_error() {
         let text = r#"name="x"
 title="x"

@@ -199,7 +199,12 @@ impl Judge<'_> {
     /// `missing` row, and a finding once the propagation grace is over.
     fn missing_roles(&self, grace: bool, out: &mut Vec<Finding>, checks: &mut Vec<RoleCheck>) {
         // Conditional rows are AKSMI023's (situational::feature_roles).
-        for (r, cfg) in self.s.roles.iter().filter(|(r, _)| r.required && r.when.is_none()) {
+        for (r, cfg) in self
+            .s
+            .roles
+            .iter()
+            .filter(|(r, _)| r.required && r.when.is_none())
+        {
             let Some(target) = self.documented_target(r, cfg) else {
                 continue;
             };
@@ -439,7 +444,9 @@ fn documented_elsewhere(
                     && scope::relation(r.scope, other, cfg, registries, &a.scope)
                         == ScopeRelation::Exact
             };
-            s.roles.iter().any(|(r, cfg)| r.when.is_none() && at(r, cfg))
+            s.roles
+                .iter()
+                .any(|(r, cfg)| r.when.is_none() && at(r, cfg))
                 || conditional
                     .iter()
                     .any(|r| r.holds_for(other) && at(r, &EMPTY))

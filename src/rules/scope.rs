@@ -56,7 +56,9 @@ pub fn targets(
         }
         ScopeKind::ApiServerSubnet => c.features.api_server_subnet.clone().into_iter().collect(),
         ScopeKind::KmsKeyVault => kms_vault(c).into_iter().collect(),
-        ScopeKind::DiskEncryptionSet => c.features.disk_encryption_set.clone().into_iter().collect(),
+        ScopeKind::DiskEncryptionSet => {
+            c.features.disk_encryption_set.clone().into_iter().collect()
+        }
         ScopeKind::OutboundIpResourceGroup => outbound_ip_groups(c),
         ScopeKind::PodIdentity => c.features.pod_identities.clone(),
     }
@@ -89,7 +91,8 @@ pub fn outbound_ip_groups(c: &Cluster) -> Vec<String> {
         .filter_map(|ip| {
             let sub = ids::subscription_of(ip)?;
             let rg = ids::resource_group_of(ip)?;
-            let elsewhere = !rg.eq_ignore_ascii_case(node_rg) || !sub.eq_ignore_ascii_case(&c.subscription_id);
+            let elsewhere =
+                !rg.eq_ignore_ascii_case(node_rg) || !sub.eq_ignore_ascii_case(&c.subscription_id);
             elsewhere.then(|| ids::resource_group_id(sub, rg))
         })
         .filter(|g| seen.insert(ids::norm(g)))
@@ -105,7 +108,9 @@ pub fn documented_at(kind: ScopeKind, c: &Cluster, target: &str) -> Vec<String> 
         ScopeKind::Subnet | ScopeKind::ApiServerSubnet => subnet_documented_scopes(target),
         ScopeKind::ClusterVnet => {
             let mut v = vec![target.to_string()];
-            if let (Some(sub), Some(rg)) = (ids::subscription_of(target), ids::resource_group_of(target)) {
+            if let (Some(sub), Some(rg)) =
+                (ids::subscription_of(target), ids::resource_group_of(target))
+            {
                 v.push(ids::resource_group_id(sub, rg));
             }
             v
@@ -113,7 +118,13 @@ pub fn documented_at(kind: ScopeKind, c: &Cluster, target: &str) -> Vec<String> 
         ScopeKind::OutboundIpResourceGroup => {
             let t = ids::norm(target);
             let mut v = vec![target.to_string()];
-            v.extend(c.features.outbound_ips.iter().filter(|ip| ids::norm(ip).starts_with(&format!("{t}/"))).cloned());
+            v.extend(
+                c.features
+                    .outbound_ips
+                    .iter()
+                    .filter(|ip| ids::norm(ip).starts_with(&format!("{t}/")))
+                    .cloned(),
+            );
             v
         }
         _ => vec![target.to_string()],
@@ -127,8 +138,15 @@ pub fn documented_at(kind: ScopeKind, c: &Cluster, target: &str) -> Vec<String> 
 pub fn relate_target(kind: ScopeKind, c: &Cluster, target: &str, scope: &str) -> ScopeRelation {
     if let Some(name) = target.strip_prefix("vault:") {
         let s = ids::norm(scope);
-        let suffix = format!("/providers/microsoft.keyvault/vaults/{}", name.to_ascii_lowercase());
-        return if s.ends_with(&suffix) { ScopeRelation::Exact } else { ScopeRelation::None };
+        let suffix = format!(
+            "/providers/microsoft.keyvault/vaults/{}",
+            name.to_ascii_lowercase()
+        );
+        return if s.ends_with(&suffix) {
+            ScopeRelation::Exact
+        } else {
+            ScopeRelation::None
+        };
     }
     let mut best = ScopeRelation::None;
     for d in documented_at(kind, c, target) {

@@ -216,7 +216,8 @@ pub fn needs(c: &Cluster, bl: &Baseline) -> Vec<Need> {
         let Some(subnet) = p.vnet_subnet_id.as_deref() else {
             continue;
         };
-        let outside = ids::resource_group_of(subnet).is_some_and(|rg| !rg.eq_ignore_ascii_case(node_rg));
+        let outside =
+            ids::resource_group_of(subnet).is_some_and(|rg| !rg.eq_ignore_ascii_case(node_rg));
         if outside && seen.insert(subnet.to_ascii_lowercase()) {
             out.push(Need {
                 role_name: "Network Contributor".into(),

@@ -241,6 +241,44 @@ impl ClusterB {
         self
     }
 
+    /// A custom private DNS zone (`apiServerAccessProfile.privateDNSZone`).
+    pub(super) fn private_dns_zone(mut self, zone: &str) -> Self {
+        self.0.features.private_dns_zone = Some(zone.into());
+        self
+    }
+
+    /// API server VNet integration on `subnet`.
+    pub(super) fn api_server_subnet(mut self, subnet: &str) -> Self {
+        self.0.features.api_server_subnet = Some(subnet.into());
+        self
+    }
+
+    /// KMS with key `key_id`; a private vault names its resource id.
+    pub(super) fn kms(mut self, key_id: &str, private_vault: Option<&str>) -> Self {
+        self.0.features.kms = Some(crate::inventory::Kms {
+            key_id: Some(key_id.into()),
+            private: private_vault.is_some(),
+            key_vault_resource_id: private_vault.map(str::to_string),
+        });
+        self
+    }
+
+    pub(super) fn disk_encryption_set(mut self, id: &str) -> Self {
+        self.0.features.disk_encryption_set = Some(id.into());
+        self
+    }
+
+    pub(super) fn outbound_ip(mut self, id: &str) -> Self {
+        self.0.features.outbound_ips.push(id.into());
+        self
+    }
+
+    /// A pod identity (its user-assigned identity's resource id).
+    pub(super) fn pod_identity_id(mut self, id: &str) -> Self {
+        self.0.features.pod_identities.push(id.into());
+        self
+    }
+
     /// Read twice with different data.
     pub(super) fn conflict(mut self, why: &str) -> Self {
         self.0.conflict = Some(why.into());

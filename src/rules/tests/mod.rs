@@ -2,6 +2,7 @@
 //! [`crate::rules::Report::generate`].
 mod builder;
 mod checks;
+mod feature_cases;
 mod identity_cases;
 mod owner;
 mod role_cases;
