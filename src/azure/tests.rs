@@ -76,3 +76,43 @@ fn gaps_merge_tables_per_scope() {
         ]
     );
 }
+
+/// The subscriptions query carries the management-group chain through the emulator's
+/// KQL, as a generated tenant serves it, and the reader places grants with it.
+#[test]
+fn subscriptions_query_projects_the_management_group_chain() {
+    let t = TABLES.iter().find(|t| t.name == "subscriptions").unwrap();
+    let body: String = t
+        .query
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let q = azure_emulator::kql::Query::parse(&body).unwrap();
+    let id = "2c7d0d5e-1111-4222-8333-944455556666";
+    let row = serde_json::json!({
+        "id": format!("/subscriptions/{id}"), "name": "sub-00000", "type": "microsoft.resources/subscriptions",
+        "tenantId": "t", "subscriptionId": id, "resourceGroup": "", "tags": {},
+        "properties": {"state": "Enabled", "managementGroupAncestorsChain": [
+            {"name": "mg-prod", "displayName": "Production"}, {"name": "t", "displayName": "Tenant Root Group"}]}
+    });
+    let out = q.run_row(row.clone()).expect("a subscription row").row;
+    let s = crate::inventory::read::subscription(&out).unwrap();
+    assert_eq!(
+        s.management_groups,
+        Some(vec!["mg-prod".to_string(), "t".to_string()])
+    );
+    // A row without the chain: unknown.
+    let mut bare = row;
+    bare["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managementGroupAncestorsChain");
+    let out = q.run_row(bare).unwrap().row;
+    assert_eq!(
+        crate::inventory::read::subscription(&out)
+            .unwrap()
+            .management_groups,
+        None
+    );
+}

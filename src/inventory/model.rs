@@ -238,6 +238,12 @@ pub struct Subscription {
     pub home_tenant_id: Option<String>,
     pub state: Option<String>,
     pub tags: SmallMap<String>,
+    /// The names of the management groups above the subscription, nearest first
+    /// (Resource Graph `properties.managementGroupAncestorsChain[].name`, the tenant
+    /// root group's name being the tenant id). `None` when the source does not say
+    /// (`az account list`, ARM): a grant at a management group is then not placed.
+    #[serde(default)]
+    pub management_groups: Option<Vec<String>>,
 }
 
 impl Subscription {
@@ -245,6 +251,14 @@ impl Subscription {
     /// one, else `tenantId` (which Resource Graph and ARM fill with the home tenant).
     pub fn home_tenant(&self) -> Option<&str> {
         self.home_tenant_id.as_deref().or(self.tenant_id.as_deref())
+    }
+
+    /// Whether management group `name` is above the subscription: `None` when the
+    /// ancestry is unknown.
+    pub fn under_management_group(&self, name: &str) -> Option<bool> {
+        self.management_groups
+            .as_ref()
+            .map(|chain| chain.iter().any(|m| m.eq_ignore_ascii_case(name)))
     }
 }
 

@@ -384,7 +384,27 @@ pub fn subscription(v: &Value) -> Result<Subscription, String> {
         home_tenant_id: opt_str(o, "homeTenantId", "")?,
         state,
         tags: string_map(o, "tags", "")?,
+        management_groups: management_groups(o)?,
     })
+}
+
+/// `managementGroupAncestorsChain` (projected by subscriptions.kql, or under
+/// `properties` in a whole Resource Graph row): the names, nearest first. Absent is
+/// unknown (`None`), not "under no group".
+fn management_groups(o: &Obj) -> Result<Option<Vec<String>>, String> {
+    const KEY: &str = "managementGroupAncestorsChain";
+    let (holder, path) = match (o.get(KEY), opt_obj(o, "properties", "")?) {
+        (Some(v), _) if !v.is_null() => (o, ""),
+        (_, Some(p)) if p.get(KEY).is_some_and(|v| !v.is_null()) => (p, "properties"),
+        _ => return Ok(None),
+    };
+    let here = join(path, KEY);
+    let mut names = Vec::new();
+    for (i, m) in opt_array(holder, KEY, path)?.iter().enumerate() {
+        let p = format!("{here}[{i}]");
+        names.push(req_str(as_obj(m, &p)?, "name", &p)?);
+    }
+    Ok(Some(names))
 }
 
 pub fn resource_group(v: &Value) -> Result<ResourceGroup, String> {
@@ -617,6 +637,37 @@ mod tests {
 
         let e = cluster_with(|v| v["properties"]["diskEncryptionSetID"] = json!(5)).unwrap_err();
         assert!(e.contains("properties.diskEncryptionSetID"), "{e}");
+    }
+
+    #[test]
+    fn management_group_ancestry_projected_nested_or_unknown() {
+        let id = "2c7d0d5e-1111-4222-8333-944455556666";
+        let chain = json!([{"name": "mg-prod", "displayName": "Production"},
+                           {"name": "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", "displayName": "Tenant Root Group"}]);
+        let projected = subscription(
+            &json!({"id": format!("/subscriptions/{id}"), "subscriptionId": id,
+            "managementGroupAncestorsChain": chain.clone()}),
+        )
+        .unwrap();
+        assert_eq!(projected.management_groups.as_ref().unwrap()[0], "mg-prod");
+        assert_eq!(projected.under_management_group("MG-PROD"), Some(true));
+        assert_eq!(projected.under_management_group("mg-dev"), Some(false));
+        let nested = subscription(&json!({"id": format!("/subscriptions/{id}"),
+            "properties": {"state": "Enabled", "managementGroupAncestorsChain": chain}}))
+        .unwrap();
+        assert_eq!(nested.management_groups, projected.management_groups);
+        // `az account list` has no chain: unknown, not "under no group".
+        let az = subscription(&json!({"id": id, "name": "x", "tenantId": "t"})).unwrap();
+        assert_eq!(az.management_groups, None);
+        assert_eq!(az.under_management_group("mg-prod"), None);
+        let bad = subscription(
+            &json!({"id": id, "managementGroupAncestorsChain": [{"displayName": "x"}]}),
+        )
+        .unwrap_err();
+        assert!(
+            bad.contains("managementGroupAncestorsChain[0].name"),
+            "{bad}"
+        );
     }
 
     #[test]

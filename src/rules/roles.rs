@@ -11,8 +11,8 @@ use super::checks::{addon_findings, new_finding};
 use super::classify;
 use super::index::Index;
 use super::{
-    remedy, scope, situational, ClusterCtx, Finding, IdentityKey, RoleCheck, RoleCheckStatus,
-    RuleId, Severity,
+    ancestry, remedy, scope, situational, ClusterCtx, Finding, IdentityKey, RoleCheck,
+    RoleCheckStatus, RuleId, Severity,
 };
 use crate::inventory::ids::{self, ScopeRelation};
 use crate::inventory::{Registry, RoleAssignment};
@@ -114,7 +114,14 @@ pub fn role_findings_and_checks(
     let empty: Arc<str> = Arc::from("");
     for s in subjects(ctx, baseline) {
         let held = idx.assignments(&s.principal);
+        // A grant at a management group the subscription is not under grants nothing here.
+        let cover: Vec<&RoleAssignment> = held
+            .iter()
+            .copied()
+            .filter(|a| !ancestry::outside(idx, c, a))
+            .collect();
         let j = Judge {
+            cover: &cover,
             ctx,
             idx,
             baseline,
@@ -129,12 +136,12 @@ pub fn role_findings_and_checks(
         j.missing_roles(grace, &mut out, &mut checks);
         j.held_roles(&mut out, &mut checks);
         if s.key == IdentityKey::ControlPlane {
-            out.extend(situational::control_plane(ctx, &s.principal, held, grace));
+            out.extend(situational::control_plane(ctx, &s.principal, &cover, grace));
             out.extend(situational::feature_roles(
                 ctx,
                 baseline,
                 &s.principal,
-                held,
+                &cover,
                 grace,
             ));
         }
@@ -156,6 +163,8 @@ struct Judge<'a> {
     registries: &'a [&'a Registry],
     s: &'a Subject<'a>,
     held: &'a [&'a RoleAssignment],
+    /// `held` but the grants at management groups the subscription is not under.
+    cover: &'a [&'a RoleAssignment],
     /// Shared by every row of the cluster (a large tenant has a million rows).
     cluster_id: &'a Arc<str>,
     principal_id: Arc<str>,
@@ -234,7 +243,7 @@ impl Judge<'_> {
     }
 
     fn holds_documented(&self, r: &ExpectedRole, cfg: &SmallMap<String>) -> bool {
-        self.held.iter().any(|a| {
+        self.cover.iter().any(|a| {
             *a.role_guid == *r.role_guid
                 && scope::relation(r.scope, self.ctx.cluster, cfg, self.registries, &a.scope)
                     != ScopeRelation::None
@@ -283,6 +292,9 @@ impl Judge<'_> {
         let c = self.ctx.cluster;
         let mut best = ScopeRelation::None;
         let mut matched = None;
+        if ancestry::outside(self.idx, c, a) {
+            return (best, matched);
+        }
         for (r, cfg) in &self.s.roles {
             if *r.role_guid != *a.role_guid {
                 continue;
@@ -314,7 +326,7 @@ impl Judge<'_> {
             self.ctx.cluster,
             self.baseline,
             &self.s.principal,
-            self.held,
+            self.cover,
             a,
         )
     }

@@ -171,7 +171,15 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<GenerateSummary> {
             "resourceGroup": "",
             "location": "",
             "tags": {"owner": format!("team{:03}@contoso.example", i % 97)},
-            "properties": {"state": "Enabled"},
+            "properties": {
+                "state": "Enabled",
+                // Resource Graph's ancestry, nearest first; the tenant root group is
+                // named by the tenant id. No RNG drawn: the rest of the data is as before.
+                "managementGroupAncestorsChain": [
+                    {"name": format!("mg-{}", if i % 2 == 0 { "prod" } else { "nonprod" }), "displayName": if i % 2 == 0 { "Production" } else { "Non-production" }},
+                    {"name": tenant, "displayName": "Tenant Root Group"},
+                ],
+            },
         }))?;
         subs.push(Sub {
             id,

@@ -400,6 +400,14 @@ impl Inv {
         self
     }
 
+    /// The management groups above the subscription, nearest first (Resource Graph's
+    /// `managementGroupAncestorsChain` names).
+    pub(super) fn management_groups(mut self, chain: &[&str]) -> Self {
+        self.inv.subscriptions[0].management_groups =
+            Some(chain.iter().map(|m| m.to_string()).collect());
+        self
+    }
+
     /// A tag on the subscription.
     pub(super) fn subscription_tag(mut self, k: &str, v: &str) -> Self {
         self.inv.subscriptions[0].tags.insert(k.into(), v.into());

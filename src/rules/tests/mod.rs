@@ -4,6 +4,7 @@ mod builder;
 mod checks;
 mod feature_cases;
 mod identity_cases;
+mod management_groups;
 mod owner;
 mod role_cases;
 mod rules;
