@@ -118,6 +118,19 @@ pub enum ScopeKind {
     OutboundIpResourceGroup,
     /// Each pod identity's user-assigned identity.
     PodIdentity,
+    // Where `az aks enable-addons` grants an add-on's roles, from its config
+    // (azure-cli acs `addonconfiguration.py` add_ingress_appgw_addon_role_assignment,
+    // add_virtual_node_role_assignment).
+    /// The resource group of AGIC's `applicationGatewayId`.
+    AppGwResourceGroup,
+    /// AGIC's `subnetId`.
+    AppGwSubnet,
+    /// With AGIC's `subnetCIDR`: the VNet of the first pool's subnet.
+    AppGwVnet,
+    /// With virtual node's `SubnetName`: the VNet of the cluster's subnet.
+    VirtualNodeVnet,
+    /// That VNet's subnet `SubnetName`.
+    VirtualNodeSubnet,
 }
 
 impl ScopeKind {
@@ -214,6 +227,10 @@ struct RawRole {
     /// AKSMI023's severity for this row (default: the rule's, high).
     #[serde(default)]
     severity: Option<super::Severity>,
+    /// A grant older tools made, allowed but wider than needed: held, it is a low
+    /// AKSMI011 "narrow to <role>".
+    #[serde(default)]
+    narrow_to: Option<String>,
 }
 
 fn yes() -> bool {
@@ -255,6 +272,8 @@ pub struct ExpectedRole {
     pub when: Option<Condition>,
     /// The severity of AKSMI023 when this conditional role is missing.
     pub severity: Option<super::Severity>,
+    /// `(GUID, name)` of the narrower role a held grant of this row should become.
+    pub narrow_to: Option<(String, String)>,
 }
 
 impl ExpectedRole {
@@ -455,6 +474,17 @@ fn expected_role(r: &RawRole) -> Result<ExpectedRole, String> {
         }
         _ => {}
     }
+    let narrow_to = match &r.narrow_to {
+        None => None,
+        Some(n) => {
+            let g = role_guid_by_name(n)
+                .ok_or_else(|| format!("narrow_to: unknown role name `{n}`"))?;
+            if r.required {
+                return Err("`narrow_to` is for allowed rows (required = false)".into());
+            }
+            Some((g.to_string(), n.clone()))
+        }
+    };
     Ok(ExpectedRole {
         role_guid: guid,
         role_name: name,
@@ -463,6 +493,7 @@ fn expected_role(r: &RawRole) -> Result<ExpectedRole, String> {
         unless_config: r.unless_config.clone(),
         when: r.when,
         severity: r.severity,
+        narrow_to,
     })
 }
 
@@ -510,6 +541,9 @@ pub fn diff(a: &Baseline, b: &Baseline) -> Vec<String> {
         }
         if let Some(w) = r.when {
             s.push_str(&format!(" when {}", w.as_str()));
+        }
+        if let Some((_, n)) = &r.narrow_to {
+            s.push_str(&format!(" (narrow to {n})"));
         }
         s
     };

@@ -25,6 +25,10 @@ struct Subject<'a> {
     key: IdentityKey,
     principal: String,
     roles: Vec<(&'a ExpectedRole, &'a SmallMap<String>)>,
+    /// Roles the identity may also hold, never required: on a service-principal
+    /// cluster the service principal is the kubelet identity too (`az aks create
+    /// --attach-acr` grants it AcrPull, azure-cli acs `process_attach_acr`).
+    also_allowed: Vec<(&'a ExpectedRole, &'a SmallMap<String>)>,
 }
 
 static EMPTY: SmallMap<String> = SmallMap::new();
@@ -53,10 +57,20 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
                 roles.extend(addon_roles(a));
             }
         }
+        let also_allowed = if classify::is_managed(c) {
+            vec![]
+        } else {
+            baseline
+                .roles_of(&IdentityKey::Kubelet)
+                .iter()
+                .map(|r| (r, &EMPTY))
+                .collect()
+        };
         out.push(Subject {
             key: IdentityKey::ControlPlane,
             principal: p.clone(),
             roles,
+            also_allowed,
         });
     }
     if !classify::is_managed(c) {
@@ -72,6 +86,7 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
             key: IdentityKey::Kubelet,
             principal: k,
             roles,
+            also_allowed: vec![],
         });
     }
     for a in c.addons.iter().filter(|a| a.enabled) {
@@ -83,6 +98,7 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
                 key: IdentityKey::addon(&a.key),
                 principal: p,
                 roles: addon_roles(a).collect(),
+                also_allowed: vec![],
             });
         }
     }
@@ -272,6 +288,13 @@ impl Judge<'_> {
     fn held_roles(&self, out: &mut Vec<Finding>, checks: &mut Vec<RoleCheck>) {
         for a in self.held {
             let (best, matched) = self.judge(a);
+            if let (ScopeRelation::Exact, Some((r, _))) = (best, matched) {
+                if let Some((_, narrower)) = &r.narrow_to {
+                    checks.push(self.check(matched, Some(a), RoleCheckStatus::Excess));
+                    out.push(self.narrow(a, narrower));
+                    continue;
+                }
+            }
             let status = match best {
                 ScopeRelation::Exact => RoleCheckStatus::Ok,
                 ScopeRelation::Ancestor => RoleCheckStatus::TooWide,
@@ -295,7 +318,7 @@ impl Judge<'_> {
         if ancestry::outside(self.idx, c, a) {
             return (best, matched);
         }
-        for (r, cfg) in &self.s.roles {
+        for (r, cfg) in self.s.roles.iter().chain(&self.s.also_allowed) {
             if *r.role_guid != *a.role_guid {
                 continue;
             }
@@ -329,6 +352,30 @@ impl Judge<'_> {
             self.cover,
             a,
         )
+    }
+
+    /// AKSMI011, low: a grant older tools made (AGIC's Contributor before azure-cli
+    /// PR 29989), allowed but wider than the role now granted at the same scope.
+    fn narrow(&self, a: &RoleAssignment, narrower: &str) -> Finding {
+        let s = self.s;
+        let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
+        let mut fix = vec![remedy::create_role(&s.principal, narrower, &a.scope)];
+        fix.extend(self.regrant(a));
+        fix.push(remedy::delete_role(&a.id));
+        let mut f = new_finding(
+            self.ctx,
+            RuleId::ExcessRole,
+            s.key.clone(),
+            &a.id,
+            format!(
+                "{} identity holds {role} at {}, which older az CLIs granted; {narrower} there is enough: narrow it",
+                s.key.label(),
+                a.scope
+            ),
+            fix.join("\n"),
+        );
+        f.severity = Severity::Low;
+        f
     }
 
     /// AKSMI012: a documented role above its documented scope.

@@ -61,7 +61,49 @@ pub fn targets(
         }
         ScopeKind::OutboundIpResourceGroup => outbound_ip_groups(c),
         ScopeKind::PodIdentity => c.features.pod_identities.clone(),
+        ScopeKind::AppGwResourceGroup => config_value(config, "applicationGatewayId")
+            .and_then(|gw| {
+                Some(ids::resource_group_id(
+                    ids::subscription_of(gw)?,
+                    ids::resource_group_of(gw)?,
+                ))
+            })
+            .into_iter()
+            .collect(),
+        ScopeKind::AppGwSubnet => config_value(config, "subnetId")
+            .map(str::to_string)
+            .into_iter()
+            .collect(),
+        // The CLI reads `agentPoolProfiles[0].vnetSubnetID`.
+        ScopeKind::AppGwVnet => config_value(config, "subnetCIDR")
+            .or(config_value(config, "subnetPrefix"))
+            .and_then(|_| vnet_of(c.pools.first()?.vnet_subnet_id.as_deref()?))
+            .into_iter()
+            .collect(),
+        ScopeKind::VirtualNodeVnet => config_value(config, "SubnetName")
+            .and_then(|_| cluster_vnet(c))
+            .into_iter()
+            .collect(),
+        ScopeKind::VirtualNodeSubnet => config_value(config, "SubnetName")
+            .and_then(|name| Some(format!("{}/subnets/{name}", cluster_vnet(c)?)))
+            .into_iter()
+            .collect(),
     }
+}
+
+/// A non-empty add-on config value, its key compared ignoring case.
+fn config_value<'c>(config: &'c SmallMap<String>, key: &str) -> Option<&'c str> {
+    config
+        .iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case(key) && !v.is_empty())
+        .map(|(_, v)| v.as_str())
+}
+
+/// The VNet of the first pool with a custom subnet.
+fn cluster_vnet(c: &Cluster) -> Option<String> {
+    c.pools
+        .iter()
+        .find_map(|p| vnet_of(p.vnet_subnet_id.as_deref()?))
 }
 
 /// A subnet id's VNet id.

@@ -105,6 +105,7 @@ fn cases() -> Vec<Case> {
         r::unknown_addon_cases(),
         super::feature_cases::feature_role_cases(),
         super::feature_cases::shared_sp_cases(),
+        super::cli_grant_cases::cli_grant_cases(),
     ]
     .into_iter()
     .flatten()
