@@ -382,15 +382,39 @@ impl Judge<'_> {
     fn wide_scope(&self, a: &RoleAssignment, matched: Option<Expected>) -> Finding {
         let (c, s) = (self.ctx.cluster, self.s);
         let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
-        let documented_at =
-            matched.and_then(|(r, cfg)| scope::first_target(r.scope, c, cfg, self.registries));
+        // Re-create it at every required documented scope it covers from above (the
+        // node resource group for the control plane's Contributor), not only at the
+        // row it matched last (an allowed subnet row would leave the node resource
+        // group without its Contributor); the situational needs follow (regrant).
+        let required: Vec<String> = s
+            .roles
+            .iter()
+            .filter(|(r, cfg)| {
+                r.required
+                    && *r.role_guid == *a.role_guid
+                    && scope::relation(r.scope, c, cfg, self.registries, &a.scope)
+                        == ScopeRelation::Ancestor
+            })
+            .filter_map(|(r, cfg)| scope::first_target(r.scope, c, cfg, self.registries))
+            .collect();
+        let documented_at: Vec<String> = if required.is_empty() {
+            matched
+                .and_then(|(r, cfg)| scope::first_target(r.scope, c, cfg, self.registries))
+                .into_iter()
+                .collect()
+        } else {
+            required
+        };
         let mut fix: Vec<String> = documented_at
             .iter()
             .map(|t| remedy::create_role(&s.principal, &role, t))
             .collect();
         fix.extend(self.regrant(a));
         fix.push(remedy::delete_role(&a.id));
-        let at = documented_at.as_deref().unwrap_or("a narrower scope");
+        let at = match documented_at.first() {
+            Some(t) => t.as_str(),
+            None => "a narrower scope",
+        };
         new_finding(
             self.ctx,
             RuleId::WideScope,

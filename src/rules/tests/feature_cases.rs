@@ -470,3 +470,38 @@ fn exact_situational_grants_have_no_finding_at_all() {
         "{seen:#?}"
     );
 }
+
+/// Contributor at the subscription is the control plane's only grant, and the cluster
+/// has a custom subnet: the AKSMI012 fix must re-create Contributor on the node
+/// resource group (it matched the allowed subnet row last, and once created only
+/// that) and Network Contributor on the subnet before deleting it.
+#[test]
+fn narrowing_a_subscription_contributor_keeps_the_node_group_and_the_subnet() {
+    let r = Inv::new()
+        .cluster(ClusterB::mi("a").subnet_pool("np", &subnet_id("net", "v", "s1")))
+        .grant("a-cp", "Contributor", &format!("/subscriptions/{SUB}"))
+        .report();
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule_id == WideScope)
+        .expect("AKSMI012");
+    let lines: Vec<&str> = f.remediation.lines().collect();
+    let create = |role: &str, scope: &str| crate::rules::remedy::create_role("a-cp", role, scope);
+    let del = lines.len() - 1;
+    assert!(
+        lines[del].starts_with("az role assignment delete"),
+        "{}",
+        f.remediation
+    );
+    for want in [
+        create("Contributor", &node_rg("a")),
+        create("Network Contributor", &subnet_id("net", "v", "s1")),
+    ] {
+        assert!(
+            lines[..del].contains(&want.as_str()),
+            "{want} not in\n{}",
+            f.remediation
+        );
+    }
+}
