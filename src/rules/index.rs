@@ -82,6 +82,8 @@ pub struct Index<'a> {
     registries: Vec<&'a Registry>,
     /// Principal → the clusters whose identities it is (shared user-assigned identities).
     users: HashMap<NoCase<'a>, Vec<&'a Cluster>>,
+    /// The coverage gaps: whose role assignments were not read.
+    gaps: super::evaluated::GapIndex<'a>,
 }
 
 /// Copies of the clusters that share an identity principal with another cluster (one
@@ -162,6 +164,7 @@ impl<'a> Index<'a> {
             }
         }
         Index {
+            gaps: super::evaluated::GapIndex::new(&inv.coverage.gaps),
             users: users_of,
             by_principal,
             by_principal_name,
@@ -209,6 +212,13 @@ impl<'a> Index<'a> {
             .get(&Probe(subscription))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// Whether the grants at `target` may be unread: its subscription's role
+    /// assignments are a coverage gap (not read, or outside the audited scope).
+    pub fn grants_unread(&self, target: &str) -> bool {
+        crate::inventory::ids::subscription_of(target)
+            .is_some_and(|s| self.gaps.covering("role-assignments", s).is_some())
     }
 
     pub fn all_registries(&self) -> &[&'a Registry] {

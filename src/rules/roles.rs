@@ -152,9 +152,16 @@ pub fn role_findings_and_checks(
         j.missing_roles(grace, &mut out, &mut checks);
         j.held_roles(&mut out, &mut checks);
         if s.key == IdentityKey::ControlPlane {
-            out.extend(situational::control_plane(ctx, &s.principal, &cover, grace));
+            out.extend(situational::control_plane(
+                ctx,
+                idx,
+                &s.principal,
+                &cover,
+                grace,
+            ));
             out.extend(situational::feature_roles(
                 ctx,
+                idx,
                 baseline,
                 &s.principal,
                 &cover,

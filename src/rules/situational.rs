@@ -22,6 +22,7 @@ fn holds(held: &[&RoleAssignment], guids: &[&str], target: &str) -> bool {
 /// nothing while its grants may still propagate.
 pub fn control_plane(
     ctx: &ClusterCtx,
+    idx: &Index,
     principal: &str,
     held: &[&RoleAssignment],
     grace: bool,
@@ -29,8 +30,8 @@ pub fn control_plane(
     if grace {
         return vec![];
     }
-    let mut out = subnet_permission(ctx, principal, held);
-    out.extend(kubelet_operator(ctx, principal, held));
+    let mut out = subnet_permission(ctx, idx, principal, held);
+    out.extend(kubelet_operator(ctx, idx, principal, held));
     out
 }
 
@@ -51,7 +52,12 @@ fn outside_subnets<'c>(ctx: &ClusterCtx<'c>) -> Vec<(&'c AgentPool, &'c str)> {
 
 /// AKSMI020: a custom subnet outside the node resource group without Network
 /// Contributor (or Contributor, Owner) on it, its VNet or their resource group.
-fn subnet_permission(ctx: &ClusterCtx, principal: &str, held: &[&RoleAssignment]) -> Vec<Finding> {
+fn subnet_permission(
+    ctx: &ClusterCtx,
+    idx: &Index,
+    principal: &str,
+    held: &[&RoleAssignment],
+) -> Vec<Finding> {
     let allowed = [
         baseline::NETWORK_CONTRIBUTOR,
         baseline::CONTRIBUTOR,
@@ -59,6 +65,8 @@ fn subnet_permission(ctx: &ClusterCtx, principal: &str, held: &[&RoleAssignment]
     ];
     outside_subnets(ctx)
         .into_iter()
+        // A subnet whose subscription's grants were not read is a coverage gap, not a verdict.
+        .filter(|(_, subnet)| !idx.grants_unread(subnet))
         .filter(|(_, subnet)| !holds(held, &allowed, subnet))
         .map(|(p, subnet)| new_finding(ctx, RuleId::SubnetPermission, IdentityKey::ControlPlane, subnet,
             format!("pool `{}` uses subnet {subnet} outside the node resource group, and the control-plane identity has no Network Contributor on it, its VNet or their resource group", p.name),
@@ -70,6 +78,7 @@ fn subnet_permission(ctx: &ClusterCtx, principal: &str, held: &[&RoleAssignment]
 /// Contributor, Owner) over it.
 fn kubelet_operator(
     ctx: &ClusterCtx,
+    idx: &Index,
     principal: &str,
     held: &[&RoleAssignment],
 ) -> Option<Finding> {
@@ -78,6 +87,9 @@ fn kubelet_operator(
         return None;
     }
     let kid = c.kubelet.as_ref()?.resource_id.as_deref()?;
+    if idx.grants_unread(kid) {
+        return None;
+    }
     let allowed = [
         baseline::MANAGED_IDENTITY_OPERATOR,
         baseline::CONTRIBUTOR,
@@ -252,6 +264,7 @@ pub fn needs(c: &Cluster, bl: &Baseline) -> Vec<Need> {
 /// grace.
 pub fn feature_roles(
     ctx: &ClusterCtx,
+    idx: &Index,
     bl: &Baseline,
     principal: &str,
     held: &[&RoleAssignment],
@@ -264,6 +277,7 @@ pub fn feature_roles(
     needs(c, bl)
         .into_iter()
         .filter(|n| n.required && n.severity.is_some())
+        .filter(|n| !idx.grants_unread(&n.target))
         .filter(|n| !held.iter().any(|a| n.covered_by(c, a)))
         .map(|n| {
             let mut msg = format!(
@@ -306,4 +320,47 @@ pub fn regrant_before_delete(
         .filter(|n| !held.iter().any(|b| b.id != a.id && n.covered_by(c, b)))
         .map(|n| n.create(principal))
         .collect()
+}
+
+/// Coverage gaps for the targets of the control plane's situational roles (custom
+/// subnets, private DNS zones, key vaults ...) in subscriptions outside the audited
+/// scope: their grants were not read, so AKSMI020/021/023 do not judge them (a hub
+/// subscription holding the VNet is common). One gap per subscription, naming the
+/// first cluster and target that needed it. Only when the inventory lists its
+/// subscriptions at all (a folder without `subscriptions.json` places nothing).
+pub fn out_of_scope_gaps(
+    inv: &crate::inventory::Inventory,
+    clusters: &[Cluster],
+    bl: &Baseline,
+) -> Vec<crate::inventory::Gap> {
+    if inv.subscriptions.is_empty() {
+        return vec![];
+    }
+    let known: BTreeSet<String> = inv
+        .subscriptions
+        .iter()
+        .map(|s| s.id.to_ascii_lowercase())
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for c in clusters {
+        for n in needs(c, bl) {
+            let Some(sub) = ids::subscription_of(&n.target) else {
+                continue;
+            };
+            let lower = sub.to_ascii_lowercase();
+            if known.contains(&lower) || !seen.insert(lower) {
+                continue;
+            }
+            out.push(crate::inventory::Gap {
+                scope: format!("/subscriptions/{sub}"),
+                reason: format!(
+                    "outside the audited scope: cluster `{}` needs {} on {} there; its grants were not read, so that check is not evaluated",
+                    c.name, n.role_name, n.target
+                ),
+                tables: vec!["role-assignments".into()],
+            });
+        }
+    }
+    out
 }

@@ -505,3 +505,61 @@ fn narrowing_a_subscription_contributor_keeps_the_node_group_and_the_subnet() {
         );
     }
 }
+
+fn hub_subnet(sub: &str) -> String {
+    format!("/subscriptions/{sub}/resourceGroups/rg-hub-net/providers/Microsoft.Network/virtualNetworks/vnet-hub/subnets/aks")
+}
+
+/// A custom subnet (or private DNS zone) in a subscription the audit did not read is a
+/// coverage gap naming it, not a high: its grants there were never seen.
+#[test]
+fn a_subnet_in_a_subscription_outside_the_scope_is_a_coverage_gap_not_a_high() {
+    let hub = "9a8b7c6d-0000-4000-8000-00000000a0b0";
+    let r = Inv::new()
+        .cluster(
+            ClusterB::mi("a")
+                .subnet_pool("np", &hub_subnet(hub))
+                .private_dns_zone(&format!("/subscriptions/{hub}/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.eastus.azmk8s.io")),
+        )
+        .documented("a")
+        .report();
+    let seen: Vec<_> = r
+        .findings
+        .iter()
+        .map(|f| format!("{} {}", f.rule_id, f.subject))
+        .collect();
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| matches!(f.rule_id, SubnetPermission | FeatureRole)),
+        "{seen:#?}"
+    );
+    let gaps: Vec<_> = r
+        .coverage
+        .gaps
+        .iter()
+        .filter(|g| g.scope == format!("/subscriptions/{hub}"))
+        .collect();
+    assert_eq!(gaps.len(), 1, "{:#?}", r.coverage.gaps);
+    assert!(
+        gaps[0].reason.contains("cluster `a`") && gaps[0].tables == ["role-assignments"],
+        "{:?}",
+        gaps[0]
+    );
+
+    // The same subnet in a subscription that was read: judged (AKSMI020, high).
+    let mut inv = Inv::new()
+        .cluster(ClusterB::mi("a").subnet_pool("np", &hub_subnet(hub)))
+        .documented("a");
+    inv.inv.subscriptions.push(crate::inventory::Subscription {
+        id: hub.into(),
+        name: "hub".into(),
+        ..Default::default()
+    });
+    let r = inv.report();
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.rule_id == SubnetPermission && f.subject == hub_subnet(hub)));
+    assert!(r.coverage.gaps.is_empty(), "{:#?}", r.coverage.gaps);
+}
