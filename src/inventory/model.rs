@@ -18,6 +18,27 @@ pub struct Inventory {
     /// Service-principal credential expiry from Microsoft Graph (`--graph`); empty otherwise.
     #[serde(default)]
     pub sp_credentials: Vec<SpCredential>,
+    /// Custom role definitions (Resource Graph `authorizationresources`,
+    /// `microsoft.authorization/roledefinitions`): what a custom role grants.
+    #[serde(default)]
+    pub role_definitions: Vec<RoleDefinition>,
+}
+
+/// A role definition's name and permissions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoleDefinition {
+    pub id: String,
+    /// The lower-cased GUID at the end of `id` (what assignments' `roleDefinitionId` end with).
+    pub guid: String,
+    pub role_name: Option<String>,
+    pub permissions: Vec<Permission>,
+}
+
+/// One permission block: control-plane actions granted, minus those excluded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Permission {
+    pub actions: Vec<String>,
+    pub not_actions: Vec<String>,
 }
 
 /// A cluster service principal's application, as Microsoft Graph reports it.

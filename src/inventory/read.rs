@@ -354,6 +354,50 @@ pub fn row_type(v: &Value) -> Option<String> {
     v.get("type")?.as_str().map(|s| s.to_ascii_lowercase())
 }
 
+/// A role definition: Resource Graph's row (`properties.roleName`, `.permissions`) or
+/// `az role definition list`'s (flattened). Permission keys are read ignoring case
+/// (Microsoft's samples print `Actions` and `actions`).
+pub fn role_definition(v: &Value) -> Result<RoleDefinition, String> {
+    let o = as_obj(v, "element")?;
+    let id = req_str(o, "id", "")?;
+    let guid = ids::role_guid(&id);
+    if !ids::is_guid(&guid) {
+        return Err(err("id", "does not end in a role definition GUID"));
+    }
+    let (p, pp) = props(o)?;
+    let mut permissions = Vec::new();
+    let here = join(pp, "permissions");
+    for (i, b) in opt_array(p, "permissions", pp)?.iter().enumerate() {
+        let bp = format!("{here}[{i}]");
+        let bo = as_obj(b, &bp)?;
+        let list = |key: &str| -> Result<Vec<String>, String> {
+            let Some((k, _)) = bo.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) else {
+                return Ok(vec![]);
+            };
+            opt_array(bo, k, &bp)?
+                .iter()
+                .enumerate()
+                .map(|(j, a)| {
+                    let ap = format!("{}[{j}]", join(&bp, k));
+                    let s = a.as_str().ok_or_else(|| err(&ap, "is not a string"))?;
+                    within(s, MAX_FIELD_BYTES, &ap)?;
+                    Ok(s.to_string())
+                })
+                .collect()
+        };
+        permissions.push(Permission {
+            actions: list("actions")?,
+            not_actions: list("notActions")?,
+        });
+    }
+    Ok(RoleDefinition {
+        guid,
+        role_name: opt_str(p, "roleName", pp)?,
+        permissions,
+        id,
+    })
+}
+
 pub fn subscription(v: &Value) -> Result<Subscription, String> {
     let o = as_obj(v, "element")?;
     let raw_id = match opt_str(o, "subscriptionId", "")? {
@@ -668,6 +712,39 @@ mod tests {
             bad.contains("managementGroupAncestorsChain[0].name"),
             "{bad}"
         );
+    }
+
+    /// Role definitions as Resource Graph returns them (`properties.permissions`;
+    /// Microsoft's sample prints `Actions` capitalised) and as `az role definition
+    /// list` prints them (flattened, `name` the GUID). Values invented.
+    #[test]
+    fn role_definitions_in_both_shapes_and_key_casings() {
+        let id = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/3C1E5A7B-9D0F-4A2B-8C4D-6E8F0A2B4C6D";
+        let arg = role_definition(&json!({"id": id, "type": "microsoft.authorization/roledefinitions",
+            "properties": {"roleName": "subnet-joiner", "type": "CustomRole", "assignableScopes": ["/subscriptions/s"],
+                "permissions": [{"Actions": ["Microsoft.Network/virtualNetworks/subnets/*"],
+                                 "notActions": ["Microsoft.Network/virtualNetworks/subnets/delete"],
+                                 "dataActions": [], "notDataActions": []}]}})).unwrap();
+        assert_eq!(arg.guid, "3c1e5a7b-9d0f-4a2b-8c4d-6e8f0a2b4c6d");
+        assert_eq!(arg.role_name.as_deref(), Some("subnet-joiner"));
+        assert_eq!(
+            arg.permissions[0].actions,
+            ["Microsoft.Network/virtualNetworks/subnets/*"]
+        );
+        assert_eq!(
+            arg.permissions[0].not_actions,
+            ["Microsoft.Network/virtualNetworks/subnets/delete"]
+        );
+        let az = role_definition(&json!({"id": id, "name": "3c1e5a7b-9d0f-4a2b-8c4d-6e8f0a2b4c6d",
+            "roleName": "subnet-joiner", "permissions": [{"actions": ["Microsoft.Network/virtualNetworks/subnets/*"],
+            "notActions": ["Microsoft.Network/virtualNetworks/subnets/delete"]}]})).unwrap();
+        assert_eq!(az, arg);
+        let e =
+            role_definition(&json!({"id": id, "properties": {"permissions": [{"actions": [5]}]}}))
+                .unwrap_err();
+        assert!(e.contains("properties.permissions[0].actions[0]"), "{e}");
+        let e = role_definition(&json!({"id": "/subscriptions/s/providers/x"})).unwrap_err();
+        assert!(e.contains("`id`"), "{e}");
     }
 
     #[test]

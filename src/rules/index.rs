@@ -84,6 +84,8 @@ pub struct Index<'a> {
     users: HashMap<NoCase<'a>, Vec<&'a Cluster>>,
     /// The coverage gaps: whose role assignments were not read.
     gaps: super::evaluated::GapIndex<'a>,
+    /// Custom role definitions by GUID.
+    role_definitions: HashMap<NoCase<'a>, &'a crate::inventory::RoleDefinition>,
 }
 
 /// Copies of the clusters that share an identity principal with another cluster (one
@@ -165,6 +167,11 @@ impl<'a> Index<'a> {
         }
         Index {
             gaps: super::evaluated::GapIndex::new(&inv.coverage.gaps),
+            role_definitions: inv
+                .role_definitions
+                .iter()
+                .map(|d| (NoCase(d.guid.as_str()), d))
+                .collect(),
             users: users_of,
             by_principal,
             by_principal_name,
@@ -212,6 +219,11 @@ impl<'a> Index<'a> {
             .get(&Probe(subscription))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// A custom role definition by the GUID its assignments end with.
+    pub fn role_definition(&self, guid: &str) -> Option<&'a crate::inventory::RoleDefinition> {
+        self.role_definitions.get(&Probe(guid)).copied()
     }
 
     /// Whether the grants at `target` may be unread: its subscription's role

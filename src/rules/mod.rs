@@ -1,5 +1,6 @@
 //! The audit: pure functions from an inventory (plus baseline, history and clock) to a
 //! [`Report`]. No I/O here.
+pub mod actions;
 pub mod ancestry;
 mod audit;
 pub mod baseline;

@@ -338,12 +338,33 @@ impl Judge<'_> {
                 ScopeRelation::None => {}
             }
         }
+        if best == ScopeRelation::None && self.least_privilege_subnet_role(a) {
+            // A custom role granting the subnet join and read actions where Network
+            // Contributor is documented: the least-privilege form of it (AKSMI020).
+            best = ScopeRelation::Exact;
+        }
         if best == ScopeRelation::None
             && documented_elsewhere(self.idx, self.baseline, self.s, c, a, self.registries)
         {
             best = ScopeRelation::Exact;
         }
         (best, matched)
+    }
+
+    /// Whether `a` is a custom role granting the subnet join and read actions at a
+    /// pool subnet, its VNet or their resource group (the control plane only).
+    fn least_privilege_subnet_role(&self, a: &RoleAssignment) -> bool {
+        self.s.key == IdentityKey::ControlPlane
+            && self.idx.role_definition(&a.role_guid).is_some_and(|d| {
+                super::actions::lacking(d, &super::actions::SUBNET_ACTIONS).is_empty()
+            })
+            && scope::relation(
+                ScopeKind::Subnet,
+                self.ctx.cluster,
+                &EMPTY,
+                self.registries,
+                &a.scope,
+            ) == ScopeRelation::Exact
     }
 
     /// For the control plane: the grants only `a` gives that the cluster's

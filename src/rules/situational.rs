@@ -3,6 +3,7 @@
 //! (AKSMI021), AcrPull for the new kubelet identity after a migration (AKSMI022).
 use std::collections::BTreeSet;
 
+use super::actions;
 use super::baseline::{self, Baseline, Condition, ScopeKind};
 use super::checks::new_finding;
 use super::classify::{self, KubeletIdentity};
@@ -51,27 +52,95 @@ fn outside_subnets<'c>(ctx: &ClusterCtx<'c>) -> Vec<(&'c AgentPool, &'c str)> {
 }
 
 /// AKSMI020: a custom subnet outside the node resource group without Network
-/// Contributor (or Contributor, Owner) on it, its VNet or their resource group.
+/// Contributor (or Contributor, Owner), or a custom role granting the subnet join and
+/// read actions, on it, its VNet or their resource group. A custom role whose
+/// definition was not read gives an info "verify", never a high.
 fn subnet_permission(
     ctx: &ClusterCtx,
     idx: &Index,
     principal: &str,
     held: &[&RoleAssignment],
 ) -> Vec<Finding> {
+    let mut out = Vec::new();
+    // A subnet whose subscription's grants were not read is a coverage gap, not a verdict.
+    for (p, subnet) in outside_subnets(ctx)
+        .into_iter()
+        .filter(|(_, subnet)| !idx.grants_unread(subnet))
+    {
+        let (msg, severity) = match subnet_grant(idx, held, subnet) {
+            SubnetGrant::Granted => continue,
+            SubnetGrant::Lacking(why) if why.is_empty() => (
+                "has no Network Contributor on it, its VNet or their resource group".to_string(),
+                None,
+            ),
+            SubnetGrant::Lacking(why) => (
+                format!("has no Network Contributor on it, its VNet or their resource group, and {}", why.join("; ")),
+                None,
+            ),
+            SubnetGrant::Unknown(guid) => (
+                format!("holds custom role {guid} there, whose definition was not read: verify it grants {} and {}", actions::SUBNET_ACTIONS[0], actions::SUBNET_ACTIONS[1]),
+                Some(Severity::Info),
+            ),
+        };
+        let mut f = new_finding(ctx, RuleId::SubnetPermission, IdentityKey::ControlPlane, subnet,
+            format!("pool `{}` uses subnet {subnet} outside the node resource group, and the control-plane identity {msg}", p.name),
+            remedy::create_role(principal, "Network Contributor", subnet));
+        if let Some(s) = severity {
+            f.severity = s;
+        }
+        out.push(f);
+    }
+    out
+}
+
+/// What the held assignments grant at a subnet.
+enum SubnetGrant {
+    Granted,
+    /// Not granted; the custom roles held there and what each lacks.
+    Lacking(Vec<String>),
+    /// Not granted by anything known, but a custom role (this GUID) whose definition
+    /// is unknown is held there.
+    Unknown(String),
+}
+
+fn subnet_grant(idx: &Index, held: &[&RoleAssignment], subnet: &str) -> SubnetGrant {
     let allowed = [
         baseline::NETWORK_CONTRIBUTOR,
         baseline::CONTRIBUTOR,
         baseline::OWNER,
     ];
-    outside_subnets(ctx)
-        .into_iter()
-        // A subnet whose subscription's grants were not read is a coverage gap, not a verdict.
-        .filter(|(_, subnet)| !idx.grants_unread(subnet))
-        .filter(|(_, subnet)| !holds(held, &allowed, subnet))
-        .map(|(p, subnet)| new_finding(ctx, RuleId::SubnetPermission, IdentityKey::ControlPlane, subnet,
-            format!("pool `{}` uses subnet {subnet} outside the node resource group, and the control-plane identity has no Network Contributor on it, its VNet or their resource group", p.name),
-            remedy::create_role(principal, "Network Contributor", subnet)))
-        .collect()
+    if holds(held, &allowed, subnet) {
+        return SubnetGrant::Granted;
+    }
+    let mut lacking = Vec::new();
+    let mut unknown = None;
+    for a in held
+        .iter()
+        .filter(|a| relate(&a.scope, subnet) != ScopeRelation::None)
+    {
+        match idx.role_definition(&a.role_guid) {
+            Some(def) => {
+                let missing = actions::lacking(def, &actions::SUBNET_ACTIONS);
+                if missing.is_empty() {
+                    return SubnetGrant::Granted;
+                }
+                let name = def.role_name.as_deref().unwrap_or(&a.role_guid);
+                lacking.push(format!(
+                    "its custom role `{name}` lacks {}",
+                    missing.join(" and ")
+                ));
+            }
+            // Built-in roles other than the allowed ones do not join subnets.
+            None if baseline::role_display(&a.role_guid, None) == *a.role_guid => {
+                unknown.get_or_insert_with(|| a.role_guid.to_string());
+            }
+            None => {}
+        }
+    }
+    match unknown {
+        Some(g) if lacking.is_empty() => SubnetGrant::Unknown(g),
+        _ => SubnetGrant::Lacking(lacking),
+    }
 }
 
 /// AKSMI021: its own kubelet identity, without Managed Identity Operator (or

@@ -375,6 +375,50 @@ impl Inv {
         self
     }
 
+    /// `principal` holds the custom role `guid` at `scope`.
+    pub(super) fn grant_custom(mut self, principal: &str, guid: &str, scope: &str) -> Self {
+        let n = self.inv.role_assignments.len() + 1;
+        self.inv.role_assignments.push(RoleAssignment {
+            id: format!("{scope}/providers/Microsoft.Authorization/roleAssignments/ra-{n}"),
+            role_definition_id: format!(
+                "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+            )
+            .into(),
+            role_guid: guid.into(),
+            role_name: None,
+            principal_id: principal.into(),
+            principal_name: None,
+            principal_type: Some("ServicePrincipal".into()),
+            scope: scope.into(),
+            created_on: None,
+        });
+        self
+    }
+
+    /// A custom role definition (one permission block).
+    pub(super) fn custom_role(
+        mut self,
+        guid: &str,
+        name: &str,
+        actions: &[&str],
+        not_actions: &[&str],
+    ) -> Self {
+        self.inv
+            .role_definitions
+            .push(crate::inventory::RoleDefinition {
+                id: format!(
+                    "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+                ),
+                guid: guid.into(),
+                role_name: Some(name.into()),
+                permissions: vec![crate::inventory::Permission {
+                    actions: actions.iter().map(|a| a.to_string()).collect(),
+                    not_actions: not_actions.iter().map(|a| a.to_string()).collect(),
+                }],
+            });
+        self
+    }
+
     /// The control plane's documented role: Contributor on the node resource group.
     pub(super) fn documented(self, cluster: &str) -> Self {
         self.grant(&format!("{cluster}-cp"), "Contributor", &node_rg(cluster))

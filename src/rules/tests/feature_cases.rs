@@ -563,3 +563,74 @@ fn a_subnet_in_a_subscription_outside_the_scope_is_a_coverage_gap_not_a_high() {
         .any(|f| f.rule_id == SubnetPermission && f.subject == hub_subnet(hub)));
     assert!(r.coverage.gaps.is_empty(), "{:#?}", r.coverage.gaps);
 }
+
+const SUBNET_JOINER: &str = "3c1e5a7b-9d0f-4a2b-8c4d-6e8f0a2b4c6d";
+
+/// Cluster `a` on a custom subnet whose control plane holds only custom role
+/// `SUBNET_JOINER` on the VNet (role shaped like the Resource Graph
+/// `authorizationresources` role-definition rows of the azure-docs samples).
+fn custom_joiner(actions: &[&str], not_actions: &[&str], defined: bool) -> crate::rules::Report {
+    let mut i = Inv::new()
+        .cluster(ClusterB::mi("a").subnet_pool("np", &subnet_id("net", "v", "s1")))
+        .documented("a")
+        .grant_custom("a-cp", SUBNET_JOINER, &vnet_id("net", "v"));
+    if defined {
+        i = i.custom_role(SUBNET_JOINER, "subnet-joiner", actions, not_actions);
+    }
+    i.report()
+}
+
+#[test]
+fn aksmi020_accepts_a_custom_role_with_join_and_read() {
+    let r = custom_joiner(
+        &["Microsoft.Network/virtualNetworks/subnets/*"],
+        &["Microsoft.Network/virtualNetworks/subnets/delete"],
+        true,
+    );
+    // Accepted, and not excess either: no fix deletes it.
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| matches!(f.rule_id, SubnetPermission | ExcessRole)),
+        "{:?}",
+        r.findings.iter().map(|f| &f.message).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn aksmi020_names_what_a_custom_role_lacks() {
+    let r = custom_joiner(
+        &["Microsoft.Network/virtualNetworks/subnets/read"],
+        &[],
+        true,
+    );
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule_id == SubnetPermission)
+        .expect("AKSMI020");
+    assert_eq!(f.severity, Severity::High);
+    assert!(
+        f.message.contains(
+            "`subnet-joiner` lacks Microsoft.Network/virtualNetworks/subnets/join/action"
+        ),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn aksmi020_with_an_unread_custom_role_is_info_verify_not_high() {
+    let r = custom_joiner(&[], &[], false);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule_id == SubnetPermission)
+        .expect("AKSMI020");
+    assert_eq!(f.severity, Severity::Info);
+    assert!(
+        f.message.contains(SUBNET_JOINER) && f.message.contains("verify"),
+        "{}",
+        f.message
+    );
+}
