@@ -48,7 +48,8 @@ pub const BUILTIN_ROLES: &[(&str, &str)] = &[
         "9980e02c-c2be-4d73-94e8-173b1dc7cf3c",
     ),
     // KMS etcd encryption (use-kms-etcd-encryption.md): the control plane's roles on
-    // the key vault. GUIDs from azure-docs built-in-roles (security).
+    // the key vault. GUIDs as in the azure-docs built-in roles tables (Key Vault
+    // Contributor, Key Vault Crypto User rows).
     (
         "Key Vault Crypto User",
         "12338af0-0e69-4776-bea7-57ae8d297424",
