@@ -433,3 +433,37 @@ pub fn out_of_scope_gaps(
     }
     out
 }
+
+/// AKSMI004, medium: a system-assigned control plane with a feature the docs say it
+/// cannot serve: a custom private DNS zone (`system-assigned-managed-identity.md`,
+/// `private-clusters.md`: "a user-assigned identity ... with the Private DNS Zone
+/// Contributor and Network Contributor roles") or KMS etcd encryption
+/// (`use-kms-etcd-encryption.md`: "KMS etcd encryption doesn't work with
+/// system-assigned managed identity").
+pub fn system_assigned_with_feature(ctx: &ClusterCtx) -> Vec<Finding> {
+    let c = ctx.cluster;
+    if c.identity.as_ref().map(|i| i.kind) != Some(crate::inventory::IdentityType::SystemAssigned) {
+        return vec![];
+    }
+    let mut out = Vec::new();
+    let mut push = |subject: &str, what: &str| {
+        let mut f = new_finding(ctx, RuleId::InconsistentIdentity, IdentityKey::ControlPlane, subject,
+            format!("{what} with a system-assigned control plane: the docs require a user-assigned identity (created and granted before the feature is turned on); verify the configuration"),
+            remedy::show_identity(c));
+        f.severity = Severity::Medium;
+        out.push(f);
+    };
+    if c.features.private_dns_zone.is_some() {
+        push(
+            "system-assigned-with-custom-private-dns-zone",
+            "custom private DNS zone (apiServerAccessProfile.privateDNSZone)",
+        );
+    }
+    if c.features.kms.is_some() {
+        push(
+            "system-assigned-with-kms",
+            "KMS etcd encryption (securityProfile.azureKeyVaultKms)",
+        );
+    }
+    out
+}

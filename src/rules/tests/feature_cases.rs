@@ -93,6 +93,39 @@ pub(super) fn feature_role_cases() -> Vec<Case> {
             &[FeatureRole],
         ),
         case(
+            "AKSMI004 medium: a custom private DNS zone and KMS with a system-assigned control plane",
+            || {
+                Inv::new()
+                    .cluster(ClusterB::mi("a").private_dns_zone(&zone()).kms(KEY_ID, None))
+                    .documented("a")
+                    .grant("a-cp", "Private DNS Zone Contributor", &zone())
+                    .grant("a-cp", "Key Vault Crypto User", &vault())
+                    .report()
+            },
+            vec![
+                fire(InconsistentIdentity, "control_plane")
+                    .about("system-assigned-with-custom-private-dns-zone")
+                    .severity(Severity::Medium),
+                fire(InconsistentIdentity, "control_plane")
+                    .about("system-assigned-with-kms")
+                    .severity(Severity::Medium),
+            ],
+            &[ExcessRole],
+        ),
+        case(
+            "AKSMI004 not for the same features with a user-assigned control plane",
+            || {
+                Inv::new()
+                    .cluster(ClusterB::user_assigned("a").private_dns_zone(&zone()).kms(KEY_ID, None))
+                    .documented("a")
+                    .grant("a-cp", "Private DNS Zone Contributor", &zone())
+                    .grant("a-cp", "Key Vault Crypto User", &vault())
+                    .report()
+            },
+            vec![],
+            &[InconsistentIdentity, ExcessRole, FeatureRole],
+        ),
+        case(
             "AKSMI023 API server subnet without Network Contributor",
             || {
                 Inv::new()
