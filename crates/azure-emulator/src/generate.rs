@@ -549,6 +549,15 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
                                              "userAssignedIdentityExceptions": exceptions});
     }
 
+    // One cluster in 50 encrypts its disks with a disk encryption set its control plane
+    // holds no Reader on (AKSMI023; azure-disk-customer-managed-keys.md). Chosen by
+    // index, no RNG drawn: the rest of the tenant is as before.
+    if i % 50 == 25 {
+        props["diskEncryptionSetID"] = json!(format!(
+            "/subscriptions/{s}/resourceGroups/rg-security-{loc}/providers/Microsoft.Compute/diskEncryptionSets/des-{name}"
+        ));
+    }
+
     let mut row = json!({
         "id": id, "name": name, "type": "microsoft.containerservice/managedclusters",
         "tenantId": sub.tenant, "kind": "", "location": loc, "resourceGroup": rg.to_ascii_lowercase(),
