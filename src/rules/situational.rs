@@ -417,8 +417,13 @@ pub fn out_of_scope_gaps(
             let Some(sub) = ids::subscription_of(&n.target) else {
                 continue;
             };
+            // The cluster's own subscription is judged by the existing gap rules
+            // (role assignments read at or below it, or not).
             let lower = sub.to_ascii_lowercase();
-            if known.contains(&lower) || !seen.insert(lower) {
+            if sub.eq_ignore_ascii_case(&c.subscription_id)
+                || known.contains(&lower)
+                || !seen.insert(lower)
+            {
                 continue;
             }
             out.push(crate::inventory::Gap {

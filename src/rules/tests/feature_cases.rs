@@ -667,3 +667,16 @@ fn aksmi020_with_an_unread_custom_role_is_info_verify_not_high() {
         f.message
     );
 }
+
+/// A subscriptions file that omits the cluster's own subscription adds no gap for it
+/// here: the cluster's own role assignments are judged as before.
+#[test]
+fn the_clusters_own_subscription_is_never_an_out_of_scope_gap() {
+    let mut inv = Inv::new()
+        .cluster(ClusterB::mi("a").subnet_pool("np", &subnet_id("net", "v", "s1")))
+        .documented("a");
+    inv.inv.subscriptions[0].id = "5e6f7a8b-0000-4000-8000-00000000c0d0".into();
+    let r = inv.report();
+    assert!(r.coverage.gaps.is_empty(), "{:#?}", r.coverage.gaps);
+    assert!(r.findings.iter().any(|f| f.rule_id == SubnetPermission));
+}
