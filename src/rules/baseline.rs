@@ -186,11 +186,17 @@ impl Condition {
         }
     }
 
-    pub fn as_str(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+    /// As the baseline TOML spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::CustomPrivateDnsZone => "custom_private_dns_zone",
+            Condition::ApiServerVnetIntegration => "api_server_vnet_integration",
+            Condition::Kms => "kms",
+            Condition::KmsPrivateVault => "kms_private_vault",
+            Condition::DiskEncryptionSet => "disk_encryption_set",
+            Condition::OutboundIpsElsewhere => "outbound_ips_elsewhere",
+            Condition::PodIdentity => "pod_identity",
+        }
     }
 
     /// Whether the cluster is in this situation.
@@ -635,6 +641,21 @@ roles=[{role="Contributer", scope="node_resource_group"}]"#;
             e.contains("my.toml") && e.contains("Contributer") && e.contains("roles[0]"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn condition_names_are_the_toml_spelling() {
+        for c in [
+            Condition::CustomPrivateDnsZone,
+            Condition::ApiServerVnetIntegration,
+            Condition::Kms,
+            Condition::KmsPrivateVault,
+            Condition::DiskEncryptionSet,
+            Condition::OutboundIpsElsewhere,
+            Condition::PodIdentity,
+        ] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
     }
 
     #[test]
