@@ -49,7 +49,7 @@ pub struct TableSpec {
 /// The audit's queries, in the order they start. Clusters come first: once every
 /// cluster batch is done, the loader knows the cluster identities and keeps only their
 /// role assignments as those pages arrive, instead of holding all of them.
-pub const TABLES: [TableSpec; 4] = [
+pub const TABLES: [TableSpec; 5] = [
     TableSpec {
         name: "clusters",
         kind: Kind::Clusters,
@@ -73,6 +73,12 @@ pub const TABLES: [TableSpec; 4] = [
         kind: Kind::RoleAssignments,
         source: "Resource Graph role-assignments",
         query: include_str!("kql/role-assignments.kql"),
+    },
+    TableSpec {
+        name: "role-definitions",
+        kind: Kind::RoleDefinitions,
+        source: "Resource Graph role-definitions",
+        query: include_str!("kql/role-definitions.kql"),
     },
 ];
 

@@ -18,6 +18,27 @@ pub struct Inventory {
     /// Service-principal credential expiry from Microsoft Graph (`--graph`); empty otherwise.
     #[serde(default)]
     pub sp_credentials: Vec<SpCredential>,
+    /// Custom role definitions (Resource Graph `authorizationresources`,
+    /// `microsoft.authorization/roledefinitions`): what a custom role grants.
+    #[serde(default)]
+    pub role_definitions: Vec<RoleDefinition>,
+}
+
+/// A role definition's name and permissions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoleDefinition {
+    pub id: String,
+    /// The lower-cased GUID at the end of `id` (what assignments' `roleDefinitionId` end with).
+    pub guid: String,
+    pub role_name: Option<String>,
+    pub permissions: Vec<Permission>,
+}
+
+/// One permission block: control-plane actions granted, minus those excluded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Permission {
+    pub actions: Vec<String>,
+    pub not_actions: Vec<String>,
 }
 
 /// A cluster service principal's application, as Microsoft Graph reports it.
@@ -58,6 +79,10 @@ pub struct Cluster {
     pub addons: Vec<Addon>,
     pub pools: Vec<AgentPool>,
     pub pod_identity: Option<PodIdentity>,
+    /// Configuration that makes the control plane need roles beyond the node
+    /// resource group (custom private DNS zone, API server subnet, KMS, ...).
+    #[serde(default)]
+    pub features: ClusterFeatures,
     /// Set when the inventory held this cluster's id twice with different data: no
     /// verdict is drawn from either copy (every check is `not_evaluated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +166,54 @@ pub struct AgentPool {
     pub latest_node_image_version: Option<String>,
 }
 
+/// The fields of a cluster whose presence documents extra control-plane grants
+/// (spec: issue 11 §2; the rows live in the baselines, `when = ...`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterFeatures {
+    /// `apiServerAccessProfile.privateDNSZone` when it is a resource id (not
+    /// `system` / `none`).
+    #[serde(default)]
+    pub private_dns_zone: Option<String>,
+    /// `apiServerAccessProfile.subnetId` when `enableVnetIntegration` is true.
+    #[serde(default)]
+    pub api_server_subnet: Option<String>,
+    /// `securityProfile.azureKeyVaultKms` when `enabled` is true.
+    #[serde(default)]
+    pub kms: Option<Kms>,
+    /// `diskEncryptionSetID`.
+    #[serde(default)]
+    pub disk_encryption_set: Option<String>,
+    /// `networkProfile.loadBalancerProfile.outboundIPs.publicIPs[].id` and
+    /// `.outboundIPPrefixes.publicIPPrefixes[].id`.
+    #[serde(default)]
+    pub outbound_ips: Vec<String>,
+    /// `podIdentityProfile.userAssignedIdentities[].identity.resourceId` when pod
+    /// identity is enabled.
+    #[serde(default)]
+    pub pod_identities: Vec<String>,
+}
+
+/// KMS etcd encryption with Azure Key Vault.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Kms {
+    /// `keyId`: `https://<vault>.vault.azure.net/keys/<key>/<version>`.
+    pub key_id: Option<String>,
+    /// `keyVaultNetworkAccess == "Private"` (default `Public`).
+    pub private: bool,
+    /// `keyVaultResourceId` (set for private vaults).
+    pub key_vault_resource_id: Option<String>,
+}
+
+impl Kms {
+    /// The vault's name: the first label of `keyId`'s host.
+    pub fn vault_name(&self) -> Option<&str> {
+        let rest = self.key_id.as_deref()?.strip_prefix("https://")?;
+        let host = rest.split('/').next()?;
+        let name = host.split('.').next()?;
+        (!name.is_empty()).then_some(name)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PodIdentity {
     pub enabled: bool,
@@ -186,6 +259,12 @@ pub struct Subscription {
     pub home_tenant_id: Option<String>,
     pub state: Option<String>,
     pub tags: SmallMap<String>,
+    /// The names of the management groups above the subscription, nearest first
+    /// (Resource Graph `properties.managementGroupAncestorsChain[].name`, the tenant
+    /// root group's name being the tenant id). `None` when the source does not say
+    /// (`az account list`, ARM): a grant at a management group is then not placed.
+    #[serde(default)]
+    pub management_groups: Option<Vec<String>>,
 }
 
 impl Subscription {
@@ -193,6 +272,14 @@ impl Subscription {
     /// one, else `tenantId` (which Resource Graph and ARM fill with the home tenant).
     pub fn home_tenant(&self) -> Option<&str> {
         self.home_tenant_id.as_deref().or(self.tenant_id.as_deref())
+    }
+
+    /// Whether management group `name` is above the subscription: `None` when the
+    /// ancestry is unknown.
+    pub fn under_management_group(&self, name: &str) -> Option<bool> {
+        self.management_groups
+            .as_ref()
+            .map(|chain| chain.iter().any(|m| m.eq_ignore_ascii_case(name)))
     }
 }
 

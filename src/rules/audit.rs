@@ -102,6 +102,12 @@ impl Auditor<'_> {
     fn cluster(&self, c: &Cluster, prev: &mut History, out: &mut Audited, strings: &mut Strings) {
         let cp_principal = self.idx.control_plane_principal(c);
         let mut checks = self.checks(c, cp_principal.is_some());
+        if checks.roles.is_evaluated() {
+            let principals = cp_principal.as_deref().into_iter().chain(c.principal_ids());
+            if let Some(why) = super::ancestry::unplaced(&self.idx, c, principals) {
+                checks.roles = evaluated::Status::NotEvaluated(why);
+            }
+        }
         let before = prev.take(&c.id);
         let observed = self.observe(c, before.as_ref(), cp_principal.as_deref());
         let (status, status_pools) = super::migration::status(c, &observed);

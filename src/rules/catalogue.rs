@@ -80,6 +80,8 @@ pub enum RuleId {
     KubeletOperator,
     #[serde(rename = "AKSMI022")]
     AcrPullAfterMigration,
+    #[serde(rename = "AKSMI023")]
+    FeatureRole,
     #[serde(rename = "AKSMI030")]
     TenantMismatch,
     #[serde(rename = "AKSMI031")]
@@ -120,7 +122,7 @@ pub const CATALOGUE: &[RuleInfo] = &[
     RuleInfo { id: RuleId::KubeletUnknown, title: "Migration seen, whether kubelet moved cannot be established: verify", severity: Severity::Medium,
         rationale: "The signals disagree or are missing: a system-assigned switch with unchanged node images (the docs now say that switch re-images every node, keeping the image version; older text said kubelet stays on the service principal), a pool changed or added in the same interval as a user-assigned switch (before the switch it stays on the service principal), or no node image version. Never high; the fix lists the command that shows which credential kubelet uses on a node.", source: DOC_SA },
     RuleInfo { id: RuleId::InconsistentIdentity, title: "Identity state is inconsistent", severity: Severity::High,
-        rationale: "A managed-identity cluster reports `servicePrincipalProfile.clientId = msi` and a kubelet identity; anything else is a half-finished update (high). An own kubelet identity with a system-assigned control plane is low: the current overview (2026-07-31) allows it with Managed Identity Operator, older docs and the az CLI do not.", source: DOC_OVERVIEW },
+        rationale: "A managed-identity cluster reports `servicePrincipalProfile.clientId = msi` and a kubelet identity; anything else is a half-finished update (high). A custom private DNS zone or KMS etcd encryption with a system-assigned control plane is medium: the docs require a user-assigned identity for both. An own kubelet identity with a system-assigned control plane is low: the current overview (2026-07-31) allows it with Managed Identity Operator, older docs and the az CLI do not.", source: DOC_OVERVIEW },
     RuleInfo { id: RuleId::SecretExpiry, title: "Service principal credential expired or expiring within 30 days", severity: Severity::Critical,
         rationale: "A cluster on a service principal stops reaching Azure when the secret or certificate expires: critical once expired, high within 30 days. Also the old service principal of a migrated cluster whose kubelet is still pending (AKSMI002). Needs `--graph` (Application.Read.All).", source: DOC_MI },
     RuleInfo { id: RuleId::MissingRole, title: "A documented default role is missing", severity: Severity::High,
@@ -137,6 +139,8 @@ pub const CATALOGUE: &[RuleInfo] = &[
         rationale: "A pre-created kubelet identity must be assignable by the control-plane identity: Managed Identity Operator scoped to the kubelet identity.", source: DOC_KUBELET },
     RuleInfo { id: RuleId::AcrPullAfterMigration, title: "Kubelet identity lacks AcrPull after migration", severity: Severity::Medium,
         rationale: "A cluster that used `--attach-acr` with a service principal must run `az aks update --attach-acr` again after migrating: the new kubelet identity has no AcrPull, and image pulls fail.", source: DOC_MI },
+    RuleInfo { id: RuleId::FeatureRole, title: "Control plane lacks a role a cluster feature needs", severity: Severity::High,
+        rationale: "Some configurations need the control-plane identity to hold a role outside the node resource group: Private DNS Zone Contributor on a custom private DNS zone and Network Contributor on the VNet (private-clusters.md), Network Contributor on the API server subnet (api-server-vnet-integration.md), Key Vault Crypto User on the KMS key vault and Key Vault Contributor on a private one (use-kms-etcd-encryption.md), Reader on the disk encryption set (azure-disk-customer-managed-keys.md): high, the cluster's operations fail. Network Contributor on the resource group of outbound IPs elsewhere (static-ip.md) and Managed Identity Operator on each pod identity (use-azure-ad-pod-identity.md): medium. Held while the situation holds, these grants are expected, never excess, and no fix deletes them. The rows are the baseline's `when = ...` rows.", source: DOC_OVERVIEW },
     RuleInfo { id: RuleId::TenantMismatch, title: "Managed identity tenant differs from the subscription's home tenant", severity: Severity::Critical,
         rationale: "Managed-identity clusters cannot move tenants; a cluster whose identity tenant is not its subscription's home tenant is broken. The home tenant is `homeTenantId` in `az account list` (whose `tenantId` is the managing tenant for a subscription delegated through Azure Lighthouse), `tenantId` in Resource Graph and ARM.", source: DOC_MI },
     RuleInfo { id: RuleId::UnsupportedRegion, title: "Own managed identity in a region where it is not supported", severity: Severity::Medium,
@@ -166,6 +170,7 @@ impl RuleId {
             RuleId::SubnetPermission => "AKSMI020",
             RuleId::KubeletOperator => "AKSMI021",
             RuleId::AcrPullAfterMigration => "AKSMI022",
+            RuleId::FeatureRole => "AKSMI023",
             RuleId::TenantMismatch => "AKSMI030",
             RuleId::UnsupportedRegion => "AKSMI031",
             RuleId::PodIdentity => "AKSMI040",

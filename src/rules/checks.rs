@@ -129,6 +129,7 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     out.extend(sp_client_id_with_identity(ctx));
     out.extend(managed_without_kubelet(ctx));
     out.extend(own_kubelet_with_system_assigned(ctx));
+    out.extend(super::situational::system_assigned_with_feature(ctx));
     out.extend(kubelet_migration(ctx));
     out.extend(tenant_mismatch(ctx, idx));
     out.extend(unsupported_regions(ctx));

@@ -30,7 +30,8 @@ impl Family {
             | WideScope
             | SubnetPermission
             | KubeletOperator
-            | AcrPullAfterMigration => Family::Roles,
+            | AcrPullAfterMigration
+            | FeatureRole => Family::Roles,
             SecretExpiry => Family::SecretExpiry,
             KubeletPending | KubeletUnknown => Family::Migration,
             _ => Family::Classification,

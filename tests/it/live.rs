@@ -158,6 +158,12 @@ async fn demo_runs_the_live_path_with_no_setup() {
     .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let findings = read(&out.join("findings.csv"));
+    // The clusters query carries the fields of the situational roles: the demo's
+    // disk encryption set reaches AKSMI023 through Resource Graph.
+    assert!(
+        findings.contains("AKSMI023,high") && findings.contains("des-platform"),
+        "{findings}"
+    );
     // Graph enrichment ran: the expired and the expiring secret.
     assert!(
         findings.contains("AKSMI005,critical") && findings.contains("AKSMI005,high"),

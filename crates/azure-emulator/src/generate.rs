@@ -171,7 +171,15 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<GenerateSummary> {
             "resourceGroup": "",
             "location": "",
             "tags": {"owner": format!("team{:03}@contoso.example", i % 97)},
-            "properties": {"state": "Enabled"},
+            "properties": {
+                "state": "Enabled",
+                // Resource Graph's ancestry, nearest first; the tenant root group is
+                // named by the tenant id. No RNG drawn: the rest of the data is as before.
+                "managementGroupAncestorsChain": [
+                    {"name": format!("mg-{}", if i % 2 == 0 { "prod" } else { "nonprod" }), "displayName": if i % 2 == 0 { "Production" } else { "Non-production" }},
+                    {"name": tenant, "displayName": "Tenant Root Group"},
+                ],
+            },
         }))?;
         subs.push(Sub {
             id,
@@ -539,6 +547,15 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
         };
         props["podIdentityProfile"] = json!({"enabled": true, "userAssignedIdentities": [],
                                              "userAssignedIdentityExceptions": exceptions});
+    }
+
+    // One cluster in 50 encrypts its disks with a disk encryption set its control plane
+    // holds no Reader on (AKSMI023; azure-disk-customer-managed-keys.md). Chosen by
+    // index, no RNG drawn: the rest of the tenant is as before.
+    if i % 50 == 25 {
+        props["diskEncryptionSetID"] = json!(format!(
+            "/subscriptions/{s}/resourceGroups/rg-security-{loc}/providers/Microsoft.Compute/diskEncryptionSets/des-{name}"
+        ));
     }
 
     let mut row = json!({

@@ -241,6 +241,44 @@ impl ClusterB {
         self
     }
 
+    /// A custom private DNS zone (`apiServerAccessProfile.privateDNSZone`).
+    pub(super) fn private_dns_zone(mut self, zone: &str) -> Self {
+        self.0.features.private_dns_zone = Some(zone.into());
+        self
+    }
+
+    /// API server VNet integration on `subnet`.
+    pub(super) fn api_server_subnet(mut self, subnet: &str) -> Self {
+        self.0.features.api_server_subnet = Some(subnet.into());
+        self
+    }
+
+    /// KMS with key `key_id`; a private vault names its resource id.
+    pub(super) fn kms(mut self, key_id: &str, private_vault: Option<&str>) -> Self {
+        self.0.features.kms = Some(crate::inventory::Kms {
+            key_id: Some(key_id.into()),
+            private: private_vault.is_some(),
+            key_vault_resource_id: private_vault.map(str::to_string),
+        });
+        self
+    }
+
+    pub(super) fn disk_encryption_set(mut self, id: &str) -> Self {
+        self.0.features.disk_encryption_set = Some(id.into());
+        self
+    }
+
+    pub(super) fn outbound_ip(mut self, id: &str) -> Self {
+        self.0.features.outbound_ips.push(id.into());
+        self
+    }
+
+    /// A pod identity (its user-assigned identity's resource id).
+    pub(super) fn pod_identity_id(mut self, id: &str) -> Self {
+        self.0.features.pod_identities.push(id.into());
+        self
+    }
+
     /// Read twice with different data.
     pub(super) fn conflict(mut self, why: &str) -> Self {
         self.0.conflict = Some(why.into());
@@ -337,6 +375,50 @@ impl Inv {
         self
     }
 
+    /// `principal` holds the custom role `guid` at `scope`.
+    pub(super) fn grant_custom(mut self, principal: &str, guid: &str, scope: &str) -> Self {
+        let n = self.inv.role_assignments.len() + 1;
+        self.inv.role_assignments.push(RoleAssignment {
+            id: format!("{scope}/providers/Microsoft.Authorization/roleAssignments/ra-{n}"),
+            role_definition_id: format!(
+                "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+            )
+            .into(),
+            role_guid: guid.into(),
+            role_name: None,
+            principal_id: principal.into(),
+            principal_name: None,
+            principal_type: Some("ServicePrincipal".into()),
+            scope: scope.into(),
+            created_on: None,
+        });
+        self
+    }
+
+    /// A custom role definition (one permission block).
+    pub(super) fn custom_role(
+        mut self,
+        guid: &str,
+        name: &str,
+        actions: &[&str],
+        not_actions: &[&str],
+    ) -> Self {
+        self.inv
+            .role_definitions
+            .push(crate::inventory::RoleDefinition {
+                id: format!(
+                    "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+                ),
+                guid: guid.into(),
+                role_name: Some(name.into()),
+                permissions: vec![crate::inventory::Permission {
+                    actions: actions.iter().map(|a| a.to_string()).collect(),
+                    not_actions: not_actions.iter().map(|a| a.to_string()).collect(),
+                }],
+            });
+        self
+    }
+
     /// The control plane's documented role: Contributor on the node resource group.
     pub(super) fn documented(self, cluster: &str) -> Self {
         self.grant(&format!("{cluster}-cp"), "Contributor", &node_rg(cluster))
@@ -359,6 +441,14 @@ impl Inv {
             app_display_name: format!("{client_id}-display"),
             nearest_expiry: Some(expiry),
         });
+        self
+    }
+
+    /// The management groups above the subscription, nearest first (Resource Graph's
+    /// `managementGroupAncestorsChain` names).
+    pub(super) fn management_groups(mut self, chain: &[&str]) -> Self {
+        self.inv.subscriptions[0].management_groups =
+            Some(chain.iter().map(|m| m.to_string()).collect());
         self
     }
 

@@ -2,7 +2,10 @@
 //! [`crate::rules::Report::generate`].
 mod builder;
 mod checks;
+mod cli_grant_cases;
+mod feature_cases;
 mod identity_cases;
+mod management_groups;
 mod owner;
 mod role_cases;
 mod rules;

@@ -103,6 +103,9 @@ fn cases() -> Vec<Case> {
         i::pod_identity_cases(),
         i::retired_cases(),
         r::unknown_addon_cases(),
+        super::feature_cases::feature_role_cases(),
+        super::feature_cases::shared_sp_cases(),
+        super::cli_grant_cases::cli_grant_cases(),
     ]
     .into_iter()
     .flatten()
