@@ -47,6 +47,13 @@ pub struct ClusterHistory {
     /// Registries the service principal could pull from (AcrPull) before the flip.
     #[serde(default)]
     pub sp_acr_registries: Vec<String>,
+    /// Whether [`Self::sp_acr_registries`] is known: the last service-principal run
+    /// knew the principal's object id and read its role assignments. Empty and known
+    /// means the principal pulled from no registry (AKSMI022 stays quiet); unknown
+    /// (Resource Graph names no service principal by client id) leaves AKSMI022 a
+    /// low-severity prompt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sp_acr_known: bool,
     /// Each pool as the last run that saw the cluster on a service principal saw it;
     /// `None` once on a managed identity (the flip moves it into [`Migration::sp_pools`])
     /// and in files written before this field existed.
@@ -228,6 +235,13 @@ pub fn observe(
         prev.map(|p| p.sp_acr_registries.clone())
             .unwrap_or_default()
     };
+    // On a service-principal run the caller sets it (`note_sp_acr_known`); a grant
+    // seen is proof enough.
+    let sp_acr_known = if on_sp {
+        !sp_acr_registries.is_empty()
+    } else {
+        prev.is_some_and(|p| p.sp_acr_known)
+    };
     ClusterHistory {
         id: c.id.clone(),
         first_seen: prev.map(|p| p.first_seen).unwrap_or(now),
@@ -237,6 +251,7 @@ pub fn observe(
         pools: pools_of(c),
         migration,
         sp_acr_registries,
+        sp_acr_known,
         sp_pools: on_sp.then(|| pool_records(c)),
         resource_uid: c
             .resource_uid

@@ -170,6 +170,10 @@ pub struct RoleAssignment {
     pub principal_type: Option<Arc<str>>,
     pub scope: Arc<str>,
     pub created_on: Option<DateTime<Utc>>,
+    /// `properties.condition`: an ABAC condition narrowing the assignment (for
+    /// Container Registry Repository Reader, the repositories it may read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -210,6 +214,23 @@ pub struct Registry {
     pub name: String,
     pub subscription_id: String,
     pub resource_group: String,
+    /// `properties.roleAssignmentMode`: `LegacyRegistryPermissions` or
+    /// `AbacRepositoryPermissions`; absent (older API versions, older registries) means
+    /// legacy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_assignment_mode: Option<String>,
+}
+
+impl Registry {
+    /// Whether the registry is in "RBAC Registry + ABAC Repository Permissions" mode:
+    /// AcrPull, AcrPush, AcrDelete and the Owner/Contributor/Reader data-plane rights
+    /// are not honoured there (container-registry-rbac-abac-repository-permissions.md,
+    /// MicrosoftDocs/azure-management-docs 57b95f2e).
+    pub fn is_abac(&self) -> bool {
+        self.role_assignment_mode
+            .as_deref()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("AbacRepositoryPermissions"))
+    }
 }
 
 /// What could not be read, and why. Non-empty coverage means exit code 3.

@@ -230,6 +230,7 @@ pub fn role_assignment(v: &Value) -> Result<RoleAssignment, String> {
         principal_type: opt_str(p, "principalType", pp)?.map(Into::into),
         scope: scope.into(),
         created_on: opt_time(p, "createdOn", pp)?,
+        condition: opt_str(p, "condition", pp)?.filter(|c| !c.trim().is_empty()),
         id,
     })
 }
@@ -339,7 +340,16 @@ pub fn registry(v: &Value) -> Result<Registry, String> {
     let (Some(sub), Some(rg)) = (ids::subscription_of(&id), ids::resource_group_of(&id)) else {
         return Err(err("id", "is not a registry resource id"));
     };
+    // Resource Graph (the audit's query) and `az acr show` put it at the top,
+    // ARM and a whole `resources` row under `properties`.
+    let (p, pp) = props(o)?;
+    let role_assignment_mode = match opt_str(o, "roleAssignmentMode", "")? {
+        Some(m) => Some(m),
+        None if pp.is_empty() => None,
+        None => opt_str(p, "roleAssignmentMode", pp)?,
+    };
     Ok(Registry {
+        role_assignment_mode,
         name: opt_str(o, "name", "")?
             .unwrap_or_else(|| ids::name_of(&id).unwrap_or_default().to_string()),
         subscription_id: sub.to_string(),
@@ -534,6 +544,56 @@ mod tests {
             r.home_tenant(),
             Some("bbbbbbbb-0000-4000-8000-000000000002")
         );
+    }
+
+    #[test]
+    fn registry_mode_and_assignment_condition_in_every_shape() {
+        // The audit's Resource Graph projection: flat `roleAssignmentMode`.
+        let arg = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg-pay/providers/Microsoft.ContainerRegistry/registries/paymentsacr",
+            "name": "paymentsacr", "type": "microsoft.containerregistry/registries",
+            "roleAssignmentMode": "AbacRepositoryPermissions"
+        }))
+        .unwrap();
+        assert!(arg.is_abac());
+        // A whole ARM / `resources` row: under `properties`.
+        let arm = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/platformacr",
+            "properties": {"loginServer": "platformacr.azurecr.io", "roleAssignmentMode": "LegacyRegistryPermissions"}
+        }))
+        .unwrap();
+        assert_eq!(
+            arm.role_assignment_mode.as_deref(),
+            Some("LegacyRegistryPermissions")
+        );
+        assert!(!arm.is_abac());
+        // Older API versions print no mode: legacy.
+        let old = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/oldacr",
+            "properties": {}
+        }))
+        .unwrap();
+        assert!(old.role_assignment_mode.is_none() && !old.is_abac());
+        let e = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/x",
+            "roleAssignmentMode": 3
+        }))
+        .unwrap_err();
+        assert!(e.contains("roleAssignmentMode"), "{e}");
+
+        let cond = "((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'})) OR (@Resource[Microsoft.ContainerRegistry/registries/repositories:name] StringEquals 'team-a/api'))";
+        let rd = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b93aa761-3e63-49ed-ac28-beffa264f7ac";
+        let id = "/subscriptions/s/resourceGroups/rg-pay/providers/Microsoft.ContainerRegistry/registries/paymentsacr/providers/Microsoft.Authorization/roleAssignments/a";
+        let flat = role_assignment(
+            &json!({"id": id, "principalId": "p", "roleDefinitionId": rd,
+            "condition": cond, "conditionVersion": "2.0"}),
+        )
+        .unwrap();
+        assert_eq!(flat.condition.as_deref(), Some(cond));
+        let arm = role_assignment(&json!({"id": id, "properties": {"principalId": "p",
+            "roleDefinitionId": rd, "condition": null}}))
+        .unwrap();
+        assert_eq!(arm.condition, None);
     }
 
     #[test]

@@ -103,7 +103,12 @@ impl Auditor<'_> {
         let cp_principal = self.idx.control_plane_principal(c);
         let mut checks = self.checks(c, cp_principal.is_some());
         let before = prev.take(&c.id);
-        let observed = self.observe(c, before.as_ref(), cp_principal.as_deref());
+        let observed = self.observe(
+            c,
+            before.as_ref(),
+            cp_principal.as_deref(),
+            checks.roles.is_evaluated(),
+        );
         let (status, status_pools) = super::migration::status(c, &observed);
         super::migration::old_sp_secret_checks(
             &mut checks,
@@ -164,6 +169,7 @@ impl Auditor<'_> {
         c: &Cluster,
         before: Option<&ClusterHistory>,
         cp_principal: Option<&str>,
+        roles_read: bool,
     ) -> ClusterHistory {
         if let (Some(_), Some(b)) = (&c.conflict, before) {
             return b.clone();
@@ -176,7 +182,12 @@ impl Auditor<'_> {
                 .map(|p| self.idx.acr_pull_registries(p))
                 .unwrap_or_default()
         };
-        history::observe(before, c, self.now, &sp_acr, super::migration::flip_kind(c))
+        let mut h = history::observe(before, c, self.now, &sp_acr, super::migration::flip_kind(c));
+        if !classify::is_managed(c) {
+            // Its grants were read: no AcrPull is a fact, not a gap (AKSMI022).
+            h.sp_acr_known |= cp_principal.is_some() && roles_read;
+        }
+        h
     }
 
     /// Every rule's findings on one cluster, but those of families not evaluated, and

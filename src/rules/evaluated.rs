@@ -30,7 +30,9 @@ impl Family {
             | WideScope
             | SubnetPermission
             | KubeletOperator
-            | AcrPullAfterMigration => Family::Roles,
+            | AcrPullAfterMigration
+            | AbacPullNotHonoured
+            | AbacPullScoped => Family::Roles,
             SecretExpiry => Family::SecretExpiry,
             KubeletPending | KubeletUnknown => Family::Migration,
             _ => Family::Classification,

@@ -11,8 +11,8 @@ use super::checks::{addon_findings, new_finding};
 use super::classify;
 use super::index::Index;
 use super::{
-    remedy, scope, situational, ClusterCtx, Finding, IdentityKey, RoleCheck, RoleCheckStatus,
-    RuleId, Severity,
+    registry_pull, remedy, scope, situational, ClusterCtx, Finding, IdentityKey, RoleCheck,
+    RoleCheckStatus, RuleId, Severity,
 };
 use crate::inventory::ids::{self, ScopeRelation};
 use crate::inventory::{Registry, RoleAssignment};
@@ -129,6 +129,7 @@ pub fn role_findings_and_checks(
     if classify::is_managed(c) {
         out.extend(situational::acr_after_migration(ctx, idx));
     }
+    out.extend(registry_pull::abac_findings(ctx, idx));
     (out, checks)
 }
 
@@ -275,6 +276,12 @@ impl Judge<'_> {
                 }
                 ScopeRelation::None => {}
             }
+        }
+        if best == ScopeRelation::None
+            && self.s.key == IdentityKey::Kubelet
+            && registry_pull::documented_abac_pull(a, self.registries)
+        {
+            best = ScopeRelation::Exact;
         }
         if best == ScopeRelation::None
             && documented_elsewhere(self.idx, self.s, c, a, self.registries)

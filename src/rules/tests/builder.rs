@@ -333,6 +333,7 @@ impl Inv {
             principal_type: Some("ServicePrincipal".into()),
             scope: scope.into(),
             created_on,
+            condition: None,
         });
         self
     }
@@ -348,7 +349,23 @@ impl Inv {
             name: name.into(),
             subscription_id: SUB.into(),
             resource_group: "acr".into(),
+            role_assignment_mode: None,
         });
+        self
+    }
+
+    /// A registry in "RBAC Registry + ABAC Repository Permissions" mode.
+    pub(super) fn abac_registry(mut self, name: &str) -> Self {
+        self = self.registry(name);
+        let r = self.inv.registries.last_mut().expect("just added");
+        r.role_assignment_mode = Some("AbacRepositoryPermissions".into());
+        self
+    }
+
+    /// Sets an ABAC condition on the role assignment added last.
+    pub(super) fn condition(mut self, c: &str) -> Self {
+        let a = self.inv.role_assignments.last_mut().expect("an assignment");
+        a.condition = Some(c.into());
         self
     }
 

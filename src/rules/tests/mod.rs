@@ -4,5 +4,6 @@ mod builder;
 mod checks;
 mod identity_cases;
 mod owner;
+mod registry_cases;
 mod role_cases;
 mod rules;
