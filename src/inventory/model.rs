@@ -58,6 +58,9 @@ pub struct Cluster {
     pub addons: Vec<Addon>,
     pub pools: Vec<AgentPool>,
     pub pod_identity: Option<PodIdentity>,
+    /// `properties.ingressProfile.webAppRouting` (the application routing add-on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_app_routing: Option<WebAppRouting>,
     /// Set when the inventory held this cluster's id twice with different data: no
     /// verdict is drawn from either copy (every check is `not_evaluated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,7 +84,11 @@ impl Cluster {
             .addons
             .iter()
             .filter_map(|a| a.identity.as_ref()?.object_id.as_deref());
-        cp.chain(kubelet).chain(addons)
+        let app_routing = self
+            .web_app_routing
+            .iter()
+            .filter_map(|w| w.identity.as_ref()?.object_id.as_deref());
+        cp.chain(kubelet).chain(addons).chain(app_routing)
     }
 }
 
@@ -139,6 +146,18 @@ pub struct AgentPool {
     /// file adds it to a pool.
     #[serde(default)]
     pub latest_node_image_version: Option<String>,
+}
+
+/// The application routing add-on (`ingressProfile.webAppRouting`): its identity
+/// (`webapprouting-<cluster>` in the node resource group) and the DNS zones it manages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebAppRouting {
+    pub enabled: bool,
+    pub identity: Option<IdentityRef>,
+    /// `dnsZoneResourceIds`: public (`Microsoft.Network/dnszones`) and private
+    /// (`Microsoft.Network/privateDnsZones`) zones, as Azure printed them.
+    #[serde(default)]
+    pub dns_zone_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -69,6 +69,16 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
         Some(pi) => Some(pod_identity(pi, &join(pp, "podIdentityProfile"))?),
         None => None,
     };
+    let web_app_routing = match opt_obj(p, "ingressProfile", pp)? {
+        Some(ip) => {
+            let path = join(pp, "ingressProfile");
+            match opt_obj(ip, "webAppRouting", &path)? {
+                Some(w) => Some(web_app_routing(w, &join(&path, "webAppRouting"))?),
+                None => None,
+            }
+        }
+        None => None,
+    };
     Ok(Cluster {
         conflict: None,
         name,
@@ -92,7 +102,28 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
         addons,
         pools,
         pod_identity,
+        web_app_routing,
         id,
+    })
+}
+
+fn web_app_routing(o: &Obj, path: &str) -> Result<WebAppRouting, String> {
+    let identity = match opt_obj(o, "identity", path)? {
+        Some(i) => Some(identity_ref(i, &join(path, "identity"))?),
+        None => None,
+    };
+    let zones_path = join(path, "dnsZoneResourceIds");
+    let mut dns_zone_ids = Vec::new();
+    for (i, z) in opt_array(o, "dnsZoneResourceIds", path)?.iter().enumerate() {
+        let at = format!("{zones_path}[{i}]");
+        let id = z.as_str().ok_or_else(|| err(&at, "is not a string"))?;
+        within(id, MAX_FIELD_BYTES, &at)?;
+        dns_zone_ids.push(id.to_string());
+    }
+    Ok(WebAppRouting {
+        enabled: opt_bool(o, "enabled", path)?.unwrap_or(false),
+        identity,
+        dns_zone_ids,
     })
 }
 
@@ -594,6 +625,34 @@ mod tests {
             "roleDefinitionId": rd, "condition": null}}))
         .unwrap();
         assert_eq!(arm.condition, None);
+    }
+
+    #[test]
+    fn application_routing_identity_and_zones() {
+        let c = cluster_with(|v| {
+            v["properties"]["ingressProfile"] = json!({"webAppRouting": {
+                "enabled": true,
+                "dnsZoneResourceIds": [
+                    "/subscriptions/s/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/contoso.example",
+                    "/subscriptions/s/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/internal.contoso.example"
+                ],
+                "identity": {"resourceId": "/subscriptions/s/resourcegroups/mc_rg_c_japaneast/providers/Microsoft.ManagedIdentity/userAssignedIdentities/webapprouting-c",
+                             "clientId": "c1", "objectId": "o1"}
+            }});
+        })
+        .unwrap();
+        let w = c.web_app_routing.as_ref().unwrap();
+        assert!(w.enabled && w.dns_zone_ids.len() == 2);
+        assert!(c.principal_ids().any(|p| p == "o1"));
+        let e = cluster_with(|v| {
+            v["properties"]["ingressProfile"] =
+                json!({"webAppRouting": {"dnsZoneResourceIds": [7]}})
+        })
+        .unwrap_err();
+        assert!(
+            e.starts_with("`properties.ingressProfile.webAppRouting.dnsZoneResourceIds[0]`"),
+            "{e}"
+        );
     }
 
     #[test]

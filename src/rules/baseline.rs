@@ -87,6 +87,14 @@ pub enum ScopeKind {
     KubeletIdentity,
     /// Any container registry.
     Registry,
+    /// Each public DNS zone of the application routing add-on
+    /// (`ingressProfile.webAppRouting.dnsZoneResourceIds`, `Microsoft.Network/dnszones`).
+    AppRoutingDnsZone,
+    /// Each private DNS zone of the application routing add-on (`privateDnsZones`).
+    AppRoutingPrivateDnsZone,
+    /// A key vault (which one is not in the cluster's ARM data): at a vault, documented;
+    /// at its resource group or wider, too wide.
+    AnyKeyVault,
     /// Anywhere (topology-dependent roles).
     Any,
 }
@@ -399,7 +407,7 @@ mod tests {
         for want in [
             "- addon:httpapplicationrouting: Reader @ NodeResourceGroup",
             "+ kubelet: Container Registry Repository Reader @ Registry (allowed)",
-            "~ addon:omsagent: Monitoring Metrics Publisher @ Cluster -> Monitoring Metrics Publisher @ Cluster unless useAADAuth=true",
+            "~ addon:ingressapplicationgateway: Contributor @ NodeResourceGroup -> Contributor @ NodeResourceGroup (allowed)",
         ] {
             assert!(d.iter().any(|l| l == want), "{want} not in {d:#?}");
         }

@@ -44,8 +44,29 @@ pub fn targets(
             .into_iter()
             .collect(),
         ScopeKind::Registry => registries.iter().map(|r| r.id.clone()).collect(),
-        ScopeKind::Any => vec![],
+        ScopeKind::AppRoutingDnsZone => app_routing_zones(c, false),
+        ScopeKind::AppRoutingPrivateDnsZone => app_routing_zones(c, true),
+        ScopeKind::Any | ScopeKind::AnyKeyVault => vec![],
     }
+}
+
+/// The application routing add-on's public or private DNS zones.
+fn app_routing_zones(c: &Cluster, private: bool) -> Vec<String> {
+    let Some(w) = c.web_app_routing.as_ref() else {
+        return vec![];
+    };
+    w.dns_zone_ids
+        .iter()
+        .filter(|z| {
+            let n = ids::norm(z);
+            if private {
+                n.contains("/providers/microsoft.network/privatednszones/")
+            } else {
+                n.contains("/providers/microsoft.network/dnszones/")
+            }
+        })
+        .cloned()
+        .collect()
 }
 
 /// The first of [`targets`], without collecting every registry id for `Registry`.
@@ -85,6 +106,26 @@ pub fn relation(
 ) -> ScopeRelation {
     match kind {
         ScopeKind::Any => return ScopeRelation::Exact,
+        ScopeKind::AnyKeyVault => {
+            let s = ids::norm(scope);
+            return match s.find("/providers/microsoft.keyvault/vaults/") {
+                Some(_) => ScopeRelation::Exact,
+                None if s == "/"
+                    || s.starts_with("/subscriptions/")
+                    || s.starts_with("/providers/microsoft.management/") =>
+                {
+                    // A resource group, subscription or management group holds vaults.
+                    if s.contains("/providers/")
+                        && !s.starts_with("/providers/microsoft.management/")
+                    {
+                        ScopeRelation::None // some other resource
+                    } else {
+                        ScopeRelation::Ancestor
+                    }
+                }
+                None => ScopeRelation::None,
+            };
+        }
         ScopeKind::Registry if is_registry_scope(scope) => return ScopeRelation::Exact,
         ScopeKind::Registry => return above_a_registry(scope, registries),
         ScopeKind::DnsZone if targets(kind, c, config, registries).is_empty() => {

@@ -55,6 +55,16 @@ pub(super) fn subnet_id(rg: &str, vnet: &str, subnet: &str) -> String {
 }
 
 /// A user-assigned identity's resource id in the `ids` resource group.
+pub(super) fn dns_zone_id(zone: &str) -> String {
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/{zone}"
+    )
+}
+
+pub(super) fn private_dns_zone_id(zone: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/{zone}")
+}
+
 pub(super) fn identity_id(name: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
 }
@@ -241,6 +251,25 @@ impl ClusterB {
         self
     }
 
+    /// The application routing add-on (`ingressProfile.webAppRouting`) with identity
+    /// principal `<name>-approuting` and these DNS zones.
+    pub(super) fn app_routing(mut self, zones: &[String]) -> Self {
+        let name = self.0.name.clone();
+        self.0.web_app_routing = Some(crate::inventory::WebAppRouting {
+            enabled: true,
+            identity: Some(IdentityRef {
+                resource_id: Some(format!(
+                    "{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/webapprouting-{name}",
+                    node_rg(&name)
+                )),
+                client_id: Some(format!("{name}-approuting-client")),
+                object_id: Some(format!("{name}-approuting")),
+            }),
+            dns_zone_ids: zones.to_vec(),
+        });
+        self
+    }
+
     /// Read twice with different data.
     pub(super) fn conflict(mut self, why: &str) -> Self {
         self.0.conflict = Some(why.into());
@@ -318,7 +347,20 @@ impl Inv {
         scope: &str,
         created_on: Option<DateTime<Utc>>,
     ) -> Self {
-        let guid = baseline::role_guid_by_name(role).unwrap_or_else(|| panic!("role {role}"));
+        // Roles the baselines name by `role_id` only.
+        const BY_ID: &[(&str, &str)] = &[
+            (
+                "Key Vault Certificate User",
+                "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba",
+            ),
+            (
+                "Key Vault Secrets User",
+                "4633458b-17de-408a-b874-0445c86b69e6",
+            ),
+        ];
+        let guid = baseline::role_guid_by_name(role)
+            .or_else(|| BY_ID.iter().find(|(n, _)| *n == role).map(|(_, g)| *g))
+            .unwrap_or_else(|| panic!("role {role}"));
         let n = self.inv.role_assignments.len() + 1;
         self.inv.role_assignments.push(RoleAssignment {
             id: format!("{scope}/providers/Microsoft.Authorization/roleAssignments/ra-{n}"),
@@ -435,6 +477,12 @@ impl Inv {
             self.now = last + Duration::days(1);
         }
         self.prev = prev;
+        self
+    }
+
+    /// Audits against the embedded baseline `name` instead of the default.
+    pub(super) fn baseline(mut self, name: &str) -> Self {
+        self.baseline = Baseline::load(name).unwrap();
         self
     }
 

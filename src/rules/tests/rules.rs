@@ -85,7 +85,7 @@ pub(super) fn migrated(mi: ClusterB, grants: fn(Inv) -> Inv) -> Report {
 }
 
 fn cases() -> Vec<Case> {
-    use super::{identity_cases as i, registry_cases as g, role_cases as r};
+    use super::{addon_cases as d, identity_cases as i, registry_cases as g, role_cases as r};
     [
         i::clean_cases(),
         i::service_principal_cases(),
@@ -99,6 +99,7 @@ fn cases() -> Vec<Case> {
         r::kubelet_operator_cases(),
         r::acr_pull_cases(),
         g::registry_cases(),
+        d::addon_cases(),
         i::tenant_cases(),
         i::region_cases(),
         i::pod_identity_cases(),
