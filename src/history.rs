@@ -66,6 +66,73 @@ pub struct ClusterHistory {
     /// `systemData.createdAt` as last seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
+    /// The kubelet identity's object id (lower-cased) as last seen on a managed
+    /// identity, and the registry scopes it held a pull grant at (AcrPull or
+    /// Container Registry Repository Reader); see [`observe_kubelet`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubelet: Option<KubeletRecord>,
+    /// Set once the kubelet identity was seen replaced (`az aks update
+    /// --assign-kubelet-identity`): the new identity needs the registry access the
+    /// old one had (AKSMI022).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubelet_change: Option<KubeletChange>,
+}
+
+/// A kubelet identity and the registries it could pull from, as one run saw them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KubeletRecord {
+    pub object_id: String,
+    /// `None` when that run could not read the identity's role assignments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registries: Option<Vec<String>>,
+}
+
+/// The kubelet identity replaced on a managed-identity cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KubeletChange {
+    /// The first run that saw the new identity.
+    pub observed_at: DateTime<Utc>,
+    /// The last run that saw the old one.
+    pub last_seen_old: DateTime<Utc>,
+    pub old_object_id: String,
+    /// Registry scopes the old identity held a pull grant at (`None`: not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_registries: Option<Vec<String>>,
+}
+
+/// Adds to `h` (this run's entry for `c`, from [`observe`]) the kubelet identity and
+/// `registries` (its pull grant scopes, `None` if its role assignments were not
+/// read); records a [`KubeletChange`] when `prev` saw another kubelet identity on a
+/// managed identity (not the flip from a service principal, which had none). Pure.
+pub fn observe_kubelet(
+    h: &mut ClusterHistory,
+    prev: Option<&ClusterHistory>,
+    c: &Cluster,
+    now: DateTime<Utc>,
+    registries: Option<Vec<String>>,
+) {
+    let prev = prev.filter(|p| !recreated(p, c));
+    let now_id = c
+        .kubelet
+        .as_ref()
+        .and_then(|k| k.object_id.as_deref())
+        .filter(|_| h.mode != ControlPlaneIdentity::ServicePrincipal)
+        .map(str::to_ascii_lowercase);
+    h.kubelet_change = prev.and_then(|p| p.kubelet_change.clone());
+    if let (Some(p), Some(new)) = (prev, &now_id) {
+        if let Some(old) = p.kubelet.as_ref().filter(|k| k.object_id != *new) {
+            h.kubelet_change = Some(KubeletChange {
+                observed_at: now,
+                last_seen_old: p.last_seen,
+                old_object_id: old.object_id.clone(),
+                old_registries: old.registries.clone(),
+            });
+        }
+    }
+    h.kubelet = now_id.map(|object_id| KubeletRecord {
+        object_id,
+        registries,
+    });
 }
 
 /// What one run saw of a pool that tells whether its nodes were re-imaged since: a
@@ -258,6 +325,9 @@ pub fn observe(
             .clone()
             .or_else(|| prev.and_then(|p| p.resource_uid.clone())),
         created_at: c.created_at.or(prev.and_then(|p| p.created_at)),
+        // The caller adds them (`observe_kubelet`); carried over meanwhile.
+        kubelet: prev.and_then(|p| p.kubelet.clone()),
+        kubelet_change: prev.and_then(|p| p.kubelet_change.clone()),
     }
 }
 

@@ -187,6 +187,14 @@ impl Auditor<'_> {
             // Its grants were read: no AcrPull is a fact, not a gap (AKSMI022).
             h.sp_acr_known |= cp_principal.is_some() && roles_read;
         }
+        // The kubelet identity and where it pulls, to tell a replaced one (AKSMI022).
+        let kubelet_registries = c
+            .kubelet
+            .as_ref()
+            .and_then(|k| k.object_id.as_deref())
+            .filter(|_| roles_read)
+            .map(|k| super::registry_pull::pull_grant_scopes(self.idx.assignments(k)));
+        history::observe_kubelet(&mut h, before, c, self.now, kubelet_registries);
         h
     }
 

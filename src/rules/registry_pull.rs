@@ -157,6 +157,65 @@ pub fn documented_abac_pull(a: &RoleAssignment, registries: &[&Registry]) -> boo
             .any(|r| r.is_abac() && relate(&a.scope, &r.id) == ScopeRelation::Exact)
 }
 
+/// The scopes at which `held` grants a registry pull role (AcrPull, or Container
+/// Registry Repository Reader): what a kubelet identity pulls from, for history.
+pub fn pull_grant_scopes(held: &[&RoleAssignment]) -> Vec<String> {
+    let mut out: Vec<String> = held
+        .iter()
+        .filter(|a| {
+            &*a.role_guid == baseline::ACR_PULL
+                || &*a.role_guid == REPOSITORY_READER
+                || a.role_name.as_deref().is_some_and(|n| {
+                    n.eq_ignore_ascii_case("AcrPull")
+                        || n.eq_ignore_ascii_case(REPOSITORY_READER_NAME)
+                })
+        })
+        .map(|a| a.scope.to_string())
+        .collect();
+    out.sort_by_key(|s| s.to_ascii_lowercase());
+    out.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    out
+}
+
+/// AKSMI022 for a replaced kubelet identity (`az aks update --assign-kubelet-identity`,
+/// seen in history): each registry the old identity had a pull grant on (a wider
+/// scope stands for the registries under it) where the new one cannot pull. Not for
+/// registries already in `skip` (reported by the migration check).
+pub fn kubelet_replaced_findings(ctx: &ClusterCtx, idx: &Index, skip: &[&str]) -> Vec<Finding> {
+    let c = ctx.cluster;
+    let Some(change) = ctx.observed.kubelet_change.as_ref() else {
+        return vec![];
+    };
+    let Some(scopes) = change.old_registries.as_ref() else {
+        return vec![];
+    };
+    let Some(kubelet) = c.kubelet.as_ref().and_then(|k| k.object_id.as_deref()) else {
+        return vec![];
+    };
+    let held = idx.assignments(kubelet);
+    let mut seen: std::collections::BTreeSet<String> =
+        skip.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let mut out = Vec::new();
+    let day = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d").to_string();
+    for scope in scopes {
+        let regs = registries_under(scope, &c.subscription_id, idx.all_registries());
+        for reg in regs {
+            if !seen.insert(reg.id.to_ascii_lowercase()) || pulls(held, reg) {
+                continue;
+            }
+            let role = if reg.is_abac() {
+                REPOSITORY_READER_NAME
+            } else {
+                "AcrPull"
+            };
+            out.push(new_finding(ctx, RuleId::AcrPullAfterMigration, IdentityKey::Kubelet, &reg.id,
+                format!("the kubelet identity was replaced between {} and {} (was `{}`): the old identity could pull from registry {}, the new one has no {role} there, so image pulls from it fail", day(change.last_seen_old), day(change.observed_at), change.old_object_id, reg.name),
+                grant_pull(c, Some(kubelet), reg)));
+        }
+    }
+    out
+}
+
 /// The principal that pulls images for `c`: the kubelet identity, or on a
 /// service-principal cluster the service principal.
 pub fn kubelet_principal(ctx: &ClusterCtx) -> Option<String> {

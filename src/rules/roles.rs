@@ -136,7 +136,11 @@ pub fn role_findings_and_checks(
         }
     }
     if classify::is_managed(c) {
-        out.extend(situational::acr_after_migration(ctx, idx));
+        let after_flip = situational::acr_after_migration(ctx, idx);
+        let reported: Vec<&str> = after_flip.iter().map(|f| f.subject.as_str()).collect();
+        let replaced = registry_pull::kubelet_replaced_findings(ctx, idx, &reported);
+        out.extend(after_flip);
+        out.extend(replaced);
     }
     out.extend(registry_pull::abac_findings(ctx, idx));
     (out, checks)

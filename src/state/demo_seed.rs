@@ -70,6 +70,8 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
             sp_pools: None,
             resource_uid: None,
             created_at: None,
+            kubelet: None,
+            kubelet_change: None,
         }
     };
     let clusters = [

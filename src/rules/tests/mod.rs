@@ -4,6 +4,7 @@ mod addon_cases;
 mod builder;
 mod checks;
 mod identity_cases;
+mod kubelet_cases;
 mod owner;
 mod registry_cases;
 mod role_cases;
