@@ -58,14 +58,20 @@ const ABAC_PULL_NAMES: &[&str] = &[
     "Container Registry Repository Contributor",
 ];
 
-/// Roles that pull on a legacy registry but not on an ABAC one: what a kubelet
-/// holding them on an ABAC registry was meant to pull with.
+/// Container Registry Repository Catalog Lister (built-in roles, containers @
+/// 0088bfa7): lists repositories, reads no content.
+pub const CATALOG_LISTER: &str = "bfdb9389-c9a5-478a-bb2f-ba9ca092c3c7";
+
+/// Roles that pull on a legacy registry but not on an ABAC one, and the catalog
+/// lister, which never pulls: what a kubelet holding them on an ABAC registry was
+/// meant to pull with.
 const NOT_HONOURED: &[&str] = &[
     baseline::ACR_PULL,
     ACR_PUSH,
     baseline::OWNER,
     baseline::CONTRIBUTOR,
     READER,
+    CATALOG_LISTER,
 ];
 
 /// Whether assignment `a` gives pull rights on a registry in mode `abac` (wherever
@@ -257,7 +263,10 @@ pub fn abac_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
             .collect();
         let grants = pull_grants(held, reg);
         if let Some(a) = ignored.first() {
-            let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
+            let role = match &*a.role_guid {
+                CATALOG_LISTER => "Container Registry Repository Catalog Lister (which lists repositories, never pulls)".to_string(),
+                g => baseline::role_display(g, a.role_name.as_deref()),
+            };
             let mut f = if grants.is_empty() {
                 new_finding(ctx, RuleId::AbacPullNotHonoured, key.clone(), &reg.id,
                     format!("{} identity holds {role} on registry {}, which is in ABAC mode (roleAssignmentMode AbacRepositoryPermissions): {role} is not honoured there and the identity has no Container Registry Repository Reader, so image pulls from it fail", key.label(), reg.name),

@@ -89,6 +89,26 @@ pub(super) fn registry_cases() -> Vec<Case> {
             &[AbacPullNotHonoured, AbacPullScoped, ExcessRole],
         ),
         case(
+            "AKSMI025 Catalog Lister alone on an ABAC registry: no pull",
+            || {
+                let lister = crate::rules::registry_pull::CATALOG_LISTER;
+                let mut i = Inv::new()
+                    .abac_registry("payacr")
+                    .cluster(ClusterB::mi("a"))
+                    .documented("a")
+                    .grant("a-kubelet", "Reader", &registry_id("payacr"));
+                // The builder grants by built-in name; this one by GUID.
+                let a = i.inv.role_assignments.last_mut().unwrap();
+                a.role_guid = lister.into();
+                a.role_name = None;
+                i.report()
+            },
+            vec![fire(AbacPullNotHonoured, "kubelet")
+                .about(&registry_id("payacr"))
+                .severity(Severity::High)],
+            &[],
+        ),
+        case(
             "AKSMI025 not for AcrPull on a legacy registry",
             || {
                 Inv::new()
