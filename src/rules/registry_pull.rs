@@ -236,9 +236,9 @@ pub fn kubelet_principal(ctx: &ClusterCtx) -> Option<String> {
 /// AKSMI025: the kubelet holds, on a registry in ABAC mode, a role ABAC mode does not
 /// honour (AcrPull, AcrPush, Owner, Contributor, Reader) granted on that registry
 /// itself — a pull grant that does nothing: high without a repository role there,
-/// low (a leftover) with one. AKSMI026: its only pull grants on a registry carry an
-/// ABAC condition (some repositories only): info. Grants above the registry
-/// (subscription, resource group) are not read as meant for it.
+/// low (a leftover) with one. AKSMI026: on a registry a grant names, its only pull
+/// grants carry an ABAC condition (some repositories only): info. Grants above the
+/// registry (subscription, resource group) are not read as meant for it.
 pub fn abac_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     let Some(principal) = kubelet_principal(ctx) else {
         return vec![];
@@ -249,8 +249,23 @@ pub fn abac_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     } else {
         IdentityKey::ControlPlane
     };
+    // Only the ABAC registries a grant names: one pass over the registries per
+    // registry-scoped grant (a kubelet holds a few), not every registry per cluster.
+    let mut named: Vec<&Registry> = Vec::new();
+    for a in held.iter().filter(|a| is_registry_id(&a.scope)) {
+        let scope = a.scope.trim().trim_end_matches('/');
+        if let Some(r) = idx
+            .all_registries()
+            .iter()
+            .find(|r| r.is_abac() && r.id.trim().eq_ignore_ascii_case(scope))
+        {
+            if !named.iter().any(|n| std::ptr::eq(*n, *r)) {
+                named.push(r);
+            }
+        }
+    }
     let mut out = Vec::new();
-    for reg in idx.all_registries().iter().filter(|r| r.is_abac()) {
+    for reg in named {
         let on_it: Vec<&RoleAssignment> = held
             .iter()
             .copied()

@@ -192,7 +192,7 @@ fn app_routing_grants_are_read_with_the_cluster_and_judged_per_zone() {
     assert!(
         !old.findings
             .iter()
-            .any(|f| f.identity.to_string() == "addon:webAppRouting"),
+            .any(|f| f.identity == "addon:webAppRouting"),
         "{:#?}",
         old.findings
     );
