@@ -254,6 +254,24 @@ pub fn migrated_sp_client_ids(h: &History) -> Vec<String> {
     ids
 }
 
+/// The (lower-cased) ids of clusters whose kubelet this run may find pending: last
+/// seen on a service principal (the flip may show tonight), or with a recorded flip
+/// that can leave kubelet pending (user-assigned, or a record without its kind). The
+/// collector reads their pools' latest node image only if they are now on a
+/// user-assigned identity, the one switch AKSMI002 fires for.
+pub fn clusters_pending_possible(h: &History) -> Vec<String> {
+    h.clusters
+        .values()
+        .filter(|c| {
+            c.mode == ControlPlaneIdentity::ServicePrincipal
+                || c.migration
+                    .as_ref()
+                    .is_some_and(|m| matches!(m.kind, None | Some(FlipKind::UserAssigned)))
+        })
+        .map(|c| c.id.to_ascii_lowercase())
+        .collect()
+}
+
 /// What a cluster's history becomes after this run saw `c`; `flip` is the kind of
 /// switch `c` shows if this run sees it leave its service principal (the rules tell:
 /// `rules::migration::flip_kind`). Pure.

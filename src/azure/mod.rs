@@ -14,6 +14,7 @@ pub mod progress;
 pub mod retry;
 pub mod sink;
 pub mod stats;
+pub mod upgrade;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -414,6 +415,7 @@ pub async fn collect(
     s: &AzureSettings,
     progress: &Progress,
     old_sps: &[String],
+    migrated: &[String],
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     let started = Instant::now();
     let ca = match (&s.ca_pem, &s.ca_cert) {
@@ -546,6 +548,11 @@ pub async fn collect(
             crate::history::write_atomic(&dir.join(SP_CREDENTIALS_FILE), text.as_bytes())?;
         }
     }
+    if !migrated.is_empty() {
+        progress.stage("reading the latest node images of migrated clusters' pools");
+        let read = upgrade::enrich(&client, s, &mut inv, migrated).await;
+        tracing::debug!(read, "upgrade profiles");
+    }
     client.stats.with(|st| {
         st.gaps = gap_list.len();
         st.throttle_wait_ms = client.pacer.waited().as_millis() as u64;
@@ -567,6 +574,7 @@ pub async fn collect_demo(
     user: &AzureSettings,
     progress: &Progress,
     old_sps: &[String],
+    migrated: &[String],
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     use azure_emulator::{start, EmulatorConfig, Tenant};
     let emu = start(EmulatorConfig::new(Tenant::demo()))
@@ -578,7 +586,7 @@ pub async fn collect_demo(
     ));
     let mut s = AzureSettings::for_emulator(&emu.url(), emu.ca_pem.clone())?;
     s.save_inventory = user.save_inventory.clone();
-    let res = collect(&s, progress, old_sps).await;
+    let res = collect(&s, progress, old_sps, migrated).await;
     emu.shutdown().await;
     res
 }
