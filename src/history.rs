@@ -254,22 +254,54 @@ pub fn migrated_sp_client_ids(h: &History) -> Vec<String> {
     ids
 }
 
-/// The (lower-cased) ids of clusters whose kubelet this run may find pending: last
-/// seen on a service principal (the flip may show tonight), or with a recorded flip
-/// that can leave kubelet pending (user-assigned, or a record without its kind). The
-/// collector reads their pools' latest node image only if they are now on a
-/// user-assigned identity, the one switch AKSMI002 fires for.
-pub fn clusters_pending_possible(h: &History) -> Vec<String> {
-    h.clusters
-        .values()
-        .filter(|c| {
-            c.mode == ControlPlaneIdentity::ServicePrincipal
-                || c.migration
-                    .as_ref()
-                    .is_some_and(|m| matches!(m.kind, None | Some(FlipKind::UserAssigned)))
-        })
-        .map(|c| c.id.to_ascii_lowercase())
-        .collect()
+/// A pool this run may find still on the service principal: as the last
+/// service-principal run saw it. Only if it still runs that image is its latest node
+/// image worth reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCandidate {
+    /// Lower-cased.
+    pub cluster_id: String,
+    /// Lower-cased.
+    pub pool: String,
+    pub node_image_version: String,
+}
+
+/// The pools whose kubelet this run may find pending: of clusters last seen on a
+/// service principal (the flip may show tonight), or with a recorded flip that can
+/// leave kubelet pending (user-assigned, or a record without its kind), each pool as
+/// the last service-principal run saw it. The collector reads a pool's latest node
+/// image only if its cluster is now on a user-assigned identity and the pool still
+/// runs that image: the one case AKSMI002 fires for.
+pub fn pending_candidates(h: &History) -> Vec<PendingCandidate> {
+    let mut out = Vec::new();
+    for c in h.clusters.values() {
+        let pools = if c.mode == ControlPlaneIdentity::ServicePrincipal {
+            Some(
+                c.sp_pools
+                    .clone()
+                    .unwrap_or_else(|| records_from_images(&c.pools)),
+            )
+        } else {
+            c.migration
+                .as_ref()
+                .filter(|m| matches!(m.kind, None | Some(FlipKind::UserAssigned)))
+                .map(|m| {
+                    m.sp_pools
+                        .clone()
+                        .unwrap_or_else(|| records_from_images(&m.pools_at_flip))
+                })
+        };
+        for (pool, r) in pools.iter().flat_map(|p| p.iter()) {
+            if let Some(image) = &r.node_image_version {
+                out.push(PendingCandidate {
+                    cluster_id: c.id.to_ascii_lowercase(),
+                    pool: pool.to_ascii_lowercase(),
+                    node_image_version: image.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// What a cluster's history becomes after this run saw `c`; `flip` is the kind of
@@ -644,6 +676,46 @@ mod tests {
         assert_eq!(
             crate::rules::migration::flip_kind(&c),
             FlipKind::UserAssigned
+        );
+    }
+
+    #[test]
+    fn pending_candidates_are_the_pools_of_the_last_service_principal_run() {
+        let sp = cluster(false, &[("NP1", "v1"), ("np2", "v1")]);
+        let h1 = obs(None, &sp, t(0), &[]);
+        let key = |h: &ClusterHistory| -> Vec<(String, String)> {
+            let hist = History::default().advance(vec![h.clone()], BTreeSet::new(), t(48), 400);
+            pending_candidates(&hist)
+                .into_iter()
+                .map(|k| (k.pool, k.node_image_version))
+                .collect()
+        };
+        // Still on the service principal: the flip may show tonight.
+        assert_eq!(
+            key(&h1),
+            [("np1".into(), "v1".into()), ("np2".into(), "v1".into())]
+        );
+        // A system-assigned flip (documented to re-image): nothing to read.
+        let sa = obs(
+            Some(&h1),
+            &cluster(true, &[("np1", "v2"), ("np2", "v1")]),
+            t(24),
+            &[],
+        );
+        assert!(key(&sa).is_empty());
+        // A user-assigned flip: the pools as the last service-principal run saw them.
+        let mut ua = cluster(true, &[("np1", "v2"), ("np2", "v1")]);
+        ua.identity.as_mut().unwrap().kind = IdentityType::UserAssigned;
+        let h2 = obs(Some(&h1), &ua, t(24), &[]);
+        assert_eq!(
+            key(&h2),
+            [("np1".into(), "v1".into()), ("np2".into(), "v1".into())]
+        );
+        assert_eq!(
+            pending_candidates(&History::default().advance(vec![h2], BTreeSet::new(), t(48), 400))
+                [0]
+            .cluster_id,
+            sp.id.to_ascii_lowercase()
         );
     }
 

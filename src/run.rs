@@ -211,7 +211,7 @@ fn record_accepted(ledger: &Mutex<Ledger>, run_id: &str, path: &Path, to: &lettr
 async fn collect(
     settings: &Settings,
     old_sps: &[String],
-    migrated: &[String],
+    migrated: &[history::PendingCandidate],
 ) -> anyhow::Result<(Inventory, String, crate::azure::stats::TableStats)> {
     let (inventory, source, collect_stats) = match &settings.source {
         Source::Inventory(dir) => (
@@ -291,7 +291,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     let (inventory, source, http) = collect(
         settings,
         &history::migrated_sp_client_ids(&prev),
-        &history::clusters_pending_possible(&prev),
+        &history::pending_candidates(&prev),
     )
     .await?;
     let collected = started.elapsed();

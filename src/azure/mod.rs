@@ -415,7 +415,7 @@ pub async fn collect(
     s: &AzureSettings,
     progress: &Progress,
     old_sps: &[String],
-    migrated: &[String],
+    migrated: &[crate::history::PendingCandidate],
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     let started = Instant::now();
     let ca = match (&s.ca_pem, &s.ca_cert) {
@@ -574,7 +574,7 @@ pub async fn collect_demo(
     user: &AzureSettings,
     progress: &Progress,
     old_sps: &[String],
-    migrated: &[String],
+    migrated: &[crate::history::PendingCandidate],
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     use azure_emulator::{start, EmulatorConfig, Tenant};
     let emu = start(EmulatorConfig::new(Tenant::demo()))

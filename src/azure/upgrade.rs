@@ -14,6 +14,7 @@ use url::Url;
 
 use super::arg::ArmClient;
 use super::AzureSettings;
+use crate::history::PendingCandidate;
 use crate::inventory::{IdentityType, Inventory};
 
 /// The AKS API version of the request (GA; the reply field exists since 2020-11-01).
@@ -58,25 +59,33 @@ pub fn profile_url(
     Some(url)
 }
 
-/// Fills `latest_node_image_version` of each pool of the clusters in `migrated`
-/// (lower-cased ids) that are now on a user-assigned control-plane identity and whose
-/// inventory does not give it. Returns how many were read.
+/// Fills `latest_node_image_version` of each pool among `candidates` (see
+/// [`crate::history::pending_candidates`]) that still runs the image the last
+/// service-principal run saw, on a cluster now on a user-assigned control-plane
+/// identity, when the inventory does not give it. Returns how many were read.
 pub async fn enrich(
     client: &ArmClient,
     s: &AzureSettings,
     inv: &mut Inventory,
-    migrated: &[String],
+    candidates: &[PendingCandidate],
 ) -> usize {
     let mut read = 0;
-    for c in inv.clusters.iter_mut().filter(|c| {
-        c.identity.as_ref().map(|i| i.kind) == Some(IdentityType::UserAssigned)
-            && migrated.iter().any(|m| m.eq_ignore_ascii_case(&c.id))
-    }) {
-        for p in c
-            .pools
-            .iter_mut()
-            .filter(|p| p.latest_node_image_version.is_none())
-        {
+    for c in inv
+        .clusters
+        .iter_mut()
+        .filter(|c| c.identity.as_ref().map(|i| i.kind) == Some(IdentityType::UserAssigned))
+    {
+        let id = c.id.to_ascii_lowercase();
+        for p in c.pools.iter_mut().filter(|p| {
+            p.latest_node_image_version.is_none()
+                && candidates.iter().any(|k| {
+                    k.cluster_id == id
+                        && k.pool.eq_ignore_ascii_case(&p.name)
+                        && p.node_image_version
+                            .as_deref()
+                            .is_some_and(|v| v.trim() == k.node_image_version.trim())
+                })
+        }) {
             let Some(url) = profile_url(
                 &s.arm_endpoint,
                 &c.subscription_id,
