@@ -14,6 +14,7 @@ pub mod progress;
 pub mod retry;
 pub mod sink;
 pub mod stats;
+pub mod upgrade;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -433,6 +434,7 @@ pub async fn collect(
     s: &AzureSettings,
     progress: &Progress,
     old_sps: &[String],
+    migrated: &[crate::history::PendingCandidate],
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     let started = Instant::now();
     let ca = s.ca_text()?;
@@ -558,6 +560,11 @@ pub async fn collect(
             crate::history::write_atomic(&dir.join(SP_CREDENTIALS_FILE), text.as_bytes())?;
         }
     }
+    if !migrated.is_empty() {
+        progress.stage("reading the latest node images of migrated clusters' pools");
+        let read = upgrade::enrich(&client, s, &mut inv, migrated).await;
+        tracing::debug!(read, "upgrade profiles");
+    }
     client.stats.with(|st| {
         st.gaps = gap_list.len();
         st.throttle_wait_ms = client.pacer.waited().as_millis() as u64;
@@ -579,6 +586,7 @@ pub async fn collect_demo(
     user: &AzureSettings,
     progress: &Progress,
     old_sps: &[String],
+    migrated: &[crate::history::PendingCandidate],
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     use azure_emulator::{start, EmulatorConfig, Tenant};
     let emu = start(EmulatorConfig::new(Tenant::demo()))
@@ -590,7 +598,7 @@ pub async fn collect_demo(
     ));
     let mut s = AzureSettings::for_emulator(&emu.url(), emu.ca_pem.clone())?;
     s.save_inventory = user.save_inventory.clone();
-    let res = collect(&s, progress, old_sps).await;
+    let res = collect(&s, progress, old_sps, migrated).await;
     emu.shutdown().await;
     res
 }

@@ -83,6 +83,9 @@ pub struct Cluster {
     /// resource group (custom private DNS zone, API server subnet, KMS, ...).
     #[serde(default)]
     pub features: ClusterFeatures,
+    /// `properties.ingressProfile.webAppRouting` (the application routing add-on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_app_routing: Option<WebAppRouting>,
     /// Set when the inventory held this cluster's id twice with different data: no
     /// verdict is drawn from either copy (every check is `not_evaluated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,7 +109,11 @@ impl Cluster {
             .addons
             .iter()
             .filter_map(|a| a.identity.as_ref()?.object_id.as_deref());
-        cp.chain(kubelet).chain(addons)
+        let app_routing = self
+            .web_app_routing
+            .iter()
+            .filter_map(|w| w.identity.as_ref()?.object_id.as_deref());
+        cp.chain(kubelet).chain(addons).chain(app_routing)
     }
 }
 
@@ -214,6 +221,18 @@ impl Kms {
     }
 }
 
+/// The application routing add-on (`ingressProfile.webAppRouting`): its identity
+/// (`webapprouting-<cluster>` in the node resource group) and the DNS zones it manages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebAppRouting {
+    pub enabled: bool,
+    pub identity: Option<IdentityRef>,
+    /// `dnsZoneResourceIds`: public (`Microsoft.Network/dnszones`) and private
+    /// (`Microsoft.Network/privateDnsZones`) zones, as Azure printed them.
+    #[serde(default)]
+    pub dns_zone_ids: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PodIdentity {
     pub enabled: bool,
@@ -243,6 +262,10 @@ pub struct RoleAssignment {
     pub principal_type: Option<Arc<str>>,
     pub scope: Arc<str>,
     pub created_on: Option<DateTime<Utc>>,
+    /// `properties.condition`: an ABAC condition narrowing the assignment (for
+    /// Container Registry Repository Reader, the repositories it may read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -297,6 +320,23 @@ pub struct Registry {
     pub name: String,
     pub subscription_id: String,
     pub resource_group: String,
+    /// `properties.roleAssignmentMode`: `LegacyRegistryPermissions` or
+    /// `AbacRepositoryPermissions`; absent (older API versions, older registries) means
+    /// legacy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_assignment_mode: Option<String>,
+}
+
+impl Registry {
+    /// Whether the registry is in "RBAC Registry + ABAC Repository Permissions" mode:
+    /// AcrPull, AcrPush, AcrDelete and the Owner/Contributor/Reader data-plane rights
+    /// are not honoured there (container-registry-rbac-abac-repository-permissions.md,
+    /// MicrosoftDocs/azure-management-docs 57b95f2e).
+    pub fn is_abac(&self) -> bool {
+        self.role_assignment_mode
+            .as_deref()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("AbacRepositoryPermissions"))
+    }
 }
 
 /// What could not be read, and why. Non-empty coverage means exit code 3.

@@ -69,6 +69,16 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
         Some(pi) => Some(pod_identity(pi, &join(pp, "podIdentityProfile"))?),
         None => None,
     };
+    let web_app_routing = match opt_obj(p, "ingressProfile", pp)? {
+        Some(ip) => {
+            let path = join(pp, "ingressProfile");
+            match opt_obj(ip, "webAppRouting", &path)? {
+                Some(w) => Some(web_app_routing(w, &join(&path, "webAppRouting"))?),
+                None => None,
+            }
+        }
+        None => None,
+    };
     Ok(Cluster {
         conflict: None,
         name,
@@ -93,6 +103,7 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
         pools,
         pod_identity,
         features: features(p, pp)?,
+        web_app_routing,
         id,
     })
 }
@@ -168,6 +179,26 @@ fn features(p: &Obj, pp: &str) -> Result<ClusterFeatures, String> {
         }
     }
     Ok(f)
+}
+
+fn web_app_routing(o: &Obj, path: &str) -> Result<WebAppRouting, String> {
+    let identity = match opt_obj(o, "identity", path)? {
+        Some(i) => Some(identity_ref(i, &join(path, "identity"))?),
+        None => None,
+    };
+    let zones_path = join(path, "dnsZoneResourceIds");
+    let mut dns_zone_ids = Vec::new();
+    for (i, z) in opt_array(o, "dnsZoneResourceIds", path)?.iter().enumerate() {
+        let at = format!("{zones_path}[{i}]");
+        let id = z.as_str().ok_or_else(|| err(&at, "is not a string"))?;
+        within(id, MAX_FIELD_BYTES, &at)?;
+        dns_zone_ids.push(id.to_string());
+    }
+    Ok(WebAppRouting {
+        enabled: opt_bool(o, "enabled", path)?.unwrap_or(false),
+        identity,
+        dns_zone_ids,
+    })
 }
 
 fn cluster_identity(o: &Obj) -> Result<Option<ClusterIdentity>, String> {
@@ -304,6 +335,7 @@ pub fn role_assignment(v: &Value) -> Result<RoleAssignment, String> {
         principal_type: opt_str(p, "principalType", pp)?.map(Into::into),
         scope: scope.into(),
         created_on: opt_time(p, "createdOn", pp)?,
+        condition: opt_str(p, "condition", pp)?.filter(|c| !c.trim().is_empty()),
         id,
     })
 }
@@ -477,7 +509,16 @@ pub fn registry(v: &Value) -> Result<Registry, String> {
     let (Some(sub), Some(rg)) = (ids::subscription_of(&id), ids::resource_group_of(&id)) else {
         return Err(err("id", "is not a registry resource id"));
     };
+    // Resource Graph (the audit's query) and `az acr show` put it at the top,
+    // ARM and a whole `resources` row under `properties`.
+    let (p, pp) = props(o)?;
+    let role_assignment_mode = match opt_str(o, "roleAssignmentMode", "")? {
+        Some(m) => Some(m),
+        None if pp.is_empty() => None,
+        None => opt_str(p, "roleAssignmentMode", pp)?,
+    };
     Ok(Registry {
+        role_assignment_mode,
         name: opt_str(o, "name", "")?
             .unwrap_or_else(|| ids::name_of(&id).unwrap_or_default().to_string()),
         subscription_id: sub.to_string(),
@@ -802,6 +843,84 @@ mod tests {
         assert_eq!(
             r.home_tenant(),
             Some("bbbbbbbb-0000-4000-8000-000000000002")
+        );
+    }
+
+    #[test]
+    fn registry_mode_and_assignment_condition_in_every_shape() {
+        // The audit's Resource Graph projection: flat `roleAssignmentMode`.
+        let arg = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg-pay/providers/Microsoft.ContainerRegistry/registries/paymentsacr",
+            "name": "paymentsacr", "type": "microsoft.containerregistry/registries",
+            "roleAssignmentMode": "AbacRepositoryPermissions"
+        }))
+        .unwrap();
+        assert!(arg.is_abac());
+        // A whole ARM / `resources` row: under `properties`.
+        let arm = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/platformacr",
+            "properties": {"loginServer": "platformacr.azurecr.io", "roleAssignmentMode": "LegacyRegistryPermissions"}
+        }))
+        .unwrap();
+        assert_eq!(
+            arm.role_assignment_mode.as_deref(),
+            Some("LegacyRegistryPermissions")
+        );
+        assert!(!arm.is_abac());
+        // Older API versions print no mode: legacy.
+        let old = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/oldacr",
+            "properties": {}
+        }))
+        .unwrap();
+        assert!(old.role_assignment_mode.is_none() && !old.is_abac());
+        let e = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/x",
+            "roleAssignmentMode": 3
+        }))
+        .unwrap_err();
+        assert!(e.contains("roleAssignmentMode"), "{e}");
+
+        let cond = "((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'})) OR (@Resource[Microsoft.ContainerRegistry/registries/repositories:name] StringEquals 'team-a/api'))";
+        let rd = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b93aa761-3e63-49ed-ac28-beffa264f7ac";
+        let id = "/subscriptions/s/resourceGroups/rg-pay/providers/Microsoft.ContainerRegistry/registries/paymentsacr/providers/Microsoft.Authorization/roleAssignments/a";
+        let flat = role_assignment(
+            &json!({"id": id, "principalId": "p", "roleDefinitionId": rd,
+            "condition": cond, "conditionVersion": "2.0"}),
+        )
+        .unwrap();
+        assert_eq!(flat.condition.as_deref(), Some(cond));
+        let arm = role_assignment(&json!({"id": id, "properties": {"principalId": "p",
+            "roleDefinitionId": rd, "condition": null}}))
+        .unwrap();
+        assert_eq!(arm.condition, None);
+    }
+
+    #[test]
+    fn application_routing_identity_and_zones() {
+        let c = cluster_with(|v| {
+            v["properties"]["ingressProfile"] = json!({"webAppRouting": {
+                "enabled": true,
+                "dnsZoneResourceIds": [
+                    "/subscriptions/s/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/contoso.example",
+                    "/subscriptions/s/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/internal.contoso.example"
+                ],
+                "identity": {"resourceId": "/subscriptions/s/resourcegroups/mc_rg_c_japaneast/providers/Microsoft.ManagedIdentity/userAssignedIdentities/webapprouting-c",
+                             "clientId": "c1", "objectId": "o1"}
+            }});
+        })
+        .unwrap();
+        let w = c.web_app_routing.as_ref().unwrap();
+        assert!(w.enabled && w.dns_zone_ids.len() == 2);
+        assert!(c.principal_ids().any(|p| p == "o1"));
+        let e = cluster_with(|v| {
+            v["properties"]["ingressProfile"] =
+                json!({"webAppRouting": {"dnsZoneResourceIds": [7]}})
+        })
+        .unwrap_err();
+        assert!(
+            e.starts_with("`properties.ingressProfile.webAppRouting.dnsZoneResourceIds[0]`"),
+            "{e}"
         );
     }
 

@@ -31,7 +31,9 @@ impl Family {
             | SubnetPermission
             | KubeletOperator
             | AcrPullAfterMigration
-            | FeatureRole => Family::Roles,
+            | FeatureRole
+            | AbacPullNotHonoured
+            | AbacPullScoped => Family::Roles,
             SecretExpiry => Family::SecretExpiry,
             KubeletPending | KubeletUnknown => Family::Migration,
             _ => Family::Classification,

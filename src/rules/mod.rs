@@ -12,6 +12,7 @@ pub mod index;
 pub mod migration;
 pub mod model;
 pub mod owner;
+pub mod registry_pull;
 pub mod remedy;
 pub mod roles;
 pub mod scope;

@@ -11,7 +11,8 @@ use super::checks::{addon_findings, new_finding};
 use super::classify;
 use super::index::Index;
 use super::{
-    ancestry, remedy, scope, situational, ClusterCtx, Finding, IdentityKey, RoleCheck,
+    ancestry, registry_pull, remedy, scope, situational, ClusterCtx, Finding, IdentityKey,
+    RoleCheck,
     RoleCheckStatus, RuleId, Severity,
 };
 use crate::inventory::ids::{self, ScopeRelation};
@@ -90,18 +91,27 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
         });
     }
     for a in c.addons.iter().filter(|a| a.enabled) {
-        if !baseline.addon_needs_identity(&a.key) {
+        // An add-on documented to need no roles (azurepolicy, openServiceMesh, ...)
+        // still gets an identity from AKS: every grant it holds is judged, and is
+        // excess (AKSMI011). Add-ons the baseline does not know are listed (AKSMI090).
+        let documented = baseline.addon_needs_identity(&a.key);
+        if !documented && baseline.addon_undocumented(&a.key) {
             continue;
         }
         if let Some(p) = a.identity.as_ref().and_then(|i| i.object_id.clone()) {
             out.push(Subject {
                 key: IdentityKey::addon(&a.key),
                 principal: p,
-                roles: addon_roles(a).collect(),
+                roles: if documented {
+                    addon_roles(a).collect()
+                } else {
+                    vec![]
+                },
                 also_allowed: vec![],
             });
         }
     }
+    out.extend(app_routing_subject(c, baseline));
     out
 }
 
@@ -170,8 +180,13 @@ pub fn role_findings_and_checks(
         }
     }
     if classify::is_managed(c) {
-        out.extend(situational::acr_after_migration(ctx, idx));
+        let after_flip = situational::acr_after_migration(ctx, idx);
+        let reported: Vec<&str> = after_flip.iter().map(|f| f.subject.as_str()).collect();
+        let replaced = registry_pull::kubelet_replaced_findings(ctx, idx, &reported);
+        out.extend(after_flip);
+        out.extend(replaced);
     }
+    out.extend(registry_pull::abac_findings(ctx, idx));
     (out, checks)
 }
 
@@ -237,6 +252,26 @@ impl Judge<'_> {
             .iter()
             .filter(|(r, _)| r.required && r.when.is_none())
         {
+            if per_target(r.scope) {
+                // Each zone needs the role: one missing row (and finding) per zone.
+                let c = self.ctx.cluster;
+                for t in scope::targets(r.scope, c, cfg, self.registries) {
+                    let held = self.held.iter().any(|a| {
+                        *a.role_guid == *r.role_guid
+                            && ids::relate(&a.scope, &t) != ScopeRelation::None
+                    });
+                    if held {
+                        continue;
+                    }
+                    let mut row = self.check(Some((*r, *cfg)), None, RoleCheckStatus::Missing);
+                    row.expected_scope = t.as_str().into();
+                    checks.push(row);
+                    if !grace {
+                        out.push(self.missing_role(r, &t));
+                    }
+                }
+                continue;
+            }
             let Some(target) = self.documented_target(r, cfg) else {
                 continue;
             };
@@ -341,6 +376,12 @@ impl Judge<'_> {
         if best == ScopeRelation::None && self.least_privilege_subnet_role(a) {
             // A custom role granting the subnet join and read actions where Network
             // Contributor is documented: the least-privilege form of it (AKSMI020).
+            best = ScopeRelation::Exact;
+        }
+        if best == ScopeRelation::None
+            && self.s.key == IdentityKey::Kubelet
+            && registry_pull::documented_abac_pull(a, self.registries)
+        {
             best = ScopeRelation::Exact;
         }
         if best == ScopeRelation::None
@@ -483,10 +524,75 @@ impl Judge<'_> {
         ];
         if powerful.contains(&&*a.role_guid) && ids::is_subscription_or_wider(&a.scope) {
             f.severity = Severity::High;
+        } else if self.legacy_monitoring_grant(a) {
+            f.severity = Severity::Low;
+            f.message = format!(
+                "{} identity still holds Monitoring Metrics Publisher at {}, a leftover of Container Insights' legacy authentication: with managed-identity authentication (useAADAuth) the role is not needed",
+                s.key.label(),
+                a.scope
+            );
         }
         f
     }
+
+    /// Monitoring Metrics Publisher held by a Container Insights identity that uses
+    /// managed-identity authentication: a leftover grant, not a widened one (low).
+    fn legacy_monitoring_grant(&self, a: &RoleAssignment) -> bool {
+        const MONITORING_METRICS_PUBLISHER: &str = "3913510d-42f4-4e42-8a64-420c390055eb";
+        let IdentityKey::Addon(key) = &self.s.key else {
+            return false;
+        };
+        &*a.role_guid == MONITORING_METRICS_PUBLISHER
+            && key.eq_ignore_ascii_case("omsagent")
+            && self.ctx.cluster.addons.iter().any(|x| {
+                x.key.eq_ignore_ascii_case(key)
+                    && x.config.iter().any(|(k, v)| {
+                        k.eq_ignore_ascii_case("useAADAuth") && v.eq_ignore_ascii_case("true")
+                    })
+            })
+    }
 }
+
+/// Scope kinds whose every target needs the role (not one of them).
+fn per_target(kind: ScopeKind) -> bool {
+    matches!(
+        kind,
+        ScopeKind::AppRoutingDnsZone | ScopeKind::AppRoutingPrivateDnsZone
+    )
+}
+
+/// The application routing add-on's identity (`ingressProfile.webAppRouting.identity`,
+/// `webapprouting-<cluster>`), judged against the baseline's `addon:webAppRouting`
+/// when it has one (managed-identity-overview.md @ 6fc34f7a L92: "Key Vault
+/// Certificate User role for Key Vault, DNS Zone Contributor role for DNS zones";
+/// the az CLI's `--attach-zones` grants Private DNS Zone Contributor on private
+/// zones). A baseline without it (the 2021 table predates the add-on) leaves its
+/// grants unjudged.
+fn app_routing_subject<'a>(
+    c: &crate::inventory::Cluster,
+    baseline: &'a Baseline,
+) -> Option<Subject<'a>> {
+    let w = c.web_app_routing.as_ref().filter(|w| w.enabled)?;
+    let principal = w.identity.as_ref()?.object_id.clone()?;
+    if !baseline.addon_needs_identity(WEB_APP_ROUTING) {
+        return None;
+    }
+    let key = IdentityKey::addon(WEB_APP_ROUTING);
+    let roles = baseline
+        .roles_of(&key)
+        .iter()
+        .map(|r| (r, &EMPTY))
+        .collect();
+    Some(Subject {
+        key,
+        principal,
+        roles,
+        also_allowed: vec![],
+    })
+}
+
+/// The identity key of the application routing add-on.
+pub const WEB_APP_ROUTING: &str = "webAppRouting";
 
 /// Where a documented role applies on this cluster, for `role-assignments.csv`.
 fn expected_scope(

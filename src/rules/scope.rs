@@ -44,7 +44,6 @@ pub fn targets(
             .into_iter()
             .collect(),
         ScopeKind::Registry => registries.iter().map(|r| r.id.clone()).collect(),
-        ScopeKind::Any => vec![],
         ScopeKind::PrivateDnsZone => c.features.private_dns_zone.clone().into_iter().collect(),
         ScopeKind::ClusterVnet => {
             let mut seen = std::collections::BTreeSet::new();
@@ -88,6 +87,9 @@ pub fn targets(
             .and_then(|name| Some(format!("{}/subnets/{name}", cluster_vnet(c)?)))
             .into_iter()
             .collect(),
+        ScopeKind::AppRoutingDnsZone => app_routing_zones(c, false),
+        ScopeKind::AppRoutingPrivateDnsZone => app_routing_zones(c, true),
+        ScopeKind::Any | ScopeKind::AnyKeyVault => vec![],
     }
 }
 
@@ -209,6 +211,25 @@ pub fn relate_target(kind: ScopeKind, c: &Cluster, target: &str, scope: &str) ->
     best
 }
 
+/// The application routing add-on's public or private DNS zones.
+fn app_routing_zones(c: &Cluster, private: bool) -> Vec<String> {
+    let Some(w) = c.web_app_routing.as_ref() else {
+        return vec![];
+    };
+    w.dns_zone_ids
+        .iter()
+        .filter(|z| {
+            let n = ids::norm(z);
+            if private {
+                n.contains("/providers/microsoft.network/privatednszones/")
+            } else {
+                n.contains("/providers/microsoft.network/dnszones/")
+            }
+        })
+        .cloned()
+        .collect()
+}
+
 /// The first of [`targets`], without collecting every registry id for `Registry`.
 pub fn first_target(
     kind: ScopeKind,
@@ -246,6 +267,26 @@ pub fn relation(
 ) -> ScopeRelation {
     match kind {
         ScopeKind::Any => return ScopeRelation::Exact,
+        ScopeKind::AnyKeyVault => {
+            let s = ids::norm(scope);
+            return match s.find("/providers/microsoft.keyvault/vaults/") {
+                Some(_) => ScopeRelation::Exact,
+                None if s == "/"
+                    || s.starts_with("/subscriptions/")
+                    || s.starts_with("/providers/microsoft.management/") =>
+                {
+                    // A resource group, subscription or management group holds vaults.
+                    if s.contains("/providers/")
+                        && !s.starts_with("/providers/microsoft.management/")
+                    {
+                        ScopeRelation::None // some other resource
+                    } else {
+                        ScopeRelation::Ancestor
+                    }
+                }
+                None => ScopeRelation::None,
+            };
+        }
         ScopeKind::Registry if is_registry_scope(scope) => return ScopeRelation::Exact,
         ScopeKind::Registry => return above_a_registry(scope, registries),
         ScopeKind::DnsZone if targets(kind, c, config, registries).is_empty() => {

@@ -1,6 +1,6 @@
 //! The roles a cluster needs only in some situations: Network Contributor on a
 //! custom subnet (AKSMI020), Managed Identity Operator over its own kubelet identity
-//! (AKSMI021), AcrPull for the new kubelet identity after a migration (AKSMI022).
+//! (AKSMI021), pull rights for the new kubelet identity after a migration (AKSMI022).
 use std::collections::BTreeSet;
 
 use super::actions;
@@ -8,7 +8,7 @@ use super::baseline::{self, Baseline, Condition, ScopeKind};
 use super::checks::new_finding;
 use super::classify::{self, KubeletIdentity};
 use super::index::Index;
-use super::{remedy, scope, ClusterCtx, Finding, IdentityKey, RuleId, Severity};
+use super::{registry_pull, remedy, scope, ClusterCtx, Finding, IdentityKey, RuleId, Severity};
 use crate::history::MigrationStatus;
 use crate::inventory::ids::{self, relate, ScopeRelation};
 use crate::inventory::{AgentPool, Cluster, RoleAssignment, SmallMap};
@@ -172,9 +172,16 @@ fn kubelet_operator(
         remedy::create_role(principal, "Managed Identity Operator", kid)))
 }
 
-/// AKSMI022: after a migration the new kubelet identity needs AcrPull again: on each
-/// registry the service principal pulled from or, when none was recorded, on at
-/// least one of the subscription's registries.
+/// AKSMI022: after a migration the new kubelet identity needs pull rights again on
+/// each registry the service principal pulled from (a subscription- or group-scope
+/// AcrPull stands for the known registries under it, each named in its own valid
+/// command). Pull is judged by the registry's mode ([`registry_pull`]): AcrPull,
+/// AcrPush, Owner, Contributor or Reader on a legacy registry, Container Registry
+/// Repository Reader on an ABAC one. When the service principal's grants were read
+/// and it held no AcrPull, the cluster used no registry that way: nothing. When
+/// they could not be read (Resource Graph does not name a service principal by
+/// client id), a low prompt lists the subscription's registries none of which the
+/// kubelet can pull from.
 pub fn acr_after_migration(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     let c = ctx.cluster;
     if !matches!(
@@ -187,21 +194,60 @@ pub fn acr_after_migration(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
         return vec![];
     };
     let held = idx.assignments(kubelet);
-    let pulls = |target: &str| holds(held, &[baseline::ACR_PULL], target);
+    let all = idx.all_registries();
     let before = &ctx.observed.sp_acr_registries;
     if !before.is_empty() {
-        return before.iter().filter(|r| !pulls(r)).map(|reg| new_finding(ctx, RuleId::AcrPullAfterMigration, IdentityKey::Kubelet, reg,
-            format!("the service principal could pull from {reg} before the migration; the new kubelet identity has no AcrPull there"),
-            remedy::attach_acr(c, reg))).collect();
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for scope in before {
+            let regs = registry_pull::registries_under(scope, &c.subscription_id, all);
+            if regs.is_empty() && registry_pull::is_registry_id(scope) {
+                // A registry the inventory does not list (another subscription, or
+                // deleted): named by the id the service principal held it at.
+                if seen.insert(scope.to_ascii_lowercase())
+                    && !holds(held, &[baseline::ACR_PULL], scope)
+                {
+                    out.push(new_finding(ctx, RuleId::AcrPullAfterMigration, IdentityKey::Kubelet, scope,
+                        format!("the service principal could pull from {scope} before the migration; the new kubelet identity has no AcrPull there"),
+                        remedy::attach_acr(c, scope)));
+                }
+                continue;
+            }
+            for reg in regs {
+                if !seen.insert(reg.id.to_ascii_lowercase()) || registry_pull::pulls(held, reg) {
+                    continue;
+                }
+                let via = if ids::norm(scope) == ids::norm(&reg.id) {
+                    String::new()
+                } else {
+                    format!(" (through AcrPull at {scope})")
+                };
+                let role = if reg.is_abac() {
+                    "Container Registry Repository Reader (the registry is in ABAC mode, where AcrPull is not honoured)"
+                } else {
+                    "AcrPull"
+                };
+                out.push(new_finding(ctx, RuleId::AcrPullAfterMigration, IdentityKey::Kubelet, &reg.id,
+                    format!("the service principal could pull from registry {}{via} before the migration; the new kubelet identity has no {role} there", reg.name),
+                    registry_pull::grant_pull(c, Some(kubelet), reg)));
+            }
+        }
+        return out;
+    }
+    if ctx.observed.sp_acr_known {
+        // The service principal's grants were read: it pulled from no registry.
+        return vec![];
     }
     let in_sub = idx.registries_in(&c.subscription_id);
-    if in_sub.is_empty() || in_sub.iter().any(|r| pulls(&r.id)) {
+    if in_sub.is_empty() || in_sub.iter().any(|r| registry_pull::pulls(held, r)) {
         return vec![];
     }
     let names: Vec<&str> = in_sub.iter().map(|r| r.name.as_str()).collect();
-    vec![new_finding(ctx, RuleId::AcrPullAfterMigration, IdentityKey::Kubelet, "subscription-registries",
-        format!("migrated cluster's kubelet identity has AcrPull on none of the subscription's registries ({}); if the cluster used --attach-acr, re-run it", names.join(", ")),
-        in_sub.iter().map(|r| remedy::attach_acr(c, &r.id)).collect::<Vec<_>>().join("\n"))]
+    let mut f = new_finding(ctx, RuleId::AcrPullAfterMigration, IdentityKey::Kubelet, "subscription-registries",
+        format!("the service principal's registry grants before the migration are not known, and the kubelet identity can pull from none of the subscription's registries ({}): if the cluster used --attach-acr, grant it again for the registries it pulls from", names.join(", ")),
+        in_sub.iter().map(|r| format!("# if the cluster pulls from {}:\n{}", r.name, registry_pull::grant_pull(c, Some(kubelet), r))).collect::<Vec<_>>().join("\n"));
+    f.severity = super::Severity::Low;
+    vec![f]
 }
 
 /// A role the control plane needs at one target because of how the cluster is

@@ -55,6 +55,16 @@ pub(super) fn subnet_id(rg: &str, vnet: &str, subnet: &str) -> String {
 }
 
 /// A user-assigned identity's resource id in the `ids` resource group.
+pub(super) fn dns_zone_id(zone: &str) -> String {
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/{zone}"
+    )
+}
+
+pub(super) fn private_dns_zone_id(zone: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/{zone}")
+}
+
 pub(super) fn identity_id(name: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
 }
@@ -263,6 +273,25 @@ impl ClusterB {
         self
     }
 
+    /// The application routing add-on (`ingressProfile.webAppRouting`) with identity
+    /// principal `<name>-approuting` and these DNS zones.
+    pub(super) fn app_routing(mut self, zones: &[String]) -> Self {
+        let name = self.0.name.clone();
+        self.0.web_app_routing = Some(crate::inventory::WebAppRouting {
+            enabled: true,
+            identity: Some(IdentityRef {
+                resource_id: Some(format!(
+                    "{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/webapprouting-{name}",
+                    node_rg(&name)
+                )),
+                client_id: Some(format!("{name}-approuting-client")),
+                object_id: Some(format!("{name}-approuting")),
+            }),
+            dns_zone_ids: zones.to_vec(),
+        });
+        self
+    }
+
     pub(super) fn disk_encryption_set(mut self, id: &str) -> Self {
         self.0.features.disk_encryption_set = Some(id.into());
         self
@@ -356,7 +385,20 @@ impl Inv {
         scope: &str,
         created_on: Option<DateTime<Utc>>,
     ) -> Self {
-        let guid = baseline::role_guid_by_name(role).unwrap_or_else(|| panic!("role {role}"));
+        // Roles the baselines name by `role_id` only.
+        const BY_ID: &[(&str, &str)] = &[
+            (
+                "Key Vault Certificate User",
+                "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba",
+            ),
+            (
+                "Key Vault Secrets User",
+                "4633458b-17de-408a-b874-0445c86b69e6",
+            ),
+        ];
+        let guid = baseline::role_guid_by_name(role)
+            .or_else(|| BY_ID.iter().find(|(n, _)| *n == role).map(|(_, g)| *g))
+            .unwrap_or_else(|| panic!("role {role}"));
         let n = self.inv.role_assignments.len() + 1;
         self.inv.role_assignments.push(RoleAssignment {
             id: format!("{scope}/providers/Microsoft.Authorization/roleAssignments/ra-{n}"),
@@ -371,6 +413,7 @@ impl Inv {
             principal_type: Some("ServicePrincipal".into()),
             scope: scope.into(),
             created_on,
+            condition: None,
         });
         self
     }
@@ -391,6 +434,7 @@ impl Inv {
             principal_type: Some("ServicePrincipal".into()),
             scope: scope.into(),
             created_on: None,
+            condition: None,
         });
         self
     }
@@ -430,7 +474,23 @@ impl Inv {
             name: name.into(),
             subscription_id: SUB.into(),
             resource_group: "acr".into(),
+            role_assignment_mode: None,
         });
+        self
+    }
+
+    /// A registry in "RBAC Registry + ABAC Repository Permissions" mode.
+    pub(super) fn abac_registry(mut self, name: &str) -> Self {
+        self = self.registry(name);
+        let r = self.inv.registries.last_mut().expect("just added");
+        r.role_assignment_mode = Some("AbacRepositoryPermissions".into());
+        self
+    }
+
+    /// Sets an ABAC condition on the role assignment added last.
+    pub(super) fn condition(mut self, c: &str) -> Self {
+        let a = self.inv.role_assignments.last_mut().expect("an assignment");
+        a.condition = Some(c.into());
         self
     }
 
@@ -508,6 +568,12 @@ impl Inv {
             self.now = last + Duration::days(1);
         }
         self.prev = prev;
+        self
+    }
+
+    /// Audits against the embedded baseline `name` instead of the default.
+    pub(super) fn baseline(mut self, name: &str) -> Self {
+        self.baseline = Baseline::load(name).unwrap();
         self
     }
 
