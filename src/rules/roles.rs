@@ -12,8 +12,7 @@ use super::classify;
 use super::index::Index;
 use super::{
     ancestry, registry_pull, remedy, scope, situational, ClusterCtx, Finding, IdentityKey,
-    RoleCheck,
-    RoleCheckStatus, RuleId, Severity,
+    RoleCheck, RoleCheckStatus, RuleId, Severity,
 };
 use crate::inventory::ids::{self, ScopeRelation};
 use crate::inventory::{Registry, RoleAssignment};
