@@ -315,6 +315,7 @@ mod tests {
             remediation: String::new(),
             subject: String::new(),
             suppressed: None,
+            first_seen: None,
         });
         r
     }
