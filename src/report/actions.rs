@@ -123,6 +123,8 @@ pub const MAX_CLUSTERS: usize = 12;
 /// A cluster an action concerns, with the page anchor of its detail.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterRef {
+    #[serde(skip)]
+    pub id: String,
     pub name: String,
     pub anchor: String,
 }
@@ -132,6 +134,8 @@ pub struct ClusterRef {
 pub struct OwnerCount {
     pub owner: String,
     pub findings: usize,
+    /// The owner's row in the page.
+    pub anchor: String,
 }
 
 /// One kind of fix at one severity.
@@ -159,13 +163,19 @@ pub struct Action<'a> {
 /// The page anchor of a cluster's detail: stable across runs (a hash of the
 /// lower-cased resource id), safe in an `id` and a URL fragment.
 pub fn anchor(cluster_id: &str) -> String {
+    anchor_of("c", cluster_id)
+}
+
+/// `<prefix>-<hash of the lower-cased key>`: `s-` for a subscription's row, `o-` for
+/// an owner's.
+pub fn anchor_of(prefix: &str, key: &str) -> String {
     // FNV-1a, 64 bit: fixed by definition, unlike std's hasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in cluster_id.bytes() {
+    for b in key.bytes() {
         h ^= u64::from(b.to_ascii_lowercase());
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("c-{h:016x}")
+    format!("{prefix}-{h:016x}")
 }
 
 /// The unsuppressed findings grouped by fix, most severe first; within a severity the
@@ -195,6 +205,7 @@ pub(crate) fn top_actions<'a>(r: &'a Report, look: &Lookup<'a>) -> Vec<Action<'a
                     && cluster_refs.len() < MAX_CLUSTERS
                 {
                     cluster_refs.push(ClusterRef {
+                        id: f.cluster_id.clone(),
                         name: f.cluster_name.clone(),
                         anchor: anchor(&f.cluster_id),
                     });
@@ -205,6 +216,7 @@ pub(crate) fn top_actions<'a>(r: &'a Report, look: &Lookup<'a>) -> Vec<Action<'a
                 .map(|(o, n)| OwnerCount {
                     owner: o.to_string(),
                     findings: n,
+                    anchor: anchor_of("o", o),
                 })
                 .collect();
             owners.sort_by(|a, b| b.findings.cmp(&a.findings).then(a.owner.cmp(&b.owner)));

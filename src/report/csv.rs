@@ -300,6 +300,7 @@ pub const SUMMARY_COLUMNS: &[&str] = &[
     "medium",
     "low",
     "info",
+    "compliant",
 ];
 
 /// `summary.csv`: per subscription, then per owner.
@@ -331,6 +332,7 @@ pub fn summary_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyh
             g.medium.to_string(),
             g.low.to_string(),
             g.info.to_string(),
+            g.compliant.to_string(),
         ];
         write_row(&mut w, &rec)?;
     }
