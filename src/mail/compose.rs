@@ -174,6 +174,19 @@ impl<'a> Narrower<'a> {
         r
     }
 
+    /// True when one of these clusters has an unsuppressed finding.
+    pub fn needs_action(&self, ids: &[String]) -> bool {
+        ids.iter().any(|id| {
+            self.by_cluster
+                .get(&id.to_ascii_lowercase())
+                .is_some_and(|p| {
+                    p.findings
+                        .iter()
+                        .any(|i| self.full.findings[*i as usize].suppressed.is_none())
+                })
+        })
+    }
+
     /// True when a finding of these clusters appeared or went away since the last run
     /// (always true on a first run).
     pub fn changed_for(&self, ids: &[String]) -> bool {

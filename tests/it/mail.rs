@@ -787,8 +787,9 @@ fn without_smtp_messages_land_in_the_outbox_and_no_always_send_skips_unchanged_o
             "0006-sec@corp.example.com.eml"
         ]
     );
-    // Nothing changed: owners get nothing; admins still hear about unroutable owners.
-    assert_eq!(run("second"), ["0001-sec@corp.example.com.eml"]);
+    // Nothing changed: nobody gets anything (the unroutable owners, unchanged, are
+    // logged; `--mail-when action` mails the admin about them).
+    assert!(run("second").is_empty());
     // --no-email: no outbox at all.
     let out = tmp.path().join("off");
     let o = audit(&out, &["--no-email".to_string()], None);
@@ -1131,4 +1132,93 @@ fn resend_takes_the_outbox_lock() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `--mail-when changed` against the SMTP server: the first night mails every owner and
+/// the admin; an unchanged second night sends nothing at all. `action` then mails only
+/// the owners with an unsuppressed finding (team-a's are all suppressed), and `always`
+/// every owner again.
+#[test]
+fn mail_when_changed_sends_nothing_on_an_unchanged_second_night() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+    let state = tmp.path().join("state");
+    let admin = "sec@corp.example.com";
+    // Accept every finding of team-a's cluster, rule by rule, as a user would.
+    let probe = tmp.path().join("probe");
+    let o = audit(&probe, &["--no-email".to_string()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rules: BTreeSet<(String, String)> = support::csv_rows(&probe.join("findings.csv"))
+        .into_iter()
+        .filter(|r| r["cluster_name"] == "aks-team-a")
+        .map(|r| (r["rule_id"].clone(), r["cluster_id"].clone()))
+        .collect();
+    assert!(
+        !rules.is_empty(),
+        "team-a's cluster has findings to suppress"
+    );
+    let sup = tmp.path().join("suppressions.toml");
+    let entries: String = rules
+        .iter()
+        .map(|(r, id)| format!("[[suppression]]\nrule = \"{r}\"\ncluster = \"{id}\"\njustification = \"accepted\"\nowner = \"{admin}\"\nexpires = \"2026-12-31\"\n\n"))
+        .collect();
+    std::fs::write(&sup, entries).unwrap();
+    let night = |name: &str, now: &str, when: &str| {
+        let mut c = bin();
+        c.args(["--log-format", "json", "run", "--inventory"])
+            .arg(fixture())
+            .arg("--out")
+            .arg(tmp.path().join(name))
+            .arg("--state")
+            .arg(&state)
+            .arg("--suppressions")
+            .arg(&sup)
+            .args(["--allowed-domain", "contoso.com", "--admin", admin])
+            .args(["--mail-when", when, "--now", now])
+            .args(smtp.flags());
+        c.env(PASSWORD_ENV, PASSWORD);
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        o
+    };
+    night("n1", "2026-06-01T02:00:00Z", "changed");
+    let first = counts(&smtp.messages());
+    for owner in OWNERS {
+        assert_eq!(
+            first.get(owner),
+            Some(&1),
+            "first night: {owner} in {first:?}"
+        );
+    }
+    assert_eq!(first.get(admin), Some(&1), "{first:?}");
+
+    let o = night("n2", "2026-06-02T02:00:00Z", "changed");
+    assert_eq!(
+        counts(&smtp.messages()),
+        first,
+        "an unchanged night sends nothing"
+    );
+    let log = stderr(&o);
+    assert!(
+        log.contains("\"mail_sent\":0") && log.contains("\"unchanged\":5"),
+        "{log}"
+    );
+
+    night("n3", "2026-06-03T02:00:00Z", "action");
+    let third = counts(&smtp.messages());
+    for owner in OWNERS {
+        let want = usize::from(owner != "team-a@contoso.com");
+        assert_eq!(
+            third[owner] - first[owner],
+            want,
+            "action: {owner} in {third:?}"
+        );
+    }
+    assert_eq!(third[admin], 2, "the admin: the tenant has findings");
+
+    night("n4", "2026-06-04T02:00:00Z", "always");
+    let fourth = counts(&smtp.messages());
+    for owner in OWNERS.iter().chain([&admin]) {
+        assert_eq!(fourth[*owner], third[*owner] + 1, "always: {owner}");
+    }
 }
