@@ -369,7 +369,12 @@ fn admin_bodies(
             names.join(", ")
         )
     };
-    let mut t = format!("{subj}\n\n{attached}\n");
+    // The summary, top actions and changes, so the body reads without the attachments.
+    let (summary_html, summary_text) = report::render_admin_summary(r).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "admin mail: no summary in the body");
+        (String::new(), String::new())
+    });
+    let mut t = format!("{subj}\n\n{attached}\n\n{summary_text}\n");
     for e in &r.output_errors {
         t.push_str(&format!(
             "NOT WRITTEN: {} ({}); the other files and history were written.\n",
@@ -384,6 +389,7 @@ fn admin_bodies(
         html_escape(&attached),
         plan.owners.len()
     ));
+    h.push_str(&summary_html);
     for e in &r.output_errors {
         h.push_str(&format!(
             "<p style=\"color:#b00020\"><b>Not written: {}</b> ({}); the other files and history were written.</p>",

@@ -12,7 +12,7 @@ pub mod trend;
 
 use std::io::Write;
 
-pub use email::{render_email, render_text};
+pub use email::{render_admin_summary, render_email, render_text};
 
 use crate::rules::Report;
 use trend::RunRecord;

@@ -434,6 +434,21 @@ fn owners_get_exactly_their_clusters_over_starttls_with_auth() {
         "{admin_text}"
     );
     assert!(admin["subject"].as_str().unwrap().contains("3 unroutable"));
+    // The summary, top actions and changes are in the body, not only attached.
+    let admin_html = admin["html"].as_str().unwrap();
+    for part in ["Summary", "Top actions", "Since the last run"] {
+        assert!(
+            admin_html.contains(&format!(">{part}</h3>")),
+            "{part}: {admin_html}"
+        );
+        assert!(admin_text.contains(part), "{part}: {admin_text}");
+    }
+    assert!(admin_html.contains("% compliant</b>"), "{admin_html}");
+    assert!(admin_text.contains("\n1. [HIGH] "), "{admin_text}");
+    assert!(
+        admin_text.contains("\n    az "),
+        "a command to copy: {admin_text}"
+    );
     // Reports first, then mail; everything sent moved out of the outbox.
     assert!(out.join("report.html").is_file());
     assert!(files(&out.join("outbox")).is_empty());
