@@ -15,9 +15,9 @@ use serde::Deserialize;
 use super::problem::{in_range, pick, repeated, Names, Pick, Problem};
 use crate::mail::address::{self, DomainPolicy};
 use crate::mail::settings::{
-    default_from, parse_smtp_url, GraphMail, MailSettings, Secret, Security, SmtpSettings,
-    Transport, Via, DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES, MAX_TIMEOUT_SECONDS,
-    PASSWORD_ENV,
+    default_from, parse_smtp_url, GraphMail, MailSettings, MailWhen, Secret, Security,
+    SmtpSettings, Transport, Via, DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES,
+    MAX_TIMEOUT_SECONDS, PASSWORD_ENV,
 };
 
 /// Mail flags of `run` and `resend`; each has a `[mail]` key in the config file.
@@ -49,10 +49,19 @@ pub struct MailArgs {
     /// [config: mail.allowed_domains; default: the admins' and the sender's domains].
     #[arg(long = "allowed-domain", value_name = "DOMAIN")]
     pub allowed_domains: Vec<String>,
-    /// Mail every owner every run, even when nothing changed (audit evidence) [default: on; config: mail.always_send].
+    /// When to mail an owner: `always` (every run: audit evidence), `changed` (their
+    /// findings changed since the last run), `action` (they have a finding, or it
+    /// changed) [default: always; config: mail.when].
+    #[arg(long, value_name = "WHEN", conflicts_with_all = ["always_send", "no_always_send"])]
+    pub mail_when: Option<String>,
+    /// With `--mail-when changed|action`: mail every owner anyway on this weekday (UTC),
+    /// a weekly digest: mon, tue, ... or monday, tuesday, ... [config: mail.digest].
+    #[arg(long, value_name = "WEEKDAY")]
+    pub mail_digest: Option<String>,
+    /// Same as `--mail-when always` [config: mail.always_send].
     #[arg(long, overrides_with = "no_always_send")]
     pub always_send: bool,
-    /// Mail an owner only when their findings changed since the last run.
+    /// Same as `--mail-when changed`.
     #[arg(long, overrides_with = "always_send")]
     pub no_always_send: bool,
     /// Send no mail and write no outbox [config: mail.enabled = false].
@@ -78,6 +87,8 @@ pub struct MailFile {
     pub admins: Option<Vec<String>>,
     pub allowed_domains: Option<Vec<String>>,
     pub always_send: Option<bool>,
+    pub when: Option<String>,
+    pub digest: Option<String>,
     pub enabled: Option<bool>,
     pub timeout_seconds: Option<u64>,
     pub retries: Option<u32>,
@@ -118,6 +129,14 @@ const ADMINS: Names = Names {
 const DOMAINS: Names = Names {
     flag: "--allowed-domain",
     key: "mail.allowed_domains",
+};
+const WHEN: Names = Names {
+    flag: "--mail-when",
+    key: "mail.when",
+};
+const DIGEST: Names = Names {
+    flag: "--mail-digest",
+    key: "mail.digest",
 };
 const TIMEOUT: Names = Names {
     flag: "--smtp-timeout",
@@ -181,13 +200,20 @@ pub fn resolve(
         file.retries,
         in_range(0..=MAX_RETRIES, ""),
     );
-    let always_send = if args.no_always_send {
-        false
-    } else if args.always_send {
-        true
-    } else {
-        file.always_send.unwrap_or(true)
-    };
+    let when = mail_when(args, file, out);
+    let digest = pick(
+        out,
+        DIGEST,
+        args.mail_digest.as_deref(),
+        file.digest.as_deref(),
+        weekday,
+    );
+    if let (Pick::Set(_, via), MailWhen::Always) = (&digest, when) {
+        out.push(Problem::new(
+            *via,
+            "a weekly digest needs --mail-when changed or action (mail.when): with always every owner is mailed every run",
+        ));
+    }
     // Graph sends as a mailbox: the sender is not optional there.
     let graph_sender = match (&via, &from) {
         (Pick::Set(Via::Graph, v), Pick::Absent) if enabled => {
@@ -264,12 +290,78 @@ pub fn resolve(
         from,
         admins,
         policy,
-        always_send,
+        when,
+        digest: digest.value(),
         timeout: Duration::from_secs(timeout.or(DEFAULT_TIMEOUT_SECONDS)),
         retries: retries.or(DEFAULT_RETRIES),
         backoff: Duration::from_secs(1),
         csv_excel: ctx.csv_excel,
     })
+}
+
+/// `--mail-when` / `mail.when`, or the older switch it replaces (`--always-send`,
+/// `--no-always-send`, `mail.always_send`: always / changed); flags over the file.
+/// The file may give one of `when` and `always_send`, not both.
+fn mail_when(args: &MailArgs, file: &MailFile, out: &mut Vec<Problem>) -> MailWhen {
+    let from_switch = |always: bool| {
+        if always {
+            MailWhen::Always
+        } else {
+            MailWhen::Changed
+        }
+    };
+    if file.when.is_some() && file.always_send.is_some() {
+        out.push(Problem::new(
+            WHEN.key,
+            "give one of mail.when and mail.always_send (mail.when = \"changed\" is always_send = false)",
+        ));
+    }
+    let picked = pick(
+        out,
+        WHEN,
+        args.mail_when.as_deref(),
+        file.when.as_deref(),
+        |v| {
+            v.parse::<MailWhen>()
+                .map_err(|_| format!("`{v}` is not one of always, changed, action"))
+        },
+    );
+    if args.no_always_send {
+        return MailWhen::Changed;
+    }
+    if args.always_send {
+        return MailWhen::Always;
+    }
+    picked
+        .value()
+        .or_else(|| file.always_send.map(from_switch))
+        .unwrap_or(MailWhen::Always)
+}
+
+/// A weekday by its English name or its first three letters, any case.
+fn weekday(s: &str) -> Result<chrono::Weekday, String> {
+    use chrono::Weekday::*;
+    let lower = s.trim().to_ascii_lowercase();
+    [Mon, Tue, Wed, Thu, Fri, Sat, Sun]
+        .into_iter()
+        .find(|d| {
+            let long = format!("{d:?}").to_ascii_lowercase();
+            lower == long[..3] || lower == full_name(*d)
+        })
+        .ok_or_else(|| format!("`{s}` is not a weekday (mon ... sun, or monday ... sunday)"))
+}
+
+fn full_name(d: chrono::Weekday) -> &'static str {
+    use chrono::Weekday::*;
+    match d {
+        Mon => "monday",
+        Tue => "tuesday",
+        Wed => "wednesday",
+        Thu => "thursday",
+        Fri => "friday",
+        Sat => "saturday",
+        Sun => "sunday",
+    }
 }
 
 /// `mail.smtp` / `--smtp`: a URL the mail module accepts, with a port in 1..=65535.
@@ -444,7 +536,7 @@ mod tests {
         let s = ok(&args, "");
         assert_eq!(s.policy.domains(), ["corp.example.com", "contoso.com"]);
         assert_eq!(s.admins[0].to_string(), "sec@corp.example.com");
-        assert!(s.always_send && s.enabled);
+        assert!(s.when == MailWhen::Always && s.enabled);
         assert!(matches!(s.transport, Transport::Outbox));
         let s = ok(&MailArgs::default(), "");
         assert_eq!(s.from.email.to_string(), "aks-identity-audit@localhost");
@@ -456,6 +548,76 @@ mod tests {
         let s = resolve(&MailArgs::default(), &file(""), demo, &mut out).unwrap();
         assert_eq!(s.from.email.to_string(), "aks-identity-audit@contoso.com");
         assert!(s.csv_excel);
+    }
+
+    #[test]
+    fn mail_when_from_flag_file_or_the_older_switch() {
+        let when = |args: &MailArgs, text: &str| ok(args, text).when;
+        let flag = |w: &str| MailArgs {
+            mail_when: Some(w.into()),
+            ..Default::default()
+        };
+        assert_eq!(when(&MailArgs::default(), ""), MailWhen::Always);
+        assert_eq!(
+            when(&MailArgs::default(), "when = \"action\"\n"),
+            MailWhen::Action
+        );
+        assert_eq!(
+            when(&MailArgs::default(), "always_send = false\n"),
+            MailWhen::Changed
+        );
+        assert_eq!(
+            when(&flag("changed"), "when = \"action\"\n"),
+            MailWhen::Changed
+        );
+        assert_eq!(
+            when(&flag("always"), "always_send = false\n"),
+            MailWhen::Always
+        );
+        let old = MailArgs {
+            no_always_send: true,
+            ..Default::default()
+        };
+        assert_eq!(when(&old, "when = \"always\"\n"), MailWhen::Changed);
+        let p = problems(&flag("weekly"), "");
+        assert_eq!(p[0].key, "--mail-when");
+        assert!(p[0].reason.contains("always"), "{p:?}");
+        let p = problems(&MailArgs::default(), "when = \"never\"\n");
+        assert_eq!(p[0].key, "mail.when");
+        let p = problems(
+            &MailArgs::default(),
+            "when = \"changed\"\nalways_send = true\n",
+        );
+        assert_eq!(p[0].key, "mail.when");
+        assert!(p[0].reason.contains("one of"), "{p:?}");
+    }
+
+    #[test]
+    fn a_weekly_digest_day_needs_changed_or_action() {
+        let s = ok(
+            &MailArgs::default(),
+            "when = \"changed\"\ndigest = \"Monday\"\n",
+        );
+        assert_eq!(s.digest, Some(chrono::Weekday::Mon));
+        let args = MailArgs {
+            mail_when: Some("action".into()),
+            mail_digest: Some("fri".into()),
+            ..Default::default()
+        };
+        assert_eq!(ok(&args, "").digest, Some(chrono::Weekday::Fri));
+        assert_eq!(ok(&MailArgs::default(), "").digest, None);
+        let p = problems(&MailArgs::default(), "digest = \"mon\"\n");
+        assert_eq!(p[0].key, "mail.digest");
+        assert!(
+            p[0].reason.contains("--mail-when changed or action"),
+            "{p:?}"
+        );
+        let p = problems(
+            &MailArgs::default(),
+            "when = \"changed\"\ndigest = \"mo\"\n",
+        );
+        assert_eq!(p[0].key, "mail.digest");
+        assert!(p[0].reason.contains("not a weekday"), "{p:?}");
     }
 
     #[test]
@@ -474,7 +636,7 @@ mod tests {
             ..Default::default()
         };
         let s = ok(&args, text);
-        assert!(s.always_send);
+        assert_eq!(s.when, MailWhen::Always);
         assert_eq!(s.retries, 1);
         assert_eq!(s.policy.domains(), ["contoso.com"]);
         match &s.transport {

@@ -340,7 +340,7 @@ fn resend_takes_mail_and_lock_wait_from_the_file() {
 
 /// Flags whose key is not their name with `_` for `-` (the README lists them as
 /// "`--flag` (`key`)"), and flags with no key.
-const RENAMED: [(&str, &str); 16] = [
+const RENAMED: [(&str, &str); 18] = [
     ("--owner-tag", "owners.tag_keys"),
     ("--webhook", "webhooks.urls"),
     ("--webhook-format", "webhooks.format"),
@@ -357,6 +357,8 @@ const RENAMED: [(&str, &str); 16] = [
     ("--no-run-missed", "schedule.run_missed = false"),
     ("--shutdown-grace", "schedule.shutdown_grace_seconds"),
     ("--always-send", "mail.always_send"),
+    ("--mail-when", "mail.when"),
+    ("--mail-digest", "mail.digest"),
 ];
 const NO_KEY: [&str; 4] = ["--config", "--now", "--run-id", "--backfill"];
 

@@ -174,6 +174,19 @@ impl<'a> Narrower<'a> {
         r
     }
 
+    /// True when one of these clusters has an unsuppressed finding.
+    pub fn needs_action(&self, ids: &[String]) -> bool {
+        ids.iter().any(|id| {
+            self.by_cluster
+                .get(&id.to_ascii_lowercase())
+                .is_some_and(|p| {
+                    p.findings
+                        .iter()
+                        .any(|i| self.full.findings[*i as usize].suppressed.is_none())
+                })
+        })
+    }
+
     /// True when a finding of these clusters appeared or went away since the last run
     /// (always true on a first run).
     pub fn changed_for(&self, ids: &[String]) -> bool {
@@ -356,7 +369,12 @@ fn admin_bodies(
             names.join(", ")
         )
     };
-    let mut t = format!("{subj}\n\n{attached}\n");
+    // The summary, top actions and changes, so the body reads without the attachments.
+    let (summary_html, summary_text) = report::render_admin_summary(r).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "admin mail: no summary in the body");
+        (String::new(), String::new())
+    });
+    let mut t = format!("{subj}\n\n{attached}\n\n{summary_text}\n");
     for e in &r.output_errors {
         t.push_str(&format!(
             "NOT WRITTEN: {} ({}); the other files and history were written.\n",
@@ -371,6 +389,7 @@ fn admin_bodies(
         html_escape(&attached),
         plan.owners.len()
     ));
+    h.push_str(&summary_html);
     for e in &r.output_errors {
         h.push_str(&format!(
             "<p style=\"color:#b00020\"><b>Not written: {}</b> ({}); the other files and history were written.</p>",

@@ -162,6 +162,142 @@ fn one_line(s: &str) -> String {
     clean(s).replace(['\n', '\t'], " ")
 }
 
+/// Fixes listed in the admin's mail; the rest are in the report and `actions.csv`.
+pub const ADMIN_ACTIONS: usize = 10;
+/// Commands shown per fix in the admin's mail.
+pub const ADMIN_COMMANDS: usize = 3;
+/// Owners named per fix in the admin's mail.
+pub const ADMIN_OWNERS: usize = 3;
+/// New findings listed in the admin's mail.
+pub const ADMIN_NEW: usize = 20;
+
+#[derive(Serialize)]
+struct AdminAction<'a> {
+    #[serde(flatten)]
+    action: super::actions::Action<'a>,
+    owners_more: usize,
+}
+
+#[derive(Serialize)]
+struct AdminView<'a> {
+    tenant: Headline,
+    actions: Vec<AdminAction<'a>>,
+    actions_more: usize,
+    has_previous: bool,
+    new_count: usize,
+    resolved_count: usize,
+    new: Vec<FindingView<'a>>,
+    by_rule: Vec<super::tables::ChangeCount>,
+}
+
+fn admin_view(r: &Report) -> anyhow::Result<AdminView<'_>> {
+    let look = Lookup::new(r);
+    let mut actions = super::actions::top_actions(r, &look);
+    let actions_more = actions.len().saturating_sub(ADMIN_ACTIONS);
+    actions.truncate(ADMIN_ACTIONS);
+    let actions = actions
+        .into_iter()
+        .map(|mut a| {
+            let shown = a.commands.len().min(ADMIN_COMMANDS);
+            a.more_commands += a.commands.len() - shown;
+            a.commands.truncate(shown);
+            let owners_more = a.owners.len().saturating_sub(ADMIN_OWNERS);
+            a.owners.truncate(ADMIN_OWNERS);
+            AdminAction {
+                action: a,
+                owners_more,
+            }
+        })
+        .collect();
+    let by_fp: std::collections::HashMap<String, &crate::rules::Finding> =
+        r.findings.iter().map(|f| (f.fingerprint(), f)).collect();
+    Ok(AdminView {
+        tenant: headline(r),
+        actions,
+        actions_more,
+        has_previous: r.changes.has_previous,
+        new_count: r.changes.new.len(),
+        resolved_count: r.changes.resolved.len(),
+        new: r
+            .changes
+            .new
+            .iter()
+            .filter_map(|fp| by_fp.get(fp))
+            .take(ADMIN_NEW)
+            .map(|f| look.view(f))
+            .collect(),
+        by_rule: super::tables::changes_by_rule(r)?,
+    })
+}
+
+/// The admin mail's summary, top actions and changes: an HTML fragment for the body
+/// and its plain-text alternative.
+pub fn render_admin_summary(r: &Report) -> anyhow::Result<(String, String)> {
+    let a = admin_view(r)?;
+    let mut ctx = Context::new();
+    ctx.insert("a", &a);
+    let html = engine()?
+        .render("admin.html", &ctx)
+        .map_err(|e| anyhow::anyhow!("rendering admin.html: {e:?}"))?;
+    let t = &a.tenant;
+    let mut out = format!(
+        "Summary: {} clusters in {} subscriptions; {}% control plane on managed identity; {}% compliant ({} of {}: fully checked, nothing medium or worse); {} on a service principal; {} with kubelet pending; findings {}; {} suppressed; {} scopes or rows not read.\n",
+        t.clusters,
+        t.subscriptions,
+        t.managed_percent,
+        t.compliant_percent,
+        t.compliant,
+        t.clusters,
+        t.on_sp,
+        t.kubelet_on_sp,
+        t.severities.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", "),
+        t.suppressed,
+        t.gaps
+    );
+    out.push_str("\nTop actions:\n");
+    if a.actions.is_empty() {
+        out.push_str("Nothing to fix: no unsuppressed findings.\n");
+    }
+    for (i, x) in a.actions.iter().enumerate() {
+        let x = &x.action;
+        out.push_str(&format!(
+            "{}. [{}] {} ({}; {} clusters)\n",
+            i + 1,
+            x.severity.as_str().to_uppercase(),
+            one_line(&x.title),
+            x.rule,
+            x.clusters
+        ));
+        for c in &x.commands {
+            out.push_str(&indent(&clean(c), "    "));
+        }
+    }
+    if a.actions_more > 0 {
+        out.push_str(&format!(
+            "... and {} more fixes in the report and actions.csv.\n",
+            a.actions_more
+        ));
+    }
+    out.push_str(&if !a.has_previous {
+        "\nSince the last run: first run, nothing to compare with.\n".to_string()
+    } else {
+        format!(
+            "\nSince the last run: {} new, {} resolved.\n",
+            a.new_count, a.resolved_count
+        )
+    });
+    for x in &a.new {
+        out.push_str(&format!(
+            "- [{}] {} {}: {}\n",
+            x.f.severity.as_str().to_uppercase(),
+            x.f.rule_id,
+            one_line(&x.f.cluster_name),
+            one_line(&x.f.message)
+        ));
+    }
+    Ok((html, out))
+}
+
 /// The plain-text alternative of [`render_email`], with the same content.
 pub fn render_text(report: &Report, clusters: &[&str]) -> String {
     let m = mail_view(report, clusters);
@@ -317,6 +453,59 @@ mod tests {
         assert!(
             c.contains("nothing to do") && c.contains("1 of your findings are suppressed"),
             "{c}"
+        );
+    }
+
+    #[test]
+    fn the_admin_summary_has_the_tenant_top_actions_and_changes() {
+        let mut r = tiny();
+        let (html, text) = render_admin_summary(&r).unwrap();
+        assert!(html.contains(">Top actions</h3>"), "{html}");
+        assert!(
+            html.contains("Migrate 1 cluster from its service principal to managed identity"),
+            "{html}"
+        );
+        assert!(html.contains("az aks update --name c0 --enable-managed-identity"));
+        assert!(
+            !html.contains("c2 --enable"),
+            "the suppressed finding is no action"
+        );
+        assert!(text.contains("1. [HIGH] Migrate 1 cluster"), "{text}");
+        assert!(text.contains("\n    az aks update --name c0"), "{text}");
+        assert!(text.contains("66.7% compliant (2 of 3:"), "{text}");
+        // Changes: the first run says so; later, what is new.
+        assert!(!r.changes.has_previous);
+        assert!(html.contains("First run with this state"), "{html}");
+        r.changes.has_previous = true;
+        r.changes.new = vec![r.findings[0].fingerprint()];
+        let (html, text) = render_admin_summary(&r).unwrap();
+        assert!(
+            html.contains("<b>1</b> new, <b>0</b> resolved (AKSMI001 +1)"),
+            "{html}"
+        );
+        assert!(
+            html.contains("cluster 0 uses a service principal"),
+            "{html}"
+        );
+        assert!(
+            text.contains("Since the last run: 1 new, 0 resolved."),
+            "{text}"
+        );
+        // Many fixes: the first ADMIN_ACTIONS, and how many more.
+        let f = r.findings[0].clone();
+        r.findings = crate::rules::catalogue::CATALOGUE
+            .iter()
+            .map(|rule| {
+                let mut f = f.clone();
+                f.rule_id = rule.id;
+                f
+            })
+            .collect();
+        let (html, _) = render_admin_summary(&r).unwrap();
+        let more = crate::rules::catalogue::CATALOGUE.len() - ADMIN_ACTIONS;
+        assert!(
+            html.contains(&format!("and {more} more fixes in the report")),
+            "{html}"
         );
     }
 

@@ -1,7 +1,7 @@
 //! The steps of [`super::Report::generate`]: each cluster audited in turn (its
 //! checks' statuses, history, findings, role checks and row), then the findings
 //! sorted, compared with the previous run's, and summarised.
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::index::{self, Index};
 use super::{
     checks, classify, evaluated, owner, roles, suppress, Baseline, Changes, ClusterCtx, ClusterRow,
-    ControlPlaneIdentity, Finding, Options, RoleCheck, RuleId, Summary,
+    ControlPlaneIdentity, Finding, Options, RoleCheck, RuleId, Severity, Summary,
 };
 use crate::history::{self, ClusterHistory, History, MigrationStatus};
 use crate::inventory::{Cluster, Gap, Inventory, SpCredential};
@@ -291,6 +291,30 @@ pub(super) fn changes(
     (changes, kept)
 }
 
+/// Sets each finding's `first_seen` from the previous history (this run for one it
+/// has not seen) and returns the dates the next history keeps: every finding of this
+/// run, suppressed or not, and the earlier ones carried because their check did not run.
+pub(super) fn first_seen(
+    prev: &History,
+    findings: &mut [Finding],
+    kept: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, DateTime<Utc>> {
+    let mut out = BTreeMap::new();
+    for f in findings.iter_mut() {
+        let fp = f.fingerprint();
+        let seen = prev.finding_seen(&fp).unwrap_or(now);
+        f.first_seen = Some(seen);
+        out.insert(fp, seen);
+    }
+    for fp in kept {
+        if !out.contains_key(fp) {
+            out.insert(fp.clone(), prev.finding_seen(fp).unwrap_or(now));
+        }
+    }
+    out
+}
+
 /// Is an earlier finding's fingerprint (`rule|cluster|identity|subject`) about a
 /// check that did not run this time?
 fn still_open(
@@ -350,6 +374,8 @@ fn row(
         kubernetes_version: c.kubernetes_version.clone().unwrap_or_default(),
         migration_observed_at: ctx.observed.migration.as_ref().map(|m| m.observed_at),
         checks,
+        first_seen: Some(ctx.observed.first_seen),
+        last_seen_as_sp: ctx.observed.migration.as_ref().map(|m| m.last_seen_as_sp),
     }
 }
 
@@ -400,5 +426,16 @@ pub(super) fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Findin
             *s.findings.get_mut(f.severity) += 1;
         }
     }
+    let at_risk: HashSet<String> = findings
+        .iter()
+        .filter(|f| f.suppressed.is_none() && f.severity >= Severity::Medium)
+        .map(|f| f.cluster_id.to_ascii_lowercase())
+        .collect();
+    s.compliant = rows
+        .iter()
+        .filter(|r| {
+            r.checks.all_evaluated() && !at_risk.contains(&r.cluster_id.to_ascii_lowercase())
+        })
+        .count();
     s
 }

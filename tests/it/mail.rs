@@ -434,6 +434,21 @@ fn owners_get_exactly_their_clusters_over_starttls_with_auth() {
         "{admin_text}"
     );
     assert!(admin["subject"].as_str().unwrap().contains("3 unroutable"));
+    // The summary, top actions and changes are in the body, not only attached.
+    let admin_html = admin["html"].as_str().unwrap();
+    for part in ["Summary", "Top actions", "Since the last run"] {
+        assert!(
+            admin_html.contains(&format!(">{part}</h3>")),
+            "{part}: {admin_html}"
+        );
+        assert!(admin_text.contains(part), "{part}: {admin_text}");
+    }
+    assert!(admin_html.contains("% compliant</b>"), "{admin_html}");
+    assert!(admin_text.contains("\n1. [HIGH] "), "{admin_text}");
+    assert!(
+        admin_text.contains("\n    az "),
+        "a command to copy: {admin_text}"
+    );
     // Reports first, then mail; everything sent moved out of the outbox.
     assert!(out.join("report.html").is_file());
     assert!(files(&out.join("outbox")).is_empty());
@@ -787,13 +802,56 @@ fn without_smtp_messages_land_in_the_outbox_and_no_always_send_skips_unchanged_o
             "0006-sec@corp.example.com.eml"
         ]
     );
-    // Nothing changed: owners get nothing; admins still hear about unroutable owners.
-    assert_eq!(run("second"), ["0001-sec@corp.example.com.eml"]);
+    // Nothing changed: nobody gets anything (the unroutable owners, unchanged, are
+    // logged; `--mail-when action` mails the admin about them).
+    assert!(run("second").is_empty());
     // --no-email: no outbox at all.
     let out = tmp.path().join("off");
     let o = audit(&out, &["--no-email".to_string()], None);
     assert_eq!(o.status.code(), Some(0));
     assert!(!out.join("outbox").exists());
+}
+
+/// `--mail-when changed --mail-digest mon`: an unchanged Monday mails every owner (the
+/// weekly digest); an unchanged Tuesday mails nobody.
+#[test]
+fn a_weekly_digest_mails_every_owner_on_its_day_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let run = |name: &str, now: &str| {
+        let out = tmp.path().join(name);
+        let extra: Vec<String> = [
+            "--state",
+            &state.display().to_string(),
+            "--mail-when",
+            "changed",
+            "--mail-digest",
+            "mon",
+            "--now",
+            now,
+        ]
+        .map(String::from)
+        .to_vec();
+        let o = audit(&out, &extra, None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        files(&out.join("outbox"))
+    };
+    assert_eq!(
+        run("sun", "2026-06-07T02:00:00Z").len(),
+        6,
+        "first run: everybody"
+    );
+    let monday = run("mon", "2026-06-08T02:00:00Z");
+    let owners: Vec<&String> = monday.iter().filter(|f| !f.contains(ADMIN)).collect();
+    assert_eq!(
+        owners.len(),
+        5,
+        "the digest: every owner, nothing changed: {monday:?}"
+    );
+    assert!(
+        run("tue", "2026-06-09T02:00:00Z").is_empty(),
+        "no digest on Tuesday"
+    );
 }
 
 #[test]
@@ -1131,4 +1189,93 @@ fn resend_takes_the_outbox_lock() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `--mail-when changed` against the SMTP server: the first night mails every owner and
+/// the admin; an unchanged second night sends nothing at all. `action` then mails only
+/// the owners with an unsuppressed finding (team-a's are all suppressed), and `always`
+/// every owner again.
+#[test]
+fn mail_when_changed_sends_nothing_on_an_unchanged_second_night() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+    let state = tmp.path().join("state");
+    let admin = "sec@corp.example.com";
+    // Accept every finding of team-a's cluster, rule by rule, as a user would.
+    let probe = tmp.path().join("probe");
+    let o = audit(&probe, &["--no-email".to_string()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rules: BTreeSet<(String, String)> = support::csv_rows(&probe.join("findings.csv"))
+        .into_iter()
+        .filter(|r| r["cluster_name"] == "aks-team-a")
+        .map(|r| (r["rule_id"].clone(), r["cluster_id"].clone()))
+        .collect();
+    assert!(
+        !rules.is_empty(),
+        "team-a's cluster has findings to suppress"
+    );
+    let sup = tmp.path().join("suppressions.toml");
+    let entries: String = rules
+        .iter()
+        .map(|(r, id)| format!("[[suppression]]\nrule = \"{r}\"\ncluster = \"{id}\"\njustification = \"accepted\"\nowner = \"{admin}\"\nexpires = \"2026-12-31\"\n\n"))
+        .collect();
+    std::fs::write(&sup, entries).unwrap();
+    let night = |name: &str, now: &str, when: &str| {
+        let mut c = bin();
+        c.args(["--log-format", "json", "run", "--inventory"])
+            .arg(fixture())
+            .arg("--out")
+            .arg(tmp.path().join(name))
+            .arg("--state")
+            .arg(&state)
+            .arg("--suppressions")
+            .arg(&sup)
+            .args(["--allowed-domain", "contoso.com", "--admin", admin])
+            .args(["--mail-when", when, "--now", now])
+            .args(smtp.flags());
+        c.env(PASSWORD_ENV, PASSWORD);
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        o
+    };
+    night("n1", "2026-06-01T02:00:00Z", "changed");
+    let first = counts(&smtp.messages());
+    for owner in OWNERS {
+        assert_eq!(
+            first.get(owner),
+            Some(&1),
+            "first night: {owner} in {first:?}"
+        );
+    }
+    assert_eq!(first.get(admin), Some(&1), "{first:?}");
+
+    let o = night("n2", "2026-06-02T02:00:00Z", "changed");
+    assert_eq!(
+        counts(&smtp.messages()),
+        first,
+        "an unchanged night sends nothing"
+    );
+    let log = stderr(&o);
+    assert!(
+        log.contains("\"mail_sent\":0") && log.contains("\"unchanged\":5"),
+        "{log}"
+    );
+
+    night("n3", "2026-06-03T02:00:00Z", "action");
+    let third = counts(&smtp.messages());
+    for owner in OWNERS {
+        let want = usize::from(owner != "team-a@contoso.com");
+        assert_eq!(
+            third[owner] - first[owner],
+            want,
+            "action: {owner} in {third:?}"
+        );
+    }
+    assert_eq!(third[admin], 2, "the admin: the tenant has findings");
+
+    night("n4", "2026-06-04T02:00:00Z", "always");
+    let fourth = counts(&smtp.messages());
+    for owner in OWNERS.iter().chain([&admin]) {
+        assert_eq!(fourth[*owner], third[*owner] + 1, "always: {owner}");
+    }
 }

@@ -19,6 +19,7 @@ pub(crate) fn tiny() -> Report {
         remediation: format!("az aks update --name c{cluster} --enable-managed-identity\naz aks nodepool upgrade --node-image-only"),
         subject: String::new(),
         suppressed,
+        first_seen: None,
     }
     };
     let accepted = Applied {
@@ -204,4 +205,73 @@ fn control_characters_never_reach_the_page_or_the_mail() {
             "{what} shows the name as text"
         );
     }
+}
+
+#[test]
+fn compliant_is_shown_apart_from_managed_identity() {
+    let mut r = tiny();
+    // Cluster 0 has a high finding; cluster 2's is suppressed; cluster 1 has none.
+    let h = headline(&r);
+    assert_eq!((h.clusters, h.compliant, h.compliant_percent), (3, 2, 66.7));
+    assert_eq!(h.managed_percent, 66.7);
+    let page = render(&r).unwrap();
+    assert!(page.contains("<b>66.7%</b>compliant (2 of 3)"), "{page}");
+    // A tenant fully on managed identity can be 0 % compliant: the page says both.
+    r.summary.managed_identity_percent = 100.0;
+    r.summary.compliant = 0;
+    let page = render(&r).unwrap();
+    assert!(page.contains("<b>100%</b>control plane on managed identity"));
+    assert!(page.contains("<b>0%</b>compliant (0 of 3)"), "{page}");
+    // Per subscription and per owner, from the clusters and their findings.
+    let r = tiny();
+    let subs = crate::report::tables::by_subscription(&r).unwrap();
+    let owners = crate::report::tables::by_owner(&r).unwrap();
+    assert_eq!(subs.iter().map(|g| g.compliant).sum::<i64>(), 2);
+    assert_eq!(owners.iter().map(|g| g.compliant).sum::<i64>(), 2);
+    let c0 = &r.clusters[0];
+    let sub = subs.iter().find(|g| g.key == c0.subscription_id).unwrap();
+    assert_eq!((sub.clusters, sub.compliant), (2, 1), "{sub:?}");
+}
+
+#[test]
+fn clusters_beyond_the_page_are_named_not_linked() {
+    // More clusters with findings than the page lists: every link still lands.
+    let mut r = tiny();
+    let (c0, f0) = (r.clusters[0].clone(), r.findings[0].clone());
+    r.clusters.clear();
+    r.findings.clear();
+    for i in 0..MAX_CLUSTERS + 3 {
+        let mut c = c0.clone();
+        c.cluster_name = format!("c{i:05}");
+        c.cluster_id = format!("{}-{i}", c0.cluster_id);
+        let mut f = f0.clone();
+        f.cluster_id = c.cluster_id.clone();
+        f.cluster_name = c.cluster_name.clone();
+        r.clusters.push(c);
+        r.findings.push(f);
+    }
+    // The last clusters' findings first: the rule section and the top action name
+    // clusters whose rows are not in the page.
+    r.findings.reverse();
+    let page = render(&r).unwrap();
+    let ids: std::collections::HashSet<&str> = page
+        .split(" id=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    let hrefs: Vec<&str> = page
+        .split("href=\"#")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert!(hrefs.len() > MAX_CLUSTERS);
+    for h in hrefs {
+        assert!(ids.contains(h), "#{h} lands nowhere");
+    }
+    assert_eq!(page.matches("<tr class=\"detail\">").count(), MAX_CLUSTERS);
+    assert!(page.contains("and 3 more clusters"), "the rest are counted");
+    assert!(
+        page.contains("<b>c02002</b>"),
+        "named in its rule section, not linked"
+    );
 }

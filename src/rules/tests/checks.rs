@@ -3,6 +3,7 @@
 use chrono::Duration;
 
 use super::builder::*;
+use crate::history::History;
 use crate::rules::evaluated::Family;
 use crate::rules::{Report, RuleId};
 
@@ -332,4 +333,85 @@ fn credential_expiry_is_said_in_words_a_person_reads() {
         Some((Severity::High, "expires in 30 days (2026-07-01)".into()))
     );
     assert_eq!(say(h(24 * 31 + 1)), None);
+}
+
+#[test]
+fn a_finding_keeps_the_date_it_was_first_seen() {
+    let first = Inv::new().cluster(ClusterB::mi("a")).run();
+    let t0 = first.report.generated_at;
+    assert_eq!(first.report.findings[0].first_seen, Some(t0));
+    // The next night (a day later) and the one after: still the first night's date,
+    // even across a night when the roles could not be read.
+    let second = Inv::new()
+        .cluster(ClusterB::mi("a"))
+        .gap(&sub_scope(), &["role-assignments"])
+        .after(first.history)
+        .run();
+    let third = Inv::new()
+        .cluster(ClusterB::mi("a"))
+        .cluster(ClusterB::mi("b"))
+        .after(second.history)
+        .run();
+    assert!(third.report.generated_at > t0);
+    let seen = |name: &str| {
+        third
+            .report
+            .findings
+            .iter()
+            .find(|f| f.cluster_name == name)
+            .and_then(|f| f.first_seen)
+    };
+    assert_eq!(seen("a"), Some(t0));
+    assert_eq!(seen("b"), Some(third.report.generated_at), "new tonight");
+    assert_eq!(third.report.clusters[0].first_seen, Some(t0));
+}
+
+#[test]
+fn a_state_without_dates_dates_its_findings_from_its_last_run() {
+    let first = Inv::new().cluster(ClusterB::mi("a")).run();
+    let mut old = first.history.clone();
+    old.finding_first_seen.clear();
+    let json = serde_json::to_string(&old).unwrap();
+    assert!(!json.contains("finding_first_seen"), "an old file's shape");
+    let old: History = serde_json::from_str(&json).unwrap();
+    let last = old.last_run;
+    let second = Inv::new().cluster(ClusterB::mi("a")).after(old).run();
+    assert_eq!(second.report.findings[0].first_seen, last);
+}
+
+#[test]
+fn compliant_needs_every_check_and_nothing_medium_or_worse() {
+    use crate::rules::evaluated::Status;
+    use crate::rules::Severity;
+    let mut r = Inv::new()
+        .cluster(ClusterB::mi("a"))
+        .cluster(ClusterB::mi("b"))
+        .documented("a")
+        .documented("b")
+        .report();
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.summary.compliant, 2);
+    let again = |r: &Report| {
+        super::super::audit::summarise(&Default::default(), &r.clusters, &r.findings).compliant
+    };
+    assert_eq!(again(&r), 2);
+    // A low finding leaves a cluster compliant, a medium one does not, a suppressed
+    // one does again; a check not evaluated does not.
+    // A finding of the same cluster, from a run where its roles were not granted.
+    let other = Inv::new().cluster(ClusterB::mi("a")).report();
+    let mut f = other.findings[0].clone();
+    assert_eq!(f.cluster_id, r.clusters[0].cluster_id);
+    f.severity = Severity::Low;
+    r.findings.push(f);
+    assert_eq!(again(&r), 2);
+    r.findings[0].severity = Severity::Medium;
+    assert_eq!(again(&r), 1);
+    r.findings[0].suppressed = Some(crate::rules::suppress::Applied {
+        justification: "accepted".into(),
+        owner: "sec@example.com".into(),
+        expires: "2099-01-01".parse().unwrap(),
+    });
+    assert_eq!(again(&r), 2);
+    r.clusters[1].checks.roles = Status::NotEvaluated("role assignments not read".into());
+    assert_eq!(again(&r), 1);
 }
