@@ -74,6 +74,21 @@ pub const FIX_TEXT: &[(RuleId, &str, &str)] = &[
         "Re-attach {n} registries so the new kubelet identities get AcrPull",
     ),
     (
+        RuleId::FeatureRole,
+        "Grant {n} role a cluster feature needs (private DNS zone, API server subnet, KMS, disk encryption set, ...)",
+        "Grant {n} roles cluster features need (private DNS zone, API server subnet, KMS, disk encryption set, ...)",
+    ),
+    (
+        RuleId::AbacPullNotHonoured,
+        "Grant Container Registry Repository Reader on {n} ABAC-mode registry whose AcrPull is not honoured",
+        "Grant Container Registry Repository Reader on {n} ABAC-mode registries whose AcrPull is not honoured",
+    ),
+    (
+        RuleId::AbacPullScoped,
+        "Confirm {n} repository-scoped pull grant on an ABAC-mode registry",
+        "Confirm {n} repository-scoped pull grants on ABAC-mode registries",
+    ),
+    (
         RuleId::TenantMismatch,
         "Repair {n} cluster whose identity is in another tenant",
         "Repair {n} clusters whose identity is in another tenant",
