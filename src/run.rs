@@ -25,6 +25,8 @@ pub struct RunResult {
     pub mail: crate::mail::Delivery,
     /// Teams / Slack digests posted and failed.
     pub webhooks: crate::webhook::Outcome,
+    /// Rows sent to Log Analytics and not.
+    pub log_analytics: crate::log_analytics::Outcome,
 }
 
 /// The default output folder: `reports/<UTC timestamp>/`.
@@ -396,6 +398,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     // 7b. Webhook digests: after mail, so a slow or failing webhook never holds it.
     let webhooks = crate::webhook::deliver(&report, &out_dir, &settings.webhooks).await;
 
+    // 7c. Log Analytics rows: after mail too.
+    let log_analytics =
+        crate::log_analytics::deliver(&report, &run_id, settings.log_analytics.as_ref()).await;
+
     // 8. Retention: only folders this tool made, never this run's.
     if let Some(keep) = settings.keep_reports {
         crate::retention::prune(&out_dir, keep, now);
@@ -403,7 +409,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
 
     // 9. Summarise.
     let mut exit_code = exit_code(&report, settings.fail_on);
-    if mail.undelivered > 0 || mail.unmarked > 0 || earlier_undelivered > 0 || webhooks.failed > 0 {
+    if mail.undelivered > 0
+        || mail.unmarked > 0
+        || earlier_undelivered > 0
+        || webhooks.failed > 0
+        || log_analytics.rows_failed > 0
+    {
         exit_code = Exit::Gaps;
     }
     let s = &report.summary;
@@ -424,6 +435,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         mail_already_sent = mail.already_sent,
         webhooks_sent = webhooks.sent,
         webhooks_failed = webhooks.failed,
+        log_analytics_rows_sent = log_analytics.rows_sent,
+        log_analytics_rows_failed = log_analytics.rows_failed,
         collect_ms = collected.as_millis() as u64,
         classify_ms = (classified - collected).as_millis() as u64,
         report_ms = (reported - classified).as_millis() as u64,
@@ -445,6 +458,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         exit_code,
         mail,
         webhooks,
+        log_analytics,
     })
 }
 
@@ -486,6 +500,12 @@ pub fn human_summary(r: &RunResult) -> String {
                 parts.push(format!(
                     "{} webhook digest(s) undelivered",
                     r.webhooks.failed
+                ));
+            }
+            if r.log_analytics.rows_failed > 0 {
+                parts.push(format!(
+                    "{} row(s) not sent to Log Analytics",
+                    r.log_analytics.rows_failed
                 ));
             }
             if parts.is_empty() {
