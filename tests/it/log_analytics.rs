@@ -377,3 +377,47 @@ async fn microsoft_python_ingestion_client_uploads_through_the_emulator() {
     assert_eq!(v["wrong_audience_status"], 401, "{v}");
     emu.emu.shutdown().await;
 }
+
+/// The README's table and DCR definitions declare exactly the columns the audit sends,
+/// in its order and with its types.
+#[test]
+fn the_readmes_table_and_rule_declare_the_columns_sent() {
+    let readme = support::read(&root().join("README.md"));
+    let section = &readme[readme
+        .find("## Log Analytics (Sentinel, Workbooks)")
+        .unwrap()..];
+    let section = &section[..section.find("\n## ").unwrap()];
+    let blocks: Vec<Value> = section
+        .split("```json\n")
+        .skip(1)
+        .map(|b| serde_json::from_str(&b[..b.find("```").unwrap()]).unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 2);
+    let want: Vec<(String, String)> = aks_identity_audit::log_analytics::COLUMNS
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    let cols = |v: &Value| -> Vec<(String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["type"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(cols(&blocks[0]["properties"]["schema"]["columns"]), want);
+    let dcr = &blocks[1]["properties"];
+    assert_eq!(cols(&dcr["streamDeclarations"][STREAM]["columns"]), want);
+    assert_eq!(dcr["dataFlows"][0]["streams"][0], STREAM);
+    assert_eq!(
+        dcr["dataFlows"][0]["outputStream"],
+        format!(
+            "Custom-{}",
+            blocks[0]["properties"]["schema"]["name"].as_str().unwrap()
+        )
+    );
+}
