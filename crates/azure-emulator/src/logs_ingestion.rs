@@ -71,13 +71,16 @@ fn valid_dcr(id: &str) -> bool {
         .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// A refusal: status, error code, message.
+type Refusal = (StatusCode, &'static str, String);
+
 /// The body, gunzipped when it says it is gzip; `Err` a refusal.
-fn decode(req: &Req) -> Result<(Vec<u8>, bool), Response> {
+fn decode(req: &Req) -> Result<(Vec<u8>, bool), Refusal> {
     let too_large = || {
-        error(
+        (
             StatusCode::PAYLOAD_TOO_LARGE,
             "ContentLengthLimitExceeded",
-            "The request is over the 1 MB limit of a Logs Ingestion API call (compressed and uncompressed).",
+            "The request is over the 1 MB limit of a Logs Ingestion API call (compressed and uncompressed).".to_string(),
         )
     };
     if req.body.len() > MAX_REQUEST_BYTES {
@@ -95,10 +98,10 @@ fn decode(req: &Req) -> Result<(Vec<u8>, bool), Response> {
     // One byte past the limit is enough to know it is over.
     let mut d = flate2::read::GzDecoder::new(&req.body[..]).take(MAX_REQUEST_BYTES as u64 + 1);
     d.read_to_end(&mut out).map_err(|e| {
-        error(
+        (
             StatusCode::BAD_REQUEST,
             "InvalidContentEncoding",
-            &format!("Content-Encoding is gzip but the body does not decompress: {e}"),
+            format!("Content-Encoding is gzip but the body does not decompress: {e}"),
         )
     })?;
     if out.len() > MAX_REQUEST_BYTES {
@@ -215,7 +218,7 @@ pub(crate) fn ingest(state: &State, req: &Req) -> (Response, bool) {
     }
     let (body, gzip) = match decode(req) {
         Ok(b) => b,
-        Err(r) => return refuse(r),
+        Err((status, code, message)) => return refuse(error(status, code, &message)),
     };
     let rows =
         match serde_json::from_slice::<Value>(&body) {
