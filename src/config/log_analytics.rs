@@ -199,6 +199,24 @@ mod tests {
     }
 
     #[test]
+    fn check_config_reads_the_table_with_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.toml");
+        std::fs::write(
+            &path,
+            "[log_analytics]\nendpoint = \"https://dce-1.westeurope-1.ingest.monitor.azure.com\"\ndcr_id = \"aks-audit-rule\"\nstream = \"Custom-AksIdentityAudit\"\nbatch = 5\n",
+        )
+        .unwrap();
+        let text = crate::config::check(&path).render();
+        assert!(
+            text.contains("log_analytics.dcr_id: `aks-audit-rule` is not a data collection rule's immutable id"),
+            "{text}"
+        );
+        assert!(text.contains("(line 3)"), "{text}");
+        assert!(text.contains("batch"), "unknown key reported: {text}");
+    }
+
+    #[test]
     fn typed_problems_name_the_setting() {
         let mut out = vec![];
         let args = LogAnalyticsArgs {
