@@ -206,6 +206,29 @@ async fn a_persistent_failure_exits_3_and_mail_is_still_sent() {
     emu.emu.shutdown().await;
 }
 
+/// A token revoked mid-run (it claimed an hour, the service rejects it after 1 s):
+/// the 401 `ExpiredAuthenticationToken` gets one new token and the batch goes; no row
+/// is lost or doubled.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_token_is_renewed_and_every_row_still_arrives_once() {
+    let emu = serve(
+        azure_emulator::Tenant::demo(),
+        None,
+        "token-revoke=1,logs-429=1",
+    )
+    .await;
+    let out = emu.out("out");
+    let o = audit(&emu, &out, &[], &[], false).await;
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let (clusters, findings) = expected_rows(&out);
+    let (rows, _) = emu.emu.logs();
+    assert_eq!(rows.len(), clusters + findings);
+    let stats = emu.emu.stats();
+    assert!(stats.unauthorized_401 >= 1, "{stats:?}");
+    assert!(stats.tokens_issued >= 2, "{stats:?}");
+    emu.emu.shutdown().await;
+}
+
 /// The API has no idempotency key: a reply cut after the rows were stored makes the
 /// client send the batch again, and the rows are stored twice. Each copy has the same
 /// `RowId`, which is what the README's queries deduplicate on.
