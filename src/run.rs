@@ -399,8 +399,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     let webhooks = crate::webhook::deliver(&report, &out_dir, &settings.webhooks).await;
 
     // 7c. Log Analytics rows: after mail too.
+    let hooked = started.elapsed();
     let log_analytics =
         crate::log_analytics::deliver(&report, &run_id, settings.log_analytics.as_ref()).await;
+    let logged = started.elapsed();
 
     // 8. Retention: only folders this tool made, never this run's.
     if let Some(keep) = settings.keep_reports {
@@ -441,6 +443,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         classify_ms = (classified - collected).as_millis() as u64,
         report_ms = (reported - classified).as_millis() as u64,
         mail_ms = (mailed - reported).as_millis() as u64,
+        log_analytics_ms = (logged - hooked).as_millis() as u64,
         requests = http.requests,
         pages = http.pages,
         rows = http.rows,
