@@ -10,6 +10,7 @@ pub mod config;
 pub mod exit;
 pub mod history;
 pub mod inventory;
+pub mod log_analytics;
 pub mod logfmt;
 pub mod mail;
 pub mod memory;

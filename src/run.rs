@@ -25,6 +25,8 @@ pub struct RunResult {
     pub mail: crate::mail::Delivery,
     /// Teams / Slack digests posted and failed.
     pub webhooks: crate::webhook::Outcome,
+    /// Rows sent to Log Analytics and not.
+    pub log_analytics: crate::log_analytics::Outcome,
 }
 
 /// The default output folder: `reports/<UTC timestamp>/`.
@@ -403,6 +405,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     // 7b. Webhook digests: after mail, so a slow or failing webhook never holds it.
     let webhooks = crate::webhook::deliver(&report, &out_dir, &settings.webhooks).await;
 
+    // 7c. Log Analytics rows: after mail too.
+    let hooked = started.elapsed();
+    let log_analytics =
+        crate::log_analytics::deliver(&report, &run_id, settings.log_analytics.as_ref()).await;
+    let logged = started.elapsed();
+
     // 8. Retention: only folders this tool made, never this run's.
     if let Some(keep) = settings.keep_reports {
         crate::retention::prune(&out_dir, keep, now);
@@ -410,7 +418,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
 
     // 9. Summarise.
     let mut exit_code = exit_code(&report, settings.fail_on);
-    if mail.undelivered > 0 || mail.unmarked > 0 || earlier_undelivered > 0 || webhooks.failed > 0 {
+    if mail.undelivered > 0
+        || mail.unmarked > 0
+        || earlier_undelivered > 0
+        || webhooks.failed > 0
+        || log_analytics.rows_failed > 0
+    {
         exit_code = Exit::Gaps;
     }
     let s = &report.summary;
@@ -431,10 +444,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         mail_already_sent = mail.already_sent,
         webhooks_sent = webhooks.sent,
         webhooks_failed = webhooks.failed,
+        log_analytics_rows_sent = log_analytics.rows_sent,
+        log_analytics_rows_failed = log_analytics.rows_failed,
         collect_ms = collected.as_millis() as u64,
         classify_ms = (classified - collected).as_millis() as u64,
         report_ms = (reported - classified).as_millis() as u64,
         mail_ms = (mailed - reported).as_millis() as u64,
+        log_analytics_ms = (logged - hooked).as_millis() as u64,
         requests = http.requests,
         pages = http.pages,
         rows = http.rows,
@@ -452,6 +468,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         exit_code,
         mail,
         webhooks,
+        log_analytics,
     })
 }
 
@@ -493,6 +510,12 @@ pub fn human_summary(r: &RunResult) -> String {
                 parts.push(format!(
                     "{} webhook digest(s) undelivered",
                     r.webhooks.failed
+                ));
+            }
+            if r.log_analytics.rows_failed > 0 {
+                parts.push(format!(
+                    "{} row(s) not sent to Log Analytics",
+                    r.log_analytics.rows_failed
                 ));
             }
             if parts.is_empty() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::Bytes;
-use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::Method;
 use serde::Serialize;
 use url::Url;
@@ -164,6 +164,23 @@ impl ArmClient {
         body: Option<&[u8]>,
         paced: bool,
     ) -> Result<Bytes, CallError> {
+        self.call_encoded(table, method, url, scope, body, None, paced)
+            .await
+    }
+
+    /// [`ArmClient::call`] with a `Content-Encoding` for the body (`gzip`: the body is
+    /// already compressed; the Logs Ingestion API takes it so).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn call_encoded(
+        &self,
+        table: &str,
+        method: Method,
+        url: &Url,
+        scope: &str,
+        body: Option<&[u8]>,
+        content_encoding: Option<&'static str>,
+        paced: bool,
+    ) -> Result<Bytes, CallError> {
         let what = format!("{method} {}", url.path());
         let fail = |status: Option<u16>, code: Option<String>, reason: String| CallError {
             what: what.clone(),
@@ -198,6 +215,9 @@ impl ArmClient {
                         .bearer_auth(token.expose());
                     if let Some(b) = body {
                         rb = rb.header(CONTENT_TYPE, "application/json").body(b.to_vec());
+                    }
+                    if let Some(enc) = content_encoding {
+                        rb = rb.header(CONTENT_ENCODING, enc);
                     }
                     self.stats.update(table, |t| t.requests += 1);
                     match rb.send().await {

@@ -10,6 +10,7 @@
 //! | [`owners`] | `--owner-tag` | `[owners]` `tag_keys`, `subscriptions`, `fallback` |
 //! | [`mail`] | `--smtp`, `--mail-from`, `--admin`, ... | `[mail]` |
 //! | [`azure`] | `--auth`, `--cloud`, `--subscription`, ... | `[azure]` |
+//! | [`log_analytics`] | `--log-analytics`, `--dcr-id`, `--stream` | `[log_analytics]` |
 //! | [`schedule`] | `--cron`, `--timezone`, `--no-run-missed`, `--shutdown-grace` | `[schedule]` |
 //!
 //! `--config`, `--now`, `--run-id` and `--backfill` are about one run and have no key.
@@ -25,6 +26,7 @@
 //! those modules never depend on this one.
 pub mod azure;
 pub mod document;
+pub mod log_analytics;
 pub mod mail;
 pub mod outputs;
 pub mod owners;
@@ -78,6 +80,8 @@ pub struct RunArgs {
     pub azure: azure::AzureArgs,
     #[command(flatten)]
     pub webhooks: webhooks::WebhooksArgs,
+    #[command(flatten)]
+    pub log_analytics: log_analytics::LogAnalyticsArgs,
 }
 
 /// The configuration file, section by section. Every key is optional.
@@ -90,10 +94,18 @@ pub struct ConfigFile {
     pub azure: azure::AzureFile,
     pub schedule: schedule::ScheduleFile,
     pub webhooks: webhooks::WebhooksFile,
+    pub log_analytics: log_analytics::LogAnalyticsFile,
 }
 
 /// The tables of the file, each a section's.
-const TABLES: [&str; 5] = ["owners", "mail", "azure", "schedule", "webhooks"];
+const TABLES: [&str; 6] = [
+    "owners",
+    "mail",
+    "azure",
+    "schedule",
+    "webhooks",
+    "log_analytics",
+];
 
 impl ConfigFile {
     /// Reads `text` section by section: the problems found (syntax, unknown keys,
@@ -113,6 +125,7 @@ impl ConfigFile {
             azure: doc.table_section("azure", out),
             schedule: doc.table_section("schedule", out),
             webhooks: doc.table_section("webhooks", out),
+            log_analytics: doc.table_section("log_analytics", out),
         };
         if doc.syntax_errors {
             // Past a syntax error keys may be misread (after a broken `[mail` header,
@@ -144,6 +157,8 @@ pub struct Settings {
     pub mail: crate::mail::MailSettings,
     pub azure: crate::azure::AzureSettings,
     pub webhooks: crate::webhook::WebhookSettings,
+    /// `None`: no Log Analytics delivery.
+    pub log_analytics: Option<crate::log_analytics::LogAnalyticsSettings>,
 }
 
 /// The file (when there is one) read, with the problems found reading it.
@@ -322,6 +337,16 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         w.ca_cert = azure.as_ref().and_then(|a| a.ca_cert.clone());
         w
     });
+    // Log Analytics uses the run's credential chain, cloud and CA.
+    let log_analytics =
+        log_analytics::resolve(&args.log_analytics, &file.log_analytics, out).map(|l| {
+            l.map(|mut l| {
+                if let Some(a) = &azure {
+                    l.azure = a.clone();
+                }
+                l
+            })
+        });
     // Graph mail uses the run's endpoint, credential chain and CA.
     let mail = mail.map(|mut m| {
         if let (crate::mail::Transport::Graph(g), Some(a)) = (&mut m.transport, &azure) {
@@ -350,6 +375,7 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         mail: mail?,
         azure: azure?,
         webhooks: webhooks?,
+        log_analytics: log_analytics?,
     })
 }
 

@@ -340,7 +340,8 @@ fn resend_takes_mail_and_lock_wait_from_the_file() {
 
 /// Flags whose key is not their name with `_` for `-` (the README lists them as
 /// "`--flag` (`key`)"), and flags with no key.
-const RENAMED: [(&str, &str); 18] = [
+const RENAMED: [(&str, &str); 19] = [
+    ("--log-analytics", "log_analytics.endpoint"),
     ("--owner-tag", "owners.tag_keys"),
     ("--webhook", "webhooks.urls"),
     ("--webhook-format", "webhooks.format"),
@@ -399,6 +400,11 @@ fn every_flag_has_the_key_of_its_name_or_a_documented_one() {
             longs::<webhooks::WebhooksArgs>(),
             "webhooks.",
             document::field_names::<webhooks::WebhooksFile>(),
+        ),
+        (
+            longs::<log_analytics::LogAnalyticsArgs>(),
+            "log_analytics.",
+            document::field_names::<log_analytics::LogAnalyticsFile>(),
         ),
         (
             longs::<azure::AzureArgs>(),

@@ -79,10 +79,27 @@ VALID = {
         },
         "webhooks": {"enabled": True, "existingSecret": "audit-webhooks", "existingSecretKey": "urls"},
     },
+    "log-analytics": {
+        "config": {
+            "log_analytics": {
+                "endpoint": "https://aks-audit-dce.westeurope-1.ingest.monitor.azure.com",
+                "dcr_id": "dcr-00112233445566778899aabbccddeeff",
+                "stream": "Custom-AksIdentityAudit",
+                "retries": 2,
+            }
+        },
+    },
     "ca-bundle-secret": {
         "caBundle": {"secret": "corp-ca", "key": "2025", "smtp": False},
         "config": {"mail": {"smtp_ca_cert": "/etc/ssl/certs/ca-certificates.crt"}},
     },
+}
+
+# A valid [log_analytics] table, for the invalid variants below.
+LA = {
+    "endpoint": "https://aks-audit-dce.westeurope-1.ingest.monitor.azure.com",
+    "dcr_id": "dcr-00112233445566778899aabbccddeeff",
+    "stream": "Custom-AksIdentityAudit",
 }
 
 # Value sets that must be rejected at install time, with the key the error names.
@@ -107,6 +124,23 @@ INVALID = {
         "/config/webhooks",
     ),
     "webhooks.format not a format": ({"config": {"webhooks": {"format": "discord"}}}, "/config/webhooks/format"),
+    "log_analytics dcr_id is a resource id": (
+        {"config": {"log_analytics": {**LA, "dcr_id": "/subscriptions/x/providers/Microsoft.Insights/dataCollectionRules/aks"}}},
+        "/config/log_analytics/dcr_id",
+    ),
+    "log_analytics stream is a table name": (
+        {"config": {"log_analytics": {**LA, "stream": "AksIdentityAudit_CL"}}},
+        "/config/log_analytics/stream",
+    ),
+    "log_analytics endpoint over http": (
+        {"config": {"log_analytics": {**LA, "endpoint": "http://dce.example.com"}}},
+        "/config/log_analytics/endpoint",
+    ),
+    "log_analytics without a stream": (
+        {"config": {"log_analytics": {k: v for k, v in LA.items() if k != "stream"}}},
+        "/config/log_analytics",
+    ),
+    "log_analytics unknown key": ({"config": {"log_analytics": {**LA, "table": "x"}}}, "/config/log_analytics"),
     "webhooks enabled without URLs": ({"webhooks": {"enabled": True}}, "/webhooks"),
     "webhook URL over http": ({"webhooks": {"urls": ["http://hooks.slack.com/services/T/B/x"]}}, "/webhooks/urls/0"),
     "webhooks unknown key": ({"webhooks": {"url": "https://x"}}, "/webhooks"),

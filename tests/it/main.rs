@@ -5,6 +5,7 @@ mod emulator;
 mod faults;
 mod graph_mail;
 mod live;
+mod log_analytics;
 mod mail;
 mod migration;
 mod nightly;
