@@ -25,6 +25,8 @@ pub struct RunResult {
     pub mail: crate::mail::Delivery,
     /// Teams / Slack digests posted and failed.
     pub webhooks: crate::webhook::Outcome,
+    /// What the Blob Storage upload did.
+    pub upload: crate::upload::Outcome,
 }
 
 /// The default output folder: `reports/<UTC timestamp>/`.
@@ -332,6 +334,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
 
     crash_point("after-reports");
 
+    // 4b. Upload to Blob Storage: before mail (so mail could point at it), never
+    // holding it back: a failure is counted, the run goes on.
+    let upload = match &settings.upload {
+        Some(u) => crate::upload::upload(&out_dir, &run_id, u).await,
+        None => crate::upload::Outcome::default(),
+    };
+
     // 5. Outbox: every message on disk (fsync) before history moves on.
     let skip = |to: &lettre::Address| {
         ledger
@@ -403,7 +412,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
 
     // 9. Summarise.
     let mut exit_code = exit_code(&report, settings.fail_on);
-    if mail.undelivered > 0 || mail.unmarked > 0 || earlier_undelivered > 0 || webhooks.failed > 0 {
+    if mail.undelivered > 0 || mail.unmarked > 0 || earlier_undelivered > 0 || webhooks.failed > 0
+        || upload.failed > 0
+    {
         exit_code = Exit::Gaps;
     }
     let s = &report.summary;
@@ -424,6 +435,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         mail_already_sent = mail.already_sent,
         webhooks_sent = webhooks.sent,
         webhooks_failed = webhooks.failed,
+        uploaded = upload.uploaded,
+        upload_failed = upload.failed,
         collect_ms = collected.as_millis() as u64,
         classify_ms = (classified - collected).as_millis() as u64,
         report_ms = (reported - classified).as_millis() as u64,
@@ -445,6 +458,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         exit_code,
         mail,
         webhooks,
+        upload,
     })
 }
 
@@ -480,6 +494,12 @@ pub fn human_summary(r: &RunResult) -> String {
                 parts.push(format!(
                     "{} sent message(s) not moved to sent/",
                     r.mail.unmarked
+                ));
+            }
+            if r.upload.failed > 0 {
+                parts.push(format!(
+                    "{} report file(s) not uploaded",
+                    r.upload.failed
                 ));
             }
             if r.webhooks.failed > 0 {

@@ -31,6 +31,7 @@ pub mod owners;
 pub mod problem;
 pub mod schedule;
 pub mod source;
+pub mod upload;
 pub mod webhooks;
 
 use std::path::{Path, PathBuf};
@@ -78,6 +79,8 @@ pub struct RunArgs {
     pub azure: azure::AzureArgs,
     #[command(flatten)]
     pub webhooks: webhooks::WebhooksArgs,
+    #[command(flatten)]
+    pub upload: upload::UploadArgs,
 }
 
 /// The configuration file, section by section. Every key is optional.
@@ -90,6 +93,7 @@ pub struct ConfigFile {
     pub azure: azure::AzureFile,
     pub schedule: schedule::ScheduleFile,
     pub webhooks: webhooks::WebhooksFile,
+    pub upload: upload::UploadFile,
 }
 
 /// The tables of the file, each a section's.
@@ -103,6 +107,7 @@ impl ConfigFile {
         let mut root_keys: Vec<&str> = TABLES.to_vec();
         root_keys.extend(document::field_names::<source::SourceFile>());
         root_keys.extend(document::field_names::<outputs::OutputsFile>());
+        root_keys.extend(document::field_names::<upload::UploadFile>());
         root_keys.sort_unstable();
         doc.unknown_root_keys(&root_keys, out);
         let file = ConfigFile {
@@ -113,6 +118,7 @@ impl ConfigFile {
             azure: doc.table_section("azure", out),
             schedule: doc.table_section("schedule", out),
             webhooks: doc.table_section("webhooks", out),
+            upload: doc.root_section(out),
         };
         if doc.syntax_errors {
             // Past a syntax error keys may be misread (after a broken `[mail` header,
@@ -144,6 +150,8 @@ pub struct Settings {
     pub mail: crate::mail::MailSettings,
     pub azure: crate::azure::AzureSettings,
     pub webhooks: crate::webhook::WebhookSettings,
+    /// `--upload`: reports to Azure Blob Storage.
+    pub upload: Option<crate::upload::UploadSettings>,
 }
 
 /// The file (when there is one) read, with the problems found reading it.
@@ -322,6 +330,14 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         w.ca_cert = azure.as_ref().and_then(|a| a.ca_cert.clone());
         w
     });
+    // The upload uses the run's credential chain, CA and request settings.
+    let upload = upload::resolve(&args.upload, &file.upload, out).map(|mut u| {
+        if let Some(a) = &azure {
+            u.max_attempts = a.max_attempts;
+            u.azure = a.clone();
+        }
+        u
+    });
     // Graph mail uses the run's endpoint, credential chain and CA.
     let mail = mail.map(|mut m| {
         if let (crate::mail::Transport::Graph(g), Some(a)) = (&mut m.transport, &azure) {
@@ -350,6 +366,7 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         mail: mail?,
         azure: azure?,
         webhooks: webhooks?,
+        upload,
     })
 }
 
