@@ -284,6 +284,17 @@ impl Uploader {
     }
 }
 
+/// What to do about the refusals an operator can fix.
+fn hint(e: String) -> String {
+    if e.contains("ContainerNotFound") {
+        format!("{e}; create the container first (the least-privilege role, Storage Blob Data Contributor on the container, cannot create it)")
+    } else if e.contains("AuthorizationPermissionMismatch") || e.contains("AuthorizationFailure") {
+        format!("{e}; grant the job's identity Storage Blob Data Contributor on the container (README \"Reports in Azure Blob Storage\")")
+    } else {
+        e
+    }
+}
+
 /// Uploads every report file of `out_dir` under `<prefix>/<run_id>/` and then
 /// `<prefix>/latest/`. Never fails: problems are logged and counted.
 pub async fn upload(out_dir: &Path, run_id: &str, s: &UploadSettings) -> Outcome {
@@ -344,6 +355,7 @@ pub async fn upload(out_dir: &Path, run_id: &str, s: &UploadSettings) -> Outcome
             let blob = s.target.blob_name(dir, &name);
             let url = s.target.blob_url(&blob);
             if let Err(e) = up.put(&url, &bytes, ctype).await {
+                let e = hint(e);
                 tracing::error!(blob = %blob, container = %s.target.container, error = %e, "upload: report file not uploaded");
                 ok = false;
                 // `latest/` keeps the previous run's file rather than a newer one of a

@@ -11,6 +11,7 @@ mod nightly;
 mod report;
 mod robustness;
 mod sdk;
+mod upload;
 mod security;
 mod support;
 mod webhooks;
