@@ -347,7 +347,18 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
             .as_ref()
             .is_some_and(|l| lock(l).accepted(&run_id, to.as_ref()))
     };
-    let prepared = crate::mail::prepare(&report, &out_dir, &settings.mail, &skip);
+    let linked;
+    let mail_settings = match &upload.links {
+        Some(l) => {
+            linked = crate::mail::MailSettings {
+                report_links: Some(l.clone()),
+                ..settings.mail.clone()
+            };
+            &linked
+        }
+        None => &settings.mail,
+    };
+    let prepared = crate::mail::prepare(&report, &out_dir, mail_settings, &skip);
     if let Some(l) = &ledger {
         lock(l).append(Entry::Outbox {
             run_id: run_id.clone(),

@@ -172,6 +172,8 @@ pub fn content_type(name: &str) -> &'static str {
 #[derive(Debug, Clone)]
 pub struct UploadSettings {
     pub target: Target,
+    /// `--upload-base-url`: where the container's root is served to readers.
+    pub base_url: Option<Url>,
     /// The run's endpoints, credential chain and CA (`config::settings` fills it).
     pub azure: AzureSettings,
     /// Put Blob up to this size; larger files in blocks of this size.
@@ -188,8 +190,9 @@ pub struct Outcome {
     pub uploaded: usize,
     /// Report files not uploaded (under either name).
     pub failed: usize,
-    /// The URL of this run's `report.html` when it was uploaded.
-    pub report_url: Option<Url>,
+    /// Where readers find this run's files (`<base>/<prefix>/<run id>/`): only with
+    /// `--upload-base-url` and every file uploaded.
+    pub links: Option<Url>,
 }
 
 /// The report files of `out_dir`: its regular files (the outbox folder and anything
@@ -209,6 +212,20 @@ pub fn report_files(out_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
+}
+
+/// `<base>/<prefix>/<run id>/`.
+pub fn run_folder_url(base: &Url, target: &Target, run_id: &str) -> Option<Url> {
+    let mut u = base.clone();
+    {
+        let mut segs = u.path_segments_mut().ok()?;
+        segs.pop_if_empty();
+        for s in target.prefix.split('/').filter(|s| !s.is_empty()) {
+            segs.push(s);
+        }
+        segs.push(run_id).push("");
+    }
+    Some(u)
 }
 
 /// The block id of block `i` (same length for every block, as the service requires).
@@ -365,12 +382,12 @@ pub async fn upload(out_dir: &Path, run_id: &str, s: &UploadSettings) -> Outcome
         }
         if ok {
             o.uploaded += 1;
-            if name == "report.html" {
-                o.report_url = Some(s.target.blob_url(&s.target.blob_name(run_id, &name)));
-            }
         } else {
             o.failed += 1;
         }
+    }
+    if o.failed == 0 {
+        o.links = s.base_url.as_ref().and_then(|b| run_folder_url(b, &s.target, run_id));
     }
     let st = up.client.stats.snapshot();
     let (requests, retries) = st
@@ -434,6 +451,17 @@ mod tests {
             let e = Target::parse(raw).unwrap_err();
             assert!(e.contains(says), "{raw}: {e}");
         }
+    }
+
+    #[test]
+    fn links_join_the_base_the_prefix_and_the_run_id() {
+        let t = Target::parse("https://a.blob.core.windows.net/$web/aks/prod").unwrap();
+        let base = Url::parse("https://a.z6.web.core.windows.net/").unwrap();
+        let u = run_folder_url(&base, &t, "2026-01-15T0600Z").unwrap();
+        assert_eq!(
+            u.join("report.html").unwrap().as_str(),
+            "https://a.z6.web.core.windows.net/aks/prod/2026-01-15T0600Z/report.html"
+        );
     }
 
     #[test]

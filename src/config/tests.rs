@@ -394,6 +394,11 @@ fn every_flag_has_the_key_of_its_name_or_a_documented_one() {
             document::field_names::<mail::MailFile>(),
         ),
         (
+            longs::<upload::UploadArgs>(),
+            "",
+            document::field_names::<upload::UploadFile>(),
+        ),
+        (
             longs::<webhooks::WebhooksArgs>(),
             "webhooks.",
             document::field_names::<webhooks::WebhooksFile>(),
