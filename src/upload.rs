@@ -228,6 +228,15 @@ pub fn run_folder_url(base: &Url, target: &Target, run_id: &str) -> Option<Url> 
     Some(u)
 }
 
+/// Test hook: `AKS_AUDIT_TEST_UPLOAD_BLOCK_BYTES=N` puts files over N bytes in blocks
+/// of N (the report files of a test are far below the 4 MiB of a real run).
+fn test_block_size() -> Option<usize> {
+    std::env::var("AKS_AUDIT_TEST_UPLOAD_BLOCK_BYTES")
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// The block id of block `i` (same length for every block, as the service requires).
 pub fn block_id(i: usize) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("block-{i:06}"))
@@ -341,7 +350,7 @@ pub async fn upload(out_dir: &Path, run_id: &str, s: &UploadSettings) -> Outcome
                 },
                 stats: stats::StatsHandle::default(),
             },
-            block_size: s.block_size.max(1),
+            block_size: test_block_size().unwrap_or(s.block_size).max(1),
         })
     }
     .await;

@@ -185,6 +185,17 @@ async fn download(a: &Azurite, ca_pem: &str, blob: &str) -> Vec<u8> {
 /// `run` over the mail-owners fixture, mailing through `emu`'s Graph, uploading to
 /// `upload`, trusting `bundle` (the emulator's CA and Azurite's).
 async fn audit(emu: &Emu, bundle: &Path, out: &Path, run_id: &str, upload: &str) -> Output {
+    audit_env(emu, bundle, out, run_id, upload, &[]).await
+}
+
+async fn audit_env(
+    emu: &Emu,
+    bundle: &Path,
+    out: &Path,
+    run_id: &str,
+    upload: &str,
+    env: &[(&str, &str)],
+) -> Output {
     let url = emu.emu.url();
     let mut c = bin();
     c.args(["--log-format", "json", "run", "--inventory"])
@@ -209,6 +220,9 @@ async fn audit(emu: &Emu, bundle: &Path, out: &Path, run_id: &str, upload: &str)
     }
     c.env("AZURE_CLIENT_ID", "auditor")
         .env("AZURE_CLIENT_SECRET", SECRET);
+    for (k, v) in env {
+        c.env(k, v);
+    }
     tokio::task::spawn_blocking(move || c.output().unwrap())
         .await
         .unwrap()
@@ -342,4 +356,60 @@ async fn a_sas_in_the_upload_url_is_refused_without_showing_it() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("--upload"), "{err}");
     assert!(!err.contains("TOPSECRETSIG"), "{err}");
+}
+
+/// The committed block ids of `blob` (Get Block List).
+async fn committed_blocks(a: &Azurite, ca_pem: &str, blob: &str) -> Vec<String> {
+    let r = client(ca_pem)
+        .get(format!(
+            "{}/{blob}?comp=blocklist&blocklisttype=committed",
+            a.container_url()
+        ))
+        .bearer_auth(test_token())
+        .header("x-ms-version", "2025-01-05")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{blob}");
+    let xml = r.text().await.unwrap();
+    xml.split("<Name>")
+        .skip(1)
+        .map(|s| s.split("</Name>").next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_files_go_in_blocks_and_a_retried_run_re_puts_them_without_duplicating() {
+    let s = setup().await;
+    let upload = s.azurite.container_url();
+    let env = [("AKS_AUDIT_TEST_UPLOAD_BLOCK_BYTES", "4096")];
+    let out = s.emu.out("out");
+    let o = audit_env(&s.emu, &s.bundle, &out, "run-1", &upload, &env).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let local = std::fs::read(out.join("report.html")).unwrap();
+    assert!(local.len() > 2 * 4096, "report.html is {} bytes", local.len());
+    let want_blocks = local.len().div_ceil(4096);
+    for blob in ["run-1/report.html", "latest/report.html"] {
+        assert_eq!(download(&s.azurite, &s.ca_pem, blob).await, local, "{blob}");
+        let blocks = committed_blocks(&s.azurite, &s.ca_pem, blob).await;
+        assert_eq!(blocks.len(), want_blocks, "{blob}: {blocks:?}");
+    }
+    let ctype = list(&s.azurite, &s.ca_pem)
+        .await
+        .into_iter()
+        .find(|(n, _)| n == "run-1/report.html")
+        .unwrap()
+        .1;
+    assert_eq!(ctype, "text/html; charset=utf-8");
+    // The same run id again (a retried Kubernetes Job): the same block ids re-put and
+    // committed; the blob is the new file, not the old one with blocks appended.
+    std::fs::remove_dir_all(&out).unwrap();
+    let o = audit_env(&s.emu, &s.bundle, &out, "run-1", &upload, &env).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let again = std::fs::read(out.join("report.html")).unwrap();
+    assert_eq!(download(&s.azurite, &s.ca_pem, "run-1/report.html").await, again);
+    assert_eq!(
+        committed_blocks(&s.azurite, &s.ca_pem, "run-1/report.html").await.len(),
+        again.len().div_ceil(4096)
+    );
 }
