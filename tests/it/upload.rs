@@ -413,3 +413,70 @@ async fn large_files_go_in_blocks_and_a_retried_run_re_puts_them_without_duplica
         again.len().div_ceil(4096)
     );
 }
+
+/// A TCP proxy to `port` that drops the first `drop_first` connections as soon as they
+/// are accepted (a connection reset before any reply) and forwards the others
+/// byte for byte (TLS passes through to Azurite).
+async fn dropping_proxy(port: u16, drop_first: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let p = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = l.accept().await {
+            if counter.fetch_add(1, Ordering::SeqCst) < drop_first {
+                drop(inbound);
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Ok(mut up) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut up).await;
+                }
+            });
+        }
+    });
+    (p, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropped_connections_are_retried_and_the_upload_completes() {
+    let s = setup().await;
+    let (port, seen) = dropping_proxy(s.azurite.port, 2).await;
+    let upload = format!("https://127.0.0.1:{port}/{ACCOUNT}/{CONTAINER}");
+    let out = s.emu.out("out");
+    // Three attempts: the two dropped connections cost the first file two retries.
+    let o = {
+        let url = s.emu.emu.url();
+        let mut cmd = bin();
+        cmd.args(["--log-format", "json", "run", "--inventory"])
+            .arg(support::fixture("mail-owners"))
+            .arg("--out")
+            .arg(&out)
+            .args(["--no-email", "--authority-host", &url, "--graph-endpoint", &url])
+            .arg("--ca-cert")
+            .arg(&s.bundle)
+            .args(["--auth", "client-secret", "--tenant-id", "tenant-1"])
+            .args(["--run-id", "run-1", "--max-attempts", "3", "--upload", &upload])
+            .env("AZURE_CLIENT_ID", "auditor")
+            .env("AZURE_CLIENT_SECRET", SECRET)
+            .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+            .env_remove("IDENTITY_ENDPOINT");
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    };
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(seen.load(std::sync::atomic::Ordering::SeqCst) > 2);
+    let finished = err
+        .lines()
+        .find(|l| l.contains("upload finished"))
+        .expect("upload finished line");
+    let v: serde_json::Value = serde_json::from_str(finished).unwrap();
+    assert_eq!(v["retries"], 2, "{finished}");
+    assert_eq!(v["failed"], 0, "{finished}");
+    let files = report_files(&out);
+    assert_eq!(v["uploaded"], files.len(), "{finished}");
+    assert_eq!(list(&s.azurite, &s.ca_pem).await.len(), 2 * files.len());
+}
