@@ -347,18 +347,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
             .as_ref()
             .is_some_and(|l| lock(l).accepted(&run_id, to.as_ref()))
     };
-    let linked;
-    let mail_settings = match &upload.links {
-        Some(l) => {
-            linked = crate::mail::MailSettings {
-                report_links: Some(l.clone()),
-                ..settings.mail.clone()
-            };
-            &linked
-        }
-        None => &settings.mail,
-    };
-    let prepared = crate::mail::prepare(&report, &out_dir, mail_settings, &skip);
+    let mail_settings = crate::upload::with_links(&settings.mail, &upload);
+    let prepared = crate::mail::prepare(&report, &out_dir, &mail_settings, &skip);
     if let Some(l) = &ledger {
         lock(l).append(Entry::Outbox {
             run_id: run_id.clone(),
@@ -423,7 +413,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
 
     // 9. Summarise.
     let mut exit_code = exit_code(&report, settings.fail_on);
-    if mail.undelivered > 0 || mail.unmarked > 0 || earlier_undelivered > 0 || webhooks.failed > 0
+    if mail.undelivered > 0
+        || mail.unmarked > 0
+        || earlier_undelivered > 0
+        || webhooks.failed > 0
         || upload.failed > 0
     {
         exit_code = Exit::Gaps;
@@ -508,10 +501,7 @@ pub fn human_summary(r: &RunResult) -> String {
                 ));
             }
             if r.upload.failed > 0 {
-                parts.push(format!(
-                    "{} report file(s) not uploaded",
-                    r.upload.failed
-                ));
+                parts.push(format!("{} report file(s) not uploaded", r.upload.failed));
             }
             if r.webhooks.failed > 0 {
                 parts.push(format!(

@@ -112,7 +112,10 @@ impl Target {
             (None, &segs[..])
         };
         let Some((container, prefix)) = rest.split_first() else {
-            return Err("names no container: give https://ACCOUNT.blob.core.windows.net/CONTAINER[/prefix]".into());
+            return Err(
+                "names no container: give https://ACCOUNT.blob.core.windows.net/CONTAINER[/prefix]"
+                    .into(),
+            );
         };
         if !valid_container(container) {
             return Err(format!(
@@ -195,6 +198,20 @@ pub struct Outcome {
     pub links: Option<Url>,
 }
 
+/// The run's mail settings, with the uploaded run folder to link when there is one.
+pub fn with_links<'a>(
+    mail: &'a crate::mail::MailSettings,
+    o: &Outcome,
+) -> std::borrow::Cow<'a, crate::mail::MailSettings> {
+    match &o.links {
+        Some(l) => std::borrow::Cow::Owned(crate::mail::MailSettings {
+            report_links: Some(l.clone()),
+            ..mail.clone()
+        }),
+        None => std::borrow::Cow::Borrowed(mail),
+    }
+}
+
 /// The report files of `out_dir`: its regular files (the outbox folder and anything
 /// else that is not a plain file stays out), sorted by name.
 pub fn report_files(out_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -261,13 +278,24 @@ struct Uploader {
 
 impl Uploader {
     async fn put(&self, url: &Url, bytes: &[u8], ctype: &str) -> Result<(), String> {
-        let common = [("x-ms-version", API_VERSION), ("x-ms-blob-content-type", ctype)];
+        let common = [
+            ("x-ms-version", API_VERSION),
+            ("x-ms-blob-content-type", ctype),
+        ];
         if bytes.len() <= self.block_size {
             let mut h = common.to_vec();
             h.push(("x-ms-blob-type", "BlockBlob"));
             return self
                 .client
-                .call_with(TABLE, Method::PUT, url, STORAGE_SCOPE, Some((bytes, ctype)), &h, false)
+                .call_with(
+                    TABLE,
+                    Method::PUT,
+                    url,
+                    STORAGE_SCOPE,
+                    Some((bytes, ctype)),
+                    &h,
+                    false,
+                )
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string());
@@ -396,7 +424,10 @@ pub async fn upload(out_dir: &Path, run_id: &str, s: &UploadSettings) -> Outcome
         }
     }
     if o.failed == 0 {
-        o.links = s.base_url.as_ref().and_then(|b| run_folder_url(b, &s.target, run_id));
+        o.links = s
+            .base_url
+            .as_ref()
+            .and_then(|b| run_folder_url(b, &s.target, run_id));
     }
     let st = up.client.stats.snapshot();
     let (requests, retries) = st
@@ -422,7 +453,8 @@ mod tests {
 
     #[test]
     fn account_urls_and_path_style_urls_parse() {
-        let t = Target::parse("https://contosoaudit.blob.core.windows.net/reports/aks/prod").unwrap();
+        let t =
+            Target::parse("https://contosoaudit.blob.core.windows.net/reports/aks/prod").unwrap();
         assert_eq!(
             t.container.as_str(),
             "https://contosoaudit.blob.core.windows.net/reports/"
@@ -451,7 +483,10 @@ mod tests {
             ("http://a.blob.core.windows.net/reports", "https"),
             ("https://a.blob.core.windows.net/", "no container"),
             ("https://a.blob.core.windows.net/Reports", "container name"),
-            ("https://a.blob.core.windows.net/re--ports", "container name"),
+            (
+                "https://a.blob.core.windows.net/re--ports",
+                "container name",
+            ),
             ("https://example.com/reports", "not a Blob endpoint"),
             ("https://127.0.0.1:10000/", "path-style"),
             ("https://127.0.0.1:10000/devstoreaccount1", "no container"),
@@ -487,7 +522,14 @@ mod tests {
         assert_ne!(block_id(0), block_id(1));
         assert_eq!(block_id(3).len(), block_id(999_999).len());
         let x = block_list_xml(2);
-        assert!(x.contains(&format!("<Latest>{}</Latest><Latest>{}</Latest>", block_id(0), block_id(1))), "{x}");
+        assert!(
+            x.contains(&format!(
+                "<Latest>{}</Latest><Latest>{}</Latest>",
+                block_id(0),
+                block_id(1)
+            )),
+            "{x}"
+        );
     }
 
     #[test]

@@ -77,7 +77,10 @@ fn render_storage_xml(text: &str) -> Option<String> {
     }
     let code = inner("Code")?;
     match inner("Message") {
-        Some(m) => Some(format!("{code}: {}", m.lines().next().unwrap_or_default().trim())),
+        Some(m) => Some(format!(
+            "{code}: {}",
+            m.lines().next().unwrap_or_default().trim()
+        )),
         None => Some(code),
     }
 }

@@ -45,7 +45,10 @@ fn base_url(raw: &str) -> Result<url::Url, String> {
         return Err(format!("`{raw}` must be an http(s) URL"));
     }
     if u.query().is_some() {
-        return Err("must not have a query string (a SAS would go into every mail); the value is not shown".into());
+        return Err(
+            "must not have a query string (a SAS would go into every mail); the value is not shown"
+                .into(),
+        );
     }
     if !u.path().ends_with('/') {
         let p = format!("{}/", u.path());
@@ -61,7 +64,11 @@ const UPLOAD: Names = Names {
 
 /// Flag over file. `None` when there is no upload or the URL is wrong (a problem).
 /// The Azure settings are the run's (`config::settings` fills them in).
-pub fn resolve(args: &UploadArgs, file: &UploadFile, out: &mut Vec<Problem>) -> Option<UploadSettings> {
+pub fn resolve(
+    args: &UploadArgs,
+    file: &UploadFile,
+    out: &mut Vec<Problem>,
+) -> Option<UploadSettings> {
     let target = pick(
         out,
         UPLOAD,

@@ -11,7 +11,7 @@ mod nightly;
 mod report;
 mod robustness;
 mod sdk;
-mod upload;
 mod security;
 mod support;
+mod upload;
 mod webhooks;

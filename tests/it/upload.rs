@@ -203,12 +203,24 @@ async fn audit_env(
         .arg("--out")
         .arg(out)
         .args(["--allowed-domain", "contoso.com", "--admin", ADMIN])
-        .args(["--mail-via", "graph", "--mail-from", "AKS audit <aks-audit@contoso.com>"])
+        .args([
+            "--mail-via",
+            "graph",
+            "--mail-from",
+            "AKS audit <aks-audit@contoso.com>",
+        ])
         .args(["--graph-endpoint", &url, "--authority-host", &url])
         .arg("--ca-cert")
         .arg(bundle)
         .args(["--auth", "client-secret", "--tenant-id", "tenant-1"])
-        .args(["--run-id", run_id, "--max-attempts", "2", "--upload", upload]);
+        .args([
+            "--run-id",
+            run_id,
+            "--max-attempts",
+            "2",
+            "--upload",
+            upload,
+        ]);
     for k in [
         "AZURE_FEDERATED_TOKEN_FILE",
         "AZURE_AUTHORITY_HOST",
@@ -304,7 +316,12 @@ async fn every_report_file_goes_under_the_run_id_and_latest_with_its_content_typ
         }
     }
     assert_eq!(blobs.len(), 2 * files.len(), "{blobs:?}");
-    let html = download(&s.azurite, &s.ca_pem, &format!("{PREFIX}/run-1/report.html")).await;
+    let html = download(
+        &s.azurite,
+        &s.ca_pem,
+        &format!("{PREFIX}/run-1/report.html"),
+    )
+    .await;
     assert_eq!(html, std::fs::read(out.join("report.html")).unwrap());
     // Mail went out too.
     let (msgs, _) = s.emu.emu.mail();
@@ -324,7 +341,8 @@ async fn azurite_down_is_exit_3_mail_still_goes_and_the_next_run_uploads() {
     assert_no_token(&o);
     let (msgs, _) = s.emu.emu.mail();
     assert!(
-        msgs.iter().any(|m| m["message"]["toRecipients"][0]["emailAddress"]["address"] == ADMIN),
+        msgs.iter()
+            .any(|m| m["message"]["toRecipients"][0]["emailAddress"]["address"] == ADMIN),
         "the admin mail was not sent while Blob Storage was down"
     );
 
@@ -339,10 +357,16 @@ async fn azurite_down_is_exit_3_mail_still_goes_and_the_next_run_uploads() {
     for f in &files {
         for dir in ["run-2", "latest"] {
             let name = format!("{dir}/{f}");
-            assert!(blobs.iter().any(|(n, _)| *n == name), "{name} missing: {blobs:?}");
+            assert!(
+                blobs.iter().any(|(n, _)| *n == name),
+                "{name} missing: {blobs:?}"
+            );
         }
     }
-    assert!(!blobs.iter().any(|(n, _)| n.starts_with("run-1/")), "{blobs:?}");
+    assert!(
+        !blobs.iter().any(|(n, _)| n.starts_with("run-1/")),
+        "{blobs:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -387,7 +411,11 @@ async fn large_files_go_in_blocks_and_a_retried_run_re_puts_them_without_duplica
     let o = audit_env(&s.emu, &s.bundle, &out, "run-1", &upload, &env).await;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let local = std::fs::read(out.join("report.html")).unwrap();
-    assert!(local.len() > 2 * 4096, "report.html is {} bytes", local.len());
+    assert!(
+        local.len() > 2 * 4096,
+        "report.html is {} bytes",
+        local.len()
+    );
     let want_blocks = local.len().div_ceil(4096);
     for blob in ["run-1/report.html", "latest/report.html"] {
         assert_eq!(download(&s.azurite, &s.ca_pem, blob).await, local, "{blob}");
@@ -407,9 +435,14 @@ async fn large_files_go_in_blocks_and_a_retried_run_re_puts_them_without_duplica
     let o = audit_env(&s.emu, &s.bundle, &out, "run-1", &upload, &env).await;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let again = std::fs::read(out.join("report.html")).unwrap();
-    assert_eq!(download(&s.azurite, &s.ca_pem, "run-1/report.html").await, again);
     assert_eq!(
-        committed_blocks(&s.azurite, &s.ca_pem, "run-1/report.html").await.len(),
+        download(&s.azurite, &s.ca_pem, "run-1/report.html").await,
+        again
+    );
+    assert_eq!(
+        committed_blocks(&s.azurite, &s.ca_pem, "run-1/report.html")
+            .await
+            .len(),
         again.len().div_ceil(4096)
     );
 }
@@ -417,7 +450,10 @@ async fn large_files_go_in_blocks_and_a_retried_run_re_puts_them_without_duplica
 /// A TCP proxy to `port` that drops the first `drop_first` connections as soon as they
 /// are accepted (a connection reset before any reply) and forwards the others
 /// byte for byte (TLS passes through to Azurite).
-async fn dropping_proxy(port: u16, drop_first: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+async fn dropping_proxy(
+    port: u16,
+    drop_first: usize,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let p = l.local_addr().unwrap().port();
@@ -453,11 +489,24 @@ async fn dropped_connections_are_retried_and_the_upload_completes() {
             .arg(support::fixture("mail-owners"))
             .arg("--out")
             .arg(&out)
-            .args(["--no-email", "--authority-host", &url, "--graph-endpoint", &url])
+            .args([
+                "--no-email",
+                "--authority-host",
+                &url,
+                "--graph-endpoint",
+                &url,
+            ])
             .arg("--ca-cert")
             .arg(&s.bundle)
             .args(["--auth", "client-secret", "--tenant-id", "tenant-1"])
-            .args(["--run-id", "run-1", "--max-attempts", "3", "--upload", &upload])
+            .args([
+                "--run-id",
+                "run-1",
+                "--max-attempts",
+                "3",
+                "--upload",
+                &upload,
+            ])
             .env("AZURE_CLIENT_ID", "auditor")
             .env("AZURE_CLIENT_SECRET", SECRET)
             .env_remove("AZURE_FEDERATED_TOKEN_FILE")

@@ -401,10 +401,16 @@ mod audience_tests {
             .as_str()
             .unwrap()
             .starts_with("https://sts.windows.net/"));
-        let (nbf, exp) = (claims["nbf"].as_u64().unwrap(), claims["exp"].as_u64().unwrap());
+        let (nbf, exp) = (
+            claims["nbf"].as_u64().unwrap(),
+            claims["exp"].as_u64().unwrap(),
+        );
         let now = super::unix_now();
         assert!(nbf <= now && now < exp, "{claims}");
-        assert_ne!(t, super::storage_jwt("app-1", super::STORAGE_AUDIENCE, 3600));
+        assert_ne!(
+            t,
+            super::storage_jwt("app-1", super::STORAGE_AUDIENCE, 3600)
+        );
     }
 
     use super::*;

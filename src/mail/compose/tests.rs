@@ -81,7 +81,16 @@ fn with_the_report_uploaded_the_admin_message_links_what_it_does_not_attach() {
     let from: Mailbox = "audit@contoso.com".parse().unwrap();
     let base = url::Url::parse("https://reports.contoso.com/aks/prod/run-7/").unwrap();
     // 3 MiB fits the 15 MiB budget without links, not the linked one.
-    let m = admin_message(&report, &plan, &admin, &from, dir.path(), false, Some(&base)).unwrap();
+    let m = admin_message(
+        &report,
+        &plan,
+        &admin,
+        &from,
+        dir.path(),
+        false,
+        Some(&base),
+    )
+    .unwrap();
     let text = String::from_utf8_lossy(&m.formatted()).to_string();
     assert!(!text.contains("filename=\"report.html\""));
     assert!(text.contains("filename=\"clusters.csv\""));
