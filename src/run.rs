@@ -336,10 +336,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
 
     // 4b. Upload to Blob Storage: before mail (so mail could point at it), never
     // holding it back: a failure is counted, the run goes on.
+    let upload_started = started.elapsed();
     let upload = match &settings.upload {
         Some(u) => crate::upload::upload(&out_dir, &run_id, u).await,
         None => crate::upload::Outcome::default(),
     };
+    let upload_ms = (started.elapsed() - upload_started).as_millis() as u64;
 
     // 5. Outbox: every message on disk (fsync) before history moves on.
     let skip = |to: &lettre::Address| {
@@ -441,6 +443,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         webhooks_failed = webhooks.failed,
         uploaded = upload.uploaded,
         upload_failed = upload.failed,
+        upload_ms,
         collect_ms = collected.as_millis() as u64,
         classify_ms = (classified - collected).as_millis() as u64,
         report_ms = (reported - classified).as_millis() as u64,

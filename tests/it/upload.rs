@@ -316,6 +316,16 @@ async fn every_report_file_goes_under_the_run_id_and_latest_with_its_content_typ
         }
     }
     assert_eq!(blobs.len(), 2 * files.len(), "{blobs:?}");
+    // The timing, for the record (never asserted).
+    if let Some(l) = stderr(&o).lines().find(|l| l.contains("audit finished")) {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        eprintln!(
+            "upload of {} files x2: {} ms (total {} ms)",
+            files.len(),
+            v["upload_ms"],
+            v["total_ms"]
+        );
+    }
     let html = download(
         &s.azurite,
         &s.ca_pem,
