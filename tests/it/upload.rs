@@ -539,3 +539,80 @@ async fn dropped_connections_are_retried_and_the_upload_completes() {
     assert_eq!(v["uploaded"], files.len(), "{finished}");
     assert_eq!(list(&s.azurite, &s.ca_pem).await.len(), 2 * files.len());
 }
+
+/// With `--upload-base-url` and a report too large for the linked budget (a generated
+/// tenant of 1,000 clusters: report.html ~1.2 MB, the CSVs ~2 MB), the admin's Graph
+/// message attaches at most 2 MiB and links the rest under the base URL.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_mail_links_the_uploaded_files_it_does_not_attach() {
+    let s = setup().await;
+    let inv = crate::live::tenant_dir(4, 1000, 3000);
+    let out = s.emu.out("out");
+    let url = s.emu.emu.url();
+    let upload = format!("{}/{PREFIX}", s.azurite.container_url());
+    let mut c = bin();
+    c.args(["--log-format", "json", "run", "--inventory"])
+        .arg(inv.path())
+        .arg("--out")
+        .arg(&out)
+        .args(["--allowed-domain", "nowhere.invalid", "--admin", ADMIN])
+        .args([
+            "--mail-via",
+            "graph",
+            "--mail-from",
+            "aks-audit@contoso.com",
+        ])
+        .args(["--graph-endpoint", &url, "--authority-host", &url])
+        .arg("--ca-cert")
+        .arg(&s.bundle)
+        .args(["--auth", "client-secret", "--tenant-id", "tenant-1"])
+        .args(["--run-id", "run-9", "--upload", &upload])
+        .args(["--upload-base-url", "https://reports.contoso.com/audit"])
+        .env("AZURE_CLIENT_ID", "auditor")
+        .env("AZURE_CLIENT_SECRET", SECRET)
+        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+        .env_remove("IDENTITY_ENDPOINT");
+    let o = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    let err = stderr(&o);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{err}");
+    assert!(!err.contains("report file not uploaded"), "{err}");
+    let (msgs, _) = s.emu.emu.mail();
+    let admin = msgs
+        .iter()
+        .find(|m| m["message"]["toRecipients"][0]["emailAddress"]["address"] == ADMIN)
+        .expect("the admin's message");
+    let attached: Vec<(&str, usize)> = admin["message"]["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let b = a["contentBytes"].as_str().unwrap();
+            (a["name"].as_str().unwrap(), b.len() / 4 * 3)
+        })
+        .collect();
+    let total: usize = attached.iter().map(|(_, n)| n).sum();
+    assert!(total <= 2 * 1024 * 1024, "{attached:?}");
+    let body = admin["message"]["body"]["content"].as_str().unwrap();
+    let mut linked = 0;
+    for name in [
+        "report.html",
+        "clusters.csv",
+        "findings.csv",
+        "role-assignments.csv",
+    ] {
+        let link = format!("https://reports.contoso.com/audit/{PREFIX}/run-9/{name}");
+        let is_attached = attached.iter().any(|(n, _)| *n == name);
+        assert!(
+            is_attached ^ body.contains(&link),
+            "{name}: attached {is_attached}, linked {}",
+            body.contains(&link)
+        );
+        linked += usize::from(!is_attached);
+    }
+    assert!(linked > 0, "nothing was linked: {attached:?}");
+    // Nothing left for Graph to drop, and no path on the job's volume.
+    assert!(!body.contains("Microsoft Graph accepts at most"), "{body}");
+    assert!(!body.contains(&out.display().to_string()), "{body}");
+}
