@@ -185,7 +185,7 @@ async fn download(a: &Azurite, ca_pem: &str, blob: &str) -> Vec<u8> {
 /// `run` over the mail-owners fixture, mailing through `emu`'s Graph, uploading to
 /// `upload`, trusting `bundle` (the emulator's CA and Azurite's).
 async fn audit(emu: &Emu, bundle: &Path, out: &Path, run_id: &str, upload: &str) -> Output {
-    audit_env(emu, bundle, out, run_id, upload, &[]).await
+    audit_env(emu, bundle, out, run_id, upload, &[], "2").await
 }
 
 async fn audit_env(
@@ -195,6 +195,7 @@ async fn audit_env(
     run_id: &str,
     upload: &str,
     env: &[(&str, &str)],
+    max_attempts: &str,
 ) -> Output {
     let url = emu.emu.url();
     let mut c = bin();
@@ -217,7 +218,7 @@ async fn audit_env(
             "--run-id",
             run_id,
             "--max-attempts",
-            "2",
+            max_attempts,
             "--upload",
             upload,
         ]);
@@ -418,7 +419,7 @@ async fn large_files_go_in_blocks_and_a_retried_run_re_puts_them_without_duplica
     let upload = s.azurite.container_url();
     let env = [("AKS_AUDIT_TEST_UPLOAD_BLOCK_BYTES", "4096")];
     let out = s.emu.out("out");
-    let o = audit_env(&s.emu, &s.bundle, &out, "run-1", &upload, &env).await;
+    let o = audit_env(&s.emu, &s.bundle, &out, "run-1", &upload, &env, "2").await;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let local = std::fs::read(out.join("report.html")).unwrap();
     assert!(
@@ -442,7 +443,7 @@ async fn large_files_go_in_blocks_and_a_retried_run_re_puts_them_without_duplica
     // The same run id again (a retried Kubernetes Job): the same block ids re-put and
     // committed; the blob is the new file, not the old one with blocks appended.
     std::fs::remove_dir_all(&out).unwrap();
-    let o = audit_env(&s.emu, &s.bundle, &out, "run-1", &upload, &env).await;
+    let o = audit_env(&s.emu, &s.bundle, &out, "run-1", &upload, &env, "2").await;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let again = std::fs::read(out.join("report.html")).unwrap();
     assert_eq!(
@@ -615,4 +616,99 @@ async fn the_admin_mail_links_the_uploaded_files_it_does_not_attach() {
     // Nothing left for Graph to drop, and no path on the job's volume.
     assert!(!body.contains("Microsoft Graph accepts at most"), "{body}");
     assert!(!body.contains(&out.display().to_string()), "{body}");
+}
+
+/// An HTTPS proxy to Azurite (its own certificate from `material`) that answers the
+/// first `busy` requests with 503 ServerBusy and `Retry-After: 1`, as Blob Storage does
+/// when throttling, and forwards the others.
+async fn busy_proxy(
+    azurite_port: u16,
+    azurite_ca: &str,
+    material: &azure_emulator::tls::TlsMaterial,
+    busy: usize,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    let upstream = client(azurite_ca);
+    let handler = move |req: axum::extract::Request| {
+        let counter = counter.clone();
+        let upstream = upstream.clone();
+        async move {
+            if counter.fetch_add(1, Ordering::SeqCst) < busy {
+                return (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "1"), ("x-ms-error-code", "ServerBusy")],
+                    "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ServerBusy</Code><Message>The server is busy.</Message></Error>",
+                )
+                    .into_response();
+            }
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let path = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let mut rb = upstream.request(
+                parts.method.clone(),
+                format!("https://127.0.0.1:{azurite_port}{path}"),
+            );
+            for (k, v) in &parts.headers {
+                if k != "host" && k != "content-length" {
+                    rb = rb.header(k, v);
+                }
+            }
+            let r = rb.body(body).send().await.unwrap();
+            let status = r.status();
+            let bytes = r.bytes().await.unwrap();
+            (status, bytes).into_response()
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = azure_emulator::tls::server_config(material).await.unwrap();
+    let server = axum_server::from_tcp_rustls(listener, config).unwrap();
+    tokio::spawn(server.serve(app.into_make_service()));
+    (port, served)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_503_with_retry_after_is_retried_and_the_upload_completes() {
+    let s = setup().await;
+    let material = azure_emulator::tls::generate().unwrap();
+    let (port, served) = busy_proxy(s.azurite.port, &s.ca_pem, &material, 2).await;
+    let bundle = s.emu.out("bundle-proxy.pem");
+    std::fs::write(
+        &bundle,
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&s.bundle).unwrap(),
+            material.ca_pem
+        ),
+    )
+    .unwrap();
+    let upload = format!("https://127.0.0.1:{port}/{ACCOUNT}/{CONTAINER}");
+    let out = s.emu.out("out");
+    // Three attempts: the first file is refused twice, then goes through.
+    let o = audit_env(&s.emu, &bundle, &out, "run-1", &upload, &[], "3").await;
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_no_token(&o);
+    let finished = err
+        .lines()
+        .find(|l| l.contains("upload finished"))
+        .expect("upload finished line");
+    let v: serde_json::Value = serde_json::from_str(finished).unwrap();
+    assert_eq!(v["retries"], 2, "{finished}");
+    assert_eq!(v["failed"], 0, "{finished}");
+    let files = report_files(&out);
+    assert_eq!(
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        2 + 2 * files.len()
+    );
+    assert_eq!(list(&s.azurite, &s.ca_pem).await.len(), 2 * files.len());
 }
