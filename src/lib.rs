@@ -23,4 +23,5 @@ pub mod run;
 pub mod schedule;
 pub mod secure_fs;
 pub mod state;
+pub mod upload;
 pub mod webhook;

@@ -353,13 +353,13 @@ impl Sender {
     async fn send(&self, json: &[u8]) -> Result<(), (Option<u16>, String)> {
         let body = gzip(json).map_err(|e| (None, format!("compressing the batch: {e}")))?;
         self.client
-            .call_encoded(
+            .call_with(
                 TABLE,
                 Method::POST,
                 &self.url,
                 &self.scope,
-                Some(&body),
-                Some("gzip"),
+                Some((&body, "application/json")),
+                &[("content-encoding", "gzip")],
                 false,
             )
             .await

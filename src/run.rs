@@ -27,6 +27,8 @@ pub struct RunResult {
     pub webhooks: crate::webhook::Outcome,
     /// Rows sent to Log Analytics and not.
     pub log_analytics: crate::log_analytics::Outcome,
+    /// What the Blob Storage upload did.
+    pub upload: crate::upload::Outcome,
 }
 
 /// The default output folder: `reports/<UTC timestamp>/`.
@@ -341,13 +343,23 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
 
     crash_point("after-reports");
 
+    // 4b. Upload to Blob Storage: before mail (so mail could point at it), never
+    // holding it back: a failure is counted, the run goes on.
+    let upload_started = started.elapsed();
+    let upload = match &settings.upload {
+        Some(u) => crate::upload::upload(&out_dir, &run_id, u).await,
+        None => crate::upload::Outcome::default(),
+    };
+    let upload_ms = (started.elapsed() - upload_started).as_millis() as u64;
+
     // 5. Outbox: every message on disk (fsync) before history moves on.
     let skip = |to: &lettre::Address| {
         ledger
             .as_ref()
             .is_some_and(|l| lock(l).accepted(&run_id, to.as_ref()))
     };
-    let prepared = crate::mail::prepare(&report, &out_dir, &settings.mail, &skip);
+    let mail_settings = crate::upload::with_links(&settings.mail, &upload);
+    let prepared = crate::mail::prepare(&report, &out_dir, &mail_settings, &skip);
     if let Some(l) = &ledger {
         lock(l).append(Entry::Outbox {
             run_id: run_id.clone(),
@@ -423,6 +435,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         || earlier_undelivered > 0
         || webhooks.failed > 0
         || log_analytics.rows_failed > 0
+        || upload.failed > 0
     {
         exit_code = Exit::Gaps;
     }
@@ -446,6 +459,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         webhooks_failed = webhooks.failed,
         log_analytics_rows_sent = log_analytics.rows_sent,
         log_analytics_rows_failed = log_analytics.rows_failed,
+        uploaded = upload.uploaded,
+        upload_failed = upload.failed,
+        upload_ms,
         collect_ms = collected.as_millis() as u64,
         classify_ms = (classified - collected).as_millis() as u64,
         report_ms = (reported - classified).as_millis() as u64,
@@ -469,6 +485,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         mail,
         webhooks,
         log_analytics,
+        upload,
     })
 }
 
@@ -505,6 +522,9 @@ pub fn human_summary(r: &RunResult) -> String {
                     "{} sent message(s) not moved to sent/",
                     r.mail.unmarked
                 ));
+            }
+            if r.upload.failed > 0 {
+                parts.push(format!("{} report file(s) not uploaded", r.upload.failed));
             }
             if r.webhooks.failed > 0 {
                 parts.push(format!(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::Bytes;
-use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::Method;
 use serde::Serialize;
 use url::Url;
@@ -164,21 +164,29 @@ impl ArmClient {
         body: Option<&[u8]>,
         paced: bool,
     ) -> Result<Bytes, CallError> {
-        self.call_encoded(table, method, url, scope, body, None, paced)
-            .await
+        self.call_with(
+            table,
+            method,
+            url,
+            scope,
+            body.map(|b| (b, "application/json")),
+            &[],
+            paced,
+        )
+        .await
     }
 
-    /// [`ArmClient::call`] with a `Content-Encoding` for the body (`gzip`: the body is
-    /// already compressed; the Logs Ingestion API takes it so).
+    /// [`Self::call`] with the body's content type and extra request headers (Blob
+    /// Storage's `x-ms-version`, `x-ms-blob-type`...).
     #[allow(clippy::too_many_arguments)]
-    pub async fn call_encoded(
+    pub async fn call_with(
         &self,
         table: &str,
         method: Method,
         url: &Url,
         scope: &str,
-        body: Option<&[u8]>,
-        content_encoding: Option<&'static str>,
+        body: Option<(&[u8], &str)>,
+        headers: &[(&str, &str)],
         paced: bool,
     ) -> Result<Bytes, CallError> {
         let what = format!("{method} {}", url.path());
@@ -213,11 +221,11 @@ impl ArmClient {
                         .http
                         .request(method.clone(), url.clone())
                         .bearer_auth(token.expose());
-                    if let Some(b) = body {
-                        rb = rb.header(CONTENT_TYPE, "application/json").body(b.to_vec());
+                    for (k, v) in headers {
+                        rb = rb.header(*k, *v);
                     }
-                    if let Some(enc) = content_encoding {
-                        rb = rb.header(CONTENT_ENCODING, enc);
+                    if let Some((b, ctype)) = body {
+                        rb = rb.header(CONTENT_TYPE, ctype).body(b.to_vec());
                     }
                     self.stats.update(table, |t| t.requests += 1);
                     match rb.send().await {

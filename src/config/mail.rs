@@ -296,6 +296,7 @@ pub fn resolve(
         retries: retries.or(DEFAULT_RETRIES),
         backoff: Duration::from_secs(1),
         csv_excel: ctx.csv_excel,
+        report_links: None,
     })
 }
 

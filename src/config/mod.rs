@@ -33,6 +33,7 @@ pub mod owners;
 pub mod problem;
 pub mod schedule;
 pub mod source;
+pub mod upload;
 pub mod webhooks;
 
 use std::path::{Path, PathBuf};
@@ -82,6 +83,8 @@ pub struct RunArgs {
     pub webhooks: webhooks::WebhooksArgs,
     #[command(flatten)]
     pub log_analytics: log_analytics::LogAnalyticsArgs,
+    #[command(flatten)]
+    pub upload: upload::UploadArgs,
 }
 
 /// The configuration file, section by section. Every key is optional.
@@ -95,6 +98,7 @@ pub struct ConfigFile {
     pub schedule: schedule::ScheduleFile,
     pub webhooks: webhooks::WebhooksFile,
     pub log_analytics: log_analytics::LogAnalyticsFile,
+    pub upload: upload::UploadFile,
 }
 
 /// The tables of the file, each a section's.
@@ -115,6 +119,7 @@ impl ConfigFile {
         let mut root_keys: Vec<&str> = TABLES.to_vec();
         root_keys.extend(document::field_names::<source::SourceFile>());
         root_keys.extend(document::field_names::<outputs::OutputsFile>());
+        root_keys.extend(document::field_names::<upload::UploadFile>());
         root_keys.sort_unstable();
         doc.unknown_root_keys(&root_keys, out);
         let file = ConfigFile {
@@ -126,6 +131,7 @@ impl ConfigFile {
             schedule: doc.table_section("schedule", out),
             webhooks: doc.table_section("webhooks", out),
             log_analytics: doc.table_section("log_analytics", out),
+            upload: doc.root_section(out),
         };
         if doc.syntax_errors {
             // Past a syntax error keys may be misread (after a broken `[mail` header,
@@ -159,6 +165,8 @@ pub struct Settings {
     pub webhooks: crate::webhook::WebhookSettings,
     /// `None`: no Log Analytics delivery.
     pub log_analytics: Option<crate::log_analytics::LogAnalyticsSettings>,
+    /// `--upload`: reports to Azure Blob Storage.
+    pub upload: Option<crate::upload::UploadSettings>,
 }
 
 /// The file (when there is one) read, with the problems found reading it.
@@ -347,6 +355,14 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
                 l
             })
         });
+    // The upload uses the run's credential chain, CA and request settings.
+    let upload = upload::resolve(&args.upload, &file.upload, out).map(|mut u| {
+        if let Some(a) = &azure {
+            u.max_attempts = a.max_attempts;
+            u.azure = a.clone();
+        }
+        u
+    });
     // Graph mail uses the run's endpoint, credential chain and CA.
     let mail = mail.map(|mut m| {
         if let (crate::mail::Transport::Graph(g), Some(a)) = (&mut m.transport, &azure) {
@@ -376,6 +392,7 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         azure: azure?,
         webhooks: webhooks?,
         log_analytics: log_analytics?,
+        upload,
     })
 }
 

@@ -191,6 +191,21 @@ fn azure_and_top_level_semantics() {
     );
 }
 
+#[test]
+fn upload_urls_are_checked_and_a_sas_is_never_shown() {
+    let p = one("upload = \"http://acct.blob.core.windows.net/reports\"\n");
+    assert_eq!((p.key.as_str(), p.line), ("upload", Some(1)));
+    assert!(p.reason.contains("https"), "{p:?}");
+    let p = one("upload = \"https://acct.blob.core.windows.net/reports?sv=1&sig=HIDDENSIG\"\n");
+    assert_eq!(p.key, "upload");
+    assert!(!format!("{p:?}").contains("HIDDENSIG"), "{p:?}");
+    let p = one(
+        "upload = \"https://acct.blob.core.windows.net/reports\"\nupload_base_url = \"ftp://x\"\n",
+    );
+    assert_eq!((p.key.as_str(), p.line), ("upload_base_url", Some(2)));
+    assert!(problems("upload = \"https://acct.blob.core.windows.net/reports/aks\"\nupload_base_url = \"https://acct.z6.web.core.windows.net\"\n").is_empty());
+}
+
 /// A file on disk, for the paths that read one.
 fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -395,6 +410,11 @@ fn every_flag_has_the_key_of_its_name_or_a_documented_one() {
             longs::<mail::MailArgs>(),
             "mail.",
             document::field_names::<mail::MailFile>(),
+        ),
+        (
+            longs::<upload::UploadArgs>(),
+            "",
+            document::field_names::<upload::UploadFile>(),
         ),
         (
             longs::<webhooks::WebhooksArgs>(),

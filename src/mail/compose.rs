@@ -349,15 +349,26 @@ fn unroutable_csv(rows: &[UnroutableRow], excel: bool) -> anyhow::Result<String>
 }
 
 /// `left_out`: report files too large to attach (name, bytes), found in `out_dir`.
+/// With `links` (the uploaded run folder), the files left out are named with their URL.
 fn admin_bodies(
     r: &Report,
     plan: &Plan,
     left_out: &[(String, u64)],
     out_dir: &Path,
+    links: Option<&url::Url>,
 ) -> (String, String) {
     let subj = admin_subject(r, plan.unroutable.len());
     let attached = if left_out.is_empty() {
         "The full report is attached (report.html, CSV files).".to_string()
+    } else if let Some(base) = links {
+        let names: Vec<String> = left_out
+            .iter()
+            .map(|(n, b)| {
+                let url = base.join(n).map(|u| u.to_string()).unwrap_or_default();
+                format!("{n} ({:.1} MB): {url}", *b as f64 / 1e6)
+            })
+            .collect();
+        format!("Not attached, uploaded: {}.", names.join(", "))
     } else {
         let names: Vec<String> = left_out
             .iter()
@@ -505,6 +516,12 @@ pub fn owner_message(
 /// the body with their place on disk.
 pub const ADMIN_ATTACHMENTS_MAX_BYTES: u64 = 15 * 1024 * 1024;
 
+/// With the report uploaded and linked (`--upload-base-url`), attachments stop here:
+/// base64 makes 2 MiB about 2.7 MB, so the message stays under Microsoft Graph's 4 MB
+/// request limit ([`crate::mail::graph::MAX_REQUEST_BYTES`]) and Graph never has to
+/// drop an attachment; the rest is linked.
+pub const LINKED_ATTACHMENTS_MAX_BYTES: u64 = 2 * 1024 * 1024;
+
 /// Unroutable clusters listed in an admin's message body; all are in unroutable.csv.
 pub const UNROUTABLE_IN_BODY: usize = 200;
 
@@ -519,18 +536,17 @@ pub fn admin_message(
     from: &Mailbox,
     out_dir: &Path,
     csv_excel: bool,
+    links: Option<&url::Url>,
 ) -> anyhow::Result<Message> {
-    admin_message_within(
-        report,
-        plan,
-        admin,
-        from,
-        out_dir,
-        csv_excel,
-        ADMIN_ATTACHMENTS_MAX_BYTES,
-    )
+    let max = if links.is_some() {
+        LINKED_ATTACHMENTS_MAX_BYTES
+    } else {
+        ADMIN_ATTACHMENTS_MAX_BYTES
+    };
+    admin_message_within(report, plan, admin, from, out_dir, csv_excel, max, links)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn admin_message_within(
     report: &Report,
     plan: &Plan,
@@ -539,6 +555,7 @@ fn admin_message_within(
     out_dir: &Path,
     csv_excel: bool,
     max_bytes: u64,
+    links: Option<&url::Url>,
 ) -> anyhow::Result<Message> {
     let unroutable = unroutable_csv(&plan.unroutable, csv_excel)?;
     let mut total = unroutable.len() as u64;
@@ -585,7 +602,7 @@ fn admin_message_within(
         from,
         admin,
         admin_subject(report, plan.unroutable.len()),
-        admin_bodies(report, plan, &left_out, out_dir),
+        admin_bodies(report, plan, &left_out, out_dir, links),
         attachments,
     )
 }

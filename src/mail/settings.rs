@@ -185,6 +185,10 @@ pub struct MailSettings {
     pub backoff: Duration,
     /// Prefix CSV attachments with a UTF-8 BOM (follows `--csv-excel`).
     pub csv_excel: bool,
+    /// Where this run's report files are served after `--upload` with
+    /// `--upload-base-url` (`https://.../aks/prod/<run id>/`): the admin message then
+    /// links the files it does not attach. Set by the run, not by configuration.
+    pub report_links: Option<url::Url>,
 }
 
 impl Default for MailSettings {
@@ -201,6 +205,7 @@ impl Default for MailSettings {
             retries: DEFAULT_RETRIES,
             backoff: Duration::from_secs(1),
             csv_excel: false,
+            report_links: None,
         }
     }
 }

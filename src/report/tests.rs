@@ -366,7 +366,7 @@ fn mails(
         out.push((o.address.to_string(), mime_parts(&m.formatted())));
     }
     let admin: Address = format!("sec@{DOMAIN}").parse().unwrap();
-    let m = compose::admin_message(r, &plan, &admin, &from, dir, false)
+    let m = compose::admin_message(r, &plan, &admin, &from, dir, false, None)
         .unwrap_or_else(|e| panic!("admin message: {e:#}"));
     out.push((admin.to_string(), mime_parts(&m.formatted())));
     out

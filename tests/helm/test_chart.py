@@ -195,6 +195,13 @@ INVALID = {
     "baseline.key a path": ({"baseline": {"existingConfigMap": "b", "key": "a/b.toml"}}, "/baseline/key"),
     "baseline unknown key": ({"baseline": {"name": "aks-docs-2021"}}, "/baseline"),
     "baseline is a string": ({"baseline": "aks-docs-2021"}, "/baseline"),
+    "upload with a SAS": (
+        {"upload": {"url": "https://a.blob.core.windows.net/reports?sv=2024-11-04&sig=x"}},
+        "/upload/url",
+    ),
+    "upload over http": ({"upload": {"url": "http://a.blob.core.windows.net/reports"}}, "/upload/url"),
+    "upload.baseUrl without url": ({"upload": {"baseUrl": "https://reports.example.com/"}}, "/upload"),
+    "upload unknown key": ({"upload": {"container": "reports"}}, "/upload"),
 }
 
 
@@ -552,6 +559,19 @@ def test_webhook_urls_come_from_a_secret_never_the_configmap(chart):
     assert tomllib.loads(rendered_config(docs))["mail"]["via"] == "graph"
     # Off by default.
     assert "AKS_AUDIT_WEBHOOKS" not in {e["name"] for e in container(manifests(chart, {}))["env"]}
+
+
+def test_upload_url_and_base_url_become_flags(chart):
+    c = container(manifests(chart, ALL_ON))
+    args = c["args"]
+    assert args[args.index("--upload") + 1] == ALL_ON["upload"]["url"]
+    assert args[args.index("--upload-base-url") + 1] == ALL_ON["upload"]["baseUrl"]
+    # Off by default: no flag.
+    args = container(manifests(chart, {}))["args"]
+    assert "--upload" not in args and "--upload-base-url" not in args
+    # The same setting in config and values is refused, naming both.
+    with pytest.raises(Exception, match="config.upload and upload.url"):
+        render(chart, variant(ALL_ON, **{"config.upload": "https://b.blob.core.windows.net/x"}))
 
 
 def test_suppressions_mounted_and_passed(chart):

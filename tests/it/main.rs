@@ -14,4 +14,5 @@ mod robustness;
 mod sdk;
 mod security;
 mod support;
+mod upload;
 mod webhooks;
