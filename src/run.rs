@@ -212,6 +212,9 @@ async fn collect(
     settings: &Settings,
     old_sps: &[String],
 ) -> anyhow::Result<(Inventory, String, crate::azure::stats::TableStats)> {
+    let owners = settings.owners.clone();
+    let needs_group: crate::azure::NeedsGroup =
+        std::sync::Arc::new(move |c| crate::rules::owner::needs_resource_group(&owners, c));
     let (inventory, source, collect_stats) = match &settings.source {
         Source::Inventory(dir) => (
             folder::read_folder(dir)?,
@@ -224,6 +227,7 @@ async fn collect(
                 &settings.azure,
                 &crate::azure::Progress::for_stderr(),
                 old_sps,
+                needs_group.clone(),
             )
             .await?;
             (
@@ -239,6 +243,7 @@ async fn collect(
                 &settings.azure,
                 &crate::azure::Progress::for_stderr(),
                 old_sps,
+                needs_group.clone(),
             )
             .await?;
             (
