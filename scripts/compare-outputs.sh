@@ -11,8 +11,7 @@
 # The *-live sets audit the benchmark's tenants (seed 42, cached like scripts/bench.sh
 # does in $BENCH_CACHE) through the live path: each build serves the tenant with its
 # own `emulator serve` (quota off) and reads it over HTTPS, so a change to the queries
-# is compared too. There report.json and report.html name the collection's requests
-# and bytes, which differ by design: only the CSVs, state and messages are compared.
+# is compared too (the same files; none of them counts requests).
 #
 # Environment: BASE_BIN=FILE uses that binary as BASE's build (no checkout, no copy of
 # the target folder; BASE is then only a label); COMPARE_PROFILE=release builds the
@@ -124,20 +123,15 @@ for s in "${sets[@]}"; do
     L-live) live=$(bench_tenant L 10000 100000 1000000) ;;
     *) echo "unknown set $s" >&2; exit 2 ;;
   esac
-  reports=(report.json report.html)
   if [ -n "$live" ]; then
     live_audit "$old" "$work/$s-old" "$live"
     live_audit "$new" "$work/$s-new" "$live"
-    reports=()
   else
     audit "$old" "$work/$s-old" "${args[@]}"
     audit "$new" "$work/$s-new" "${args[@]}"
   fi
   n=0; bad=0
-  compared=("$work/$s-old"/[12]/*.csv)
-  for r in "${reports[@]}"; do compared+=("$work/$s-old"/[12]/"$r"); done
-  compared+=("$work/$s-old"/[12]/{outbox/*.eml,state/state.json,state/runs.csv})
-  for f in "${compared[@]}"; do
+  for f in "$work/$s-old"/[12]/{*.csv,report.json,report.html,outbox/*.eml,state/state.json,state/runs.csv}; do
     [ -e "$f" ] || continue
     rel=${f#"$work/$s-old/"}
     g="$work/$s-new/$rel"
@@ -150,7 +144,6 @@ for s in "${sets[@]}"; do
     fi
   done
   files() { (cd "$1" && find [12] -name '*.csv' -o -name 'report.*' -o -name '*.eml' -o -name state.json | sort); }
-  # (a live set's report.json/report.html exist on both sides but are not compared)
   extra=$(comm -13 <(files "$work/$s-old") <(files "$work/$s-new") | wc -l)
   [ "$extra" = 0 ] || { echo "$s: $extra file(s) only in the new output"; bad=$((bad + extra)); }
   echo "$s: $n files compared, $bad different"
