@@ -14,8 +14,10 @@
 # is compared too (the same files; none of them counts requests).
 #
 # Environment: BASE_BIN=FILE uses that binary as BASE's build (no checkout, no copy of
-# the target folder; BASE is then only a label); COMPARE_PROFILE=release builds the
-# working tree in release (what L-live wants); COMPARE_DIR (default target/compare).
+# the target folder; BASE is then only a label); NEW_BIN=FILE likewise for the working
+# tree's (two worktrees of this repository share their crate's build in one target
+# folder: save each binary as it is built); COMPARE_PROFILE=release builds the working
+# tree in release (what L-live wants); COMPARE_DIR (default target/compare).
 #
 # Exit 0 when everything is identical; otherwise the differing files are listed.
 set -euo pipefail
@@ -54,10 +56,15 @@ else
   (cd "$work/base-src" && cargo build --quiet --locked "${release[@]}" --target-dir "$base_target")
   old="$base_target/$profile/aks-identity-audit"
 fi
-echo "building the working tree ($profile)" >&2
-release=(); [ "$profile" = release ] && release=(--release)
-cargo build --quiet --locked "${release[@]}"
-new="$CARGO_TARGET_DIR/$profile/aks-identity-audit"
+if [ -n "${NEW_BIN:-}" ]; then
+  new=$NEW_BIN
+  [ -x "$new" ] || { echo "NEW_BIN=$new is not an executable" >&2; exit 2; }
+else
+  echo "building the working tree ($profile)" >&2
+  release=(); [ "$profile" = release ] && release=(--release)
+  cargo build --quiet --locked "${release[@]}"
+  new="$CARGO_TARGET_DIR/$profile/aks-identity-audit"
+fi
 
 # Two runs a day apart on one state folder: the second reads the history (state.json)
 # the first wrote, so new/resolved findings and the migration checks have a past.
