@@ -14,6 +14,7 @@
 # --nights=N runs the audit N times against the same tenant and state folder: the
 # second night loads the first night's history, as the nightly job does (rows "L/2").
 # Tenants are cached in $BENCH_CACHE (default $CARGO_TARGET_DIR/bench), same seed, reused.
+# BENCH_BIN=FILE runs that release binary instead of building this worktree's.
 # One default build (feature `emulator`) plays both parts; the audit's code paths are
 # the same as in the container image's build without the emulator.
 # Per-stage times come from the tool's own `audit finished` log line; peak RSS from
@@ -30,7 +31,7 @@ for a in "$@"; do
     all) sizes+=(S M L) ;;
     --quota) quota=15/5 ;;
     --nights=[1-9]) nights=${a#--nights=} ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "usage: $0 [S|M|L|all] [--quota] [--nights=N]" >&2; exit 2 ;;
   esac
 done
@@ -43,10 +44,15 @@ if [ ! -x /usr/bin/time ]; then
     || { $SUDO apt-get update -qq >/dev/null 2>&1; $SUDO apt-get install -y -qq time >/dev/null; }
 fi
 
-echo "building the release binary (first time: ~6 min for polars)" >&2
-cargo build --release --locked --quiet
 target=${CARGO_TARGET_DIR:-$PWD/target}
-bin=$target/release/aks-identity-audit
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$BENCH_BIN   # a saved release binary (another worktree's build may sit in $target)
+  [ -x "$bin" ] || { echo "BENCH_BIN=$bin is not an executable" >&2; exit 2; }
+else
+  echo "building the release binary (first time: ~6 min for polars)" >&2
+  cargo build --release --locked --quiet
+  bin=$target/release/aks-identity-audit
+fi
 cache=${BENCH_CACHE:-$target/bench}
 seed=${BENCH_SEED:-42}
 mkdir -p "$cache"
