@@ -219,6 +219,9 @@ async fn collect(
     old_sps: &[String],
     migrated: &[history::PendingCandidate],
 ) -> anyhow::Result<(Inventory, String, crate::azure::stats::TableStats)> {
+    let owners = settings.owners.clone();
+    let needs_group: crate::azure::NeedsGroup =
+        std::sync::Arc::new(move |c| crate::rules::owner::needs_resource_group(&owners, c));
     let (inventory, source, collect_stats) = match &settings.source {
         Source::Inventory(dir) => (
             folder::read_folder(dir)?,
@@ -232,6 +235,7 @@ async fn collect(
                 &crate::azure::Progress::for_stderr(),
                 old_sps,
                 migrated,
+                needs_group.clone(),
             )
             .await?;
             (
@@ -248,6 +252,7 @@ async fn collect(
                 &crate::azure::Progress::for_stderr(),
                 old_sps,
                 migrated,
+                needs_group.clone(),
             )
             .await?;
             (

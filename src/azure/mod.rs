@@ -8,6 +8,7 @@ pub mod arg;
 pub mod auth;
 pub mod error;
 pub mod graph;
+pub mod groups;
 pub mod pacing;
 pub mod paging;
 pub mod progress;
@@ -32,7 +33,7 @@ pub use auth::{AuthMode, ExplicitSecret, Secret};
 pub use progress::Progress;
 pub use stats::{CollectStats, TableStats};
 
-use crate::inventory::{Inventory, Kind};
+use crate::inventory::{Cluster, Inventory, Kind};
 use arg::{ArmClient, BatchScope, MAX_SUBSCRIPTIONS_PER_QUERY};
 
 /// One Resource Graph query of the audit.
@@ -49,7 +50,9 @@ pub struct TableSpec {
 
 /// The audit's queries, in the order they start. Clusters come first: once every
 /// cluster batch is done, the loader knows the cluster identities and keeps only their
-/// role assignments as those pages arrive, instead of holding all of them.
+/// role assignments as those pages arrive, instead of holding all of them; and the
+/// subscriptions query of each batch reads only the resource groups whose tags a rule
+/// reads (see [`groups`]; `query` here is its fallback, the full read).
 pub const TABLES: [TableSpec; 5] = [
     TableSpec {
         name: "clusters",
@@ -58,16 +61,16 @@ pub const TABLES: [TableSpec; 5] = [
         query: include_str!("kql/clusters.kql"),
     },
     TableSpec {
-        name: "subscriptions",
-        kind: Kind::Subscriptions,
-        source: "Resource Graph subscriptions",
-        query: include_str!("kql/subscriptions.kql"),
-    },
-    TableSpec {
         name: "registries",
         kind: Kind::Registries,
         source: "Resource Graph registries",
         query: include_str!("kql/registries.kql"),
+    },
+    TableSpec {
+        name: "subscriptions",
+        kind: Kind::Subscriptions,
+        source: "Resource Graph subscriptions",
+        query: groups::FULL,
     },
     TableSpec {
         name: "role-assignments",
@@ -353,12 +356,14 @@ impl Gaps {
     }
 }
 
-/// Runs one table's query over one batch; a batch refused with 403 is narrowed to
-/// the readable subscriptions, the refused ones become gaps.
+/// Runs one of a table's queries (`spec.query` or another for the same rows) over one
+/// batch; a batch refused with 403 is narrowed to the readable subscriptions, the
+/// refused ones become gaps.
 async fn run_batch(
     client: &ArmClient,
     s: &AzureSettings,
     spec: TableSpec,
+    query: &str,
     scope: BatchScope,
     sink: &Arc<Mutex<sink::Sink>>,
     gaps: &Mutex<Gaps>,
@@ -375,7 +380,7 @@ async fn run_batch(
                 &s.arm_endpoint,
                 &s.arm_scope,
                 spec.name,
-                spec.query,
+                query,
                 &scope,
                 |bytes| {
                     let sink = sink.clone();
@@ -428,6 +433,10 @@ async fn run_batch(
     }
 }
 
+/// Whether a rule reads a cluster's resource group (its owner tags: the cluster has
+/// no owner tag of its own); only those groups are read (see [`groups`]).
+pub type NeedsGroup = Arc<dyn Fn(&Cluster) -> bool + Send + Sync>;
+
 /// Reads the tenant through Resource Graph (and Microsoft Graph with `--graph`, for
 /// the service-principal clusters and the `old_sps` migrated clusters left behind).
 pub async fn collect(
@@ -435,6 +444,7 @@ pub async fn collect(
     progress: &Progress,
     old_sps: &[String],
     migrated: &[crate::history::PendingCandidate],
+    needs_group: NeedsGroup,
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     let started = Instant::now();
     let ca = s.ca_text()?;
@@ -498,20 +508,37 @@ pub async fn collect(
         .flat_map(|t| batches.iter().map(move |b| (*t, b.clone())))
         .collect();
     let cluster_batches_left = AtomicUsize::new(batches.len());
+    // Sent once every cluster batch is in: what each batch's subscriptions query reads.
+    let (plan_tx, plan_rx) = tokio::sync::watch::channel(None::<Arc<groups::Plan>>);
     let work = futures::stream::iter(jobs)
         .map(|(t, b)| {
             let (sink, gaps, left) = (&sink, &gaps, &cluster_batches_left);
-            let client = &client;
+            let (client, plan_tx, mut plan_rx) = (&client, &plan_tx, plan_rx.clone());
+            let needs_group = needs_group.clone();
             async move {
-                run_batch(client, s, t, b, sink, gaps).await;
+                if t.kind == Kind::Subscriptions {
+                    // Every cluster job started before this one (jobs start in order),
+                    // so waiting here cannot starve them of a slot.
+                    let plan = match plan_rx.wait_for(Option::is_some).await {
+                        Ok(p) => p.clone().unwrap_or_default(),
+                        Err(_) => Default::default(),
+                    };
+                    for q in plan.queries(&b) {
+                        run_batch(client, s, t, &q, b.clone(), sink, gaps).await;
+                    }
+                    return;
+                }
+                run_batch(client, s, t, t.query, b, sink, gaps).await;
                 if t.kind == Kind::Clusters && left.fetch_sub(1, Ordering::SeqCst) == 1 {
                     let sink = sink.clone();
-                    let _ = tokio::task::spawn_blocking(move || {
-                        sink.lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .clusters_complete()
+                    let plan = tokio::task::spawn_blocking(move || {
+                        let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+                        sink.clusters_complete();
+                        groups::Plan::new(sink.clusters(), &*needs_group)
                     })
-                    .await;
+                    .await
+                    .unwrap_or_default();
+                    plan_tx.send_replace(Some(Arc::new(plan)));
                 }
             }
         })
@@ -587,6 +614,7 @@ pub async fn collect_demo(
     progress: &Progress,
     old_sps: &[String],
     migrated: &[crate::history::PendingCandidate],
+    needs_group: NeedsGroup,
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     use azure_emulator::{start, EmulatorConfig, Tenant};
     let emu = start(EmulatorConfig::new(Tenant::demo()))
@@ -598,7 +626,7 @@ pub async fn collect_demo(
     ));
     let mut s = AzureSettings::for_emulator(&emu.url(), emu.ca_pem.clone())?;
     s.save_inventory = user.save_inventory.clone();
-    let res = collect(&s, progress, old_sps, migrated).await;
+    let res = collect(&s, progress, old_sps, migrated, needs_group).await;
     emu.shutdown().await;
     res
 }

@@ -169,6 +169,11 @@ impl Sink {
         self.loader.clusters_complete();
     }
 
+    /// The clusters read so far.
+    pub fn clusters(&self) -> &[crate::inventory::Cluster] {
+        self.loader.clusters()
+    }
+
     pub fn gap(&mut self, scope: String, reason: String, tables: Vec<String>) {
         self.loader.gap(scope, reason, tables);
     }

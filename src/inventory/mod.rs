@@ -141,6 +141,11 @@ impl Loader {
         }
     }
 
+    /// The clusters read so far.
+    pub fn clusters(&self) -> &[Cluster] {
+        &self.inv.clusters
+    }
+
     /// Records the subscriptions that role assignments are read at or below, for
     /// [`Loader::subscriptions_without_role_assignments`].
     pub fn track_role_assignment_scopes(&mut self) {

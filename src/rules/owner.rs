@@ -56,6 +56,12 @@ fn tag<'t>(tags: &'t SmallMap<String>, keys: &'t [String]) -> Option<(&'t str, &
     None
 }
 
+/// Whether [`resolve`] reads `c`'s resource group: the cluster has no owner tag of its
+/// own. Live collection reads only those groups.
+pub fn needs_resource_group(policy: &OwnerPolicy, c: &Cluster) -> bool {
+    tag(&c.tags, &policy.tag_keys).is_none()
+}
+
 pub fn resolve(policy: &OwnerPolicy, c: &Cluster, idx: &Index) -> Owner {
     let found = |v: &str, source: String| Owner {
         address: v.trim().to_string(),

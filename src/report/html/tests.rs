@@ -97,6 +97,12 @@ fn the_page_has_every_section_and_no_script() {
         &page[page.find("id=\"findings\"").unwrap()..page.find("id=\"clusters\"").unwrap()];
     assert!(findings.contains("c0 --enable") && !findings.contains("c2 --enable"));
     assert!(findings.contains("(1, 1 suppressed)"));
+    // What the audit does not evaluate is said where the auditor reads what was checked.
+    let about = &page[page.find("id=\"about\"").unwrap()..];
+    assert!(
+        about.contains("Not checked") && about.contains("group membership"),
+        "{about}"
+    );
 }
 
 #[test]

@@ -311,3 +311,22 @@ fn managed_by_filter() {
         .collect();
     assert_eq!(names(&kept), ["sub", "rg", "rg-null", "app"]);
 }
+
+/// The audit's lookup of resources by id (Resource Graph's documented grouping
+/// pattern `where id in~ (...)`), combined with another type by `or`: ids match
+/// whatever their case, and `and` binds tighter than `or`.
+#[test]
+fn lookup_by_ids_in_a_disjunction() {
+    let q = "resources | where type =~ 'microsoft.containerregistry/registries' or \
+             (type =~ 'microsoft.containerservice/managedclusters' and id in~ \
+             ('/SUBSCRIPTIONS/S2/resourcegroups/RG/providers/microsoft.containerservice/managedclusters/B', '/subscriptions/s9/x'))";
+    assert_eq!(names(&run(q)), ["b", "r"]);
+    let q = "resources | where type =~ 'microsoft.containerservice/managedclusters' and id in~ ('/nothing')";
+    assert!(run(q).is_empty());
+    // Without the parentheses, `and` binds first: the registry still matches.
+    let q = "resources | where type =~ 'microsoft.containerregistry/registries' or type =~ 'x' and id in~ ('/nothing')";
+    assert_eq!(names(&run(q)), ["r"]);
+    // An escaped quote inside a literal is part of the id, not its end.
+    let q = r"resources | where id in~ ('/a\'b', '/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r')";
+    assert_eq!(names(&run(q)), ["r"]);
+}
