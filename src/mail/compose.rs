@@ -9,6 +9,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 
 use super::address::{self, DomainPolicy};
+use crate::i18n::Lang;
 use crate::report::{self, RenderOptions};
 use crate::rules::{Report, Severity};
 
@@ -195,16 +196,23 @@ fn counts(r: &Report) -> BTreeMap<Severity, usize> {
     m
 }
 
-fn severity_note(r: &Report) -> String {
+fn severity_note(r: &Report, lang: Lang) -> String {
     let c = counts(r);
     let parts: Vec<String> = [Severity::Critical, Severity::High]
         .iter()
-        .filter_map(|s| c.get(s).map(|n| format!("{n} {}", s.as_str())))
+        .filter_map(|s| {
+            c.get(s).map(|n| {
+                lang.tf(
+                    "mail.severity_count",
+                    &[("n", n), ("severity", &lang.t(&format!("severity.{s}")))],
+                )
+            })
+        })
         .collect();
     if parts.is_empty() {
         String::new()
     } else {
-        format!(" ({})", parts.join(", "))
+        format!(" ({})", parts.join(&lang.t("mail.list_separator")))
     }
 }
 
@@ -236,59 +244,54 @@ pub fn header_text(s: &str, max: usize) -> String {
     out.trim_end().to_string()
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// `AKS identity audit: 3 clusters need action (2 high)` or `..., nothing to do`.
 pub fn subject(r: &Report) -> String {
+    subject_in(r, Lang::En)
+}
+
+/// [`subject`] in `lang` (lettre encodes a subject that is not ASCII as RFC 2047
+/// encoded words).
+pub fn subject_in(r: &Report, lang: Lang) -> String {
     let need = r.clusters.iter().filter(|c| c.findings > 0).count();
+    let note = severity_note(r, lang);
     let s = if r.clusters.len() == 1 {
         let name = header_text(&r.clusters[0].cluster_name, 80);
         if need == 1 {
-            format!(
-                "AKS identity audit: {name} needs action{}",
-                severity_note(r)
+            lang.tf(
+                "mail.subject_one_needs_action",
+                &[("name", &name), ("note", &note)],
             )
         } else {
-            format!("AKS identity audit: {name}, nothing to do")
+            lang.tf("mail.subject_one_nothing", &[("name", &name)])
         }
     } else if need > 0 {
-        format!(
-            "AKS identity audit: {} action{}",
-            plural(need, "cluster needs", "clusters need"),
-            severity_note(r)
-        )
+        lang.plural("mail.subject_need_action", need, &[("note", &note)])
     } else {
-        format!(
-            "AKS identity audit: {}, nothing to do",
-            plural(r.clusters.len(), "cluster", "clusters")
-        )
+        lang.plural("mail.subject_nothing", r.clusters.len(), &[])
     };
     header_text(&s, 200)
 }
 
-fn admin_subject(r: &Report, unroutable: usize) -> String {
+fn admin_subject(r: &Report, unroutable: usize, lang: Lang) -> String {
     let need = r.clusters.iter().filter(|c| c.findings > 0).count();
-    let mut s = format!(
-        "AKS identity audit (full report): {}, {} need action{}",
-        plural(r.clusters.len(), "cluster", "clusters"),
-        need,
-        severity_note(r)
+    let mut s = lang.plural(
+        "mail.subject_admin",
+        r.clusters.len(),
+        &[("need", &need), ("note", &severity_note(r, lang))],
     );
     if unroutable > 0 {
-        s.push_str(&format!(", {} unroutable", unroutable));
+        s.push_str(&lang.tf("mail.subject_unroutable", &[("n", &unroutable)]));
     }
     header_text(&s, 200)
 }
 
 /// The HTML and plain-text bodies of an owner's message: the report's own email
 /// renderers, narrowed to the owner's clusters.
-pub fn bodies(report: &Report, ids: &[String]) -> anyhow::Result<(String, String)> {
+pub fn bodies(report: &Report, ids: &[String], lang: Lang) -> anyhow::Result<(String, String)> {
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     Ok((
-        report::render_email(report, &ids)?,
-        report::render_text(report, &ids),
+        report::render_email_in(report, &ids, lang)?,
+        report::render_text_in(report, &ids, lang),
     ))
 }
 
@@ -341,8 +344,9 @@ fn admin_bodies(
     plan: &Plan,
     left_out: &[(String, u64)],
     out_dir: &Path,
+    lang: Lang,
 ) -> (String, String) {
-    let subj = admin_subject(r, plan.unroutable.len());
+    let subj = admin_subject(r, plan.unroutable.len(), lang);
     let attached = if left_out.is_empty() {
         "The full report is attached (report.html, CSV files).".to_string()
     } else {
@@ -461,11 +465,12 @@ pub fn owner_message(
     owner: &OwnerPlan,
     from: &Mailbox,
     csv_excel: bool,
+    lang: Lang,
 ) -> anyhow::Result<Message> {
     // The owner's part of the report: the same summary, suppressions and coverage,
     // only their clusters' rows and changes (the bodies then cost their rows only).
     let sub = narrower.narrow(&owner.cluster_ids);
-    let opts = RenderOptions { csv_excel };
+    let opts = RenderOptions { csv_excel, lang };
     let attachments = vec![
         Attachment::new("clusters.csv".into())
             .body(report::csv::clusters(&sub, &opts)?, csv_type()),
@@ -475,8 +480,8 @@ pub fn owner_message(
     build(
         from,
         &owner.address,
-        subject(&sub),
-        bodies(&sub, &owner.cluster_ids)?,
+        subject_in(&sub, lang),
+        bodies(&sub, &owner.cluster_ids, lang)?,
         attachments,
     )
 }
@@ -500,6 +505,7 @@ pub fn admin_message(
     from: &Mailbox,
     out_dir: &Path,
     csv_excel: bool,
+    lang: Lang,
 ) -> anyhow::Result<Message> {
     admin_message_within(
         report,
@@ -507,7 +513,7 @@ pub fn admin_message(
         admin,
         from,
         out_dir,
-        csv_excel,
+        (csv_excel, lang),
         ADMIN_ATTACHMENTS_MAX_BYTES,
     )
 }
@@ -518,7 +524,7 @@ fn admin_message_within(
     admin: &Address,
     from: &Mailbox,
     out_dir: &Path,
-    csv_excel: bool,
+    (csv_excel, lang): (bool, Lang),
     max_bytes: u64,
 ) -> anyhow::Result<Message> {
     let unroutable = unroutable_csv(&plan.unroutable, csv_excel)?;
@@ -565,8 +571,8 @@ fn admin_message_within(
     build(
         from,
         admin,
-        admin_subject(report, plan.unroutable.len()),
-        admin_bodies(report, plan, &left_out, out_dir),
+        admin_subject(report, plan.unroutable.len(), lang),
+        admin_bodies(report, plan, &left_out, out_dir, lang),
         attachments,
     )
 }

@@ -108,6 +108,8 @@ pub struct MailSettings {
     pub backoff: Duration,
     /// Prefix CSV attachments with a UTF-8 BOM (follows `--csv-excel`).
     pub csv_excel: bool,
+    /// The language of subjects and bodies (follows `--lang`).
+    pub lang: crate::i18n::Lang,
 }
 
 impl Default for MailSettings {
@@ -123,6 +125,7 @@ impl Default for MailSettings {
             retries: DEFAULT_RETRIES,
             backoff: Duration::from_secs(1),
             csv_excel: false,
+            lang: crate::i18n::Lang::En,
         }
     }
 }

@@ -8,6 +8,7 @@ use tera::Context;
 
 use super::html::{engine, headline, when, FindingView, Headline, Lookup};
 use crate::history::MigrationStatus;
+use crate::i18n::Lang;
 use crate::rules::suppress::EntryState;
 use crate::rules::{ClusterRow, ControlPlaneIdentity, Report, Severity};
 
@@ -133,9 +134,15 @@ fn mail_view<'a>(r: &'a Report, ids: &[&str]) -> MailView<'a> {
 
 /// The HTML body of one owner's message, about the clusters in `clusters` (ids, any case).
 pub fn render_email(report: &Report, clusters: &[&str]) -> anyhow::Result<String> {
+    render_email_in(report, clusters, Lang::En)
+}
+
+/// [`render_email`] in `lang`.
+pub fn render_email_in(report: &Report, clusters: &[&str], lang: Lang) -> anyhow::Result<String> {
     let mut ctx = Context::new();
+    ctx.insert("lang", lang.as_str());
     ctx.insert("m", &mail_view(report, clusters));
-    engine()?
+    engine(lang)?
         .render("email.html", &ctx)
         .map_err(|e| anyhow::anyhow!("rendering email.html: {e:?}"))
 }
@@ -164,45 +171,80 @@ fn one_line(s: &str) -> String {
 
 /// The plain-text alternative of [`render_email`], with the same content.
 pub fn render_text(report: &Report, clusters: &[&str]) -> String {
+    render_text_in(report, clusters, Lang::En)
+}
+
+/// `(severity, n)` pairs as `2 high, 1 medium` (`高 2 件、中 1 件` in Japanese).
+fn severity_list(lang: Lang, sev: &[(&str, usize)]) -> String {
+    sev.iter()
+        .map(|(s, n)| {
+            lang.tf(
+                "mail.severity_count",
+                &[("n", n), ("severity", &lang.t(&format!("severity.{s}")))],
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(&lang.t("mail.list_separator"))
+}
+
+/// [`render_text`] in `lang`.
+pub fn render_text_in(report: &Report, clusters: &[&str], lang: Lang) -> String {
     let m = mail_view(report, clusters);
-    let mut out = format!("AKS identity audit, {}\n\n", m.generated);
+    let generated = lang.localize_date_text(&m.generated);
+    let mut out = lang.tf("mail.text_heading", &[("generated", &generated)]);
+    out.push_str("\n\n");
     if m.clusters.is_empty() {
-        out.push_str("None of the audited clusters is yours in this run.\n");
+        out.push_str(&lang.t("mail.text_none_yours"));
+        out.push('\n');
     } else {
-        let sev: Vec<String> = m
-            .severities
-            .iter()
-            .map(|(s, n)| format!("{n} {s}"))
-            .collect();
-        out.push_str(&format!(
-            "Your clusters: {}; {} need action{}.\n\n",
-            m.clusters.len(),
-            m.need_action,
-            if sev.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", sev.join(", "))
-            }
+        let sev = severity_list(lang, &m.severities);
+        let sev = if sev.is_empty() {
+            String::new()
+        } else {
+            format!(" ({sev})")
+        };
+        out.push_str(&lang.tf(
+            "mail.text_your_clusters",
+            &[
+                ("n", &m.clusters.len()),
+                ("need", &m.need_action),
+                ("severities", &sev),
+            ],
         ));
+        out.push_str("\n\n");
+        let sep = lang.t("mail.list_separator");
         for c in &m.clusters {
             let state = match c.migration_status {
-                MigrationStatus::Pending => format!(
-                    "kubelet still on the service principal (pools {})",
-                    c.pending_pools.join(", ")
+                MigrationStatus::Pending => lang.tf(
+                    "mail.text_state_pending",
+                    &[("pools", &c.pending_pools.join(&sep))],
                 ),
                 _ if c.control_plane_identity == ControlPlaneIdentity::ServicePrincipal => {
-                    "control plane on a service principal".into()
+                    lang.t("mail.text_state_sp").into_owned()
                 }
-                s => format!(
-                    "{}, migration {}",
-                    c.control_plane_identity.as_str().replace('_', "-"),
-                    s.as_str().replace('_', " ")
+                s => lang.tf(
+                    "mail.text_state_other",
+                    &[
+                        (
+                            "mode",
+                            &lang.t(&format!("control_plane.{}", c.control_plane_identity)),
+                        ),
+                        ("status", &lang.t(&format!("migration.{s}"))),
+                    ],
                 ),
             };
             let worst = c
                 .worst_severity
-                .map(|s| format!("{} finding(s), worst {s}", c.findings))
-                .unwrap_or_else(|| "no findings".into());
+                .map(|s| {
+                    lang.tf(
+                        "mail.text_worst",
+                        &[
+                            ("n", &c.findings),
+                            ("severity", &lang.t(&format!("severity.{s}"))),
+                        ],
+                    )
+                })
+                .unwrap_or_else(|| lang.t("mail.text_no_findings").into_owned());
             out.push_str(&format!(
                 "- {} ({}, {}): {worst}; {state}\n",
                 one_line(&c.cluster_name),
@@ -211,13 +253,18 @@ pub fn render_text(report: &Report, clusters: &[&str]) -> String {
             ));
         }
         if !m.findings.is_empty() {
-            out.push_str("\nWhat to run, most severe first:\n");
+            out.push('\n');
+            out.push_str(&lang.t("mail.text_what_to_run"));
+            out.push('\n');
         }
         for x in &m.findings {
             let f = x.f;
+            let severity = match lang {
+                Lang::En => f.severity.as_str().to_uppercase(),
+                _ => lang.t(&format!("severity.{}", f.severity)).into_owned(),
+            };
             out.push_str(&format!(
-                "\n[{}] {} {} ({}): {}\n",
-                f.severity.as_str().to_uppercase(),
+                "\n[{severity}] {} {} ({}): {}\n",
                 f.rule_id,
                 one_line(&f.cluster_name),
                 one_line(&f.identity.as_str()),
@@ -226,49 +273,57 @@ pub fn render_text(report: &Report, clusters: &[&str]) -> String {
             out.push_str(&indent(&clean(&f.remediation), "    "));
         }
         if m.findings_total > m.findings.len() {
-            out.push_str(&format!(
-                "\n... and {} more in the attached findings.csv.\n",
-                m.findings_total - m.findings.len()
+            out.push('\n');
+            out.push_str(&lang.tf(
+                "mail.text_more",
+                &[("n", &(m.findings_total - m.findings.len()))],
             ));
+            out.push('\n');
         }
     }
     let t = &m.tenant;
     out.push('\n');
-    out.push_str(&format!(
-        "Tenant: {} clusters, {}% on managed identity, {} on a service principal, {} with kubelet pending; findings {}.\n",
-        t.clusters,
-        t.managed_percent,
-        t.on_sp,
-        t.kubelet_on_sp,
-        t.severities.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
+    out.push_str(&lang.tf(
+        "mail.text_tenant",
+        &[
+            ("clusters", &t.clusters),
+            ("managed", &t.managed_percent),
+            ("on_sp", &t.on_sp),
+            ("pending", &t.kubelet_on_sp),
+            ("severities", &severity_list(lang, &t.severities)),
+        ],
     ));
+    out.push('\n');
     out.push_str(&if m.has_previous {
-        format!(
-            "Since the last run (your clusters): {} new, {} resolved.\n",
-            m.new, m.resolved
+        lang.tf(
+            "mail.text_changes",
+            &[("new", &m.new), ("resolved", &m.resolved)],
         )
     } else {
-        "Since the last run: first run, nothing to compare with.\n".into()
+        lang.t("mail.text_changes_first").into_owned()
     });
-    out.push_str(&format!(
-        "Suppressed (your clusters): {}; expired suppressions: {}.\n",
-        m.suppressed, m.expired
+    out.push('\n');
+    out.push_str(&lang.tf(
+        "mail.text_suppressed",
+        &[("n", &m.suppressed), ("expired", &m.expired)],
     ));
+    out.push('\n');
     out.push_str(&if m.gaps == 0 {
-        "Coverage: everything in scope was read.\n".into()
+        lang.t("mail.text_coverage_all").into_owned()
     } else {
-        format!(
-            "Coverage: {} scopes or rows could not be read; see the report.\n",
-            m.gaps
-        )
+        lang.tf("mail.text_coverage_gaps", &[("n", &m.gaps)])
     });
-    out.push_str(&format!(
-        "Checked against baseline {} ({}) {} by {}.\n",
-        one_line(&m.baseline),
-        one_line(&m.baseline_date),
-        one_line(&m.baseline_source),
-        m.tool
+    out.push('\n');
+    out.push_str(&lang.tf(
+        "mail.text_checked",
+        &[
+            ("baseline", &one_line(&m.baseline)),
+            ("date", &lang.localize_date_text(&one_line(&m.baseline_date))),
+            ("source", &one_line(&m.baseline_source)),
+            ("tool", &m.tool),
+        ],
     ));
+    out.push('\n');
     out
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aks_identity_audit::i18n::Lang;
 use aks_identity_audit::inventory::{Gap, Inventory, SkippedRow};
 use aks_identity_audit::report::{self, html, render_email, render_text, trend, RenderOptions};
 use aks_identity_audit::rules::{baseline::DEFAULT_BASELINE, suppress, Baseline, Options, Report};
@@ -111,7 +112,7 @@ fn hostile_report() -> Report {
 // ---------------------------------------------------------------- CSV
 
 fn files(r: &Report, excel: bool) -> BTreeMap<String, String> {
-    report::render_all(r, &RenderOptions { csv_excel: excel })
+    report::render_all(r, &RenderOptions { csv_excel: excel, ..Default::default() })
         .unwrap()
         .into_iter()
         .collect()
@@ -370,7 +371,7 @@ fn runs_csv_grows_per_run_bounded_by_history_days() {
 #[test]
 fn demo_without_state_shows_a_multi_week_trend() {
     let r = demo_report();
-    let page = html::render_with_runs(&r, &demo::seed_runs(now())).unwrap();
+    let page = html::render_with_runs(&r, &demo::seed_runs(now()), Lang::En).unwrap();
     assert!(
         page.contains("Since 2025-12-22 (12 runs)"),
         "seeded weeks plus this run"
@@ -602,7 +603,7 @@ fn browser_renders_the_demo_report_at_desktop_and_phone_width() {
     let r = demo_report();
     std::fs::write(
         &page,
-        html::render_with_runs(&r, &demo::seed_runs(now())).unwrap(),
+        html::render_with_runs(&r, &demo::seed_runs(now()), Lang::En).unwrap(),
     )
     .unwrap();
     let desktop = screenshot(&page, 1200, 2400, &[]);

@@ -39,7 +39,7 @@ fn an_admin_message_attaches_what_fits_and_names_the_rest() {
         &admin,
         &from,
         dir.path(),
-        false,
+        (false, Lang::En),
         unroutable_len + 100,
     )
     .unwrap();
@@ -52,7 +52,7 @@ fn an_admin_message_attaches_what_fits_and_names_the_rest() {
     }
     assert!(!text.contains("filename=\"role-assignments.csv\""));
     let left_out = [("role-assignments.csv".to_string(), 5000)];
-    let (html, plain) = admin_bodies(&report, &plan, &left_out, dir.path());
+    let (html, plain) = admin_bodies(&report, &plan, &left_out, dir.path(), Lang::En);
     for body in [&html, &plain] {
         assert!(body.contains("Too large to attach"), "{body}");
         assert!(body.contains("role-assignments.csv (0.0 MB)"), "{body}");
@@ -62,7 +62,7 @@ fn an_admin_message_attaches_what_fits_and_names_the_rest() {
         );
         assert!(body.contains("c199") && !body.contains("c200"), "{body}");
     }
-    let (_, all_fit) = admin_bodies(&report, &plan, &[], dir.path());
+    let (_, all_fit) = admin_bodies(&report, &plan, &[], dir.path(), Lang::En);
     assert!(all_fit.contains("The full report is attached"), "{all_fit}");
 }
 
@@ -84,7 +84,7 @@ fn an_admin_message_attaches_only_the_report_files_and_follows_no_link() {
     };
     let admin: Address = "admin@contoso.com".parse().unwrap();
     let from: Mailbox = "audit@contoso.com".parse().unwrap();
-    let m = admin_message(&report, &plan, &admin, &from, &dir, false).unwrap();
+    let m = admin_message(&report, &plan, &admin, &from, &dir, false, Lang::En).unwrap();
     let text = String::from_utf8_lossy(&m.formatted()).to_string();
     assert!(text.contains("filename=\"findings.csv\""), "{text}");
     for absent in ["extra.csv", "clusters.csv"] {
