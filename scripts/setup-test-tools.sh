@@ -2,6 +2,8 @@
 # Installs everything the test suite needs beyond Rust, idempotently:
 #  - a Python venv at tests/.tools/venv with the pinned packages of tests/requirements.txt
 #  - Debian's chromium (for rendering the HTML report), when apt-get is available
+#  - a Japanese font (fonts-noto-cjk) when fontconfig knows none, so screenshots of
+#    the --lang ja report show text, not empty boxes ("tofu")
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,15 @@ if ! command -v chromium >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
   else
     echo "warning: chromium missing and apt-get unavailable; browser tests will fail" >&2
+  fi
+fi
+if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=ja 2>/dev/null)" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+    $SUDO apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null
+  else
+    echo "warning: no Japanese font and apt-get unavailable; Japanese screenshots show empty boxes" >&2
   fi
 fi
 echo "test tools ready: $tools/venv, $(command -v chromium || echo 'no chromium')"
