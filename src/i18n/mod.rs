@@ -16,6 +16,7 @@
 //! - `value | t(ns="severity")`: the message `severity.<value>` (enumerated values:
 //!   severities, identity modes, check families); a value with no message is shown as
 //!   it is (an add-on key, a status the catalogue does not know).
+//! - `message | msg`: a finding's English message in the language ([`messages`]).
 //! - `text | date`: a `YYYY-MM-DD` date or `YYYY-MM-DD HH:MM UTC` time in the
 //!   language's format; anything else unchanged.
 use std::borrow::Cow;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::catalogue::{RuleId, CATALOGUE};
 
+mod messages;
 #[cfg(test)]
 mod tests;
 
@@ -326,6 +328,14 @@ pub fn register(tera: &mut tera::Tera, lang: Lang) {
                 rule_text(lang, &key).map(str::to_string)
             });
             Ok(tera::Value::String(found.unwrap_or(value)))
+        },
+    );
+    tera.register_filter(
+        "msg",
+        move |v: &tera::Value, _: &HashMap<String, tera::Value>| -> tera::Result<tera::Value> {
+            Ok(tera::Value::String(
+                lang.finding_message_or_english(&value_text(v)),
+            ))
         },
     );
     tera.register_filter(

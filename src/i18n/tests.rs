@@ -174,3 +174,42 @@ fn languages_parse_by_code() {
     assert_eq!("EN".parse::<Lang>(), Ok(Lang::En));
     assert_eq!("jp".parse::<Lang>().unwrap_err(), "unknown language `jp` (expected en or ja)");
 }
+
+/// One message of each shape the rules write, as they write it: each is translated,
+/// with its values (ids, names, scopes) kept and its dates in the Japanese format.
+#[test]
+fn finding_messages_of_every_shape_translate() {
+    let cases = [
+        ("control plane uses service principal `sp-1`; its secret must be rotated by hand and the cluster breaks when it expires",
+         "コントロール プレーンがサービス プリンシパル `sp-1` を使用しています。シークレットは手動で更新する必要があり、期限が切れるとクラスターは動作しなくなります"),
+        ("the credential of service principal `s` (app) expired 10 days ago (2026-11-24); the cluster can no longer authenticate to Azure",
+         "サービス プリンシパル `s` (app) の資格情報は10 日前 (2026 年 11 月 24 日) に期限切れになりました。クラスターは Azure に認証できなくなっています"),
+        ("the credential of service principal `s` (app) expires in 1 day (2026-12-05)",
+         "サービス プリンシパル `s` (app) の資格情報は1 日後 (2026 年 12 月 5 日) に期限切れになります"),
+        ("add-on omsAgent identity holds Reader at /subscriptions/x/resourceGroups/rg beyond its documented defaults",
+         "アドオン omsAgent の ID が、ドキュメントに記載された既定のロール以外に /subscriptions/x/resourceGroups/rg で Reader を持っています"),
+        ("kubelet identity holds Contributor at /subscriptions/x, wider than documented (a narrower scope)",
+         "kubelet の ID が /subscriptions/x で Contributor を持っています。ドキュメントの記載 (より狭いスコープ) よりも広いスコープです"),
+        ("control-plane identity holds Contributor at /subscriptions/x, wider than documented (/subscriptions/x/resourceGroups/MC_a)",
+         "コントロール プレーン の ID が /subscriptions/x で Contributor を持っています。ドキュメントの記載 (/subscriptions/x/resourceGroups/MC_a) よりも広いスコープです"),
+        ("HTTP application routing was retired on 2025-03-03",
+         "HTTP アプリケーション ルーティングは 2025 年 3 月 3 日 に廃止されました"),
+        ("add-on `kv` has an identity the baseline `b` documents no roles for; it holds Reader at /s/1; Owner at /s/2",
+         "アドオン `kv` には ID がありますが、ベースライン `b` にはそのロールが記載されていません。割り当て: /s/1 の Reader、/s/2 の Owner"),
+        ("add-on `kv` has an identity the baseline `b` documents no roles for; it holds no roles",
+         "アドオン `kv` には ID がありますが、ベースライン `b` にはそのロールが記載されていません。割り当て: ロールなし"),
+        ("pool `np2` has not been re-imaged since the switch to a user-assigned managed identity (seen 2026-11-22; same node image and Kubernetes version as on the service principal): kubelet still uses the service principal `sp`; it already runs the latest node image, so `--node-image-only` alone changes nothing",
+         "ノード プール `np2` は、ユーザー割り当てのマネージド ID への切り替え (2026 年 11 月 22 日 に検出) 以降、ノード イメージがアップグレードされていません (ノード イメージと Kubernetes バージョンはサービス プリンシパルのときと同じです)。kubelet はまだサービス プリンシパル `sp`を使用しています。このノード プールはすでに最新のノード イメージで動作しているため、`--node-image-only` だけでは何も変わりません"),
+        ("pool `np2` has not been re-imaged since the switch to a user-assigned managed identity (seen 2026-11-22; same node image and Kubernetes version as on the service principal): kubelet still uses the service principal",
+         "ノード プール `np2` は、ユーザー割り当てのマネージド ID への切り替え (2026 年 11 月 22 日 に検出) 以降、ノード イメージがアップグレードされていません (ノード イメージと Kubernetes バージョンはサービス プリンシパルのときと同じです)。kubelet はまだサービス プリンシパルを使用しています"),
+        ("verify: the control plane left service principal `sp` (seen 2026-11-22), but Azure's data cannot tell whether kubelet did on pool(s) np1 (its node image version is not reported); np3 (node image and Kubernetes version unchanged since the service principal; the docs say the update that brings a kubelet identity upgrades every pool, which need not change the image)",
+         "確認してください: コントロール プレーンはサービス プリンシパル `sp`から移行しました (2026 年 11 月 22 日 に検出) が、Azure のデータからは次のノード プールで kubelet が移行したかどうかを判断できません: np1 (ノード イメージのバージョンが報告されていません)、np3 (ノード イメージと Kubernetes バージョンはサービス プリンシパルのときから変わっていません。ドキュメントでは、kubelet ID を追加する更新はすべてのノード プールをアップグレードするとされていますが、イメージが変わるとは限りません)"),
+    ];
+    for (en, ja) in cases {
+        assert_eq!(Lang::Ja.finding_message(en).as_deref(), Some(ja), "{en}");
+        assert_eq!(Lang::En.finding_message(en).as_deref(), Some(en));
+    }
+    // A message of a shape no pattern knows: none (shown in English), never a guess.
+    assert_eq!(Lang::Ja.finding_message("a new rule's message"), None);
+    assert_eq!(Lang::Ja.finding_message("HTTP application routing was retired on someday"), None);
+}
