@@ -3,6 +3,7 @@ mod audit;
 mod docs;
 mod emulator;
 mod faults;
+mod i18n;
 mod live;
 mod mail;
 mod migration;
