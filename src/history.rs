@@ -25,6 +25,11 @@ pub struct History {
     /// Fingerprints of the last run's findings, for new/resolved.
     #[serde(default)]
     pub findings: BTreeSet<String>,
+    /// Fingerprint → the first run that found it (suppressed or not), for `first_seen`
+    /// in the reports. A fingerprint of an older state file without an entry counts
+    /// from that file's `last_run`: the first sighting this state can vouch for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub finding_first_seen: BTreeMap<String, DateTime<Utc>>,
     /// Top-level keys this version does not know (a newer version's data): kept as
     /// they are when the file is rewritten, so a rollback loses nothing.
     #[serde(flatten)]
@@ -272,13 +277,29 @@ impl History {
         for h in observed {
             clusters.insert(h.id.to_ascii_lowercase(), h);
         }
+        let mut finding_first_seen = self.finding_first_seen;
+        finding_first_seen.retain(|fp, _| findings.contains(fp));
         History {
             version: STATE_VERSION,
             last_run: Some(now),
             clusters,
             findings,
+            finding_first_seen,
             unknown: self.unknown,
         }
+    }
+
+    /// When the finding with this fingerprint was first seen, as this history knows
+    /// it: its recorded date, else the last run for a fingerprint recorded without one.
+    pub fn finding_seen(&self, fingerprint: &str) -> Option<DateTime<Utc>> {
+        self.finding_first_seen
+            .get(fingerprint)
+            .copied()
+            .or_else(|| {
+                self.findings
+                    .contains(fingerprint)
+                    .then_some(self.last_run?)
+            })
     }
 
     pub fn get(&self, cluster_id: &str) -> Option<&ClusterHistory> {

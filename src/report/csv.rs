@@ -170,6 +170,7 @@ pub const FINDING_COLUMNS: &[&str] = &[
     "suppression_justification",
     "suppression_owner",
     "suppression_expires",
+    "first_seen",
 ];
 
 pub fn findings(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
@@ -195,8 +196,74 @@ pub fn findings_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> any
             s.map(|s| s.justification.clone()).unwrap_or_default(),
             s.map(|s| s.owner.clone()).unwrap_or_default(),
             s.map(|s| s.expires.to_string()).unwrap_or_default(),
+            rfc3339(f.first_seen),
         ];
         write_row(&mut w, &rec)?;
+    }
+    finish(w)
+}
+
+fn rfc3339(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
+/// `actions.csv`: one row per unsuppressed finding, in the order of the top actions
+/// (most severe fix first), with everything needed to act on it without a lookup.
+pub const ACTION_COLUMNS: &[&str] = &[
+    "subscription_name",
+    "resource_group",
+    "cluster_name",
+    "owner",
+    "severity",
+    "rule_id",
+    "message",
+    "remediation",
+    "doc_link",
+    "first_seen",
+    "action",
+    "rule_title",
+    "identity",
+    "subscription_id",
+    "cluster_id",
+];
+
+pub fn actions(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
+    to_string(|out| actions_to(r, opts, out))
+}
+
+/// [`actions`] into a writer.
+pub fn actions_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyhow::Result<()> {
+    let look = super::html::Lookup::new(r);
+    let mut w = writer(out, opts)?;
+    w.write_record(ACTION_COLUMNS)?;
+    for a in super::actions::top_actions(r, &look) {
+        for f in &a.items {
+            let c = look.cluster(&f.cluster_id);
+            let field = |get: fn(&crate::rules::ClusterRow) -> &str| c.map(get).unwrap_or_default();
+            let subscription = Some(field(|c| &c.subscription_name))
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&f.subscription_id);
+            let identity = f.identity.as_str();
+            let first_seen = rfc3339(f.first_seen);
+            let rec: [&str; 15] = [
+                subscription,
+                field(|c| &c.resource_group),
+                &f.cluster_name,
+                field(|c| &c.owner),
+                f.severity.as_str(),
+                f.rule_id.as_str(),
+                &f.message,
+                &f.remediation,
+                f.rule_id.info().source,
+                &first_seen,
+                &a.title,
+                a.rule_title,
+                &identity,
+                &f.subscription_id,
+                &f.cluster_id,
+            ];
+            write_row(&mut w, &rec)?;
+        }
     }
     finish(w)
 }
@@ -256,6 +323,7 @@ pub const SUMMARY_COLUMNS: &[&str] = &[
     "medium",
     "low",
     "info",
+    "compliant",
 ];
 
 /// `summary.csv`: per subscription, then per owner.
@@ -287,6 +355,7 @@ pub fn summary_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyh
             g.medium.to_string(),
             g.low.to_string(),
             g.info.to_string(),
+            g.compliant.to_string(),
         ];
         write_row(&mut w, &rec)?;
     }

@@ -10,19 +10,21 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tera::{Context, Tera};
 
+use super::actions::{self, Action, ClusterRef};
 use super::tables::{self, GroupRow, Pivot};
 use super::trend::{self, RunRecord};
 use crate::i18n::Lang;
-use crate::rules::{ClusterRow, Report};
+use crate::rules::Report;
 use charts::{StackedBar, SubBar, TrendView};
 pub(crate) use parts::{headline, FindingView, Headline, Lookup};
-use parts::{Changes, RuleGroup, RuleView, SuppressionsView};
+use parts::{Changes, ClusterView, RuleGroup, RuleView, SuppressionsView};
 
 const REPORT_TEMPLATE: &str = include_str!("../../templates/report.html");
 const EMAIL_TEMPLATE: &str = include_str!("../../templates/email.html");
 
-/// Findings listed per rule in the page; the rest are in `findings.csv`.
-pub const MAX_FINDINGS_PER_RULE: usize = 200;
+/// Findings listed per rule in the page (every finding is also in its cluster's detail);
+/// the rest are in `findings.csv` and `actions.csv`.
+pub const MAX_FINDINGS_PER_RULE: usize = 50;
 /// Clusters listed in the page; the rest are in `clusters.csv`.
 pub const MAX_CLUSTERS: usize = 2000;
 /// New and resolved findings listed each; the counts per rule are complete.
@@ -73,22 +75,67 @@ struct View<'a> {
     headline: Headline,
     modes: Vec<StackedBar>,
     pivot: Pivot,
-    subscriptions: Vec<SubBar>,
-    owners: Vec<GroupRow>,
+    subscriptions: Vec<Linked<SubBar>>,
+    owners: Vec<Linked<GroupRow>>,
     trend: TrendView,
     changes: Changes<'a>,
-    clusters: Vec<&'a ClusterRow>,
+    actions: Vec<Action<'a>>,
+    clusters: Vec<ClusterView<'a>>,
     clusters_more: usize,
+    /// Clusters with findings, whose detail the page shows.
+    detailed: usize,
     groups: Vec<RuleGroup<'a>>,
     suppressions: SuppressionsView<'a>,
     rules: Vec<RuleView<'a>>,
     max_per_rule: usize,
 }
 
+/// A subscription's or owner's row with its anchor and its clusters' links.
+#[derive(Serialize)]
+struct Linked<T> {
+    #[serde(flatten)]
+    row: T,
+    anchor: String,
+    links: Vec<ClusterRef>,
+}
+
+fn linked<T>(
+    row: T,
+    prefix: &str,
+    key: &str,
+    links: &mut std::collections::HashMap<String, parts::GroupClusters>,
+) -> Linked<T> {
+    Linked {
+        row,
+        anchor: actions::anchor_of(prefix, key),
+        links: links
+            .remove(&key.to_ascii_lowercase())
+            .map(|g| g.links)
+            .unwrap_or_default(),
+    }
+}
+
 fn view<'a>(r: &'a Report, runs: &[RunRecord]) -> anyhow::Result<View<'a>> {
-    let look = Lookup::new(r);
     let trend = trend::trend(&parts::with_this_run(r, runs))?;
-    let (clusters, clusters_more) = parts::clusters(r);
+    let per = parts::PerCluster::new(r);
+    let mut clusters = parts::cluster_views(r, &per);
+    let clusters_more = clusters.len().saturating_sub(MAX_CLUSTERS);
+    clusters.truncate(MAX_CLUSTERS);
+    let look = Lookup::new(r).showing(
+        clusters
+            .iter()
+            .map(|v| v.c.cluster_id.to_ascii_lowercase())
+            .collect(),
+    );
+    let (mut by_sub, mut by_owner) = parts::cluster_links(&clusters);
+    let mut top = actions::top_actions(r, &look);
+    for a in &mut top {
+        for c in &mut a.cluster_refs {
+            if look.anchor(&c.id).is_none() {
+                c.anchor.clear();
+            }
+        }
+    }
     Ok(View {
         generated: when(r.generated_at),
         headline: headline(r),
@@ -96,11 +143,22 @@ fn view<'a>(r: &'a Report, runs: &[RunRecord]) -> anyhow::Result<View<'a>> {
         pivot: tables::identity_modes(r)?,
         subscriptions: tables::by_subscription(r)?
             .into_iter()
-            .map(charts::sub_bar)
+            .map(|g| {
+                let key = g.key.clone();
+                linked(charts::sub_bar(g), "s", &key, &mut by_sub)
+            })
             .collect(),
-        owners: tables::by_owner(r)?,
+        owners: tables::by_owner(r)?
+            .into_iter()
+            .map(|g| {
+                let key = g.key.clone();
+                linked(g, "o", &key, &mut by_owner)
+            })
+            .collect(),
         trend: charts::trend_view(&trend),
         changes: parts::changes(r, &look)?,
+        actions: top,
+        detailed: clusters.iter().filter(|c| c.detail.is_some()).count(),
         clusters,
         clusters_more,
         groups: parts::rule_groups(r, &look),

@@ -1,5 +1,6 @@
 //! Renderers: each turns a [`Report`] into a `String` or streams it into a writer;
 //! only `run` writes files.
+pub mod actions;
 pub mod csv;
 pub mod email;
 pub mod html;
@@ -35,6 +36,7 @@ pub fn render_all(report: &Report, opts: &RenderOptions) -> anyhow::Result<Vec<(
 pub const FILES: &[&str] = &[
     "clusters.csv",
     "findings.csv",
+    "actions.csv",
     "role-assignments.csv",
     "summary.csv",
     "report.json",
@@ -70,6 +72,7 @@ pub fn render_to(
     match name {
         "clusters.csv" => csv::clusters_to(report, opts, out),
         "findings.csv" => csv::findings_to(report, opts, out),
+        "actions.csv" => csv::actions_to(report, opts, out),
         "role-assignments.csv" => csv::role_assignments_to(report, opts, out),
         "summary.csv" => csv::summary_to(report, opts, out),
         "report.json" => json::render_to(report, out),

@@ -31,6 +31,8 @@ pub struct GroupRow {
     pub medium: i64,
     pub low: i64,
     pub info: i64,
+    /// Every check evaluated and no unsuppressed finding at or above medium.
+    pub compliant: i64,
 }
 
 impl GroupRow {
@@ -74,6 +76,14 @@ fn cluster_frame(r: &Report) -> PolarsResult<DataFrame> {
         .iter()
         .map(|c| (c.migration_status == MigrationStatus::Pending) as i64)
         .collect();
+    let compliant: Vec<i64> = r
+        .clusters
+        .iter()
+        .zip(&sev[0])
+        .zip(&sev[1])
+        .zip(&sev[2])
+        .map(|(((c, crit), high), med)| (c.checks.all_evaluated() && crit + high + med == 0) as i64)
+        .collect();
     let managed: Vec<i64> = on_sp
         .iter()
         .zip(&pending)
@@ -91,6 +101,7 @@ fn cluster_frame(r: &Report) -> PolarsResult<DataFrame> {
         "pending_clusters" => pending,
         "pending_pools" => r.clusters.iter().map(|c| c.pools_pending_upgrade as i64).collect::<Vec<i64>>(),
         "managed" => managed,
+        "compliant" => compliant,
     )?;
     for (name, values) in SEVERITIES.iter().zip(sev) {
         df.with_column(Column::new((*name).into(), values))?;
@@ -103,6 +114,7 @@ fn sums() -> Vec<Expr> {
     for c in ["on_sp", "pending_clusters", "pending_pools", "managed"]
         .iter()
         .chain(SEVERITIES.iter())
+        .chain(["compliant"].iter())
     {
         v.push(col(*c).sum());
     }
@@ -144,6 +156,7 @@ fn group_rows(
     ]
     .iter()
     .chain(SEVERITIES.iter())
+    .chain(["compliant"].iter())
     .map(|c| ints(&df, c))
     .collect::<PolarsResult<_>>()?;
     Ok((0..df.height())
@@ -161,6 +174,7 @@ fn group_rows(
             medium: cols[7][i],
             low: cols[8][i],
             info: cols[9][i],
+            compliant: cols[10][i],
         })
         .collect())
 }
@@ -315,6 +329,7 @@ mod tests {
             remediation: String::new(),
             subject: String::new(),
             suppressed: None,
+            first_seen: None,
         });
         r
     }

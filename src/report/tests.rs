@@ -236,6 +236,10 @@ fn check_tables(r: &Report, files: &BTreeMap<&str, String>) {
     for (name, rows) in [
         ("clusters.csv", r.clusters.len()),
         ("findings.csv", r.findings.len()),
+        (
+            "actions.csv",
+            r.findings.iter().filter(|f| f.suppressed.is_none()).count(),
+        ),
         ("role-assignments.csv", r.role_checks.len()),
         ("summary.csv", summary_rows),
     ] {
@@ -475,13 +479,13 @@ fn every_renderer_at_every_size_of_changes() {
                 .iter()
                 .filter(|t| t.starts_with("text/csv"))
                 .count()
-                == 5
+                == 6
                 && attached
                     .iter()
                     .filter(|t| t.starts_with("text/html"))
                     .count()
                     == 2,
-            "{what}: unroutable.csv, four CSVs, the page and the body: {attached:?}"
+            "{what}: unroutable.csv, five CSVs, the page and the body: {attached:?}"
         );
     }
 }

@@ -1,7 +1,7 @@
 //! The steps of [`super::Report::generate`]: each cluster audited in turn (its
 //! checks' statuses, history, findings, role checks and row), then the findings
 //! sorted, compared with the previous run's, and summarised.
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -266,6 +266,30 @@ pub(super) fn changes(
     (changes, kept)
 }
 
+/// Sets each finding's `first_seen` from the previous history (this run for one it
+/// has not seen) and returns the dates the next history keeps: every finding of this
+/// run, suppressed or not, and the earlier ones carried because their check did not run.
+pub(super) fn first_seen(
+    prev: &History,
+    findings: &mut [Finding],
+    kept: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, DateTime<Utc>> {
+    let mut out = BTreeMap::new();
+    for f in findings.iter_mut() {
+        let fp = f.fingerprint();
+        let seen = prev.finding_seen(&fp).unwrap_or(now);
+        f.first_seen = Some(seen);
+        out.insert(fp, seen);
+    }
+    for fp in kept {
+        if !out.contains_key(fp) {
+            out.insert(fp.clone(), prev.finding_seen(fp).unwrap_or(now));
+        }
+    }
+    out
+}
+
 /// Is an earlier finding's fingerprint (`rule|cluster|identity|subject`) about a
 /// check that did not run this time?
 fn still_open(
@@ -325,6 +349,8 @@ fn row(
         kubernetes_version: c.kubernetes_version.clone().unwrap_or_default(),
         migration_observed_at: ctx.observed.migration.as_ref().map(|m| m.observed_at),
         checks,
+        first_seen: Some(ctx.observed.first_seen),
+        last_seen_as_sp: ctx.observed.migration.as_ref().map(|m| m.last_seen_as_sp),
     }
 }
 

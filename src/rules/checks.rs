@@ -28,6 +28,7 @@ pub fn new_finding(
         remediation,
         subject: subject.to_string(),
         suppressed: None,
+        first_seen: None,
     }
 }
 

@@ -51,6 +51,10 @@ pub struct Finding {
     /// with rule, cluster and identity it makes the finding's stable fingerprint.
     pub subject: String,
     pub suppressed: Option<suppress::Applied>,
+    /// The first run that found it (from the state, `--state DIR`); this run's time
+    /// when the state has not seen it before.
+    #[serde(default)]
+    pub first_seen: Option<DateTime<Utc>>,
 }
 
 impl Finding {
@@ -91,6 +95,12 @@ pub struct ClusterRow {
     /// Whether each family of checks was evaluated, and why not.
     #[serde(default)]
     pub checks: evaluated::Checks,
+    /// The first run that saw the cluster (from the state).
+    #[serde(default)]
+    pub first_seen: Option<DateTime<Utc>>,
+    /// The last run that saw it on a service principal, once it left one.
+    #[serde(default)]
+    pub last_seen_as_sp: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,6 +259,7 @@ impl Report {
             &done.not_evaluated,
             &inv.coverage.gaps,
         );
+        let first_seen = audit::first_seen(&prev, &mut done.findings, &fingerprints, now);
         let report = Report {
             schema_version: SCHEMA_VERSION,
             tool: env!("CARGO_PKG_NAME").into(),
@@ -270,7 +281,8 @@ impl Report {
             role_checks: done.role_checks,
             output_errors: vec![],
         };
-        let history = prev.advance(done.observed, fingerprints, now, opts.history_days);
+        let mut history = prev.advance(done.observed, fingerprints, now, opts.history_days);
+        history.finding_first_seen = first_seen;
         Outcome { report, history }
     }
 

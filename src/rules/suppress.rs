@@ -205,6 +205,7 @@ mod tests {
             remediation: String::new(),
             subject: String::new(),
             suppressed: None,
+            first_seen: None,
         }
     }
 

@@ -93,6 +93,7 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
             .map(|c| (c.id.to_ascii_lowercase(), c))
             .collect(),
         findings: Default::default(),
+        finding_first_seen: Default::default(),
         unknown: Default::default(),
     }
 }

@@ -606,9 +606,11 @@ fn browser_renders_the_demo_report_at_desktop_and_phone_width() {
         html::render_with_runs(&r, &demo::seed_runs(now()), Lang::En).unwrap(),
     )
     .unwrap();
-    let desktop = screenshot(&page, 1200, 2400, &[]);
+    // Tall enough to reach the charts below the top actions.
+    let desktop = screenshot(&page, 1200, 3600, &[]);
     assert_not_blank(&desktop, "desktop");
-    let phone = screenshot(&page, 390, 844, &[]);
+    // Tall enough to reach the charts below the top actions.
+    let phone = screenshot(&page, 390, 6000, &[]);
     assert_not_blank(&phone, "phone");
     assert!(
         luma(phone.rgb[2 * phone.width + 2]) > 200,
@@ -716,5 +718,217 @@ fn hostile_names_and_tags_stay_inert_in_the_browser() {
     assert!(
         dom.contains(&"A".repeat(5000)),
         "the 5,000-character value is shown whole"
+    );
+}
+
+fn severity_rank(s: &str) -> usize {
+    ["critical", "high", "medium", "low", "info"]
+        .iter()
+        .position(|x| *x == s)
+        .unwrap_or_else(|| panic!("unknown severity {s}"))
+}
+
+/// Top actions come right after the headline, most severe first; each fix counts its
+/// findings and together they count every unsuppressed finding once.
+#[test]
+fn top_actions_come_first_and_most_severe_first() {
+    let r = demo_report();
+    let page = html::render(&r).unwrap();
+    let at = |id: &str| {
+        page.find(&format!("<section id=\"{id}\">"))
+            .unwrap_or_else(|| panic!("section {id}"))
+    };
+    assert!(at("summary") < at("actions") && at("actions") < at("identity"));
+    assert!(at("actions") < at("trend") && at("actions") < at("findings"));
+    let li = regex::Regex::new(
+        r#"<li class="action" id="action-\d+" data-severity="([a-z]+)">\s*<div><span class="sev[^"]*">[a-z]+</span> <b>([^<]+)</b> <a[^>]*>AKSMI\d+</a></div>\s*<div class="small muted">(\d+) findings? on (\d+) clusters?"#,
+    )
+    .unwrap();
+    let actions: Vec<(usize, String, usize)> = li
+        .captures_iter(&page)
+        .map(|c| {
+            (
+                severity_rank(&c[1]),
+                c[2].to_string(),
+                c[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    let active: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.suppressed.is_none())
+        .collect();
+    assert!(
+        actions.len() >= 4,
+        "the demo needs several fixes: {actions:?}"
+    );
+    assert!(
+        actions.windows(2).all(|w| w[0].0 <= w[1].0),
+        "most severe first: {actions:?}"
+    );
+    assert_eq!(actions[0].0, severity_rank(r.worst().unwrap().as_str()));
+    assert_eq!(
+        actions.iter().map(|a| a.2).sum::<usize>(),
+        active.len(),
+        "every unsuppressed finding in exactly one action"
+    );
+    // The fix is said in words with its count ("Migrate 2 clusters ...").
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.1.starts_with("Migrate ") && a.1.contains("managed identity")),
+        "{actions:?}"
+    );
+    for a in &actions {
+        assert!(a.1.contains(&a.2.to_string()), "{a:?}");
+    }
+    // The first action's commands are shown, copy-ready.
+    let first = &page[at("actions")..at("identity")];
+    assert!(first.contains("<details class=\"cmds\" open><summary>Commands"));
+    assert!(first.contains("<pre>az "), "{first}");
+}
+
+/// The rule sections by severity (the worst finding's), then by id.
+#[test]
+fn rule_sections_are_in_severity_order() {
+    let r = demo_report();
+    let page = html::render(&r).unwrap();
+    let h3 =
+        regex::Regex::new(r#"<h3 id="rule-(AKSMI\d+)"><span class="sev sev-([a-z]+)">"#).unwrap();
+    let sections: Vec<(usize, String)> = h3
+        .captures_iter(&page)
+        .map(|c| (severity_rank(&c[2]), c[1].to_string()))
+        .collect();
+    assert!(sections.len() >= 4, "{sections:?}");
+    let mut sorted = sections.clone();
+    sorted.sort();
+    assert_eq!(sections, sorted, "severity first, then rule id");
+    // Each section shows its worst unsuppressed finding's severity.
+    for (rank, id) in &sections {
+        let worst = r
+            .findings
+            .iter()
+            .filter(|f| f.suppressed.is_none() && f.rule_id.as_str() == id)
+            .map(|f| severity_rank(f.severity.as_str()))
+            .min()
+            .unwrap();
+        assert_eq!(*rank, worst, "{id}");
+    }
+}
+
+/// Every cluster has a row with an anchor; every in-page link lands on an element that
+/// exists; subscription and owner rows list their clusters' links.
+#[test]
+fn every_cluster_row_links_to_an_existing_anchor() {
+    let r = demo_report();
+    let page = html::render(&r).unwrap();
+    let ids: Vec<String> = regex::Regex::new(r#"\sid="([^"]+)""#)
+        .unwrap()
+        .captures_iter(&page)
+        .map(|c| c[1].to_string())
+        .collect();
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "ids are unique");
+    let hrefs: Vec<String> = regex::Regex::new(r##"href="#([^"]+)""##)
+        .unwrap()
+        .captures_iter(&page)
+        .map(|c| c[1].to_string())
+        .collect();
+    for h in &hrefs {
+        assert!(unique.contains(h), "link to #{h} lands nowhere");
+    }
+    let clusters = &page[page.find("<section id=\"clusters\">").unwrap()
+        ..page.find("<section id=\"suppressions\">").unwrap()];
+    let row = regex::Regex::new(r#"(?s)<tr id="(c-[0-9a-f]{16})"[^>]*>(.*?)</tr>"#).unwrap();
+    let rows: Vec<(String, String)> = row
+        .captures_iter(clusters)
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect();
+    assert_eq!(rows.len(), r.clusters.len(), "one row per cluster");
+    for (id, cells) in &rows {
+        assert!(
+            cells.contains(&format!("href=\"#{id}\"")),
+            "{id} links to itself"
+        );
+        assert!(
+            cells.contains("href=\"#s-") && cells.contains("href=\"#o-"),
+            "{cells}"
+        );
+    }
+    // Every cluster is linked from its subscription's row and its owner's row.
+    for prefix in ["s-", "o-"] {
+        let group = regex::Regex::new(&format!(
+            r#"(?s)<tr id="({prefix}[0-9a-f]{{16}})">(.*?)</tr>"#
+        ))
+        .unwrap();
+        let linked: usize = group
+            .captures_iter(&page)
+            .map(|c| c[2].matches("href=\"#c-").count())
+            .sum();
+        assert_eq!(
+            linked,
+            r.clusters.len(),
+            "{prefix} rows link each cluster once"
+        );
+    }
+    // A cluster with findings opens to its detail; one without has none.
+    let with = r.clusters.iter().filter(|c| c.findings > 0).count();
+    assert!(with > 0);
+    assert_eq!(clusters.matches("<tr class=\"detail\">").count(), with);
+    assert_eq!(clusters.matches("<b>Grants against ").count(), with);
+}
+
+/// At 390 px the control-plane × kubelet table fits its panel: no sideways scrolling
+/// hides a column. Measured by the browser's layout: the page (unchanged, it has no
+/// script) in a 390 px frame of a measuring page.
+#[test]
+fn browser_fits_the_identity_table_at_phone_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("measure.html");
+    let html = html::render(&demo_report()).unwrap();
+    let srcdoc = html.replace('&', "&amp;").replace('"', "&quot;");
+    let probe = format!(
+        r#"<!DOCTYPE html><html><body><iframe id="f" style="width:390px;height:844px;border:0" srcdoc="{srcdoc}"></iframe>
+<script>
+document.getElementById('f').addEventListener('load', () => {{
+  const d = document.getElementById('f').contentDocument;
+  const out = [];
+  for (const w of d.querySelectorAll('.wrap')) {{
+    if (w.offsetParent === null) continue;
+    const t = w.querySelector('table');
+    out.push((t && t.className || '-').replace(/ /g, '.') + ':' + w.scrollWidth + '/' + w.clientWidth);
+  }}
+  const p = document.createElement('pre');
+  p.textContent = 'MEASURED ' + d.documentElement.clientWidth + ' ' + out.join(' ') + ' END';
+  document.body.appendChild(p);
+}});
+</script></body></html>"#
+    );
+    std::fs::write(&page, probe).unwrap();
+    let dom = browse(&page, &["--window-size=800,900", "--dump-dom"]);
+    let m = regex::Regex::new(r"MEASURED (\d+) (.*?) END").unwrap();
+    let c = m
+        .captures(&dom)
+        .unwrap_or_else(|| panic!("not measured: {}", &dom[dom.len().saturating_sub(500)..]));
+    assert!(c[1].parse::<u32>().unwrap() <= 390, "viewport {}", &c[1]);
+    let wraps: Vec<(&str, u32, u32)> = c
+        .get(2)
+        .unwrap()
+        .as_str()
+        .split(' ')
+        .map(|x| {
+            let (class, sizes) = x.rsplit_once(':').unwrap();
+            let (sw, cw) = sizes.split_once('/').unwrap();
+            (class, sw.parse().unwrap(), cw.parse().unwrap())
+        })
+        .collect();
+    let pivot = wraps
+        .iter()
+        .find(|w| w.0 == "pivot")
+        .unwrap_or_else(|| panic!("no pivot table measured: {wraps:?}"));
+    assert!(
+        pivot.1 <= pivot.2,
+        "the pivot table scrolls sideways at 390 px: {pivot:?}"
     );
 }

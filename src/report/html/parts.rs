@@ -6,10 +6,13 @@ use serde::Serialize;
 
 use super::super::tables::{self, ChangeCount};
 use super::super::trend::RunRecord;
-use super::{MAX_CHANGES, MAX_CLUSTERS, MAX_FINDINGS_PER_RULE};
+use super::{MAX_CHANGES, MAX_FINDINGS_PER_RULE};
 use crate::rules::catalogue::CATALOGUE;
 use crate::rules::suppress::{EntryState, EntryStatus};
-use crate::rules::{ClusterRow, ControlPlaneIdentity, Finding, Report, Severity};
+use crate::rules::{
+    ClusterRow, ControlPlaneIdentity, Finding, IdentityKey, Report, RoleCheck, RoleCheckStatus,
+    Severity,
+};
 
 #[derive(Serialize)]
 pub(super) struct RuleView<'a> {
@@ -37,6 +40,36 @@ pub(crate) struct Headline {
     pub not_evaluated: Vec<(String, usize)>,
     /// Clusters with at least one family not evaluated.
     pub not_evaluated_clusters: usize,
+    /// Clusters with every check evaluated and no unsuppressed finding at or above
+    /// medium: apart from "on managed identity", which counts only the mode.
+    pub compliant: usize,
+    pub compliant_percent: f64,
+}
+
+/// Lower-cased ids of the clusters with an unsuppressed finding at or above medium.
+fn clusters_at_risk(r: &Report) -> std::collections::HashSet<String> {
+    r.findings
+        .iter()
+        .filter(|f| f.suppressed.is_none() && f.severity >= Severity::Medium)
+        .map(|f| f.cluster_id.to_ascii_lowercase())
+        .collect()
+}
+
+/// Every check evaluated and no unsuppressed finding at or above medium.
+pub(crate) fn compliant_clusters(r: &Report) -> usize {
+    let risky = clusters_at_risk(r);
+    r.clusters
+        .iter()
+        .filter(|c| c.checks.all_evaluated() && !risky.contains(&c.cluster_id.to_ascii_lowercase()))
+        .count()
+}
+
+fn percent(n: usize, of: usize) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        (n as f64 * 1000.0 / of as f64).round() / 10.0
+    }
 }
 
 pub(crate) fn headline(r: &Report) -> Headline {
@@ -45,6 +78,7 @@ pub(crate) fn headline(r: &Report) -> Headline {
         .iter()
         .map(|v| (v.as_str(), s.findings.get(*v)))
         .collect();
+    let compliant = compliant_clusters(r);
     Headline {
         clusters: s.clusters,
         subscriptions: s.subscriptions,
@@ -70,6 +104,8 @@ pub(crate) fn headline(r: &Report) -> Headline {
             .iter()
             .filter(|c| !c.checks.all_evaluated())
             .count(),
+        compliant,
+        compliant_percent: percent(compliant, s.clusters),
     }
 }
 
@@ -80,10 +116,14 @@ pub(crate) struct FindingView<'a> {
     pub subscription: &'a str,
     pub resource_group: &'a str,
     pub owner: &'a str,
+    /// The cluster's anchor in the page, when its row is there.
+    pub anchor: Option<String>,
 }
 
 pub(crate) struct Lookup<'a> {
     by_id: HashMap<String, &'a ClusterRow>,
+    /// Lower-cased ids of the clusters whose rows the page shows; `None`: all.
+    shown: Option<std::collections::HashSet<String>>,
 }
 
 impl<'a> Lookup<'a> {
@@ -94,7 +134,23 @@ impl<'a> Lookup<'a> {
                 .iter()
                 .map(|c| (c.cluster_id.to_ascii_lowercase(), c))
                 .collect(),
+            shown: None,
         }
+    }
+
+    /// Only these clusters (lower-cased ids) have a row to link to.
+    pub(crate) fn showing(mut self, ids: std::collections::HashSet<String>) -> Self {
+        self.shown = Some(ids);
+        self
+    }
+
+    /// The anchor of the cluster's row, when the page has one.
+    pub(crate) fn anchor(&self, id: &str) -> Option<String> {
+        let shown = match &self.shown {
+            Some(s) => s.contains(&id.to_ascii_lowercase()),
+            None => self.cluster(id).is_some(),
+        };
+        shown.then(|| super::super::actions::anchor(id))
     }
 
     pub(crate) fn cluster(&self, id: &str) -> Option<&'a ClusterRow> {
@@ -111,6 +167,7 @@ impl<'a> Lookup<'a> {
                 .unwrap_or(&f.subscription_id),
             resource_group: c.map(|c| c.resource_group.as_str()).unwrap_or_default(),
             owner: c.map(|c| c.owner.as_str()).unwrap_or_default(),
+            anchor: self.anchor(&f.cluster_id),
         }
     }
 }
@@ -126,6 +183,8 @@ pub(super) struct RuleGroup<'a> {
     suppressed: usize,
     findings: Vec<FindingView<'a>>,
     more: usize,
+    #[serde(skip)]
+    worst: Severity,
 }
 
 /// A resolved finding, from its fingerprint `rule|cluster id|identity|subject`.
@@ -241,10 +300,164 @@ pub(super) fn changes<'a>(r: &'a Report, look: &Lookup<'a>) -> anyhow::Result<Ch
     })
 }
 
-/// The clusters with the worst findings first, the first [`MAX_CLUSTERS`]; and how
-/// many more there are.
-pub(super) fn clusters(r: &Report) -> (Vec<&ClusterRow>, usize) {
-    let mut clusters: Vec<&ClusterRow> = r.clusters.iter().collect();
+/// A cluster row of the page, with its anchor; the detail (identities, grants against
+/// the baseline, migration timeline, findings) only for a cluster with unsuppressed
+/// findings, to keep a large estate's page small.
+#[derive(Serialize)]
+pub(super) struct ClusterView<'a> {
+    pub c: &'a ClusterRow,
+    pub anchor: String,
+    pub sub_anchor: String,
+    pub owner_anchor: String,
+    pub compliant: bool,
+    pub detail: Option<ClusterDetail<'a>>,
+}
+
+/// Role checks of one cluster by status, the documented ones held first.
+#[derive(Serialize, Default)]
+pub(super) struct Grants<'a> {
+    held: usize,
+    missing: usize,
+    /// Excess, too wide and not documented.
+    excess: usize,
+    /// What is not as documented (missing, excess, too wide, not documented).
+    off: Vec<&'a RoleCheck>,
+}
+
+#[derive(Serialize)]
+pub(super) struct IdentityView<'a> {
+    identity: &'a IdentityKey,
+    principal_id: &'a str,
+}
+
+#[derive(Serialize)]
+pub(super) struct ClusterDetail<'a> {
+    identities: Vec<IdentityView<'a>>,
+    grants: Grants<'a>,
+    first_seen: Option<String>,
+    last_seen_as_sp: Option<String>,
+    migration_observed: Option<String>,
+    findings: Vec<&'a Finding>,
+}
+
+/// Role checks and unsuppressed findings per lower-cased cluster id.
+pub(super) struct PerCluster<'a> {
+    checks: HashMap<String, Vec<&'a RoleCheck>>,
+    findings: HashMap<String, Vec<&'a Finding>>,
+}
+
+impl<'a> PerCluster<'a> {
+    pub(super) fn new(r: &'a Report) -> Self {
+        let mut checks: HashMap<String, Vec<&RoleCheck>> = HashMap::new();
+        for c in &r.role_checks {
+            checks
+                .entry(c.cluster_id.to_ascii_lowercase())
+                .or_default()
+                .push(c);
+        }
+        let mut findings: HashMap<String, Vec<&Finding>> = HashMap::new();
+        for f in r.findings.iter().filter(|f| f.suppressed.is_none()) {
+            findings
+                .entry(f.cluster_id.to_ascii_lowercase())
+                .or_default()
+                .push(f);
+        }
+        PerCluster { checks, findings }
+    }
+
+    fn view(&self, c: &'a ClusterRow) -> ClusterView<'a> {
+        let id = c.cluster_id.to_ascii_lowercase();
+        let mut findings = self.findings.get(&id).cloned().unwrap_or_default();
+        findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule_id.cmp(&b.rule_id)));
+        let compliant =
+            c.checks.all_evaluated() && !findings.iter().any(|f| f.severity >= Severity::Medium);
+        let detail = (!findings.is_empty()).then(|| {
+            let checks = self.checks.get(&id).map(Vec::as_slice).unwrap_or_default();
+            let mut identities: Vec<IdentityView> = Vec::new();
+            let mut grants = Grants::default();
+            for k in checks {
+                if !identities
+                    .iter()
+                    .any(|i| *i.identity == k.identity && i.principal_id == &*k.principal_id)
+                {
+                    identities.push(IdentityView {
+                        identity: &k.identity,
+                        principal_id: &k.principal_id,
+                    });
+                }
+                match k.status {
+                    RoleCheckStatus::Ok => grants.held += 1,
+                    RoleCheckStatus::Missing => grants.missing += 1,
+                    _ => grants.excess += 1,
+                }
+                if k.status != RoleCheckStatus::Ok {
+                    grants.off.push(k);
+                }
+            }
+            identities.sort_by(|a, b| a.identity.cmp(b.identity));
+            ClusterDetail {
+                identities,
+                grants,
+                first_seen: c.first_seen.map(super::when),
+                last_seen_as_sp: c.last_seen_as_sp.map(super::when),
+                migration_observed: c.migration_observed_at.map(super::when),
+                findings,
+            }
+        });
+        ClusterView {
+            c,
+            anchor: super::super::actions::anchor(&c.cluster_id),
+            sub_anchor: super::super::actions::anchor_of("s", &c.subscription_id),
+            owner_anchor: super::super::actions::anchor_of("o", &c.owner),
+            compliant,
+            detail,
+        }
+    }
+}
+
+/// A subscription's or owner's clusters, linked to their rows.
+#[derive(Serialize)]
+pub(super) struct GroupClusters {
+    pub links: Vec<super::super::actions::ClusterRef>,
+}
+
+/// Each cluster's link by subscription id and by owner (lower-cased), in page order.
+pub(super) fn cluster_links(
+    clusters: &[ClusterView],
+) -> (
+    HashMap<String, GroupClusters>,
+    HashMap<String, GroupClusters>,
+) {
+    let mut by_sub: HashMap<String, GroupClusters> = HashMap::new();
+    let mut by_owner: HashMap<String, GroupClusters> = HashMap::new();
+    for v in clusters {
+        let link = super::super::actions::ClusterRef {
+            id: v.c.cluster_id.clone(),
+            name: v.c.cluster_name.clone(),
+            anchor: v.anchor.clone(),
+        };
+        by_sub
+            .entry(v.c.subscription_id.to_ascii_lowercase())
+            .or_insert_with(|| GroupClusters { links: vec![] })
+            .links
+            .push(link.clone());
+        by_owner
+            .entry(v.c.owner.to_ascii_lowercase())
+            .or_insert_with(|| GroupClusters { links: vec![] })
+            .links
+            .push(link);
+    }
+    (by_sub, by_owner)
+}
+
+/// Every cluster, the worst findings first, as [`ClusterView`]s.
+pub(super) fn cluster_views<'a>(r: &'a Report, per: &PerCluster<'a>) -> Vec<ClusterView<'a>> {
+    let mut all: Vec<&ClusterRow> = r.clusters.iter().collect();
+    sort_clusters(&mut all);
+    all.into_iter().map(|c| per.view(c)).collect()
+}
+
+fn sort_clusters(clusters: &mut [&ClusterRow]) {
     clusters.sort_by(|a, b| {
         (
             severity_rank(b.worst_severity),
@@ -259,15 +472,13 @@ pub(super) fn clusters(r: &Report) -> (Vec<&ClusterRow>, usize) {
                 &b.cluster_id,
             ))
     });
-    let more = clusters.len().saturating_sub(MAX_CLUSTERS);
-    clusters.truncate(MAX_CLUSTERS);
-    (clusters, more)
 }
 
 /// The unsuppressed findings of each rule that has some, the first
-/// [`MAX_FINDINGS_PER_RULE`] of each.
+/// [`MAX_FINDINGS_PER_RULE`] of each; the rules by their worst finding's severity (the
+/// severity shown), then by id.
 pub(super) fn rule_groups<'a>(r: &'a Report, look: &Lookup<'a>) -> Vec<RuleGroup<'a>> {
-    CATALOGUE
+    let mut groups: Vec<RuleGroup<'a>> = CATALOGUE
         .iter()
         .filter_map(|rule| {
             let all: Vec<&Finding> = r.findings.iter().filter(|f| f.rule_id == rule.id).collect();
@@ -276,13 +487,12 @@ pub(super) fn rule_groups<'a>(r: &'a Report, look: &Lookup<'a>) -> Vec<RuleGroup
                 .copied()
                 .filter(|f| f.suppressed.is_none())
                 .collect();
-            if active.is_empty() {
-                return None;
-            }
+            let worst = active.iter().map(|f| f.severity).max()?;
             Some(RuleGroup {
                 id: rule.id.as_str(),
                 title: rule.title,
-                severity: rule.severity.as_str(),
+                severity: worst.as_str(),
+                worst,
                 rationale: rule.rationale,
                 source: rule.source,
                 count: active.len(),
@@ -295,7 +505,10 @@ pub(super) fn rule_groups<'a>(r: &'a Report, look: &Lookup<'a>) -> Vec<RuleGroup
                     .collect(),
             })
         })
-        .collect()
+        .collect();
+    // Stable: CATALOGUE is in id order.
+    groups.sort_by(|a, b| b.worst.cmp(&a.worst));
+    groups
 }
 
 /// The suppressed findings and the suppression entries with their status.

@@ -19,6 +19,7 @@ pub(crate) fn tiny() -> Report {
         remediation: format!("az aks update --name c{cluster} --enable-managed-identity\naz aks nodepool upgrade --node-image-only"),
         subject: String::new(),
         suppressed,
+        first_seen: None,
     }
     };
     let accepted = Applied {

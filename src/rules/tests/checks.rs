@@ -3,6 +3,7 @@
 use chrono::Duration;
 
 use super::builder::*;
+use crate::history::History;
 use crate::rules::evaluated::Family;
 use crate::rules::{Report, RuleId};
 
@@ -325,4 +326,48 @@ fn credential_expiry_is_said_in_words_a_person_reads() {
         Some((Severity::High, "expires in 30 days (2026-07-01)".into()))
     );
     assert_eq!(say(h(24 * 31 + 1)), None);
+}
+
+#[test]
+fn a_finding_keeps_the_date_it_was_first_seen() {
+    let first = Inv::new().cluster(ClusterB::mi("a")).run();
+    let t0 = first.report.generated_at;
+    assert_eq!(first.report.findings[0].first_seen, Some(t0));
+    // The next night (a day later) and the one after: still the first night's date,
+    // even across a night when the roles could not be read.
+    let second = Inv::new()
+        .cluster(ClusterB::mi("a"))
+        .gap(&sub_scope(), &["role-assignments"])
+        .after(first.history)
+        .run();
+    let third = Inv::new()
+        .cluster(ClusterB::mi("a"))
+        .cluster(ClusterB::mi("b"))
+        .after(second.history)
+        .run();
+    assert!(third.report.generated_at > t0);
+    let seen = |name: &str| {
+        third
+            .report
+            .findings
+            .iter()
+            .find(|f| f.cluster_name == name)
+            .and_then(|f| f.first_seen)
+    };
+    assert_eq!(seen("a"), Some(t0));
+    assert_eq!(seen("b"), Some(third.report.generated_at), "new tonight");
+    assert_eq!(third.report.clusters[0].first_seen, Some(t0));
+}
+
+#[test]
+fn a_state_without_dates_dates_its_findings_from_its_last_run() {
+    let first = Inv::new().cluster(ClusterB::mi("a")).run();
+    let mut old = first.history.clone();
+    old.finding_first_seen.clear();
+    let json = serde_json::to_string(&old).unwrap();
+    assert!(!json.contains("finding_first_seen"), "an old file's shape");
+    let old: History = serde_json::from_str(&json).unwrap();
+    let last = old.last_run;
+    let second = Inv::new().cluster(ClusterB::mi("a")).after(old).run();
+    assert_eq!(second.report.findings[0].first_seen, last);
 }
