@@ -381,6 +381,11 @@ fn every_flag_has_the_key_of_its_name_or_a_documented_one() {
             document::field_names::<outputs::OutputsFile>(),
         ),
         (
+            longs::<lang::LangArgs>(),
+            "",
+            document::field_names::<lang::LangFile>(),
+        ),
+        (
             longs::<owners::OwnersArgs>(),
             "owners.",
             document::field_names::<owners::OwnersFile>(),

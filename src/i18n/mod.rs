@@ -74,13 +74,15 @@ impl Lang {
         })
     }
 
+    /// The message `key` of this language, if it has one.
+    pub fn lookup(self, key: &str) -> Option<&'static str> {
+        self.catalogue().get(key).or_else(|| rule_text(self, key))
+    }
+
     /// The message `key`; a key the language lacks falls back to English, then to the
     /// key itself (both are test failures: every key is in every catalogue).
     pub fn t(self, key: &str) -> Cow<'static, str> {
-        if let Some(m) = self.catalogue().get(key) {
-            return Cow::Borrowed(m);
-        }
-        if let Some(m) = rule_text(self, key) {
+        if let Some(m) = self.lookup(key) {
             return Cow::Borrowed(m);
         }
         if self != Lang::En {
@@ -107,9 +109,14 @@ impl Lang {
         self.tf(&form, &all)
     }
 
+    /// `key` itself when the language has it (a message that only shows `{n}`), else
+    /// its count form.
     fn plural_key(self, key: &str, n: f64) -> String {
+        if self.lookup(key).is_some() {
+            return key.to_string();
+        }
         let one = format!("{key}.one");
-        if n == 1.0 && self.catalogue().get(&one).is_some() {
+        if n == 1.0 && self.lookup(&one).is_some() {
             one
         } else {
             format!("{key}.other")
@@ -133,6 +140,14 @@ impl Lang {
         match self {
             Lang::En => d.format("%Y-%m-%d").to_string(),
             Lang::Ja => format!("{} 年 {} 月 {} 日", d.year(), d.month(), d.day()),
+        }
+    }
+
+    /// A day on a chart's axis: `Dec 04`; `12/4` in Japanese.
+    pub fn short_date(self, d: NaiveDate) -> String {
+        match self {
+            Lang::En => d.format("%b %d").to_string(),
+            Lang::Ja => format!("{}/{}", d.month(), d.day()),
         }
     }
 
@@ -172,10 +187,22 @@ impl FromStr for Lang {
     }
 }
 
-/// The English rule text comes from the rule catalogue itself.
+/// The English rule text comes from the rule catalogue itself, the top actions'
+/// sentences (`action.<ID>.one` / `.other`) from [`crate::report::actions::FIX_TEXT`].
 fn rule_text(lang: Lang, key: &str) -> Option<&'static str> {
     if lang != Lang::En {
         return None;
+    }
+    if let Some(rest) = key.strip_prefix("action.") {
+        let (id, form) = rest.split_once('.')?;
+        let (_, one, other) = crate::report::actions::FIX_TEXT
+            .iter()
+            .find(|(r, _, _)| r.as_str() == id)?;
+        return match form {
+            "one" => Some(one),
+            "other" => Some(other),
+            _ => None,
+        };
     }
     let rest = key.strip_prefix("rule.")?;
     let (id, field) = rest.split_once('.')?;
@@ -324,10 +351,13 @@ pub fn register(tera: &mut tera::Tera, lang: Lang) {
             if let Some(s) = args.get("suffix").and_then(|v| v.as_str()) {
                 key = format!("{key}.{s}");
             }
-            let found = lang.catalogue().get(&key).map(str::to_string).or_else(|| {
-                rule_text(lang, &key).map(str::to_string)
-            });
-            Ok(tera::Value::String(found.unwrap_or(value)))
+            if let Some(n) = args.get("n").and_then(|v| v.as_f64()) {
+                key = lang.plural_key(&key, n);
+            }
+            Ok(tera::Value::String(match lang.lookup(&key) {
+                Some(text) => interpolate(text, |name| args.get(name).map(value_text)),
+                None => value,
+            }))
         },
     );
     tera.register_filter(
@@ -335,6 +365,18 @@ pub fn register(tera: &mut tera::Tera, lang: Lang) {
         move |v: &tera::Value, _: &HashMap<String, tera::Value>| -> tera::Result<tera::Value> {
             Ok(tera::Value::String(
                 lang.finding_message_or_english(&value_text(v)),
+            ))
+        },
+    );
+    tera.register_filter(
+        "short_date",
+        move |v: &tera::Value, _: &HashMap<String, tera::Value>| -> tera::Result<tera::Value> {
+            let text = value_text(v);
+            Ok(tera::Value::String(
+                match NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+                    Ok(d) => lang.short_date(d),
+                    Err(_) => text,
+                },
             ))
         },
     );

@@ -83,7 +83,13 @@ pub fn header<W: Write>(
 }
 
 /// Every CSV's columns (for the translated header row's test).
-pub const ALL_COLUMNS: &[&[&str]] = &[CLUSTER_COLUMNS, FINDING_COLUMNS, ROLE_COLUMNS, SUMMARY_COLUMNS];
+pub const ALL_COLUMNS: &[&[&str]] = &[
+    CLUSTER_COLUMNS,
+    FINDING_COLUMNS,
+    ACTION_COLUMNS,
+    ROLE_COLUMNS,
+    SUMMARY_COLUMNS,
+];
 
 /// One record, every cell neutralised by [`cell`], without a copy per cell.
 pub fn write_row<W: Write, S: AsRef<str>>(w: &mut csv::Writer<W>, rec: &[S]) -> csv::Result<()> {
@@ -235,7 +241,7 @@ pub fn actions(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
 pub fn actions_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     let look = super::html::Lookup::new(r);
     let mut w = writer(out, opts)?;
-    w.write_record(ACTION_COLUMNS)?;
+    header(&mut w, ACTION_COLUMNS, opts)?;
     for a in super::actions::top_actions(r, &look) {
         for f in &a.items {
             let c = look.cluster(&f.cluster_id);
