@@ -96,12 +96,17 @@ fn parse(key: &str, text: &str) -> Pattern {
     }
 }
 
-/// The English patterns of a table (`finding` or `phrase`), most literal text first.
+/// The tables of patterns: findings' messages, their parts, and the reasons a check
+/// was not evaluated.
+const TABLES: [&str; 3] = ["finding", "phrase", "reason"];
+
+/// The English patterns of a table (one of [`TABLES`]), most literal text first.
 fn patterns(table: &str) -> &'static [Pattern] {
-    static FINDINGS: OnceLock<Vec<Pattern>> = OnceLock::new();
-    static PHRASES: OnceLock<Vec<Pattern>> = OnceLock::new();
-    let cell = if table == "finding" { &FINDINGS } else { &PHRASES };
-    cell.get_or_init(|| {
+    static CELLS: [OnceLock<Vec<Pattern>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let Some(i) = TABLES.iter().position(|t| *t == table) else {
+        return &[];
+    };
+    CELLS[i].get_or_init(|| {
         let prefix = format!("{table}.");
         let mut v: Vec<Pattern> = Lang::En
             .catalogue()
@@ -207,6 +212,17 @@ impl Lang {
             return Some(message.to_string());
         }
         translate(self, "finding", message)
+    }
+
+    /// Why a family of checks was not evaluated (`not_evaluated: <why>` in
+    /// report.json and clusters.csv, or just the reason) in this language; the English
+    /// reason when no pattern of `[reason]` matches it.
+    pub fn not_evaluated_reason(self, status: &str) -> String {
+        let why = status.strip_prefix("not_evaluated: ").unwrap_or(status);
+        if self == Lang::En {
+            return why.to_string();
+        }
+        translate(self, "reason", why).unwrap_or_else(|| why.to_string())
     }
 
     /// [`Lang::finding_message`], or the English message when no pattern matches.

@@ -174,6 +174,18 @@ pub fn render_text(report: &Report, clusters: &[&str]) -> String {
     render_text_in(report, clusters, Lang::En)
 }
 
+/// An identity key (`control_plane`, `kubelet`, `addon:<key>`) as the language names
+/// it; an add-on's key stays as it is.
+fn identity_label(lang: Lang, key: &str) -> String {
+    match lang {
+        Lang::En => key.to_string(),
+        _ => lang
+            .lookup(&format!("identity.{key}"))
+            .map(str::to_string)
+            .unwrap_or_else(|| key.to_string()),
+    }
+}
+
 /// `(severity, n)` pairs as `2 high, 1 medium` (`高 2 件、中 1 件` in Japanese).
 fn severity_list(lang: Lang, sev: &[(&str, usize)]) -> String {
     sev.iter()
@@ -267,8 +279,8 @@ pub fn render_text_in(report: &Report, clusters: &[&str], lang: Lang) -> String 
                 "\n[{severity}] {} {} ({}): {}\n",
                 f.rule_id,
                 one_line(&f.cluster_name),
-                one_line(&f.identity.as_str()),
-                one_line(&f.message)
+                one_line(&identity_label(lang, &f.identity.as_str())),
+                one_line(&lang.finding_message_or_english(&f.message))
             ));
             out.push_str(&indent(&clean(&f.remediation), "    "));
         }
