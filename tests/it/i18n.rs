@@ -275,3 +275,74 @@ fn a_japanese_demo_run_shows_no_untranslated_catalogue_text() {
         assert_eq!(leaks(&text, &english), Vec::<String>::new(), "{name} (text)");
     }
 }
+
+// ------------------------------------------------- the Japanese pages in a browser
+
+use crate::report::{assert_not_blank, browse, decode, demo_report, now, screenshot};
+use aks_identity_audit::report::{html, render_email_in};
+use aks_identity_audit::state::demo_seed as demo;
+
+/// A Japanese glyph draws something other than the box a font without it draws (tofu):
+/// the machine has a Japanese font (scripts/setup-test-tools.sh installs one), so the
+/// screenshots below show text.
+#[test]
+fn japanese_text_renders_with_real_glyphs() {
+    let dir = tempfile::tempdir().unwrap();
+    let shot = |name: &str, text: &str| {
+        let page = dir.path().join(format!("{name}.html"));
+        std::fs::write(
+            &page,
+            format!("<!DOCTYPE html><meta charset=utf-8><body style=\"margin:0;font-size:120px\">{text}</body>"),
+        )
+        .unwrap();
+        // Not `screenshot`: these pages are no documentation.
+        let png = dir.path().join(format!("{name}.png"));
+        browse(
+            &page,
+            &["--window-size=400,200", &format!("--screenshot={}", png.display())],
+        );
+        decode(&png).rgb
+    };
+    // Private-use code points: no font has them, every one is drawn as the same box.
+    let tofu = shot("tofu", "\u{F0001}\u{F0002}");
+    assert_eq!(tofu, shot("tofu2", "\u{F0003}\u{F0004}"), "the reference boxes differ");
+    let kanji = shot("kanji", "監査");
+    assert_ne!(
+        kanji, tofu,
+        "Japanese text is drawn as empty boxes: no Japanese font (run scripts/setup-test-tools.sh)"
+    );
+    assert_ne!(kanji, shot("kana", "ノード"), "different characters, different glyphs");
+}
+
+/// The Japanese report at desktop width and the owner mail at phone width render
+/// (`AKS_AUDIT_SCREENSHOTS=$PWD/docs` writes docs/report-ja.png and
+/// docs/email-ja-phone.png).
+#[test]
+fn browser_renders_the_japanese_report_and_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = demo_report();
+    let page = dir.path().join("report-ja.html");
+    std::fs::write(
+        &page,
+        html::render_with_runs(&r, &demo::seed_runs(now()), Lang::Ja).unwrap(),
+    )
+    .unwrap();
+    assert!(read(&page).contains("優先する対応"));
+    // Taller than the English one: Japanese lines wrap more, the charts come lower.
+    assert_not_blank(&screenshot(&page, 1200, 3200, &[]), "Japanese report");
+    let owner = "legacy-owners@contoso.com";
+    let ids: Vec<&str> = r
+        .clusters
+        .iter()
+        .filter(|c| c.owner == owner)
+        .map(|c| c.cluster_id.as_str())
+        .collect();
+    let mail = dir.path().join("email-ja.html");
+    std::fs::write(&mail, render_email_in(&r, &ids, Lang::Ja).unwrap()).unwrap();
+    assert!(read(&mail).contains("実行するコマンド"));
+    let phone = screenshot(&mail, 390, 844, &[]);
+    assert!(
+        phone.rgb.iter().filter(|p| **p == [0xd3, 0x2f, 0x2f]).count() > 300,
+        "the red status bar of the owner's clusters is drawn"
+    );
+}

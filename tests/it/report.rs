@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::support::{bin, stderr};
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     "2026-03-02T06:00:00Z".parse().unwrap()
 }
 
@@ -31,7 +31,7 @@ fn generate(inv: &Inventory, opts: &Options) -> Report {
     .report
 }
 
-fn demo_report() -> Report {
+pub(crate) fn demo_report() -> Report {
     generate(&run::demo_inventory().unwrap(), &Options::default())
 }
 
@@ -463,7 +463,7 @@ fn chromium() -> PathBuf {
 }
 
 /// Runs headless Chromium with `args` on `page`; returns stdout.
-fn browse(page: &Path, args: &[&str]) -> String {
+pub(crate) fn browse(page: &Path, args: &[&str]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut child = Command::new(chromium())
         .args([
@@ -506,13 +506,13 @@ fn browse(page: &Path, args: &[&str]) -> String {
     reader.join().unwrap()
 }
 
-struct Image {
+pub(crate) struct Image {
     width: usize,
     height: usize,
-    rgb: Vec<[u8; 3]>,
+    pub(crate) rgb: Vec<[u8; 3]>,
 }
 
-fn decode(path: &Path) -> Image {
+pub(crate) fn decode(path: &Path) -> Image {
     let bytes = std::fs::read(path).unwrap();
     let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
@@ -534,7 +534,7 @@ fn decode(path: &Path) -> Image {
     }
 }
 
-fn screenshot(page: &Path, width: u32, height: u32, extra: &[&str]) -> Image {
+pub(crate) fn screenshot(page: &Path, width: u32, height: u32, extra: &[&str]) -> Image {
     let png = page.with_file_name(format!("shot-{width}x{height}{}.png", extra.len()));
     let mut args = vec![
         format!("--window-size={width},{height}"),
@@ -560,7 +560,7 @@ fn screenshot(page: &Path, width: u32, height: u32, extra: &[&str]) -> Image {
     img
 }
 
-fn assert_not_blank(img: &Image, what: &str) {
+pub(crate) fn assert_not_blank(img: &Image, what: &str) {
     let background = img.rgb[img.width * 2 + 2];
     let colours: HashSet<[u8; 3]> = img.rgb.iter().copied().collect();
     let drawn = img.rgb.iter().filter(|p| **p != background).count();
