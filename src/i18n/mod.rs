@@ -188,22 +188,31 @@ impl FromStr for Lang {
     }
 }
 
-/// The English rule text comes from the rule catalogue itself, the top actions'
-/// sentences (`action.<ID>.one` / `.other`) from [`crate::report::actions::FIX_TEXT`].
+/// The catalogue as text for `aks-identity-audit rules --lang LANG` (English:
+/// [`crate::rules::catalogue::render_text`], byte for byte).
+pub fn render_rules(lang: Lang) -> String {
+    if lang == Lang::En {
+        return crate::rules::catalogue::render_text();
+    }
+    let mut out = String::new();
+    for r in CATALOGUE {
+        out.push_str(&format!(
+            "{}  {:<8}  {}\n    {}\n    {}: {}\n\n",
+            r.id,
+            lang.t(&format!("severity.{}", r.severity)),
+            lang.rule_title(r.id),
+            lang.rule_rationale(r.id),
+            lang.t("report.col_source"),
+            r.source
+        ));
+    }
+    out
+}
+
+/// The English rule text comes from the rule catalogue itself.
 fn rule_text(lang: Lang, key: &str) -> Option<&'static str> {
     if lang != Lang::En {
         return None;
-    }
-    if let Some(rest) = key.strip_prefix("action.") {
-        let (id, form) = rest.split_once('.')?;
-        let (_, one, other) = crate::report::actions::FIX_TEXT
-            .iter()
-            .find(|(r, _, _)| r.as_str() == id)?;
-        return match form {
-            "one" => Some(one),
-            "other" => Some(other),
-            _ => None,
-        };
     }
     let rest = key.strip_prefix("rule.")?;
     let (id, field) = rest.split_once('.')?;
