@@ -15,8 +15,9 @@ use serde::Deserialize;
 use super::problem::{in_range, pick, repeated, Names, Pick, Problem};
 use crate::mail::address::{self, DomainPolicy};
 use crate::mail::settings::{
-    default_from, parse_smtp_url, MailSettings, Secret, Security, SmtpSettings, Transport,
-    DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES, MAX_TIMEOUT_SECONDS, PASSWORD_ENV,
+    default_from, parse_smtp_url, MailSettings, MailWhen, Secret, Security, SmtpSettings,
+    Transport, DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES, MAX_TIMEOUT_SECONDS,
+    PASSWORD_ENV,
 };
 
 /// Mail flags of `run` and `resend`; each has a `[mail]` key in the config file.
@@ -43,10 +44,15 @@ pub struct MailArgs {
     /// [config: mail.allowed_domains; default: the admins' and the sender's domains].
     #[arg(long = "allowed-domain", value_name = "DOMAIN")]
     pub allowed_domains: Vec<String>,
-    /// Mail every owner every run, even when nothing changed (audit evidence) [default: on; config: mail.always_send].
+    /// When to mail an owner: `always` (every run: audit evidence), `changed` (their
+    /// findings changed since the last run), `action` (they have a finding, or it
+    /// changed) [default: always; config: mail.when].
+    #[arg(long, value_name = "WHEN", conflicts_with_all = ["always_send", "no_always_send"])]
+    pub mail_when: Option<String>,
+    /// Same as `--mail-when always` [config: mail.always_send].
     #[arg(long, overrides_with = "no_always_send")]
     pub always_send: bool,
-    /// Mail an owner only when their findings changed since the last run.
+    /// Same as `--mail-when changed`.
     #[arg(long, overrides_with = "always_send")]
     pub no_always_send: bool,
     /// Send no mail and write no outbox [config: mail.enabled = false].
@@ -71,6 +77,7 @@ pub struct MailFile {
     pub admins: Option<Vec<String>>,
     pub allowed_domains: Option<Vec<String>>,
     pub always_send: Option<bool>,
+    pub when: Option<String>,
     pub enabled: Option<bool>,
     pub timeout_seconds: Option<u64>,
     pub retries: Option<u32>,
@@ -109,6 +116,10 @@ const ADMINS: Names = Names {
 const DOMAINS: Names = Names {
     flag: "--allowed-domain",
     key: "mail.allowed_domains",
+};
+const WHEN: Names = Names {
+    flag: "--mail-when",
+    key: "mail.when",
 };
 const TIMEOUT: Names = Names {
     flag: "--smtp-timeout",
@@ -171,13 +182,7 @@ pub fn resolve(
         file.retries,
         in_range(0..=MAX_RETRIES, ""),
     );
-    let always_send = if args.no_always_send {
-        false
-    } else if args.always_send {
-        true
-    } else {
-        file.always_send.unwrap_or(true)
-    };
+    let when = mail_when(args, file, out);
     let from = match (from, &smtp) {
         (Pick::Set(m, _), _) => m,
         (Pick::Absent, Pick::Set(_, via)) if enabled => {
@@ -216,13 +221,52 @@ pub fn resolve(
         from,
         admins,
         policy,
-        always_send,
+        when,
         timeout: Duration::from_secs(timeout.or(DEFAULT_TIMEOUT_SECONDS)),
         retries: retries.or(DEFAULT_RETRIES),
         backoff: Duration::from_secs(1),
         csv_excel: ctx.csv_excel,
         lang: ctx.lang,
     })
+}
+
+/// `--mail-when` / `mail.when`, or the older switch it replaces (`--always-send`,
+/// `--no-always-send`, `mail.always_send`: always / changed); flags over the file.
+/// The file may give one of `when` and `always_send`, not both.
+fn mail_when(args: &MailArgs, file: &MailFile, out: &mut Vec<Problem>) -> MailWhen {
+    let from_switch = |always: bool| {
+        if always {
+            MailWhen::Always
+        } else {
+            MailWhen::Changed
+        }
+    };
+    if file.when.is_some() && file.always_send.is_some() {
+        out.push(Problem::new(
+            WHEN.key,
+            "give one of mail.when and mail.always_send (mail.when = \"changed\" is always_send = false)",
+        ));
+    }
+    let picked = pick(
+        out,
+        WHEN,
+        args.mail_when.as_deref(),
+        file.when.as_deref(),
+        |v| {
+            v.parse::<MailWhen>()
+                .map_err(|_| format!("`{v}` is not one of always, changed, action"))
+        },
+    );
+    if args.no_always_send {
+        return MailWhen::Changed;
+    }
+    if args.always_send {
+        return MailWhen::Always;
+    }
+    picked
+        .value()
+        .or_else(|| file.always_send.map(from_switch))
+        .unwrap_or(MailWhen::Always)
 }
 
 /// `mail.smtp` / `--smtp`: a URL the mail module accepts, with a port in 1..=65535.
@@ -397,7 +441,7 @@ mod tests {
         let s = ok(&args, "");
         assert_eq!(s.policy.domains(), ["corp.example.com", "contoso.com"]);
         assert_eq!(s.admins[0].to_string(), "sec@corp.example.com");
-        assert!(s.always_send && s.enabled);
+        assert!(s.when == MailWhen::Always && s.enabled);
         assert!(matches!(s.transport, Transport::Outbox));
         let s = ok(&MailArgs::default(), "");
         assert_eq!(s.from.email.to_string(), "aks-identity-audit@localhost");
@@ -411,6 +455,48 @@ mod tests {
         assert_eq!(s.from.email.to_string(), "aks-identity-audit@contoso.com");
         assert!(s.csv_excel);
         assert_eq!(s.lang, crate::i18n::Lang::Ja);
+    }
+
+    #[test]
+    fn mail_when_from_flag_file_or_the_older_switch() {
+        let when = |args: &MailArgs, text: &str| ok(args, text).when;
+        let flag = |w: &str| MailArgs {
+            mail_when: Some(w.into()),
+            ..Default::default()
+        };
+        assert_eq!(when(&MailArgs::default(), ""), MailWhen::Always);
+        assert_eq!(
+            when(&MailArgs::default(), "when = \"action\"\n"),
+            MailWhen::Action
+        );
+        assert_eq!(
+            when(&MailArgs::default(), "always_send = false\n"),
+            MailWhen::Changed
+        );
+        assert_eq!(
+            when(&flag("changed"), "when = \"action\"\n"),
+            MailWhen::Changed
+        );
+        assert_eq!(
+            when(&flag("always"), "always_send = false\n"),
+            MailWhen::Always
+        );
+        let old = MailArgs {
+            no_always_send: true,
+            ..Default::default()
+        };
+        assert_eq!(when(&old, "when = \"always\"\n"), MailWhen::Changed);
+        let p = problems(&flag("weekly"), "");
+        assert_eq!(p[0].key, "--mail-when");
+        assert!(p[0].reason.contains("always"), "{p:?}");
+        let p = problems(&MailArgs::default(), "when = \"never\"\n");
+        assert_eq!(p[0].key, "mail.when");
+        let p = problems(
+            &MailArgs::default(),
+            "when = \"changed\"\nalways_send = true\n",
+        );
+        assert_eq!(p[0].key, "mail.when");
+        assert!(p[0].reason.contains("one of"), "{p:?}");
     }
 
     #[test]
@@ -429,7 +515,7 @@ mod tests {
             ..Default::default()
         };
         let s = ok(&args, text);
-        assert!(s.always_send);
+        assert_eq!(s.when, MailWhen::Always);
         assert_eq!(s.retries, 1);
         assert_eq!(s.policy.domains(), ["contoso.com"]);
         match &s.transport {

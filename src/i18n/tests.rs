@@ -94,6 +94,7 @@ fn every_key_used_exists() {
     let sources = [
         ("templates/report.html", include_str!("../../templates/report.html")),
         ("templates/email.html", include_str!("../../templates/email.html")),
+        ("templates/admin.html", include_str!("../../templates/admin.html")),
     ];
     let mut used = BTreeSet::new();
     for (name, text) in sources {

@@ -175,6 +175,19 @@ impl<'a> Narrower<'a> {
         r
     }
 
+    /// True when one of these clusters has an unsuppressed finding.
+    pub fn needs_action(&self, ids: &[String]) -> bool {
+        ids.iter().any(|id| {
+            self.by_cluster
+                .get(&id.to_ascii_lowercase())
+                .is_some_and(|p| {
+                    p.findings
+                        .iter()
+                        .any(|i| self.full.findings[*i as usize].suppressed.is_none())
+                })
+        })
+    }
+
     /// True when a finding of these clusters appeared or went away since the last run
     /// (always true on a first run).
     pub fn changed_for(&self, ids: &[String]) -> bool {
@@ -348,49 +361,65 @@ fn admin_bodies(
 ) -> (String, String) {
     let subj = admin_subject(r, plan.unroutable.len(), lang);
     let attached = if left_out.is_empty() {
-        "The full report is attached (report.html, CSV files).".to_string()
+        lang.t("admin.attached").into_owned()
     } else {
         let names: Vec<String> = left_out
             .iter()
             .map(|(n, b)| format!("{n} ({:.1} MB)", *b as f64 / 1e6))
             .collect();
-        format!(
-            "Too large to attach, in {}: {}.",
-            out_dir.display(),
-            names.join(", ")
+        lang.tf(
+            "admin.too_large",
+            &[
+                ("dir", &out_dir.display()),
+                ("files", &names.join(&lang.t("mail.list_separator"))),
+            ],
         )
     };
-    let mut t = format!("{subj}\n\n{attached}\n");
+    // The summary, top actions and changes, so the body reads without the attachments.
+    let (summary_html, summary_text) = report::render_admin_summary_in(r, lang).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "admin mail: no summary in the body");
+        (String::new(), String::new())
+    });
+    let mut t = format!("{subj}\n\n{attached}\n\n{summary_text}\n");
     for e in &r.output_errors {
-        t.push_str(&format!(
-            "NOT WRITTEN: {} ({}); the other files and history were written.\n",
-            e.file, e.error
-        ));
+        let not_written = lang.tf("admin.not_written", &[("file", &e.file), ("error", &e.error)]);
+        t.push_str(&format!("{not_written}\n"));
     }
-    t.push_str(&format!("Owners mailed: {}\n\n", plan.owners.len()));
+    let mailed = lang.tf("admin.owners_mailed", &[("n", &plan.owners.len())]);
+    t.push_str(&format!("{mailed}\n\n"));
     let mut h = String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif\">");
     h.push_str(&format!(
-        "<h2>{}</h2><p>{} Owners mailed: {}.</p>",
+        "<h2>{}</h2><p>{} {}{}</p>",
         html_escape(&subj),
         html_escape(&attached),
-        plan.owners.len()
+        html_escape(&mailed),
+        lang.t("report.sentence_end")
     ));
+    h.push_str(&summary_html);
     for e in &r.output_errors {
         h.push_str(&format!(
-            "<p style=\"color:#b00020\"><b>Not written: {}</b> ({}); the other files and history were written.</p>",
-            html_escape(&e.file),
-            html_escape(&e.error)
+            "<p style=\"color:#b00020\"><b>{}</b></p>",
+            html_escape(&lang.tf("admin.not_written", &[("file", &e.file), ("error", &e.error)]))
         ));
     }
     if plan.unroutable.is_empty() {
-        t.push_str("Every cluster's owner could be mailed.\n");
-        h.push_str("<p>Every cluster's owner could be mailed.</p>");
+        let all = lang.t("admin.all_routable");
+        t.push_str(&format!("{all}\n"));
+        h.push_str(&format!("<p>{}</p>", html_escape(&all)));
     } else {
-        t.push_str(&format!(
-            "Unroutable owners ({}): these clusters' owners got no mail. Fix the owner tag, or set [owners] subscriptions / fallback.\n",
-            plan.unroutable.len()
+        let n = plan.unroutable.len();
+        let title = lang.tf("admin.unroutable_title", &[("n", &n)]);
+        let why = lang.t("admin.unroutable_why");
+        t.push_str(&format!("{title}: {why} [owners] subscriptions / fallback.\n"));
+        h.push_str(&format!(
+            "<h3>{}</h3><p>{} <code>[owners] subscriptions</code> / <code>fallback</code>.</p><table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            html_escape(&title),
+            html_escape(&why),
+            html_escape(&lang.t("report.col_cluster")),
+            html_escape(&lang.t("admin.col_owner_from")),
+            html_escape(&lang.t("admin.col_value")),
+            html_escape(&lang.t("report.col_why")),
         ));
-        h.push_str(&format!("<h3>Unroutable owners ({})</h3><p>These clusters' owners got no mail. Fix the owner tag, or set <code>[owners] subscriptions</code> / <code>fallback</code>.</p><table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr><th>Cluster</th><th>Owner from</th><th>Value</th><th>Why</th></tr>", plan.unroutable.len()));
         for u in plan.unroutable.iter().take(UNROUTABLE_IN_BODY) {
             t.push_str(&format!(
                 "- {} ({}): `{}` from {}: {}\n",
@@ -411,9 +440,9 @@ fn admin_bodies(
         }
         h.push_str("</table>");
         if plan.unroutable.len() > UNROUTABLE_IN_BODY {
-            let more = format!(
-                "… and {} more in the attached unroutable.csv.",
-                plan.unroutable.len() - UNROUTABLE_IN_BODY
+            let more = lang.tf(
+                "admin.unroutable_more",
+                &[("n", &(plan.unroutable.len() - UNROUTABLE_IN_BODY))],
             );
             t.push_str(&format!("{more}\n"));
             h.push_str(&format!("<p>{more}</p>"));

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use lettre::Address;
 
 use crate::rules::Report;
-pub use settings::{MailSettings, Transport};
+pub use settings::{MailSettings, MailWhen, Transport};
 
 /// Messages sent at once over the SMTP connection pool.
 pub const CONCURRENCY: usize = 4;
@@ -34,7 +34,8 @@ pub struct Delivery {
     pub sent: usize,
     /// Messages not delivered: left in `outbox/` or not even written.
     pub undelivered: usize,
-    /// Owners not mailed because nothing changed (`--no-always-send`).
+    /// Owners not mailed because nothing changed, or nothing needs action
+    /// (`--mail-when changed|action`).
     pub unchanged: usize,
     /// Clusters whose owner value cannot receive mail.
     pub unroutable: usize,
@@ -123,7 +124,14 @@ pub fn prepare(
     // turn, so a thousand owners' messages are never all in memory.
     let mut recipients: Vec<(&Address, Option<&compose::OwnerPlan>)> = Vec::new();
     for o in &plan.owners {
-        if !s.always_send && !narrower.changed_for(&o.cluster_ids) {
+        let due = match s.when {
+            MailWhen::Always => true,
+            MailWhen::Changed => narrower.changed_for(&o.cluster_ids),
+            MailWhen::Action => {
+                narrower.changed_for(&o.cluster_ids) || narrower.needs_action(&o.cluster_ids)
+            }
+        };
+        if !due {
             d.unchanged += 1;
             continue;
         }
@@ -134,10 +142,19 @@ pub fn prepare(
         .iter()
         .map(|c| c.cluster_id.clone())
         .collect::<Vec<_>>();
-    let admins_due = s.always_send
-        || !plan.unroutable.is_empty()
-        || !report.output_errors.is_empty()
-        || narrower.changed_for(&all_ids);
+    // Admins: under `changed`, when a finding changed or a report file was not
+    // written (an unroutable owner alone is logged, and mailed with the next change);
+    // under `action` also when there is a finding or an unroutable owner to fix.
+    let admins_due = match s.when {
+        MailWhen::Always => true,
+        MailWhen::Changed => !report.output_errors.is_empty() || narrower.changed_for(&all_ids),
+        MailWhen::Action => {
+            !report.output_errors.is_empty()
+                || !plan.unroutable.is_empty()
+                || narrower.changed_for(&all_ids)
+                || narrower.needs_action(&all_ids)
+        }
+    };
     drop(all_ids);
     if admins_due {
         recipients.extend(s.admins.iter().map(|a| (a, None)));

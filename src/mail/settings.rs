@@ -93,6 +93,19 @@ pub enum Transport {
     Smtp(SmtpSettings),
 }
 
+crate::named::named_enum! {
+    /// When an owner is mailed (`--mail-when`, `mail.when`).
+    pub enum MailWhen {
+        /// Every run, changed or not: the mail is audit evidence.
+        Always = "always",
+        /// When a finding on their clusters appeared or went away since the last run
+        /// (and on the first run).
+        Changed = "changed",
+        /// When their clusters have an unsuppressed finding, or their findings changed.
+        Action = "action",
+    }
+}
+
 /// Resolved mail settings of a run (or of `resend`).
 #[derive(Debug, Clone)]
 pub struct MailSettings {
@@ -101,7 +114,7 @@ pub struct MailSettings {
     pub from: Mailbox,
     pub admins: Vec<Address>,
     pub policy: DomainPolicy,
-    pub always_send: bool,
+    pub when: MailWhen,
     pub timeout: Duration,
     pub retries: u32,
     /// First backoff; doubles per retry, capped at 30 s.
@@ -120,7 +133,7 @@ impl Default for MailSettings {
             from: Mailbox::new(None, default_from(false)),
             admins: vec![],
             policy: DomainPolicy::default(),
-            always_send: true,
+            when: MailWhen::Always,
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECONDS),
             retries: DEFAULT_RETRIES,
             backoff: Duration::from_secs(1),

@@ -169,6 +169,161 @@ fn one_line(s: &str) -> String {
     clean(s).replace(['\n', '\t'], " ")
 }
 
+/// Fixes listed in the admin's mail; the rest are in the report and `actions.csv`.
+pub const ADMIN_ACTIONS: usize = 10;
+/// Commands shown per fix in the admin's mail.
+pub const ADMIN_COMMANDS: usize = 3;
+/// Owners named per fix in the admin's mail.
+pub const ADMIN_OWNERS: usize = 3;
+/// New findings listed in the admin's mail.
+pub const ADMIN_NEW: usize = 20;
+
+#[derive(Serialize)]
+struct AdminAction<'a> {
+    #[serde(flatten)]
+    action: super::actions::Action<'a>,
+    owners_more: usize,
+}
+
+#[derive(Serialize)]
+struct AdminView<'a> {
+    tenant: Headline,
+    actions: Vec<AdminAction<'a>>,
+    actions_more: usize,
+    has_previous: bool,
+    new_count: usize,
+    resolved_count: usize,
+    new: Vec<FindingView<'a>>,
+    by_rule: Vec<super::tables::ChangeCount>,
+}
+
+fn admin_view(r: &Report) -> anyhow::Result<AdminView<'_>> {
+    let look = Lookup::new(r);
+    let mut actions = super::actions::top_actions(r, &look);
+    let actions_more = actions.len().saturating_sub(ADMIN_ACTIONS);
+    actions.truncate(ADMIN_ACTIONS);
+    let actions = actions
+        .into_iter()
+        .map(|mut a| {
+            let shown = a.commands.len().min(ADMIN_COMMANDS);
+            a.more_commands += a.commands.len() - shown;
+            a.commands.truncate(shown);
+            let owners_more = a.owners.len().saturating_sub(ADMIN_OWNERS);
+            a.owners.truncate(ADMIN_OWNERS);
+            AdminAction {
+                action: a,
+                owners_more,
+            }
+        })
+        .collect();
+    let by_fp: std::collections::HashMap<String, &crate::rules::Finding> =
+        r.findings.iter().map(|f| (f.fingerprint(), f)).collect();
+    Ok(AdminView {
+        tenant: headline(r),
+        actions,
+        actions_more,
+        has_previous: r.changes.has_previous,
+        new_count: r.changes.new.len(),
+        resolved_count: r.changes.resolved.len(),
+        new: r
+            .changes
+            .new
+            .iter()
+            .filter_map(|fp| by_fp.get(fp))
+            .take(ADMIN_NEW)
+            .map(|f| look.view(f))
+            .collect(),
+        by_rule: super::tables::changes_by_rule(r)?,
+    })
+}
+
+/// The admin mail's summary, top actions and changes: an HTML fragment for the body
+/// and its plain-text alternative.
+pub fn render_admin_summary(r: &Report) -> anyhow::Result<(String, String)> {
+    render_admin_summary_in(r, Lang::En)
+}
+
+/// [`render_admin_summary`] in `lang`.
+pub fn render_admin_summary_in(r: &Report, lang: Lang) -> anyhow::Result<(String, String)> {
+    let a = admin_view(r)?;
+    let mut ctx = Context::new();
+    ctx.insert("a", &a);
+    let html = engine(lang)?
+        .render("admin.html", &ctx)
+        .map_err(|e| anyhow::anyhow!("rendering admin.html: {e:?}"))?;
+    let t = &a.tenant;
+    let mut out = lang.tf(
+        "admin.text_summary",
+        &[
+            ("clusters", &t.clusters),
+            ("subscriptions", &t.subscriptions),
+            ("managed", &t.managed_percent),
+            ("compliant_pct", &t.compliant_percent),
+            ("compliant", &t.compliant),
+            ("on_sp", &t.on_sp),
+            ("pending", &t.kubelet_on_sp),
+            ("severities", &severity_list(lang, &t.severities)),
+            ("suppressed", &t.suppressed),
+            ("gaps", &t.gaps),
+        ],
+    );
+    out.push_str("\n\n");
+    out.push_str(&lang.t("admin.text_top_actions"));
+    out.push('\n');
+    if a.actions.is_empty() {
+        out.push_str(&lang.t("report.actions_none"));
+        out.push('\n');
+    }
+    for (i, x) in a.actions.iter().enumerate() {
+        let x = &x.action;
+        let severity = match lang {
+            Lang::En => x.severity.as_str().to_uppercase(),
+            _ => lang.t(&format!("severity.{}", x.severity)).into_owned(),
+        };
+        let title = match lang {
+            Lang::En => x.title.clone(),
+            _ => lang.plural(&format!("action.{}", x.rule), x.findings, &[]),
+        };
+        out.push_str(&format!(
+            "{}. [{severity}] {} ({}; {})\n",
+            i + 1,
+            one_line(&title),
+            x.rule,
+            lang.plural("admin.clusters_count", x.clusters, &[])
+        ));
+        for c in &x.commands {
+            out.push_str(&indent(&clean(c), "    "));
+        }
+    }
+    if a.actions_more > 0 {
+        out.push_str(&lang.tf("admin.text_more_fixes", &[("n", &a.actions_more)]));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&if !a.has_previous {
+        lang.t("mail.text_changes_first").into_owned()
+    } else {
+        lang.tf(
+            "admin.text_changes",
+            &[("new", &a.new_count), ("resolved", &a.resolved_count)],
+        )
+    });
+    out.push('\n');
+    for x in &a.new {
+        let severity = match lang {
+            Lang::En => x.f.severity.as_str().to_uppercase(),
+            _ => lang.t(&format!("severity.{}", x.f.severity)).into_owned(),
+        };
+        out.push_str(&format!(
+            "- [{severity}] {} {}: {}\n",
+            x.f.rule_id,
+            one_line(&x.f.cluster_name),
+            one_line(&lang.finding_message_or_english(&x.f.message))
+        ));
+    }
+    Ok((html, out))
+}
+
 /// The plain-text alternative of [`render_email`], with the same content.
 pub fn render_text(report: &Report, clusters: &[&str]) -> String {
     render_text_in(report, clusters, Lang::En)
@@ -384,6 +539,82 @@ mod tests {
         assert!(
             c.contains("nothing to do") && c.contains("1 of your findings are suppressed"),
             "{c}"
+        );
+    }
+
+    /// The admin summary and owner mail in Japanese: headings, the action sentence,
+    /// severities and the finding's message in Japanese; the command as it is.
+    #[test]
+    fn the_mail_bodies_in_japanese() {
+        let r = tiny();
+        let (html, text) = render_admin_summary_in(&r, Lang::Ja).unwrap();
+        assert!(html.contains(">優先する対応</h3>"), "{html}");
+        assert!(
+            html.contains("1 個のクラスターをサービス プリンシパルからマネージド ID に移行する"),
+            "{html}"
+        );
+        assert!(html.contains("az aks update --name c0 --enable-managed-identity"));
+        assert!(text.contains("1. [高] 1 個のクラスターをサービス プリンシパルから"), "{text}");
+        assert!(text.starts_with("概要: 2 個のサブスクリプションの 3 個のクラスター。"), "{text}");
+        let id = r.clusters[0].cluster_id.clone();
+        let owner = render_text_in(&r, &[&id], Lang::Ja);
+        assert!(owner.starts_with("AKS ID 監査、"), "{owner}");
+        assert!(owner.contains("あなたのクラスター: 1 個、うち 1 個に対応が必要です (高 1 件)。"), "{owner}");
+        let page = render_email_in(&r, &[&id], Lang::Ja).unwrap();
+        assert!(page.contains("<html lang=\"ja\">"));
+        assert!(page.contains("あなたの 1 個のクラスターのうち 1 個に対応が必要です"), "{page}");
+    }
+
+    #[test]
+    fn the_admin_summary_has_the_tenant_top_actions_and_changes() {
+        let mut r = tiny();
+        let (html, text) = render_admin_summary(&r).unwrap();
+        assert!(html.contains(">Top actions</h3>"), "{html}");
+        assert!(
+            html.contains("Migrate 1 cluster from its service principal to managed identity"),
+            "{html}"
+        );
+        assert!(html.contains("az aks update --name c0 --enable-managed-identity"));
+        assert!(
+            !html.contains("c2 --enable"),
+            "the suppressed finding is no action"
+        );
+        assert!(text.contains("1. [HIGH] Migrate 1 cluster"), "{text}");
+        assert!(text.contains("\n    az aks update --name c0"), "{text}");
+        assert!(text.contains("66.7% compliant (2 of 3:"), "{text}");
+        // Changes: the first run says so; later, what is new.
+        assert!(!r.changes.has_previous);
+        assert!(html.contains("First run with this state"), "{html}");
+        r.changes.has_previous = true;
+        r.changes.new = vec![r.findings[0].fingerprint()];
+        let (html, text) = render_admin_summary(&r).unwrap();
+        assert!(
+            html.contains("1 new, 0 resolved (AKSMI001 +1)"),
+            "{html}"
+        );
+        assert!(
+            html.contains("cluster 0 uses a service principal"),
+            "{html}"
+        );
+        assert!(
+            text.contains("Since the last run: 1 new, 0 resolved."),
+            "{text}"
+        );
+        // Many fixes: the first ADMIN_ACTIONS, and how many more.
+        let f = r.findings[0].clone();
+        r.findings = crate::rules::catalogue::CATALOGUE
+            .iter()
+            .map(|rule| {
+                let mut f = f.clone();
+                f.rule_id = rule.id;
+                f
+            })
+            .collect();
+        let (html, _) = render_admin_summary(&r).unwrap();
+        let more = crate::rules::catalogue::CATALOGUE.len() - ADMIN_ACTIONS;
+        assert!(
+            html.contains(&format!("and {more} more fixes in the report")),
+            "{html}"
         );
     }
 

@@ -21,6 +21,7 @@ use parts::{Changes, ClusterView, RuleGroup, RuleView, SuppressionsView};
 
 const REPORT_TEMPLATE: &str = include_str!("../../templates/report.html");
 const EMAIL_TEMPLATE: &str = include_str!("../../templates/email.html");
+const ADMIN_TEMPLATE: &str = include_str!("../../templates/admin.html");
 
 /// Findings listed per rule in the page (every finding is also in its cluster's detail);
 /// the rest are in `findings.csv` and `actions.csv`.
@@ -45,6 +46,7 @@ pub(crate) fn engine(lang: Lang) -> anyhow::Result<&'static Tera> {
             t.add_raw_templates(vec![
                 ("report.html", REPORT_TEMPLATE),
                 ("email.html", EMAIL_TEMPLATE),
+                ("admin.html", ADMIN_TEMPLATE),
             ])
             .map_err(|e| format!("{e:?}"))?;
             Ok(t)

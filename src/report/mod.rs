@@ -12,7 +12,10 @@ pub mod trend;
 
 use std::io::Write;
 
-pub use email::{render_email, render_email_in, render_text, render_text_in};
+pub use email::{
+    render_admin_summary, render_admin_summary_in, render_email, render_email_in, render_text,
+    render_text_in,
+};
 
 use crate::rules::Report;
 use trend::RunRecord;

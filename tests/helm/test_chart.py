@@ -103,6 +103,7 @@ INVALID = {
     "startingDeadlineSeconds is a float": ({"startingDeadlineSeconds": 1.5}, "/startingDeadlineSeconds"),
     "suspend is a string": ({"suspend": "false"}, "/suspend"),
     "config array of tables": ({"config": {"owners": [{"a": 1}]}}, "/config/owners"),
+    "config.mail.when not in enum": ({"config": {"mail": {"when": "weekly"}}}, "/config/mail/when"),
     "suppressions enabled without content": ({"suppressions": {"enabled": True}}, "/suppressions"),
     "extraArgs not strings": ({"extraArgs": [1]}, "/extraArgs/0"),
     "reports.keep is a number": ({"reports": {"keep": 30}}, "/reports/keep"),
@@ -497,6 +498,12 @@ def test_config_toml_is_the_values_config(chart, name):
     text = rendered_config(manifests(chart, VALID[name]))
     parsed = tomllib.loads(text)
     assert parsed == VALID[name].get("config", {}), text
+
+
+@pytest.mark.parametrize("when", ["always", "changed", "action"])
+def test_mail_when_reaches_the_config(chart, when):
+    parsed = tomllib.loads(rendered_config(manifests(chart, {"config": {"mail": {"when": when}}})))
+    assert parsed["mail"]["when"] == when
 
 
 def test_config_toml_quotes_and_skips_null(chart):

@@ -434,6 +434,21 @@ fn owners_get_exactly_their_clusters_over_starttls_with_auth() {
         "{admin_text}"
     );
     assert!(admin["subject"].as_str().unwrap().contains("3 unroutable"));
+    // The summary, top actions and changes are in the body, not only attached.
+    let admin_html = admin["html"].as_str().unwrap();
+    for part in ["Summary", "Top actions", "Since the last run"] {
+        assert!(
+            admin_html.contains(&format!(">{part}</h3>")),
+            "{part}: {admin_html}"
+        );
+        assert!(admin_text.contains(part), "{part}: {admin_text}");
+    }
+    assert!(admin_html.contains("% compliant</b>"), "{admin_html}");
+    assert!(admin_text.contains("\n1. [HIGH] "), "{admin_text}");
+    assert!(
+        admin_text.contains("\n    az "),
+        "a command to copy: {admin_text}"
+    );
     // Reports first, then mail; everything sent moved out of the outbox.
     assert!(out.join("report.html").is_file());
     assert!(files(&out.join("outbox")).is_empty());
@@ -787,8 +802,9 @@ fn without_smtp_messages_land_in_the_outbox_and_no_always_send_skips_unchanged_o
             "0006-sec@corp.example.com.eml"
         ]
     );
-    // Nothing changed: owners get nothing; admins still hear about unroutable owners.
-    assert_eq!(run("second"), ["0001-sec@corp.example.com.eml"]);
+    // Nothing changed: nobody gets anything (the unroutable owners, unchanged, are
+    // logged; `--mail-when action` mails the admin about them).
+    assert!(run("second").is_empty());
     // --no-email: no outbox at all.
     let out = tmp.path().join("off");
     let o = audit(&out, &["--no-email".to_string()], None);
@@ -1205,8 +1221,14 @@ fn japanese_mail_arrives_intact_with_an_encoded_subject() {
         assert_eq!(m["subject"].as_str().unwrap(), decoded);
         assert!(decoded.starts_with("AKS ID 監査"), "{decoded}");
         let text = m["text"].as_str().unwrap();
-        assert!(text.starts_with("AKS ID 監査、"), "{text}");
-        assert!(!text.contains("Tenant:") && !text.contains("Checked against"), "{text}");
+        if m["rcpt_to"][0] == ADMIN {
+            assert!(text.contains("完全なレポートを添付しています"), "{text}");
+            assert!(text.contains("送信先不明の所有者 (3)"), "{text}");
+            assert!(text.contains("優先する対応:"), "{text}");
+        } else {
+            assert!(text.starts_with("AKS ID 監査、"), "{text}");
+            assert!(!text.contains("Tenant:") && !text.contains("Checked against"), "{text}");
+        }
     }
     assert_eq!(
         by["alice@contoso.com"][0]["subject"],
@@ -1223,4 +1245,92 @@ fn japanese_mail_arrives_intact_with_an_encoded_subject() {
     let admin = by[ADMIN][0]["subject"].as_str().unwrap();
     assert!(admin.starts_with("AKS ID 監査 (完全なレポート): ") && admin.contains("送信先不明 3 個"), "{admin}");
     assert_no_password(&o, &out);
+
+/// `--mail-when changed` against the SMTP server: the first night mails every owner and
+/// the admin; an unchanged second night sends nothing at all. `action` then mails only
+/// the owners with an unsuppressed finding (team-a's are all suppressed), and `always`
+/// every owner again.
+#[test]
+fn mail_when_changed_sends_nothing_on_an_unchanged_second_night() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+    let state = tmp.path().join("state");
+    let admin = "sec@corp.example.com";
+    // Accept every finding of team-a's cluster, rule by rule, as a user would.
+    let probe = tmp.path().join("probe");
+    let o = audit(&probe, &["--no-email".to_string()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rules: BTreeSet<(String, String)> = support::csv_rows(&probe.join("findings.csv"))
+        .into_iter()
+        .filter(|r| r["cluster_name"] == "aks-team-a")
+        .map(|r| (r["rule_id"].clone(), r["cluster_id"].clone()))
+        .collect();
+    assert!(
+        !rules.is_empty(),
+        "team-a's cluster has findings to suppress"
+    );
+    let sup = tmp.path().join("suppressions.toml");
+    let entries: String = rules
+        .iter()
+        .map(|(r, id)| format!("[[suppression]]\nrule = \"{r}\"\ncluster = \"{id}\"\njustification = \"accepted\"\nowner = \"{admin}\"\nexpires = \"2026-12-31\"\n\n"))
+        .collect();
+    std::fs::write(&sup, entries).unwrap();
+    let night = |name: &str, now: &str, when: &str| {
+        let mut c = bin();
+        c.args(["--log-format", "json", "run", "--inventory"])
+            .arg(fixture())
+            .arg("--out")
+            .arg(tmp.path().join(name))
+            .arg("--state")
+            .arg(&state)
+            .arg("--suppressions")
+            .arg(&sup)
+            .args(["--allowed-domain", "contoso.com", "--admin", admin])
+            .args(["--mail-when", when, "--now", now])
+            .args(smtp.flags());
+        c.env(PASSWORD_ENV, PASSWORD);
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        o
+    };
+    night("n1", "2026-06-01T02:00:00Z", "changed");
+    let first = counts(&smtp.messages());
+    for owner in OWNERS {
+        assert_eq!(
+            first.get(owner),
+            Some(&1),
+            "first night: {owner} in {first:?}"
+        );
+    }
+    assert_eq!(first.get(admin), Some(&1), "{first:?}");
+
+    let o = night("n2", "2026-06-02T02:00:00Z", "changed");
+    assert_eq!(
+        counts(&smtp.messages()),
+        first,
+        "an unchanged night sends nothing"
+    );
+    let log = stderr(&o);
+    assert!(
+        log.contains("\"mail_sent\":0") && log.contains("\"unchanged\":5"),
+        "{log}"
+    );
+
+    night("n3", "2026-06-03T02:00:00Z", "action");
+    let third = counts(&smtp.messages());
+    for owner in OWNERS {
+        let want = usize::from(owner != "team-a@contoso.com");
+        assert_eq!(
+            third[owner] - first[owner],
+            want,
+            "action: {owner} in {third:?}"
+        );
+    }
+    assert_eq!(third[admin], 2, "the admin: the tenant has findings");
+
+    night("n4", "2026-06-04T02:00:00Z", "always");
+    let fourth = counts(&smtp.messages());
+    for owner in OWNERS.iter().chain([&admin]) {
+        assert_eq!(fourth[*owner], third[*owner] + 1, "always: {owner}");
+    }
 }

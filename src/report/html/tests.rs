@@ -206,3 +206,31 @@ fn control_characters_never_reach_the_page_or_the_mail() {
         );
     }
 }
+
+#[test]
+fn compliant_is_counted_apart_from_managed_identity() {
+    use crate::rules::evaluated::Status;
+    let mut r = tiny();
+    // Cluster 0 has a high finding; cluster 2's is suppressed; cluster 1 has none.
+    let h = headline(&r);
+    assert_eq!((h.clusters, h.compliant), (3, 2));
+    assert_eq!(h.compliant_percent, 66.7);
+    let page = render(&r).unwrap();
+    assert!(page.contains("<b>66.7%</b>compliant (2 of 3)"), "{page}");
+    // A low finding leaves a cluster compliant, a medium one does not, and neither
+    // does a check that was not evaluated.
+    r.findings[0].severity = Severity::Low;
+    assert_eq!(headline(&r).compliant, 3);
+    r.findings[0].severity = Severity::Medium;
+    assert_eq!(headline(&r).compliant, 2);
+    r.clusters[1].checks.roles = Status::NotEvaluated("role assignments not read".into());
+    assert_eq!(headline(&r).compliant, 1);
+    // Per subscription and per owner the same clusters add up.
+    let subs = crate::report::tables::by_subscription(&r).unwrap();
+    let owners = crate::report::tables::by_owner(&r).unwrap();
+    assert_eq!(subs.iter().map(|g| g.compliant).sum::<i64>(), 1);
+    assert_eq!(owners.iter().map(|g| g.compliant).sum::<i64>(), 1);
+    let c2 = &r.clusters[2];
+    let sub = subs.iter().find(|g| g.key == c2.subscription_id).unwrap();
+    assert_eq!(sub.compliant, 1, "{sub:?}");
+}
