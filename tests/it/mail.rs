@@ -1236,7 +1236,7 @@ fn japanese_mail_arrives_intact_with_an_encoded_subject() {
     );
     let alice = by["alice@contoso.com"][0]["text"].as_str().unwrap();
     assert!(
-        alice.contains("あなたのクラスター: 2 個、うち 2 個に対応が必要です (高 3 件)。"),
+        alice.contains("あなたのクラスター: 2 個、うち 2 個に対応が必要です (高 3 件、低 1 件)。"),
         "{alice}"
     );
     let html = by["alice@contoso.com"][0]["html"].as_str().unwrap();
@@ -1245,6 +1245,7 @@ fn japanese_mail_arrives_intact_with_an_encoded_subject() {
     let admin = by[ADMIN][0]["subject"].as_str().unwrap();
     assert!(admin.starts_with("AKS ID 監査 (完全なレポート): ") && admin.contains("送信先不明 3 個"), "{admin}");
     assert_no_password(&o, &out);
+}
 
 /// `--mail-when changed` against the SMTP server: the first night mails every owner and
 /// the admin; an unchanged second night sends nothing at all. `action` then mails only
