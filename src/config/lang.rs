@@ -30,13 +30,9 @@ const LANG: Names = Names {
 /// `--lang` over `lang` over English; an unknown language is a problem naming the
 /// value and where it came from.
 pub fn resolve(args: &LangArgs, file: &LangFile, out: &mut Vec<Problem>) -> Lang {
-    pick(
-        out,
-        LANG,
-        args.lang.as_deref(),
-        file.lang.as_deref(),
-        |v| v.parse::<Lang>(),
-    )
+    pick(out, LANG, args.lang.as_deref(), file.lang.as_deref(), |v| {
+        v.parse::<Lang>()
+    })
     .or(Lang::En)
 }
 

@@ -132,12 +132,7 @@ fn translate(lang: Lang, table: &str, text: &str) -> Option<String> {
 
 /// Whether `parts` match all of `text`; the captures (already translated where the
 /// placeholder says so) go to `caps`.
-fn match_parts(
-    lang: Lang,
-    parts: &[Part],
-    text: &str,
-    caps: &mut HashMap<String, String>,
-) -> bool {
+fn match_parts(lang: Lang, parts: &[Part], text: &str, caps: &mut HashMap<String, String>) -> bool {
     let Some((first, rest)) = parts.split_first() else {
         return text.is_empty();
     };
@@ -158,7 +153,9 @@ fn match_parts(
             // nothing follows, anywhere only before another placeholder.
             let ends: Vec<usize> = match rest.first() {
                 None => vec![text.len()],
-                Some(Part::Lit(next)) => text.match_indices(next.as_str()).map(|(i, _)| i).collect(),
+                Some(Part::Lit(next)) => {
+                    text.match_indices(next.as_str()).map(|(i, _)| i).collect()
+                }
                 Some(Part::Hole { .. }) => (0..=text.len())
                     .filter(|i| text.is_char_boundary(*i))
                     .collect(),

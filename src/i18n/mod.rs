@@ -158,13 +158,18 @@ impl Lang {
         if self == Lang::En {
             return s.to_string();
         }
-        let Some(day) = s.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        let Some(day) = s
+            .get(..10)
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         else {
             return s.to_string();
         };
         let rest = &s[10..];
         let time_ok = rest.is_empty()
-            || (rest.starts_with(' ') && rest[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == ':' || c == ' '));
+            || (rest.starts_with(' ')
+                && rest[1..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == ':' || c == ' '));
         if !time_ok {
             return s.to_string();
         }
@@ -373,7 +378,9 @@ pub fn register(tera: &mut tera::Tera, lang: Lang) {
     tera.register_filter(
         "reason",
         move |v: &tera::Value, _: &HashMap<String, tera::Value>| -> tera::Result<tera::Value> {
-            Ok(tera::Value::String(lang.not_evaluated_reason(&value_text(v))))
+            Ok(tera::Value::String(
+                lang.not_evaluated_reason(&value_text(v)),
+            ))
         },
     );
     tera.register_filter(

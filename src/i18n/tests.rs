@@ -27,7 +27,9 @@ fn both_catalogues_parse_and_hold_only_strings() {
     for lang in Lang::ALL {
         Catalogue::parse(lang, lang.source()).unwrap();
     }
-    assert!(Catalogue::parse(Lang::En, "a = 1").unwrap_err().contains("`a` is not a string"));
+    assert!(Catalogue::parse(Lang::En, "a = 1")
+        .unwrap_err()
+        .contains("`a` is not a string"));
 }
 
 #[test]
@@ -37,7 +39,12 @@ fn every_key_is_in_both_catalogues() {
     // The rule texts: English in the rule catalogue, every rule's in ja.toml.
     let rule_keys: BTreeSet<String> = CATALOGUE
         .iter()
-        .flat_map(|r| [format!("rule.{}.title", r.id), format!("rule.{}.rationale", r.id)])
+        .flat_map(|r| {
+            [
+                format!("rule.{}.title", r.id),
+                format!("rule.{}.rationale", r.id),
+            ]
+        })
         .collect();
     // The top actions' sentences: en.toml's are report::actions::FIX_TEXT's (the
     // catalogue cannot use the report module: i18n sits below it).
@@ -92,9 +99,18 @@ fn every_argument_of_a_message_is_in_its_translation() {
 #[test]
 fn every_key_used_exists() {
     let sources = [
-        ("templates/report.html", include_str!("../../templates/report.html")),
-        ("templates/email.html", include_str!("../../templates/email.html")),
-        ("templates/admin.html", include_str!("../../templates/admin.html")),
+        (
+            "templates/report.html",
+            include_str!("../../templates/report.html"),
+        ),
+        (
+            "templates/email.html",
+            include_str!("../../templates/email.html"),
+        ),
+        (
+            "templates/admin.html",
+            include_str!("../../templates/admin.html"),
+        ),
     ];
     let mut used = BTreeSet::new();
     for (name, text) in sources {
@@ -125,10 +141,21 @@ fn every_key_used_exists() {
     for v in ["service_principal", "system_assigned", "user_assigned"] {
         used.insert(format!("control_plane.{v}"));
     }
-    for v in ["service_principal", "aks_managed", "user_assigned", "missing"] {
+    for v in [
+        "service_principal",
+        "aks_managed",
+        "user_assigned",
+        "missing",
+    ] {
         used.insert(format!("kubelet.{v}"));
     }
-    for v in ["not_migrated", "none_observed", "pending", "complete", "unknown"] {
+    for v in [
+        "not_migrated",
+        "none_observed",
+        "pending",
+        "complete",
+        "unknown",
+    ] {
         used.insert(format!("migration.{v}"));
     }
     for v in ["classification", "roles", "secret_expiry", "migration"] {
@@ -182,9 +209,18 @@ fn lookups_interpolate_and_pick_the_count_form() {
     // An unknown key is the key (a test failure elsewhere, never a panic); an unknown
     // argument stays as written; braces that are not an argument are kept.
     assert_eq!(Lang::Ja.t("no.such.key"), "no.such.key");
-    assert_eq!(interpolate("a {x} {y} {} {a-b", |n| (n == "x").then(|| "1".into())), "a 1 {y} {} {a-b");
-    assert_eq!(Lang::Ja.rule_title(RuleId::ServicePrincipal), "コントロール プレーンがサービス プリンシパルを使用しています");
-    assert_eq!(Lang::En.rule_title(RuleId::ServicePrincipal), RuleId::ServicePrincipal.info().title);
+    assert_eq!(
+        interpolate("a {x} {y} {} {a-b", |n| (n == "x").then(|| "1".into())),
+        "a 1 {y} {} {a-b"
+    );
+    assert_eq!(
+        Lang::Ja.rule_title(RuleId::ServicePrincipal),
+        "コントロール プレーンがサービス プリンシパルを使用しています"
+    );
+    assert_eq!(
+        Lang::En.rule_title(RuleId::ServicePrincipal),
+        RuleId::ServicePrincipal.info().title
+    );
 }
 
 #[test]
@@ -192,20 +228,35 @@ fn dates_in_the_language_format() {
     let d = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
     assert_eq!(Lang::En.date(d), "2026-12-04");
     assert_eq!(Lang::Ja.date(d), "2026 年 12 月 4 日");
-    assert_eq!(Lang::Ja.localize_date_text("2026-12-04 06:00 UTC"), "2026 年 12 月 4 日 06:00 UTC");
-    assert_eq!(Lang::Ja.localize_date_text("2026-12-04"), "2026 年 12 月 4 日");
-    assert_eq!(Lang::En.localize_date_text("2026-12-04 06:00 UTC"), "2026-12-04 06:00 UTC");
+    assert_eq!(
+        Lang::Ja.localize_date_text("2026-12-04 06:00 UTC"),
+        "2026 年 12 月 4 日 06:00 UTC"
+    );
+    assert_eq!(
+        Lang::Ja.localize_date_text("2026-12-04"),
+        "2026 年 12 月 4 日"
+    );
+    assert_eq!(
+        Lang::En.localize_date_text("2026-12-04 06:00 UTC"),
+        "2026-12-04 06:00 UTC"
+    );
     // Not a date: unchanged.
     assert_eq!(Lang::Ja.localize_date_text("never"), "never");
     assert_eq!(Lang::Ja.localize_date_text("2026-13-04"), "2026-13-04");
-    assert_eq!(Lang::Ja.localize_date_text("2026-12-04T06:00:00Z"), "2026-12-04T06:00:00Z");
+    assert_eq!(
+        Lang::Ja.localize_date_text("2026-12-04T06:00:00Z"),
+        "2026-12-04T06:00:00Z"
+    );
 }
 
 #[test]
 fn languages_parse_by_code() {
     assert_eq!("ja".parse::<Lang>(), Ok(Lang::Ja));
     assert_eq!("EN".parse::<Lang>(), Ok(Lang::En));
-    assert_eq!("jp".parse::<Lang>().unwrap_err(), "unknown language `jp` (expected en or ja)");
+    assert_eq!(
+        "jp".parse::<Lang>().unwrap_err(),
+        "unknown language `jp` (expected en or ja)"
+    );
 }
 
 /// One message of each shape the rules write, as they write it: each is translated,
@@ -244,12 +295,18 @@ fn finding_messages_of_every_shape_translate() {
     }
     // A message of a shape no pattern knows: none (shown in English), never a guess.
     assert_eq!(Lang::Ja.finding_message("a new rule's message"), None);
-    assert_eq!(Lang::Ja.finding_message("HTTP application routing was retired on someday"), None);
+    assert_eq!(
+        Lang::Ja.finding_message("HTTP application routing was retired on someday"),
+        None
+    );
 }
 
 #[test]
 fn the_rules_command_in_japanese() {
-    assert_eq!(render_rules(Lang::En), crate::rules::catalogue::render_text());
+    assert_eq!(
+        render_rules(Lang::En),
+        crate::rules::catalogue::render_text()
+    );
     let ja = render_rules(Lang::Ja);
     assert!(ja.starts_with("AKSMI001  高"), "{ja}");
     assert!(ja.contains("コントロール プレーンがサービス プリンシパルを使用しています"));
@@ -262,12 +319,16 @@ fn the_rules_command_in_japanese() {
 #[test]
 fn reasons_translate() {
     assert_eq!(
-        Lang::Ja.not_evaluated_reason("not_evaluated: role assignments of /subscriptions/s1 not read"),
+        Lang::Ja
+            .not_evaluated_reason("not_evaluated: role assignments of /subscriptions/s1 not read"),
         "/subscriptions/s1 のロールの割り当てを読み取れませんでした"
     );
     assert_eq!(
         Lang::En.not_evaluated_reason("not_evaluated: needs Microsoft Graph (--graph)"),
         "needs Microsoft Graph (--graph)"
     );
-    assert_eq!(Lang::Ja.not_evaluated_reason("something new"), "something new");
+    assert_eq!(
+        Lang::Ja.not_evaluated_reason("something new"),
+        "something new"
+    );
 }

@@ -376,13 +376,17 @@ fn admin_bodies(
         )
     };
     // The summary, top actions and changes, so the body reads without the attachments.
-    let (summary_html, summary_text) = report::render_admin_summary_in(r, lang).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "admin mail: no summary in the body");
-        (String::new(), String::new())
-    });
+    let (summary_html, summary_text) =
+        report::render_admin_summary_in(r, lang).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "admin mail: no summary in the body");
+            (String::new(), String::new())
+        });
     let mut t = format!("{subj}\n\n{attached}\n\n{summary_text}\n");
     for e in &r.output_errors {
-        let not_written = lang.tf("admin.not_written", &[("file", &e.file), ("error", &e.error)]);
+        let not_written = lang.tf(
+            "admin.not_written",
+            &[("file", &e.file), ("error", &e.error)],
+        );
         t.push_str(&format!("{not_written}\n"));
     }
     let mailed = lang.tf("admin.owners_mailed", &[("n", &plan.owners.len())]);
@@ -399,7 +403,10 @@ fn admin_bodies(
     for e in &r.output_errors {
         h.push_str(&format!(
             "<p style=\"color:#b00020\"><b>{}</b></p>",
-            html_escape(&lang.tf("admin.not_written", &[("file", &e.file), ("error", &e.error)]))
+            html_escape(&lang.tf(
+                "admin.not_written",
+                &[("file", &e.file), ("error", &e.error)]
+            ))
         ));
     }
     if plan.unroutable.is_empty() {
@@ -410,7 +417,9 @@ fn admin_bodies(
         let n = plan.unroutable.len();
         let title = lang.tf("admin.unroutable_title", &[("n", &n)]);
         let why = lang.t("admin.unroutable_why");
-        t.push_str(&format!("{title}: {why} [owners] subscriptions / fallback.\n"));
+        t.push_str(&format!(
+            "{title}: {why} [owners] subscriptions / fallback.\n"
+        ));
         h.push_str(&format!(
             "<h3>{}</h3><p>{} <code>[owners] subscriptions</code> / <code>fallback</code>.</p><table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
             html_escape(&title),

@@ -384,19 +384,36 @@ mod tests {
         };
         let text = clusters(&r, &ja).unwrap();
         let mut lines = text.split("\r\n");
-        assert_eq!(lines.next().unwrap(), format!("\u{feff}{}", CLUSTER_COLUMNS.join(",")));
+        assert_eq!(
+            lines.next().unwrap(),
+            format!("\u{feff}{}", CLUSTER_COLUMNS.join(","))
+        );
         let second = lines.next().unwrap();
-        assert!(second.starts_with("サブスクリプション ID,サブスクリプション,リソース グループ,クラスター,"), "{second}");
+        assert!(
+            second.starts_with(
+                "サブスクリプション ID,サブスクリプション,リソース グループ,クラスター,"
+            ),
+            "{second}"
+        );
         assert_eq!(second.split(',').count(), CLUSTER_COLUMNS.len());
         let data_rows = text.split("\r\n").filter(|l| !l.is_empty()).count() - 2;
         assert_eq!(data_rows, r.clusters.len());
         for opts in [
-            RenderOptions { csv_excel: false, lang: Lang::Ja },
-            RenderOptions { csv_excel: true, lang: Lang::En },
+            RenderOptions {
+                csv_excel: false,
+                lang: Lang::Ja,
+            },
+            RenderOptions {
+                csv_excel: true,
+                lang: Lang::En,
+            },
         ] {
             let text = findings(&r, &opts).unwrap();
             let second = text.split("\r\n").nth(1).unwrap();
-            assert!(second.is_ascii() && !second.starts_with("cluster_id"), "{opts:?}: {second}");
+            assert!(
+                second.is_ascii() && !second.starts_with("cluster_id"),
+                "{opts:?}: {second}"
+            );
         }
     }
 
@@ -412,7 +429,6 @@ mod tests {
             }
         }
     }
-
 
     #[test]
     fn formulas_are_neutralised() {

@@ -485,7 +485,10 @@ pub fn render_text_in(report: &Report, clusters: &[&str], lang: Lang) -> String 
         "mail.text_checked",
         &[
             ("baseline", &one_line(&m.baseline)),
-            ("date", &lang.localize_date_text(&one_line(&m.baseline_date))),
+            (
+                "date",
+                &lang.localize_date_text(&one_line(&m.baseline_date)),
+            ),
             ("source", &one_line(&m.baseline_source)),
             ("tool", &m.tool),
         ],
@@ -554,15 +557,27 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("az aks update --name c0 --enable-managed-identity"));
-        assert!(text.contains("1. [高] 1 個のクラスターをサービス プリンシパルから"), "{text}");
-        assert!(text.starts_with("概要: 2 個のサブスクリプションの 3 個のクラスター。"), "{text}");
+        assert!(
+            text.contains("1. [高] 1 個のクラスターをサービス プリンシパルから"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("概要: 2 個のサブスクリプションの 3 個のクラスター。"),
+            "{text}"
+        );
         let id = r.clusters[0].cluster_id.clone();
         let owner = render_text_in(&r, &[&id], Lang::Ja);
         assert!(owner.starts_with("AKS ID 監査、"), "{owner}");
-        assert!(owner.contains("あなたのクラスター: 1 個、うち 1 個に対応が必要です (高 1 件)。"), "{owner}");
+        assert!(
+            owner.contains("あなたのクラスター: 1 個、うち 1 個に対応が必要です (高 1 件)。"),
+            "{owner}"
+        );
         let page = render_email_in(&r, &[&id], Lang::Ja).unwrap();
         assert!(page.contains("<html lang=\"ja\">"));
-        assert!(page.contains("あなたの 1 個のクラスターのうち 1 個に対応が必要です"), "{page}");
+        assert!(
+            page.contains("あなたの 1 個のクラスターのうち 1 個に対応が必要です"),
+            "{page}"
+        );
     }
 
     #[test]
@@ -588,10 +603,7 @@ mod tests {
         r.changes.has_previous = true;
         r.changes.new = vec![r.findings[0].fingerprint()];
         let (html, text) = render_admin_summary(&r).unwrap();
-        assert!(
-            html.contains("1 new, 0 resolved (AKSMI001 +1)"),
-            "{html}"
-        );
+        assert!(html.contains("1 new, 0 resolved (AKSMI001 +1)"), "{html}");
         assert!(
             html.contains("cluster 0 uses a service principal"),
             "{html}"

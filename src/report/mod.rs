@@ -79,7 +79,9 @@ pub fn render_to(
         "role-assignments.csv" => csv::role_assignments_to(report, opts, out),
         "summary.csv" => csv::summary_to(report, opts, out),
         "report.json" => json::render_to(report, out),
-        "report.html" => Ok(out.write_all(html::render_with_runs(report, runs, opts.lang)?.as_bytes())?),
+        "report.html" => {
+            Ok(out.write_all(html::render_with_runs(report, runs, opts.lang)?.as_bytes())?)
+        }
         other => anyhow::bail!("no report file named {other}"),
     }
 }

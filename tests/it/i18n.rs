@@ -1,4 +1,4 @@
-//! `--lang ja` end to end: the demo run's report and owner mail hold no English
+//! `--lang ja` end to end: the demo run's report, owner and admin mail hold no English
 //! catalogue text (the commands, ids and names they show aside).
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -46,7 +46,10 @@ fn english_texts() -> BTreeSet<String> {
         let mut parts = vec![];
         while let Some(open) = rest.find('{') {
             parts.push(&rest[..open]);
-            rest = rest[open..].find('}').map(|c| &rest[open + c + 1..]).unwrap_or("");
+            rest = rest[open..]
+                .find('}')
+                .map(|c| &rest[open + c + 1..])
+                .unwrap_or("");
         }
         parts.push(rest);
         let whole = parts.len() == 1;
@@ -129,9 +132,10 @@ fn leaks(text: &str, english: &BTreeSet<String>) -> Vec<String> {
     let text: String = text
         .split(' ')
         .filter(|w| {
-            ![".csv", ".json", ".md", ".toml"]
-                .iter()
-                .any(|ext| w.trim_end_matches([')', ',', '.', '、', '。']).ends_with(ext))
+            ![".csv", ".json", ".md", ".toml"].iter().any(|ext| {
+                w.trim_end_matches([')', ',', '.', '、', '。'])
+                    .ends_with(ext)
+            })
         })
         .collect::<Vec<_>>()
         .join(" ");
@@ -145,7 +149,11 @@ fn leaks(text: &str, english: &BTreeSet<String>) -> Vec<String> {
 /// The venv's Python (scripts/setup-test-tools.sh); it parses the .eml files.
 fn python() -> PathBuf {
     let p = root().join("tests/.tools/venv/bin/python");
-    assert!(p.is_file(), "{} is missing: run scripts/setup-test-tools.sh", p.display());
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/setup-test-tools.sh",
+        p.display()
+    );
     p
 }
 
@@ -178,7 +186,15 @@ fn demo_run(lang: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let o = bin()
-        .args(["run", "--demo", "--lang", lang, "--out"])
+        .args([
+            "run",
+            "--demo",
+            "--lang",
+            lang,
+            "--admin",
+            "audit-admins@contoso.com",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -192,7 +208,12 @@ fn owner_mails(out: &Path) -> Vec<(String, Value)> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), parse_eml(&p)))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                parse_eml(&p),
+            )
+        })
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(!v.is_empty(), "no owner mail in the outbox");
@@ -207,7 +228,10 @@ fn the_leak_check_finds_english_in_an_english_run() {
     let page = visible_text(&read(&out.join("report.html")));
     let found = leaks(&page, &english);
     for must in ["Summary", "Findings by rule", "What was checked"] {
-        assert!(found.iter().any(|f| f == must), "{must} not found: {found:?}");
+        assert!(
+            found.iter().any(|f| f == must),
+            "{must} not found: {found:?}"
+        );
     }
     assert!(
         found.iter().any(|f| CATALOGUE.iter().any(|r| r.title == f)),
@@ -236,7 +260,11 @@ fn a_japanese_demo_run_shows_no_untranslated_catalogue_text() {
             if status != "evaluated" {
                 reasons += 1;
                 let why = status.trim_start_matches("not_evaluated: ");
-                assert_ne!(Lang::Ja.not_evaluated_reason(status), why, "{family}: untranslated");
+                assert_ne!(
+                    Lang::Ja.not_evaluated_reason(status),
+                    why,
+                    "{family}: untranslated"
+                );
             }
         }
     }
@@ -246,7 +274,10 @@ fn a_japanese_demo_run_shows_no_untranslated_catalogue_text() {
     assert!(findings.len() > 10);
     for f in findings {
         let m = f["message"].as_str().unwrap();
-        assert!(Lang::Ja.finding_message(m).is_some(), "untranslated message: {m}");
+        assert!(
+            Lang::Ja.finding_message(m).is_some(),
+            "untranslated message: {m}"
+        );
     }
     // report.json and the CSVs stay English: they are an API.
     assert!(findings.iter().any(|f| f["severity"] == "high"));
@@ -261,9 +292,16 @@ fn a_japanese_demo_run_shows_no_untranslated_catalogue_text() {
             .skip_while(|l| !l.starts_with("Subject:"))
             .take_while(|l| l.starts_with("Subject:") || l.starts_with(' '))
             .collect();
-        assert!(raw.is_ascii() && raw.to_ascii_lowercase().contains("=?utf-8?b?"), "{name}: {raw}");
+        assert!(
+            raw.is_ascii() && raw.to_ascii_lowercase().contains("=?utf-8?b?"),
+            "{name}: {raw}"
+        );
         let body = visible_text(mail["html"].as_str().unwrap());
-        assert_eq!(leaks(&body, &english), Vec::<String>::new(), "{name} (HTML)");
+        assert_eq!(
+            leaks(&body, &english),
+            Vec::<String>::new(),
+            "{name} (HTML)"
+        );
         // The text part without the commands (indented by four spaces).
         let text: String = mail["text"]
             .as_str()
@@ -272,7 +310,11 @@ fn a_japanese_demo_run_shows_no_untranslated_catalogue_text() {
             .filter(|l| !l.starts_with("    "))
             .collect::<Vec<_>>()
             .join("\n");
-        assert_eq!(leaks(&text, &english), Vec::<String>::new(), "{name} (text)");
+        assert_eq!(
+            leaks(&text, &english),
+            Vec::<String>::new(),
+            "{name} (text)"
+        );
     }
 }
 
@@ -299,19 +341,30 @@ fn japanese_text_renders_with_real_glyphs() {
         let png = dir.path().join(format!("{name}.png"));
         browse(
             &page,
-            &["--window-size=400,200", &format!("--screenshot={}", png.display())],
+            &[
+                "--window-size=400,200",
+                &format!("--screenshot={}", png.display()),
+            ],
         );
         decode(&png).rgb
     };
     // Private-use code points: no font has them, every one is drawn as the same box.
     let tofu = shot("tofu", "\u{F0001}\u{F0002}");
-    assert_eq!(tofu, shot("tofu2", "\u{F0003}\u{F0004}"), "the reference boxes differ");
+    assert_eq!(
+        tofu,
+        shot("tofu2", "\u{F0003}\u{F0004}"),
+        "the reference boxes differ"
+    );
     let kanji = shot("kanji", "監査");
     assert_ne!(
         kanji, tofu,
         "Japanese text is drawn as empty boxes: no Japanese font (run scripts/setup-test-tools.sh)"
     );
-    assert_ne!(kanji, shot("kana", "ノード"), "different characters, different glyphs");
+    assert_ne!(
+        kanji,
+        shot("kana", "ノード"),
+        "different characters, different glyphs"
+    );
 }
 
 /// The Japanese report at desktop width and the owner mail at phone width render
@@ -342,7 +395,12 @@ fn browser_renders_the_japanese_report_and_mail() {
     assert!(read(&mail).contains("実行するコマンド"));
     let phone = screenshot(&mail, 390, 844, &[]);
     assert!(
-        phone.rgb.iter().filter(|p| **p == [0xd3, 0x2f, 0x2f]).count() > 300,
+        phone
+            .rgb
+            .iter()
+            .filter(|p| **p == [0xd3, 0x2f, 0x2f])
+            .count()
+            > 300,
         "the red status bar of the owner's clusters is drawn"
     );
 }

@@ -1152,7 +1152,9 @@ fn resend_takes_the_outbox_lock() {
 /// The Subject header as it was on the wire (folded lines joined).
 fn raw_subject(m: &Value) -> String {
     let head = m["raw_head"].as_str().unwrap();
-    let mut lines = head.split("\r\n").skip_while(|l| !l.starts_with("Subject: "));
+    let mut lines = head
+        .split("\r\n")
+        .skip_while(|l| !l.starts_with("Subject: "));
     let mut out = lines.next().expect("a Subject header").to_string();
     for l in lines.take_while(|l| l.starts_with(' ') || l.starts_with('\t')) {
         out.push_str(l);
@@ -1181,7 +1183,10 @@ fn decode_encoded_words(s: &str) -> String {
             last_was_word = true;
         } else {
             let blank = rest.len() - rest.trim_start_matches([' ', '\t']).len();
-            if blank > 0 && last_was_word && rest[blank..].to_ascii_lowercase().starts_with("=?utf-8?b?") {
+            if blank > 0
+                && last_was_word
+                && rest[blank..].to_ascii_lowercase().starts_with("=?utf-8?b?")
+            {
                 rest = &rest[blank..];
                 continue;
             }
@@ -1227,7 +1232,10 @@ fn japanese_mail_arrives_intact_with_an_encoded_subject() {
             assert!(text.contains("優先する対応:"), "{text}");
         } else {
             assert!(text.starts_with("AKS ID 監査、"), "{text}");
-            assert!(!text.contains("Tenant:") && !text.contains("Checked against"), "{text}");
+            assert!(
+                !text.contains("Tenant:") && !text.contains("Checked against"),
+                "{text}"
+            );
         }
     }
     assert_eq!(
@@ -1243,7 +1251,10 @@ fn japanese_mail_arrives_intact_with_an_encoded_subject() {
     assert!(html.contains("<html lang=\"ja\">"), "{html}");
     assert!(html.contains("実行するコマンド"), "{html}");
     let admin = by[ADMIN][0]["subject"].as_str().unwrap();
-    assert!(admin.starts_with("AKS ID 監査 (完全なレポート): ") && admin.contains("送信先不明 3 個"), "{admin}");
+    assert!(
+        admin.starts_with("AKS ID 監査 (完全なレポート): ") && admin.contains("送信先不明 3 個"),
+        "{admin}"
+    );
     assert_no_password(&o, &out);
 }
 

@@ -112,10 +112,16 @@ fn hostile_report() -> Report {
 // ---------------------------------------------------------------- CSV
 
 fn files(r: &Report, excel: bool) -> BTreeMap<String, String> {
-    report::render_all(r, &RenderOptions { csv_excel: excel, ..Default::default() })
-        .unwrap()
-        .into_iter()
-        .collect()
+    report::render_all(
+        r,
+        &RenderOptions {
+            csv_excel: excel,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .into_iter()
+    .collect()
 }
 
 fn records(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
