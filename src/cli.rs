@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::RunArgs;
 use crate::exit::Exit;
-use crate::rules::{catalogue, Baseline};
+use crate::rules::Baseline;
 
 #[derive(Debug, Parser)]
 #[command(

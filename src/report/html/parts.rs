@@ -507,7 +507,7 @@ pub(super) fn rule_groups<'a>(r: &'a Report, look: &Lookup<'a>) -> Vec<RuleGroup
         })
         .collect();
     // Stable: CATALOGUE is in id order.
-    groups.sort_by(|a, b| b.worst.cmp(&a.worst));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.worst));
     groups
 }
 
