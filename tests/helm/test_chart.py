@@ -732,6 +732,7 @@ def test_lang_is_passed_as_the_flag(chart):
     for lang in ["en", "ja"]:
         chart.validate_schema({"lang": lang})
         assert lang_arg(manifests(chart, {"lang": lang})) == lang
+    assert lang_arg(manifests(chart, ALL_ON)) == ALL_ON["lang"] == "ja"
     # In config only: the tool reads it from config.toml.
     docs = manifests(chart, VALID["japanese-in-config"])
     assert lang_arg(docs) is None
