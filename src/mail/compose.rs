@@ -323,17 +323,20 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
-fn unroutable_csv(rows: &[UnroutableRow], excel: bool) -> anyhow::Result<String> {
+/// `unroutable.csv`'s columns.
+pub const UNROUTABLE_COLUMNS: &[&str] = &[
+    "cluster_id",
+    "cluster_name",
+    "owner_source",
+    "owner_value",
+    "reason",
+];
+
+fn unroutable_csv(rows: &[UnroutableRow], opts: &RenderOptions) -> anyhow::Result<String> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
-    w.write_record([
-        "cluster_id",
-        "cluster_name",
-        "owner_source",
-        "owner_value",
-        "reason",
-    ])?;
+    report::csv::header(&mut w, UNROUTABLE_COLUMNS, opts)?;
     for u in rows {
         let rec = [
             &u.cluster_id,
@@ -345,7 +348,7 @@ fn unroutable_csv(rows: &[UnroutableRow], excel: bool) -> anyhow::Result<String>
         report::csv::write_row(&mut w, &rec)?;
     }
     let mut s = String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?)?;
-    if excel {
+    if opts.csv_excel {
         s.insert(0, '\u{feff}');
     }
     Ok(s)
@@ -565,7 +568,7 @@ fn admin_message_within(
     (csv_excel, lang): (bool, Lang),
     max_bytes: u64,
 ) -> anyhow::Result<Message> {
-    let unroutable = unroutable_csv(&plan.unroutable, csv_excel)?;
+    let unroutable = unroutable_csv(&plan.unroutable, &RenderOptions { csv_excel, lang })?;
     let mut total = unroutable.len() as u64;
     let mut attachments =
         vec![Attachment::new("unroutable.csv".into()).body(unroutable, csv_type())];

@@ -32,7 +32,9 @@ fn an_admin_message_attaches_what_fits_and_names_the_rest() {
     };
     let admin: Address = "admin@contoso.com".parse().unwrap();
     let from: Mailbox = "audit@contoso.com".parse().unwrap();
-    let unroutable_len = unroutable_csv(&plan.unroutable, false).unwrap().len() as u64;
+    let unroutable_len = unroutable_csv(&plan.unroutable, &RenderOptions::default())
+        .unwrap()
+        .len() as u64;
     let m = admin_message_within(
         &report,
         &plan,
