@@ -49,6 +49,10 @@ pub struct MailArgs {
     /// changed) [default: always; config: mail.when].
     #[arg(long, value_name = "WHEN", conflicts_with_all = ["always_send", "no_always_send"])]
     pub mail_when: Option<String>,
+    /// With `--mail-when changed|action`: mail every owner anyway on this weekday (UTC),
+    /// a weekly digest: mon, tue, ... or monday, tuesday, ... [config: mail.digest].
+    #[arg(long, value_name = "WEEKDAY")]
+    pub mail_digest: Option<String>,
     /// Same as `--mail-when always` [config: mail.always_send].
     #[arg(long, overrides_with = "no_always_send")]
     pub always_send: bool,
@@ -78,6 +82,7 @@ pub struct MailFile {
     pub allowed_domains: Option<Vec<String>>,
     pub always_send: Option<bool>,
     pub when: Option<String>,
+    pub digest: Option<String>,
     pub enabled: Option<bool>,
     pub timeout_seconds: Option<u64>,
     pub retries: Option<u32>,
@@ -120,6 +125,10 @@ const DOMAINS: Names = Names {
 const WHEN: Names = Names {
     flag: "--mail-when",
     key: "mail.when",
+};
+const DIGEST: Names = Names {
+    flag: "--mail-digest",
+    key: "mail.digest",
 };
 const TIMEOUT: Names = Names {
     flag: "--smtp-timeout",
@@ -183,6 +192,19 @@ pub fn resolve(
         in_range(0..=MAX_RETRIES, ""),
     );
     let when = mail_when(args, file, out);
+    let digest = pick(
+        out,
+        DIGEST,
+        args.mail_digest.as_deref(),
+        file.digest.as_deref(),
+        weekday,
+    );
+    if let (Pick::Set(_, via), MailWhen::Always) = (&digest, when) {
+        out.push(Problem::new(
+            *via,
+            "a weekly digest needs --mail-when changed or action (mail.when): with always every owner is mailed every run",
+        ));
+    }
     let from = match (from, &smtp) {
         (Pick::Set(m, _), _) => m,
         (Pick::Absent, Pick::Set(_, via)) if enabled => {
@@ -222,6 +244,7 @@ pub fn resolve(
         admins,
         policy,
         when,
+        digest: digest.value(),
         timeout: Duration::from_secs(timeout.or(DEFAULT_TIMEOUT_SECONDS)),
         retries: retries.or(DEFAULT_RETRIES),
         backoff: Duration::from_secs(1),
@@ -267,6 +290,32 @@ fn mail_when(args: &MailArgs, file: &MailFile, out: &mut Vec<Problem>) -> MailWh
         .value()
         .or_else(|| file.always_send.map(from_switch))
         .unwrap_or(MailWhen::Always)
+}
+
+/// A weekday by its English name or its first three letters, any case.
+fn weekday(s: &str) -> Result<chrono::Weekday, String> {
+    use chrono::Weekday::*;
+    let lower = s.trim().to_ascii_lowercase();
+    [Mon, Tue, Wed, Thu, Fri, Sat, Sun]
+        .into_iter()
+        .find(|d| {
+            let long = format!("{d:?}").to_ascii_lowercase();
+            lower == long[..3] || lower == full_name(*d)
+        })
+        .ok_or_else(|| format!("`{s}` is not a weekday (mon ... sun, or monday ... sunday)"))
+}
+
+fn full_name(d: chrono::Weekday) -> &'static str {
+    use chrono::Weekday::*;
+    match d {
+        Mon => "monday",
+        Tue => "tuesday",
+        Wed => "wednesday",
+        Thu => "thursday",
+        Fri => "friday",
+        Sat => "saturday",
+        Sun => "sunday",
+    }
 }
 
 /// `mail.smtp` / `--smtp`: a URL the mail module accepts, with a port in 1..=65535.
@@ -497,6 +546,34 @@ mod tests {
         );
         assert_eq!(p[0].key, "mail.when");
         assert!(p[0].reason.contains("one of"), "{p:?}");
+    }
+
+    #[test]
+    fn a_weekly_digest_day_needs_changed_or_action() {
+        let s = ok(
+            &MailArgs::default(),
+            "when = \"changed\"\ndigest = \"Monday\"\n",
+        );
+        assert_eq!(s.digest, Some(chrono::Weekday::Mon));
+        let args = MailArgs {
+            mail_when: Some("action".into()),
+            mail_digest: Some("fri".into()),
+            ..Default::default()
+        };
+        assert_eq!(ok(&args, "").digest, Some(chrono::Weekday::Fri));
+        assert_eq!(ok(&MailArgs::default(), "").digest, None);
+        let p = problems(&MailArgs::default(), "digest = \"mon\"\n");
+        assert_eq!(p[0].key, "mail.digest");
+        assert!(
+            p[0].reason.contains("--mail-when changed or action"),
+            "{p:?}"
+        );
+        let p = problems(
+            &MailArgs::default(),
+            "when = \"changed\"\ndigest = \"mo\"\n",
+        );
+        assert_eq!(p[0].key, "mail.digest");
+        assert!(p[0].reason.contains("not a weekday"), "{p:?}");
     }
 
     #[test]

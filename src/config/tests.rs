@@ -340,7 +340,7 @@ fn resend_takes_mail_and_lock_wait_from_the_file() {
 
 /// Flags whose key is not their name with `_` for `-` (the README lists them as
 /// "`--flag` (`key`)"), and flags with no key.
-const RENAMED: [(&str, &str); 14] = [
+const RENAMED: [(&str, &str); 15] = [
     ("--owner-tag", "owners.tag_keys"),
     ("--mail-from", "mail.from"),
     ("--admin", "mail.admins"),
@@ -355,6 +355,7 @@ const RENAMED: [(&str, &str); 14] = [
     ("--shutdown-grace", "schedule.shutdown_grace_seconds"),
     ("--always-send", "mail.always_send"),
     ("--mail-when", "mail.when"),
+    ("--mail-digest", "mail.digest"),
 ];
 const NO_KEY: [&str; 4] = ["--config", "--now", "--run-id", "--backfill"];
 

@@ -120,12 +120,15 @@ pub fn prepare(
         );
     }
     let narrower = compose::Narrower::new(report);
+    // The weekly digest: every owner on that day, whatever changed.
+    let digest_day = s.digest == Some(chrono::Datelike::weekday(&report.generated_at));
     // Who gets a message; each is composed, written to the outbox and dropped in
     // turn, so a thousand owners' messages are never all in memory.
     let mut recipients: Vec<(&Address, Option<&compose::OwnerPlan>)> = Vec::new();
     for o in &plan.owners {
         let due = match s.when {
             MailWhen::Always => true,
+            _ if digest_day => true,
             MailWhen::Changed => narrower.changed_for(&o.cluster_ids),
             MailWhen::Action => {
                 narrower.changed_for(&o.cluster_ids) || narrower.needs_action(&o.cluster_ids)

@@ -115,6 +115,9 @@ pub struct MailSettings {
     pub admins: Vec<Address>,
     pub policy: DomainPolicy,
     pub when: MailWhen,
+    /// With `changed` or `action`: on this weekday (UTC, the run's clock) every owner
+    /// is mailed anyway, a weekly digest (`--mail-digest`, `mail.digest`).
+    pub digest: Option<chrono::Weekday>,
     pub timeout: Duration,
     pub retries: u32,
     /// First backoff; doubles per retry, capped at 30 s.
@@ -134,6 +137,7 @@ impl Default for MailSettings {
             admins: vec![],
             policy: DomainPolicy::default(),
             when: MailWhen::Always,
+            digest: None,
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECONDS),
             retries: DEFAULT_RETRIES,
             backoff: Duration::from_secs(1),

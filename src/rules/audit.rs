@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::index::{self, Index};
 use super::{
     checks, classify, evaluated, owner, roles, suppress, Baseline, Changes, ClusterCtx, ClusterRow,
-    ControlPlaneIdentity, Finding, Options, RoleCheck, RuleId, Summary,
+    ControlPlaneIdentity, Finding, Options, RoleCheck, RuleId, Severity, Summary,
 };
 use crate::history::{self, ClusterHistory, History, MigrationStatus};
 use crate::inventory::{Cluster, Gap, Inventory, SpCredential};
@@ -401,5 +401,16 @@ pub(super) fn summarise(inv: &Inventory, rows: &[ClusterRow], findings: &[Findin
             *s.findings.get_mut(f.severity) += 1;
         }
     }
+    let at_risk: HashSet<String> = findings
+        .iter()
+        .filter(|f| f.suppressed.is_none() && f.severity >= Severity::Medium)
+        .map(|f| f.cluster_id.to_ascii_lowercase())
+        .collect();
+    s.compliant = rows
+        .iter()
+        .filter(|r| {
+            r.checks.all_evaluated() && !at_risk.contains(&r.cluster_id.to_ascii_lowercase())
+        })
+        .count();
     s
 }

@@ -135,6 +135,10 @@ pub struct Summary {
     /// Clusters with every check family evaluated.
     #[serde(default)]
     pub fully_evaluated: usize,
+    /// Clusters fully evaluated with no unsuppressed finding at or above medium: apart
+    /// from `managed_identity_percent`, which counts only the control plane's mode.
+    #[serde(default)]
+    pub compliant: usize,
 }
 
 /// Findings that appeared or went away since the previous run.

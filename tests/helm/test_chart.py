@@ -104,6 +104,7 @@ INVALID = {
     "suspend is a string": ({"suspend": "false"}, "/suspend"),
     "config array of tables": ({"config": {"owners": [{"a": 1}]}}, "/config/owners"),
     "config.mail.when not in enum": ({"config": {"mail": {"when": "weekly"}}}, "/config/mail/when"),
+    "config.mail.digest not a weekday": ({"config": {"mail": {"when": "changed", "digest": "weekly"}}}, "/config/mail/digest"),
     "suppressions enabled without content": ({"suppressions": {"enabled": True}}, "/suppressions"),
     "extraArgs not strings": ({"extraArgs": [1]}, "/extraArgs/0"),
     "reports.keep is a number": ({"reports": {"keep": 30}}, "/reports/keep"),
@@ -504,6 +505,11 @@ def test_config_toml_is_the_values_config(chart, name):
 def test_mail_when_reaches_the_config(chart, when):
     parsed = tomllib.loads(rendered_config(manifests(chart, {"config": {"mail": {"when": when}}})))
     assert parsed["mail"]["when"] == when
+
+
+def test_mail_digest_reaches_the_config(chart):
+    parsed = tomllib.loads(rendered_config(manifests(chart, {"config": {"mail": {"when": "changed", "digest": "mon"}}})))
+    assert parsed["mail"] == {"when": "changed", "digest": "mon"}
 
 
 def test_config_toml_quotes_and_skips_null(chart):

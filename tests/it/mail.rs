@@ -812,6 +812,48 @@ fn without_smtp_messages_land_in_the_outbox_and_no_always_send_skips_unchanged_o
     assert!(!out.join("outbox").exists());
 }
 
+/// `--mail-when changed --mail-digest mon`: an unchanged Monday mails every owner (the
+/// weekly digest); an unchanged Tuesday mails nobody.
+#[test]
+fn a_weekly_digest_mails_every_owner_on_its_day_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let run = |name: &str, now: &str| {
+        let out = tmp.path().join(name);
+        let extra: Vec<String> = [
+            "--state",
+            &state.display().to_string(),
+            "--mail-when",
+            "changed",
+            "--mail-digest",
+            "mon",
+            "--now",
+            now,
+        ]
+        .map(String::from)
+        .to_vec();
+        let o = audit(&out, &extra, None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        files(&out.join("outbox"))
+    };
+    assert_eq!(
+        run("sun", "2026-06-07T02:00:00Z").len(),
+        6,
+        "first run: everybody"
+    );
+    let monday = run("mon", "2026-06-08T02:00:00Z");
+    let owners: Vec<&String> = monday.iter().filter(|f| !f.contains(ADMIN)).collect();
+    assert_eq!(
+        owners.len(),
+        5,
+        "the digest: every owner, nothing changed: {monday:?}"
+    );
+    assert!(
+        run("tue", "2026-06-09T02:00:00Z").is_empty(),
+        "no digest on Tuesday"
+    );
+}
+
 #[test]
 fn demo_run_writes_owner_mail_to_the_outbox() {
     let tmp = tempfile::tempdir().unwrap();

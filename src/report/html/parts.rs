@@ -46,24 +46,6 @@ pub(crate) struct Headline {
     pub compliant_percent: f64,
 }
 
-/// Lower-cased ids of the clusters with an unsuppressed finding at or above medium.
-fn clusters_at_risk(r: &Report) -> std::collections::HashSet<String> {
-    r.findings
-        .iter()
-        .filter(|f| f.suppressed.is_none() && f.severity >= Severity::Medium)
-        .map(|f| f.cluster_id.to_ascii_lowercase())
-        .collect()
-}
-
-/// Every check evaluated and no unsuppressed finding at or above medium.
-pub(crate) fn compliant_clusters(r: &Report) -> usize {
-    let risky = clusters_at_risk(r);
-    r.clusters
-        .iter()
-        .filter(|c| c.checks.all_evaluated() && !risky.contains(&c.cluster_id.to_ascii_lowercase()))
-        .count()
-}
-
 fn percent(n: usize, of: usize) -> f64 {
     if of == 0 {
         0.0
@@ -78,7 +60,8 @@ pub(crate) fn headline(r: &Report) -> Headline {
         .iter()
         .map(|v| (v.as_str(), s.findings.get(*v)))
         .collect();
-    let compliant = compliant_clusters(r);
+    // From the summary: tenant-wide, also in an owner's narrowed report.
+    let compliant = s.compliant;
     Headline {
         clusters: s.clusters,
         subscriptions: s.subscriptions,

@@ -208,29 +208,27 @@ fn control_characters_never_reach_the_page_or_the_mail() {
 }
 
 #[test]
-fn compliant_is_counted_apart_from_managed_identity() {
-    use crate::rules::evaluated::Status;
+fn compliant_is_shown_apart_from_managed_identity() {
     let mut r = tiny();
     // Cluster 0 has a high finding; cluster 2's is suppressed; cluster 1 has none.
     let h = headline(&r);
-    assert_eq!((h.clusters, h.compliant), (3, 2));
-    assert_eq!(h.compliant_percent, 66.7);
+    assert_eq!((h.clusters, h.compliant, h.compliant_percent), (3, 2, 66.7));
+    assert_eq!(h.managed_percent, 66.7);
     let page = render(&r).unwrap();
     assert!(page.contains("<b>66.7%</b>compliant (2 of 3)"), "{page}");
-    // A low finding leaves a cluster compliant, a medium one does not, and neither
-    // does a check that was not evaluated.
-    r.findings[0].severity = Severity::Low;
-    assert_eq!(headline(&r).compliant, 3);
-    r.findings[0].severity = Severity::Medium;
-    assert_eq!(headline(&r).compliant, 2);
-    r.clusters[1].checks.roles = Status::NotEvaluated("role assignments not read".into());
-    assert_eq!(headline(&r).compliant, 1);
-    // Per subscription and per owner the same clusters add up.
+    // A tenant fully on managed identity can be 0 % compliant: the page says both.
+    r.summary.managed_identity_percent = 100.0;
+    r.summary.compliant = 0;
+    let page = render(&r).unwrap();
+    assert!(page.contains("<b>100%</b>control plane on managed identity"));
+    assert!(page.contains("<b>0%</b>compliant (0 of 3)"), "{page}");
+    // Per subscription and per owner, from the clusters and their findings.
+    let r = tiny();
     let subs = crate::report::tables::by_subscription(&r).unwrap();
     let owners = crate::report::tables::by_owner(&r).unwrap();
-    assert_eq!(subs.iter().map(|g| g.compliant).sum::<i64>(), 1);
-    assert_eq!(owners.iter().map(|g| g.compliant).sum::<i64>(), 1);
-    let c2 = &r.clusters[2];
-    let sub = subs.iter().find(|g| g.key == c2.subscription_id).unwrap();
-    assert_eq!(sub.compliant, 1, "{sub:?}");
+    assert_eq!(subs.iter().map(|g| g.compliant).sum::<i64>(), 2);
+    assert_eq!(owners.iter().map(|g| g.compliant).sum::<i64>(), 2);
+    let c0 = &r.clusters[0];
+    let sub = subs.iter().find(|g| g.key == c0.subscription_id).unwrap();
+    assert_eq!((sub.clusters, sub.compliant), (2, 1), "{sub:?}");
 }

@@ -371,3 +371,40 @@ fn a_state_without_dates_dates_its_findings_from_its_last_run() {
     let second = Inv::new().cluster(ClusterB::mi("a")).after(old).run();
     assert_eq!(second.report.findings[0].first_seen, last);
 }
+
+#[test]
+fn compliant_needs_every_check_and_nothing_medium_or_worse() {
+    use crate::rules::evaluated::Status;
+    use crate::rules::Severity;
+    let mut r = Inv::new()
+        .cluster(ClusterB::mi("a"))
+        .cluster(ClusterB::mi("b"))
+        .documented("a")
+        .documented("b")
+        .report();
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.summary.compliant, 2);
+    let again = |r: &Report| {
+        super::super::audit::summarise(&Default::default(), &r.clusters, &r.findings).compliant
+    };
+    assert_eq!(again(&r), 2);
+    // A low finding leaves a cluster compliant, a medium one does not, a suppressed
+    // one does again; a check not evaluated does not.
+    // A finding of the same cluster, from a run where its roles were not granted.
+    let other = Inv::new().cluster(ClusterB::mi("a")).report();
+    let mut f = other.findings[0].clone();
+    assert_eq!(f.cluster_id, r.clusters[0].cluster_id);
+    f.severity = Severity::Low;
+    r.findings.push(f);
+    assert_eq!(again(&r), 2);
+    r.findings[0].severity = Severity::Medium;
+    assert_eq!(again(&r), 1);
+    r.findings[0].suppressed = Some(crate::rules::suppress::Applied {
+        justification: "accepted".into(),
+        owner: "sec@example.com".into(),
+        expires: "2099-01-01".parse().unwrap(),
+    });
+    assert_eq!(again(&r), 2);
+    r.clusters[1].checks.roles = Status::NotEvaluated("role assignments not read".into());
+    assert_eq!(again(&r), 1);
+}
