@@ -96,13 +96,18 @@ fn parse(key: &str, text: &str) -> Pattern {
     }
 }
 
-/// The tables of patterns: findings' messages, their parts, and the reasons a check
-/// was not evaluated.
-const TABLES: [&str; 3] = ["finding", "phrase", "reason"];
+/// The tables of patterns: findings' messages, their parts, the reasons a check was
+/// not evaluated, and where the inventory came from.
+const TABLES: [&str; 4] = ["finding", "phrase", "reason", "source"];
 
 /// The English patterns of a table (one of [`TABLES`]), most literal text first.
 fn patterns(table: &str) -> &'static [Pattern] {
-    static CELLS: [OnceLock<Vec<Pattern>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    static CELLS: [OnceLock<Vec<Pattern>>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
     let Some(i) = TABLES.iter().position(|t| *t == table) else {
         return &[];
     };
@@ -220,6 +225,15 @@ impl Lang {
             return why.to_string();
         }
         translate(self, "reason", why).unwrap_or_else(|| why.to_string())
+    }
+
+    /// Where the inventory came from (report.json's `source`) in this language; as it
+    /// is when no pattern of `[source]` matches it.
+    pub fn source_text(self, source: &str) -> String {
+        if self == Lang::En {
+            return source.to_string();
+        }
+        translate(self, "source", source).unwrap_or_else(|| source.to_string())
     }
 
     /// [`Lang::finding_message`], or the English message when no pattern matches.

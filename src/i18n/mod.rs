@@ -17,7 +17,8 @@
 //!   severities, identity modes, check families); a value with no message is shown as
 //!   it is (an add-on key, a status the catalogue does not know).
 //! - `message | msg`: a finding's English message in the language ([`messages`]).
-//! - `status | reason`: why a check was not evaluated, in the language.
+//! - `status | reason`: why a check was not evaluated, in the language; `text |
+//!   source`: where the inventory came from.
 //! - `text | date`: a `YYYY-MM-DD` date or `YYYY-MM-DD HH:MM UTC` time in the
 //!   language's format; anything else unchanged.
 use std::borrow::Cow;
@@ -381,6 +382,12 @@ pub fn register(tera: &mut tera::Tera, lang: Lang) {
             Ok(tera::Value::String(
                 lang.not_evaluated_reason(&value_text(v)),
             ))
+        },
+    );
+    tera.register_filter(
+        "source",
+        move |v: &tera::Value, _: &HashMap<String, tera::Value>| -> tera::Result<tera::Value> {
+            Ok(tera::Value::String(lang.source_text(&value_text(v))))
         },
     );
     tera.register_filter(

@@ -332,3 +332,23 @@ fn reasons_translate() {
         "something new"
     );
 }
+
+#[test]
+fn sources_translate() {
+    assert_eq!(
+        Lang::Ja.source_text("Azure Resource Graph (12 subscriptions)"),
+        "Azure Resource Graph (12 個のサブスクリプション)"
+    );
+    assert_eq!(
+        Lang::Ja.source_text("inventory folder /data/inv"),
+        "インベントリ フォルダー /data/inv"
+    );
+    assert_eq!(
+        Lang::Ja.source_text("built-in demo tenant (embedded emulator, live path)"),
+        "組み込みのデモ テナント (埋め込みのエミュレーター、ライブ経路)"
+    );
+    assert_eq!(
+        Lang::En.source_text("inventory folder x"),
+        "inventory folder x"
+    );
+}

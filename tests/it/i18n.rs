@@ -269,6 +269,8 @@ fn a_japanese_demo_run_shows_no_untranslated_catalogue_text() {
         }
     }
     assert!(reasons > 0, "the demo has a cluster not fully checked");
+    let source = report["source"].as_str().unwrap();
+    assert_ne!(Lang::Ja.source_text(source), source, "source untranslated");
     // Every finding's message was shown in Japanese (none fell back to English).
     let findings = report["findings"].as_array().unwrap();
     assert!(findings.len() > 10);
