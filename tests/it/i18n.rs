@@ -406,3 +406,50 @@ fn browser_renders_the_japanese_report_and_mail() {
         "the red status bar of the owner's clusters is drawn"
     );
 }
+
+/// A generated tenant (`emulator generate`: every identity mode, migrations, grants
+/// and add-ons at random) writes messages of many shapes: each one translates.
+#[test]
+fn every_finding_of_a_generated_tenant_translates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = tmp.path().join("inv");
+    let o = bin()
+        .args([
+            "emulator",
+            "generate",
+            "--subscriptions",
+            "8",
+            "--clusters",
+            "400",
+        ])
+        .args(["--role-assignments", "4000", "--seed", "7", "--out"])
+        .arg(&inv)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = tmp.path().join("out");
+    let o = bin()
+        .args(["run", "--no-email", "--lang", "ja", "--inventory"])
+        .arg(&inv)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let rules: BTreeSet<&str> = findings
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.len() >= 5,
+        "too few kinds of finding to mean much: {rules:?}"
+    );
+    let untranslated: BTreeSet<&str> = findings
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .filter(|m| Lang::Ja.finding_message(m).is_none())
+        .collect();
+    assert!(untranslated.is_empty(), "{untranslated:#?}");
+}
