@@ -400,3 +400,40 @@ fn every_message_is_used() {
         .collect();
     assert!(unused.is_empty(), "unused messages: {unused:?}");
 }
+
+/// The shapes of the situational checks (AKSMI020 custom roles, AKSMI023 feature roles,
+/// AKSMI004 features with a system-assigned control plane): translated, nothing of the
+/// English sentence left.
+#[test]
+fn situational_messages_translate() {
+    let cases = [
+        "the cluster uses KMS etcd encryption (securityProfile.azureKeyVaultKms), and the control-plane identity has no Key Vault Crypto User on key vault `kv1` (named by keyId) (a key vault on access policies needs an access policy with encrypt and decrypt instead; vault settings are not read: verify)",
+        "the cluster uses a disk encryption set (diskEncryptionSetID), and the control-plane identity has no Reader on /subscriptions/s/resourceGroups/k/providers/Microsoft.Compute/diskEncryptionSets/d",
+        "the cluster uses KMS etcd encryption with a private key vault (keyVaultNetworkAccess: Private), and the control-plane identity has no Key Vault Contributor on /subscriptions/s/resourceGroups/k/providers/Microsoft.KeyVault/vaults/v",
+        "KMS etcd encryption (securityProfile.azureKeyVaultKms) with a system-assigned control plane: the docs require a user-assigned identity (created and granted before the feature is turned on); verify the configuration",
+        "custom private DNS zone (apiServerAccessProfile.privateDNSZone) with a system-assigned control plane: the docs require a user-assigned identity (created and granted before the feature is turned on); verify the configuration",
+        "pool `p` uses subnet /s/x outside the node resource group, and the control-plane identity has no Network Contributor on it, its VNet or their resource group, and its custom role `r` lacks Microsoft.Network/virtualNetworks/subnets/join/action and Microsoft.Network/virtualNetworks/subnets/read",
+        "pool `p` uses subnet /s/x outside the node resource group, and the control-plane identity holds custom role 0000-1 there, whose definition was not read: verify it grants a/action and b/read",
+    ];
+    for en in cases {
+        let ja = Lang::Ja
+            .finding_message(en)
+            .unwrap_or_else(|| panic!("untranslated: {en}"));
+        for english in [
+            " the ", " uses ", " has no ", " needs ", "verify", " lacks ",
+        ] {
+            assert!(!ja.contains(english), "{english:?} left in {ja}");
+        }
+    }
+    let ja = Lang::Ja.finding_message(cases[0]).unwrap();
+    assert!(
+        ja.contains("キー コンテナー `kv1` (keyId で指定) に対する Key Vault Crypto User"),
+        "{ja}"
+    );
+    assert!(ja.ends_with("確認してください)"), "{ja}");
+    let ja = Lang::Ja.finding_message(cases[1]).unwrap();
+    assert!(
+        ja.ends_with("diskEncryptionSets/d に対する Reader がありません"),
+        "{ja}"
+    );
+}
