@@ -83,6 +83,9 @@ pub enum Command {
         config: Option<PathBuf>,
         #[command(flatten)]
         mail: crate::config::mail::MailArgs,
+        /// The credential, Graph endpoint and CA of `--mail-via graph`.
+        #[command(flatten)]
+        azure: crate::config::azure::AzureArgs,
     },
     /// Validate a configuration file and exit.
     CheckConfig {
@@ -235,8 +238,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             write_out(&text)?;
             Ok(Exit::Ok)
         }
-        Command::Resend { dir, config, mail } => {
-            let (settings, lock_wait) = crate::config::resolve_resend(config.as_deref(), &mail)?;
+        Command::Resend {
+            dir,
+            config,
+            mail,
+            azure,
+        } => {
+            let (settings, lock_wait) =
+                crate::config::resolve_resend(config.as_deref(), &mail, &azure)?;
             crate::mail::resend_command(&dir, &settings, lock_wait)
         }
         Command::CheckConfig { file } => {

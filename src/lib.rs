@@ -23,3 +23,4 @@ pub mod run;
 pub mod schedule;
 pub mod secure_fs;
 pub mod state;
+pub mod webhook;

@@ -23,6 +23,8 @@ pub struct RunResult {
     pub exit_code: Exit,
     /// What mail delivery did.
     pub mail: crate::mail::Delivery,
+    /// Teams / Slack digests posted and failed.
+    pub webhooks: crate::webhook::Outcome,
 }
 
 /// The default output folder: `reports/<UTC timestamp>/`.
@@ -166,8 +168,8 @@ async fn finish_earlier_mail(
     }
     let mut undelivered = 0;
     for p in pending {
-        if !matches!(mail.transport, crate::mail::Transport::Smtp(_)) {
-            tracing::warn!(run_id = %p.run_id, outbox = %p.out_dir.join(crate::mail::outbox::OUTBOX).display(), "mail: an earlier run's messages wait in its outbox and this run has no --smtp to send them");
+        if !mail.transport.sends() {
+            tracing::warn!(run_id = %p.run_id, outbox = %p.out_dir.join(crate::mail::outbox::OUTBOX).display(), "mail: an earlier run's messages wait in its outbox and this run sends no mail (no --smtp or --mail-via graph)");
             continue;
         }
         tracing::info!(run_id = %p.run_id, out = %p.out_dir.display(), "mail: sending what an interrupted earlier run left in its outbox");
@@ -392,6 +394,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     }
     let mailed = started.elapsed();
 
+    // 7b. Webhook digests: after mail, so a slow or failing webhook never holds it.
+    let webhooks = crate::webhook::deliver(&report, &out_dir, &settings.webhooks).await;
+
     // 8. Retention: only folders this tool made, never this run's.
     if let Some(keep) = settings.keep_reports {
         crate::retention::prune(&out_dir, keep, now);
@@ -399,7 +404,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
 
     // 9. Summarise.
     let mut exit_code = exit_code(&report, settings.fail_on);
-    if mail.undelivered > 0 || mail.unmarked > 0 || earlier_undelivered > 0 {
+    if mail.undelivered > 0 || mail.unmarked > 0 || earlier_undelivered > 0 || webhooks.failed > 0 {
         exit_code = Exit::Gaps;
     }
     let s = &report.summary;
@@ -418,6 +423,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         mail_undelivered = mail.undelivered,
         mail_unroutable = mail.unroutable,
         mail_already_sent = mail.already_sent,
+        webhooks_sent = webhooks.sent,
+        webhooks_failed = webhooks.failed,
         collect_ms = collected.as_millis() as u64,
         classify_ms = (classified - collected).as_millis() as u64,
         report_ms = (reported - classified).as_millis() as u64,
@@ -438,6 +445,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         out_dir,
         exit_code,
         mail,
+        webhooks,
     })
 }
 
@@ -473,6 +481,12 @@ pub fn human_summary(r: &RunResult) -> String {
                 parts.push(format!(
                     "{} sent message(s) not moved to sent/",
                     r.mail.unmarked
+                ));
+            }
+            if r.webhooks.failed > 0 {
+                parts.push(format!(
+                    "{} webhook digest(s) undelivered",
+                    r.webhooks.failed
                 ));
             }
             if parts.is_empty() {

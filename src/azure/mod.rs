@@ -226,7 +226,20 @@ impl AzureSettings {
         Ok(s)
     }
 
-    fn auth_config(&self) -> auth::AuthConfig {
+    /// The extra trusted CA (PEM): the in-memory one (the demo's emulator) or the
+    /// `--ca-cert` file's.
+    pub fn ca_text(&self) -> anyhow::Result<Option<String>> {
+        Ok(match (&self.ca_pem, &self.ca_cert) {
+            (Some(pem), _) => Some(pem.clone()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading --ca-cert {}", path.display()))?,
+            ),
+            (None, None) => None,
+        })
+    }
+
+    pub(crate) fn auth_config(&self) -> auth::AuthConfig {
         auth::AuthConfig {
             mode: self.auth,
             authority_host: self.authority_host.clone(),
@@ -416,14 +429,7 @@ pub async fn collect(
     old_sps: &[String],
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     let started = Instant::now();
-    let ca = match (&s.ca_pem, &s.ca_cert) {
-        (Some(pem), _) => Some(pem.clone()),
-        (None, Some(path)) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading --ca-cert {}", path.display()))?,
-        ),
-        (None, None) => None,
-    };
+    let ca = s.ca_text()?;
     let http = auth::http_client(ca.as_deref(), s.request_timeout)?;
     auth::check_bearer_url(&s.arm_endpoint)?;
     progress.stage("authenticating");

@@ -34,7 +34,7 @@ pub struct AzureArgs {
     /// Microsoft Graph endpoint for --graph [default: per cloud].
     #[arg(long, value_name = "URL")]
     pub graph_endpoint: Option<String>,
-    /// Extra trusted root certificate (PEM) for ARM, Graph and token endpoints.
+    /// Extra trusted root certificate (PEM) for ARM, Graph, token endpoints and webhooks.
     #[arg(long, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
     /// Audit this subscription (repeatable) [default: every visible subscription].

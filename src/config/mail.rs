@@ -15,14 +15,19 @@ use serde::Deserialize;
 use super::problem::{in_range, pick, repeated, Names, Pick, Problem};
 use crate::mail::address::{self, DomainPolicy};
 use crate::mail::settings::{
-    default_from, parse_smtp_url, MailSettings, MailWhen, Secret, Security, SmtpSettings,
-    Transport, DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES, MAX_TIMEOUT_SECONDS,
-    PASSWORD_ENV,
+    default_from, parse_smtp_url, GraphMail, MailSettings, MailWhen, Secret, Security,
+    SmtpSettings, Transport, Via, DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, MAX_RETRIES,
+    MAX_TIMEOUT_SECONDS, PASSWORD_ENV,
 };
 
 /// Mail flags of `run` and `resend`; each has a `[mail]` key in the config file.
 #[derive(Debug, Clone, Default, Args)]
 pub struct MailArgs {
+    /// How messages leave: smtp (--smtp), graph (Microsoft Graph sendMail as --mail-from, with
+    /// the job's Azure credential) or outbox (.eml files only) [default: smtp with --smtp, else
+    /// outbox; config: mail.via].
+    #[arg(long, value_enum, value_name = "VIA")]
+    pub mail_via: Option<Via>,
     /// SMTP server: smtp://[user@]host[:port] (STARTTLS required; port 587; `?tls=none` only
     /// for loopback) or smtps://[user@]host[:port] (implicit TLS; port 465). Without it,
     /// messages are written as .eml files to <out>/outbox/ [config: mail.smtp].
@@ -74,6 +79,7 @@ pub struct MailArgs {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailFile {
+    pub via: Option<Via>,
     pub smtp: Option<String>,
     pub smtp_password_file: Option<PathBuf>,
     pub smtp_ca_cert: Option<PathBuf>,
@@ -98,6 +104,10 @@ pub struct MailContext {
     pub lang: crate::i18n::Lang,
 }
 
+const VIA: Names = Names {
+    flag: "--mail-via",
+    key: "mail.via",
+};
 const SMTP: Names = Names {
     flag: "--smtp",
     key: "mail.smtp",
@@ -149,6 +159,7 @@ pub fn resolve(
 ) -> Option<MailSettings> {
     let before = out.len();
     let enabled = !args.no_email && file.enabled.unwrap_or(true);
+    let via = pick(out, VIA, args.mail_via, file.via, Ok::<Via, String>);
     let smtp = pick(
         out,
         SMTP,
@@ -205,9 +216,22 @@ pub fn resolve(
             "a weekly digest needs --mail-when changed or action (mail.when): with always every owner is mailed every run",
         ));
     }
+    // Graph sends as a mailbox: the sender is not optional there.
+    let graph_sender = match (&via, &from) {
+        (Pick::Set(Via::Graph, v), Pick::Absent) if enabled => {
+            out.push(Problem::new(
+                *v,
+                "--mail-via graph sends as a mailbox: give it with --mail-from ADDR or [mail] from \
+                 (a user or shared mailbox the application may send as)",
+            ));
+            None
+        }
+        (Pick::Set(Via::Graph, _), Pick::Set(m, _)) => Some(m.email.clone()),
+        _ => None,
+    };
     let from = match (from, &smtp) {
         (Pick::Set(m, _), _) => m,
-        (Pick::Absent, Pick::Set(_, via)) if enabled => {
+        (Pick::Absent, Pick::Set(_, via)) if enabled && graph_sender.is_none() => {
             let name = if via.starts_with("--") {
                 FROM.flag
             } else {
@@ -230,8 +254,33 @@ pub fn resolve(
             DomainPolicy::new(d).unwrap_or_default()
         }
     };
-    let transport = match smtp {
-        Pick::Set(s, via) if enabled => smtp_transport(args, file, s, via, out),
+    let transport = match (via, smtp) {
+        _ if !enabled => Transport::Outbox,
+        (Pick::Set(Via::Outbox, _), _) => Transport::Outbox,
+        (Pick::Set(Via::Graph, v), smtp) => {
+            if let Pick::Set(_, smtp_via) = smtp {
+                out.push(Problem::new(
+                    smtp_via,
+                    format!("an SMTP server is given but {v} is graph: remove one of them"),
+                ));
+            }
+            match graph_sender {
+                Some(sender) => Transport::Graph(Box::new(GraphMail {
+                    sender,
+                    // The run's `[azure]` settings take its place (`config::settings`).
+                    azure: crate::azure::AzureSettings::default(),
+                })),
+                None => Transport::Outbox,
+            }
+        }
+        (Pick::Set(Via::Smtp, v), Pick::Absent) => {
+            out.push(Problem::new(
+                v,
+                "smtp needs a server: give --smtp URL or [mail] smtp",
+            ));
+            Transport::Outbox
+        }
+        (_, Pick::Set(s, via)) => smtp_transport(args, file, s, via, out),
         _ => Transport::Outbox,
     };
     if out.len() > before {
@@ -605,7 +654,7 @@ mod tests {
                     "535 auth *** rejected"
                 );
             }
-            Transport::Outbox => panic!("expected smtp"),
+            _ => panic!("expected smtp"),
         }
         // A sender flag with the file's URL: the flag fills what the file lacks.
         let args = MailArgs {
@@ -630,6 +679,53 @@ mod tests {
             ..args
         };
         assert!(!ok(&args, "").enabled);
+    }
+
+    #[test]
+    fn mail_via_picks_the_transport_and_says_what_each_needs() {
+        let graph = MailArgs {
+            mail_via: Some(Via::Graph),
+            mail_from: Some("AKS audit <aks-audit@contoso.com>".into()),
+            ..Default::default()
+        };
+        match ok(&graph, "").transport {
+            Transport::Graph(g) => assert_eq!(g.sender.to_string(), "aks-audit@contoso.com"),
+            t => panic!("expected graph, got {t:?}"),
+        }
+        // Graph sends as a mailbox: no default sender.
+        let p = problems(
+            &MailArgs {
+                mail_via: Some(Via::Graph),
+                ..Default::default()
+            },
+            "",
+        );
+        assert_eq!(p[0].key, "--mail-via");
+        assert!(p[0].reason.contains("--mail-from"), "{p:?}");
+        // From the file, named by its key; an SMTP server beside it is a conflict.
+        let p = problems(
+            &MailArgs::default(),
+            "via = \"graph\"\nfrom = \"a@contoso.com\"\nsmtp = \"smtp://127.0.0.1:25?tls=none\"\n",
+        );
+        assert_eq!(p[0].key, "mail.smtp");
+        assert!(p[0].reason.contains("mail.via is graph"), "{p:?}");
+        // smtp without a server.
+        let p = problems(&MailArgs::default(), "via = \"smtp\"\n");
+        assert_eq!(p[0].key, "mail.via");
+        assert!(p[0].reason.contains("--smtp"), "{p:?}");
+        // outbox: written only, even with a server configured; a flag overrides the file.
+        let outbox = MailArgs {
+            mail_via: Some(Via::Outbox),
+            mail_from: Some("a@contoso.com".into()),
+            ..Default::default()
+        };
+        let s = ok(
+            &outbox,
+            "via = \"graph\"\nsmtp = \"smtp://127.0.0.1:25?tls=none\"\n",
+        );
+        assert!(matches!(s.transport, Transport::Outbox));
+        // An unknown value does not read as a `[mail]` table.
+        assert!(toml::from_str::<MailFile>("via = \"pigeon\"\n").is_err());
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod owners;
 pub mod problem;
 pub mod schedule;
 pub mod source;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -79,6 +80,8 @@ pub struct RunArgs {
     pub mail: mail::MailArgs,
     #[command(flatten)]
     pub azure: azure::AzureArgs,
+    #[command(flatten)]
+    pub webhooks: webhooks::WebhooksArgs,
 }
 
 /// The configuration file, section by section. Every key is optional.
@@ -91,10 +94,11 @@ pub struct ConfigFile {
     pub mail: mail::MailFile,
     pub azure: azure::AzureFile,
     pub schedule: schedule::ScheduleFile,
+    pub webhooks: webhooks::WebhooksFile,
 }
 
 /// The tables of the file, each a section's.
-const TABLES: [&str; 4] = ["owners", "mail", "azure", "schedule"];
+const TABLES: [&str; 5] = ["owners", "mail", "azure", "schedule", "webhooks"];
 
 impl ConfigFile {
     /// Reads `text` section by section: the problems found (syntax, unknown keys,
@@ -115,6 +119,7 @@ impl ConfigFile {
             mail: doc.table_section("mail", out),
             azure: doc.table_section("azure", out),
             schedule: doc.table_section("schedule", out),
+            webhooks: doc.table_section("webhooks", out),
         };
         if doc.syntax_errors {
             // Past a syntax error keys may be misread (after a broken `[mail` header,
@@ -147,6 +152,7 @@ pub struct Settings {
     pub lock_wait: Duration,
     pub mail: crate::mail::MailSettings,
     pub azure: crate::azure::AzureSettings,
+    pub webhooks: crate::webhook::WebhookSettings,
 }
 
 /// The file (when there is one) read, with the problems found reading it.
@@ -233,10 +239,12 @@ pub fn resolve_schedule(
 pub fn resolve_resend(
     config: Option<&Path>,
     mail: &mail::MailArgs,
+    azure: &azure::AzureArgs,
 ) -> Result<(crate::mail::MailSettings, Duration), Problems> {
     let args = RunArgs {
         config: config.map(Path::to_path_buf),
         mail: mail.clone(),
+        azure: azure.clone(),
         ..Default::default()
     };
     // No context: a resend composes nothing and needs an SMTP sender anyway.
@@ -321,6 +329,17 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         out,
     );
     let azure = azure::resolve(&args.azure, &file.azure, out);
+    let webhooks = webhooks::resolve(&args.webhooks, &file.webhooks, out).map(|mut w| {
+        w.ca_cert = azure.as_ref().and_then(|a| a.ca_cert.clone());
+        w
+    });
+    // Graph mail uses the run's endpoint, credential chain and CA.
+    let mail = mail.map(|mut m| {
+        if let (crate::mail::Transport::Graph(g), Some(a)) = (&mut m.transport, &azure) {
+            g.azure = a.clone();
+        }
+        m
+    });
     if out.len() > before {
         return None;
     }
@@ -342,6 +361,7 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         lock_wait: o.lock_wait,
         mail: mail?,
         azure: azure?,
+        webhooks: webhooks?,
     })
 }
 

@@ -330,18 +330,21 @@ fn resend_takes_mail_and_lock_wait_from_the_file() {
     let (_dir, p) = file(
         "lock_wait = 7\n[mail]\nsmtp = \"smtps://mail.contoso.com\"\nfrom = \"a@contoso.com\"\n",
     );
-    let (m, wait) = resolve_resend(Some(&p), &Default::default()).unwrap();
+    let (m, wait) = resolve_resend(Some(&p), &Default::default(), &Default::default()).unwrap();
     assert!(matches!(m.transport, crate::mail::Transport::Smtp(_)));
     assert_eq!(wait, Duration::from_secs(7));
     let (_dir, p) = file("[mail]\nretries = 11\n");
-    let e = resolve_resend(Some(&p), &Default::default()).unwrap_err();
+    let e = resolve_resend(Some(&p), &Default::default(), &Default::default()).unwrap_err();
     assert_eq!(keys(&e.list), ["mail.retries"]);
 }
 
 /// Flags whose key is not their name with `_` for `-` (the README lists them as
 /// "`--flag` (`key`)"), and flags with no key.
-const RENAMED: [(&str, &str); 15] = [
+const RENAMED: [(&str, &str); 18] = [
     ("--owner-tag", "owners.tag_keys"),
+    ("--webhook", "webhooks.urls"),
+    ("--webhook-format", "webhooks.format"),
+    ("--mail-via", "mail.via"),
     ("--mail-from", "mail.from"),
     ("--admin", "mail.admins"),
     ("--allowed-domain", "mail.allowed_domains"),
@@ -396,6 +399,11 @@ fn every_flag_has_the_key_of_its_name_or_a_documented_one() {
             longs::<mail::MailArgs>(),
             "mail.",
             document::field_names::<mail::MailFile>(),
+        ),
+        (
+            longs::<webhooks::WebhooksArgs>(),
+            "webhooks.",
+            document::field_names::<webhooks::WebhooksFile>(),
         ),
         (
             longs::<azure::AzureArgs>(),

@@ -4,11 +4,13 @@
 //!   report and the list of unroutable owners ([`compose`]).
 //! - Owner values are parsed strictly and only allowed domains receive mail
 //!   ([`address`]).
-//! - Every message is first an `.eml` file in `<out>/outbox/`; with SMTP it is sent and
-//!   moved to `<out>/sent/`; what fails stays in `outbox/` for `resend` ([`outbox`]).
+//! - Every message is first an `.eml` file in `<out>/outbox/`; with SMTP or Microsoft
+//!   Graph ([`graph`]) it is sent and moved to `<out>/sent/`; what fails stays in
+//!   `outbox/` for `resend` ([`outbox`]).
 //! - Undelivered mail makes the run exit 3 ("audited with gaps").
 pub mod address;
 pub mod compose;
+pub mod graph;
 pub mod outbox;
 pub mod settings;
 pub mod transport;
@@ -20,7 +22,7 @@ use futures::StreamExt;
 use lettre::Address;
 
 use crate::rules::Report;
-pub use settings::{MailSettings, MailWhen, Transport};
+pub use settings::{MailSettings, MailWhen, Transport, Via};
 
 /// Messages sent at once over the SMTP connection pool.
 pub const CONCURRENCY: usize = 4;
@@ -254,11 +256,11 @@ pub async fn send_prepared(
                 unroutable = d.unroutable,
                 unchanged = d.unchanged,
                 outbox = %outbox_dir.display(),
-                "mail: no --smtp; messages written to the outbox"
+                "mail: messages written to the outbox, not sent (no --smtp, or --mail-via outbox)"
             );
         }
-        Transport::Smtp(_) => {
-            let r = send_all(outgoing, s, accepted).await;
+        Transport::Smtp(_) | Transport::Graph(_) => {
+            let r = send_all(outgoing, out_dir, s, accepted).await;
             d.sent = r.sent;
             d.undelivered += r.failed;
             d.unmarked = r.unmarked;
@@ -296,7 +298,7 @@ async fn send_outbox(
     if quiet_when_empty && outgoing.is_empty() {
         return Ok(d);
     }
-    let r = send_all(outgoing, s, accepted).await;
+    let r = send_all(outgoing, dir, s, accepted).await;
     d.sent = r.sent;
     d.undelivered += r.failed;
     d.unmarked = r.unmarked;
@@ -347,8 +349,10 @@ fn read_outbox(
 /// Sends what waits in `<dir>/outbox/` and moves what succeeds to `<dir>/sent/`.
 /// Holds `<dir>/.lock` so two resends never send the same message twice.
 pub async fn resend(dir: &Path, s: &MailSettings, lock_wait: Duration) -> anyhow::Result<Delivery> {
-    if !matches!(s.transport, Transport::Smtp(_)) {
-        anyhow::bail!("resend needs an SMTP server: give --smtp URL or [mail] smtp");
+    if !s.transport.sends() {
+        anyhow::bail!(
+            "resend needs a way to send: give --smtp URL (or [mail] smtp), or --mail-via graph with --mail-from"
+        );
     }
     if !s.enabled {
         anyhow::bail!("resend with mail disabled (--no-email or [mail] enabled = false)");
@@ -365,8 +369,49 @@ struct SendResult {
     unmarked: usize,
 }
 
+/// What sends: an SMTP connection pool or a Graph client, set up once per delivery.
+enum Sender<'a> {
+    Smtp {
+        smtp: transport::Smtp,
+        retry: transport::Retry<'a>,
+        from: Address,
+    },
+    Graph(graph::GraphSender),
+}
+
+impl Sender<'_> {
+    async fn connect<'s>(s: &'s MailSettings, dir: &Path) -> anyhow::Result<Sender<'s>> {
+        match &s.transport {
+            Transport::Smtp(t) => Ok(Sender::Smtp {
+                smtp: transport::build(t, s.timeout, CONCURRENCY as u32)?,
+                retry: transport::Retry {
+                    retries: s.retries,
+                    base: s.backoff,
+                    secret: t.password.as_ref(),
+                },
+                from: s.from.email.clone(),
+            }),
+            Transport::Graph(g) => Ok(Sender::Graph(
+                graph::GraphSender::connect(g, dir, s.retries, s.backoff).await?,
+            )),
+            Transport::Outbox => anyhow::bail!("nothing to send with: messages stay in the outbox"),
+        }
+    }
+
+    /// Sends one message; `Ok(retries)` once the server accepted it.
+    async fn send(&self, bytes: &[u8], to: &Address, label: &str) -> Result<u32, String> {
+        match self {
+            Sender::Smtp { smtp, retry, from } => {
+                transport::send(smtp, (from, to), bytes, retry, label).await
+            }
+            Sender::Graph(g) => g.send(bytes, to, label).await.map(|()| 0),
+        }
+    }
+}
+
 async fn send_all(
     outgoing: Vec<Outgoing>,
+    dir: &Path,
     s: &MailSettings,
     accepted: &(dyn Fn(&Path, &Address) + Sync),
 ) -> SendResult {
@@ -375,28 +420,19 @@ async fn send_all(
         failed: n,
         unmarked: 0,
     };
-    let Transport::Smtp(smtp_settings) = &s.transport else {
-        return failed_all(outgoing.len());
-    };
-    let smtp = match transport::build(smtp_settings, s.timeout, CONCURRENCY as u32) {
+    let server = s.transport.display();
+    let sender = match Sender::connect(s, dir).await {
         Ok(t) => t,
         Err(e) => {
-            tracing::error!(error = %crate::exit::render_error(&e), "mail: SMTP setup failed");
+            tracing::error!(server = %server, error = %crate::exit::render_error(&e), "mail: could not set up sending; every message stays in the outbox");
             return failed_all(outgoing.len());
         }
     };
-    let retry = transport::Retry {
-        retries: s.retries,
-        base: s.backoff,
-        secret: smtp_settings.password.as_ref(),
-    };
-    let from = s.from.email.clone();
     // (sent, unmarked)
     let results: Vec<(bool, bool)> = futures::stream::iter(outgoing)
         .map(|o| {
-            let smtp = &smtp;
-            let from = &from;
-            let retry = &retry;
+            let sender = &sender;
+            let server = &server;
             async move {
                 let label = o
                     .path
@@ -404,7 +440,7 @@ async fn send_all(
                     .map(|n| n.to_string_lossy().to_string())
                     .unwrap_or_default();
                 let sent = match std::fs::read(&o.path) {
-                    Ok(bytes) => transport::send(smtp, (from, &o.to), &bytes, retry, &label).await,
+                    Ok(bytes) => sender.send(&bytes, &o.to, &label).await,
                     Err(e) => Err(format!("reading {}: {e}", o.path.display())),
                 };
                 match sent {
@@ -430,7 +466,7 @@ async fn send_all(
                         }
                     }
                     Err(e) => {
-                        tracing::error!(file = %label, server = %smtp_settings.display(), error = %e, "mail: not delivered");
+                        tracing::error!(file = %label, server = %server, error = %e, "mail: not delivered");
                         (false, false)
                     }
                 }
@@ -439,6 +475,15 @@ async fn send_all(
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
+    if let Sender::Graph(g) = &sender {
+        let (requests, retries, throttled_429) = g.counts();
+        tracing::info!(
+            requests,
+            retries,
+            throttled_429,
+            "mail: Microsoft Graph sendMail calls"
+        );
+    }
     let sent = results.iter().filter(|(ok, _)| *ok).count();
     SendResult {
         sent,
@@ -449,10 +494,7 @@ async fn send_all(
 
 fn finish_log(d: &Delivery, dir: &Path, started: Instant, s: &MailSettings) {
     let ms = started.elapsed().as_millis() as u64;
-    let server = match &s.transport {
-        Transport::Smtp(t) => t.display(),
-        Transport::Outbox => "outbox".into(),
-    };
+    let server = s.transport.display();
     if d.unmarked > 0 {
         tracing::error!(
             unmarked = d.unmarked,
@@ -472,7 +514,7 @@ fn finish_log(d: &Delivery, dir: &Path, started: Instant, s: &MailSettings) {
             dir.join(outbox::OUTBOX).display(),
             dir.display()
         );
-    } else if matches!(s.transport, Transport::Smtp(_)) {
+    } else if s.transport.sends() {
         tracing::info!(sent = d.sent, unroutable = d.unroutable, unchanged = d.unchanged, server = %server, elapsed_ms = ms, "mail: all messages sent");
     }
 }

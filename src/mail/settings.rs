@@ -85,12 +85,73 @@ impl SmtpSettings {
     }
 }
 
+/// `--mail-via`: how the messages of the outbox leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// An SMTP server (`--smtp URL`).
+    Smtp,
+    /// Microsoft Graph `sendMail` as the `--mail-from` mailbox, with the job's Azure credential.
+    Graph,
+    /// Only `.eml` files in `<out>/outbox/`; nothing is sent.
+    Outbox,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Smtp => "smtp",
+            Via::Graph => "graph",
+            Via::Outbox => "outbox",
+        }
+    }
+}
+
+/// Microsoft Graph `sendMail`: `POST {graph}/v1.0/users/{sender}/sendMail` with a token
+/// for Graph from the run's credential chain (`[azure]`: `--auth`, `--graph-endpoint`,
+/// `--authority-host`, `--ca-cert`).
+#[derive(Debug, Clone)]
+pub struct GraphMail {
+    /// The mailbox that sends: `--mail-from`.
+    pub sender: Address,
+    /// The run's Azure settings: endpoint, token scope, credential chain and CA.
+    pub azure: crate::azure::AzureSettings,
+}
+
+impl GraphMail {
+    /// `graph https://graph.microsoft.com/ as audit@contoso.com` (no secret in it).
+    pub fn display(&self) -> String {
+        format!(
+            "graph {} as {}",
+            self.azure.graph_endpoint.as_str(),
+            self.sender
+        )
+    }
+}
+
 /// Where messages go.
 #[derive(Debug, Clone)]
 pub enum Transport {
     /// `.eml` files in `<out>/outbox/`, nothing sent.
     Outbox,
     Smtp(SmtpSettings),
+    Graph(Box<GraphMail>),
+}
+
+impl Transport {
+    /// Whether messages are sent (not only written to the outbox).
+    pub fn sends(&self) -> bool {
+        !matches!(self, Transport::Outbox)
+    }
+
+    /// Where messages go, for logs: never a password or token.
+    pub fn display(&self) -> String {
+        match self {
+            Transport::Outbox => "outbox".into(),
+            Transport::Smtp(s) => s.display(),
+            Transport::Graph(g) => g.display(),
+        }
+    }
 }
 
 crate::named::named_enum! {

@@ -74,6 +74,13 @@ VALID = {
     "japanese": {"lang": "ja"},
     "japanese-in-config": {"config": {"lang": "ja"}},
     "baseline-other-key": {"baseline": {"existingConfigMap": "team-baseline", "key": "aks-2025.toml"}},
+    "graph-mail-and-webhooks-from-a-secret": {
+        "config": {
+            "mail": {"via": "graph", "from": "aks-audit@example.com", "admins": ["security@example.com"]},
+            "webhooks": {"format": "slack", "report_url": "https://reports.example.com/aks/"},
+        },
+        "webhooks": {"enabled": True, "existingSecret": "audit-webhooks", "existingSecretKey": "urls"},
+    },
     "ca-bundle-secret": {
         "caBundle": {"secret": "corp-ca", "key": "2025", "smtp": False},
         "config": {"mail": {"smtp_ca_cert": "/etc/ssl/certs/ca-certificates.crt"}},
@@ -96,6 +103,15 @@ INVALID = {
     "smtp.port is a string": ({"smtp": {"port": "587"}}, "/smtp/port"),
     "smtp.port out of range": ({"smtp": {"port": 70000}}, "/smtp/port"),
     "smtp enabled without a password": ({"smtp": {"enabled": True}}, "/smtp"),
+    "mail.via not a transport": ({"config": {"mail": {"via": "pigeon"}}}, "/config/mail/via"),
+    "webhook URLs in the ConfigMap": (
+        {"config": {"webhooks": {"urls": ["https://hooks.slack.com/services/T/B/x"]}}},
+        "/config/webhooks",
+    ),
+    "webhooks.format not a format": ({"config": {"webhooks": {"format": "discord"}}}, "/config/webhooks/format"),
+    "webhooks enabled without URLs": ({"webhooks": {"enabled": True}}, "/webhooks"),
+    "webhook URL over http": ({"webhooks": {"urls": ["http://hooks.slack.com/services/T/B/x"]}}, "/webhooks/urls/0"),
+    "webhooks unknown key": ({"webhooks": {"url": "https://x"}}, "/webhooks"),
     "clientId not a GUID": ({"workloadIdentity": {"clientId": "my-identity"}}, "/workloadIdentity/clientId"),
     "logFormat not in enum": ({"logFormat": "xml"}, "/logFormat"),
     "pullPolicy not in enum": ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
@@ -298,6 +314,7 @@ def test_all_on_objects(chart):
         "NetworkPolicy",
         "PersistentVolumeClaim",
         "Secret",
+        "Secret",
         "ServiceAccount",
     ]
 
@@ -455,24 +472,54 @@ def test_network_policy_allows_only_dns_https_and_smtp(chart):
     assert "NetworkPolicy" not in kinds(manifests(chart, {"networkPolicy": {"enabled": False}}))
 
 
+def named(docs: list[dict], kind: str, suffix: str) -> dict:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith(suffix)]
+    assert len(found) == 1, [d["metadata"]["name"] for d in docs if d["kind"] == kind]
+    return found[0]
+
+
 def test_smtp_secret_and_env(chart):
     docs = manifests(chart, ALL_ON)
-    secret = only(docs, "Secret")
+    secret = named(docs, "Secret", "-smtp")
     key = ALL_ON["smtp"]["existingSecretPasswordKey"]
     assert base64.b64decode(secret["data"][key]).decode() == ALL_ON["smtp"]["password"]
     env = {e["name"]: e for e in container(docs)["env"]}
     ref = env["AKS_AUDIT_SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": secret["metadata"]["name"], "key": key}
     assert env["RUST_BACKTRACE"]["value"] == "1"
-    # existingSecret: no Secret rendered, the env var points to it.
+    # existingSecret: no SMTP Secret rendered, the env var points to it.
     docs = manifests(chart, VALID["existing-secret-and-configmap"])
-    assert "Secret" not in kinds(docs)
+    assert not [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-smtp")]
     env = {e["name"]: e for e in container(docs)["env"]}
     assert env["AKS_AUDIT_SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "smtp-credentials"
     # SMTP off: neither.
     docs = manifests(chart, {})
     assert "Secret" not in kinds(docs)
     assert "AKS_AUDIT_SMTP_PASSWORD" not in {e["name"] for e in container(docs)["env"]}
+
+
+def test_webhook_urls_come_from_a_secret_never_the_configmap(chart):
+    docs = manifests(chart, ALL_ON)
+    secret = named(docs, "Secret", "-webhooks")
+    key = ALL_ON["webhooks"]["existingSecretKey"]
+    assert base64.b64decode(secret["data"][key]).decode() == " ".join(ALL_ON["webhooks"]["urls"])
+    env = {e["name"]: e for e in container(docs)["env"]}
+    assert env["AKS_AUDIT_WEBHOOKS"]["valueFrom"]["secretKeyRef"] == {"name": secret["metadata"]["name"], "key": key}
+    config = rendered_config(docs)
+    for url in ALL_ON["webhooks"]["urls"]:
+        assert url not in config
+        assert not any(url in json.dumps(d) for d in docs if d["kind"] != "Secret")
+    assert tomllib.loads(config)["webhooks"]["format"] == "teams"
+    # Webhooks go out on 443: no extra egress port.
+    assert egress_ports(docs) == {("UDP", 53), ("TCP", 53), ("TCP", 443), ("TCP", ALL_ON["smtp"]["port"])}
+    # An existing Secret: none rendered, the env var points to it.
+    docs = manifests(chart, VALID["graph-mail-and-webhooks-from-a-secret"])
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    env = {e["name"]: e for e in container(docs)["env"]}
+    assert env["AKS_AUDIT_WEBHOOKS"]["valueFrom"]["secretKeyRef"] == {"name": "audit-webhooks", "key": "urls"}
+    assert tomllib.loads(rendered_config(docs))["mail"]["via"] == "graph"
+    # Off by default.
+    assert "AKS_AUDIT_WEBHOOKS" not in {e["name"] for e in container(manifests(chart, {}))["env"]}
 
 
 def test_suppressions_mounted_and_passed(chart):

@@ -2,7 +2,9 @@
 //!
 //! `429-burst=N`, `5xx=PERCENT`, `drop=PERCENT`, `slow=MS`, `slow-requests=N`,
 //! `forbidden-subscription=GUID` (repeatable), `token-expiry=SECONDS`,
-//! `token-revoke=SECONDS`, `malformed-rows=N`, `graph-forbidden`, `token-echo`, `seed=S`.
+//! `token-revoke=SECONDS`, `malformed-rows=N`, `graph-forbidden`, `token-echo`, `seed=S`,
+//! and for Microsoft Graph `sendMail`: `mail-429=N`, `mail-5xx=N`, `mail-drop=N`,
+//! `mail-forbidden`.
 use std::time::Duration;
 
 /// Parsed fault injections. `Default` = no faults.
@@ -34,6 +36,17 @@ pub struct Faults {
     pub token_echo: bool,
     /// Seed of the fault RNG (reproducible 5xx/drop sequences).
     pub seed: u64,
+    /// The next N `sendMail` calls answer 429 `ApplicationThrottled` with `Retry-After: 1`.
+    pub mail_429: u32,
+    /// The next N `sendMail` calls answer 503 (with `Retry-After: 1`) and 504 (without),
+    /// alternately.
+    pub mail_5xx: u32,
+    /// The next N `sendMail` calls are accepted (the message is delivered) and then the
+    /// connection is cut before the reply: the client cannot know it went through.
+    pub mail_drop: u32,
+    /// `sendMail` answers 403 `ErrorAccessDenied`, as Exchange does for a mailbox outside
+    /// the application's access policy or RBAC scope.
+    pub mail_forbidden: bool,
 }
 
 impl Faults {
@@ -104,10 +117,18 @@ impl std::str::FromStr for Faults {
                     f.token_echo = true;
                 }
                 "seed" => f.seed = number(key, value)?,
+                "mail-429" => f.mail_429 = number(key, value)?,
+                "mail-5xx" => f.mail_5xx = number(key, value)?,
+                "mail-drop" => f.mail_drop = number(key, value)?,
+                "mail-forbidden" => {
+                    anyhow::ensure!(value.is_none(), "fault \"mail-forbidden\" takes no value");
+                    f.mail_forbidden = true;
+                }
                 other => anyhow::bail!(
                     "unknown fault {other:?}; known: 429-burst=N, 5xx=PERCENT, drop=PERCENT, \
                      slow=MS, slow-requests=N, forbidden-subscription=GUID, token-expiry=SECONDS, \
-                     token-revoke=SECONDS, malformed-rows=N, graph-forbidden, token-echo, seed=S"
+                     token-revoke=SECONDS, malformed-rows=N, graph-forbidden, token-echo, seed=S, \
+                     mail-429=N, mail-5xx=N, mail-drop=N, mail-forbidden"
                 ),
             }
         }
@@ -129,7 +150,8 @@ mod tests {
     fn parses_every_fault() {
         let f: Faults = "429-burst=3, 5xx=10,drop=5,slow=250,slow-requests=2,\
             forbidden-subscription=AAAAAAAA-0000-0000-0000-000000000001,token-expiry=30,\
-            token-revoke=7,malformed-rows=2,graph-forbidden,token-echo,seed=42"
+            token-revoke=7,malformed-rows=2,graph-forbidden,token-echo,seed=42,\
+            mail-429=2,mail-5xx=3,mail-drop=1,mail-forbidden"
             .parse()
             .unwrap();
         assert_eq!(f.burst_429, 3);
@@ -148,6 +170,8 @@ mod tests {
         assert!(f.graph_forbidden);
         assert!(f.token_echo);
         assert_eq!(f.seed, 42);
+        assert_eq!((f.mail_429, f.mail_5xx, f.mail_drop), (2, 3, 1));
+        assert!(f.mail_forbidden);
     }
 
     #[test]

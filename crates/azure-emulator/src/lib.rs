@@ -9,7 +9,7 @@
 //!
 //! Layout: [`tenant`] holds the rows, [`demo`] the built-in demo tenant's files,
 //! [`kql`] evaluates the supported query subset, [`resource_graph`], [`arm`],
-//! [`ms_graph`] (Microsoft Graph) and [`token`] are the HTTP surfaces, [`faults`] parses `--faults`, [`generate`] writes
+//! [`ms_graph`] (Microsoft Graph applications), [`mail`] (Graph `sendMail`) and [`token`] are the HTTP surfaces, [`faults`] parses `--faults`, [`generate`] writes
 //! synthetic tenants and [`server`] ties it together.
 #![forbid(unsafe_code)]
 
@@ -18,6 +18,7 @@ pub mod demo;
 pub mod faults;
 pub mod generate;
 pub mod kql;
+pub mod mail;
 pub mod ms_graph;
 pub mod resource_graph;
 pub mod server;

@@ -13,7 +13,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use super::{arm, ms_graph, resource_graph, tls, token, EmulatorConfig, Faults, Quota, Tenant};
+use super::{
+    arm, mail, ms_graph, resource_graph, tls, token, EmulatorConfig, Faults, Quota, Tenant,
+};
 
 /// Counters of one emulator run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -34,7 +36,7 @@ pub struct Stats {
     pub tokens_issued: u64,
     /// Response body bytes sent (ARM, Resource Graph, Graph and token endpoints).
     pub bytes_sent: u64,
-    /// PUT/PATCH/DELETE or POST to anything but a query or token endpoint.
+    /// PUT/PATCH/DELETE or POST to anything but a query, token or sendMail endpoint.
     pub rejected_writes: u64,
 }
 
@@ -58,6 +60,16 @@ pub(crate) struct Window {
     pub used: u32,
 }
 
+/// The `sendMail` faults still to come (`mail-429=N`, `mail-5xx=N`, `mail-drop=N`).
+#[derive(Default)]
+pub(crate) struct MailFaults {
+    pub throttle: AtomicU32,
+    pub fail: AtomicU32,
+    /// 5xx answered so far (they alternate 503 and 504).
+    pub failed: AtomicU32,
+    pub drop: AtomicU32,
+}
+
 pub(crate) struct State {
     pub tenant: Tenant,
     pub quota: Option<Quota>,
@@ -72,6 +84,8 @@ pub(crate) struct State {
     pub rng: Mutex<StdRng>,
     pub stats: Mutex<Stats>,
     pub cache: resource_graph::QueryCache,
+    pub mail_faults: MailFaults,
+    pub mailboxes: Mutex<mail::Mailboxes>,
 }
 
 impl State {
@@ -113,6 +127,22 @@ impl RunningEmulator {
         &self.ca_pem
     }
 
+    /// Every message `sendMail` delivered (sender, client id, the Graph `message`), in
+    /// order, and how many duplicates (same `internetMessageId` and recipients) were
+    /// accepted without delivering them again: what `GET /_emulator/mail` lists.
+    pub fn mail(&self) -> (Vec<Value>, u64) {
+        self.state
+            .mailboxes
+            .lock()
+            .map(|b| {
+                (
+                    b.delivered.iter().map(|d| d.json.clone()).collect(),
+                    b.duplicates,
+                )
+            })
+            .unwrap_or_default()
+    }
+
     pub fn stats(&self) -> Stats {
         self.state
             .stats
@@ -147,6 +177,12 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         tenant,
         quota: config.quota,
         burst_left: AtomicU32::new(config.faults.burst_429),
+        mail_faults: MailFaults {
+            throttle: AtomicU32::new(config.faults.mail_429),
+            fail: AtomicU32::new(config.faults.mail_5xx),
+            failed: AtomicU32::new(0),
+            drop: AtomicU32::new(config.faults.mail_drop),
+        },
         slow_left: AtomicU32::new(config.faults.slow_requests),
         rng: Mutex::new(StdRng::seed_from_u64(config.faults.seed)),
         faults: config.faults,
@@ -156,9 +192,13 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         windows: Mutex::new(HashMap::new()),
         stats: Mutex::new(Stats::default()),
         cache: resource_graph::QueryCache::default(),
+        mailboxes: Mutex::new(mail::Mailboxes::default()),
     });
+    // Above axum's 2 MB default: Graph's sendMail takes 4 MB, and the emulator answers a
+    // larger request with Graph's own 413 (`mail::send_mail`), not axum's.
     let app = axum::Router::new()
         .fallback(dispatch)
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
         .with_state(state.clone());
     let handle = axum_server::Handle::new();
     // TCP_NODELAY: without it small replies wait on delayed ACKs (~40 ms a page).
@@ -241,6 +281,8 @@ pub(crate) fn arm_error(status: StatusCode, code: &str, message: &str) -> Respon
 enum Surface {
     Token,
     Service,
+    /// The emulator's own test surface (`/_emulator/...`).
+    Test,
 }
 
 async fn dispatch(
@@ -282,6 +324,9 @@ async fn dispatch(
             ("arm/upgradeProfile", Surface::Service)
         }
         ["v1.0", "applications"] if is_get => ("graph/applications", Surface::Service),
+        ["v1.0", "users", _, "sendmail"] if is_post => ("graph/sendMail", Surface::Service),
+        // For tests: what sendMail delivered. No faults, no token.
+        ["_emulator", "mail"] if is_get => ("emulator/mail", Surface::Test),
         _ if is_get => ("unknown", Surface::Service),
         _ => ("write", Surface::Service),
     };
@@ -358,6 +403,12 @@ async fn dispatch(
         "arm/subscription" => arm::get_subscription(&state, &req),
         "arm/upgradeProfile" => arm::upgrade_profile(&state, &req),
         "graph/applications" => ms_graph::applications(&state, &req),
+        "graph/sendMail" => {
+            let (resp, cut) = mail::send_mail(&state, &req);
+            drop_it |= cut;
+            resp
+        }
+        "emulator/mail" => mail::list(&state),
         _ => arm_error(
             StatusCode::NOT_FOUND,
             "NotFound",

@@ -17,6 +17,9 @@ pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jw
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
     pub client_id: String,
+    /// The resource the token was asked for (`https://graph.microsoft.com`): the
+    /// `scope` without `/.default`, or the managed identity's `resource`.
+    pub audience: String,
     /// When the emulator stops accepting it.
     pub dies_at: Instant,
     pub dies_at_unix: u64,
@@ -44,7 +47,7 @@ fn unix_now() -> u64 {
 }
 
 /// Issues a token; returns (token, lifetime stated to the client in seconds).
-fn issue(state: &State, client_id: &str) -> (String, u64) {
+fn issue(state: &State, client_id: &str, audience: &str) -> (String, u64) {
     let f = &state.faults;
     let stated = f.token_expiry.map(|d| d.as_secs()).unwrap_or(3600);
     let real = f
@@ -54,6 +57,7 @@ fn issue(state: &State, client_id: &str) -> (String, u64) {
     let token = format!("emu.{}", random_string(48));
     let info = TokenInfo {
         client_id: client_id.to_string(),
+        audience: audience_of(audience),
         dies_at: Instant::now() + real,
         dies_at_unix: unix_now() + real.as_secs(),
     };
@@ -65,6 +69,20 @@ fn issue(state: &State, client_id: &str) -> (String, u64) {
     (token, stated)
 }
 
+/// `https://graph.microsoft.com/.default` or `https://graph.microsoft.com/` →
+/// `https://graph.microsoft.com` (the first of several space-separated scopes).
+pub fn audience_of(scope_or_resource: &str) -> String {
+    let first = scope_or_resource
+        .split_whitespace()
+        .next()
+        .unwrap_or_default();
+    first
+        .strip_suffix("/.default")
+        .unwrap_or(first)
+        .trim_end_matches('/')
+        .to_string()
+}
+
 /// Why a bearer was refused.
 pub(crate) enum BearerError {
     Missing,
@@ -74,6 +92,11 @@ pub(crate) enum BearerError {
 
 /// The client id behind a valid `Authorization: Bearer` header.
 pub(crate) fn check_bearer(state: &State, req: &Req) -> Result<String, BearerError> {
+    bearer_info(state, req).map(|i| i.client_id)
+}
+
+/// What the emulator knows of a valid `Authorization: Bearer` token.
+pub(crate) fn bearer_info(state: &State, req: &Req) -> Result<TokenInfo, BearerError> {
     let header = req
         .headers
         .get("authorization")
@@ -93,7 +116,7 @@ pub(crate) fn check_bearer(state: &State, req: &Req) -> Result<String, BearerErr
     if Instant::now() >= info.dies_at {
         return Err(BearerError::Expired(info.dies_at_unix));
     }
-    Ok(info.client_id.clone())
+    Ok(info.clone())
 }
 
 /// ARM's 401 replies.
@@ -193,9 +216,9 @@ pub(crate) fn entra(state: &State, req: &Req) -> Response {
     let Some(client_id) = get("client_id") else {
         return missing("client_id");
     };
-    if get("scope").is_none() {
+    let Some(scope) = get("scope") else {
         return missing("scope");
-    }
+    };
     match (get("client_secret"), get("client_assertion")) {
         (Some(_), _) => {}
         (None, Some(_)) => {
@@ -217,7 +240,7 @@ pub(crate) fn entra(state: &State, req: &Req) -> Response {
             )
         }
     }
-    let (token, expires_in) = issue(state, client_id);
+    let (token, expires_in) = issue(state, client_id, scope);
     json_reply(
         StatusCode::OK,
         &json!({"token_type": "Bearer", "expires_in": expires_in, "ext_expires_in": expires_in,
@@ -289,7 +312,7 @@ pub(crate) fn msi(state: &State, req: &Req) -> Response {
             "api-version 2019-08-01 is required",
         );
     }
-    let (token, expires_in) = issue(state, &mi_client(req));
+    let (token, expires_in) = issue(state, &mi_client(req), &resource);
     json_reply(
         StatusCode::OK,
         &json!({"access_token": token, "expires_on": (unix_now() + expires_in).to_string(),
@@ -314,10 +337,31 @@ pub(crate) fn imds(state: &State, req: &Req) -> Response {
             "resource is required",
         );
     };
-    let (token, expires_in) = issue(state, &mi_client(req));
+    let (token, expires_in) = issue(state, &mi_client(req), &resource);
     let now = unix_now();
     let body: Value = json!({"access_token": token, "refresh_token": "", "expires_in": expires_in.to_string(),
         "expires_on": (now + expires_in).to_string(), "not_before": now.to_string(),
         "resource": resource, "token_type": "Bearer"});
     json_reply(StatusCode::OK, &body, &[])
+}
+
+#[cfg(test)]
+mod audience_tests {
+    use super::*;
+
+    #[test]
+    fn audiences_of_scopes_and_resources() {
+        for s in [
+            "https://graph.microsoft.com/.default",
+            "https://graph.microsoft.com/",
+            "https://graph.microsoft.com",
+            "https://graph.microsoft.com/.default offline_access",
+        ] {
+            assert_eq!(audience_of(s), "https://graph.microsoft.com", "{s}");
+        }
+        assert_eq!(
+            audience_of("https://management.azure.com/.default"),
+            "https://management.azure.com"
+        );
+    }
 }

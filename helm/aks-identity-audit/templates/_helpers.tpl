@@ -76,6 +76,10 @@ working directory) go: the claim, or the /tmp emptyDir (lost after each run).
 {{- default (printf "%s-smtp" (include "aks-identity-audit.fullname" .)) .Values.smtp.existingSecret }}
 {{- end }}
 
+{{- define "aks-identity-audit.webhooksSecretName" -}}
+{{- default (printf "%s-webhooks" (include "aks-identity-audit.fullname" .)) .Values.webhooks.existingSecret }}
+{{- end }}
+
 {{- define "aks-identity-audit.suppressionsConfigMap" -}}
 {{- default (printf "%s-suppressions" (include "aks-identity-audit.fullname" .)) .Values.suppressions.existingConfigMap }}
 {{- end }}

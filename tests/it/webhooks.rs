@@ -1,0 +1,296 @@
+//! Teams and Slack digests against a local HTTPS sink (tests/webhook/sink.py) that
+//! checks each body as the services would: the Teams card against the pinned Adaptive
+//! Card 1.5 JSON schema, Slack's Block Kit against its documented required fields and
+//! limits. Retries, failures (exit 3, mail unaffected) and the URL kept secret.
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::support::{self, bin, root, stderr};
+
+/// The secret part of every webhook URL in these tests: it must appear nowhere.
+const SECRET: &str = "sig=Wh-SECRET-7c1e9a";
+
+struct Sink {
+    child: Child,
+    port: u16,
+    out: PathBuf,
+    ca: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Sink {
+    fn start(fail_first: usize) -> Sink {
+        let dir = tempfile::tempdir().unwrap();
+        let m = azure_emulator::tls::generate().unwrap();
+        let chain = dir.path().join("chain.pem");
+        let key = dir.path().join("leaf.key");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&chain, format!("{}{}", m.leaf_pem, m.ca_pem)).unwrap();
+        std::fs::write(&key, &m.leaf_key_pem).unwrap();
+        std::fs::write(&ca, &m.ca_pem).unwrap();
+        let out = dir.path().join("received.jsonl");
+        let python = root().join("tests/.tools/venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run scripts/setup-test-tools.sh",
+            python.display()
+        );
+        let mut child = Command::new(python)
+            .arg(root().join("tests/webhook/sink.py"))
+            .arg("--cert")
+            .arg(&chain)
+            .arg("--key")
+            .arg(&key)
+            .arg("--schema")
+            .arg(root().join("tests/webhook/adaptive-card-1.5.schema.json"))
+            .arg("--out")
+            .arg(&out)
+            .args(["--fail-first", &fail_first.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting tests/webhook/sink.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .strip_prefix("PORT ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("sink did not start (said {line:?})"));
+        Sink {
+            child,
+            port,
+            out,
+            ca,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, kind: &str) -> String {
+        format!(
+            "https://127.0.0.1:{}/{kind}/workflows/a1b2c3/triggers/manual/paths/invoke?{SECRET}",
+            self.port
+        )
+    }
+
+    fn received(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn audit(out: &Path, sink: &Sink, extra: &[&str]) -> Output {
+    let mut c = bin();
+    c.args(["--log-format", "json", "run", "--inventory"])
+        .arg(support::fixture("mail-owners"))
+        .arg("--out")
+        .arg(out)
+        .arg("--ca-cert")
+        .arg(&sink.ca)
+        .args(extra);
+    c.env_remove("AKS_AUDIT_WEBHOOKS");
+    c.output().unwrap()
+}
+
+fn assert_secret_nowhere(o: &Output, dir: &Path) {
+    let text = format!("{}{}", stderr(o), String::from_utf8_lossy(&o.stdout));
+    assert!(!text.contains(SECRET), "a webhook URL was printed:\n{text}");
+    assert!(
+        !text.contains("/workflows/a1b2c3"),
+        "a webhook path was printed:\n{text}"
+    );
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let t = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string();
+                assert!(!t.contains(SECRET), "{} holds a webhook URL", p.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_teams_digest_is_a_valid_adaptive_card_with_counts_changes_and_the_report_link() {
+    let sink = Sink::start(0);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("2026-06-01T020000Z");
+    let o = audit(
+        &out,
+        &sink,
+        &[
+            "--webhook",
+            &sink.url("teams"),
+            "--webhook-format",
+            "teams",
+            "--report-url",
+            "https://reports.contoso.com/aks/",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), 1, "one digest per run: {got:?}");
+    assert_eq!(got[0]["valid"], true, "{}", got[0]["errors"]);
+    let card = &got[0]["body"]["attachments"][0]["content"];
+    assert_eq!(card["version"], "1.5");
+    let text = card.to_string();
+    let report = support::json(&out.join("report.json"));
+    let clusters = report["summary"]["clusters"].as_u64().unwrap();
+    assert!(
+        text.contains(&format!(
+            "{{\"title\":\"Clusters\",\"value\":\"{clusters}\"}}"
+        )),
+        "{text}"
+    );
+    let high = report["summary"]["findings"]["high"].as_u64().unwrap();
+    assert!(
+        text.contains(&format!("{{\"title\":\"HIGH\",\"value\":\"{high}\"}}")),
+        "{text}"
+    );
+    assert!(text.contains("first run"), "{text}");
+    assert!(text.contains("Fix first"), "{text}");
+    assert_eq!(
+        card["actions"][0]["url"],
+        "https://reports.contoso.com/aks/2026-06-01T020000Z/report.html"
+    );
+    let log = stderr(&o);
+    assert!(log.contains("\"webhooks_sent\":1"), "{log}");
+    assert!(
+        log.contains("https://127.0.0.1"),
+        "the host is named: {log}"
+    );
+    assert_secret_nowhere(&o, tmp.path());
+}
+
+#[test]
+fn a_slack_digest_is_retried_after_429_and_503_and_is_valid_block_kit() {
+    let sink = Sink::start(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let state = tmp.path().join("state").display().to_string();
+    let night = |out: &Path, now: &str| {
+        audit(
+            out,
+            &sink,
+            &[
+                "--webhook",
+                &sink.url("slack"),
+                "--webhook-format",
+                "slack",
+                "--state",
+                &state,
+                "--now",
+                now,
+            ],
+        )
+    };
+    let o = night(&out, "2026-06-01T02:00:00Z");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["valid"], true, "{}", got[0]["errors"]);
+    let body = &got[0]["body"];
+    assert_eq!(body["blocks"][0]["type"], "header");
+    assert!(body["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("AKS identity audit"));
+    assert!(body.to_string().contains("first run"), "{body}");
+    let log = stderr(&o);
+    assert_eq!(log.matches("will retry").count(), 2, "{log}");
+    // The next night compares with the first: nothing changed.
+    let o = night(&tmp.path().join("out2"), "2026-06-02T02:00:00Z");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got = sink.received();
+    assert_eq!(got.len(), 2);
+    assert!(
+        got[1]["body"].to_string().contains("0 new, 0 resolved"),
+        "{}",
+        got[1]["body"]
+    );
+    assert_secret_nowhere(&o, tmp.path());
+}
+
+#[test]
+fn a_webhook_that_keeps_failing_exits_3_after_mail_went_out_and_names_only_its_host() {
+    let sink = Sink::start(1000);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let cfg = tmp.path().join("audit.toml");
+    std::fs::write(&cfg, "[webhooks]\nretries = 1\n").unwrap();
+    let o = audit(
+        &out,
+        &sink,
+        &[
+            "--config",
+            &cfg.display().to_string(),
+            "--webhook",
+            &sink.url("teams"),
+            "--webhook-format",
+            "teams",
+            "--mail-from",
+            "aks-audit@contoso.com",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let log = stderr(&o);
+    assert!(log.contains("\"webhooks_failed\":1"), "{log}");
+    assert!(log.contains("webhook: digest not delivered"), "{log}");
+    // Mail was not held: every message is in the outbox (no transport configured).
+    let outbox = std::fs::read_dir(out.join("outbox")).unwrap().count();
+    assert!(outbox >= 5, "{outbox}");
+    assert!(sink.received().is_empty(), "a refused post is not recorded");
+    assert_secret_nowhere(&o, tmp.path());
+}
+
+/// The sink can fail: a card its schema refuses is answered 400 and recorded invalid.
+#[test]
+fn the_sink_refuses_a_card_the_adaptive_card_schema_refuses() {
+    let sink = Sink::start(0);
+    let pem = std::fs::read(&sink.ca).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
+        .build()
+        .unwrap();
+    let post = |body: Value| {
+        let http = http.clone();
+        let url = sink.url("teams");
+        rt.block_on(async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    let good = serde_json::json!({"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+        "content": {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "x"}]}}]});
+    assert_eq!(post(good), 202);
+    let bad = serde_json::json!({"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+        "content": {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "FactSet", "facts": [{"title": "no value"}]}]}}]});
+    assert_eq!(post(bad), 400);
+    let got = sink.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1]["valid"], false);
+}
