@@ -218,10 +218,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                         .iter()
                         .map(|r| {
                             format!(
-                                "{}{} @ {:?}",
+                                "{}{} @ {:?}{}",
                                 r.role_name,
                                 if r.required { "" } else { " (allowed)" },
-                                r.scope
+                                r.scope,
+                                r.when
+                                    .map(|w| format!(" when {}", w.as_str()))
+                                    .unwrap_or_default()
                             )
                         })
                         .collect();

@@ -52,6 +52,13 @@ pub struct ClusterHistory {
     /// Registries the service principal could pull from (AcrPull) before the flip.
     #[serde(default)]
     pub sp_acr_registries: Vec<String>,
+    /// Whether [`Self::sp_acr_registries`] is known: the last service-principal run
+    /// knew the principal's object id and read its role assignments. Empty and known
+    /// means the principal pulled from no registry (AKSMI022 stays quiet); unknown
+    /// (Resource Graph names no service principal by client id) leaves AKSMI022 a
+    /// low-severity prompt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sp_acr_known: bool,
     /// Each pool as the last run that saw the cluster on a service principal saw it;
     /// `None` once on a managed identity (the flip moves it into [`Migration::sp_pools`])
     /// and in files written before this field existed.
@@ -64,6 +71,73 @@ pub struct ClusterHistory {
     /// `systemData.createdAt` as last seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
+    /// The kubelet identity's object id (lower-cased) as last seen on a managed
+    /// identity, and the registry scopes it held a pull grant at (AcrPull or
+    /// Container Registry Repository Reader); see [`observe_kubelet`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubelet: Option<KubeletRecord>,
+    /// Set once the kubelet identity was seen replaced (`az aks update
+    /// --assign-kubelet-identity`): the new identity needs the registry access the
+    /// old one had (AKSMI022).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubelet_change: Option<KubeletChange>,
+}
+
+/// A kubelet identity and the registries it could pull from, as one run saw them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KubeletRecord {
+    pub object_id: String,
+    /// `None` when that run could not read the identity's role assignments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registries: Option<Vec<String>>,
+}
+
+/// The kubelet identity replaced on a managed-identity cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KubeletChange {
+    /// The first run that saw the new identity.
+    pub observed_at: DateTime<Utc>,
+    /// The last run that saw the old one.
+    pub last_seen_old: DateTime<Utc>,
+    pub old_object_id: String,
+    /// Registry scopes the old identity held a pull grant at (`None`: not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_registries: Option<Vec<String>>,
+}
+
+/// Adds to `h` (this run's entry for `c`, from [`observe`]) the kubelet identity and
+/// `registries` (its pull grant scopes, `None` if its role assignments were not
+/// read); records a [`KubeletChange`] when `prev` saw another kubelet identity on a
+/// managed identity (not the flip from a service principal, which had none). Pure.
+pub fn observe_kubelet(
+    h: &mut ClusterHistory,
+    prev: Option<&ClusterHistory>,
+    c: &Cluster,
+    now: DateTime<Utc>,
+    registries: Option<Vec<String>>,
+) {
+    let prev = prev.filter(|p| !recreated(p, c));
+    let now_id = c
+        .kubelet
+        .as_ref()
+        .and_then(|k| k.object_id.as_deref())
+        .filter(|_| h.mode != ControlPlaneIdentity::ServicePrincipal)
+        .map(str::to_ascii_lowercase);
+    h.kubelet_change = prev.and_then(|p| p.kubelet_change.clone());
+    if let (Some(p), Some(new)) = (prev, &now_id) {
+        if let Some(old) = p.kubelet.as_ref().filter(|k| k.object_id != *new) {
+            h.kubelet_change = Some(KubeletChange {
+                observed_at: now,
+                last_seen_old: p.last_seen,
+                old_object_id: old.object_id.clone(),
+                old_registries: old.registries.clone(),
+            });
+        }
+    }
+    h.kubelet = now_id.map(|object_id| KubeletRecord {
+        object_id,
+        registries,
+    });
 }
 
 /// What one run saw of a pool that tells whether its nodes were re-imaged since: a
@@ -185,6 +259,56 @@ pub fn migrated_sp_client_ids(h: &History) -> Vec<String> {
     ids
 }
 
+/// A pool this run may find still on the service principal: as the last
+/// service-principal run saw it. Only if it still runs that image is its latest node
+/// image worth reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCandidate {
+    /// Lower-cased.
+    pub cluster_id: String,
+    /// Lower-cased.
+    pub pool: String,
+    pub node_image_version: String,
+}
+
+/// The pools whose kubelet this run may find pending: of clusters last seen on a
+/// service principal (the flip may show tonight), or with a recorded flip that can
+/// leave kubelet pending (user-assigned, or a record without its kind), each pool as
+/// the last service-principal run saw it. The collector reads a pool's latest node
+/// image only if its cluster is now on a user-assigned identity and the pool still
+/// runs that image: the one case AKSMI002 fires for.
+pub fn pending_candidates(h: &History) -> Vec<PendingCandidate> {
+    let mut out = Vec::new();
+    for c in h.clusters.values() {
+        let pools = if c.mode == ControlPlaneIdentity::ServicePrincipal {
+            Some(
+                c.sp_pools
+                    .clone()
+                    .unwrap_or_else(|| records_from_images(&c.pools)),
+            )
+        } else {
+            c.migration
+                .as_ref()
+                .filter(|m| matches!(m.kind, None | Some(FlipKind::UserAssigned)))
+                .map(|m| {
+                    m.sp_pools
+                        .clone()
+                        .unwrap_or_else(|| records_from_images(&m.pools_at_flip))
+                })
+        };
+        for (pool, r) in pools.iter().flat_map(|p| p.iter()) {
+            if let Some(image) = &r.node_image_version {
+                out.push(PendingCandidate {
+                    cluster_id: c.id.to_ascii_lowercase(),
+                    pool: pool.to_ascii_lowercase(),
+                    node_image_version: image.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// What a cluster's history becomes after this run saw `c`; `flip` is the kind of
 /// switch `c` shows if this run sees it leave its service principal (the rules tell:
 /// `rules::migration::flip_kind`). Pure.
@@ -233,6 +357,13 @@ pub fn observe(
         prev.map(|p| p.sp_acr_registries.clone())
             .unwrap_or_default()
     };
+    // On a service-principal run the caller sets it (`note_sp_acr_known`); a grant
+    // seen is proof enough.
+    let sp_acr_known = if on_sp {
+        !sp_acr_registries.is_empty()
+    } else {
+        prev.is_some_and(|p| p.sp_acr_known)
+    };
     ClusterHistory {
         id: c.id.clone(),
         first_seen: prev.map(|p| p.first_seen).unwrap_or(now),
@@ -242,12 +373,16 @@ pub fn observe(
         pools: pools_of(c),
         migration,
         sp_acr_registries,
+        sp_acr_known,
         sp_pools: on_sp.then(|| pool_records(c)),
         resource_uid: c
             .resource_uid
             .clone()
             .or_else(|| prev.and_then(|p| p.resource_uid.clone())),
         created_at: c.created_at.or(prev.and_then(|p| p.created_at)),
+        // The caller adds them (`observe_kubelet`); carried over meanwhile.
+        kubelet: prev.and_then(|p| p.kubelet.clone()),
+        kubelet_change: prev.and_then(|p| p.kubelet_change.clone()),
     }
 }
 
@@ -562,6 +697,46 @@ mod tests {
         assert_eq!(
             crate::rules::migration::flip_kind(&c),
             FlipKind::UserAssigned
+        );
+    }
+
+    #[test]
+    fn pending_candidates_are_the_pools_of_the_last_service_principal_run() {
+        let sp = cluster(false, &[("NP1", "v1"), ("np2", "v1")]);
+        let h1 = obs(None, &sp, t(0), &[]);
+        let key = |h: &ClusterHistory| -> Vec<(String, String)> {
+            let hist = History::default().advance(vec![h.clone()], BTreeSet::new(), t(48), 400);
+            pending_candidates(&hist)
+                .into_iter()
+                .map(|k| (k.pool, k.node_image_version))
+                .collect()
+        };
+        // Still on the service principal: the flip may show tonight.
+        assert_eq!(
+            key(&h1),
+            [("np1".into(), "v1".into()), ("np2".into(), "v1".into())]
+        );
+        // A system-assigned flip (documented to re-image): nothing to read.
+        let sa = obs(
+            Some(&h1),
+            &cluster(true, &[("np1", "v2"), ("np2", "v1")]),
+            t(24),
+            &[],
+        );
+        assert!(key(&sa).is_empty());
+        // A user-assigned flip: the pools as the last service-principal run saw them.
+        let mut ua = cluster(true, &[("np1", "v2"), ("np2", "v1")]);
+        ua.identity.as_mut().unwrap().kind = IdentityType::UserAssigned;
+        let h2 = obs(Some(&h1), &ua, t(24), &[]);
+        assert_eq!(
+            key(&h2),
+            [("np1".into(), "v1".into()), ("np2".into(), "v1".into())]
+        );
+        assert_eq!(
+            pending_candidates(&History::default().advance(vec![h2], BTreeSet::new(), t(48), 400))
+                [0]
+            .cluster_id,
+            sp.id.to_ascii_lowercase()
         );
     }
 

@@ -213,6 +213,7 @@ fn record_accepted(ledger: &Mutex<Ledger>, run_id: &str, path: &Path, to: &lettr
 async fn collect(
     settings: &Settings,
     old_sps: &[String],
+    migrated: &[history::PendingCandidate],
 ) -> anyhow::Result<(Inventory, String, crate::azure::stats::TableStats)> {
     let (inventory, source, collect_stats) = match &settings.source {
         Source::Inventory(dir) => (
@@ -226,6 +227,7 @@ async fn collect(
                 &settings.azure,
                 &crate::azure::Progress::for_stderr(),
                 old_sps,
+                migrated,
             )
             .await?;
             (
@@ -241,6 +243,7 @@ async fn collect(
                 &settings.azure,
                 &crate::azure::Progress::for_stderr(),
                 old_sps,
+                migrated,
             )
             .await?;
             (
@@ -287,8 +290,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     }
 
     // 2. Collect.
-    let (inventory, source, http) =
-        collect(settings, &history::migrated_sp_client_ids(&prev)).await?;
+    let (inventory, source, http) = collect(
+        settings,
+        &history::migrated_sp_client_ids(&prev),
+        &history::pending_candidates(&prev),
+    )
+    .await?;
     let collected = started.elapsed();
     crate::memory::log("collect");
 

@@ -14,6 +14,7 @@ pub mod progress;
 pub mod retry;
 pub mod sink;
 pub mod stats;
+pub mod upgrade;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,7 +50,7 @@ pub struct TableSpec {
 /// The audit's queries, in the order they start. Clusters come first: once every
 /// cluster batch is done, the loader knows the cluster identities and keeps only their
 /// role assignments as those pages arrive, instead of holding all of them.
-pub const TABLES: [TableSpec; 4] = [
+pub const TABLES: [TableSpec; 5] = [
     TableSpec {
         name: "clusters",
         kind: Kind::Clusters,
@@ -73,6 +74,12 @@ pub const TABLES: [TableSpec; 4] = [
         kind: Kind::RoleAssignments,
         source: "Resource Graph role-assignments",
         query: include_str!("kql/role-assignments.kql"),
+    },
+    TableSpec {
+        name: "role-definitions",
+        kind: Kind::RoleDefinitions,
+        source: "Resource Graph role-definitions",
+        query: include_str!("kql/role-definitions.kql"),
     },
 ];
 
@@ -427,6 +434,7 @@ pub async fn collect(
     s: &AzureSettings,
     progress: &Progress,
     old_sps: &[String],
+    migrated: &[crate::history::PendingCandidate],
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     let started = Instant::now();
     let ca = s.ca_text()?;
@@ -552,6 +560,11 @@ pub async fn collect(
             crate::history::write_atomic(&dir.join(SP_CREDENTIALS_FILE), text.as_bytes())?;
         }
     }
+    if !migrated.is_empty() {
+        progress.stage("reading the latest node images of migrated clusters' pools");
+        let read = upgrade::enrich(&client, s, &mut inv, migrated).await;
+        tracing::debug!(read, "upgrade profiles");
+    }
     client.stats.with(|st| {
         st.gaps = gap_list.len();
         st.throttle_wait_ms = client.pacer.waited().as_millis() as u64;
@@ -573,6 +586,7 @@ pub async fn collect_demo(
     user: &AzureSettings,
     progress: &Progress,
     old_sps: &[String],
+    migrated: &[crate::history::PendingCandidate],
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     use azure_emulator::{start, EmulatorConfig, Tenant};
     let emu = start(EmulatorConfig::new(Tenant::demo()))
@@ -584,7 +598,7 @@ pub async fn collect_demo(
     ));
     let mut s = AzureSettings::for_emulator(&emu.url(), emu.ca_pem.clone())?;
     s.save_inventory = user.save_inventory.clone();
-    let res = collect(&s, progress, old_sps).await;
+    let res = collect(&s, progress, old_sps, migrated).await;
     emu.shutdown().await;
     res
 }

@@ -100,6 +100,7 @@ impl Sink {
                 Kind::Clusters,
                 Kind::Registries,
                 Kind::RoleAssignments,
+                Kind::RoleDefinitions,
             ] {
                 files.insert(
                     kind.file_name(),

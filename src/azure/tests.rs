@@ -76,3 +76,76 @@ fn gaps_merge_tables_per_scope() {
         ]
     );
 }
+
+/// The subscriptions query carries the management-group chain through the emulator's
+/// KQL, as a generated tenant serves it, and the reader places grants with it.
+#[test]
+fn subscriptions_query_projects_the_management_group_chain() {
+    let t = TABLES.iter().find(|t| t.name == "subscriptions").unwrap();
+    let body: String = t
+        .query
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let q = azure_emulator::kql::Query::parse(&body).unwrap();
+    let id = "2c7d0d5e-1111-4222-8333-944455556666";
+    let row = serde_json::json!({
+        "id": format!("/subscriptions/{id}"), "name": "sub-00000", "type": "microsoft.resources/subscriptions",
+        "tenantId": "t", "subscriptionId": id, "resourceGroup": "", "tags": {},
+        "properties": {"state": "Enabled", "managementGroupAncestorsChain": [
+            {"name": "mg-prod", "displayName": "Production"}, {"name": "t", "displayName": "Tenant Root Group"}]}
+    });
+    let out = q.run_row(row.clone()).expect("a subscription row").row;
+    let s = crate::inventory::read::subscription(&out).unwrap();
+    assert_eq!(
+        s.management_groups,
+        Some(vec!["mg-prod".to_string(), "t".to_string()])
+    );
+    // A row without the chain: unknown.
+    let mut bare = row;
+    bare["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managementGroupAncestorsChain");
+    let out = q.run_row(bare).unwrap().row;
+    assert_eq!(
+        crate::inventory::read::subscription(&out)
+            .unwrap()
+            .management_groups,
+        None
+    );
+}
+
+/// The role-definitions query keeps custom roles only and projects what the reader
+/// needs (ARG row shaped like the azure-docs sample "authorization-resources-role-
+/// definitions-permissions-list"; values invented).
+#[test]
+fn role_definitions_query_keeps_custom_roles_with_their_permissions() {
+    let t = TABLES
+        .iter()
+        .find(|t| t.name == "role-definitions")
+        .unwrap();
+    let body: String = t
+        .query
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let q = azure_emulator::kql::Query::parse(&body).unwrap();
+    let row = |kind: &str| {
+        serde_json::json!({
+            "id": "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/3c1e5a7b-9d0f-4a2b-8c4d-6e8f0a2b4c6d",
+            "name": "3c1e5a7b-9d0f-4a2b-8c4d-6e8f0a2b4c6d",
+            "type": "microsoft.authorization/roledefinitions",
+            "properties": {"roleName": "subnet-joiner", "type": kind, "assignableScopes": ["/subscriptions/s"],
+                "permissions": [{"actions": ["Microsoft.Network/virtualNetworks/subnets/*"], "notActions": [],
+                                 "dataActions": [], "notDataActions": []}]}
+        })
+    };
+    let out = q.run_row(row("CustomRole")).expect("a custom role").row;
+    let d = crate::inventory::read::role_definition(&out).unwrap();
+    assert_eq!(d.role_name.as_deref(), Some("subnet-joiner"));
+    assert!(crate::rules::actions::lacking(&d, &crate::rules::actions::SUBNET_ACTIONS).is_empty());
+    assert!(q.run_row(row("BuiltInRole")).is_none());
+}

@@ -20,7 +20,7 @@ pub struct OutputsArgs {
     /// Output folder [default: reports/<UTC timestamp>/].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Embedded baseline name (aks-docs-2021, aks-docs-current) or a TOML file [default: aks-docs-2021].
+    /// Embedded baseline name (aks-docs-2021, aks-docs-current) or a TOML file [default: aks-docs-current].
     #[arg(long, value_name = "NAME|FILE")]
     pub baseline: Option<String>,
     /// Exit 1 when a finding at or above this severity is not suppressed [default: never].

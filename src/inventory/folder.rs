@@ -1,5 +1,6 @@
 //! Reads an inventory folder: `clusters.json` (required) and optional
-//! `role-assignments.json`, `subscriptions.json`, `resource-groups.json`, `registries.json`.
+//! `role-assignments.json`, `subscriptions.json`, `resource-groups.json`, `registries.json`,
+//! `role-definitions.json` (custom roles).
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -63,6 +64,7 @@ pub fn read_folder(dir: &Path) -> anyhow::Result<Inventory> {
         Kind::ResourceGroups,
         Kind::Registries,
         Kind::RoleAssignments,
+        Kind::RoleDefinitions,
     ] {
         let path = dir.join(kind.file_name());
         if !path.exists() {

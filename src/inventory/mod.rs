@@ -24,6 +24,8 @@ pub enum Kind {
     Subscriptions,
     ResourceGroups,
     Registries,
+    /// Custom role definitions.
+    RoleDefinitions,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::Subscriptions => "subscriptions.json",
             Kind::ResourceGroups => "resource-groups.json",
             Kind::Registries => "registries.json",
+            Kind::RoleDefinitions => "role-definitions.json",
         }
     }
 }
@@ -42,6 +45,7 @@ const CLUSTER_TYPE: &str = "microsoft.containerservice/managedclusters";
 const REGISTRY_TYPE: &str = "microsoft.containerregistry/registries";
 const SUBSCRIPTION_TYPE: &str = "microsoft.resources/subscriptions";
 const RESOURCE_GROUP_TYPE: &str = "microsoft.resources/subscriptions/resourcegroups";
+const ROLE_DEFINITION_TYPE: &str = "microsoft.authorization/roledefinitions";
 
 type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
@@ -168,6 +172,7 @@ impl Loader {
             (Kind::Subscriptions | Kind::ResourceGroups, Some(SUBSCRIPTION_TYPE)) => {
                 Kind::Subscriptions
             }
+            (Kind::RoleAssignments, Some(ROLE_DEFINITION_TYPE)) => Kind::RoleDefinitions,
             (k, _) => k,
         };
         match kind {
@@ -190,6 +195,7 @@ impl Loader {
             Kind::Subscriptions => self.inv.subscriptions.push(read::subscription(v)?),
             Kind::ResourceGroups => self.inv.resource_groups.push(read::resource_group(v)?),
             Kind::Registries => self.inv.registries.push(read::registry(v)?),
+            Kind::RoleDefinitions => self.inv.role_definitions.push(read::role_definition(v)?),
         }
         Ok(())
     }
@@ -283,6 +289,7 @@ impl Loader {
         dedup(&mut inv.subscriptions, |s| &s.id);
         dedup(&mut inv.resource_groups, |g| &g.id);
         dedup(&mut inv.registries, |r| &r.id);
+        dedup(&mut inv.role_definitions, |r| &r.id);
         // Growth by doubling leaves up to half of each list unused, for the whole run.
         inv.clusters.shrink_to_fit();
         inv.role_assignments.shrink_to_fit();

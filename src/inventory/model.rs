@@ -18,6 +18,27 @@ pub struct Inventory {
     /// Service-principal credential expiry from Microsoft Graph (`--graph`); empty otherwise.
     #[serde(default)]
     pub sp_credentials: Vec<SpCredential>,
+    /// Custom role definitions (Resource Graph `authorizationresources`,
+    /// `microsoft.authorization/roledefinitions`): what a custom role grants.
+    #[serde(default)]
+    pub role_definitions: Vec<RoleDefinition>,
+}
+
+/// A role definition's name and permissions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoleDefinition {
+    pub id: String,
+    /// The lower-cased GUID at the end of `id` (what assignments' `roleDefinitionId` end with).
+    pub guid: String,
+    pub role_name: Option<String>,
+    pub permissions: Vec<Permission>,
+}
+
+/// One permission block: control-plane actions granted, minus those excluded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Permission {
+    pub actions: Vec<String>,
+    pub not_actions: Vec<String>,
 }
 
 /// A cluster service principal's application, as Microsoft Graph reports it.
@@ -58,6 +79,13 @@ pub struct Cluster {
     pub addons: Vec<Addon>,
     pub pools: Vec<AgentPool>,
     pub pod_identity: Option<PodIdentity>,
+    /// Configuration that makes the control plane need roles beyond the node
+    /// resource group (custom private DNS zone, API server subnet, KMS, ...).
+    #[serde(default)]
+    pub features: ClusterFeatures,
+    /// `properties.ingressProfile.webAppRouting` (the application routing add-on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_app_routing: Option<WebAppRouting>,
     /// Set when the inventory held this cluster's id twice with different data: no
     /// verdict is drawn from either copy (every check is `not_evaluated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,7 +109,11 @@ impl Cluster {
             .addons
             .iter()
             .filter_map(|a| a.identity.as_ref()?.object_id.as_deref());
-        cp.chain(kubelet).chain(addons)
+        let app_routing = self
+            .web_app_routing
+            .iter()
+            .filter_map(|w| w.identity.as_ref()?.object_id.as_deref());
+        cp.chain(kubelet).chain(addons).chain(app_routing)
     }
 }
 
@@ -141,6 +173,66 @@ pub struct AgentPool {
     pub latest_node_image_version: Option<String>,
 }
 
+/// The fields of a cluster whose presence documents extra control-plane grants
+/// (spec: issue 11 §2; the rows live in the baselines, `when = ...`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterFeatures {
+    /// `apiServerAccessProfile.privateDNSZone` when it is a resource id (not
+    /// `system` / `none`).
+    #[serde(default)]
+    pub private_dns_zone: Option<String>,
+    /// `apiServerAccessProfile.subnetId` when `enableVnetIntegration` is true.
+    #[serde(default)]
+    pub api_server_subnet: Option<String>,
+    /// `securityProfile.azureKeyVaultKms` when `enabled` is true.
+    #[serde(default)]
+    pub kms: Option<Kms>,
+    /// `diskEncryptionSetID`.
+    #[serde(default)]
+    pub disk_encryption_set: Option<String>,
+    /// `networkProfile.loadBalancerProfile.outboundIPs.publicIPs[].id` and
+    /// `.outboundIPPrefixes.publicIPPrefixes[].id`.
+    #[serde(default)]
+    pub outbound_ips: Vec<String>,
+    /// `podIdentityProfile.userAssignedIdentities[].identity.resourceId` when pod
+    /// identity is enabled.
+    #[serde(default)]
+    pub pod_identities: Vec<String>,
+}
+
+/// KMS etcd encryption with Azure Key Vault.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Kms {
+    /// `keyId`: `https://<vault>.vault.azure.net/keys/<key>/<version>`.
+    pub key_id: Option<String>,
+    /// `keyVaultNetworkAccess == "Private"` (default `Public`).
+    pub private: bool,
+    /// `keyVaultResourceId` (set for private vaults).
+    pub key_vault_resource_id: Option<String>,
+}
+
+impl Kms {
+    /// The vault's name: the first label of `keyId`'s host.
+    pub fn vault_name(&self) -> Option<&str> {
+        let rest = self.key_id.as_deref()?.strip_prefix("https://")?;
+        let host = rest.split('/').next()?;
+        let name = host.split('.').next()?;
+        (!name.is_empty()).then_some(name)
+    }
+}
+
+/// The application routing add-on (`ingressProfile.webAppRouting`): its identity
+/// (`webapprouting-<cluster>` in the node resource group) and the DNS zones it manages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebAppRouting {
+    pub enabled: bool,
+    pub identity: Option<IdentityRef>,
+    /// `dnsZoneResourceIds`: public (`Microsoft.Network/dnszones`) and private
+    /// (`Microsoft.Network/privateDnsZones`) zones, as Azure printed them.
+    #[serde(default)]
+    pub dns_zone_ids: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PodIdentity {
     pub enabled: bool,
@@ -170,6 +262,10 @@ pub struct RoleAssignment {
     pub principal_type: Option<Arc<str>>,
     pub scope: Arc<str>,
     pub created_on: Option<DateTime<Utc>>,
+    /// `properties.condition`: an ABAC condition narrowing the assignment (for
+    /// Container Registry Repository Reader, the repositories it may read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -186,6 +282,12 @@ pub struct Subscription {
     pub home_tenant_id: Option<String>,
     pub state: Option<String>,
     pub tags: SmallMap<String>,
+    /// The names of the management groups above the subscription, nearest first
+    /// (Resource Graph `properties.managementGroupAncestorsChain[].name`, the tenant
+    /// root group's name being the tenant id). `None` when the source does not say
+    /// (`az account list`, ARM): a grant at a management group is then not placed.
+    #[serde(default)]
+    pub management_groups: Option<Vec<String>>,
 }
 
 impl Subscription {
@@ -193,6 +295,14 @@ impl Subscription {
     /// one, else `tenantId` (which Resource Graph and ARM fill with the home tenant).
     pub fn home_tenant(&self) -> Option<&str> {
         self.home_tenant_id.as_deref().or(self.tenant_id.as_deref())
+    }
+
+    /// Whether management group `name` is above the subscription: `None` when the
+    /// ancestry is unknown.
+    pub fn under_management_group(&self, name: &str) -> Option<bool> {
+        self.management_groups
+            .as_ref()
+            .map(|chain| chain.iter().any(|m| m.eq_ignore_ascii_case(name)))
     }
 }
 
@@ -210,6 +320,23 @@ pub struct Registry {
     pub name: String,
     pub subscription_id: String,
     pub resource_group: String,
+    /// `properties.roleAssignmentMode`: `LegacyRegistryPermissions` or
+    /// `AbacRepositoryPermissions`; absent (older API versions, older registries) means
+    /// legacy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_assignment_mode: Option<String>,
+}
+
+impl Registry {
+    /// Whether the registry is in "RBAC Registry + ABAC Repository Permissions" mode:
+    /// AcrPull, AcrPush, AcrDelete and the Owner/Contributor/Reader data-plane rights
+    /// are not honoured there (container-registry-rbac-abac-repository-permissions.md,
+    /// MicrosoftDocs/azure-management-docs 57b95f2e).
+    pub fn is_abac(&self) -> bool {
+        self.role_assignment_mode
+            .as_deref()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("AbacRepositoryPermissions"))
+    }
 }
 
 /// What could not be read, and why. Non-empty coverage means exit code 3.

@@ -69,6 +69,16 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
         Some(pi) => Some(pod_identity(pi, &join(pp, "podIdentityProfile"))?),
         None => None,
     };
+    let web_app_routing = match opt_obj(p, "ingressProfile", pp)? {
+        Some(ip) => {
+            let path = join(pp, "ingressProfile");
+            match opt_obj(ip, "webAppRouting", &path)? {
+                Some(w) => Some(web_app_routing(w, &join(&path, "webAppRouting"))?),
+                None => None,
+            }
+        }
+        None => None,
+    };
     Ok(Cluster {
         conflict: None,
         name,
@@ -92,7 +102,102 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
         addons,
         pools,
         pod_identity,
+        features: features(p, pp)?,
+        web_app_routing,
         id,
+    })
+}
+
+/// The configuration that documents extra control-plane grants (issue 11 §2). Field
+/// names as ARM prints them (azure-mgmt-containerservice models); `az` prints the
+/// same names under the flattened object except `diskEncryptionSetId` and `subnetId`
+/// casing, read both ways.
+fn features(p: &Obj, pp: &str) -> Result<ClusterFeatures, String> {
+    let mut f = ClusterFeatures::default();
+    if let Some(api) = opt_obj(p, "apiServerAccessProfile", pp)? {
+        let path = join(pp, "apiServerAccessProfile");
+        let zone =
+            opt_str(api, "privateDNSZone", &path)?.or(opt_str(api, "privateDnsZone", &path)?);
+        // `system` and `none` are keywords; a custom zone is a resource id.
+        f.private_dns_zone = zone.filter(|z| z.starts_with('/'));
+        if opt_bool(api, "enableVnetIntegration", &path)? == Some(true) {
+            f.api_server_subnet =
+                opt_str(api, "subnetId", &path)?.or(opt_str(api, "subnetID", &path)?);
+        }
+    }
+    if let Some(sec) = opt_obj(p, "securityProfile", pp)? {
+        let path = join(pp, "securityProfile");
+        if let Some(k) = opt_obj(sec, "azureKeyVaultKms", &path)? {
+            let path = join(&path, "azureKeyVaultKms");
+            if opt_bool(k, "enabled", &path)? == Some(true) {
+                let access = opt_str(k, "keyVaultNetworkAccess", &path)?;
+                f.kms = Some(Kms {
+                    key_id: opt_str(k, "keyId", &path)?,
+                    private: access.is_some_and(|a| a.eq_ignore_ascii_case("private")),
+                    key_vault_resource_id: opt_str(k, "keyVaultResourceId", &path)?,
+                });
+            }
+        }
+    }
+    f.disk_encryption_set =
+        opt_str(p, "diskEncryptionSetID", pp)?.or(opt_str(p, "diskEncryptionSetId", pp)?);
+    if let Some(net) = opt_obj(p, "networkProfile", pp)? {
+        let path = join(pp, "networkProfile");
+        if let Some(lb) = opt_obj(net, "loadBalancerProfile", &path)? {
+            let path = join(&path, "loadBalancerProfile");
+            for (outer, inner) in [
+                ("outboundIPs", "publicIPs"),
+                ("outboundIPPrefixes", "publicIPPrefixes"),
+            ] {
+                if let Some(o) = opt_obj(lb, outer, &path)? {
+                    let path = join(&path, outer);
+                    for (i, r) in opt_array(o, inner, &path)?.iter().enumerate() {
+                        let rp = format!("{}[{i}]", join(&path, inner));
+                        if let Some(id) = opt_str(as_obj(r, &rp)?, "id", &rp)? {
+                            f.outbound_ips.push(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(pi) = opt_obj(p, "podIdentityProfile", pp)? {
+        let path = join(pp, "podIdentityProfile");
+        if opt_bool(pi, "enabled", &path)? == Some(true) {
+            let ua = join(&path, "userAssignedIdentities");
+            for (i, e) in opt_array(pi, "userAssignedIdentities", &path)?
+                .iter()
+                .enumerate()
+            {
+                let ep = format!("{ua}[{i}]");
+                if let Some(idn) = opt_obj(as_obj(e, &ep)?, "identity", &ep)? {
+                    if let Some(rid) = opt_str(idn, "resourceId", &join(&ep, "identity"))? {
+                        f.pod_identities.push(rid);
+                    }
+                }
+            }
+        }
+    }
+    Ok(f)
+}
+
+fn web_app_routing(o: &Obj, path: &str) -> Result<WebAppRouting, String> {
+    let identity = match opt_obj(o, "identity", path)? {
+        Some(i) => Some(identity_ref(i, &join(path, "identity"))?),
+        None => None,
+    };
+    let zones_path = join(path, "dnsZoneResourceIds");
+    let mut dns_zone_ids = Vec::new();
+    for (i, z) in opt_array(o, "dnsZoneResourceIds", path)?.iter().enumerate() {
+        let at = format!("{zones_path}[{i}]");
+        let id = z.as_str().ok_or_else(|| err(&at, "is not a string"))?;
+        within(id, MAX_FIELD_BYTES, &at)?;
+        dns_zone_ids.push(id.to_string());
+    }
+    Ok(WebAppRouting {
+        enabled: opt_bool(o, "enabled", path)?.unwrap_or(false),
+        identity,
+        dns_zone_ids,
     })
 }
 
@@ -230,6 +335,7 @@ pub fn role_assignment(v: &Value) -> Result<RoleAssignment, String> {
         principal_type: opt_str(p, "principalType", pp)?.map(Into::into),
         scope: scope.into(),
         created_on: opt_time(p, "createdOn", pp)?,
+        condition: opt_str(p, "condition", pp)?.filter(|c| !c.trim().is_empty()),
         id,
     })
 }
@@ -280,6 +386,50 @@ pub fn row_type(v: &Value) -> Option<String> {
     v.get("type")?.as_str().map(|s| s.to_ascii_lowercase())
 }
 
+/// A role definition: Resource Graph's row (`properties.roleName`, `.permissions`) or
+/// `az role definition list`'s (flattened). Permission keys are read ignoring case
+/// (Microsoft's samples print `Actions` and `actions`).
+pub fn role_definition(v: &Value) -> Result<RoleDefinition, String> {
+    let o = as_obj(v, "element")?;
+    let id = req_str(o, "id", "")?;
+    let guid = ids::role_guid(&id);
+    if !ids::is_guid(&guid) {
+        return Err(err("id", "does not end in a role definition GUID"));
+    }
+    let (p, pp) = props(o)?;
+    let mut permissions = Vec::new();
+    let here = join(pp, "permissions");
+    for (i, b) in opt_array(p, "permissions", pp)?.iter().enumerate() {
+        let bp = format!("{here}[{i}]");
+        let bo = as_obj(b, &bp)?;
+        let list = |key: &str| -> Result<Vec<String>, String> {
+            let Some((k, _)) = bo.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) else {
+                return Ok(vec![]);
+            };
+            opt_array(bo, k, &bp)?
+                .iter()
+                .enumerate()
+                .map(|(j, a)| {
+                    let ap = format!("{}[{j}]", join(&bp, k));
+                    let s = a.as_str().ok_or_else(|| err(&ap, "is not a string"))?;
+                    within(s, MAX_FIELD_BYTES, &ap)?;
+                    Ok(s.to_string())
+                })
+                .collect()
+        };
+        permissions.push(Permission {
+            actions: list("actions")?,
+            not_actions: list("notActions")?,
+        });
+    }
+    Ok(RoleDefinition {
+        guid,
+        role_name: opt_str(p, "roleName", pp)?,
+        permissions,
+        id,
+    })
+}
+
 pub fn subscription(v: &Value) -> Result<Subscription, String> {
     let o = as_obj(v, "element")?;
     let raw_id = match opt_str(o, "subscriptionId", "")? {
@@ -310,7 +460,27 @@ pub fn subscription(v: &Value) -> Result<Subscription, String> {
         home_tenant_id: opt_str(o, "homeTenantId", "")?,
         state,
         tags: string_map(o, "tags", "")?,
+        management_groups: management_groups(o)?,
     })
+}
+
+/// `managementGroupAncestorsChain` (projected by subscriptions.kql, or under
+/// `properties` in a whole Resource Graph row): the names, nearest first. Absent is
+/// unknown (`None`), not "under no group".
+fn management_groups(o: &Obj) -> Result<Option<Vec<String>>, String> {
+    const KEY: &str = "managementGroupAncestorsChain";
+    let (holder, path) = match (o.get(KEY), opt_obj(o, "properties", "")?) {
+        (Some(v), _) if !v.is_null() => (o, ""),
+        (_, Some(p)) if p.get(KEY).is_some_and(|v| !v.is_null()) => (p, "properties"),
+        _ => return Ok(None),
+    };
+    let here = join(path, KEY);
+    let mut names = Vec::new();
+    for (i, m) in opt_array(holder, KEY, path)?.iter().enumerate() {
+        let p = format!("{here}[{i}]");
+        names.push(req_str(as_obj(m, &p)?, "name", &p)?);
+    }
+    Ok(Some(names))
 }
 
 pub fn resource_group(v: &Value) -> Result<ResourceGroup, String> {
@@ -339,7 +509,16 @@ pub fn registry(v: &Value) -> Result<Registry, String> {
     let (Some(sub), Some(rg)) = (ids::subscription_of(&id), ids::resource_group_of(&id)) else {
         return Err(err("id", "is not a registry resource id"));
     };
+    // Resource Graph (the audit's query) and `az acr show` put it at the top,
+    // ARM and a whole `resources` row under `properties`.
+    let (p, pp) = props(o)?;
+    let role_assignment_mode = match opt_str(o, "roleAssignmentMode", "")? {
+        Some(m) => Some(m),
+        None if pp.is_empty() => None,
+        None => opt_str(p, "roleAssignmentMode", pp)?,
+    };
     Ok(Registry {
+        role_assignment_mode,
         name: opt_str(o, "name", "")?
             .unwrap_or_else(|| ids::name_of(&id).unwrap_or_default().to_string()),
         subscription_id: sub.to_string(),
@@ -478,6 +657,137 @@ mod tests {
         assert!(e.starts_with("`principalId` is 4097 bytes"), "{e}");
     }
 
+    /// The fields of issue 11 §2, shaped like `az aks show` / ARM payloads
+    /// (azure-mgmt-containerservice ManagedCluster JSON names; values invented).
+    #[test]
+    fn situational_fields_are_read_and_keywords_are_not_zones() {
+        let c = cluster_with(|v| {
+            let p = &mut v["properties"];
+            p["apiServerAccessProfile"] = json!({
+                "enablePrivateCluster": true,
+                "privateDNSZone": "/subscriptions/s/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.japaneast.azmk8s.io",
+                "enableVnetIntegration": true,
+                "subnetId": "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/apiserver"
+            });
+            p["securityProfile"] = json!({"azureKeyVaultKms": {
+                "enabled": true,
+                "keyId": "https://kv-etcd.vault.azure.net/keys/etcd/0a1b2c3d",
+                "keyVaultNetworkAccess": "Private",
+                "keyVaultResourceId": "/subscriptions/s/resourceGroups/keys/providers/Microsoft.KeyVault/vaults/kv-etcd"
+            }});
+            p["diskEncryptionSetID"] = "/subscriptions/s/resourceGroups/keys/providers/Microsoft.Compute/diskEncryptionSets/des-aks".into();
+            p["networkProfile"] = json!({"loadBalancerProfile": {
+                "outboundIPs": {"publicIPs": [{"id": "/subscriptions/s/resourceGroups/ips/providers/Microsoft.Network/publicIPAddresses/pip1"}]},
+                "outboundIPPrefixes": {"publicIPPrefixes": [{"id": "/subscriptions/s/resourceGroups/ips/providers/Microsoft.Network/publicIPPrefixes/pfx1"}]},
+                "effectiveOutboundIPs": [{"id": "/ignored"}]
+            }});
+            p["podIdentityProfile"]["userAssignedIdentities"] = json!([{
+                "name": "orders", "namespace": "orders",
+                "identity": {"resourceId": "/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/orders", "clientId": "c", "objectId": "o"}
+            }]);
+        })
+        .unwrap();
+        let f = &c.features;
+        assert!(f
+            .private_dns_zone
+            .as_deref()
+            .unwrap()
+            .ends_with("privatelink.japaneast.azmk8s.io"));
+        assert!(f
+            .api_server_subnet
+            .as_deref()
+            .unwrap()
+            .ends_with("/subnets/apiserver"));
+        let kms = f.kms.as_ref().unwrap();
+        assert!(kms.private && kms.key_vault_resource_id.is_some());
+        assert_eq!(kms.vault_name(), Some("kv-etcd"));
+        assert!(f
+            .disk_encryption_set
+            .as_deref()
+            .unwrap()
+            .ends_with("des-aks"));
+        assert_eq!(f.outbound_ips.len(), 2);
+        assert_eq!(f.pod_identities.len(), 1);
+
+        // `system` is a keyword, not a zone; integration off means no API server
+        // subnet; KMS off is no KMS; pod identity off lists no identities.
+        let off = cluster_with(|v| {
+            let p = &mut v["properties"];
+            p["apiServerAccessProfile"] = json!({"privateDNSZone": "system", "enableVnetIntegration": false, "subnetId": "/x/subnets/y"});
+            p["securityProfile"] = json!({"azureKeyVaultKms": {"enabled": false, "keyId": "https://kv.vault.azure.net/keys/k/1"}});
+            p["podIdentityProfile"] = json!({"enabled": false, "userAssignedIdentities": [{"identity": {"resourceId": "/r"}}]});
+        })
+        .unwrap();
+        assert_eq!(off.features, ClusterFeatures::default());
+
+        let e = cluster_with(|v| v["properties"]["diskEncryptionSetID"] = json!(5)).unwrap_err();
+        assert!(e.contains("properties.diskEncryptionSetID"), "{e}");
+    }
+
+    #[test]
+    fn management_group_ancestry_projected_nested_or_unknown() {
+        let id = "2c7d0d5e-1111-4222-8333-944455556666";
+        let chain = json!([{"name": "mg-prod", "displayName": "Production"},
+                           {"name": "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", "displayName": "Tenant Root Group"}]);
+        let projected = subscription(
+            &json!({"id": format!("/subscriptions/{id}"), "subscriptionId": id,
+            "managementGroupAncestorsChain": chain.clone()}),
+        )
+        .unwrap();
+        assert_eq!(projected.management_groups.as_ref().unwrap()[0], "mg-prod");
+        assert_eq!(projected.under_management_group("MG-PROD"), Some(true));
+        assert_eq!(projected.under_management_group("mg-dev"), Some(false));
+        let nested = subscription(&json!({"id": format!("/subscriptions/{id}"),
+            "properties": {"state": "Enabled", "managementGroupAncestorsChain": chain}}))
+        .unwrap();
+        assert_eq!(nested.management_groups, projected.management_groups);
+        // `az account list` has no chain: unknown, not "under no group".
+        let az = subscription(&json!({"id": id, "name": "x", "tenantId": "t"})).unwrap();
+        assert_eq!(az.management_groups, None);
+        assert_eq!(az.under_management_group("mg-prod"), None);
+        let bad = subscription(
+            &json!({"id": id, "managementGroupAncestorsChain": [{"displayName": "x"}]}),
+        )
+        .unwrap_err();
+        assert!(
+            bad.contains("managementGroupAncestorsChain[0].name"),
+            "{bad}"
+        );
+    }
+
+    /// Role definitions as Resource Graph returns them (`properties.permissions`;
+    /// Microsoft's sample prints `Actions` capitalised) and as `az role definition
+    /// list` prints them (flattened, `name` the GUID). Values invented.
+    #[test]
+    fn role_definitions_in_both_shapes_and_key_casings() {
+        let id = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/3C1E5A7B-9D0F-4A2B-8C4D-6E8F0A2B4C6D";
+        let arg = role_definition(&json!({"id": id, "type": "microsoft.authorization/roledefinitions",
+            "properties": {"roleName": "subnet-joiner", "type": "CustomRole", "assignableScopes": ["/subscriptions/s"],
+                "permissions": [{"Actions": ["Microsoft.Network/virtualNetworks/subnets/*"],
+                                 "notActions": ["Microsoft.Network/virtualNetworks/subnets/delete"],
+                                 "dataActions": [], "notDataActions": []}]}})).unwrap();
+        assert_eq!(arg.guid, "3c1e5a7b-9d0f-4a2b-8c4d-6e8f0a2b4c6d");
+        assert_eq!(arg.role_name.as_deref(), Some("subnet-joiner"));
+        assert_eq!(
+            arg.permissions[0].actions,
+            ["Microsoft.Network/virtualNetworks/subnets/*"]
+        );
+        assert_eq!(
+            arg.permissions[0].not_actions,
+            ["Microsoft.Network/virtualNetworks/subnets/delete"]
+        );
+        let az = role_definition(&json!({"id": id, "name": "3c1e5a7b-9d0f-4a2b-8c4d-6e8f0a2b4c6d",
+            "roleName": "subnet-joiner", "permissions": [{"actions": ["Microsoft.Network/virtualNetworks/subnets/*"],
+            "notActions": ["Microsoft.Network/virtualNetworks/subnets/delete"]}]})).unwrap();
+        assert_eq!(az, arg);
+        let e =
+            role_definition(&json!({"id": id, "properties": {"permissions": [{"actions": [5]}]}}))
+                .unwrap_err();
+        assert!(e.contains("properties.permissions[0].actions[0]"), "{e}");
+        let e = role_definition(&json!({"id": "/subscriptions/s/providers/x"})).unwrap_err();
+        assert!(e.contains("`id`"), "{e}");
+    }
+
     #[test]
     fn resource_uid_and_latest_node_image_in_both_shapes() {
         let arm = cluster_with(|v| {
@@ -533,6 +843,84 @@ mod tests {
         assert_eq!(
             r.home_tenant(),
             Some("bbbbbbbb-0000-4000-8000-000000000002")
+        );
+    }
+
+    #[test]
+    fn registry_mode_and_assignment_condition_in_every_shape() {
+        // The audit's Resource Graph projection: flat `roleAssignmentMode`.
+        let arg = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg-pay/providers/Microsoft.ContainerRegistry/registries/paymentsacr",
+            "name": "paymentsacr", "type": "microsoft.containerregistry/registries",
+            "roleAssignmentMode": "AbacRepositoryPermissions"
+        }))
+        .unwrap();
+        assert!(arg.is_abac());
+        // A whole ARM / `resources` row: under `properties`.
+        let arm = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/platformacr",
+            "properties": {"loginServer": "platformacr.azurecr.io", "roleAssignmentMode": "LegacyRegistryPermissions"}
+        }))
+        .unwrap();
+        assert_eq!(
+            arm.role_assignment_mode.as_deref(),
+            Some("LegacyRegistryPermissions")
+        );
+        assert!(!arm.is_abac());
+        // Older API versions print no mode: legacy.
+        let old = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/oldacr",
+            "properties": {}
+        }))
+        .unwrap();
+        assert!(old.role_assignment_mode.is_none() && !old.is_abac());
+        let e = registry(&json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/x",
+            "roleAssignmentMode": 3
+        }))
+        .unwrap_err();
+        assert!(e.contains("roleAssignmentMode"), "{e}");
+
+        let cond = "((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'})) OR (@Resource[Microsoft.ContainerRegistry/registries/repositories:name] StringEquals 'team-a/api'))";
+        let rd = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b93aa761-3e63-49ed-ac28-beffa264f7ac";
+        let id = "/subscriptions/s/resourceGroups/rg-pay/providers/Microsoft.ContainerRegistry/registries/paymentsacr/providers/Microsoft.Authorization/roleAssignments/a";
+        let flat = role_assignment(
+            &json!({"id": id, "principalId": "p", "roleDefinitionId": rd,
+            "condition": cond, "conditionVersion": "2.0"}),
+        )
+        .unwrap();
+        assert_eq!(flat.condition.as_deref(), Some(cond));
+        let arm = role_assignment(&json!({"id": id, "properties": {"principalId": "p",
+            "roleDefinitionId": rd, "condition": null}}))
+        .unwrap();
+        assert_eq!(arm.condition, None);
+    }
+
+    #[test]
+    fn application_routing_identity_and_zones() {
+        let c = cluster_with(|v| {
+            v["properties"]["ingressProfile"] = json!({"webAppRouting": {
+                "enabled": true,
+                "dnsZoneResourceIds": [
+                    "/subscriptions/s/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/contoso.example",
+                    "/subscriptions/s/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/internal.contoso.example"
+                ],
+                "identity": {"resourceId": "/subscriptions/s/resourcegroups/mc_rg_c_japaneast/providers/Microsoft.ManagedIdentity/userAssignedIdentities/webapprouting-c",
+                             "clientId": "c1", "objectId": "o1"}
+            }});
+        })
+        .unwrap();
+        let w = c.web_app_routing.as_ref().unwrap();
+        assert!(w.enabled && w.dns_zone_ids.len() == 2);
+        assert!(c.principal_ids().any(|p| p == "o1"));
+        let e = cluster_with(|v| {
+            v["properties"]["ingressProfile"] =
+                json!({"webAppRouting": {"dnsZoneResourceIds": [7]}})
+        })
+        .unwrap_err();
+        assert!(
+            e.starts_with("`properties.ingressProfile.webAppRouting.dnsZoneResourceIds[0]`"),
+            "{e}"
         );
     }
 

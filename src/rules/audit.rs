@@ -102,8 +102,19 @@ impl Auditor<'_> {
     fn cluster(&self, c: &Cluster, prev: &mut History, out: &mut Audited, strings: &mut Strings) {
         let cp_principal = self.idx.control_plane_principal(c);
         let mut checks = self.checks(c, cp_principal.is_some());
+        if checks.roles.is_evaluated() {
+            let principals = cp_principal.as_deref().into_iter().chain(c.principal_ids());
+            if let Some(why) = super::ancestry::unplaced(&self.idx, c, principals) {
+                checks.roles = evaluated::Status::NotEvaluated(why);
+            }
+        }
         let before = prev.take(&c.id);
-        let observed = self.observe(c, before.as_ref(), cp_principal.as_deref());
+        let observed = self.observe(
+            c,
+            before.as_ref(),
+            cp_principal.as_deref(),
+            checks.roles.is_evaluated(),
+        );
         let (status, status_pools) = super::migration::status(c, &observed);
         super::migration::old_sp_secret_checks(
             &mut checks,
@@ -164,6 +175,7 @@ impl Auditor<'_> {
         c: &Cluster,
         before: Option<&ClusterHistory>,
         cp_principal: Option<&str>,
+        roles_read: bool,
     ) -> ClusterHistory {
         if let (Some(_), Some(b)) = (&c.conflict, before) {
             return b.clone();
@@ -176,7 +188,20 @@ impl Auditor<'_> {
                 .map(|p| self.idx.acr_pull_registries(p))
                 .unwrap_or_default()
         };
-        history::observe(before, c, self.now, &sp_acr, super::migration::flip_kind(c))
+        let mut h = history::observe(before, c, self.now, &sp_acr, super::migration::flip_kind(c));
+        if !classify::is_managed(c) {
+            // Its grants were read: no AcrPull is a fact, not a gap (AKSMI022).
+            h.sp_acr_known |= cp_principal.is_some() && roles_read;
+        }
+        // The kubelet identity and where it pulls, to tell a replaced one (AKSMI022).
+        let kubelet_registries = c
+            .kubelet
+            .as_ref()
+            .and_then(|k| k.object_id.as_deref())
+            .filter(|_| roles_read)
+            .map(|k| super::registry_pull::pull_grant_scopes(self.idx.assignments(k)));
+        history::observe_kubelet(&mut h, before, c, self.now, kubelet_registries);
+        h
     }
 
     /// Every rule's findings on one cluster, but those of families not evaluated, and

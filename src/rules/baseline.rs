@@ -47,6 +47,17 @@ pub const BUILTIN_ROLES: &[(&str, &str)] = &[
         "Virtual Machine Contributor",
         "9980e02c-c2be-4d73-94e8-173b1dc7cf3c",
     ),
+    // KMS etcd encryption (use-kms-etcd-encryption.md): the control plane's roles on
+    // the key vault. GUIDs as in the azure-docs built-in roles tables (Key Vault
+    // Contributor, Key Vault Crypto User rows).
+    (
+        "Key Vault Crypto User",
+        "12338af0-0e69-4776-bea7-57ae8d297424",
+    ),
+    (
+        "Key Vault Contributor",
+        "f25e0fa2-a7c8-4377-a976-54943a77a395",
+    ),
 ];
 
 pub const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
@@ -55,6 +66,8 @@ pub const USER_ACCESS_ADMIN: &str = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9";
 pub const NETWORK_CONTRIBUTOR: &str = "4d97b98b-1d4f-4787-a291-c67834d212e7";
 pub const MANAGED_IDENTITY_OPERATOR: &str = "f1a07417-d97a-45cb-824c-7a7467783830";
 pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+pub const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+pub const KEY_VAULT_CRYPTO_USER: &str = "12338af0-0e69-4776-bea7-57ae8d297424";
 
 pub fn role_guid_by_name(name: &str) -> Option<&'static str> {
     BUILTIN_ROLES
@@ -87,8 +100,129 @@ pub enum ScopeKind {
     KubeletIdentity,
     /// Any container registry.
     Registry,
+    /// Each public DNS zone of the application routing add-on
+    /// (`ingressProfile.webAppRouting.dnsZoneResourceIds`, `Microsoft.Network/dnszones`).
+    AppRoutingDnsZone,
+    /// Each private DNS zone of the application routing add-on (`privateDnsZones`).
+    AppRoutingPrivateDnsZone,
+    /// A key vault (which one is not in the cluster's ARM data): at a vault, documented;
+    /// at its resource group or wider, too wide.
+    AnyKeyVault,
     /// Anywhere (topology-dependent roles).
     Any,
+    // The scopes of conditional rows (`when = ...`): each exists only while its
+    // cluster field is set (issue 11 §2).
+    /// `apiServerAccessProfile.privateDNSZone` (a custom private DNS zone).
+    PrivateDnsZone,
+    /// The VNet of each pool's custom subnet, or the VNet's resource group.
+    ClusterVnet,
+    /// `apiServerAccessProfile.subnetId`, its VNet or their resource group.
+    ApiServerSubnet,
+    /// The KMS key vault: `keyVaultResourceId`, else the vault named by `keyId`.
+    KmsKeyVault,
+    /// `diskEncryptionSetID`.
+    DiskEncryptionSet,
+    /// The resource group of each outbound public IP or prefix outside the node
+    /// resource group (or the IP itself).
+    OutboundIpResourceGroup,
+    /// Each pod identity's user-assigned identity.
+    PodIdentity,
+    // Where `az aks enable-addons` grants an add-on's roles, from its config
+    // (azure-cli acs `addonconfiguration.py` add_ingress_appgw_addon_role_assignment,
+    // add_virtual_node_role_assignment).
+    /// The resource group of AGIC's `applicationGatewayId`.
+    AppGwResourceGroup,
+    /// AGIC's `subnetId`.
+    AppGwSubnet,
+    /// With AGIC's `subnetCIDR`: the VNet of the first pool's subnet.
+    AppGwVnet,
+    /// With virtual node's `SubnetName`: the VNet of the cluster's subnet.
+    VirtualNodeVnet,
+    /// That VNet's subnet `SubnetName`.
+    VirtualNodeSubnet,
+}
+
+impl ScopeKind {
+    /// The conditional scopes: a row with one of them needs `when`.
+    pub fn is_conditional(self) -> bool {
+        use ScopeKind::*;
+        matches!(
+            self,
+            PrivateDnsZone
+                | ClusterVnet
+                | ApiServerSubnet
+                | KmsKeyVault
+                | DiskEncryptionSet
+                | OutboundIpResourceGroup
+                | PodIdentity
+        )
+    }
+}
+
+/// A cluster configuration under which the control plane needs (and may hold) a
+/// role: the `when` of a conditional baseline row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// `apiServerAccessProfile.privateDNSZone` is a resource id.
+    CustomPrivateDnsZone,
+    /// `apiServerAccessProfile.enableVnetIntegration` with a `subnetId`.
+    ApiServerVnetIntegration,
+    /// `securityProfile.azureKeyVaultKms.enabled`.
+    Kms,
+    /// KMS with `keyVaultNetworkAccess: Private` and a `keyVaultResourceId`.
+    KmsPrivateVault,
+    /// `diskEncryptionSetID` is set.
+    DiskEncryptionSet,
+    /// An outbound public IP or prefix outside the node resource group.
+    OutboundIpsElsewhere,
+    /// `podIdentityProfile.enabled` with pod identities.
+    PodIdentity,
+}
+
+impl Condition {
+    /// The scopes a row with this condition may name.
+    pub fn scopes(self) -> &'static [ScopeKind] {
+        use ScopeKind as S;
+        match self {
+            Condition::CustomPrivateDnsZone => &[S::PrivateDnsZone, S::ClusterVnet],
+            Condition::ApiServerVnetIntegration => &[S::ApiServerSubnet],
+            Condition::Kms | Condition::KmsPrivateVault => &[S::KmsKeyVault],
+            Condition::DiskEncryptionSet => &[S::DiskEncryptionSet],
+            Condition::OutboundIpsElsewhere => &[S::OutboundIpResourceGroup],
+            Condition::PodIdentity => &[S::PodIdentity],
+        }
+    }
+
+    /// As the baseline TOML spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::CustomPrivateDnsZone => "custom_private_dns_zone",
+            Condition::ApiServerVnetIntegration => "api_server_vnet_integration",
+            Condition::Kms => "kms",
+            Condition::KmsPrivateVault => "kms_private_vault",
+            Condition::DiskEncryptionSet => "disk_encryption_set",
+            Condition::OutboundIpsElsewhere => "outbound_ips_elsewhere",
+            Condition::PodIdentity => "pod_identity",
+        }
+    }
+
+    /// Whether the cluster is in this situation.
+    pub fn holds(self, c: &crate::inventory::Cluster) -> bool {
+        let f = &c.features;
+        match self {
+            Condition::CustomPrivateDnsZone => f.private_dns_zone.is_some(),
+            Condition::ApiServerVnetIntegration => f.api_server_subnet.is_some(),
+            Condition::Kms => f.kms.is_some(),
+            Condition::KmsPrivateVault => f
+                .kms
+                .as_ref()
+                .is_some_and(|k| k.private && k.key_vault_resource_id.is_some()),
+            Condition::DiskEncryptionSet => f.disk_encryption_set.is_some(),
+            Condition::OutboundIpsElsewhere => !super::scope::outbound_ip_groups(c).is_empty(),
+            Condition::PodIdentity => !f.pod_identities.is_empty(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +235,17 @@ struct RawRole {
     required: bool,
     #[serde(default)]
     unless_config: BTreeMap<String, String>,
+    /// A conditional row: the role applies (allowed, and when `required` missing is
+    /// AKSMI023) only while the cluster is in this situation.
+    #[serde(default)]
+    when: Option<Condition>,
+    /// AKSMI023's severity for this row (default: the rule's, high).
+    #[serde(default)]
+    severity: Option<super::Severity>,
+    /// A grant older tools made, allowed but wider than needed: held, it is a low
+    /// AKSMI011 "narrow to <role>".
+    #[serde(default)]
+    narrow_to: Option<String>,
 }
 
 fn yes() -> bool {
@@ -138,9 +283,20 @@ pub struct ExpectedRole {
     pub required: bool,
     /// The role does not apply when the add-on's config has all these values (case-insensitive).
     pub unless_config: BTreeMap<String, String>,
+    /// A conditional row: applies only while the cluster is in this situation.
+    pub when: Option<Condition>,
+    /// The severity of AKSMI023 when this conditional role is missing.
+    pub severity: Option<super::Severity>,
+    /// `(GUID, name)` of the narrower role a held grant of this row should become.
+    pub narrow_to: Option<(String, String)>,
 }
 
 impl ExpectedRole {
+    /// Whether a conditional row's situation holds for the cluster (always for the others).
+    pub fn holds_for(&self, c: &crate::inventory::Cluster) -> bool {
+        self.when.is_none_or(|w| w.holds(c))
+    }
+
     pub fn applies(&self, config: &SmallMap<String>) -> bool {
         self.unless_config.is_empty()
             || !self.unless_config.iter().all(|(k, v)| {
@@ -174,7 +330,9 @@ const EMBEDDED: &[(&str, &str)] = &[
     ),
 ];
 
-pub const DEFAULT_BASELINE: &str = "aks-docs-2021";
+/// The current "Managed identities in AKS" table (issue 11); `aks-docs-2021`, the
+/// seed's table, stays selectable (`--baseline aks-docs-2021`).
+pub const DEFAULT_BASELINE: &str = "aks-docs-current";
 
 impl Baseline {
     /// Names of the embedded baselines.
@@ -309,13 +467,59 @@ fn expected_role(r: &RawRole) -> Result<ExpectedRole, String> {
         }
         (None, None) => return Err("needs `role` or `role_id`".into()),
     };
+    match r.when {
+        None if r.scope.is_conditional() => {
+            return Err(format!(
+                "scope `{}` exists only in a situation: the row needs `when`",
+                scope_name(r.scope)
+            ))
+        }
+        None if r.severity.is_some() => {
+            return Err("`severity` is for conditional rows (with `when`) only".into())
+        }
+        Some(w) if !w.scopes().contains(&r.scope) => {
+            return Err(format!(
+                "scope `{}` does not go with when `{}` (expected {})",
+                scope_name(r.scope),
+                w.as_str(),
+                w.scopes()
+                    .iter()
+                    .map(|k| format!("`{}`", scope_name(*k)))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ))
+        }
+        _ => {}
+    }
+    let narrow_to = match &r.narrow_to {
+        None => None,
+        Some(n) => {
+            let g = role_guid_by_name(n)
+                .ok_or_else(|| format!("narrow_to: unknown role name `{n}`"))?;
+            if r.required {
+                return Err("`narrow_to` is for allowed rows (required = false)".into());
+            }
+            Some((g.to_string(), n.clone()))
+        }
+    };
     Ok(ExpectedRole {
         role_guid: guid,
         role_name: name,
         scope: r.scope,
         required: r.required,
         unless_config: r.unless_config.clone(),
+        when: r.when,
+        severity: r.severity,
+        narrow_to,
     })
+}
+
+/// A scope kind as the baseline TOML spells it.
+pub fn scope_name(k: ScopeKind) -> String {
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// `s` as a link target if it is an `https:` URL with a host and nothing a browser would
@@ -351,6 +555,12 @@ pub fn diff(a: &Baseline, b: &Baseline) -> Vec<String> {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             s.push_str(&format!(" unless {}", c.join(",")));
+        }
+        if let Some(w) = r.when {
+            s.push_str(&format!(" when {}", w.as_str()));
+        }
+        if let Some((_, n)) = &r.narrow_to {
+            s.push_str(&format!(" (narrow to {n})"));
         }
         s
     };
@@ -399,7 +609,7 @@ mod tests {
         for want in [
             "- addon:httpapplicationrouting: Reader @ NodeResourceGroup",
             "+ kubelet: Container Registry Repository Reader @ Registry (allowed)",
-            "~ addon:omsagent: Monitoring Metrics Publisher @ Cluster -> Monitoring Metrics Publisher @ Cluster unless useAADAuth=true",
+            "~ addon:ingressapplicationgateway: Contributor @ NodeResourceGroup -> Contributor @ NodeResourceGroup (allowed)",
         ] {
             assert!(d.iter().any(|l| l == want), "{want} not in {d:#?}");
         }
@@ -441,6 +651,64 @@ roles=[{role="Contributer", scope="node_resource_group"}]"#;
             e.contains("my.toml") && e.contains("Contributer") && e.contains("roles[0]"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn condition_names_are_the_toml_spelling() {
+        for c in [
+            Condition::CustomPrivateDnsZone,
+            Condition::ApiServerVnetIntegration,
+            Condition::Kms,
+            Condition::KmsPrivateVault,
+            Condition::DiskEncryptionSet,
+            Condition::OutboundIpsElsewhere,
+            Condition::PodIdentity,
+        ] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+    }
+
+    #[test]
+    fn conditional_rows_need_a_matching_when() {
+        let text = |row: &str| {
+            format!("name=\"x\"\ntitle=\"x\"\ndate=\"2024\"\nsource=\"https://example.com\"\n[[identity]]\nidentity=\"control_plane\"\nroles=[{row}]\n")
+        };
+        let e = Baseline::parse(
+            &text(r#"{role="Reader", scope="disk_encryption_set"}"#),
+            "my.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("roles[0]") && e.contains("needs `when`"), "{e}");
+        let e = Baseline::parse(
+            &text(r#"{role="Reader", scope="disk_encryption_set", when="kms"}"#),
+            "my.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`kms_key_vault`"), "{e}");
+        let e = Baseline::parse(
+            &text(r#"{role="Reader", scope="cluster", severity="low"}"#),
+            "my.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`severity`"), "{e}");
+        let b = Baseline::parse(
+            &text(r#"{role="Reader", scope="disk_encryption_set", when="disk_encryption_set", severity="medium"}"#),
+            "my.toml",
+        )
+        .unwrap();
+        let r = &b.roles_for("control_plane").unwrap()[0];
+        assert_eq!(r.when, Some(Condition::DiskEncryptionSet));
+        assert_eq!(r.severity, Some(crate::rules::Severity::Medium));
+        let mut c = crate::inventory::Cluster::default();
+        assert!(!r.holds_for(&c));
+        c.features.disk_encryption_set = Some(
+            "/subscriptions/s/resourceGroups/k/providers/Microsoft.Compute/diskEncryptionSets/d"
+                .into(),
+        );
+        assert!(r.holds_for(&c));
     }
 
     #[test]

@@ -130,6 +130,7 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
     out.extend(sp_client_id_with_identity(ctx));
     out.extend(managed_without_kubelet(ctx));
     out.extend(own_kubelet_with_system_assigned(ctx));
+    out.extend(super::situational::system_assigned_with_feature(ctx));
     out.extend(kubelet_migration(ctx));
     out.extend(tenant_mismatch(ctx, idx));
     out.extend(unsupported_regions(ctx));
@@ -140,6 +141,8 @@ pub fn identity_findings(ctx: &ClusterCtx, idx: &Index) -> Vec<Finding> {
 
 /// HTTP application routing: retired on this day.
 const HTTP_APP_ROUTING_RETIRED: (i32, u32, u32) = (2025, 3, 3);
+/// The pod identity managed add-on: supported through September 2025.
+const POD_IDENTITY_SUPPORT_ENDED: (i32, u32, u32) = (2025, 9, 30);
 /// Container Insights' legacy (Monitoring Metrics Publisher) authentication retires.
 const CI_LEGACY_AUTH_RETIRES: (i32, u32, u32) = (2026, 9, 30);
 
@@ -153,6 +156,24 @@ fn retired_features(ctx: &ClusterCtx) -> Vec<Finding> {
         let past = ctx.now.date_naive() >= day;
         (day.format("%Y-%m-%d").to_string(), past)
     };
+    if c.pod_identity.as_ref().is_some_and(|p| p.enabled) {
+        // use-azure-ad-pod-identity.md (ccbb339b) L29: "AKS Pod Identity Managed
+        // add-on is patched and supported through September 2025".
+        let (day, past) = dated(POD_IDENTITY_SUPPORT_ENDED);
+        let when = if past { "ended on" } else { "ends on" };
+        let mut f = new_finding(
+            ctx,
+            RuleId::RetiredFeature,
+            IdentityKey::ControlPlane,
+            "podIdentityProfile",
+            format!("the pod identity managed add-on's support {when} {day}; move to Microsoft Entra Workload ID"),
+            remedy::move_to_workload_identity(c),
+        );
+        if !past {
+            f.severity = super::Severity::Low;
+        }
+        out.push(f);
+    }
     for a in c.addons.iter().filter(|a| a.enabled) {
         let key = a.key.to_ascii_lowercase();
         let (what, (day, past), fix) = if key == "httpapplicationrouting" {
@@ -376,7 +397,7 @@ pub fn addon_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec
 /// has none.
 fn addon_without_identity(ctx: &ClusterCtx, a: &Addon, baseline: &Baseline) -> Option<Finding> {
     let c = ctx.cluster;
-    if !baseline.addon_needs_identity(&a.key) || !classify::is_managed(c) || a.identity.is_some() {
+    if !addon_needs_identity_here(a, baseline) || !classify::is_managed(c) || a.identity.is_some() {
         return None;
     }
     Some(new_finding(
@@ -387,6 +408,19 @@ fn addon_without_identity(ctx: &ClusterCtx, a: &Addon, baseline: &Baseline) -> O
         format!("add-on `{}` is enabled but has no identity", a.key),
         remedy::reenable_addon(c, &a.key),
     ))
+}
+
+/// Whether the baseline gives this add-on an identity under its config: it lists the
+/// add-on, and some listed role applies (or it lists none). Container Insights with
+/// managed-identity authentication (`useAADAuth: "true"`) needs no Monitoring Metrics
+/// Publisher (managed-identity-overview.md @ 6fc34f7a L94, L106) and often shows
+/// `identity: null`: no AKSMI013.
+pub(super) fn addon_needs_identity_here(a: &Addon, baseline: &Baseline) -> bool {
+    if !baseline.addon_needs_identity(&a.key) {
+        return false;
+    }
+    let roles = baseline.roles_of(&IdentityKey::addon(&a.key));
+    roles.is_empty() || roles.iter().any(|r| r.applies(&a.config))
 }
 
 /// AKSMI090: an add-on identity the baseline documents no roles for; its roles are

@@ -30,7 +30,10 @@ impl Family {
             | WideScope
             | SubnetPermission
             | KubeletOperator
-            | AcrPullAfterMigration => Family::Roles,
+            | AcrPullAfterMigration
+            | FeatureRole
+            | AbacPullNotHonoured
+            | AbacPullScoped => Family::Roles,
             SecretExpiry => Family::SecretExpiry,
             KubeletPending | KubeletUnknown => Family::Migration,
             _ => Family::Classification,

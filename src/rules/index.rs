@@ -82,6 +82,10 @@ pub struct Index<'a> {
     registries: Vec<&'a Registry>,
     /// Principal → the clusters whose identities it is (shared user-assigned identities).
     users: HashMap<NoCase<'a>, Vec<&'a Cluster>>,
+    /// The coverage gaps: whose role assignments were not read.
+    gaps: super::evaluated::GapIndex<'a>,
+    /// Custom role definitions by GUID.
+    role_definitions: HashMap<NoCase<'a>, &'a crate::inventory::RoleDefinition>,
 }
 
 /// Copies of the clusters that share an identity principal with another cluster (one
@@ -91,7 +95,10 @@ pub fn sharing_identities(clusters: &[Cluster]) -> Vec<Cluster> {
     let mut first_user: HashMap<NoCase, usize> = HashMap::default();
     let mut shared = vec![false; clusters.len()];
     for (i, c) in clusters.iter().enumerate() {
-        for p in c.principal_ids() {
+        // A service principal is keyed by its client id (its object id is found in
+        // the role assignments later): one service principal for several clusters.
+        let sp = sp_client(c);
+        for p in c.principal_ids().chain(sp) {
             let first = *first_user.entry(NoCase(p)).or_insert(i);
             if first != i {
                 shared[first] = true;
@@ -105,6 +112,16 @@ pub fn sharing_identities(clusters: &[Cluster]) -> Vec<Cluster> {
         .filter(|(_, s)| *s)
         .map(|(c, _)| c.clone())
         .collect()
+}
+
+/// A service-principal cluster's client id (not `msi`).
+fn sp_client(c: &Cluster) -> Option<&str> {
+    if classify::is_managed(c) {
+        return None;
+    }
+    c.sp_client_id
+        .as_deref()
+        .filter(|id| !id.eq_ignore_ascii_case("msi"))
 }
 
 impl<'a> Index<'a> {
@@ -131,8 +148,10 @@ impl<'a> Index<'a> {
         }
         let mut users_of: HashMap<NoCase, Vec<&Cluster>> = HashMap::default();
         for c in users {
+            let sp = sp_client(c).and_then(|cl| by_principal_name.get(&Probe(cl)).copied());
             let principals = classify::control_plane_principal_str(c)
                 .into_iter()
+                .chain(sp)
                 .chain(c.kubelet.as_ref().and_then(|k| k.object_id.as_deref()))
                 .chain(
                     c.addons
@@ -147,6 +166,12 @@ impl<'a> Index<'a> {
             }
         }
         Index {
+            gaps: super::evaluated::GapIndex::new(&inv.coverage.gaps),
+            role_definitions: inv
+                .role_definitions
+                .iter()
+                .map(|d| (NoCase(d.guid.as_str()), d))
+                .collect(),
             users: users_of,
             by_principal,
             by_principal_name,
@@ -194,6 +219,18 @@ impl<'a> Index<'a> {
             .get(&Probe(subscription))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// A custom role definition by the GUID its assignments end with.
+    pub fn role_definition(&self, guid: &str) -> Option<&'a crate::inventory::RoleDefinition> {
+        self.role_definitions.get(&Probe(guid)).copied()
+    }
+
+    /// Whether the grants at `target` may be unread: its subscription's role
+    /// assignments are a coverage gap (not read, or outside the audited scope).
+    pub fn grants_unread(&self, target: &str) -> bool {
+        crate::inventory::ids::subscription_of(target)
+            .is_some_and(|s| self.gaps.covering("role-assignments", s).is_some())
     }
 
     pub fn all_registries(&self) -> &[&'a Registry] {

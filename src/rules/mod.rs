@@ -1,5 +1,7 @@
 //! The audit: pure functions from an inventory (plus baseline, history and clock) to a
 //! [`Report`]. No I/O here.
+pub mod actions;
+pub mod ancestry;
 mod audit;
 pub mod baseline;
 pub mod catalogue;
@@ -10,6 +12,7 @@ pub mod index;
 pub mod migration;
 pub mod model;
 pub mod owner;
+pub mod registry_pull;
 pub mod remedy;
 pub mod roles;
 pub mod scope;
@@ -255,6 +258,8 @@ impl Report {
         opts: &Options,
     ) -> Outcome {
         let clusters = std::mem::take(&mut inv.clusters);
+        let unread = situational::out_of_scope_gaps(&inv, &clusters, baseline);
+        inv.coverage.gaps.extend(unread);
         let mut done = audit::audit_clusters(&inv, clusters, baseline, &mut prev, now, opts);
         audit::sort_findings(&mut done.findings);
         let (changes, fingerprints) = audit::changes(

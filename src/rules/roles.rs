@@ -11,8 +11,8 @@ use super::checks::{addon_findings, new_finding};
 use super::classify;
 use super::index::Index;
 use super::{
-    remedy, scope, situational, ClusterCtx, Finding, IdentityKey, RoleCheck, RoleCheckStatus,
-    RuleId, Severity,
+    ancestry, registry_pull, remedy, scope, situational, ClusterCtx, Finding, IdentityKey,
+    RoleCheck, RoleCheckStatus, RuleId, Severity,
 };
 use crate::inventory::ids::{self, ScopeRelation};
 use crate::inventory::{Registry, RoleAssignment};
@@ -25,6 +25,10 @@ struct Subject<'a> {
     key: IdentityKey,
     principal: String,
     roles: Vec<(&'a ExpectedRole, &'a SmallMap<String>)>,
+    /// Roles the identity may also hold, never required: on a service-principal
+    /// cluster the service principal is the kubelet identity too (`az aks create
+    /// --attach-acr` grants it AcrPull, azure-cli acs `process_attach_acr`).
+    also_allowed: Vec<(&'a ExpectedRole, &'a SmallMap<String>)>,
 }
 
 static EMPTY: SmallMap<String> = SmallMap::new();
@@ -41,17 +45,32 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
             .map(move |r| (r, &a.config))
     };
     if let Some(p) = &ctx.control_plane_principal {
-        let mut roles: Vec<_> = cp_roles.iter().map(|r| (r, &EMPTY)).collect();
+        // Conditional rows only while their situation holds (otherwise the role is excess).
+        let mut roles: Vec<_> = cp_roles
+            .iter()
+            .filter(|r| r.holds_for(c))
+            .map(|r| (r, &EMPTY))
+            .collect();
         if !classify::is_managed(c) {
             // On service-principal clusters, add-ons act through the service principal.
             for a in c.addons.iter().filter(|a| a.enabled) {
                 roles.extend(addon_roles(a));
             }
         }
+        let also_allowed = if classify::is_managed(c) {
+            vec![]
+        } else {
+            baseline
+                .roles_of(&IdentityKey::Kubelet)
+                .iter()
+                .map(|r| (r, &EMPTY))
+                .collect()
+        };
         out.push(Subject {
             key: IdentityKey::ControlPlane,
             principal: p.clone(),
             roles,
+            also_allowed,
         });
     }
     if !classify::is_managed(c) {
@@ -67,20 +86,31 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
             key: IdentityKey::Kubelet,
             principal: k,
             roles,
+            also_allowed: vec![],
         });
     }
     for a in c.addons.iter().filter(|a| a.enabled) {
-        if !baseline.addon_needs_identity(&a.key) {
+        // An add-on documented to need no roles (azurepolicy, openServiceMesh, ...)
+        // still gets an identity from AKS: every grant it holds is judged, and is
+        // excess (AKSMI011). Add-ons the baseline does not know are listed (AKSMI090).
+        let documented = baseline.addon_needs_identity(&a.key);
+        if !documented && baseline.addon_undocumented(&a.key) {
             continue;
         }
         if let Some(p) = a.identity.as_ref().and_then(|i| i.object_id.clone()) {
             out.push(Subject {
                 key: IdentityKey::addon(&a.key),
                 principal: p,
-                roles: addon_roles(a).collect(),
+                roles: if documented {
+                    addon_roles(a).collect()
+                } else {
+                    vec![]
+                },
+                also_allowed: vec![],
             });
         }
     }
+    out.extend(app_routing_subject(c, baseline));
     out
 }
 
@@ -109,9 +139,17 @@ pub fn role_findings_and_checks(
     let empty: Arc<str> = Arc::from("");
     for s in subjects(ctx, baseline) {
         let held = idx.assignments(&s.principal);
+        // A grant at a management group the subscription is not under grants nothing here.
+        let cover: Vec<&RoleAssignment> = held
+            .iter()
+            .copied()
+            .filter(|a| !ancestry::outside(idx, c, a))
+            .collect();
         let j = Judge {
+            cover: &cover,
             ctx,
             idx,
+            baseline,
             registries: idx.all_registries(),
             principal_id: s.principal.as_str().into(),
             s: &s,
@@ -123,12 +161,31 @@ pub fn role_findings_and_checks(
         j.missing_roles(grace, &mut out, &mut checks);
         j.held_roles(&mut out, &mut checks);
         if s.key == IdentityKey::ControlPlane {
-            out.extend(situational::control_plane(ctx, &s.principal, held, grace));
+            out.extend(situational::control_plane(
+                ctx,
+                idx,
+                &s.principal,
+                &cover,
+                grace,
+            ));
+            out.extend(situational::feature_roles(
+                ctx,
+                idx,
+                baseline,
+                &s.principal,
+                &cover,
+                grace,
+            ));
         }
     }
     if classify::is_managed(c) {
-        out.extend(situational::acr_after_migration(ctx, idx));
+        let after_flip = situational::acr_after_migration(ctx, idx);
+        let reported: Vec<&str> = after_flip.iter().map(|f| f.subject.as_str()).collect();
+        let replaced = registry_pull::kubelet_replaced_findings(ctx, idx, &reported);
+        out.extend(after_flip);
+        out.extend(replaced);
     }
+    out.extend(registry_pull::abac_findings(ctx, idx));
     (out, checks)
 }
 
@@ -139,9 +196,12 @@ type Expected<'a> = (&'a ExpectedRole, &'a SmallMap<String>);
 struct Judge<'a> {
     ctx: &'a ClusterCtx<'a>,
     idx: &'a Index<'a>,
+    baseline: &'a Baseline,
     registries: &'a [&'a Registry],
     s: &'a Subject<'a>,
     held: &'a [&'a RoleAssignment],
+    /// `held` but the grants at management groups the subscription is not under.
+    cover: &'a [&'a RoleAssignment],
     /// Shared by every row of the cluster (a large tenant has a million rows).
     cluster_id: &'a Arc<str>,
     principal_id: Arc<str>,
@@ -184,7 +244,33 @@ impl Judge<'_> {
     /// AKSMI010: each required role not held at (or above) its documented scope is a
     /// `missing` row, and a finding once the propagation grace is over.
     fn missing_roles(&self, grace: bool, out: &mut Vec<Finding>, checks: &mut Vec<RoleCheck>) {
-        for (r, cfg) in self.s.roles.iter().filter(|(r, _)| r.required) {
+        // Conditional rows are AKSMI023's (situational::feature_roles).
+        for (r, cfg) in self
+            .s
+            .roles
+            .iter()
+            .filter(|(r, _)| r.required && r.when.is_none())
+        {
+            if per_target(r.scope) {
+                // Each zone needs the role: one missing row (and finding) per zone.
+                let c = self.ctx.cluster;
+                for t in scope::targets(r.scope, c, cfg, self.registries) {
+                    let held = self.held.iter().any(|a| {
+                        *a.role_guid == *r.role_guid
+                            && ids::relate(&a.scope, &t) != ScopeRelation::None
+                    });
+                    if held {
+                        continue;
+                    }
+                    let mut row = self.check(Some((*r, *cfg)), None, RoleCheckStatus::Missing);
+                    row.expected_scope = t.as_str().into();
+                    checks.push(row);
+                    if !grace {
+                        out.push(self.missing_role(r, &t));
+                    }
+                }
+                continue;
+            }
             let Some(target) = self.documented_target(r, cfg) else {
                 continue;
             };
@@ -214,7 +300,7 @@ impl Judge<'_> {
     }
 
     fn holds_documented(&self, r: &ExpectedRole, cfg: &SmallMap<String>) -> bool {
-        self.held.iter().any(|a| {
+        self.cover.iter().any(|a| {
             *a.role_guid == *r.role_guid
                 && scope::relation(r.scope, self.ctx.cluster, cfg, self.registries, &a.scope)
                     != ScopeRelation::None
@@ -243,6 +329,13 @@ impl Judge<'_> {
     fn held_roles(&self, out: &mut Vec<Finding>, checks: &mut Vec<RoleCheck>) {
         for a in self.held {
             let (best, matched) = self.judge(a);
+            if let (ScopeRelation::Exact, Some((r, _))) = (best, matched) {
+                if let Some((_, narrower)) = &r.narrow_to {
+                    checks.push(self.check(matched, Some(a), RoleCheckStatus::Excess));
+                    out.push(self.narrow(a, narrower));
+                    continue;
+                }
+            }
             let status = match best {
                 ScopeRelation::Exact => RoleCheckStatus::Ok,
                 ScopeRelation::Ancestor => RoleCheckStatus::TooWide,
@@ -263,7 +356,10 @@ impl Judge<'_> {
         let c = self.ctx.cluster;
         let mut best = ScopeRelation::None;
         let mut matched = None;
-        for (r, cfg) in &self.s.roles {
+        if ancestry::outside(self.idx, c, a) {
+            return (best, matched);
+        }
+        for (r, cfg) in self.s.roles.iter().chain(&self.s.also_allowed) {
             if *r.role_guid != *a.role_guid {
                 continue;
             }
@@ -276,26 +372,117 @@ impl Judge<'_> {
                 ScopeRelation::None => {}
             }
         }
+        if best == ScopeRelation::None && self.least_privilege_subnet_role(a) {
+            // A custom role granting the subnet join and read actions where Network
+            // Contributor is documented: the least-privilege form of it (AKSMI020).
+            best = ScopeRelation::Exact;
+        }
         if best == ScopeRelation::None
-            && documented_elsewhere(self.idx, self.s, c, a, self.registries)
+            && self.s.key == IdentityKey::Kubelet
+            && registry_pull::documented_abac_pull(a, self.registries)
+        {
+            best = ScopeRelation::Exact;
+        }
+        if best == ScopeRelation::None
+            && documented_elsewhere(self.idx, self.baseline, self.s, c, a, self.registries)
         {
             best = ScopeRelation::Exact;
         }
         (best, matched)
     }
 
+    /// Whether `a` is a custom role granting the subnet join and read actions at a
+    /// pool subnet, its VNet or their resource group (the control plane only).
+    fn least_privilege_subnet_role(&self, a: &RoleAssignment) -> bool {
+        self.s.key == IdentityKey::ControlPlane
+            && self.idx.role_definition(&a.role_guid).is_some_and(|d| {
+                super::actions::lacking(d, &super::actions::SUBNET_ACTIONS).is_empty()
+            })
+            && scope::relation(
+                ScopeKind::Subnet,
+                self.ctx.cluster,
+                &EMPTY,
+                self.registries,
+                &a.scope,
+            ) == ScopeRelation::Exact
+    }
+
+    /// For the control plane: the grants only `a` gives that the cluster's
+    /// configuration needs, to create before `a` is deleted (empty otherwise).
+    fn regrant(&self, a: &RoleAssignment) -> Vec<String> {
+        if self.s.key != IdentityKey::ControlPlane {
+            return vec![];
+        }
+        situational::regrant_before_delete(
+            self.ctx.cluster,
+            self.baseline,
+            &self.s.principal,
+            self.cover,
+            a,
+        )
+    }
+
+    /// AKSMI011, low: a grant older tools made (AGIC's Contributor before azure-cli
+    /// PR 29989), allowed but wider than the role now granted at the same scope.
+    fn narrow(&self, a: &RoleAssignment, narrower: &str) -> Finding {
+        let s = self.s;
+        let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
+        let mut fix = vec![remedy::create_role(&s.principal, narrower, &a.scope)];
+        fix.extend(self.regrant(a));
+        fix.push(remedy::delete_role(&a.id));
+        let mut f = new_finding(
+            self.ctx,
+            RuleId::ExcessRole,
+            s.key.clone(),
+            &a.id,
+            format!(
+                "{} identity holds {role} at {}, which older az CLIs granted; {narrower} there is enough: narrow it",
+                s.key.label(),
+                a.scope
+            ),
+            fix.join("\n"),
+        );
+        f.severity = Severity::Low;
+        f
+    }
+
     /// AKSMI012: a documented role above its documented scope.
     fn wide_scope(&self, a: &RoleAssignment, matched: Option<Expected>) -> Finding {
         let (c, s) = (self.ctx.cluster, self.s);
         let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
-        let documented_at =
-            matched.and_then(|(r, cfg)| scope::first_target(r.scope, c, cfg, self.registries));
+        // Re-create it at every required documented scope it covers from above (the
+        // node resource group for the control plane's Contributor), not only at the
+        // row it matched last (an allowed subnet row would leave the node resource
+        // group without its Contributor); the situational needs follow (regrant).
+        let required: Vec<String> = s
+            .roles
+            .iter()
+            .filter(|(r, cfg)| {
+                r.required
+                    && *r.role_guid == *a.role_guid
+                    && scope::relation(r.scope, c, cfg, self.registries, &a.scope)
+                        == ScopeRelation::Ancestor
+            })
+            .filter_map(|(r, cfg)| scope::first_target(r.scope, c, cfg, self.registries))
+            .collect();
+        let documented_at: Vec<String> = if required.is_empty() {
+            matched
+                .and_then(|(r, cfg)| scope::first_target(r.scope, c, cfg, self.registries))
+                .into_iter()
+                .collect()
+        } else {
+            required
+        };
         let mut fix: Vec<String> = documented_at
             .iter()
             .map(|t| remedy::create_role(&s.principal, &role, t))
             .collect();
+        fix.extend(self.regrant(a));
         fix.push(remedy::delete_role(&a.id));
-        let at = documented_at.as_deref().unwrap_or("a narrower scope");
+        let at = match documented_at.first() {
+            Some(t) => t.as_str(),
+            None => "a narrower scope",
+        };
         new_finding(
             self.ctx,
             RuleId::WideScope,
@@ -315,6 +502,8 @@ impl Judge<'_> {
     fn excess_role(&self, a: &RoleAssignment) -> Finding {
         let s = self.s;
         let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
+        let mut fix = self.regrant(a);
+        fix.push(remedy::delete_role(&a.id));
         let mut f = new_finding(
             self.ctx,
             RuleId::ExcessRole,
@@ -325,7 +514,7 @@ impl Judge<'_> {
                 s.key.label(),
                 a.scope
             ),
-            remedy::delete_role(&a.id),
+            fix.join("\n"),
         );
         let powerful = [
             baseline::OWNER,
@@ -334,10 +523,75 @@ impl Judge<'_> {
         ];
         if powerful.contains(&&*a.role_guid) && ids::is_subscription_or_wider(&a.scope) {
             f.severity = Severity::High;
+        } else if self.legacy_monitoring_grant(a) {
+            f.severity = Severity::Low;
+            f.message = format!(
+                "{} identity still holds Monitoring Metrics Publisher at {}, a leftover of Container Insights' legacy authentication: with managed-identity authentication (useAADAuth) the role is not needed",
+                s.key.label(),
+                a.scope
+            );
         }
         f
     }
+
+    /// Monitoring Metrics Publisher held by a Container Insights identity that uses
+    /// managed-identity authentication: a leftover grant, not a widened one (low).
+    fn legacy_monitoring_grant(&self, a: &RoleAssignment) -> bool {
+        const MONITORING_METRICS_PUBLISHER: &str = "3913510d-42f4-4e42-8a64-420c390055eb";
+        let IdentityKey::Addon(key) = &self.s.key else {
+            return false;
+        };
+        &*a.role_guid == MONITORING_METRICS_PUBLISHER
+            && key.eq_ignore_ascii_case("omsagent")
+            && self.ctx.cluster.addons.iter().any(|x| {
+                x.key.eq_ignore_ascii_case(key)
+                    && x.config.iter().any(|(k, v)| {
+                        k.eq_ignore_ascii_case("useAADAuth") && v.eq_ignore_ascii_case("true")
+                    })
+            })
+    }
 }
+
+/// Scope kinds whose every target needs the role (not one of them).
+fn per_target(kind: ScopeKind) -> bool {
+    matches!(
+        kind,
+        ScopeKind::AppRoutingDnsZone | ScopeKind::AppRoutingPrivateDnsZone
+    )
+}
+
+/// The application routing add-on's identity (`ingressProfile.webAppRouting.identity`,
+/// `webapprouting-<cluster>`), judged against the baseline's `addon:webAppRouting`
+/// when it has one (managed-identity-overview.md @ 6fc34f7a L92: "Key Vault
+/// Certificate User role for Key Vault, DNS Zone Contributor role for DNS zones";
+/// the az CLI's `--attach-zones` grants Private DNS Zone Contributor on private
+/// zones). A baseline without it (the 2021 table predates the add-on) leaves its
+/// grants unjudged.
+fn app_routing_subject<'a>(
+    c: &crate::inventory::Cluster,
+    baseline: &'a Baseline,
+) -> Option<Subject<'a>> {
+    let w = c.web_app_routing.as_ref().filter(|w| w.enabled)?;
+    let principal = w.identity.as_ref()?.object_id.clone()?;
+    if !baseline.addon_needs_identity(WEB_APP_ROUTING) {
+        return None;
+    }
+    let key = IdentityKey::addon(WEB_APP_ROUTING);
+    let roles = baseline
+        .roles_of(&key)
+        .iter()
+        .map(|r| (r, &EMPTY))
+        .collect();
+    Some(Subject {
+        key,
+        principal,
+        roles,
+        also_allowed: vec![],
+    })
+}
+
+/// The identity key of the application routing add-on.
+pub const WEB_APP_ROUTING: &str = "webAppRouting";
 
 /// Where a documented role applies on this cluster, for `role-assignments.csv`.
 fn expected_scope(
@@ -384,23 +638,33 @@ fn undocumented_checks(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Ve
     out
 }
 
-/// A shared identity (one user-assigned control plane for several clusters) holds
-/// the documented roles of every cluster that uses it.
+/// A shared identity (one user-assigned control plane, or one service principal, for
+/// several clusters) holds the documented roles of every cluster that uses it: its
+/// own rows, and the conditional rows whose situation holds on the other cluster.
 fn documented_elsewhere(
     idx: &Index,
+    bl: &Baseline,
     s: &Subject,
     this: &crate::inventory::Cluster,
     a: &RoleAssignment,
     registries: &[&Registry],
 ) -> bool {
+    let conditional = bl.roles_of(&s.key).iter().filter(|r| r.when.is_some());
+    let conditional: Vec<&ExpectedRole> = conditional.collect();
     idx.users_of(&s.principal)
         .iter()
         .filter(|other| !other.id.eq_ignore_ascii_case(&this.id))
         .any(|other| {
-            s.roles.iter().any(|(r, cfg)| {
+            let at = |r: &ExpectedRole, cfg: &SmallMap<String>| {
                 *r.role_guid == *a.role_guid
                     && scope::relation(r.scope, other, cfg, registries, &a.scope)
                         == ScopeRelation::Exact
-            })
+            };
+            s.roles
+                .iter()
+                .any(|(r, cfg)| r.when.is_none() && at(r, cfg))
+                || conditional
+                    .iter()
+                    .any(|r| r.holds_for(other) && at(r, &EMPTY))
         })
 }

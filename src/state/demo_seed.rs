@@ -65,10 +65,13 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
                 sp_pools: Some(records.clone()),
                 flip_pools: Some(records),
             }),
+            sp_acr_known: true,
             sp_acr_registries: acr,
             sp_pools: None,
             resource_uid: None,
             created_at: None,
+            kubelet: None,
+            kubelet_change: None,
         }
     };
     let clusters = [

@@ -158,6 +158,12 @@ async fn demo_runs_the_live_path_with_no_setup() {
     .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let findings = read(&out.join("findings.csv"));
+    // The clusters query carries the fields of the situational roles: the demo's
+    // disk encryption set reaches AKSMI023 through Resource Graph.
+    assert!(
+        findings.contains("AKSMI023,high") && findings.contains("des-platform"),
+        "{findings}"
+    );
     // Graph enrichment ran: the expired and the expiring secret.
     assert!(
         findings.contains("AKSMI005,critical") && findings.contains("AKSMI005,high"),
@@ -717,4 +723,135 @@ async fn failing_runs_print_no_secret_in_their_errors() {
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
         assert_nothing_leaks(&o, &[e.out("r")], &[SECRET]);
     }
+}
+
+// ---- The latest node image of a pending pool (upgradeProfiles/default) ----
+
+/// A cluster `aks-pay` with one pool on `IMAGE`: on a service principal, or on a
+/// user-assigned control-plane identity (ARM shape, as `GET managedClusters/{c}`).
+fn pay_cluster(user_assigned: bool) -> serde_json::Value {
+    const SUB: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
+    let rg = format!("/subscriptions/{SUB}/resourceGroups/rg-pay");
+    let mut props = serde_json::json!({
+        "provisioningState": "Succeeded",
+        "kubernetesVersion": "1.31.4",
+        "nodeResourceGroup": "MC_rg-pay_aks-pay_japaneast",
+        "servicePrincipalProfile": {"clientId": "7d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a"},
+        "agentPoolProfiles": [{"name": "np1", "mode": "System", "osType": "Linux", "count": 3,
+            "orchestratorVersion": "1.31.4", "currentOrchestratorVersion": "1.31.4",
+            "nodeImageVersion": PAY_IMAGE, "provisioningState": "Succeeded"}]
+    });
+    let mut c = serde_json::json!({
+        "id": format!("{rg}/providers/Microsoft.ContainerService/managedClusters/aks-pay"),
+        "name": "aks-pay", "type": "microsoft.containerservice/managedclusters",
+        "location": "japaneast", "resourceGroup": "rg-pay", "subscriptionId": SUB,
+        "properties": {}
+    });
+    if user_assigned {
+        let ua =
+            format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aks-pay-cp");
+        c["identity"] = serde_json::json!({"type": "UserAssigned",
+            "userAssignedIdentities": {ua: {"principalId": "1a2b3c4d-0000-4000-8000-000000000001", "clientId": "1a2b3c4d-0000-4000-8000-000000000002"}}});
+        props["servicePrincipalProfile"]["clientId"] = "msi".into();
+        props["identityProfile"] = serde_json::json!({"kubeletidentity": {
+            "resourceId": format!("/subscriptions/{SUB}/resourcegroups/mc_rg-pay_aks-pay_japaneast/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aks-pay-agentpool"),
+            "clientId": "1a2b3c4d-0000-4000-8000-000000000003", "objectId": "1a2b3c4d-0000-4000-8000-000000000004"}});
+    }
+    c["properties"] = props;
+    serde_json::json!([c])
+}
+
+const PAY_IMAGE: &str = "AKSUbuntu-2204gen2containerd-202606.01.0";
+
+/// Night one offline (on the service principal), night two live against the
+/// emulator (user-assigned, same image); `latest` is the emulator's newest image.
+async fn pending_pool_fix(latest: &str) -> (String, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let night1 = dir.path().join("night1");
+    std::fs::create_dir_all(&night1).unwrap();
+    std::fs::write(night1.join("clusters.json"), pay_cluster(false).to_string()).unwrap();
+    // `az role assignment list` shape: the service principal's documented role.
+    let node_rg = "/subscriptions/5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b/resourceGroups/MC_rg-pay_aks-pay_japaneast";
+    let ra = serde_json::json!([{
+        "id": format!("{node_rg}/providers/Microsoft.Authorization/roleAssignments/3c4d5e6f-0000-4000-8000-000000000001"),
+        "principalId": "3c4d5e6f-0000-4000-8000-000000000002",
+        "principalName": "7d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a",
+        "principalType": "ServicePrincipal",
+        "roleDefinitionId": "/subscriptions/5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
+        "roleDefinitionName": "Contributor",
+        "scope": node_rg
+    }]);
+    std::fs::write(night1.join("role-assignments.json"), ra.to_string()).unwrap();
+    let state = dir.path().join("state");
+    let o = bin()
+        .args([
+            "run",
+            "--inventory",
+            &night1.display().to_string(),
+            "--state",
+            &state.display().to_string(),
+            "--out",
+            &dir.path().join("r1").display().to_string(),
+            "--now",
+            "2026-01-14T06:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{}", text(&o));
+    let clusters = pay_cluster(true).to_string();
+    let images = serde_json::json!({"AKSUbuntu-2204gen2containerd": latest}).to_string();
+    let tenant = Tenant::from_files([
+        ("clusters.json", clusters.as_str()),
+        ("latest-node-images.json", images.as_str()),
+    ])
+    .unwrap();
+    let e = serve(tenant, None, "").await;
+    let out = e.out("r2");
+    let o = e
+        .audit(&[
+            "--subscription",
+            "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+            "--state",
+            &state.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ])
+        .await;
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{}", text(&o));
+    let findings = read(&out.join("findings.csv"));
+    let mut rows = csv::Reader::from_reader(findings.as_bytes());
+    let fix = rows
+        .deserialize::<std::collections::HashMap<String, String>>()
+        .map(|r| r.unwrap())
+        .find(|r| r["rule_id"] == "AKSMI002")
+        .unwrap_or_else(|| panic!("no AKSMI002: {findings}"))["remediation"]
+        .clone();
+    let calls = e
+        .emu
+        .stats()
+        .requests_per_path
+        .get("arm/upgradeProfile")
+        .copied()
+        .unwrap_or(0);
+    (fix, calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_pool_already_on_the_latest_image_gets_a_fix_that_reimages() {
+    // The emulator knows no newer image: --node-image-only would do nothing.
+    let (fix, calls) = pending_pool_fix(PAY_IMAGE).await;
+    assert_eq!(calls, 1, "one GET for the migrated cluster's one pool");
+    assert!(fix.contains("nothing to apply"), "{fix}");
+    let runnable: Vec<&str> = fix.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        runnable,
+        ["az aks nodepool get-upgrades --resource-group rg-pay --cluster-name aks-pay --nodepool-name np1"]
+    );
+    // A newer image exists: the node image upgrade is the fix.
+    let (fix, calls) = pending_pool_fix("AKSUbuntu-2204gen2containerd-202607.05.0").await;
+    assert_eq!(calls, 1);
+    assert_eq!(
+        fix,
+        "az aks nodepool upgrade --resource-group rg-pay --cluster-name aks-pay --name np1 --node-image-only"
+    );
 }

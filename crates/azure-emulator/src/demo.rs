@@ -8,7 +8,7 @@
 /// the audit's demo history names it, and the emulated Microsoft Graph serves it.
 pub const PAYMENTS_OLD_SP: &str = "2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a";
 
-pub const FILES: [(&str, &str); 5] = [
+pub const FILES: [(&str, &str); 6] = [
     (
         "subscriptions.json",
         include_str!("../../../examples/demo/subscriptions.json"),
@@ -29,6 +29,12 @@ pub const FILES: [(&str, &str); 5] = [
         "role-assignments.json",
         include_str!("../../../examples/demo/role-assignments.json"),
     ),
+    // The newest node image per image family, for `upgradeProfiles/default`: aks-payments'
+    // np1 already runs it, np2 (still on the service principal) does not.
+    (
+        "latest-node-images.json",
+        include_str!("../../../examples/demo/latest-node-images.json"),
+    ),
 ];
 
 /// The text of the demo file `name` (e.g. `clusters.json`), if there is one.
@@ -46,6 +52,10 @@ mod tests {
         // Deliberately mixed: az's array, ARM's `value`, Resource Graph's `data`.
         for (name, text) in super::FILES {
             let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            if name == "latest-node-images.json" {
+                assert!(v.as_object().is_some_and(|m| !m.is_empty()), "{name}");
+                continue;
+            }
             let rows = v
                 .as_array()
                 .or_else(|| v["value"].as_array())

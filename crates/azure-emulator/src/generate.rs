@@ -12,6 +12,8 @@ pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
 pub const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
 pub const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+/// Container Registry Repository Reader: the pull role of a registry in ABAC mode.
+pub const ACR_REPOSITORY_READER: &str = "b93aa761-3e63-49ed-ac28-beffa264f7ac";
 pub const NETWORK_CONTRIBUTOR: &str = "4d97b98b-1d4f-4787-a291-c67834d212e7";
 pub const MI_OPERATOR: &str = "f1a07417-d97a-45cb-824c-7a7467783830";
 pub const MONITORING_METRICS_PUBLISHER: &str = "3913510d-42f4-4e42-8a64-420c390055eb";
@@ -171,7 +173,15 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<GenerateSummary> {
             "resourceGroup": "",
             "location": "",
             "tags": {"owner": format!("team{:03}@contoso.example", i % 97)},
-            "properties": {"state": "Enabled"},
+            "properties": {
+                "state": "Enabled",
+                // Resource Graph's ancestry, nearest first; the tenant root group is
+                // named by the tenant id. No RNG drawn: the rest of the data is as before.
+                "managementGroupAncestorsChain": [
+                    {"name": format!("mg-{}", if i % 2 == 0 { "prod" } else { "nonprod" }), "displayName": if i % 2 == 0 { "Production" } else { "Non-production" }},
+                    {"name": tenant, "displayName": "Tenant Root Group"},
+                ],
+            },
         }))?;
         subs.push(Sub {
             id,
@@ -441,19 +451,35 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
         }
     }
 
-    // Attached registry → AcrPull for the kubelet identity.
+    // Attached registry → AcrPull for the kubelet identity. One registry in ten is in
+    // ABAC mode (`roleAssignmentMode: AbacRepositoryPermissions`, API 2025-04-01 and
+    // later): half of those give the kubelet Container Registry Repository Reader (the
+    // documented pull role there), half AcrPull (what `az aks update --attach-acr`
+    // still assigns, and which ABAC mode does not honour). Chosen by index, so the
+    // random sequence, and every other row, stays as it was.
     if rng.random_bool(0.3) {
         let acr = format!("/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/acr{i:06}");
+        let abac = i % 10 == 3;
+        let mode = if abac {
+            "AbacRepositoryPermissions"
+        } else {
+            "LegacyRegistryPermissions"
+        };
         w.registries.push(&json!({
             "id": acr, "name": format!("acr{i:06}"), "type": "microsoft.containerregistry/registries",
             "tenantId": sub.tenant, "subscriptionId": s, "resourceGroup": rg.to_ascii_lowercase(),
             "location": loc, "sku": {"name": "Standard", "tier": "Standard"}, "tags": {},
             "properties": {"loginServer": format!("acr{i:06}.azurecr.io"), "adminUserEnabled": false,
-                           "provisioningState": "Succeeded"},
+                           "provisioningState": "Succeeded", "roleAssignmentMode": mode},
         }))?;
         if let Some(kp) = &kubelet_principal {
             if rng.random_bool(0.85) {
-                ras += w.grant(rng, sub, &acr, ACR_PULL, kp, cp_ptype)? as usize;
+                let role = if abac && i % 20 == 3 {
+                    ACR_REPOSITORY_READER
+                } else {
+                    ACR_PULL
+                };
+                ras += w.grant(rng, sub, &acr, role, kp, cp_ptype)? as usize;
             }
         }
     }
@@ -539,6 +565,15 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
         };
         props["podIdentityProfile"] = json!({"enabled": true, "userAssignedIdentities": [],
                                              "userAssignedIdentityExceptions": exceptions});
+    }
+
+    // One cluster in 50 encrypts its disks with a disk encryption set its control plane
+    // holds no Reader on (AKSMI023; azure-disk-customer-managed-keys.md). Chosen by
+    // index, no RNG drawn: the rest of the tenant is as before.
+    if i % 50 == 25 {
+        props["diskEncryptionSetID"] = json!(format!(
+            "/subscriptions/{s}/resourceGroups/rg-security-{loc}/providers/Microsoft.Compute/diskEncryptionSets/des-{name}"
+        ));
     }
 
     let mut row = json!({

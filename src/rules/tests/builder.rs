@@ -55,6 +55,16 @@ pub(super) fn subnet_id(rg: &str, vnet: &str, subnet: &str) -> String {
 }
 
 /// A user-assigned identity's resource id in the `ids` resource group.
+pub(super) fn dns_zone_id(zone: &str) -> String {
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/{zone}"
+    )
+}
+
+pub(super) fn private_dns_zone_id(zone: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/{zone}")
+}
+
 pub(super) fn identity_id(name: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
 }
@@ -241,6 +251,63 @@ impl ClusterB {
         self
     }
 
+    /// A custom private DNS zone (`apiServerAccessProfile.privateDNSZone`).
+    pub(super) fn private_dns_zone(mut self, zone: &str) -> Self {
+        self.0.features.private_dns_zone = Some(zone.into());
+        self
+    }
+
+    /// API server VNet integration on `subnet`.
+    pub(super) fn api_server_subnet(mut self, subnet: &str) -> Self {
+        self.0.features.api_server_subnet = Some(subnet.into());
+        self
+    }
+
+    /// KMS with key `key_id`; a private vault names its resource id.
+    pub(super) fn kms(mut self, key_id: &str, private_vault: Option<&str>) -> Self {
+        self.0.features.kms = Some(crate::inventory::Kms {
+            key_id: Some(key_id.into()),
+            private: private_vault.is_some(),
+            key_vault_resource_id: private_vault.map(str::to_string),
+        });
+        self
+    }
+
+    /// The application routing add-on (`ingressProfile.webAppRouting`) with identity
+    /// principal `<name>-approuting` and these DNS zones.
+    pub(super) fn app_routing(mut self, zones: &[String]) -> Self {
+        let name = self.0.name.clone();
+        self.0.web_app_routing = Some(crate::inventory::WebAppRouting {
+            enabled: true,
+            identity: Some(IdentityRef {
+                resource_id: Some(format!(
+                    "{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/webapprouting-{name}",
+                    node_rg(&name)
+                )),
+                client_id: Some(format!("{name}-approuting-client")),
+                object_id: Some(format!("{name}-approuting")),
+            }),
+            dns_zone_ids: zones.to_vec(),
+        });
+        self
+    }
+
+    pub(super) fn disk_encryption_set(mut self, id: &str) -> Self {
+        self.0.features.disk_encryption_set = Some(id.into());
+        self
+    }
+
+    pub(super) fn outbound_ip(mut self, id: &str) -> Self {
+        self.0.features.outbound_ips.push(id.into());
+        self
+    }
+
+    /// A pod identity (its user-assigned identity's resource id).
+    pub(super) fn pod_identity_id(mut self, id: &str) -> Self {
+        self.0.features.pod_identities.push(id.into());
+        self
+    }
+
     /// Read twice with different data.
     pub(super) fn conflict(mut self, why: &str) -> Self {
         self.0.conflict = Some(why.into());
@@ -318,7 +385,20 @@ impl Inv {
         scope: &str,
         created_on: Option<DateTime<Utc>>,
     ) -> Self {
-        let guid = baseline::role_guid_by_name(role).unwrap_or_else(|| panic!("role {role}"));
+        // Roles the baselines name by `role_id` only.
+        const BY_ID: &[(&str, &str)] = &[
+            (
+                "Key Vault Certificate User",
+                "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba",
+            ),
+            (
+                "Key Vault Secrets User",
+                "4633458b-17de-408a-b874-0445c86b69e6",
+            ),
+        ];
+        let guid = baseline::role_guid_by_name(role)
+            .or_else(|| BY_ID.iter().find(|(n, _)| *n == role).map(|(_, g)| *g))
+            .unwrap_or_else(|| panic!("role {role}"));
         let n = self.inv.role_assignments.len() + 1;
         self.inv.role_assignments.push(RoleAssignment {
             id: format!("{scope}/providers/Microsoft.Authorization/roleAssignments/ra-{n}"),
@@ -333,7 +413,53 @@ impl Inv {
             principal_type: Some("ServicePrincipal".into()),
             scope: scope.into(),
             created_on,
+            condition: None,
         });
+        self
+    }
+
+    /// `principal` holds the custom role `guid` at `scope`.
+    pub(super) fn grant_custom(mut self, principal: &str, guid: &str, scope: &str) -> Self {
+        let n = self.inv.role_assignments.len() + 1;
+        self.inv.role_assignments.push(RoleAssignment {
+            id: format!("{scope}/providers/Microsoft.Authorization/roleAssignments/ra-{n}"),
+            role_definition_id: format!(
+                "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+            )
+            .into(),
+            role_guid: guid.into(),
+            role_name: None,
+            principal_id: principal.into(),
+            principal_name: None,
+            principal_type: Some("ServicePrincipal".into()),
+            scope: scope.into(),
+            created_on: None,
+            condition: None,
+        });
+        self
+    }
+
+    /// A custom role definition (one permission block).
+    pub(super) fn custom_role(
+        mut self,
+        guid: &str,
+        name: &str,
+        actions: &[&str],
+        not_actions: &[&str],
+    ) -> Self {
+        self.inv
+            .role_definitions
+            .push(crate::inventory::RoleDefinition {
+                id: format!(
+                    "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+                ),
+                guid: guid.into(),
+                role_name: Some(name.into()),
+                permissions: vec![crate::inventory::Permission {
+                    actions: actions.iter().map(|a| a.to_string()).collect(),
+                    not_actions: not_actions.iter().map(|a| a.to_string()).collect(),
+                }],
+            });
         self
     }
 
@@ -348,7 +474,23 @@ impl Inv {
             name: name.into(),
             subscription_id: SUB.into(),
             resource_group: "acr".into(),
+            role_assignment_mode: None,
         });
+        self
+    }
+
+    /// A registry in "RBAC Registry + ABAC Repository Permissions" mode.
+    pub(super) fn abac_registry(mut self, name: &str) -> Self {
+        self = self.registry(name);
+        let r = self.inv.registries.last_mut().expect("just added");
+        r.role_assignment_mode = Some("AbacRepositoryPermissions".into());
+        self
+    }
+
+    /// Sets an ABAC condition on the role assignment added last.
+    pub(super) fn condition(mut self, c: &str) -> Self {
+        let a = self.inv.role_assignments.last_mut().expect("an assignment");
+        a.condition = Some(c.into());
         self
     }
 
@@ -359,6 +501,14 @@ impl Inv {
             app_display_name: format!("{client_id}-display"),
             nearest_expiry: Some(expiry),
         });
+        self
+    }
+
+    /// The management groups above the subscription, nearest first (Resource Graph's
+    /// `managementGroupAncestorsChain` names).
+    pub(super) fn management_groups(mut self, chain: &[&str]) -> Self {
+        self.inv.subscriptions[0].management_groups =
+            Some(chain.iter().map(|m| m.to_string()).collect());
         self
     }
 
@@ -418,6 +568,12 @@ impl Inv {
             self.now = last + Duration::days(1);
         }
         self.prev = prev;
+        self
+    }
+
+    /// Audits against the embedded baseline `name` instead of the default.
+    pub(super) fn baseline(mut self, name: &str) -> Self {
+        self.baseline = Baseline::load(name).unwrap();
         self
     }
 

@@ -194,13 +194,20 @@ fn a_missing_role_is_not_reported_when_role_assignments_were_not_read() {
         .cluster(
             ClusterB::mi("a")
                 .addon("omsagent", None)
-                .addon_config("useAADAuth", "true"),
+                // Legacy authentication: the add-on needs its identity (with
+                // managed-identity authentication it would not).
+                .addon_config("useAADAuth", "false"),
         )
         .gap(&sub_scope(), &["role-assignments"])
         .report();
-    let rules: Vec<RuleId> = r.findings.iter().map(|f| f.rule_id).collect();
-    // Classification still runs: the add-on without identity is reported.
-    assert_eq!(rules, [RuleId::AddonWithoutIdentity]);
+    let mut rules: Vec<RuleId> = r.findings.iter().map(|f| f.rule_id).collect();
+    rules.sort();
+    // Classification still runs: the add-on without identity is reported (and its
+    // retiring authentication), no role finding.
+    assert_eq!(
+        rules,
+        [RuleId::AddonWithoutIdentity, RuleId::RetiredFeature]
+    );
     assert!(r.role_checks.is_empty());
 }
 

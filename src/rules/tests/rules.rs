@@ -85,7 +85,10 @@ pub(super) fn migrated(mi: ClusterB, grants: fn(Inv) -> Inv) -> Report {
 }
 
 fn cases() -> Vec<Case> {
-    use super::{identity_cases as i, role_cases as r};
+    use super::{
+        addon_cases as d, identity_cases as i, kubelet_cases as k, registry_cases as g,
+        role_cases as r,
+    };
     [
         i::clean_cases(),
         i::service_principal_cases(),
@@ -98,11 +101,17 @@ fn cases() -> Vec<Case> {
         r::subnet_permission_cases(),
         r::kubelet_operator_cases(),
         r::acr_pull_cases(),
+        g::registry_cases(),
+        d::addon_cases(),
+        k::kubelet_cases(),
         i::tenant_cases(),
         i::region_cases(),
         i::pod_identity_cases(),
         i::retired_cases(),
         r::unknown_addon_cases(),
+        super::feature_cases::feature_role_cases(),
+        super::feature_cases::shared_sp_cases(),
+        super::cli_grant_cases::cli_grant_cases(),
     ]
     .into_iter()
     .flatten()
