@@ -414,6 +414,11 @@ fn situational_messages_translate() {
         "custom private DNS zone (apiServerAccessProfile.privateDNSZone) with a system-assigned control plane: the docs require a user-assigned identity (created and granted before the feature is turned on); verify the configuration",
         "pool `p` uses subnet /s/x outside the node resource group, and the control-plane identity has no Network Contributor on it, its VNet or their resource group, and its custom role `r` lacks Microsoft.Network/virtualNetworks/subnets/join/action and Microsoft.Network/virtualNetworks/subnets/read",
         "pool `p` uses subnet /s/x outside the node resource group, and the control-plane identity holds custom role 0000-1 there, whose definition was not read: verify it grants a/action and b/read",
+        "kubelet identity holds AcrPull on registry acr1, which is in ABAC mode (roleAssignmentMode AbacRepositoryPermissions): AcrPull is not honoured there and the identity has no Container Registry Repository Reader, so image pulls from it fail",
+        "kubelet identity's Container Registry Repository Reader on registry acr1 carries an ABAC condition: it pulls only from the repositories the condition names; images elsewhere in the registry fail to pull",
+        "the service principal could pull from registry acr1 (through AcrPull at /subscriptions/s) before the migration; the new kubelet identity has no Container Registry Repository Reader (the registry is in ABAC mode, where AcrPull is not honoured) there",
+        "the service principal could pull from registry acr1 before the migration; the new kubelet identity has no AcrPull there",
+        "the pod identity managed add-on's support ended on 2025-09-30; move to Microsoft Entra Workload ID",
     ];
     for en in cases {
         let ja = Lang::Ja

@@ -74,6 +74,21 @@ pub const FIX_TEXT: &[(RuleId, &str, &str)] = &[
         "Re-attach {n} registries so the new kubelet identities get AcrPull",
     ),
     (
+        RuleId::FeatureRole,
+        "Grant {n} role a cluster feature needs",
+        "Grant {n} roles cluster features need",
+    ),
+    (
+        RuleId::AbacPullNotHonoured,
+        "Grant Container Registry Repository Reader on {n} registry in ABAC mode",
+        "Grant Container Registry Repository Reader on {n} registries in ABAC mode",
+    ),
+    (
+        RuleId::AbacPullScoped,
+        "Review {n} registry pull limited by an ABAC condition",
+        "Review {n} registry pulls limited by ABAC conditions",
+    ),
+    (
         RuleId::TenantMismatch,
         "Repair {n} cluster whose identity is in another tenant",
         "Repair {n} clusters whose identity is in another tenant",

@@ -14,6 +14,10 @@ use crate::support::{bin, read, root, stderr};
 /// in the portal's Japanese UI and in commands (role names), product names.
 const ALLOWED: &[&str] = &[
     "Managed Identity Operator",
+    "Key Vault Crypto User",
+    "Key Vault Contributor",
+    "Private DNS Zone Contributor",
+    "Container Registry Repository Reader",
     "Network Contributor",
     "Monitoring Metrics Publisher",
     "User Access Administrator",
