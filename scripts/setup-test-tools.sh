@@ -2,6 +2,7 @@
 # Installs everything the test suite needs beyond Rust, idempotently:
 #  - a Python venv at tests/.tools/venv with the pinned packages of tests/requirements.txt
 #  - Debian's chromium (for rendering the HTML report), when apt-get is available
+#  - Azurite (Microsoft's Azure Storage emulator, npm) at tests/.tools/azurite, pinned
 #  - a Japanese font (fonts-noto-cjk) when fontconfig knows none, so screenshots of
 #    the --lang ja report show text, not empty boxes ("tofu")
 # Safe to run again: it only installs what is missing.
@@ -27,6 +28,17 @@ if ! command -v chromium >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
   else
     echo "warning: chromium missing and apt-get unavailable; browser tests will fail" >&2
+  fi
+fi
+# Azurite for the Blob upload tests (tests/it/upload.rs): pinned, from the npm registry.
+azurite_version=3.37.0
+azurite_pkg="$tools/azurite/node_modules/azurite/package.json"
+if [ ! -f "$azurite_pkg" ] || ! grep -q "\"version\": \"$azurite_version\"" "$azurite_pkg"; then
+  if command -v npm >/dev/null 2>&1; then
+    mkdir -p "$tools/azurite"
+    npm install --silent --no-audit --no-fund --prefix "$tools/azurite" "azurite@$azurite_version" >/dev/null
+  else
+    echo "warning: npm missing; the Azurite upload tests will fail" >&2
   fi
 fi
 if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=ja 2>/dev/null)" ]; then

@@ -25,6 +25,10 @@ pub struct RunResult {
     pub mail: crate::mail::Delivery,
     /// Teams / Slack digests posted and failed.
     pub webhooks: crate::webhook::Outcome,
+    /// Rows sent to Log Analytics and not.
+    pub log_analytics: crate::log_analytics::Outcome,
+    /// What the Blob Storage upload did.
+    pub upload: crate::upload::Outcome,
 }
 
 /// The default output folder: `reports/<UTC timestamp>/`.
@@ -340,13 +344,23 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
 
     crash_point("after-reports");
 
+    // 4b. Upload to Blob Storage: before mail (so mail could point at it), never
+    // holding it back: a failure is counted, the run goes on.
+    let upload_started = started.elapsed();
+    let upload = match &settings.upload {
+        Some(u) => crate::upload::upload(&out_dir, &run_id, u).await,
+        None => crate::upload::Outcome::default(),
+    };
+    let upload_ms = (started.elapsed() - upload_started).as_millis() as u64;
+
     // 5. Outbox: every message on disk (fsync) before history moves on.
     let skip = |to: &lettre::Address| {
         ledger
             .as_ref()
             .is_some_and(|l| lock(l).accepted(&run_id, to.as_ref()))
     };
-    let prepared = crate::mail::prepare(&report, &out_dir, &settings.mail, &skip);
+    let mail_settings = crate::upload::with_links(&settings.mail, &upload);
+    let prepared = crate::mail::prepare(&report, &out_dir, &mail_settings, &skip);
     if let Some(l) = &ledger {
         lock(l).append(Entry::Outbox {
             run_id: run_id.clone(),
@@ -404,6 +418,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     // 7b. Webhook digests: after mail, so a slow or failing webhook never holds it.
     let webhooks = crate::webhook::deliver(&report, &out_dir, &settings.webhooks).await;
 
+    // 7c. Log Analytics rows: after mail too.
+    let hooked = started.elapsed();
+    let log_analytics =
+        crate::log_analytics::deliver(&report, &run_id, settings.log_analytics.as_ref()).await;
+    let logged = started.elapsed();
+
     // 8. Retention: only folders this tool made, never this run's.
     if let Some(keep) = settings.keep_reports {
         crate::retention::prune(&out_dir, keep, now);
@@ -411,7 +431,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
 
     // 9. Summarise.
     let mut exit_code = exit_code(&report, settings.fail_on);
-    if mail.undelivered > 0 || mail.unmarked > 0 || earlier_undelivered > 0 || webhooks.failed > 0 {
+    if mail.undelivered > 0
+        || mail.unmarked > 0
+        || earlier_undelivered > 0
+        || webhooks.failed > 0
+        || log_analytics.rows_failed > 0
+        || upload.failed > 0
+    {
         exit_code = Exit::Gaps;
     }
     let s = &report.summary;
@@ -432,10 +458,16 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         mail_already_sent = mail.already_sent,
         webhooks_sent = webhooks.sent,
         webhooks_failed = webhooks.failed,
+        log_analytics_rows_sent = log_analytics.rows_sent,
+        log_analytics_rows_failed = log_analytics.rows_failed,
+        uploaded = upload.uploaded,
+        upload_failed = upload.failed,
+        upload_ms,
         collect_ms = collected.as_millis() as u64,
         classify_ms = (classified - collected).as_millis() as u64,
         report_ms = (reported - classified).as_millis() as u64,
         mail_ms = (mailed - reported).as_millis() as u64,
+        log_analytics_ms = (logged - hooked).as_millis() as u64,
         requests = http.requests,
         pages = http.pages,
         rows = http.rows,
@@ -453,6 +485,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         exit_code,
         mail,
         webhooks,
+        log_analytics,
+        upload,
     })
 }
 
@@ -490,10 +524,19 @@ pub fn human_summary(r: &RunResult) -> String {
                     r.mail.unmarked
                 ));
             }
+            if r.upload.failed > 0 {
+                parts.push(format!("{} report file(s) not uploaded", r.upload.failed));
+            }
             if r.webhooks.failed > 0 {
                 parts.push(format!(
                     "{} webhook digest(s) undelivered",
                     r.webhooks.failed
+                ));
+            }
+            if r.log_analytics.rows_failed > 0 {
+                parts.push(format!(
+                    "{} row(s) not sent to Log Analytics",
+                    r.log_analytics.rows_failed
                 ));
             }
             if parts.is_empty() {

@@ -164,6 +164,31 @@ impl ArmClient {
         body: Option<&[u8]>,
         paced: bool,
     ) -> Result<Bytes, CallError> {
+        self.call_with(
+            table,
+            method,
+            url,
+            scope,
+            body.map(|b| (b, "application/json")),
+            &[],
+            paced,
+        )
+        .await
+    }
+
+    /// [`Self::call`] with the body's content type and extra request headers (Blob
+    /// Storage's `x-ms-version`, `x-ms-blob-type`...).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn call_with(
+        &self,
+        table: &str,
+        method: Method,
+        url: &Url,
+        scope: &str,
+        body: Option<(&[u8], &str)>,
+        headers: &[(&str, &str)],
+        paced: bool,
+    ) -> Result<Bytes, CallError> {
         let what = format!("{method} {}", url.path());
         let fail = |status: Option<u16>, code: Option<String>, reason: String| CallError {
             what: what.clone(),
@@ -196,8 +221,11 @@ impl ArmClient {
                         .http
                         .request(method.clone(), url.clone())
                         .bearer_auth(token.expose());
-                    if let Some(b) = body {
-                        rb = rb.header(CONTENT_TYPE, "application/json").body(b.to_vec());
+                    for (k, v) in headers {
+                        rb = rb.header(*k, *v);
+                    }
+                    if let Some((b, ctype)) = body {
+                        rb = rb.header(CONTENT_TYPE, ctype).body(b.to_vec());
                     }
                     self.stats.update(table, |t| t.requests += 1);
                     match rb.send().await {

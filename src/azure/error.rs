@@ -50,6 +50,9 @@ pub fn render(body: &[u8]) -> String {
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
+    if let Some(x) = render_storage_xml(text) {
+        return x;
+    }
     if text.is_empty() {
         return "(empty reply)".into();
     }
@@ -58,6 +61,28 @@ pub fn render(body: &[u8]) -> String {
         short.push('…');
     }
     short
+}
+
+/// Azure Storage's XML error (`<Error><Code>ContainerNotFound</Code><Message>The
+/// specified container does not exist.\nRequestId:...`): `Code: first line of the message`.
+fn render_storage_xml(text: &str) -> Option<String> {
+    let inner = |t: &str| -> Option<String> {
+        let open = format!("<{t}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{t}>"))?;
+        Some(text[start..start + end].trim().to_string())
+    };
+    if !text.contains("<Error>") {
+        return None;
+    }
+    let code = inner("Code")?;
+    match inner("Message") {
+        Some(m) => Some(format!(
+            "{code}: {}",
+            m.lines().next().unwrap_or_default().trim()
+        )),
+        None => Some(code),
+    }
 }
 
 fn render_body(b: &Body) -> String {
@@ -90,6 +115,15 @@ pub struct CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_xml_errors_read_as_code_and_first_line() {
+        let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ContainerNotFound</Code><Message>The specified container does not exist.\nRequestId:abc\nTime:2026-01-01T00:00:00Z</Message></Error>";
+        assert_eq!(
+            render(xml.as_bytes()),
+            "ContainerNotFound: The specified container does not exist."
+        );
+    }
 
     #[test]
     fn resource_graph_parser_failure_is_readable() {

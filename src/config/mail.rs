@@ -299,6 +299,7 @@ pub fn resolve(
         backoff: Duration::from_secs(1),
         csv_excel: ctx.csv_excel,
         lang: ctx.lang,
+        report_links: None,
     })
 }
 

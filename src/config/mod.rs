@@ -11,6 +11,7 @@
 //! | [`owners`] | `--owner-tag` | `[owners]` `tag_keys`, `subscriptions`, `fallback` |
 //! | [`mail`] | `--smtp`, `--mail-from`, `--admin`, ... | `[mail]` |
 //! | [`azure`] | `--auth`, `--cloud`, `--subscription`, ... | `[azure]` |
+//! | [`log_analytics`] | `--log-analytics`, `--dcr-id`, `--stream` | `[log_analytics]` |
 //! | [`schedule`] | `--cron`, `--timezone`, `--no-run-missed`, `--shutdown-grace` | `[schedule]` |
 //!
 //! `--config`, `--now`, `--run-id` and `--backfill` are about one run and have no key.
@@ -27,12 +28,14 @@
 pub mod azure;
 pub mod document;
 pub mod lang;
+pub mod log_analytics;
 pub mod mail;
 pub mod outputs;
 pub mod owners;
 pub mod problem;
 pub mod schedule;
 pub mod source;
+pub mod upload;
 pub mod webhooks;
 
 use std::path::{Path, PathBuf};
@@ -82,6 +85,10 @@ pub struct RunArgs {
     pub azure: azure::AzureArgs,
     #[command(flatten)]
     pub webhooks: webhooks::WebhooksArgs,
+    #[command(flatten)]
+    pub log_analytics: log_analytics::LogAnalyticsArgs,
+    #[command(flatten)]
+    pub upload: upload::UploadArgs,
 }
 
 /// The configuration file, section by section. Every key is optional.
@@ -95,10 +102,19 @@ pub struct ConfigFile {
     pub azure: azure::AzureFile,
     pub schedule: schedule::ScheduleFile,
     pub webhooks: webhooks::WebhooksFile,
+    pub log_analytics: log_analytics::LogAnalyticsFile,
+    pub upload: upload::UploadFile,
 }
 
 /// The tables of the file, each a section's.
-const TABLES: [&str; 5] = ["owners", "mail", "azure", "schedule", "webhooks"];
+const TABLES: [&str; 6] = [
+    "owners",
+    "mail",
+    "azure",
+    "schedule",
+    "webhooks",
+    "log_analytics",
+];
 
 impl ConfigFile {
     /// Reads `text` section by section: the problems found (syntax, unknown keys,
@@ -109,6 +125,7 @@ impl ConfigFile {
         root_keys.extend(document::field_names::<source::SourceFile>());
         root_keys.extend(document::field_names::<outputs::OutputsFile>());
         root_keys.extend(document::field_names::<lang::LangFile>());
+        root_keys.extend(document::field_names::<upload::UploadFile>());
         root_keys.sort_unstable();
         doc.unknown_root_keys(&root_keys, out);
         let file = ConfigFile {
@@ -120,6 +137,8 @@ impl ConfigFile {
             azure: doc.table_section("azure", out),
             schedule: doc.table_section("schedule", out),
             webhooks: doc.table_section("webhooks", out),
+            log_analytics: doc.table_section("log_analytics", out),
+            upload: doc.root_section(out),
         };
         if doc.syntax_errors {
             // Past a syntax error keys may be misread (after a broken `[mail` header,
@@ -153,6 +172,10 @@ pub struct Settings {
     pub mail: crate::mail::MailSettings,
     pub azure: crate::azure::AzureSettings,
     pub webhooks: crate::webhook::WebhookSettings,
+    /// `None`: no Log Analytics delivery.
+    pub log_analytics: Option<crate::log_analytics::LogAnalyticsSettings>,
+    /// `--upload`: reports to Azure Blob Storage.
+    pub upload: Option<crate::upload::UploadSettings>,
 }
 
 /// The file (when there is one) read, with the problems found reading it.
@@ -333,6 +356,24 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         w.ca_cert = azure.as_ref().and_then(|a| a.ca_cert.clone());
         w
     });
+    // Log Analytics uses the run's credential chain, cloud and CA.
+    let log_analytics =
+        log_analytics::resolve(&args.log_analytics, &file.log_analytics, out).map(|l| {
+            l.map(|mut l| {
+                if let Some(a) = &azure {
+                    l.azure = a.clone();
+                }
+                l
+            })
+        });
+    // The upload uses the run's credential chain, CA and request settings.
+    let upload = upload::resolve(&args.upload, &file.upload, out).map(|mut u| {
+        if let Some(a) = &azure {
+            u.max_attempts = a.max_attempts;
+            u.azure = a.clone();
+        }
+        u
+    });
     // Graph mail uses the run's endpoint, credential chain and CA.
     let mail = mail.map(|mut m| {
         if let (crate::mail::Transport::Graph(g), Some(a)) = (&mut m.transport, &azure) {
@@ -362,6 +403,8 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         mail: mail?,
         azure: azure?,
         webhooks: webhooks?,
+        log_analytics: log_analytics?,
+        upload,
     })
 }
 

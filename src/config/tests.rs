@@ -191,6 +191,21 @@ fn azure_and_top_level_semantics() {
     );
 }
 
+#[test]
+fn upload_urls_are_checked_and_a_sas_is_never_shown() {
+    let p = one("upload = \"http://acct.blob.core.windows.net/reports\"\n");
+    assert_eq!((p.key.as_str(), p.line), ("upload", Some(1)));
+    assert!(p.reason.contains("https"), "{p:?}");
+    let p = one("upload = \"https://acct.blob.core.windows.net/reports?sv=1&sig=HIDDENSIG\"\n");
+    assert_eq!(p.key, "upload");
+    assert!(!format!("{p:?}").contains("HIDDENSIG"), "{p:?}");
+    let p = one(
+        "upload = \"https://acct.blob.core.windows.net/reports\"\nupload_base_url = \"ftp://x\"\n",
+    );
+    assert_eq!((p.key.as_str(), p.line), ("upload_base_url", Some(2)));
+    assert!(problems("upload = \"https://acct.blob.core.windows.net/reports/aks\"\nupload_base_url = \"https://acct.z6.web.core.windows.net\"\n").is_empty());
+}
+
 /// A file on disk, for the paths that read one.
 fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -340,7 +355,8 @@ fn resend_takes_mail_and_lock_wait_from_the_file() {
 
 /// Flags whose key is not their name with `_` for `-` (the README lists them as
 /// "`--flag` (`key`)"), and flags with no key.
-const RENAMED: [(&str, &str); 18] = [
+const RENAMED: [(&str, &str); 19] = [
+    ("--log-analytics", "log_analytics.endpoint"),
     ("--owner-tag", "owners.tag_keys"),
     ("--webhook", "webhooks.urls"),
     ("--webhook-format", "webhooks.format"),
@@ -401,9 +417,19 @@ fn every_flag_has_the_key_of_its_name_or_a_documented_one() {
             document::field_names::<mail::MailFile>(),
         ),
         (
+            longs::<upload::UploadArgs>(),
+            "",
+            document::field_names::<upload::UploadFile>(),
+        ),
+        (
             longs::<webhooks::WebhooksArgs>(),
             "webhooks.",
             document::field_names::<webhooks::WebhooksFile>(),
+        ),
+        (
+            longs::<log_analytics::LogAnalyticsArgs>(),
+            "log_analytics.",
+            document::field_names::<log_analytics::LogAnalyticsFile>(),
         ),
         (
             longs::<azure::AzureArgs>(),

@@ -355,16 +355,30 @@ fn unroutable_csv(rows: &[UnroutableRow], opts: &RenderOptions) -> anyhow::Resul
 }
 
 /// `left_out`: report files too large to attach (name, bytes), found in `out_dir`.
+/// With `links` (the uploaded run folder), the files left out are named with their URL.
 fn admin_bodies(
     r: &Report,
     plan: &Plan,
     left_out: &[(String, u64)],
     out_dir: &Path,
+    links: Option<&url::Url>,
     lang: Lang,
 ) -> (String, String) {
     let subj = admin_subject(r, plan.unroutable.len(), lang);
     let attached = if left_out.is_empty() {
         lang.t("admin.attached").into_owned()
+    } else if let Some(base) = links {
+        let names: Vec<String> = left_out
+            .iter()
+            .map(|(n, b)| {
+                let url = base.join(n).map(|u| u.to_string()).unwrap_or_default();
+                format!("{n} ({:.1} MB): {url}", *b as f64 / 1e6)
+            })
+            .collect();
+        lang.tf(
+            "admin.uploaded",
+            &[("files", &names.join(&lang.t("mail.list_separator")))],
+        )
     } else {
         let names: Vec<String> = left_out
             .iter()
@@ -532,6 +546,12 @@ pub fn owner_message(
 /// the body with their place on disk.
 pub const ADMIN_ATTACHMENTS_MAX_BYTES: u64 = 15 * 1024 * 1024;
 
+/// With the report uploaded and linked (`--upload-base-url`), attachments stop here:
+/// base64 makes 2 MiB about 2.7 MB, so the message stays under Microsoft Graph's 4 MB
+/// request limit ([`crate::mail::graph::MAX_REQUEST_BYTES`]) and Graph never has to
+/// drop an attachment; the rest is linked.
+pub const LINKED_ATTACHMENTS_MAX_BYTES: u64 = 2 * 1024 * 1024;
+
 /// Unroutable clusters listed in an admin's message body; all are in unroutable.csv.
 pub const UNROUTABLE_IN_BODY: usize = 200;
 
@@ -546,8 +566,14 @@ pub fn admin_message(
     from: &Mailbox,
     out_dir: &Path,
     csv_excel: bool,
+    links: Option<&url::Url>,
     lang: Lang,
 ) -> anyhow::Result<Message> {
+    let max = if links.is_some() {
+        LINKED_ATTACHMENTS_MAX_BYTES
+    } else {
+        ADMIN_ATTACHMENTS_MAX_BYTES
+    };
     admin_message_within(
         report,
         plan,
@@ -555,10 +581,12 @@ pub fn admin_message(
         from,
         out_dir,
         (csv_excel, lang),
-        ADMIN_ATTACHMENTS_MAX_BYTES,
+        max,
+        links,
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn admin_message_within(
     report: &Report,
     plan: &Plan,
@@ -567,6 +595,7 @@ fn admin_message_within(
     out_dir: &Path,
     (csv_excel, lang): (bool, Lang),
     max_bytes: u64,
+    links: Option<&url::Url>,
 ) -> anyhow::Result<Message> {
     let unroutable = unroutable_csv(&plan.unroutable, &RenderOptions { csv_excel, lang })?;
     let mut total = unroutable.len() as u64;
@@ -613,7 +642,7 @@ fn admin_message_within(
         from,
         admin,
         admin_subject(report, plan.unroutable.len(), lang),
-        admin_bodies(report, plan, &left_out, out_dir, lang),
+        admin_bodies(report, plan, &left_out, out_dir, links, lang),
         attachments,
     )
 }

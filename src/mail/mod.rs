@@ -188,9 +188,16 @@ pub fn prepare(
         {
             let msg = match owner {
                 Some(o) => compose::owner_message(&narrower, o, &s.from, s.csv_excel, s.lang),
-                None => {
-                    compose::admin_message(report, &plan, to, &s.from, out_dir, s.csv_excel, s.lang)
-                }
+                None => compose::admin_message(
+                    report,
+                    &plan,
+                    to,
+                    &s.from,
+                    out_dir,
+                    s.csv_excel,
+                    s.report_links.as_ref(),
+                    s.lang,
+                ),
             };
             let written = msg.and_then(|m| {
                 let path = outbox::write(out_dir, &outbox::file_name(n, to), &m.formatted())?;

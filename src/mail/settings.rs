@@ -187,6 +187,10 @@ pub struct MailSettings {
     pub csv_excel: bool,
     /// The language of subjects and bodies (follows `--lang`).
     pub lang: crate::i18n::Lang,
+    /// Where this run's report files are served after `--upload` with
+    /// `--upload-base-url` (`https://.../aks/prod/<run id>/`): the admin message then
+    /// links the files it does not attach. Set by the run, not by configuration.
+    pub report_links: Option<url::Url>,
 }
 
 impl Default for MailSettings {
@@ -204,6 +208,7 @@ impl Default for MailSettings {
             backoff: Duration::from_secs(1),
             csv_excel: false,
             lang: crate::i18n::Lang::En,
+            report_links: None,
         }
     }
 }

@@ -75,18 +75,18 @@ pub const FIX_TEXT: &[(RuleId, &str, &str)] = &[
     ),
     (
         RuleId::FeatureRole,
-        "Grant {n} role a cluster feature needs",
-        "Grant {n} roles cluster features need",
+        "Grant {n} role a cluster feature needs (private DNS zone, API server subnet, KMS, disk encryption set, ...)",
+        "Grant {n} roles cluster features need (private DNS zone, API server subnet, KMS, disk encryption set, ...)",
     ),
     (
         RuleId::AbacPullNotHonoured,
-        "Grant Container Registry Repository Reader on {n} registry in ABAC mode",
-        "Grant Container Registry Repository Reader on {n} registries in ABAC mode",
+        "Grant Container Registry Repository Reader on {n} ABAC-mode registry whose AcrPull is not honoured",
+        "Grant Container Registry Repository Reader on {n} ABAC-mode registries whose AcrPull is not honoured",
     ),
     (
         RuleId::AbacPullScoped,
-        "Review {n} registry pull limited by an ABAC condition",
-        "Review {n} registry pulls limited by ABAC conditions",
+        "Confirm {n} repository-scoped pull grant on an ABAC-mode registry",
+        "Confirm {n} repository-scoped pull grants on ABAC-mode registries",
     ),
     (
         RuleId::TenantMismatch,

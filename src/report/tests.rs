@@ -366,8 +366,17 @@ fn mails(
         out.push((o.address.to_string(), mime_parts(&m.formatted())));
     }
     let admin: Address = format!("sec@{DOMAIN}").parse().unwrap();
-    let m = compose::admin_message(r, &plan, &admin, &from, dir, false, crate::i18n::Lang::En)
-        .unwrap_or_else(|e| panic!("admin message: {e:#}"));
+    let m = compose::admin_message(
+        r,
+        &plan,
+        &admin,
+        &from,
+        dir,
+        false,
+        None,
+        crate::i18n::Lang::En,
+    )
+    .unwrap_or_else(|e| panic!("admin message: {e:#}"));
     out.push((admin.to_string(), mime_parts(&m.formatted())));
     out
 }

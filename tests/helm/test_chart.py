@@ -81,10 +81,27 @@ VALID = {
         },
         "webhooks": {"enabled": True, "existingSecret": "audit-webhooks", "existingSecretKey": "urls"},
     },
+    "log-analytics": {
+        "config": {
+            "log_analytics": {
+                "endpoint": "https://aks-audit-dce.westeurope-1.ingest.monitor.azure.com",
+                "dcr_id": "dcr-00112233445566778899aabbccddeeff",
+                "stream": "Custom-AksIdentityAudit",
+                "retries": 2,
+            }
+        },
+    },
     "ca-bundle-secret": {
         "caBundle": {"secret": "corp-ca", "key": "2025", "smtp": False},
         "config": {"mail": {"smtp_ca_cert": "/etc/ssl/certs/ca-certificates.crt"}},
     },
+}
+
+# A valid [log_analytics] table, for the invalid variants below.
+LA = {
+    "endpoint": "https://aks-audit-dce.westeurope-1.ingest.monitor.azure.com",
+    "dcr_id": "dcr-00112233445566778899aabbccddeeff",
+    "stream": "Custom-AksIdentityAudit",
 }
 
 # Value sets that must be rejected at install time, with the key the error names.
@@ -109,6 +126,23 @@ INVALID = {
         "/config/webhooks",
     ),
     "webhooks.format not a format": ({"config": {"webhooks": {"format": "discord"}}}, "/config/webhooks/format"),
+    "log_analytics dcr_id is a resource id": (
+        {"config": {"log_analytics": {**LA, "dcr_id": "/subscriptions/x/providers/Microsoft.Insights/dataCollectionRules/aks"}}},
+        "/config/log_analytics/dcr_id",
+    ),
+    "log_analytics stream is a table name": (
+        {"config": {"log_analytics": {**LA, "stream": "AksIdentityAudit_CL"}}},
+        "/config/log_analytics/stream",
+    ),
+    "log_analytics endpoint over http": (
+        {"config": {"log_analytics": {**LA, "endpoint": "http://dce.example.com"}}},
+        "/config/log_analytics/endpoint",
+    ),
+    "log_analytics without a stream": (
+        {"config": {"log_analytics": {k: v for k, v in LA.items() if k != "stream"}}},
+        "/config/log_analytics",
+    ),
+    "log_analytics unknown key": ({"config": {"log_analytics": {**LA, "table": "x"}}}, "/config/log_analytics"),
     "webhooks enabled without URLs": ({"webhooks": {"enabled": True}}, "/webhooks"),
     "webhook URL over http": ({"webhooks": {"urls": ["http://hooks.slack.com/services/T/B/x"]}}, "/webhooks/urls/0"),
     "webhooks unknown key": ({"webhooks": {"url": "https://x"}}, "/webhooks"),
@@ -163,6 +197,13 @@ INVALID = {
     "baseline.key a path": ({"baseline": {"existingConfigMap": "b", "key": "a/b.toml"}}, "/baseline/key"),
     "baseline unknown key": ({"baseline": {"name": "aks-docs-2021"}}, "/baseline"),
     "baseline is a string": ({"baseline": "aks-docs-2021"}, "/baseline"),
+    "upload with a SAS": (
+        {"upload": {"url": "https://a.blob.core.windows.net/reports?sv=2024-11-04&sig=x"}},
+        "/upload/url",
+    ),
+    "upload over http": ({"upload": {"url": "http://a.blob.core.windows.net/reports"}}, "/upload/url"),
+    "upload.baseUrl without url": ({"upload": {"baseUrl": "https://reports.example.com/"}}, "/upload"),
+    "upload unknown key": ({"upload": {"container": "reports"}}, "/upload"),
 }
 
 
@@ -520,6 +561,19 @@ def test_webhook_urls_come_from_a_secret_never_the_configmap(chart):
     assert tomllib.loads(rendered_config(docs))["mail"]["via"] == "graph"
     # Off by default.
     assert "AKS_AUDIT_WEBHOOKS" not in {e["name"] for e in container(manifests(chart, {}))["env"]}
+
+
+def test_upload_url_and_base_url_become_flags(chart):
+    c = container(manifests(chart, ALL_ON))
+    args = c["args"]
+    assert args[args.index("--upload") + 1] == ALL_ON["upload"]["url"]
+    assert args[args.index("--upload-base-url") + 1] == ALL_ON["upload"]["baseUrl"]
+    # Off by default: no flag.
+    args = container(manifests(chart, {}))["args"]
+    assert "--upload" not in args and "--upload-base-url" not in args
+    # The same setting in config and values is refused, naming both.
+    with pytest.raises(Exception, match="config.upload and upload.url"):
+        render(chart, variant(ALL_ON, **{"config.upload": "https://b.blob.core.windows.net/x"}))
 
 
 def test_suppressions_mounted_and_passed(chart):

@@ -938,3 +938,73 @@ document.getElementById('f').addEventListener('load', () => {{
         "the pivot table scrolls sideways at 390 px: {pivot:?}"
     );
 }
+
+/// Pages of a PDF (its page objects).
+fn pdf_pages(path: &Path) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    regex::bytes::Regex::new(r"/Type\s*/Page[^s]")
+        .unwrap()
+        .find_iter(&bytes)
+        .count()
+}
+
+/// The print stylesheet: clusters without findings add no pages to the PDF (their rows
+/// and details are left out), clusters with findings do (each prints its detail).
+#[test]
+fn browser_prints_only_clusters_with_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = demo_report();
+    let with_clones = |n: usize, findings: bool| {
+        let mut r = base.clone();
+        let c0 = r.clusters[0].clone();
+        let f0: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.cluster_id == c0.cluster_id && f.suppressed.is_none())
+            .cloned()
+            .collect();
+        for i in 0..n {
+            let mut c = c0.clone();
+            c.cluster_name = format!("clone-{i:04}");
+            c.cluster_id = format!("{}-clone-{i}", c0.cluster_id);
+            if findings {
+                for f in &f0 {
+                    let mut f = f.clone();
+                    f.cluster_id = c.cluster_id.clone();
+                    f.cluster_name = c.cluster_name.clone();
+                    r.findings.push(f);
+                }
+            } else {
+                c.findings = 0;
+                c.worst_severity = None;
+            }
+            r.clusters.push(c);
+        }
+        r
+    };
+    let print = |name: &str, r: &Report| {
+        let page = dir.path().join(format!("{name}.html"));
+        std::fs::write(&page, html::render(r).unwrap()).unwrap();
+        let pdf = dir.path().join(format!("{name}.pdf"));
+        browse(
+            &page,
+            &[
+                "--no-pdf-header-footer",
+                &format!("--print-to-pdf={}", pdf.display()),
+            ],
+        );
+        pdf_pages(&pdf)
+    };
+    let demo = print("demo", &base);
+    let clean = print("clean", &with_clones(300, false));
+    let dirty = print("dirty", &with_clones(300, true));
+    assert!(demo > 2, "the demo prints: {demo} pages");
+    assert!(
+        clean <= demo + 1,
+        "300 clusters without findings added pages: {demo} -> {clean}"
+    );
+    assert!(
+        dirty > demo + 10,
+        "300 clusters with findings print their details: {demo} -> {dirty}"
+    );
+}

@@ -18,6 +18,7 @@ pub(crate) const CLEARED_ENV: &[&str] = &[
     "AKS_AUDIT_LOG",
     "AKS_AUDIT_RUN_ID",
     "AKS_AUDIT_TEST_CRASH_AT",
+    "AKS_AUDIT_TEST_UPLOAD_BLOCK_BYTES",
     "AKS_AUDIT_WEBHOOKS",
 ];
 

@@ -4,7 +4,7 @@
 //! `forbidden-subscription=GUID` (repeatable), `token-expiry=SECONDS`,
 //! `token-revoke=SECONDS`, `malformed-rows=N`, `graph-forbidden`, `token-echo`, `seed=S`,
 //! and for Microsoft Graph `sendMail`: `mail-429=N`, `mail-5xx=N`, `mail-drop=N`,
-//! `mail-forbidden`.
+//! `mail-forbidden`; for the Logs Ingestion API: `logs-429=N`, `logs-5xx=N`, `logs-drop=N`.
 use std::time::Duration;
 
 /// Parsed fault injections. `Default` = no faults.
@@ -47,6 +47,14 @@ pub struct Faults {
     /// `sendMail` answers 403 `ErrorAccessDenied`, as Exchange does for a mailbox outside
     /// the application's access policy or RBAC scope.
     pub mail_forbidden: bool,
+    /// The next N Logs Ingestion calls answer 429 with `Retry-After: 1`.
+    pub logs_429: u32,
+    /// The next N Logs Ingestion calls answer 503 (with `Retry-After: 1`) and 500
+    /// (without), alternately.
+    pub logs_5xx: u32,
+    /// The next N Logs Ingestion calls store their rows and then the connection is cut
+    /// before the reply: the client cannot know they went through.
+    pub logs_drop: u32,
 }
 
 impl Faults {
@@ -120,6 +128,9 @@ impl std::str::FromStr for Faults {
                 "mail-429" => f.mail_429 = number(key, value)?,
                 "mail-5xx" => f.mail_5xx = number(key, value)?,
                 "mail-drop" => f.mail_drop = number(key, value)?,
+                "logs-429" => f.logs_429 = number(key, value)?,
+                "logs-5xx" => f.logs_5xx = number(key, value)?,
+                "logs-drop" => f.logs_drop = number(key, value)?,
                 "mail-forbidden" => {
                     anyhow::ensure!(value.is_none(), "fault \"mail-forbidden\" takes no value");
                     f.mail_forbidden = true;
@@ -128,7 +139,8 @@ impl std::str::FromStr for Faults {
                     "unknown fault {other:?}; known: 429-burst=N, 5xx=PERCENT, drop=PERCENT, \
                      slow=MS, slow-requests=N, forbidden-subscription=GUID, token-expiry=SECONDS, \
                      token-revoke=SECONDS, malformed-rows=N, graph-forbidden, token-echo, seed=S, \
-                     mail-429=N, mail-5xx=N, mail-drop=N, mail-forbidden"
+                     mail-429=N, mail-5xx=N, mail-drop=N, mail-forbidden, logs-429=N, logs-5xx=N, \
+                     logs-drop=N"
                 ),
             }
         }
@@ -151,7 +163,7 @@ mod tests {
         let f: Faults = "429-burst=3, 5xx=10,drop=5,slow=250,slow-requests=2,\
             forbidden-subscription=AAAAAAAA-0000-0000-0000-000000000001,token-expiry=30,\
             token-revoke=7,malformed-rows=2,graph-forbidden,token-echo,seed=42,\
-            mail-429=2,mail-5xx=3,mail-drop=1,mail-forbidden"
+            mail-429=2,mail-5xx=3,mail-drop=1,mail-forbidden,logs-429=4,logs-5xx=5,logs-drop=6"
             .parse()
             .unwrap();
         assert_eq!(f.burst_429, 3);
@@ -172,6 +184,7 @@ mod tests {
         assert_eq!(f.seed, 42);
         assert_eq!((f.mail_429, f.mail_5xx, f.mail_drop), (2, 3, 1));
         assert!(f.mail_forbidden);
+        assert_eq!((f.logs_429, f.logs_5xx, f.logs_drop), (4, 5, 6));
     }
 
     #[test]

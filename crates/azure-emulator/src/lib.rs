@@ -18,6 +18,7 @@ pub mod demo;
 pub mod faults;
 pub mod generate;
 pub mod kql;
+pub mod logs_ingestion;
 pub mod mail;
 pub mod ms_graph;
 pub mod resource_graph;

@@ -14,7 +14,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use super::{
-    arm, mail, ms_graph, resource_graph, tls, token, EmulatorConfig, Faults, Quota, Tenant,
+    arm, logs_ingestion, mail, ms_graph, resource_graph, tls, token, EmulatorConfig, Faults, Quota,
+    Tenant,
 };
 
 /// Counters of one emulator run.
@@ -36,7 +37,7 @@ pub struct Stats {
     pub tokens_issued: u64,
     /// Response body bytes sent (ARM, Resource Graph, Graph and token endpoints).
     pub bytes_sent: u64,
-    /// PUT/PATCH/DELETE or POST to anything but a query, token or sendMail endpoint.
+    /// PUT/PATCH/DELETE or POST to anything but a query, token, sendMail or logs ingestion endpoint.
     pub rejected_writes: u64,
 }
 
@@ -70,6 +71,16 @@ pub(crate) struct MailFaults {
     pub drop: AtomicU32,
 }
 
+/// The Logs Ingestion faults still to come (`logs-429=N`, `logs-5xx=N`, `logs-drop=N`).
+#[derive(Default)]
+pub(crate) struct LogsFaults {
+    pub throttle: AtomicU32,
+    pub fail: AtomicU32,
+    /// 5xx answered so far (they alternate 503 and 500).
+    pub failed: AtomicU32,
+    pub drop: AtomicU32,
+}
+
 pub(crate) struct State {
     pub tenant: Tenant,
     pub quota: Option<Quota>,
@@ -86,6 +97,8 @@ pub(crate) struct State {
     pub cache: resource_graph::QueryCache,
     pub mail_faults: MailFaults,
     pub mailboxes: Mutex<mail::Mailboxes>,
+    pub logs_faults: LogsFaults,
+    pub ingested: Mutex<logs_ingestion::Ingested>,
 }
 
 impl State {
@@ -143,6 +156,21 @@ impl RunningEmulator {
             .unwrap_or_default()
     }
 
+    /// Every row the Logs Ingestion endpoint stored (`{dcr, stream, clientId, row}`),
+    /// in order, and the accepted requests: what `GET /_emulator/logs` lists.
+    pub fn logs(&self) -> (Vec<Value>, u64) {
+        self.state
+            .ingested
+            .lock()
+            .map(|s| {
+                (
+                    s.rows.iter().map(logs_ingestion::row_json).collect(),
+                    s.batches,
+                )
+            })
+            .unwrap_or_default()
+    }
+
     pub fn stats(&self) -> Stats {
         self.state
             .stats
@@ -183,6 +211,13 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
             failed: AtomicU32::new(0),
             drop: AtomicU32::new(config.faults.mail_drop),
         },
+        logs_faults: LogsFaults {
+            throttle: AtomicU32::new(config.faults.logs_429),
+            fail: AtomicU32::new(config.faults.logs_5xx),
+            failed: AtomicU32::new(0),
+            drop: AtomicU32::new(config.faults.logs_drop),
+        },
+        ingested: Mutex::new(logs_ingestion::Ingested::default()),
         slow_left: AtomicU32::new(config.faults.slow_requests),
         rng: Mutex::new(StdRng::seed_from_u64(config.faults.seed)),
         faults: config.faults,
@@ -325,8 +360,11 @@ async fn dispatch(
         }
         ["v1.0", "applications"] if is_get => ("graph/applications", Surface::Service),
         ["v1.0", "users", _, "sendmail"] if is_post => ("graph/sendMail", Surface::Service),
+        ["datacollectionrules", _, "streams", _] if is_post => ("logs/ingest", Surface::Service),
         // For tests: what sendMail delivered. No faults, no token.
         ["_emulator", "mail"] if is_get => ("emulator/mail", Surface::Test),
+        // For tests: what the Logs Ingestion API stored.
+        ["_emulator", "logs"] if is_get => ("emulator/logs", Surface::Test),
         _ if is_get => ("unknown", Surface::Service),
         _ => ("write", Surface::Service),
     };
@@ -409,6 +447,12 @@ async fn dispatch(
             resp
         }
         "emulator/mail" => mail::list(&state),
+        "logs/ingest" => {
+            let (resp, cut) = logs_ingestion::ingest(&state, &req);
+            drop_it |= cut;
+            resp
+        }
+        "emulator/logs" => logs_ingestion::list(&state),
         _ => arm_error(
             StatusCode::NOT_FOUND,
             "NotFound",

@@ -54,10 +54,15 @@ fn issue(state: &State, client_id: &str, audience: &str) -> (String, u64) {
         .token_revoke
         .or(f.token_expiry)
         .unwrap_or(Duration::from_secs(3600));
-    let token = format!("emu.{}", random_string(48));
+    let aud = audience_of(audience);
+    let token = if aud == STORAGE_AUDIENCE {
+        storage_jwt(client_id, &aud, real.as_secs())
+    } else {
+        format!("emu.{}", random_string(48))
+    };
     let info = TokenInfo {
         client_id: client_id.to_string(),
-        audience: audience_of(audience),
+        audience: aud,
         dies_at: Instant::now() + real,
         dies_at_unix: unix_now() + real.as_secs(),
     };
@@ -67,6 +72,41 @@ fn issue(state: &State, client_id: &str, audience: &str) -> (String, u64) {
     }
     state.stat(|s| s.tokens_issued += 1);
     (token, stated)
+}
+
+/// The audience of Azure Storage's data plane (Blob).
+pub const STORAGE_AUDIENCE: &str = "https://storage.azure.com";
+
+/// The tenant named in the issuer of the storage tokens (the emulator's own).
+pub const STORAGE_TOKEN_TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+/// A JWT-shaped token for the storage audience. Storage clients never look inside a
+/// token, but Azurite's `--oauth basic` mode decodes it (no signature check) and
+/// requires `iss` to start with `https://sts.windows.net/`, `aud` to be the storage
+/// audience and `nbf`/`exp`/`iat` to bracket now (Azurite 3.37
+/// `BlobTokenAuthenticator`). The signature part is random, so the token is as
+/// unguessable as the opaque ones.
+fn storage_jwt(client_id: &str, aud: &str, lifetime: u64) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let now = unix_now();
+    let header = json!({"typ": "JWT", "alg": "none"});
+    let claims = json!({
+        "aud": aud,
+        "iss": format!("https://sts.windows.net/{STORAGE_TOKEN_TENANT}/"),
+        "iat": now.saturating_sub(60),
+        "nbf": now.saturating_sub(60),
+        "exp": now + lifetime,
+        "appid": client_id,
+        "oid": client_id,
+        "tid": STORAGE_TOKEN_TENANT,
+    });
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        random_string(43)
+    )
 }
 
 /// `https://graph.microsoft.com/.default` or `https://graph.microsoft.com/` →
@@ -347,6 +387,32 @@ pub(crate) fn imds(state: &State, req: &Req) -> Response {
 
 #[cfg(test)]
 mod audience_tests {
+    #[test]
+    fn storage_tokens_are_jwt_shaped_with_azurites_claims() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let t = super::storage_jwt("app-1", super::STORAGE_AUDIENCE, 3600);
+        let parts: Vec<&str> = t.split('.').collect();
+        assert_eq!(parts.len(), 3, "{t}");
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["aud"], "https://storage.azure.com");
+        assert!(claims["iss"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://sts.windows.net/"));
+        let (nbf, exp) = (
+            claims["nbf"].as_u64().unwrap(),
+            claims["exp"].as_u64().unwrap(),
+        );
+        let now = super::unix_now();
+        assert!(nbf <= now && now < exp, "{claims}");
+        assert_ne!(
+            t,
+            super::storage_jwt("app-1", super::STORAGE_AUDIENCE, 3600)
+        );
+    }
+
     use super::*;
 
     #[test]

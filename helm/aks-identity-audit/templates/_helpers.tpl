@@ -144,6 +144,12 @@ a word, and the key would be silently ignored.
 {{- if and $caBundle .Values.caBundle.smtp (include "aks-identity-audit.isSet" (dict "map" $mail "key" "smtp_ca_cert")) }}
 {{- fail "config.mail.smtp_ca_cert and caBundle (with caBundle.smtp) are both set: the chart passes the bundle as --smtp-ca-cert, which wins. Use caBundle, or set caBundle.smtp to false" }}
 {{- end }}
+{{- if and .Values.upload.url (include "aks-identity-audit.isSet" (dict "map" $config "key" "upload")) }}
+{{- fail "config.upload and upload.url are both set: the chart passes upload.url as --upload, which wins. Use upload.url" }}
+{{- end }}
+{{- if and .Values.upload.baseUrl (include "aks-identity-audit.isSet" (dict "map" $config "key" "upload_base_url")) }}
+{{- fail "config.upload_base_url and upload.baseUrl are both set: the chart passes upload.baseUrl as --upload-base-url, which wins. Use upload.baseUrl" }}
+{{- end }}
 {{- if and .Values.reports.keep (include "aks-identity-audit.isSet" (dict "map" $config "key" "keep_reports")) }}
 {{- fail "config.keep_reports and reports.keep are both set: the chart passes reports.keep as --keep-reports, which wins. Use reports.keep (or set it to \"\" to use config.keep_reports)" }}
 {{- end }}

@@ -43,6 +43,7 @@ fn an_admin_message_attaches_what_fits_and_names_the_rest() {
         dir.path(),
         (false, Lang::En),
         unroutable_len + 100,
+        None,
     )
     .unwrap();
     let text = String::from_utf8_lossy(&m.formatted()).to_string();
@@ -54,7 +55,7 @@ fn an_admin_message_attaches_what_fits_and_names_the_rest() {
     }
     assert!(!text.contains("filename=\"role-assignments.csv\""));
     let left_out = [("role-assignments.csv".to_string(), 5000)];
-    let (html, plain) = admin_bodies(&report, &plan, &left_out, dir.path(), Lang::En);
+    let (html, plain) = admin_bodies(&report, &plan, &left_out, dir.path(), None, Lang::En);
     for body in [&html, &plain] {
         assert!(body.contains("Too large to attach"), "{body}");
         assert!(body.contains("role-assignments.csv (0.0 MB)"), "{body}");
@@ -64,8 +65,66 @@ fn an_admin_message_attaches_what_fits_and_names_the_rest() {
         );
         assert!(body.contains("c199") && !body.contains("c200"), "{body}");
     }
-    let (_, all_fit) = admin_bodies(&report, &plan, &[], dir.path(), Lang::En);
+    let (_, all_fit) = admin_bodies(&report, &plan, &[], dir.path(), None, Lang::En);
     assert!(all_fit.contains("The full report is attached"), "{all_fit}");
+}
+
+#[test]
+fn with_the_report_uploaded_the_admin_message_links_what_it_does_not_attach() {
+    let report = crate::report::html::tests::tiny();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("report.html"), vec![b'x'; 3 * 1024 * 1024]).unwrap();
+    std::fs::write(dir.path().join("clusters.csv"), "a,b\r\n").unwrap();
+    let plan = Plan {
+        owners: vec![],
+        unroutable: vec![],
+    };
+    let admin: Address = "admin@contoso.com".parse().unwrap();
+    let from: Mailbox = "audit@contoso.com".parse().unwrap();
+    let base = url::Url::parse("https://reports.contoso.com/aks/prod/run-7/").unwrap();
+    // 3 MiB fits the 15 MiB budget without links, not the linked one.
+    let m = admin_message(
+        &report,
+        &plan,
+        &admin,
+        &from,
+        dir.path(),
+        false,
+        Some(&base),
+        Lang::En,
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&m.formatted()).to_string();
+    assert!(!text.contains("filename=\"report.html\""));
+    assert!(text.contains("filename=\"clusters.csv\""));
+    let (html, plain) = admin_bodies(
+        &report,
+        &plan,
+        &[("report.html".into(), 3 * 1024 * 1024)],
+        dir.path(),
+        Some(&base),
+        Lang::En,
+    );
+    for body in [&html, &plain] {
+        assert!(
+            body.contains("https://reports.contoso.com/aks/prod/run-7/report.html"),
+            "{body}"
+        );
+        assert!(!body.contains(&dir.path().display().to_string()), "{body}");
+    }
+    let m = admin_message(
+        &report,
+        &plan,
+        &admin,
+        &from,
+        dir.path(),
+        false,
+        None,
+        Lang::En,
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&m.formatted()).to_string();
+    assert!(text.contains("filename=\"report.html\""));
 }
 
 #[cfg(unix)]
@@ -86,7 +145,7 @@ fn an_admin_message_attaches_only_the_report_files_and_follows_no_link() {
     };
     let admin: Address = "admin@contoso.com".parse().unwrap();
     let from: Mailbox = "audit@contoso.com".parse().unwrap();
-    let m = admin_message(&report, &plan, &admin, &from, &dir, false, Lang::En).unwrap();
+    let m = admin_message(&report, &plan, &admin, &from, &dir, false, None, Lang::En).unwrap();
     let text = String::from_utf8_lossy(&m.formatted()).to_string();
     assert!(text.contains("filename=\"findings.csv\""), "{text}");
     for absent in ["extra.csv", "clusters.csv"] {

@@ -232,3 +232,46 @@ fn compliant_is_shown_apart_from_managed_identity() {
     let sub = subs.iter().find(|g| g.key == c0.subscription_id).unwrap();
     assert_eq!((sub.clusters, sub.compliant), (2, 1), "{sub:?}");
 }
+
+#[test]
+fn clusters_beyond_the_page_are_named_not_linked() {
+    // More clusters with findings than the page lists: every link still lands.
+    let mut r = tiny();
+    let (c0, f0) = (r.clusters[0].clone(), r.findings[0].clone());
+    r.clusters.clear();
+    r.findings.clear();
+    for i in 0..MAX_CLUSTERS + 3 {
+        let mut c = c0.clone();
+        c.cluster_name = format!("c{i:05}");
+        c.cluster_id = format!("{}-{i}", c0.cluster_id);
+        let mut f = f0.clone();
+        f.cluster_id = c.cluster_id.clone();
+        f.cluster_name = c.cluster_name.clone();
+        r.clusters.push(c);
+        r.findings.push(f);
+    }
+    // The last clusters' findings first: the rule section and the top action name
+    // clusters whose rows are not in the page.
+    r.findings.reverse();
+    let page = render(&r).unwrap();
+    let ids: std::collections::HashSet<&str> = page
+        .split(" id=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    let hrefs: Vec<&str> = page
+        .split("href=\"#")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert!(hrefs.len() > MAX_CLUSTERS);
+    for h in hrefs {
+        assert!(ids.contains(h), "#{h} lands nowhere");
+    }
+    assert_eq!(page.matches("<tr class=\"detail\">").count(), MAX_CLUSTERS);
+    assert!(page.contains("and 3 more clusters"), "the rest are counted");
+    assert!(
+        page.contains("<b>c02002</b>"),
+        "named in its rule section, not linked"
+    );
+}

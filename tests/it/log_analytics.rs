@@ -1,0 +1,446 @@
+//! `--log-analytics DCE --dcr-id ID --stream NAME` against the emulator's Logs
+//! Ingestion API: every cluster and finding row arrives once across gzip batches with a
+//! token for `https://monitor.azure.com`; 429 and 503 are retried; a persistent failure
+//! exits 3 and mail still goes; a reply lost after the rows were stored makes the batch
+//! go again (the API has no idempotency key) and `RowId` tells the copies apart. The
+//! endpoint itself: audience, 413 over 1 MB, 400 for a body that is not an array; and
+//! Microsoft's Python `azure-monitor-ingestion` client uploads through it.
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::live::{serve, Emu, SECRET};
+use crate::support::{self, bin, root, stderr};
+
+const DCR: &str = "dcr-00112233445566778899aabbccddeeff";
+const STREAM: &str = "Custom-AksIdentityAudit";
+
+/// `run` over the mail-owners fixture into `out`, sending rows to `emu`; mail goes
+/// through `emu`'s Graph when `mail` is set.
+async fn audit(emu: &Emu, out: &Path, extra: &[&str], env: &[(&str, &str)], mail: bool) -> Output {
+    let url = emu.emu.url();
+    let mut c = bin();
+    c.args(["--log-format", "json", "run", "--inventory"])
+        .arg(support::fixture("mail-owners"))
+        .arg("--out")
+        .arg(out)
+        .args(["--log-analytics", &url, "--dcr-id", DCR, "--stream", STREAM])
+        .args(["--authority-host", &url, "--ca-cert"])
+        .arg(&emu.ca)
+        .args(["--auth", "client-secret", "--tenant-id", "tenant-1"])
+        .args(extra);
+    if mail {
+        c.args([
+            "--mail-via",
+            "graph",
+            "--mail-from",
+            "aks-audit@contoso.com",
+            "--graph-endpoint",
+            &url,
+            "--allowed-domain",
+            "contoso.com",
+            "--admin",
+            "sec@contoso.com",
+        ]);
+    }
+    for k in [
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "AZURE_AUTHORITY_HOST",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "MSI_ENDPOINT",
+    ] {
+        c.env_remove(k);
+    }
+    c.env("AZURE_CLIENT_ID", "auditor")
+        .env("AZURE_CLIENT_SECRET", SECRET);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Clusters and findings of the run's report.json.
+fn expected_rows(out: &Path) -> (usize, usize) {
+    let r = support::json(&out.join("report.json"));
+    (
+        r["clusters"].as_array().unwrap().len(),
+        r["findings"].as_array().unwrap().len(),
+    )
+}
+
+fn row_ids(rows: &[Value]) -> Vec<String> {
+    rows.iter()
+        .map(|r| r["row"]["RowId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_row_arrives_once_across_gzip_batches_with_a_monitor_token() {
+    let emu = serve(azure_emulator::Tenant::demo(), None, "").await;
+    let out = emu.out("out");
+    let o = audit(
+        &emu,
+        &out,
+        &["--run-id", "nightly-42"],
+        &[("AKS_AUDIT_TEST_LOGS_BATCH_BYTES", "4096")],
+        false,
+    )
+    .await;
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let (clusters, findings) = expected_rows(&out);
+    assert!(clusters > 0 && findings > 0);
+    let (rows, batches) = emu.emu.logs();
+    assert_eq!(rows.len(), clusters + findings, "every row, none twice");
+    let ids = row_ids(&rows);
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len());
+    assert!(batches >= 3, "small batches forced: {batches}");
+    let listed: Value = reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(emu.emu.ca_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap()
+        .get(format!("{}/_emulator/logs", emu.emu.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["gzipBatches"], listed["batches"], "every batch gzip");
+    assert_eq!(listed["value"].as_array().unwrap().len(), rows.len());
+    let kinds = |k: &str| rows.iter().filter(|r| r["row"]["Kind"] == k).count();
+    assert_eq!((kinds("cluster"), kinds("finding")), (clusters, findings));
+    for r in &rows {
+        assert_eq!(r["dcr"], DCR);
+        assert_eq!(r["stream"], STREAM, "the stream's case kept");
+        assert_eq!(r["clientId"], "auditor", "the job's own credential");
+        assert_eq!(r["row"]["RunId"], "nightly-42");
+        assert!(r["row"]["TimeGenerated"].as_str().unwrap().ends_with('Z'));
+    }
+    // A finding row names its cluster's owner.
+    let f = rows
+        .iter()
+        .find(|r| r["row"]["Kind"] == "finding" && r["row"]["ClusterName"] == "aks-alice-sp")
+        .expect("a finding of aks-alice-sp");
+    assert!(
+        f["row"]["Owner"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case("alice@contoso.com"),
+        "{f}"
+    );
+    assert!(
+        stderr(&o).contains("\"log_analytics_rows_failed\":0"),
+        "{}",
+        stderr(&o)
+    );
+    emu.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_and_503_are_retried_and_nothing_is_lost_or_doubled() {
+    let emu = serve(
+        azure_emulator::Tenant::demo(),
+        None,
+        "logs-429=2,logs-5xx=2",
+    )
+    .await;
+    let out = emu.out("out");
+    let o = audit(
+        &emu,
+        &out,
+        &[],
+        &[("AKS_AUDIT_TEST_LOGS_BATCH_BYTES", "8192")],
+        false,
+    )
+    .await;
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let (clusters, findings) = expected_rows(&out);
+    let (rows, _) = emu.emu.logs();
+    assert_eq!(rows.len(), clusters + findings);
+    let stats = emu.emu.stats();
+    assert_eq!(stats.throttled_429, 2);
+    assert_eq!(stats.errors_5xx, 2);
+    let log = stderr(&o);
+    assert!(log.contains("\"retries\":4"), "{log}");
+    emu.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_persistent_failure_exits_3_and_mail_is_still_sent() {
+    let emu = serve(azure_emulator::Tenant::demo(), None, "logs-5xx=1000").await;
+    let out = emu.out("out");
+    let config = emu.out("audit.toml");
+    std::fs::write(&config, "[log_analytics]\nretries = 1\n").unwrap();
+    let o = audit(
+        &emu,
+        &out,
+        &["--config", &config.display().to_string()],
+        &[("AKS_AUDIT_TEST_LOGS_BATCH_BYTES", "8192")],
+        true,
+    )
+    .await;
+    let log = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{log}");
+    let (clusters, findings) = expected_rows(&out);
+    assert!(
+        log.contains(&format!(
+            "\"log_analytics_rows_failed\":{}",
+            clusters + findings
+        )),
+        "{log}"
+    );
+    assert!(log.contains("\"mail_undelivered\":0"), "{log}");
+    let (rows, _) = emu.emu.logs();
+    assert!(rows.is_empty());
+    let (msgs, _) = emu.emu.mail();
+    assert!(msgs.len() >= 2, "owners and admin mailed: {}", msgs.len());
+    // After the first batch's retries, the rest are not tried: two attempts in all.
+    assert_eq!(emu.emu.stats().requests_per_path["logs/ingest"], 2);
+    assert!(log.contains("log analytics: batch not accepted"), "{log}");
+    emu.emu.shutdown().await;
+}
+
+/// A token revoked mid-run (it claimed an hour, the service rejects it after 1 s):
+/// the 401 `ExpiredAuthenticationToken` gets one new token and the batch goes; no row
+/// is lost or doubled.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_token_is_renewed_and_every_row_still_arrives_once() {
+    let emu = serve(
+        azure_emulator::Tenant::demo(),
+        None,
+        "token-revoke=1,logs-429=1",
+    )
+    .await;
+    let out = emu.out("out");
+    let o = audit(&emu, &out, &[], &[], false).await;
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let (clusters, findings) = expected_rows(&out);
+    let (rows, _) = emu.emu.logs();
+    assert_eq!(rows.len(), clusters + findings);
+    let stats = emu.emu.stats();
+    assert!(stats.unauthorized_401 >= 1, "{stats:?}");
+    assert!(stats.tokens_issued >= 2, "{stats:?}");
+    emu.emu.shutdown().await;
+}
+
+/// The API has no idempotency key: a reply cut after the rows were stored makes the
+/// client send the batch again, and the rows are stored twice. Each copy has the same
+/// `RowId`, which is what the README's queries deduplicate on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_reply_stores_a_batch_twice_and_row_id_tells_the_copies() {
+    let emu = serve(azure_emulator::Tenant::demo(), None, "logs-drop=1").await;
+    let out = emu.out("out");
+    let o = audit(
+        &emu,
+        &out,
+        &[],
+        &[("AKS_AUDIT_TEST_LOGS_BATCH_BYTES", "8192")],
+        false,
+    )
+    .await;
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let (clusters, findings) = expected_rows(&out);
+    let (rows, _) = emu.emu.logs();
+    let ids = row_ids(&rows);
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), clusters + findings, "every row arrived");
+    assert!(
+        rows.len() > distinct.len(),
+        "the first batch was stored twice"
+    );
+    emu.emu.shutdown().await;
+}
+
+/// The endpoint on its own: a Graph token is refused (audience), a body that is not an
+/// array is a 400, over 1 MB (compressed or not) a 413; plain JSON is taken too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ingestion_endpoint_checks_audience_shape_and_size() {
+    let emu = serve(azure_emulator::Tenant::demo(), None, "").await;
+    let url = emu.emu.url();
+    let http = reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(emu.emu.ca_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let token = |scope: &'static str| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let v: Value = http
+                .post(format!("{url}/tenant-1/oauth2/v2.0/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("grant_type", "client_credentials")
+                        .append_pair("client_id", "auditor")
+                        .append_pair("client_secret", SECRET)
+                        .append_pair("scope", scope)
+                        .finish(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let ingest = format!("{url}/dataCollectionRules/{DCR}/streams/{STREAM}?api-version=2023-01-01");
+    let post = |token: String, body: Vec<u8>, gzip: bool| {
+        let http = http.clone();
+        let ingest = ingest.clone();
+        async move {
+            let mut rb = http
+                .post(ingest)
+                .bearer_auth(token)
+                .header("content-type", "application/json");
+            if gzip {
+                rb = rb.header("content-encoding", "gzip");
+            }
+            let r = rb.body(body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (
+                status,
+                v["error"]["code"].as_str().unwrap_or_default().to_string(),
+            )
+        }
+    };
+    let gz = |b: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    };
+    let graph = token("https://graph.microsoft.com/.default").await;
+    let monitor = token("https://monitor.azure.com//.default").await;
+    assert_eq!(
+        post(graph, br#"[{"a":1}]"#.to_vec(), false).await,
+        (401, "InvalidAudience".into())
+    );
+    assert_eq!(
+        post(monitor.clone(), br#"[{"a":1}]"#.to_vec(), false)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        post(monitor.clone(), gz(br#"[{"a":2}]"#), true).await.0,
+        204
+    );
+    assert_eq!(
+        post(monitor.clone(), br#"{"a":1}"#.to_vec(), false).await,
+        (400, "InvalidPayload".into())
+    );
+    assert_eq!(
+        post(monitor.clone(), br#"[1,2]"#.to_vec(), false).await,
+        (400, "InvalidPayload".into())
+    );
+    // 1.5 MB of JSON compresses to a few KB: the uncompressed size still counts.
+    let big = format!(r#"[{{"a":"{}"}}]"#, "x".repeat(1_500_000));
+    assert_eq!(
+        post(monitor.clone(), gz(big.as_bytes()), true).await,
+        (413, "ContentLengthLimitExceeded".into())
+    );
+    assert_eq!(
+        post(monitor, big.into_bytes(), false).await,
+        (413, "ContentLengthLimitExceeded".into())
+    );
+    let (rows, batches) = emu.emu.logs();
+    assert_eq!((rows.len(), batches), (2, 2));
+    assert_eq!(rows[1]["row"]["a"], 2);
+    emu.emu.shutdown().await;
+}
+
+/// Microsoft's own Python client (`azure-monitor-ingestion` with azure-identity)
+/// uploads rows through the emulator's endpoint (it chunks and gzips them itself), and
+/// the test reads them back; a token for another audience comes back to it as an error.
+#[tokio::test(flavor = "multi_thread")]
+async fn microsoft_python_ingestion_client_uploads_through_the_emulator() {
+    let python = root().join("tests/.tools/venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup-test-tools.sh",
+        python.display()
+    );
+    let emu = serve(azure_emulator::Tenant::demo(), None, "").await;
+    let url = emu.emu.url();
+    let ca = emu.ca.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(root().join("tests/sdk/logs_ingestion_python_sdk.py"))
+            .arg(&url)
+            .arg(&ca)
+            .arg(DCR)
+            .arg(STREAM)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python ingestion client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    let (rows, batches) = emu.emu.logs();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[0]["stream"], STREAM);
+    assert_eq!(rows[0]["clientId"], "sdk-check");
+    assert_eq!(rows[2]["row"]["RuleId"], "AKSMI001");
+    assert_eq!(batches, 1);
+    assert_eq!(v["listed"], 3, "{v}");
+    assert_eq!(v["wrong_audience_status"], 401, "{v}");
+    emu.emu.shutdown().await;
+}
+
+/// The README's table and DCR definitions declare exactly the columns the audit sends,
+/// in its order and with its types.
+#[test]
+fn the_readmes_table_and_rule_declare_the_columns_sent() {
+    let readme = support::read(&root().join("README.md"));
+    let section = &readme[readme
+        .find("## Log Analytics (Sentinel, Workbooks)")
+        .unwrap()..];
+    let section = &section[..section.find("\n## ").unwrap()];
+    let blocks: Vec<Value> = section
+        .split("```json\n")
+        .skip(1)
+        .map(|b| serde_json::from_str(&b[..b.find("```").unwrap()]).unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 2);
+    let want: Vec<(String, String)> = aks_identity_audit::log_analytics::COLUMNS
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    let cols = |v: &Value| -> Vec<(String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["type"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(cols(&blocks[0]["properties"]["schema"]["columns"]), want);
+    let dcr = &blocks[1]["properties"];
+    assert_eq!(cols(&dcr["streamDeclarations"][STREAM]["columns"]), want);
+    assert_eq!(dcr["dataFlows"][0]["streams"][0], STREAM);
+    assert_eq!(
+        dcr["dataFlows"][0]["outputStream"],
+        format!(
+            "Custom-{}",
+            blocks[0]["properties"]["schema"]["name"].as_str().unwrap()
+        )
+    );
+}
