@@ -565,9 +565,8 @@ pub fn admin_message(
     admin: &Address,
     from: &Mailbox,
     out_dir: &Path,
-    csv_excel: bool,
+    (csv_excel, lang): (bool, Lang),
     links: Option<&url::Url>,
-    lang: Lang,
 ) -> anyhow::Result<Message> {
     let max = if links.is_some() {
         LINKED_ATTACHMENTS_MAX_BYTES

@@ -194,9 +194,8 @@ pub fn prepare(
                     to,
                     &s.from,
                     out_dir,
-                    s.csv_excel,
+                    (s.csv_excel, s.lang),
                     s.report_links.as_ref(),
-                    s.lang,
                 ),
             };
             let written = msg.and_then(|m| {

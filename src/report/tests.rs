@@ -372,9 +372,8 @@ fn mails(
         &admin,
         &from,
         dir,
-        false,
+        (false, crate::i18n::Lang::En),
         None,
-        crate::i18n::Lang::En,
     )
     .unwrap_or_else(|e| panic!("admin message: {e:#}"));
     out.push((admin.to_string(), mime_parts(&m.formatted())));

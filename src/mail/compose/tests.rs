@@ -89,9 +89,8 @@ fn with_the_report_uploaded_the_admin_message_links_what_it_does_not_attach() {
         &admin,
         &from,
         dir.path(),
-        false,
+        (false, Lang::En),
         Some(&base),
-        Lang::En,
     )
     .unwrap();
     let text = String::from_utf8_lossy(&m.formatted()).to_string();
@@ -118,9 +117,8 @@ fn with_the_report_uploaded_the_admin_message_links_what_it_does_not_attach() {
         &admin,
         &from,
         dir.path(),
-        false,
+        (false, Lang::En),
         None,
-        Lang::En,
     )
     .unwrap();
     let text = String::from_utf8_lossy(&m.formatted()).to_string();
@@ -145,7 +143,7 @@ fn an_admin_message_attaches_only_the_report_files_and_follows_no_link() {
     };
     let admin: Address = "admin@contoso.com".parse().unwrap();
     let from: Mailbox = "audit@contoso.com".parse().unwrap();
-    let m = admin_message(&report, &plan, &admin, &from, &dir, false, None, Lang::En).unwrap();
+    let m = admin_message(&report, &plan, &admin, &from, &dir, (false, Lang::En), None).unwrap();
     let text = String::from_utf8_lossy(&m.formatted()).to_string();
     assert!(text.contains("filename=\"findings.csv\""), "{text}");
     for absent in ["extra.csv", "clusters.csv"] {
