@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::RunArgs;
 use crate::exit::Exit;
-use crate::rules::{catalogue, Baseline};
+use crate::rules::Baseline;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,7 +55,11 @@ pub enum Command {
         args: Vec<String>,
     },
     /// Print the rule catalogue.
-    Rules,
+    Rules {
+        /// Language of the titles and rationales: en or ja.
+        #[arg(long, value_name = "LANG", default_value = "en")]
+        lang: crate::i18n::Lang,
+    },
     /// Print the next fire times of a Kubernetes CronJob schedule.
     CheckCron {
         /// A 5-field schedule, e.g. "0 6 * * 1".
@@ -183,8 +187,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             write_out(&crate::schedule::check_cron_cli(&expr, &timezone)?)?;
             Ok(Exit::Ok)
         }
-        Command::Rules => {
-            write_out(&catalogue::render_text())?;
+        Command::Rules { lang } => {
+            write_out(&crate::i18n::render_rules(lang))?;
             Ok(Exit::Ok)
         }
         Command::Baselines { diff: Some(pair) } => {

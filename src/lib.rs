@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod history;
+pub mod i18n;
 pub mod inventory;
 pub mod log_analytics;
 pub mod logfmt;

@@ -333,6 +333,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     };
     let render = RenderOptions {
         csv_excel: settings.csv_excel,
+        lang: settings.lang,
     };
     crate::history::create_private_dir(&out_dir)?;
     report.output_errors = write_reports_with_runs(&report, &out_dir, &render, &runs);

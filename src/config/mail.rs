@@ -100,6 +100,8 @@ pub struct MailContext {
     /// A `--demo` run: the sender defaults to the demo tenant's domain.
     pub demo: bool,
     pub csv_excel: bool,
+    /// The language of the messages (`--lang`).
+    pub lang: crate::i18n::Lang,
 }
 
 const VIA: Names = Names {
@@ -296,6 +298,7 @@ pub fn resolve(
         retries: retries.or(DEFAULT_RETRIES),
         backoff: Duration::from_secs(1),
         csv_excel: ctx.csv_excel,
+        lang: ctx.lang,
         report_links: None,
     })
 }
@@ -545,10 +548,12 @@ mod tests {
         let demo = MailContext {
             demo: true,
             csv_excel: true,
+            lang: crate::i18n::Lang::Ja,
         };
         let s = resolve(&MailArgs::default(), &file(""), demo, &mut out).unwrap();
         assert_eq!(s.from.email.to_string(), "aks-identity-audit@contoso.com");
         assert!(s.csv_excel);
+        assert_eq!(s.lang, crate::i18n::Lang::Ja);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | [`source`] | `--inventory`, `--demo` | `inventory`, `demo` (top level) |
 //! | [`outputs`] | `--state`, `--out`, `--baseline`, `--fail-on`, `--suppressions`, `--csv-excel`, `--history-days`, `--keep-reports`, `--lock-wait` | the same names with `_`, top level |
+//! | [`lang`] | `--lang` | `lang` (top level) |
 //! | [`owners`] | `--owner-tag` | `[owners]` `tag_keys`, `subscriptions`, `fallback` |
 //! | [`mail`] | `--smtp`, `--mail-from`, `--admin`, ... | `[mail]` |
 //! | [`azure`] | `--auth`, `--cloud`, `--subscription`, ... | `[azure]` |
@@ -26,6 +27,7 @@
 //! those modules never depend on this one.
 pub mod azure;
 pub mod document;
+pub mod lang;
 pub mod log_analytics;
 pub mod mail;
 pub mod outputs;
@@ -74,6 +76,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub backfill: bool,
     #[command(flatten)]
+    pub lang: lang::LangArgs,
+    #[command(flatten)]
     pub owners: owners::OwnersArgs,
     #[command(flatten)]
     pub mail: mail::MailArgs,
@@ -92,6 +96,7 @@ pub struct RunArgs {
 pub struct ConfigFile {
     pub source: source::SourceFile,
     pub outputs: outputs::OutputsFile,
+    pub lang: lang::LangFile,
     pub owners: owners::OwnersFile,
     pub mail: mail::MailFile,
     pub azure: azure::AzureFile,
@@ -119,12 +124,14 @@ impl ConfigFile {
         let mut root_keys: Vec<&str> = TABLES.to_vec();
         root_keys.extend(document::field_names::<source::SourceFile>());
         root_keys.extend(document::field_names::<outputs::OutputsFile>());
+        root_keys.extend(document::field_names::<lang::LangFile>());
         root_keys.extend(document::field_names::<upload::UploadFile>());
         root_keys.sort_unstable();
         doc.unknown_root_keys(&root_keys, out);
         let file = ConfigFile {
             source: doc.root_section(out),
             outputs: doc.root_section(out),
+            lang: doc.root_section(out),
             owners: doc.table_section("owners", out),
             mail: doc.table_section("mail", out),
             azure: doc.table_section("azure", out),
@@ -153,6 +160,8 @@ pub struct Settings {
     pub fail_on: Option<Severity>,
     pub suppressions: Option<PathBuf>,
     pub csv_excel: bool,
+    /// The language of report.html and the mail (`--lang`, `lang`).
+    pub lang: crate::i18n::Lang,
     pub history_days: i64,
     pub owners: owner::OwnerPolicy,
     /// This run's id (`--run-id`, or the UTC timestamp of `now`).
@@ -309,6 +318,7 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
     let before = out.len();
     let source = source::resolve(&args.source, &file.source);
     let o = outputs::resolve(&args.outputs, &file.outputs, out);
+    let lang = lang::resolve(&args.lang, &file.lang, out);
     let now = args.now.as_deref().and_then(|s| {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
@@ -337,6 +347,7 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         mail::MailContext {
             demo: source == Source::Demo,
             csv_excel: o.csv_excel,
+            lang,
         },
         out,
     );
@@ -382,6 +393,7 @@ fn settings(args: &RunArgs, file: &ConfigFile, out: &mut Vec<Problem>) -> Option
         fail_on: o.fail_on,
         suppressions: o.suppressions,
         csv_excel: o.csv_excel,
+        lang,
         history_days: o.history_days,
         owners: owners::resolve(&args.owners, &file.owners),
         run_id,

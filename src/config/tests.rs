@@ -402,6 +402,11 @@ fn every_flag_has_the_key_of_its_name_or_a_documented_one() {
             document::field_names::<outputs::OutputsFile>(),
         ),
         (
+            longs::<lang::LangArgs>(),
+            "",
+            document::field_names::<lang::LangFile>(),
+        ),
+        (
             longs::<owners::OwnersArgs>(),
             "owners.",
             document::field_names::<owners::OwnersFile>(),
@@ -517,4 +522,24 @@ fn configured_modules_do_not_import_config() {
             );
         }
     }
+}
+
+#[test]
+fn an_unknown_language_in_the_file_names_the_key_value_and_line() {
+    let p = one("history_days = 30\nlang = \"fr\"\n");
+    assert_eq!((p.key.as_str(), p.line), ("lang", Some(2)));
+    assert_eq!(p.reason, "unknown language `fr` (expected en or ja)");
+    assert!(problems("lang = \"ja\"\n").is_empty());
+    // A run takes the file's language, the flag over it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "lang = \"ja\"\n").unwrap();
+    let mut args = RunArgs {
+        config: Some(file),
+        ..Default::default()
+    };
+    assert_eq!(resolve(&args).unwrap().lang, crate::i18n::Lang::Ja);
+    assert_eq!(resolve(&args).unwrap().mail.lang, crate::i18n::Lang::Ja);
+    args.lang.lang = Some("en".into());
+    assert_eq!(resolve(&args).unwrap().lang, crate::i18n::Lang::En);
 }

@@ -9,6 +9,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 
 use super::address::{self, DomainPolicy};
+use crate::i18n::Lang;
 use crate::report::{self, RenderOptions};
 use crate::rules::{Report, Severity};
 
@@ -208,16 +209,23 @@ fn counts(r: &Report) -> BTreeMap<Severity, usize> {
     m
 }
 
-fn severity_note(r: &Report) -> String {
+fn severity_note(r: &Report, lang: Lang) -> String {
     let c = counts(r);
     let parts: Vec<String> = [Severity::Critical, Severity::High]
         .iter()
-        .filter_map(|s| c.get(s).map(|n| format!("{n} {}", s.as_str())))
+        .filter_map(|s| {
+            c.get(s).map(|n| {
+                lang.tf(
+                    "mail.severity_count",
+                    &[("n", n), ("severity", &lang.t(&format!("severity.{s}")))],
+                )
+            })
+        })
         .collect();
     if parts.is_empty() {
         String::new()
     } else {
-        format!(" ({})", parts.join(", "))
+        format!(" ({})", parts.join(&lang.t("mail.list_separator")))
     }
 }
 
@@ -249,59 +257,54 @@ pub fn header_text(s: &str, max: usize) -> String {
     out.trim_end().to_string()
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// `AKS identity audit: 3 clusters need action (2 high)` or `..., nothing to do`.
 pub fn subject(r: &Report) -> String {
+    subject_in(r, Lang::En)
+}
+
+/// [`subject`] in `lang` (lettre encodes a subject that is not ASCII as RFC 2047
+/// encoded words).
+pub fn subject_in(r: &Report, lang: Lang) -> String {
     let need = r.clusters.iter().filter(|c| c.findings > 0).count();
+    let note = severity_note(r, lang);
     let s = if r.clusters.len() == 1 {
         let name = header_text(&r.clusters[0].cluster_name, 80);
         if need == 1 {
-            format!(
-                "AKS identity audit: {name} needs action{}",
-                severity_note(r)
+            lang.tf(
+                "mail.subject_one_needs_action",
+                &[("name", &name), ("note", &note)],
             )
         } else {
-            format!("AKS identity audit: {name}, nothing to do")
+            lang.tf("mail.subject_one_nothing", &[("name", &name)])
         }
     } else if need > 0 {
-        format!(
-            "AKS identity audit: {} action{}",
-            plural(need, "cluster needs", "clusters need"),
-            severity_note(r)
-        )
+        lang.plural("mail.subject_need_action", need, &[("note", &note)])
     } else {
-        format!(
-            "AKS identity audit: {}, nothing to do",
-            plural(r.clusters.len(), "cluster", "clusters")
-        )
+        lang.plural("mail.subject_nothing", r.clusters.len(), &[])
     };
     header_text(&s, 200)
 }
 
-fn admin_subject(r: &Report, unroutable: usize) -> String {
+fn admin_subject(r: &Report, unroutable: usize, lang: Lang) -> String {
     let need = r.clusters.iter().filter(|c| c.findings > 0).count();
-    let mut s = format!(
-        "AKS identity audit (full report): {}, {} need action{}",
-        plural(r.clusters.len(), "cluster", "clusters"),
-        need,
-        severity_note(r)
+    let mut s = lang.plural(
+        "mail.subject_admin",
+        r.clusters.len(),
+        &[("need", &need), ("note", &severity_note(r, lang))],
     );
     if unroutable > 0 {
-        s.push_str(&format!(", {} unroutable", unroutable));
+        s.push_str(&lang.tf("mail.subject_unroutable", &[("n", &unroutable)]));
     }
     header_text(&s, 200)
 }
 
 /// The HTML and plain-text bodies of an owner's message: the report's own email
 /// renderers, narrowed to the owner's clusters.
-pub fn bodies(report: &Report, ids: &[String]) -> anyhow::Result<(String, String)> {
+pub fn bodies(report: &Report, ids: &[String], lang: Lang) -> anyhow::Result<(String, String)> {
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     Ok((
-        report::render_email(report, &ids)?,
-        report::render_text(report, &ids),
+        report::render_email_in(report, &ids, lang)?,
+        report::render_text_in(report, &ids, lang),
     ))
 }
 
@@ -320,17 +323,20 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
-fn unroutable_csv(rows: &[UnroutableRow], excel: bool) -> anyhow::Result<String> {
+/// `unroutable.csv`'s columns.
+pub const UNROUTABLE_COLUMNS: &[&str] = &[
+    "cluster_id",
+    "cluster_name",
+    "owner_source",
+    "owner_value",
+    "reason",
+];
+
+fn unroutable_csv(rows: &[UnroutableRow], opts: &RenderOptions) -> anyhow::Result<String> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
-    w.write_record([
-        "cluster_id",
-        "cluster_name",
-        "owner_source",
-        "owner_value",
-        "reason",
-    ])?;
+    report::csv::header(&mut w, UNROUTABLE_COLUMNS, opts)?;
     for u in rows {
         let rec = [
             &u.cluster_id,
@@ -342,7 +348,7 @@ fn unroutable_csv(rows: &[UnroutableRow], excel: bool) -> anyhow::Result<String>
         report::csv::write_row(&mut w, &rec)?;
     }
     let mut s = String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?)?;
-    if excel {
+    if opts.csv_excel {
         s.insert(0, '\u{feff}');
     }
     Ok(s)
@@ -356,10 +362,11 @@ fn admin_bodies(
     left_out: &[(String, u64)],
     out_dir: &Path,
     links: Option<&url::Url>,
+    lang: Lang,
 ) -> (String, String) {
-    let subj = admin_subject(r, plan.unroutable.len());
+    let subj = admin_subject(r, plan.unroutable.len(), lang);
     let attached = if left_out.is_empty() {
-        "The full report is attached (report.html, CSV files).".to_string()
+        lang.t("admin.attached").into_owned()
     } else if let Some(base) = links {
         let names: Vec<String> = left_out
             .iter()
@@ -368,55 +375,77 @@ fn admin_bodies(
                 format!("{n} ({:.1} MB): {url}", *b as f64 / 1e6)
             })
             .collect();
-        format!("Not attached, uploaded: {}.", names.join(", "))
+        lang.tf(
+            "admin.uploaded",
+            &[("files", &names.join(&lang.t("mail.list_separator")))],
+        )
     } else {
         let names: Vec<String> = left_out
             .iter()
             .map(|(n, b)| format!("{n} ({:.1} MB)", *b as f64 / 1e6))
             .collect();
-        format!(
-            "Too large to attach, in {}: {}.",
-            out_dir.display(),
-            names.join(", ")
+        lang.tf(
+            "admin.too_large",
+            &[
+                ("dir", &out_dir.display()),
+                ("files", &names.join(&lang.t("mail.list_separator"))),
+            ],
         )
     };
     // The summary, top actions and changes, so the body reads without the attachments.
-    let (summary_html, summary_text) = report::render_admin_summary(r).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "admin mail: no summary in the body");
-        (String::new(), String::new())
-    });
+    let (summary_html, summary_text) =
+        report::render_admin_summary_in(r, lang).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "admin mail: no summary in the body");
+            (String::new(), String::new())
+        });
     let mut t = format!("{subj}\n\n{attached}\n\n{summary_text}\n");
     for e in &r.output_errors {
-        t.push_str(&format!(
-            "NOT WRITTEN: {} ({}); the other files and history were written.\n",
-            e.file, e.error
-        ));
+        let not_written = lang.tf(
+            "admin.not_written",
+            &[("file", &e.file), ("error", &e.error)],
+        );
+        t.push_str(&format!("{not_written}\n"));
     }
-    t.push_str(&format!("Owners mailed: {}\n\n", plan.owners.len()));
+    let mailed = lang.tf("admin.owners_mailed", &[("n", &plan.owners.len())]);
+    t.push_str(&format!("{mailed}\n\n"));
     let mut h = String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif\">");
     h.push_str(&format!(
-        "<h2>{}</h2><p>{} Owners mailed: {}.</p>",
+        "<h2>{}</h2><p>{} {}{}</p>",
         html_escape(&subj),
         html_escape(&attached),
-        plan.owners.len()
+        html_escape(&mailed),
+        lang.t("report.sentence_end")
     ));
     h.push_str(&summary_html);
     for e in &r.output_errors {
         h.push_str(&format!(
-            "<p style=\"color:#b00020\"><b>Not written: {}</b> ({}); the other files and history were written.</p>",
-            html_escape(&e.file),
-            html_escape(&e.error)
+            "<p style=\"color:#b00020\"><b>{}</b></p>",
+            html_escape(&lang.tf(
+                "admin.not_written",
+                &[("file", &e.file), ("error", &e.error)]
+            ))
         ));
     }
     if plan.unroutable.is_empty() {
-        t.push_str("Every cluster's owner could be mailed.\n");
-        h.push_str("<p>Every cluster's owner could be mailed.</p>");
+        let all = lang.t("admin.all_routable");
+        t.push_str(&format!("{all}\n"));
+        h.push_str(&format!("<p>{}</p>", html_escape(&all)));
     } else {
+        let n = plan.unroutable.len();
+        let title = lang.tf("admin.unroutable_title", &[("n", &n)]);
+        let why = lang.t("admin.unroutable_why");
         t.push_str(&format!(
-            "Unroutable owners ({}): these clusters' owners got no mail. Fix the owner tag, or set [owners] subscriptions / fallback.\n",
-            plan.unroutable.len()
+            "{title}: {why} [owners] subscriptions / fallback.\n"
         ));
-        h.push_str(&format!("<h3>Unroutable owners ({})</h3><p>These clusters' owners got no mail. Fix the owner tag, or set <code>[owners] subscriptions</code> / <code>fallback</code>.</p><table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr><th>Cluster</th><th>Owner from</th><th>Value</th><th>Why</th></tr>", plan.unroutable.len()));
+        h.push_str(&format!(
+            "<h3>{}</h3><p>{} <code>[owners] subscriptions</code> / <code>fallback</code>.</p><table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            html_escape(&title),
+            html_escape(&why),
+            html_escape(&lang.t("report.col_cluster")),
+            html_escape(&lang.t("admin.col_owner_from")),
+            html_escape(&lang.t("admin.col_value")),
+            html_escape(&lang.t("report.col_why")),
+        ));
         for u in plan.unroutable.iter().take(UNROUTABLE_IN_BODY) {
             t.push_str(&format!(
                 "- {} ({}): `{}` from {}: {}\n",
@@ -437,9 +466,9 @@ fn admin_bodies(
         }
         h.push_str("</table>");
         if plan.unroutable.len() > UNROUTABLE_IN_BODY {
-            let more = format!(
-                "… and {} more in the attached unroutable.csv.",
-                plan.unroutable.len() - UNROUTABLE_IN_BODY
+            let more = lang.tf(
+                "admin.unroutable_more",
+                &[("n", &(plan.unroutable.len() - UNROUTABLE_IN_BODY))],
             );
             t.push_str(&format!("{more}\n"));
             h.push_str(&format!("<p>{more}</p>"));
@@ -491,11 +520,12 @@ pub fn owner_message(
     owner: &OwnerPlan,
     from: &Mailbox,
     csv_excel: bool,
+    lang: Lang,
 ) -> anyhow::Result<Message> {
     // The owner's part of the report: the same summary, suppressions and coverage,
     // only their clusters' rows and changes (the bodies then cost their rows only).
     let sub = narrower.narrow(&owner.cluster_ids);
-    let opts = RenderOptions { csv_excel };
+    let opts = RenderOptions { csv_excel, lang };
     let attachments = vec![
         Attachment::new("clusters.csv".into())
             .body(report::csv::clusters(&sub, &opts)?, csv_type()),
@@ -505,8 +535,8 @@ pub fn owner_message(
     build(
         from,
         &owner.address,
-        subject(&sub),
-        bodies(&sub, &owner.cluster_ids)?,
+        subject_in(&sub, lang),
+        bodies(&sub, &owner.cluster_ids, lang)?,
         attachments,
     )
 }
@@ -535,7 +565,7 @@ pub fn admin_message(
     admin: &Address,
     from: &Mailbox,
     out_dir: &Path,
-    csv_excel: bool,
+    (csv_excel, lang): (bool, Lang),
     links: Option<&url::Url>,
 ) -> anyhow::Result<Message> {
     let max = if links.is_some() {
@@ -543,7 +573,16 @@ pub fn admin_message(
     } else {
         ADMIN_ATTACHMENTS_MAX_BYTES
     };
-    admin_message_within(report, plan, admin, from, out_dir, csv_excel, max, links)
+    admin_message_within(
+        report,
+        plan,
+        admin,
+        from,
+        out_dir,
+        (csv_excel, lang),
+        max,
+        links,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -553,11 +592,11 @@ fn admin_message_within(
     admin: &Address,
     from: &Mailbox,
     out_dir: &Path,
-    csv_excel: bool,
+    (csv_excel, lang): (bool, Lang),
     max_bytes: u64,
     links: Option<&url::Url>,
 ) -> anyhow::Result<Message> {
-    let unroutable = unroutable_csv(&plan.unroutable, csv_excel)?;
+    let unroutable = unroutable_csv(&plan.unroutable, &RenderOptions { csv_excel, lang })?;
     let mut total = unroutable.len() as u64;
     let mut attachments =
         vec![Attachment::new("unroutable.csv".into()).body(unroutable, csv_type())];
@@ -601,8 +640,8 @@ fn admin_message_within(
     build(
         from,
         admin,
-        admin_subject(report, plan.unroutable.len()),
-        admin_bodies(report, plan, &left_out, out_dir, links),
+        admin_subject(report, plan.unroutable.len(), lang),
+        admin_bodies(report, plan, &left_out, out_dir, links, lang),
         attachments,
     )
 }

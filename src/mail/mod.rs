@@ -187,14 +187,14 @@ pub fn prepare(
             jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
         {
             let msg = match owner {
-                Some(o) => compose::owner_message(&narrower, o, &s.from, s.csv_excel),
+                Some(o) => compose::owner_message(&narrower, o, &s.from, s.csv_excel, s.lang),
                 None => compose::admin_message(
                     report,
                     &plan,
                     to,
                     &s.from,
                     out_dir,
-                    s.csv_excel,
+                    (s.csv_excel, s.lang),
                     s.report_links.as_ref(),
                 ),
             };

@@ -185,6 +185,8 @@ pub struct MailSettings {
     pub backoff: Duration,
     /// Prefix CSV attachments with a UTF-8 BOM (follows `--csv-excel`).
     pub csv_excel: bool,
+    /// The language of subjects and bodies (follows `--lang`).
+    pub lang: crate::i18n::Lang,
     /// Where this run's report files are served after `--upload` with
     /// `--upload-base-url` (`https://.../aks/prod/<run id>/`): the admin message then
     /// links the files it does not attach. Set by the run, not by configuration.
@@ -205,6 +207,7 @@ impl Default for MailSettings {
             retries: DEFAULT_RETRIES,
             backoff: Duration::from_secs(1),
             csv_excel: false,
+            lang: crate::i18n::Lang::En,
             report_links: None,
         }
     }

@@ -62,6 +62,35 @@ fn writer<'w>(
         .from_writer(out))
 }
 
+/// The header row: the columns' stable English keys; with `--csv-excel` in another
+/// language than English, a second row naming them in that language (`csv.<key>` of
+/// its catalogue), for a person opening the file in a spreadsheet. Programs read the
+/// first row; the second is data to them, so it is only there on request.
+pub fn header<W: Write>(
+    w: &mut csv::Writer<W>,
+    columns: &[&str],
+    opts: &RenderOptions,
+) -> csv::Result<()> {
+    w.write_record(columns)?;
+    if opts.csv_excel && opts.lang != crate::i18n::Lang::En {
+        let names: Vec<String> = columns
+            .iter()
+            .map(|c| opts.lang.t(&format!("csv.{c}")).into_owned())
+            .collect();
+        write_row(w, &names)?;
+    }
+    Ok(())
+}
+
+/// Every CSV's columns (for the translated header row's test).
+pub const ALL_COLUMNS: &[&[&str]] = &[
+    CLUSTER_COLUMNS,
+    FINDING_COLUMNS,
+    ACTION_COLUMNS,
+    ROLE_COLUMNS,
+    SUMMARY_COLUMNS,
+];
+
 /// One record, every cell neutralised by [`cell`], without a copy per cell.
 pub fn write_row<W: Write, S: AsRef<str>>(w: &mut csv::Writer<W>, rec: &[S]) -> csv::Result<()> {
     for field in rec {
@@ -103,7 +132,7 @@ pub fn clusters(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
 /// [`clusters`] into a writer.
 pub fn clusters_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut w = writer(out, opts)?;
-    w.write_record(CLUSTER_COLUMNS)?;
+    header(&mut w, CLUSTER_COLUMNS, opts)?;
     for c in &r.clusters {
         let rec = [
             c.subscription_id.clone(),
@@ -157,7 +186,7 @@ pub fn findings(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
 /// [`findings`] into a writer.
 pub fn findings_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut w = writer(out, opts)?;
-    w.write_record(FINDING_COLUMNS)?;
+    header(&mut w, FINDING_COLUMNS, opts)?;
     for f in &r.findings {
         let s = f.suppressed.as_ref();
         let rec = [
@@ -212,7 +241,7 @@ pub fn actions(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
 pub fn actions_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     let look = super::html::Lookup::new(r);
     let mut w = writer(out, opts)?;
-    w.write_record(ACTION_COLUMNS)?;
+    header(&mut w, ACTION_COLUMNS, opts)?;
     for a in super::actions::top_actions(r, &look) {
         for f in &a.items {
             let c = look.cluster(&f.cluster_id);
@@ -268,7 +297,7 @@ pub fn role_assignments_to(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let mut w = writer(out, opts)?;
-    w.write_record(ROLE_COLUMNS)?;
+    header(&mut w, ROLE_COLUMNS, opts)?;
     for c in &r.role_checks {
         let identity = c.identity.as_str();
         let rec: [&str; 8] = [
@@ -311,7 +340,7 @@ pub fn summary(r: &Report, opts: &RenderOptions) -> anyhow::Result<String> {
 /// [`summary`] into a writer.
 pub fn summary_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut w = writer(out, opts)?;
-    w.write_record(SUMMARY_COLUMNS)?;
+    header(&mut w, SUMMARY_COLUMNS, opts)?;
     let mut rows = super::tables::by_subscription(r)?;
     rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.key.cmp(&b.key)));
     let mut owners = super::tables::by_owner(r)?;
@@ -342,6 +371,67 @@ pub fn summary_to(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> anyh
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
+
+    /// `--csv-excel --lang ja`: the BOM, the English keys, then the Japanese names; no
+    /// second row without `--csv-excel` or in English.
+    #[test]
+    fn excel_in_japanese_gets_a_translated_second_header_row() {
+        let r = crate::report::html::tests::tiny();
+        let ja = RenderOptions {
+            csv_excel: true,
+            lang: Lang::Ja,
+        };
+        let text = clusters(&r, &ja).unwrap();
+        let mut lines = text.split("\r\n");
+        assert_eq!(
+            lines.next().unwrap(),
+            format!("\u{feff}{}", CLUSTER_COLUMNS.join(","))
+        );
+        let second = lines.next().unwrap();
+        assert!(
+            second.starts_with(
+                "サブスクリプション ID,サブスクリプション,リソース グループ,クラスター,"
+            ),
+            "{second}"
+        );
+        assert_eq!(second.split(',').count(), CLUSTER_COLUMNS.len());
+        let data_rows = text.split("\r\n").filter(|l| !l.is_empty()).count() - 2;
+        assert_eq!(data_rows, r.clusters.len());
+        for opts in [
+            RenderOptions {
+                csv_excel: false,
+                lang: Lang::Ja,
+            },
+            RenderOptions {
+                csv_excel: true,
+                lang: Lang::En,
+            },
+        ] {
+            let text = findings(&r, &opts).unwrap();
+            let second = text.split("\r\n").nth(1).unwrap();
+            assert!(
+                second.is_ascii() && !second.starts_with("cluster_id"),
+                "{opts:?}: {second}"
+            );
+        }
+    }
+
+    /// Every column of every CSV has a name in every language.
+    #[test]
+    fn every_column_is_named_in_every_catalogue() {
+        for lang in Lang::ALL {
+            for cols in ALL_COLUMNS
+                .iter()
+                .chain([&crate::mail::compose::UNROUTABLE_COLUMNS])
+            {
+                for c in *cols {
+                    let key = format!("csv.{c}");
+                    assert!(lang.catalogue().get(&key).is_some(), "{lang}: {key}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn formulas_are_neutralised() {

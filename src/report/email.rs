@@ -8,6 +8,7 @@ use tera::Context;
 
 use super::html::{engine, headline, when, FindingView, Headline, Lookup};
 use crate::history::MigrationStatus;
+use crate::i18n::Lang;
 use crate::rules::suppress::EntryState;
 use crate::rules::{ClusterRow, ControlPlaneIdentity, Report, Severity};
 
@@ -133,9 +134,15 @@ fn mail_view<'a>(r: &'a Report, ids: &[&str]) -> MailView<'a> {
 
 /// The HTML body of one owner's message, about the clusters in `clusters` (ids, any case).
 pub fn render_email(report: &Report, clusters: &[&str]) -> anyhow::Result<String> {
+    render_email_in(report, clusters, Lang::En)
+}
+
+/// [`render_email`] in `lang`.
+pub fn render_email_in(report: &Report, clusters: &[&str], lang: Lang) -> anyhow::Result<String> {
     let mut ctx = Context::new();
+    ctx.insert("lang", lang.as_str());
     ctx.insert("m", &mail_view(report, clusters));
-    engine()?
+    engine(lang)?
         .render("email.html", &ctx)
         .map_err(|e| anyhow::anyhow!("rendering email.html: {e:?}"))
 }
@@ -233,66 +240,85 @@ fn admin_view(r: &Report) -> anyhow::Result<AdminView<'_>> {
 /// The admin mail's summary, top actions and changes: an HTML fragment for the body
 /// and its plain-text alternative.
 pub fn render_admin_summary(r: &Report) -> anyhow::Result<(String, String)> {
+    render_admin_summary_in(r, Lang::En)
+}
+
+/// [`render_admin_summary`] in `lang`.
+pub fn render_admin_summary_in(r: &Report, lang: Lang) -> anyhow::Result<(String, String)> {
     let a = admin_view(r)?;
     let mut ctx = Context::new();
     ctx.insert("a", &a);
-    let html = engine()?
+    let html = engine(lang)?
         .render("admin.html", &ctx)
         .map_err(|e| anyhow::anyhow!("rendering admin.html: {e:?}"))?;
     let t = &a.tenant;
-    let mut out = format!(
-        "Summary: {} clusters in {} subscriptions; {}% control plane on managed identity; {}% compliant ({} of {}: fully checked, nothing medium or worse); {} on a service principal; {} with kubelet pending; findings {}; {} suppressed; {} scopes or rows not read.\n",
-        t.clusters,
-        t.subscriptions,
-        t.managed_percent,
-        t.compliant_percent,
-        t.compliant,
-        t.clusters,
-        t.on_sp,
-        t.kubelet_on_sp,
-        t.severities.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", "),
-        t.suppressed,
-        t.gaps
+    let mut out = lang.tf(
+        "admin.text_summary",
+        &[
+            ("clusters", &t.clusters),
+            ("subscriptions", &t.subscriptions),
+            ("managed", &t.managed_percent),
+            ("compliant_pct", &t.compliant_percent),
+            ("compliant", &t.compliant),
+            ("on_sp", &t.on_sp),
+            ("pending", &t.kubelet_on_sp),
+            ("severities", &severity_list(lang, &t.severities)),
+            ("suppressed", &t.suppressed),
+            ("gaps", &t.gaps),
+        ],
     );
-    out.push_str("\nTop actions:\n");
+    out.push_str("\n\n");
+    out.push_str(&lang.t("admin.text_top_actions"));
+    out.push('\n');
     if a.actions.is_empty() {
-        out.push_str("Nothing to fix: no unsuppressed findings.\n");
+        out.push_str(&lang.t("report.actions_none"));
+        out.push('\n');
     }
     for (i, x) in a.actions.iter().enumerate() {
         let x = &x.action;
+        let severity = match lang {
+            Lang::En => x.severity.as_str().to_uppercase(),
+            _ => lang.t(&format!("severity.{}", x.severity)).into_owned(),
+        };
+        let title = match lang {
+            Lang::En => x.title.clone(),
+            _ => lang.plural(&format!("action.{}", x.rule), x.findings, &[]),
+        };
         out.push_str(&format!(
-            "{}. [{}] {} ({}; {} clusters)\n",
+            "{}. [{severity}] {} ({}; {})\n",
             i + 1,
-            x.severity.as_str().to_uppercase(),
-            one_line(&x.title),
+            one_line(&title),
             x.rule,
-            x.clusters
+            lang.plural("admin.clusters_count", x.clusters, &[])
         ));
         for c in &x.commands {
             out.push_str(&indent(&clean(c), "    "));
         }
     }
     if a.actions_more > 0 {
-        out.push_str(&format!(
-            "... and {} more fixes in the report and actions.csv.\n",
-            a.actions_more
-        ));
+        out.push_str(&lang.tf("admin.text_more_fixes", &[("n", &a.actions_more)]));
+        out.push('\n');
     }
+    out.push('\n');
     out.push_str(&if !a.has_previous {
-        "\nSince the last run: first run, nothing to compare with.\n".to_string()
+        lang.t("mail.text_changes_first").into_owned()
     } else {
-        format!(
-            "\nSince the last run: {} new, {} resolved.\n",
-            a.new_count, a.resolved_count
+        lang.tf(
+            "admin.text_changes",
+            &[("new", &a.new_count), ("resolved", &a.resolved_count)],
         )
     });
+    out.push('\n');
     for x in &a.new {
+        let severity = match lang {
+            Lang::En => x.f.severity.as_str().to_uppercase(),
+            _ => lang.t(&format!("severity.{}", x.f.severity)).into_owned(),
+        };
         out.push_str(&format!(
-            "- [{}] {} {}: {}\n",
-            x.f.severity.as_str().to_uppercase(),
+            "- [{severity}] {} {}: {}\n",
             x.f.rule_id,
             one_line(&x.f.cluster_name),
-            one_line(&x.f.message)
+            one_line(&lang.finding_message_or_english(&x.f.message))
         ));
     }
     Ok((html, out))
@@ -300,45 +326,92 @@ pub fn render_admin_summary(r: &Report) -> anyhow::Result<(String, String)> {
 
 /// The plain-text alternative of [`render_email`], with the same content.
 pub fn render_text(report: &Report, clusters: &[&str]) -> String {
+    render_text_in(report, clusters, Lang::En)
+}
+
+/// An identity key (`control_plane`, `kubelet`, `addon:<key>`) as the language names
+/// it; an add-on's key stays as it is.
+fn identity_label(lang: Lang, key: &str) -> String {
+    match lang {
+        Lang::En => key.to_string(),
+        _ => lang
+            .lookup(&format!("identity.{key}"))
+            .map(str::to_string)
+            .unwrap_or_else(|| key.to_string()),
+    }
+}
+
+/// `(severity, n)` pairs as `2 high, 1 medium` (`高 2 件、中 1 件` in Japanese).
+fn severity_list(lang: Lang, sev: &[(&str, usize)]) -> String {
+    sev.iter()
+        .map(|(s, n)| {
+            lang.tf(
+                "mail.severity_count",
+                &[("n", n), ("severity", &lang.t(&format!("severity.{s}")))],
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(&lang.t("mail.list_separator"))
+}
+
+/// [`render_text`] in `lang`.
+pub fn render_text_in(report: &Report, clusters: &[&str], lang: Lang) -> String {
     let m = mail_view(report, clusters);
-    let mut out = format!("AKS identity audit, {}\n\n", m.generated);
+    let generated = lang.localize_date_text(&m.generated);
+    let mut out = lang.tf("mail.text_heading", &[("generated", &generated)]);
+    out.push_str("\n\n");
     if m.clusters.is_empty() {
-        out.push_str("None of the audited clusters is yours in this run.\n");
+        out.push_str(&lang.t("mail.text_none_yours"));
+        out.push('\n');
     } else {
-        let sev: Vec<String> = m
-            .severities
-            .iter()
-            .map(|(s, n)| format!("{n} {s}"))
-            .collect();
-        out.push_str(&format!(
-            "Your clusters: {}; {} need action{}.\n\n",
-            m.clusters.len(),
-            m.need_action,
-            if sev.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", sev.join(", "))
-            }
+        let sev = severity_list(lang, &m.severities);
+        let sev = if sev.is_empty() {
+            String::new()
+        } else {
+            format!(" ({sev})")
+        };
+        out.push_str(&lang.tf(
+            "mail.text_your_clusters",
+            &[
+                ("n", &m.clusters.len()),
+                ("need", &m.need_action),
+                ("severities", &sev),
+            ],
         ));
+        out.push_str("\n\n");
+        let sep = lang.t("mail.list_separator");
         for c in &m.clusters {
             let state = match c.migration_status {
-                MigrationStatus::Pending => format!(
-                    "kubelet still on the service principal (pools {})",
-                    c.pending_pools.join(", ")
+                MigrationStatus::Pending => lang.tf(
+                    "mail.text_state_pending",
+                    &[("pools", &c.pending_pools.join(&sep))],
                 ),
                 _ if c.control_plane_identity == ControlPlaneIdentity::ServicePrincipal => {
-                    "control plane on a service principal".into()
+                    lang.t("mail.text_state_sp").into_owned()
                 }
-                s => format!(
-                    "{}, migration {}",
-                    c.control_plane_identity.as_str().replace('_', "-"),
-                    s.as_str().replace('_', " ")
+                s => lang.tf(
+                    "mail.text_state_other",
+                    &[
+                        (
+                            "mode",
+                            &lang.t(&format!("control_plane.{}", c.control_plane_identity)),
+                        ),
+                        ("status", &lang.t(&format!("migration.{s}"))),
+                    ],
                 ),
             };
             let worst = c
                 .worst_severity
-                .map(|s| format!("{} finding(s), worst {s}", c.findings))
-                .unwrap_or_else(|| "no findings".into());
+                .map(|s| {
+                    lang.tf(
+                        "mail.text_worst",
+                        &[
+                            ("n", &c.findings),
+                            ("severity", &lang.t(&format!("severity.{s}"))),
+                        ],
+                    )
+                })
+                .unwrap_or_else(|| lang.t("mail.text_no_findings").into_owned());
             out.push_str(&format!(
                 "- {} ({}, {}): {worst}; {state}\n",
                 one_line(&c.cluster_name),
@@ -347,64 +420,80 @@ pub fn render_text(report: &Report, clusters: &[&str]) -> String {
             ));
         }
         if !m.findings.is_empty() {
-            out.push_str("\nWhat to run, most severe first:\n");
+            out.push('\n');
+            out.push_str(&lang.t("mail.text_what_to_run"));
+            out.push('\n');
         }
         for x in &m.findings {
             let f = x.f;
+            let severity = match lang {
+                Lang::En => f.severity.as_str().to_uppercase(),
+                _ => lang.t(&format!("severity.{}", f.severity)).into_owned(),
+            };
             out.push_str(&format!(
-                "\n[{}] {} {} ({}): {}\n",
-                f.severity.as_str().to_uppercase(),
+                "\n[{severity}] {} {} ({}): {}\n",
                 f.rule_id,
                 one_line(&f.cluster_name),
-                one_line(&f.identity.as_str()),
-                one_line(&f.message)
+                one_line(&identity_label(lang, &f.identity.as_str())),
+                one_line(&lang.finding_message_or_english(&f.message))
             ));
             out.push_str(&indent(&clean(&f.remediation), "    "));
         }
         if m.findings_total > m.findings.len() {
-            out.push_str(&format!(
-                "\n... and {} more in the attached findings.csv.\n",
-                m.findings_total - m.findings.len()
+            out.push('\n');
+            out.push_str(&lang.tf(
+                "mail.text_more",
+                &[("n", &(m.findings_total - m.findings.len()))],
             ));
+            out.push('\n');
         }
     }
     let t = &m.tenant;
     out.push('\n');
-    out.push_str(&format!(
-        "Tenant: {} clusters, {}% on managed identity, {} on a service principal, {} with kubelet pending; findings {}.\n",
-        t.clusters,
-        t.managed_percent,
-        t.on_sp,
-        t.kubelet_on_sp,
-        t.severities.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
+    out.push_str(&lang.tf(
+        "mail.text_tenant",
+        &[
+            ("clusters", &t.clusters),
+            ("managed", &t.managed_percent),
+            ("on_sp", &t.on_sp),
+            ("pending", &t.kubelet_on_sp),
+            ("severities", &severity_list(lang, &t.severities)),
+        ],
     ));
+    out.push('\n');
     out.push_str(&if m.has_previous {
-        format!(
-            "Since the last run (your clusters): {} new, {} resolved.\n",
-            m.new, m.resolved
+        lang.tf(
+            "mail.text_changes",
+            &[("new", &m.new), ("resolved", &m.resolved)],
         )
     } else {
-        "Since the last run: first run, nothing to compare with.\n".into()
+        lang.t("mail.text_changes_first").into_owned()
     });
-    out.push_str(&format!(
-        "Suppressed (your clusters): {}; expired suppressions: {}.\n",
-        m.suppressed, m.expired
+    out.push('\n');
+    out.push_str(&lang.tf(
+        "mail.text_suppressed",
+        &[("n", &m.suppressed), ("expired", &m.expired)],
     ));
+    out.push('\n');
     out.push_str(&if m.gaps == 0 {
-        "Coverage: everything in scope was read.\n".into()
+        lang.t("mail.text_coverage_all").into_owned()
     } else {
-        format!(
-            "Coverage: {} scopes or rows could not be read; see the report.\n",
-            m.gaps
-        )
+        lang.tf("mail.text_coverage_gaps", &[("n", &m.gaps)])
     });
-    out.push_str(&format!(
-        "Checked against baseline {} ({}) {} by {}.\n",
-        one_line(&m.baseline),
-        one_line(&m.baseline_date),
-        one_line(&m.baseline_source),
-        m.tool
+    out.push('\n');
+    out.push_str(&lang.tf(
+        "mail.text_checked",
+        &[
+            ("baseline", &one_line(&m.baseline)),
+            (
+                "date",
+                &lang.localize_date_text(&one_line(&m.baseline_date)),
+            ),
+            ("source", &one_line(&m.baseline_source)),
+            ("tool", &m.tool),
+        ],
     ));
+    out.push('\n');
     out
 }
 
@@ -456,6 +545,41 @@ mod tests {
         );
     }
 
+    /// The admin summary and owner mail in Japanese: headings, the action sentence,
+    /// severities and the finding's message in Japanese; the command as it is.
+    #[test]
+    fn the_mail_bodies_in_japanese() {
+        let r = tiny();
+        let (html, text) = render_admin_summary_in(&r, Lang::Ja).unwrap();
+        assert!(html.contains(">優先する対応</h3>"), "{html}");
+        assert!(
+            html.contains("1 個のクラスターをサービス プリンシパルからマネージド ID に移行する"),
+            "{html}"
+        );
+        assert!(html.contains("az aks update --name c0 --enable-managed-identity"));
+        assert!(
+            text.contains("1. [高] 1 個のクラスターをサービス プリンシパルから"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("概要: 2 個のサブスクリプションの 3 個のクラスター。"),
+            "{text}"
+        );
+        let id = r.clusters[0].cluster_id.clone();
+        let owner = render_text_in(&r, &[&id], Lang::Ja);
+        assert!(owner.starts_with("AKS ID 監査、"), "{owner}");
+        assert!(
+            owner.contains("あなたのクラスター: 1 個、うち 1 個に対応が必要です (高 1 件)。"),
+            "{owner}"
+        );
+        let page = render_email_in(&r, &[&id], Lang::Ja).unwrap();
+        assert!(page.contains("<html lang=\"ja\">"));
+        assert!(
+            page.contains("あなたの 1 個のクラスターのうち 1 個に対応が必要です"),
+            "{page}"
+        );
+    }
+
     #[test]
     fn the_admin_summary_has_the_tenant_top_actions_and_changes() {
         let mut r = tiny();
@@ -479,10 +603,7 @@ mod tests {
         r.changes.has_previous = true;
         r.changes.new = vec![r.findings[0].fingerprint()];
         let (html, text) = render_admin_summary(&r).unwrap();
-        assert!(
-            html.contains("<b>1</b> new, <b>0</b> resolved (AKSMI001 +1)"),
-            "{html}"
-        );
+        assert!(html.contains("1 new, 0 resolved (AKSMI001 +1)"), "{html}");
         assert!(
             html.contains("cluster 0 uses a service principal"),
             "{html}"

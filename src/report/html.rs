@@ -13,6 +13,7 @@ use tera::{Context, Tera};
 use super::actions::{self, Action, ClusterRef};
 use super::tables::{self, GroupRow, Pivot};
 use super::trend::{self, RunRecord};
+use crate::i18n::Lang;
 use crate::rules::Report;
 use charts::{StackedBar, SubBar, TrendView};
 pub(crate) use parts::{headline, FindingView, Headline, Lookup};
@@ -30,15 +31,18 @@ pub const MAX_CLUSTERS: usize = 2000;
 /// New and resolved findings listed each; the counts per rule are complete.
 pub const MAX_CHANGES: usize = 100;
 
-/// The template engine with every template, parsed once; names end in `.html`, so
-/// Tera autoescapes every value in all of them.
-pub(crate) fn engine() -> anyhow::Result<&'static Tera> {
-    static ENGINE: std::sync::OnceLock<Result<Tera, String>> = std::sync::OnceLock::new();
-    ENGINE
+/// The template engine of `lang` with every template, parsed once; names end in
+/// `.html`, so Tera autoescapes every value in all of them. Each language's engine has
+/// its catalogue's `t` function and `t` / `date` filters ([`crate::i18n::register`]).
+pub(crate) fn engine(lang: Lang) -> anyhow::Result<&'static Tera> {
+    static ENGINES: [std::sync::OnceLock<Result<Tera, String>>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    ENGINES[lang as usize]
         .get_or_init(|| {
             let mut t = Tera::default();
             t.autoescape_on(vec![".html"]);
             t.set_escape_fn(escape_text);
+            crate::i18n::register(&mut t, lang);
             t.add_raw_templates(vec![
                 ("report.html", REPORT_TEMPLATE),
                 ("email.html", EMAIL_TEMPLATE),
@@ -166,14 +170,16 @@ fn view<'a>(r: &'a Report, runs: &[RunRecord]) -> anyhow::Result<View<'a>> {
     })
 }
 
-/// The report page; the trend shows this run only.
+/// The report page in English; the trend shows this run only.
 pub fn render(report: &Report) -> anyhow::Result<String> {
-    render_with_runs(report, &[])
+    render_with_runs(report, &[], Lang::En)
 }
 
-/// The report page with the trend over `runs` (oldest first; this run is added).
-pub fn render_with_runs(report: &Report, runs: &[RunRecord]) -> anyhow::Result<String> {
+/// The report page in `lang` with the trend over `runs` (oldest first; this run is
+/// added).
+pub fn render_with_runs(report: &Report, runs: &[RunRecord], lang: Lang) -> anyhow::Result<String> {
     let mut ctx = Context::new();
+    ctx.insert("lang", lang.as_str());
     // Only what the page shows: the whole report would be serialized twice.
     ctx.insert("tool", &report.tool);
     ctx.insert("tool_version", &report.tool_version);
@@ -182,7 +188,7 @@ pub fn render_with_runs(report: &Report, runs: &[RunRecord]) -> anyhow::Result<S
     ctx.insert("baseline_link", &https_link(&report.baseline.source));
     ctx.insert("coverage", &report.coverage);
     ctx.insert("v", &view(report, runs)?);
-    engine()?
+    engine(lang)?
         .render("report.html", &ctx)
         .map_err(|e| anyhow::anyhow!("rendering report.html: {e:?}"))
 }

@@ -12,7 +12,10 @@ pub mod trend;
 
 use std::io::Write;
 
-pub use email::{render_admin_summary, render_email, render_text};
+pub use email::{
+    render_admin_summary, render_admin_summary_in, render_email, render_email_in, render_text,
+    render_text_in,
+};
 
 use crate::rules::Report;
 use trend::RunRecord;
@@ -22,6 +25,9 @@ use trend::RunRecord;
 pub struct RenderOptions {
     /// Prefix CSV files with a UTF-8 byte-order mark for Excel.
     pub csv_excel: bool,
+    /// The language of report.html (and, with `csv_excel`, of the CSVs' second header
+    /// row).
+    pub lang: crate::i18n::Lang,
 }
 
 /// Every report file, by name; the HTML trend shows this run only.
@@ -73,7 +79,9 @@ pub fn render_to(
         "role-assignments.csv" => csv::role_assignments_to(report, opts, out),
         "summary.csv" => csv::summary_to(report, opts, out),
         "report.json" => json::render_to(report, out),
-        "report.html" => Ok(out.write_all(html::render_with_runs(report, runs)?.as_bytes())?),
+        "report.html" => {
+            Ok(out.write_all(html::render_with_runs(report, runs, opts.lang)?.as_bytes())?)
+        }
         other => anyhow::bail!("no report file named {other}"),
     }
 }

@@ -71,6 +71,8 @@ VALID = {
     "minimal-resources": {"resources": {}},
     "retention-off": {"reports": {"keep": ""}, "config": {"keep_reports": "20"}},
     "retention-count": {"reports": {"keep": "20"}},
+    "japanese": {"lang": "ja"},
+    "japanese-in-config": {"config": {"lang": "ja"}},
     "baseline-other-key": {"baseline": {"existingConfigMap": "team-baseline", "key": "aks-2025.toml"}},
     "graph-mail-and-webhooks-from-a-secret": {
         "config": {
@@ -817,6 +819,44 @@ def test_retention_in_config_and_values_is_refused(chart):
     assert "config.keep_reports" in str(err.value) and "reports.keep" in str(err.value)
     # A null key is not rendered, so it is no conflict.
     assert keep_reports_arg(manifests(chart, {"config": {"keep_reports": None}})) == "30d"
+
+
+# --- language ----------------------------------------------------------------------
+
+
+def lang_arg(docs: list[dict]) -> str | None:
+    args = container(docs)["args"]
+    if "--lang" not in args:
+        return None
+    assert args.count("--lang") == 1, args
+    assert args.index("--lang") > args.index("run"), args
+    return args[args.index("--lang") + 1]
+
+
+def test_lang_is_passed_as_the_flag(chart):
+    assert yaml.safe_load((CHART / "values.yaml").read_text())["lang"] == ""
+    assert lang_arg(manifests(chart, {})) is None
+    for lang in ["en", "ja"]:
+        chart.validate_schema({"lang": lang})
+        assert lang_arg(manifests(chart, {"lang": lang})) == lang
+    assert lang_arg(manifests(chart, ALL_ON)) == ALL_ON["lang"] == "ja"
+    # In config only: the tool reads it from config.toml.
+    docs = manifests(chart, VALID["japanese-in-config"])
+    assert lang_arg(docs) is None
+    assert tomllib.loads(rendered_config(docs))["lang"] == "ja"
+
+
+@pytest.mark.parametrize("lang", ["fr", "JA", "jp", "japanese"])
+def test_lang_schema_rejects_unknown_languages(chart, lang):
+    with pytest.raises(helm.HelmValuesError) as err:
+        chart.validate_schema({"lang": lang})
+    assert "lang" in str(err.value), str(err.value)
+
+
+def test_lang_in_config_and_values_is_refused(chart):
+    with pytest.raises(helm.HelmError) as err:
+        render(chart, {"lang": "ja", "config": {"lang": "en"}})
+    assert "config.lang" in str(err.value) and "--lang" in str(err.value)
 
 
 def test_values_document_the_volume_size_per_clusters():

@@ -1191,6 +1191,115 @@ fn resend_takes_the_outbox_lock() {
     );
 }
 
+/// The Subject header as it was on the wire (folded lines joined).
+fn raw_subject(m: &Value) -> String {
+    let head = m["raw_head"].as_str().unwrap();
+    let mut lines = head
+        .split("\r\n")
+        .skip_while(|l| !l.starts_with("Subject: "));
+    let mut out = lines.next().expect("a Subject header").to_string();
+    for l in lines.take_while(|l| l.starts_with(' ') || l.starts_with('\t')) {
+        out.push_str(l);
+    }
+    out
+}
+
+/// Decodes RFC 2047 `=?utf-8?b?...?=` words (what lettre writes), the blanks between
+/// two encoded words dropped as RFC 2047 says; anything else as it is.
+fn decode_encoded_words(s: &str) -> String {
+    use base64::Engine;
+    let mut bytes = Vec::new();
+    let mut rest = s;
+    let mut last_was_word = false;
+    while !rest.is_empty() {
+        let lower = rest.to_ascii_lowercase();
+        if lower.starts_with("=?utf-8?b?") {
+            let body = &rest[10..];
+            let end = body.find("?=").expect("a closed encoded word");
+            bytes.extend(
+                base64::engine::general_purpose::STANDARD
+                    .decode(&body[..end])
+                    .expect("base64"),
+            );
+            rest = &body[end + 2..];
+            last_was_word = true;
+        } else {
+            let blank = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+            if blank > 0
+                && last_was_word
+                && rest[blank..].to_ascii_lowercase().starts_with("=?utf-8?b?")
+            {
+                rest = &rest[blank..];
+                continue;
+            }
+            let c = rest.chars().next().unwrap();
+            let mut buf = [0u8; 4];
+            bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            rest = &rest[c.len_utf8()..];
+            last_was_word = false;
+        }
+    }
+    String::from_utf8(bytes).expect("UTF-8 in the encoded words")
+}
+
+/// `--lang ja`: every subject is 7-bit on the wire (RFC 2047 encoded words), arrives
+/// at a real SMTP server as the Japanese text, and the bodies are in Japanese.
+#[test]
+fn japanese_mail_arrives_intact_with_an_encoded_subject() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("maildir"), 0);
+    let out = tmp.path().join("out");
+    let mut flags = smtp.flags();
+    flags.extend(["--lang".to_string(), "ja".to_string()]);
+    let o = audit(&out, &flags, Some(PASSWORD));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let msgs = smtp.messages();
+    let by = by_recipient(&msgs);
+    assert_eq!(by.len(), expected_owners().len() + 1, "recipients");
+    for m in &msgs {
+        let raw = raw_subject(m);
+        assert!(raw.is_ascii(), "8-bit subject on the wire: {raw}");
+        assert!(
+            raw.to_ascii_lowercase().contains("=?utf-8?b?"),
+            "not RFC 2047 encoded: {raw}"
+        );
+        let decoded = decode_encoded_words(raw.strip_prefix("Subject: ").unwrap());
+        // What the server's mail parser decoded is what we decode: nothing lost.
+        assert_eq!(m["subject"].as_str().unwrap(), decoded);
+        assert!(decoded.starts_with("AKS ID 監査"), "{decoded}");
+        let text = m["text"].as_str().unwrap();
+        if m["rcpt_to"][0] == ADMIN {
+            assert!(text.contains("完全なレポートを添付しています"), "{text}");
+            assert!(text.contains("送信先不明の所有者 (3)"), "{text}");
+            assert!(text.contains("優先する対応:"), "{text}");
+        } else {
+            assert!(text.starts_with("AKS ID 監査、"), "{text}");
+            assert!(
+                !text.contains("Tenant:") && !text.contains("Checked against"),
+                "{text}"
+            );
+        }
+    }
+    assert_eq!(
+        by["alice@contoso.com"][0]["subject"],
+        "AKS ID 監査: 2 個のクラスターに対応が必要です (高 3 件)"
+    );
+    let alice = by["alice@contoso.com"][0]["text"].as_str().unwrap();
+    assert!(
+        alice.contains("あなたのクラスター: 2 個、うち 2 個に対応が必要です (高 3 件、低 1 件)。"),
+        "{alice}"
+    );
+    let html = by["alice@contoso.com"][0]["html"].as_str().unwrap();
+    assert!(html.contains("<html lang=\"ja\">"), "{html}");
+    assert!(html.contains("実行するコマンド"), "{html}");
+    let admin = by[ADMIN][0]["subject"].as_str().unwrap();
+    assert!(
+        admin.starts_with("AKS ID 監査 (完全なレポート): ") && admin.contains("送信先不明 3 個"),
+        "{admin}"
+    );
+    assert_no_password(&o, &out);
+}
+
 /// `--mail-when changed` against the SMTP server: the first night mails every owner and
 /// the admin; an unchanged second night sends nothing at all. `action` then mails only
 /// the owners with an unsuppressed finding (team-a's are all suppressed), and `always`

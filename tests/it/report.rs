@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aks_identity_audit::i18n::Lang;
 use aks_identity_audit::inventory::{Gap, Inventory, SkippedRow};
 use aks_identity_audit::report::{self, html, render_email, render_text, trend, RenderOptions};
 use aks_identity_audit::rules::{baseline::DEFAULT_BASELINE, suppress, Baseline, Options, Report};
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::support::{bin, stderr};
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     "2026-03-02T06:00:00Z".parse().unwrap()
 }
 
@@ -30,7 +31,7 @@ fn generate(inv: &Inventory, opts: &Options) -> Report {
     .report
 }
 
-fn demo_report() -> Report {
+pub(crate) fn demo_report() -> Report {
     generate(&run::demo_inventory().unwrap(), &Options::default())
 }
 
@@ -111,10 +112,16 @@ fn hostile_report() -> Report {
 // ---------------------------------------------------------------- CSV
 
 fn files(r: &Report, excel: bool) -> BTreeMap<String, String> {
-    report::render_all(r, &RenderOptions { csv_excel: excel })
-        .unwrap()
-        .into_iter()
-        .collect()
+    report::render_all(
+        r,
+        &RenderOptions {
+            csv_excel: excel,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .into_iter()
+    .collect()
 }
 
 fn records(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
@@ -370,7 +377,7 @@ fn runs_csv_grows_per_run_bounded_by_history_days() {
 #[test]
 fn demo_without_state_shows_a_multi_week_trend() {
     let r = demo_report();
-    let page = html::render_with_runs(&r, &demo::seed_runs(now())).unwrap();
+    let page = html::render_with_runs(&r, &demo::seed_runs(now()), Lang::En).unwrap();
     assert!(
         page.contains("Since 2025-12-22 (12 runs)"),
         "seeded weeks plus this run"
@@ -462,7 +469,7 @@ fn chromium() -> PathBuf {
 }
 
 /// Runs headless Chromium with `args` on `page`; returns stdout.
-fn browse(page: &Path, args: &[&str]) -> String {
+pub(crate) fn browse(page: &Path, args: &[&str]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut child = Command::new(chromium())
         .args([
@@ -505,13 +512,13 @@ fn browse(page: &Path, args: &[&str]) -> String {
     reader.join().unwrap()
 }
 
-struct Image {
+pub(crate) struct Image {
     width: usize,
     height: usize,
-    rgb: Vec<[u8; 3]>,
+    pub(crate) rgb: Vec<[u8; 3]>,
 }
 
-fn decode(path: &Path) -> Image {
+pub(crate) fn decode(path: &Path) -> Image {
     let bytes = std::fs::read(path).unwrap();
     let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
@@ -533,7 +540,7 @@ fn decode(path: &Path) -> Image {
     }
 }
 
-fn screenshot(page: &Path, width: u32, height: u32, extra: &[&str]) -> Image {
+pub(crate) fn screenshot(page: &Path, width: u32, height: u32, extra: &[&str]) -> Image {
     let png = page.with_file_name(format!("shot-{width}x{height}{}.png", extra.len()));
     let mut args = vec![
         format!("--window-size={width},{height}"),
@@ -559,7 +566,7 @@ fn screenshot(page: &Path, width: u32, height: u32, extra: &[&str]) -> Image {
     img
 }
 
-fn assert_not_blank(img: &Image, what: &str) {
+pub(crate) fn assert_not_blank(img: &Image, what: &str) {
     let background = img.rgb[img.width * 2 + 2];
     let colours: HashSet<[u8; 3]> = img.rgb.iter().copied().collect();
     let drawn = img.rgb.iter().filter(|p| **p != background).count();
@@ -602,7 +609,7 @@ fn browser_renders_the_demo_report_at_desktop_and_phone_width() {
     let r = demo_report();
     std::fs::write(
         &page,
-        html::render_with_runs(&r, &demo::seed_runs(now())).unwrap(),
+        html::render_with_runs(&r, &demo::seed_runs(now()), Lang::En).unwrap(),
     )
     .unwrap();
     // Tall enough to reach the charts below the top actions.

@@ -153,6 +153,9 @@ a word, and the key would be silently ignored.
 {{- if and .Values.reports.keep (include "aks-identity-audit.isSet" (dict "map" $config "key" "keep_reports")) }}
 {{- fail "config.keep_reports and reports.keep are both set: the chart passes reports.keep as --keep-reports, which wins. Use reports.keep (or set it to \"\" to use config.keep_reports)" }}
 {{- end }}
+{{- if and .Values.lang (include "aks-identity-audit.isSet" (dict "map" $config "key" "lang")) }}
+{{- fail "config.lang and lang are both set: the chart passes lang as --lang, which wins. Use lang (or set it to \"\" to use config.lang)" }}
+{{- end }}
 {{- $volumes := list "tmp" "config" }}
 {{- if .Values.persistence.enabled }}{{ $volumes = append $volumes "data" }}{{ end }}
 {{- range .Values.extraVolumes }}{{ $volumes = append $volumes .name }}{{ end }}

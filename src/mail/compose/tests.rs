@@ -32,14 +32,16 @@ fn an_admin_message_attaches_what_fits_and_names_the_rest() {
     };
     let admin: Address = "admin@contoso.com".parse().unwrap();
     let from: Mailbox = "audit@contoso.com".parse().unwrap();
-    let unroutable_len = unroutable_csv(&plan.unroutable, false).unwrap().len() as u64;
+    let unroutable_len = unroutable_csv(&plan.unroutable, &RenderOptions::default())
+        .unwrap()
+        .len() as u64;
     let m = admin_message_within(
         &report,
         &plan,
         &admin,
         &from,
         dir.path(),
-        false,
+        (false, Lang::En),
         unroutable_len + 100,
         None,
     )
@@ -53,7 +55,7 @@ fn an_admin_message_attaches_what_fits_and_names_the_rest() {
     }
     assert!(!text.contains("filename=\"role-assignments.csv\""));
     let left_out = [("role-assignments.csv".to_string(), 5000)];
-    let (html, plain) = admin_bodies(&report, &plan, &left_out, dir.path(), None);
+    let (html, plain) = admin_bodies(&report, &plan, &left_out, dir.path(), None, Lang::En);
     for body in [&html, &plain] {
         assert!(body.contains("Too large to attach"), "{body}");
         assert!(body.contains("role-assignments.csv (0.0 MB)"), "{body}");
@@ -63,7 +65,7 @@ fn an_admin_message_attaches_what_fits_and_names_the_rest() {
         );
         assert!(body.contains("c199") && !body.contains("c200"), "{body}");
     }
-    let (_, all_fit) = admin_bodies(&report, &plan, &[], dir.path(), None);
+    let (_, all_fit) = admin_bodies(&report, &plan, &[], dir.path(), None, Lang::En);
     assert!(all_fit.contains("The full report is attached"), "{all_fit}");
 }
 
@@ -87,7 +89,7 @@ fn with_the_report_uploaded_the_admin_message_links_what_it_does_not_attach() {
         &admin,
         &from,
         dir.path(),
-        false,
+        (false, Lang::En),
         Some(&base),
     )
     .unwrap();
@@ -100,6 +102,7 @@ fn with_the_report_uploaded_the_admin_message_links_what_it_does_not_attach() {
         &[("report.html".into(), 3 * 1024 * 1024)],
         dir.path(),
         Some(&base),
+        Lang::En,
     );
     for body in [&html, &plain] {
         assert!(
@@ -108,7 +111,16 @@ fn with_the_report_uploaded_the_admin_message_links_what_it_does_not_attach() {
         );
         assert!(!body.contains(&dir.path().display().to_string()), "{body}");
     }
-    let m = admin_message(&report, &plan, &admin, &from, dir.path(), false, None).unwrap();
+    let m = admin_message(
+        &report,
+        &plan,
+        &admin,
+        &from,
+        dir.path(),
+        (false, Lang::En),
+        None,
+    )
+    .unwrap();
     let text = String::from_utf8_lossy(&m.formatted()).to_string();
     assert!(text.contains("filename=\"report.html\""));
 }
@@ -131,7 +143,7 @@ fn an_admin_message_attaches_only_the_report_files_and_follows_no_link() {
     };
     let admin: Address = "admin@contoso.com".parse().unwrap();
     let from: Mailbox = "audit@contoso.com".parse().unwrap();
-    let m = admin_message(&report, &plan, &admin, &from, &dir, false, None).unwrap();
+    let m = admin_message(&report, &plan, &admin, &from, &dir, (false, Lang::En), None).unwrap();
     let text = String::from_utf8_lossy(&m.formatted()).to_string();
     assert!(text.contains("filename=\"findings.csv\""), "{text}");
     for absent in ["extra.csv", "clusters.csv"] {

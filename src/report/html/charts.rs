@@ -13,6 +13,8 @@ use crate::rules::{ControlPlaneIdentity, KubeletIdentity, Summary};
 #[derive(Serialize)]
 pub(super) struct Segment {
     label: String,
+    /// The catalogue key of the label (`control_plane.service_principal`).
+    key: String,
     n: usize,
     class: &'static str,
     x: f64,
@@ -23,16 +25,21 @@ pub(super) struct Segment {
 #[derive(Serialize)]
 pub(super) struct StackedBar {
     title: &'static str,
+    /// The catalogue key of the title.
+    key: &'static str,
     segments: Vec<Segment>,
 }
 
 /// A value shown as a part of a stacked bar: its label and colour class.
-trait BarPart: Copy + Ord {
+trait BarPart: Copy + Ord + crate::named::Named {
+    /// The catalogue table of the values' labels.
+    const NS: &'static str;
     fn label(self) -> &'static str;
     fn class(self) -> &'static str;
 }
 
 impl BarPart for ControlPlaneIdentity {
+    const NS: &'static str = "control_plane";
     fn label(self) -> &'static str {
         match self {
             ControlPlaneIdentity::ServicePrincipal => "service principal",
@@ -51,6 +58,7 @@ impl BarPart for ControlPlaneIdentity {
 }
 
 impl BarPart for KubeletIdentity {
+    const NS: &'static str = "kubelet";
     fn label(self) -> &'static str {
         match self {
             KubeletIdentity::ServicePrincipal => "service principal",
@@ -71,6 +79,7 @@ impl BarPart for KubeletIdentity {
 }
 
 impl BarPart for MigrationStatus {
+    const NS: &'static str = "migration";
     fn label(self) -> &'static str {
         match self {
             MigrationStatus::NotMigrated => "not migrated (on SP)",
@@ -93,7 +102,7 @@ impl BarPart for MigrationStatus {
 
 /// A bar of `counts`, its parts in the order of `order`.
 fn stacked<K: BarPart>(
-    title: &'static str,
+    (title, key): (&'static str, &'static str),
     counts: &BTreeMap<K, usize>,
     order: &[K],
 ) -> StackedBar {
@@ -113,6 +122,7 @@ fn stacked<K: BarPart>(
             };
             let s = Segment {
                 label: k.label().to_string(),
+                key: format!("{}.{}", K::NS, k.as_str()),
                 n,
                 class: k.class(),
                 x: round2(x),
@@ -123,7 +133,11 @@ fn stacked<K: BarPart>(
             s
         })
         .collect();
-    StackedBar { title, segments }
+    StackedBar {
+        title,
+        key,
+        segments,
+    }
 }
 
 fn round2(v: f64) -> f64 {
@@ -177,6 +191,8 @@ pub(super) struct Tick {
 pub(super) struct XLabel {
     x: f64,
     label: String,
+    /// The day (`YYYY-MM-DD`), for the `short_date` filter of other languages.
+    day: String,
     anchor: &'static str,
 }
 
@@ -305,11 +321,13 @@ pub(super) fn trend_view(t: &Trend) -> TrendView {
         }
     }
     let fmt = |r: &RunRecord| r.run_at.format("%b %d").to_string();
+    let day = |r: &RunRecord| r.run_at.format("%Y-%m-%d").to_string();
     let mut x_labels = Vec::new();
     if let Some(first) = t.points.first() {
         x_labels.push(XLabel {
             x: LEFT,
             label: fmt(first),
+            day: day(first),
             anchor: "start",
         });
     }
@@ -318,6 +336,7 @@ pub(super) fn trend_view(t: &Trend) -> TrendView {
         x_labels.push(XLabel {
             x: cx(mid),
             label: fmt(&t.points[mid]),
+            day: day(&t.points[mid]),
             anchor: "middle",
         });
     }
@@ -325,6 +344,7 @@ pub(super) fn trend_view(t: &Trend) -> TrendView {
         x_labels.push(XLabel {
             x: W - RIGHT,
             label: fmt(t.points.last().unwrap()),
+            day: day(t.points.last().unwrap()),
             anchor: "end",
         });
     }
@@ -355,7 +375,7 @@ pub(super) fn trend_view(t: &Trend) -> TrendView {
 pub(super) fn modes(s: &Summary) -> Vec<StackedBar> {
     vec![
         stacked(
-            "Control plane",
+            ("Control plane", "chart.modes_control_plane"),
             &s.control_plane,
             &[
                 ControlPlaneIdentity::ServicePrincipal,
@@ -364,7 +384,10 @@ pub(super) fn modes(s: &Summary) -> Vec<StackedBar> {
             ],
         ),
         stacked(
-            "Kubelet identity (as ARM reports it)",
+            (
+                "Kubelet identity (as ARM reports it)",
+                "chart.modes_kubelet",
+            ),
             &s.kubelet,
             &[
                 KubeletIdentity::ServicePrincipal,
@@ -374,7 +397,7 @@ pub(super) fn modes(s: &Summary) -> Vec<StackedBar> {
             ],
         ),
         stacked(
-            "Kubelet migration",
+            ("Kubelet migration", "chart.modes_migration"),
             &s.migration,
             &[
                 MigrationStatus::NotMigrated,

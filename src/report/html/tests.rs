@@ -135,7 +135,7 @@ fn trend_adds_this_run_and_draws_one_point_per_run() {
             .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1),
         "falling line, left to right"
     );
-    let page = render_with_runs(&r, &earlier).unwrap();
+    let page = render_with_runs(&r, &earlier, crate::i18n::Lang::En).unwrap();
     assert!(page.contains("(4 runs)") && page.contains("<polyline"));
     let one = trend_view(&trend::trend(&runs[3..]).unwrap());
     assert!(
