@@ -357,8 +357,8 @@ fn pod_identity(ctx: &ClusterCtx) -> Vec<Finding> {
         IdentityKey::ControlPlane,
         "",
         format!(
-            "pod identity is enabled: the managed add-on {} on 2025-09-30 (use-azure-ad-pod-identity.md); move to Microsoft Entra Workload ID",
-            if unsupported { "has been unsupported since its support ended" } else { "is supported until" }
+            "pod identity is enabled: the managed add-on {} 2025-09-30 (use-azure-ad-pod-identity.md); move to Microsoft Entra Workload ID",
+            if unsupported { "has been unsupported since its support ended on" } else { "is supported until" }
         ),
         remedy::move_to_workload_identity(c),
     );
