@@ -266,15 +266,8 @@ impl ArmClient {
                                         return Ok(bytes);
                                     }
                                     let code = error::error_code(&bytes);
-                                    if status.as_u16() == 401
-                                        && refreshes < MAX_TOKEN_REFRESHES
-                                        && matches!(
-                                            code.as_deref(),
-                                            Some(
-                                                "ExpiredAuthenticationToken"
-                                                    | "InvalidAuthenticationToken"
-                                            )
-                                        )
+                                    if refreshes < MAX_TOKEN_REFRESHES
+                                        && error::token_rejected(status.as_u16(), &bytes)
                                     {
                                         refreshes += 1;
                                         attempt -= 1;
@@ -283,7 +276,11 @@ impl ArmClient {
                                             "token rejected as expired; getting a new one"
                                         );
                                         if let Err(e) = self.tokens.refresh().await {
-                                            return Err(fail(Some(401), code, e.to_string()));
+                                            return Err(fail(
+                                                Some(status.as_u16()),
+                                                code,
+                                                e.to_string(),
+                                            ));
                                         }
                                         continue;
                                     }

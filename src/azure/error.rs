@@ -35,6 +35,31 @@ pub fn error_code(body: &[u8]) -> Option<String> {
     e.get("code").and_then(Value::as_str).map(str::to_string)
 }
 
+/// Whether a 401/403 reply says the bearer token was expired or invalid, so that one
+/// new token may fix it: ARM's and Graph's JSON codes (`ExpiredAuthenticationToken`,
+/// `InvalidAuthenticationToken`) on a 401, and Blob Storage's XML on a 401
+/// `InvalidAuthenticationInfo` or (older service versions) a 403 `AuthenticationFailed`
+/// whose `AuthenticationErrorDetail` reads "Lifetime validation failed. The token is
+/// expired." (as Azure SDK issue reports quote it). A 403 that is a missing role or a
+/// bad signature is not a token problem and is not retried.
+pub fn token_rejected(status: u16, body: &[u8]) -> bool {
+    let json = error_code(body);
+    if status == 401
+        && matches!(
+            json.as_deref(),
+            Some("ExpiredAuthenticationToken" | "InvalidAuthenticationToken")
+        )
+    {
+        return true;
+    }
+    let text = String::from_utf8_lossy(body);
+    let storage =
+        |code: &str| text.contains("<Error>") && text.contains(&format!("<Code>{code}</Code>"));
+    let expired = text.contains("Lifetime validation failed");
+    (status == 401 && storage("InvalidAuthenticationInfo"))
+        || (status == 403 && storage("AuthenticationFailed") && expired)
+}
+
 /// Renders an ARM / Resource Graph / Microsoft Graph error body. With `details`
 /// (Resource Graph), the details carry the useful part and are listed instead of the
 /// generic message: `InvalidQuery: ...; ParserFailure: ...`. Falls back to a
@@ -157,5 +182,25 @@ mod tests {
         let long = "x".repeat(1000);
         assert!(render(long.as_bytes()).chars().count() <= 301);
         assert_eq!(render(br#"{"error":{}}"#), "(no error details)");
+    }
+
+    #[test]
+    fn expired_tokens_are_told_apart_from_refusals() {
+        let arm = br#"{"error":{"code":"ExpiredAuthenticationToken","message":"expired"}}"#;
+        assert!(token_rejected(401, arm));
+        assert!(!token_rejected(403, arm));
+        let blob401 = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>InvalidAuthenticationInfo</Code><Message>Server failed to authenticate the request.</Message><AuthenticationErrorDetail>Lifetime validation failed. The token is expired.</AuthenticationErrorDetail></Error>";
+        assert!(token_rejected(401, blob401));
+        let blob403 = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request.</Message><AuthenticationErrorDetail>Lifetime validation failed. The token is expired.</AuthenticationErrorDetail></Error>";
+        assert!(token_rejected(403, blob403));
+        // A missing role and a bad signature are not fixed by a new token.
+        let role = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission.</Message></Error>";
+        assert!(!token_rejected(403, role));
+        let sig = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request.</Message><AuthenticationErrorDetail>Signature not valid in the specified time frame</AuthenticationErrorDetail></Error>";
+        assert!(!token_rejected(403, sig));
+        assert!(!token_rejected(
+            401,
+            br#"{"error":{"code":"Unauthorized"}}"#
+        ));
     }
 }

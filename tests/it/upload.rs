@@ -627,6 +627,34 @@ async fn busy_proxy(
     material: &azure_emulator::tls::TlsMaterial,
     busy: usize,
 ) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    refusing_proxy(azurite_port, azurite_ca, material, busy, SERVER_BUSY).await
+}
+
+/// A refusal as Blob Storage sends it: status, headers, XML body.
+type Refusal = (u16, &'static [(&'static str, &'static str)], &'static str);
+
+const SERVER_BUSY: Refusal = (
+    503,
+    &[("retry-after", "1"), ("x-ms-error-code", "ServerBusy")],
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ServerBusy</Code><Message>The server is busy.</Message></Error>",
+);
+
+/// What Blob Storage answers a bearer token past its lifetime (the shape quoted in
+/// Azure/azure-sdk-for-net issue 42859); Azurite answers 403 instead, so a proxy plays it.
+const TOKEN_EXPIRED: Refusal = (
+    401,
+    &[("x-ms-error-code", "InvalidAuthenticationInfo"), ("www-authenticate", "Bearer authorization_uri=https://login.microsoftonline.com/tenant/oauth2/authorize resource_id=https://storage.azure.com")],
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>InvalidAuthenticationInfo</Code><Message>Server failed to authenticate the request. Please refer to the information in the www-authenticate header.\nRequestId:00000000-0000-0000-0000-000000000000\nTime:2026-12-04T00:00:00.0000000Z</Message><AuthenticationErrorDetail>Lifetime validation failed. The token is expired.</AuthenticationErrorDetail></Error>",
+);
+
+/// [`busy_proxy`] with any refusal for the first `refused` requests.
+async fn refusing_proxy(
+    azurite_port: u16,
+    azurite_ca: &str,
+    material: &azure_emulator::tls::TlsMaterial,
+    busy: usize,
+    refusal: Refusal,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use axum::response::IntoResponse;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let served = std::sync::Arc::new(AtomicUsize::new(0));
@@ -637,12 +665,13 @@ async fn busy_proxy(
         let upstream = upstream.clone();
         async move {
             if counter.fetch_add(1, Ordering::SeqCst) < busy {
-                return (
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    [("retry-after", "1"), ("x-ms-error-code", "ServerBusy")],
-                    "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ServerBusy</Code><Message>The server is busy.</Message></Error>",
-                )
-                    .into_response();
+                let (status, headers, body) = refusal;
+                let mut r =
+                    (axum::http::StatusCode::from_u16(status).unwrap(), body).into_response();
+                for (k, v) in headers {
+                    r.headers_mut().insert(*k, v.parse().unwrap());
+                }
+                return r;
             }
             let (parts, body) = req.into_parts();
             let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
@@ -709,6 +738,46 @@ async fn a_503_with_retry_after_is_retried_and_the_upload_completes() {
     assert_eq!(
         served.load(std::sync::atomic::Ordering::SeqCst),
         2 + 2 * files.len()
+    );
+    assert_eq!(list(&s.azurite, &s.ca_pem).await.len(), 2 * files.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_token_is_renewed_once_and_the_upload_completes() {
+    let s = setup().await;
+    let material = azure_emulator::tls::generate().unwrap();
+    let (port, served) =
+        refusing_proxy(s.azurite.port, &s.ca_pem, &material, 1, TOKEN_EXPIRED).await;
+    let bundle = s.emu.out("bundle-proxy.pem");
+    std::fs::write(
+        &bundle,
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&s.bundle).unwrap(),
+            material.ca_pem
+        ),
+    )
+    .unwrap();
+    let upload = format!("https://127.0.0.1:{port}/{ACCOUNT}/{CONTAINER}");
+    let out = s.emu.out("out");
+    // Blob Storage says the token expired: one new token, the same request again
+    // (not counted as a retry), and everything arrives.
+    let o = audit_env(&s.emu, &bundle, &out, "run-1", &upload, &[], "3").await;
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_no_token(&o);
+    let finished = err
+        .lines()
+        .find(|l| l.contains("upload finished"))
+        .expect("upload finished line");
+    let v: serde_json::Value = serde_json::from_str(finished).unwrap();
+    assert_eq!(v["retries"], 0, "{finished}");
+    assert!(err.contains("token rejected as expired"), "{err}");
+    assert_eq!(v["failed"], 0, "{finished}");
+    let files = report_files(&out);
+    assert_eq!(
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        1 + 2 * files.len()
     );
     assert_eq!(list(&s.azurite, &s.ca_pem).await.len(), 2 * files.len());
 }
