@@ -114,11 +114,16 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
     out
 }
 
+/// Whether missing roles of an identity are still within the propagation grace: the
+/// cluster is new, or the identity is being set up (it holds grants and every one of
+/// them is fresh). One fresh grant beside older ones is not a set-up in progress: it
+/// no longer hides an old gap (it did, so a nightly unrelated grant could hide a
+/// missing Contributor for good). A grant of unknown age counts as old.
 fn in_grace(ctx: &ClusterCtx, held: &[&RoleAssignment]) -> bool {
     let grace = Duration::minutes(PROPAGATION_GRACE_MINUTES);
     let fresh = |t: chrono::DateTime<chrono::Utc>| ctx.now - t < grace;
     ctx.cluster.created_at.is_some_and(fresh)
-        || held.iter().any(|a| a.created_on.is_some_and(fresh))
+        || (!held.is_empty() && held.iter().all(|a| a.created_on.is_some_and(fresh)))
 }
 
 pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<Finding> {

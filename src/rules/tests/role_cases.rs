@@ -57,6 +57,29 @@ pub(super) fn missing_role_cases() -> Vec<Case> {
             &[MissingRole],
         ),
         case(
+            "AKSMI010 when a fresh grant sits beside an old one (no set-up in progress)",
+            || {
+                Inv::new()
+                    .cluster(ClusterB::mi("a"))
+                    .grant_at("a-cp", "Reader", &node_rg("a"), now() - Duration::days(30))
+                    .grant_at(
+                        "a-cp",
+                        "Monitoring Metrics Publisher",
+                        &node_rg("a"),
+                        now() - Duration::minutes(5),
+                    )
+                    .report()
+            },
+            vec![
+                fire(MissingRole, "control_plane").about(&format!(
+                    "b24988ac-6180-42a0-ab88-20f7382dd24c|{}",
+                    node_rg("a")
+                )),
+                fire(ExcessRole, "control_plane"),
+            ],
+            &[],
+        ),
+        case(
             "AKSMI010 not when the role is held",
             || {
                 Inv::new()
