@@ -225,6 +225,18 @@ pub fn for_cluster(
             break;
         }
     }
+    if k.roles.is_evaluated()
+        && c.node_resource_group
+            .as_deref()
+            .is_none_or(|g| g.trim().is_empty())
+    {
+        // The control plane's documented Contributor is on the node resource group:
+        // without it that check (and whether a group grant is documented) cannot be
+        // placed, and skipping it quietly would show the roles as checked.
+        k.roles = Status::NotEvaluated(
+            "the node resource group is unknown (properties.nodeResourceGroup is missing)".into(),
+        );
+    }
     if k.roles.is_evaluated() && !managed && !control_plane_principal_known {
         k.roles = Status::NotEvaluated(
             "the service principal's object id is unknown (no role assignment names it): run with --graph, or export role assignments with principalName".into(),
@@ -299,6 +311,7 @@ mod tests {
         let c = Cluster {
             subscription_id: "s1".into(),
             sp_client_id: Some("app".into()),
+            node_resource_group: Some("MC_rg_a".into()),
             ..Default::default()
         };
         let k = for_cluster(&c, &GapIndex::new(&[]), false, false, false);
@@ -322,6 +335,26 @@ mod tests {
             k.roles,
             Status::NotEvaluated("role assignments of /subscriptions/s1 not read".into())
         );
+    }
+
+    #[test]
+    fn roles_are_not_evaluated_without_the_node_resource_group() {
+        let mut c = Cluster {
+            subscription_id: "s1".into(),
+            node_resource_group: None,
+            ..Default::default()
+        };
+        let k = for_cluster(&c, &GapIndex::new(&[]), true, true, true);
+        assert!(
+            k.cell().contains("roles: not_evaluated") && k.cell().contains("nodeResourceGroup"),
+            "{}",
+            k.cell()
+        );
+        assert!(k.classification.is_evaluated() && k.migration.is_evaluated());
+        c.node_resource_group = Some("MC_rg_a".into());
+        assert!(for_cluster(&c, &GapIndex::new(&[]), true, true, true)
+            .roles
+            .is_evaluated());
     }
 
     #[test]
