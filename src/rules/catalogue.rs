@@ -135,7 +135,7 @@ pub const CATALOGUE: &[RuleInfo] = &[
     RuleInfo { id: RuleId::ExcessRole, title: "An identity holds a role beyond its documented defaults", severity: Severity::Medium,
         rationale: "Least privilege: extra roles widen what a compromised node or add-on can do. Owner, Contributor or User Access Administrator at subscription scope or wider is high severity.", source: DOC_RBAC },
     RuleInfo { id: RuleId::WideScope, title: "A documented role is granted at a wider scope than documented", severity: Severity::Medium,
-        rationale: "The role is right but the scope (subscription, management group) covers far more than the node resource group or resource it is documented for.", source: DOC_OVERVIEW },
+        rationale: "The role is right but the scope (subscription, management group) covers far more than the node resource group or resource it is documented for. Owner, Contributor or User Access Administrator at subscription scope or wider is high, as for AKSMI011.", source: DOC_OVERVIEW },
     RuleInfo { id: RuleId::AddonWithoutIdentity, title: "An enabled add-on has no identity", severity: Severity::High,
         rationale: "On a managed-identity cluster AKS creates an identity for each add-on that needs one; an enabled add-on without it cannot reach Azure.", source: DOC_OVERVIEW },
     RuleInfo { id: RuleId::SubnetPermission, title: "Control plane lacks Network Contributor on a custom subnet", severity: Severity::High,

@@ -114,6 +114,18 @@ fn subjects<'a>(ctx: &ClusterCtx<'a>, baseline: &'a Baseline) -> Vec<Subject<'a>
     out
 }
 
+/// Owner, Contributor or User Access Administrator on a subscription or wider: high
+/// whether the role is undocumented (AKSMI011) or documented at a narrower scope
+/// (AKSMI012).
+fn privileged_and_wide(a: &RoleAssignment) -> bool {
+    let powerful = [
+        baseline::OWNER,
+        baseline::CONTRIBUTOR,
+        baseline::USER_ACCESS_ADMIN,
+    ];
+    powerful.contains(&&*a.role_guid) && ids::is_subscription_or_wider(&a.scope)
+}
+
 /// Whether missing roles of an identity are still within the propagation grace: the
 /// cluster is new, or the identity is being set up (it holds grants and every one of
 /// them is fresh). One fresh grant beside older ones is not a set-up in progress: it
@@ -488,7 +500,7 @@ impl Judge<'_> {
             Some(t) => t.as_str(),
             None => "a narrower scope",
         };
-        new_finding(
+        let mut f = new_finding(
             self.ctx,
             RuleId::WideScope,
             s.key.clone(),
@@ -499,7 +511,13 @@ impl Judge<'_> {
                 a.scope
             ),
             fix.join("\n"),
-        )
+        );
+        // The same blast radius as AKSMI011's high: a documented Contributor held on a
+        // whole subscription reaches as far as an undocumented one.
+        if privileged_and_wide(a) {
+            f.severity = Severity::High;
+        }
+        f
     }
 
     /// AKSMI011: a role beyond the documented ones; high when it is Owner,
@@ -521,12 +539,7 @@ impl Judge<'_> {
             ),
             fix.join("\n"),
         );
-        let powerful = [
-            baseline::OWNER,
-            baseline::CONTRIBUTOR,
-            baseline::USER_ACCESS_ADMIN,
-        ];
-        if powerful.contains(&&*a.role_guid) && ids::is_subscription_or_wider(&a.scope) {
+        if privileged_and_wide(a) {
             f.severity = Severity::High;
         } else if self.legacy_monitoring_grant(a) {
             f.severity = Severity::Low;

@@ -138,15 +138,27 @@ pub(super) fn excess_and_wide_role_cases() -> Vec<Case> {
             &[ExcessRole, WideScope],
         ),
         case(
-            "AKSMI012 control plane's Contributor at the subscription",
+            "AKSMI012 control plane's Contributor at the subscription (high, as AKSMI011's)",
             || {
                 Inv::new()
                     .cluster(ClusterB::mi("a"))
                     .grant("a-cp", "Contributor", &sub_scope())
                     .report()
             },
-            vec![fire(WideScope, "control_plane")],
+            vec![fire(WideScope, "control_plane").severity(Severity::High)],
             &[ExcessRole, MissingRole],
+        ),
+        case(
+            "AKSMI012 control plane's Contributor on a resource group above the node group (medium)",
+            || {
+                Inv::new()
+                    .cluster(ClusterB::mi("a"))
+                    .grant("a-cp", "Contributor", &format!("{}/resourceGroups/MC_rg_a", sub_scope()))
+                    .grant("a-cp", "Network Contributor", &sub_scope())
+                    .report()
+            },
+            vec![fire(ExcessRole, "control_plane").severity(Severity::Medium)],
+            &[MissingRole],
         ),
     ]
 }
