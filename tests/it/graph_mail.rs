@@ -469,34 +469,8 @@ async fn graph_mail_needs_a_mailbox_and_refuses_a_conflicting_smtp_server() {
 async fn the_emulator_checks_the_audience_expiry_and_the_message() {
     let emu = serve(azure_emulator::Tenant::demo(), None, "token-expiry=5").await;
     let url = emu.emu.url();
-    let http = reqwest::Client::builder()
-        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(emu.emu.ca_pem.as_bytes()).unwrap())
-        .build()
-        .unwrap();
-    let token = |scope: &'static str| {
-        let http = http.clone();
-        let url = url.clone();
-        async move {
-            let v: Value = http
-                .post(format!("{url}/tenant-1/oauth2/v2.0/token"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(
-                    url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("grant_type", "client_credentials")
-                        .append_pair("client_id", "auditor")
-                        .append_pair("client_secret", SECRET)
-                        .append_pair("scope", scope)
-                        .finish(),
-                )
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["access_token"].as_str().unwrap().to_string()
-        }
-    };
+    let http = emu.http();
+    let token = |scope: &'static str| emu.token(&http, scope);
     let send_sized = |token: String, to: &'static str, content: String| {
         let http = http.clone();
         let url = url.clone();

@@ -44,6 +44,39 @@ pub(crate) async fn serve(tenant: Tenant, quota: Option<Quota>, faults: &str) ->
 }
 
 impl Emu {
+    /// An HTTP client that trusts the emulator's CA.
+    pub(crate) fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .tls_certs_merge(
+                reqwest::Certificate::from_pem_bundle(self.emu.ca_pem.as_bytes()).unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
+    /// A client-credentials token of the emulator's for `scope`
+    /// (`https://graph.microsoft.com/.default`, ...).
+    pub(crate) async fn token(&self, http: &reqwest::Client, scope: &str) -> String {
+        let v: serde_json::Value = http
+            .post(format!("{}/tenant-1/oauth2/v2.0/token", self.emu.url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("grant_type", "client_credentials")
+                    .append_pair("client_id", "auditor")
+                    .append_pair("client_secret", SECRET)
+                    .append_pair("scope", scope)
+                    .finish(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
     pub(crate) fn out(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

@@ -263,34 +263,8 @@ async fn a_lost_reply_stores_a_batch_twice_and_row_id_tells_the_copies() {
 async fn the_ingestion_endpoint_checks_audience_shape_and_size() {
     let emu = serve(azure_emulator::Tenant::demo(), None, "").await;
     let url = emu.emu.url();
-    let http = reqwest::Client::builder()
-        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(emu.emu.ca_pem.as_bytes()).unwrap())
-        .build()
-        .unwrap();
-    let token = |scope: &'static str| {
-        let http = http.clone();
-        let url = url.clone();
-        async move {
-            let v: Value = http
-                .post(format!("{url}/tenant-1/oauth2/v2.0/token"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(
-                    url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("grant_type", "client_credentials")
-                        .append_pair("client_id", "auditor")
-                        .append_pair("client_secret", SECRET)
-                        .append_pair("scope", scope)
-                        .finish(),
-                )
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["access_token"].as_str().unwrap().to_string()
-        }
-    };
+    let http = emu.http();
+    let token = |scope: &'static str| emu.token(&http, scope);
     let ingest = format!("{url}/dataCollectionRules/{DCR}/streams/{STREAM}?api-version=2023-01-01");
     let post = |token: String, body: Vec<u8>, gzip: bool| {
         let http = http.clone();

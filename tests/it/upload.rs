@@ -618,18 +618,6 @@ async fn the_admin_mail_links_the_uploaded_files_it_does_not_attach() {
     assert!(!body.contains(&out.display().to_string()), "{body}");
 }
 
-/// An HTTPS proxy to Azurite (its own certificate from `material`) that answers the
-/// first `busy` requests with 503 ServerBusy and `Retry-After: 1`, as Blob Storage does
-/// when throttling, and forwards the others.
-async fn busy_proxy(
-    azurite_port: u16,
-    azurite_ca: &str,
-    material: &azure_emulator::tls::TlsMaterial,
-    busy: usize,
-) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    refusing_proxy(azurite_port, azurite_ca, material, busy, SERVER_BUSY).await
-}
-
 /// A refusal as Blob Storage sends it: status, headers, XML body.
 type Refusal = (u16, &'static [(&'static str, &'static str)], &'static str);
 
@@ -647,7 +635,9 @@ const TOKEN_EXPIRED: Refusal = (
     "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>InvalidAuthenticationInfo</Code><Message>Server failed to authenticate the request. Please refer to the information in the www-authenticate header.\nRequestId:00000000-0000-0000-0000-000000000000\nTime:2026-12-04T00:00:00.0000000Z</Message><AuthenticationErrorDetail>Lifetime validation failed. The token is expired.</AuthenticationErrorDetail></Error>",
 );
 
-/// [`busy_proxy`] with any refusal for the first `refused` requests.
+/// An HTTPS proxy to Azurite (its own certificate from `material`) that answers the
+/// first `busy` requests with `refusal` (503 ServerBusy with `Retry-After: 1` as Blob
+/// Storage throttles, an expired token...) and forwards the others.
 async fn refusing_proxy(
     azurite_port: u16,
     azurite_ca: &str,
@@ -705,11 +695,26 @@ async fn refusing_proxy(
     (port, served)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_503_with_retry_after_is_retried_and_the_upload_completes() {
+/// What one upload through [`refusing_proxy`] did.
+struct Refused {
+    err: String,
+    /// The `upload finished` log line.
+    finished: serde_json::Value,
+    /// Requests the proxy saw.
+    served: usize,
+    /// Report files of the run.
+    files: usize,
+    /// Blobs in the container afterwards.
+    listed: usize,
+}
+
+/// A run uploading through a proxy that answers the first `refused` requests with
+/// `refusal`; it must succeed (exit 0) and print no token.
+async fn upload_through(refused: usize, refusal: Refusal) -> Refused {
     let s = setup().await;
     let material = azure_emulator::tls::generate().unwrap();
-    let (port, served) = busy_proxy(s.azurite.port, &s.ca_pem, &material, 2).await;
+    let (port, served) =
+        refusing_proxy(s.azurite.port, &s.ca_pem, &material, refused, refusal).await;
     let bundle = s.emu.out("bundle-proxy.pem");
     std::fs::write(
         &bundle,
@@ -722,7 +727,6 @@ async fn a_503_with_retry_after_is_retried_and_the_upload_completes() {
     .unwrap();
     let upload = format!("https://127.0.0.1:{port}/{ACCOUNT}/{CONTAINER}");
     let out = s.emu.out("out");
-    // Three attempts: the first file is refused twice, then goes through.
     let o = audit_env(&s.emu, &bundle, &out, "run-1", &upload, &[], "3").await;
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
@@ -731,53 +735,36 @@ async fn a_503_with_retry_after_is_retried_and_the_upload_completes() {
         .lines()
         .find(|l| l.contains("upload finished"))
         .expect("upload finished line");
-    let v: serde_json::Value = serde_json::from_str(finished).unwrap();
-    assert_eq!(v["retries"], 2, "{finished}");
-    assert_eq!(v["failed"], 0, "{finished}");
-    let files = report_files(&out);
-    assert_eq!(
-        served.load(std::sync::atomic::Ordering::SeqCst),
-        2 + 2 * files.len()
-    );
-    assert_eq!(list(&s.azurite, &s.ca_pem).await.len(), 2 * files.len());
+    let finished: serde_json::Value = serde_json::from_str(finished).unwrap();
+    Refused {
+        finished,
+        served: served.load(std::sync::atomic::Ordering::SeqCst),
+        files: report_files(&out).len(),
+        listed: list(&s.azurite, &s.ca_pem).await.len(),
+        err,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_503_with_retry_after_is_retried_and_the_upload_completes() {
+    // Three attempts: the first file is refused twice, then goes through.
+    let r = upload_through(2, SERVER_BUSY).await;
+    let finished = &r.finished;
+    assert_eq!(finished["retries"], 2, "{finished}");
+    assert_eq!(finished["failed"], 0, "{finished}");
+    assert_eq!(r.served, 2 + 2 * r.files);
+    assert_eq!(r.listed, 2 * r.files);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_token_is_renewed_once_and_the_upload_completes() {
-    let s = setup().await;
-    let material = azure_emulator::tls::generate().unwrap();
-    let (port, served) =
-        refusing_proxy(s.azurite.port, &s.ca_pem, &material, 1, TOKEN_EXPIRED).await;
-    let bundle = s.emu.out("bundle-proxy.pem");
-    std::fs::write(
-        &bundle,
-        format!(
-            "{}{}",
-            std::fs::read_to_string(&s.bundle).unwrap(),
-            material.ca_pem
-        ),
-    )
-    .unwrap();
-    let upload = format!("https://127.0.0.1:{port}/{ACCOUNT}/{CONTAINER}");
-    let out = s.emu.out("out");
     // Blob Storage says the token expired: one new token, the same request again
     // (not counted as a retry), and everything arrives.
-    let o = audit_env(&s.emu, &bundle, &out, "run-1", &upload, &[], "3").await;
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(0), "{err}");
-    assert_no_token(&o);
-    let finished = err
-        .lines()
-        .find(|l| l.contains("upload finished"))
-        .expect("upload finished line");
-    let v: serde_json::Value = serde_json::from_str(finished).unwrap();
-    assert_eq!(v["retries"], 0, "{finished}");
-    assert!(err.contains("token rejected as expired"), "{err}");
-    assert_eq!(v["failed"], 0, "{finished}");
-    let files = report_files(&out);
-    assert_eq!(
-        served.load(std::sync::atomic::Ordering::SeqCst),
-        1 + 2 * files.len()
-    );
-    assert_eq!(list(&s.azurite, &s.ca_pem).await.len(), 2 * files.len());
+    let r = upload_through(1, TOKEN_EXPIRED).await;
+    let finished = &r.finished;
+    assert_eq!(finished["retries"], 0, "{finished}");
+    assert!(r.err.contains("token rejected as expired"), "{}", r.err);
+    assert_eq!(finished["failed"], 0, "{finished}");
+    assert_eq!(r.served, 1 + 2 * r.files);
+    assert_eq!(r.listed, 2 * r.files);
 }
