@@ -1,9 +1,9 @@
 //! Mail against a real SMTP server: aiosmtpd (tests/smtp/server.py) on loopback with
 //! STARTTLS and AUTH required, delivering into a Maildir read back here.
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 use serde_json::Value;
 
@@ -59,8 +59,8 @@ impl Smtp {
         std::fs::write(&chain, format!("{}{}", m.leaf_pem, m.ca_pem)).unwrap();
         std::fs::write(&key, &m.leaf_key_pem).unwrap();
         std::fs::write(&ca, &m.ca_pem).unwrap();
-        let mut child = Command::new(python())
-            .arg(root().join("tests/smtp/server.py"))
+        let mut cmd = Command::new(python());
+        cmd.arg(root().join("tests/smtp/server.py"))
             .arg("serve")
             .arg("--maildir")
             .arg(maildir)
@@ -71,20 +71,8 @@ impl Smtp {
             .args(["--user", USER, "--password-env", "TEST_SMTP_PASSWORD"])
             .args(["--refuse-first", &refuse_first.to_string()])
             .args(implicit.then_some("--implicit-tls"))
-            .env("TEST_SMTP_PASSWORD", PASSWORD)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting tests/smtp/server.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .strip_prefix("PORT ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("SMTP server did not start (said {line:?})"));
+            .env("TEST_SMTP_PASSWORD", PASSWORD);
+        let (child, port) = crate::support::spawn_with_port(cmd, "tests/smtp/server.py");
         Smtp {
             child,
             port,

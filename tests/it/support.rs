@@ -24,6 +24,29 @@ pub(crate) const CLEARED_ENV: &[&str] = &[
 
 /// The binary without the caller's config, log filter, run id or crash point, and
 /// without colour.
+/// Starts one of the project's Python test servers (`tests/smtp/server.py`,
+/// `tests/webhook/sink.py`): it prints `PORT <n>` on stdout when ready and serves until
+/// its stdin closes (the child keeps the pipe). `what` names it in a failure.
+pub(crate) fn spawn_with_port(mut cmd: Command, what: &str) -> (std::process::Child, u16) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .strip_prefix("PORT ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{what} did not start (said {line:?})"));
+    (child, port)
+}
+
 pub(crate) fn bin() -> Command {
     let mut c = Command::new(BIN);
     for k in CLEARED_ENV {

@@ -2,9 +2,8 @@
 //! checks each body as the services would: the Teams card against the pinned Adaptive
 //! Card 1.5 JSON schema, Slack's Block Kit against its documented required fields and
 //! limits. Retries, failures (exit 3, mail unaffected) and the URL kept secret.
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 use serde_json::Value;
 
@@ -38,8 +37,8 @@ impl Sink {
             "{} is missing: run scripts/setup-test-tools.sh",
             python.display()
         );
-        let mut child = Command::new(python)
-            .arg(root().join("tests/webhook/sink.py"))
+        let mut cmd = Command::new(python);
+        cmd.arg(root().join("tests/webhook/sink.py"))
             .arg("--cert")
             .arg(&chain)
             .arg("--key")
@@ -48,20 +47,8 @@ impl Sink {
             .arg(root().join("tests/webhook/adaptive-card-1.5.schema.json"))
             .arg("--out")
             .arg(&out)
-            .args(["--fail-first", &fail_first.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting tests/webhook/sink.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .strip_prefix("PORT ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("sink did not start (said {line:?})"));
+            .args(["--fail-first", &fail_first.to_string()]);
+        let (child, port) = crate::support::spawn_with_port(cmd, "tests/webhook/sink.py");
         Sink {
             child,
             port,
