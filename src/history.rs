@@ -81,6 +81,11 @@ pub struct ClusterHistory {
     /// old one had (AKSMI022).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubelet_change: Option<KubeletChange>,
+    /// When Resource Graph's change history (`resourcechanges`, 14 days) was read for
+    /// this managed-identity cluster's flip (see [`bootstrap`]): once read, found or
+    /// not, it is not asked again (a flip after that shows in the history itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_read: Option<DateTime<Utc>>,
 }
 
 /// A kubelet identity and the registries it could pull from, as one run saw them.
@@ -184,6 +189,11 @@ pub struct Migration {
     /// The pools at the first run after the flip, with their Kubernetes versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flip_pools: Option<SmallMap<PoolRecord>>,
+    /// The flip was read from Resource Graph's change history, not seen between two
+    /// runs: [`Self::observed_at`] and [`Self::last_seen_as_sp`] are then both the
+    /// change's own time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_changes: bool,
 }
 
 fn pools_of(c: &Cluster) -> SmallMap<Option<String>> {
@@ -340,11 +350,19 @@ pub fn observe(
                         .unwrap_or_else(|| records_from_images(&p.pools)),
                 ),
                 flip_pools: Some(pool_records(c)),
+                from_changes: false,
             });
         }
     }
     if on_sp {
         migration = None;
+    }
+    let mut changes_read = prev.and_then(|p| p.changes_read);
+    if let (false, Some(changes)) = (on_sp, &c.changes) {
+        changes_read = changes_read.or(Some(now));
+        if migration.is_none() {
+            migration = changes.flip.as_ref().and_then(|f| bootstrap(c, f, flip));
+        }
     }
     let sp_client_id = if on_sp {
         c.sp_client_id.clone()
@@ -383,7 +401,38 @@ pub fn observe(
         // The caller adds them (`observe_kubelet`); carried over meanwhile.
         kubelet: prev.and_then(|p| p.kubelet.clone()),
         kubelet_change: prev.and_then(|p| p.kubelet_change.clone()),
+        changes_read,
     }
+}
+
+/// The migration record of a flip Resource Graph's change history shows for `c`, a
+/// cluster on a managed identity with none recorded (the first run came after the
+/// flip). Recorded once, it is judged by the same rows as a flip seen between two
+/// runs (`rules::migration`). A flip older than the cluster's creation belongs to
+/// another cluster under the same id: none.
+pub fn bootstrap(
+    c: &Cluster,
+    f: &crate::inventory::ChangedFlip,
+    kind: FlipKind,
+) -> Option<Migration> {
+    if c.created_at.is_some_and(|created| created > f.at) {
+        return None;
+    }
+    let images = |p: &SmallMap<PoolRecord>| -> SmallMap<Option<String>> {
+        p.iter()
+            .map(|(k, r)| (k.clone(), r.node_image_version.clone()))
+            .collect()
+    };
+    Some(Migration {
+        observed_at: f.at,
+        last_seen_as_sp: f.at,
+        sp_client_id: f.sp_client_id.clone(),
+        pools_at_flip: images(&f.pools_after),
+        kind: Some(kind),
+        sp_pools: Some(f.pools_before.clone()),
+        flip_pools: Some(f.pools_after.clone()),
+        from_changes: true,
+    })
 }
 
 crate::named::named_enum! {

@@ -4,6 +4,7 @@ pub mod folder;
 pub mod ids;
 pub mod json;
 pub mod model;
+pub mod node_signals;
 pub mod read;
 pub mod small_map;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use model::*;
+pub use node_signals::{ChangedFlip, ClusterChanges, NodeScaleSets, ScaleSet};
 
 /// What kind of rows a file or query holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

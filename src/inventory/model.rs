@@ -90,6 +90,14 @@ pub struct Cluster {
     /// verdict is drawn from either copy (every check is `not_evaluated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict: Option<String>,
+    /// The node resource group's scale sets, read only when the migration verdict is
+    /// in doubt (`azure::signals`); `None`: not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_sets: Option<super::NodeScaleSets>,
+    /// Resource Graph's change history of a managed-identity cluster with no recorded
+    /// flip (`azure::signals`); `None`: not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<super::ClusterChanges>,
 }
 
 impl Cluster {

@@ -81,6 +81,8 @@ pub fn cluster(v: &Value) -> Result<Cluster, String> {
     };
     Ok(Cluster {
         conflict: None,
+        scale_sets: None,
+        changes: None,
         name,
         subscription_id,
         resource_group,

@@ -49,6 +49,34 @@
 //! | 9 | unchanged, flip system-assigned | unknown | docs (2026-07-31): the flip re-imaged every node, keeping the image; older text said pending — the signals disagree, so "verify", never high |
 //! | 10 | unchanged, own kubelet identity came with the flip | unknown | docs: that update upgrades every pool — same disagreement |
 //!
+//!
+//! # Direct signal: the node resource group's scale sets (rows 11-14, after 1-10)
+//!
+//! For a cluster whose pools history leaves pending or unknown, the collector reads
+//! the node resource group's scale sets from Resource Graph (`azure::signals`; the
+//! shapes and what is and is not documented: `crate::inventory::node_signals`).
+//! Positive: every scale set of the pool carries the kubelet identity in
+//! `identity.userAssignedIdentities` and every instance reports `latestModelApplied:
+//! true`. Negative: a scale set of the pool without the kubelet identity, or an
+//! instance with `latestModelApplied: false`. Anything missing (no row: the auditor
+//! may lack Reader on the node resource group; a field absent) is no signal.
+//!
+//! | # | history says | signal | pool | why |
+//! |---|---|---|---|---|
+//! | 11 | pending | positive | unknown | the signals disagree: "verify", medium, never high |
+//! | 12 | unknown | positive | on MI | the scale set confirms what the docs say the switch did |
+//! | 13 | pending | negative or none | pending | the scale set agrees, or says nothing (the finding says which) |
+//! | 14 | unknown | negative or none | unknown | the finding names the signal, or its absence |
+//!
+//! # A flip read from Resource Graph's change history
+//!
+//! A cluster first seen on a managed identity has no flip in history (`none_observed`).
+//! Once, the collector reads its `resourcechanges` (14 days): a change of
+//! `servicePrincipalProfile.clientId` to `msi` or an `identity.type` appearing is the
+//! flip, recorded with its time (`history::bootstrap`, [`Migration::from_changes`]),
+//! and the pools just before and after it rebuilt from the later version changes; it
+//! is judged by the rows above. No such change: `none_observed`, as before.
+//!
 //! Records written before S and F were kept (no [`Migration::sp_pools`]) compare N with
 //! `pools_at_flip` (F, images only) by rows 1, 2, 7-10. Records without a flip kind take
 //! it from the cluster as it is now.
@@ -82,6 +110,101 @@ pub enum Why {
     ReimagedInFlipInterval,
     ImageUnknown,
     Unchanged,
+    /// History left the pool in doubt; its scale set shows it on the managed identity.
+    ScaleSetConfirms,
+    /// History says pending; its scale set says otherwise (rows 11-12).
+    SignalsDisagree,
+}
+
+/// What the node resource group's scale sets say of one pool (see the module docs,
+/// "Direct signal"). UNVERIFIED as a contract: it only confirms or contradicts what
+/// history says, never makes a finding high on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// The scale sets were not read (no doubt to settle, an inventory folder, or the
+    /// query failed).
+    NotRead,
+    /// Read, nothing decisive (why).
+    Absent(String),
+    /// The kubelet identity is attached to the pool's scale sets and every instance
+    /// runs the latest model.
+    OnManagedIdentity(String),
+    /// The kubelet identity is missing from a scale set of the pool, or an instance
+    /// does not run the latest model.
+    NotMoved(String),
+}
+
+impl Signal {
+    /// The sentence the findings add, if any.
+    fn says(&self) -> Option<String> {
+        match self {
+            Signal::NotRead => None,
+            Signal::Absent(why) => Some(format!("direct signal not available: {why}")),
+            Signal::OnManagedIdentity(why) | Signal::NotMoved(why) => {
+                Some(format!("Resource Graph shows {why}"))
+            }
+        }
+    }
+}
+
+/// The direct signal for pool `pool` of `c`.
+pub fn signal(c: &Cluster, pool: &str) -> Signal {
+    let Some(ns) = &c.scale_sets else {
+        return Signal::NotRead;
+    };
+    let sets: Vec<&crate::inventory::ScaleSet> =
+        ns.scale_sets.iter().filter(|s| s.runs_pool(pool)).collect();
+    if sets.is_empty() {
+        return Signal::Absent(format!(
+            "no scale set of pool `{pool}` is visible in the node resource group (reading it needs Reader there)"
+        ));
+    }
+    let Some(kubelet) = c.kubelet.as_ref().and_then(|k| k.resource_id.as_deref()) else {
+        return Signal::Absent("the kubelet identity's resource id is not reported".into());
+    };
+    let carries = |s: &crate::inventory::ScaleSet| {
+        s.identities
+            .as_ref()
+            .map(|ids| ids.iter().any(|i| i.eq_ignore_ascii_case(kubelet)))
+    };
+    for s in &sets {
+        if carries(s) == Some(false) {
+            return Signal::NotMoved(format!(
+                "scale set `{}` without the kubelet identity",
+                s.name
+            ));
+        }
+        let stale = s.instances.iter().filter(|i| **i == Some(false)).count();
+        if ns.instances_read && stale > 0 {
+            return Signal::NotMoved(format!(
+                "{stale} of {} instance(s) of scale set `{}` not on its latest model (`latestModelApplied: false`)",
+                s.instances.len(),
+                s.name
+            ));
+        }
+    }
+    let names: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
+    let names = names.join("`, `");
+    if sets.iter().any(|s| carries(s).is_none()) {
+        return Signal::Absent(format!("scale set `{names}` lists no user-assigned identities"));
+    }
+    if !ns.instances_read {
+        return Signal::Absent(format!(
+            "the instances of scale set `{names}` were not read (`computeresources`)"
+        ));
+    }
+    let instances: usize = sets.iter().map(|s| s.instances.len()).sum();
+    if sets.iter().any(|s| s.instances.is_empty()) {
+        return Signal::Absent(format!("no instance of scale set `{names}` is visible"));
+    }
+    if sets.iter().any(|s| s.instances.iter().any(Option::is_none)) {
+        return Signal::Absent(format!(
+            "the instances of scale set `{names}` do not report `latestModelApplied`"
+        ));
+    }
+    Signal::OnManagedIdentity(format!(
+        "scale set `{names}` with the kubelet identity attached and all {instances} instance(s) on its latest model"
+    ))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +213,7 @@ pub struct PoolVerdict {
     pub name: String,
     pub state: PoolState,
     pub why: Why,
+    pub signal: Signal,
 }
 
 /// The cluster's verdict with every pool's.
@@ -214,10 +338,21 @@ pub fn verdict(c: &Cluster, observed: &ClusterHistory) -> Verdict {
         .iter()
         .map(|p| {
             let (state, why) = pool_verdict(p, kind, m.sp_pools.as_ref(), flip_pools);
+            let signal = signal(c, &p.name);
+            let (state, why) = match (state, &signal) {
+                (PoolState::Pending, Signal::OnManagedIdentity(_)) => {
+                    (PoolState::Unknown, Why::SignalsDisagree) // 11
+                }
+                (PoolState::Unknown, Signal::OnManagedIdentity(_)) => {
+                    (PoolState::OnManagedIdentity, Why::ScaleSetConfirms) // 12
+                }
+                other => (other.0, why), // 13, 14
+            };
             PoolVerdict {
                 name: p.name.clone(),
                 state,
                 why,
+                signal,
             }
         })
         .collect();
@@ -299,6 +434,13 @@ fn verify(c: &Cluster, pools: &[&str], sp: Option<&str>) -> String {
         format!("az aks nodepool list --resource-group {g} --cluster-name {n} --query \"[].{{name:name, nodeImageVersion:nodeImageVersion, kubernetes:currentOrchestratorVersion, state:provisioningState}}\" -o table"),
         format!("# kubelet's Azure credential on a node (it starts a privileged debug pod; delete it after): \"useManagedIdentityExtension\": true with \"userAssignedIdentityID\" = the kubelet identity{kubelet} means the managed identity; \"aadClientId\" = the service principal{sp} means the pool still needs `az aks nodepool upgrade --node-image-only`"),
     ];
+    if let Some(nrg) = c.node_resource_group.as_deref() {
+        out.push(format!(
+            "# the pool's scale set: the kubelet identity attached, and every instance on the latest model: az vmss list --resource-group {} --query \"[].{{name:name, identities:identity.userAssignedIdentities}}\" -o json; az vmss list-instances --resource-group {} --name <scale set> --query \"[].{{name:name, latestModelApplied:latestModelApplied}}\" -o table",
+            q(nrg),
+            q(nrg)
+        ));
+    }
     for p in pools {
         out.push(format!(
             "# kubectl debug node/\"$(kubectl get nodes -l agentpool={} -o jsonpath='{{.items[0].metadata.name}}')\" -it --image=mcr.microsoft.com/azurelinux/busybox:1.36 -- chroot /host grep -E '\"(aadClientId|useManagedIdentityExtension|userAssignedIdentityID)\"' /etc/kubernetes/azure.json",
@@ -309,12 +451,20 @@ fn verify(c: &Cluster, pools: &[&str], sp: Option<&str>) -> String {
 }
 
 fn doubt(v: &PoolVerdict, kind: FlipKind, m: &Migration) -> String {
-    let window = format!(
-        "between {} (last run on the service principal) and {} (first run after the switch)",
-        day(m.last_seen_as_sp),
-        day(m.observed_at)
-    );
+    let window = if m.from_changes {
+        format!(
+            "around {} (the switch, from Resource Graph's change history)",
+            day(m.observed_at)
+        )
+    } else {
+        format!(
+            "between {} (last run on the service principal) and {} (first run after the switch)",
+            day(m.last_seen_as_sp),
+            day(m.observed_at)
+        )
+    };
     let what = match (v.why, kind) {
+        (Why::SignalsDisagree, _) => "same node image and Kubernetes version since the switch to a user-assigned identity, which the docs say leaves kubelet on the service principal, but its scale set says otherwise".to_string(),
         (Why::ImageUnknown, _) => "its node image version is not reported".to_string(),
         (Why::CreatedInFlipInterval, _) => format!(
             "created {window}: before the switch its nodes joined with the service principal, after it with the managed identity"
@@ -325,7 +475,19 @@ fn doubt(v: &PoolVerdict, kind: FlipKind, m: &Migration) -> String {
         (_, FlipKind::OwnKubelet) => "node image and Kubernetes version unchanged since the service principal; the docs say the update that brings a kubelet identity upgrades every pool, which need not change the image".to_string(),
         _ => "node image and Kubernetes version unchanged since the service principal; the docs (since 2026-07-31) say the switch to a system-assigned identity re-images every node, which keeps the image version — older text said kubelet stays on the service principal until a node image upgrade".to_string(),
     };
-    format!("{} ({what})", v.name)
+    match v.signal.says() {
+        Some(sig) => format!("{} ({what}; {sig})", v.name),
+        None => format!("{} ({what})", v.name),
+    }
+}
+
+/// When the switch was seen, for the messages.
+fn seen(m: &Migration) -> String {
+    if m.from_changes {
+        format!("{}, from Resource Graph's change history", day(m.observed_at))
+    } else {
+        format!("seen {}", day(m.observed_at))
+    }
 }
 
 /// AKSMI002 (one per pool still on the service principal) and AKSMI003 (one for the
@@ -353,9 +515,10 @@ pub fn findings(ctx: &ClusterCtx) -> Vec<Finding> {
             IdentityKey::Kubelet,
             &pv.name,
             format!(
-                "pool `{}` has not been re-imaged since the switch to a user-assigned managed identity (seen {}; same node image and Kubernetes version as on the service principal): kubelet still uses the service principal{sp_named}{latest}",
+                "pool `{}` has not been re-imaged since the switch to a user-assigned managed identity ({}; same node image and Kubernetes version as on the service principal): kubelet still uses the service principal{sp_named}{latest}{}",
                 pv.name,
-                day(m.observed_at)
+                seen(m),
+                pv.signal.says().map(|s| format!("; {s}")).unwrap_or_default()
             ),
             reimage(c, pool),
         ));
@@ -374,8 +537,8 @@ pub fn findings(ctx: &ClusterCtx) -> Vec<Finding> {
             IdentityKey::Kubelet,
             "",
             format!(
-                "verify: the control plane left service principal{sp_named} (seen {}), but Azure's data cannot tell whether kubelet did on pool(s) {}",
-                day(m.observed_at),
+                "verify: the control plane left service principal{sp_named} ({}), but Azure's data cannot tell whether kubelet did on pool(s) {}",
+                seen(m),
                 reasons.join("; ")
             ),
             verify(c, &names, sp),

@@ -64,6 +64,7 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
                 kind: Some(kind),
                 sp_pools: Some(records.clone()),
                 flip_pools: Some(records),
+                from_changes: false,
             }),
             sp_acr_known: true,
             sp_acr_registries: acr,
@@ -72,6 +73,7 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
             created_at: None,
             kubelet: None,
             kubelet_change: None,
+            changes_read: None,
         }
     };
     let clusters = [
