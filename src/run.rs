@@ -218,6 +218,7 @@ async fn collect(
     settings: &Settings,
     old_sps: &[String],
     migrated: &[history::PendingCandidate],
+    prior: crate::azure::signals::Prior<'_>,
 ) -> anyhow::Result<(Inventory, String, crate::azure::stats::TableStats)> {
     let owners = settings.owners.clone();
     let needs_group: crate::azure::NeedsGroup =
@@ -236,6 +237,7 @@ async fn collect(
                 old_sps,
                 migrated,
                 needs_group.clone(),
+                prior,
             )
             .await?;
             (
@@ -253,6 +255,7 @@ async fn collect(
                 old_sps,
                 migrated,
                 needs_group.clone(),
+                prior,
             )
             .await?;
             (
@@ -303,6 +306,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         settings,
         &history::migrated_sp_client_ids(&prev),
         &history::pending_candidates(&prev),
+        crate::azure::signals::Prior { history: &prev, now },
     )
     .await?;
     let collected = started.elapsed();

@@ -13,6 +13,7 @@ pub mod pacing;
 pub mod paging;
 pub mod progress;
 pub mod retry;
+pub mod signals;
 pub mod sink;
 pub mod stats;
 pub mod upgrade;
@@ -445,6 +446,7 @@ pub async fn collect(
     old_sps: &[String],
     migrated: &[crate::history::PendingCandidate],
     needs_group: NeedsGroup,
+    prior: signals::Prior<'_>,
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     let started = Instant::now();
     let ca = s.ca_text()?;
@@ -587,6 +589,15 @@ pub async fn collect(
             crate::history::write_atomic(&dir.join(SP_CREDENTIALS_FILE), text.as_bytes())?;
         }
     }
+    // Before the upgrade profiles: a flip read here can make a pool pending.
+    let asked = signals::enrich(&client, s, &mut inv, &prior).await;
+    if asked != signals::Asked::default() {
+        tracing::info!(
+            changes_queries = asked.changes,
+            scale_set_queries = asked.scale_sets,
+            "migration follow-ups: resourcechanges for flips before the first run, node resource groups' scale sets for verdicts in doubt"
+        );
+    }
     if !migrated.is_empty() {
         progress.stage("reading the latest node images of migrated clusters' pools");
         let read = upgrade::enrich(&client, s, &mut inv, migrated).await;
@@ -615,6 +626,7 @@ pub async fn collect_demo(
     old_sps: &[String],
     migrated: &[crate::history::PendingCandidate],
     needs_group: NeedsGroup,
+    prior: signals::Prior<'_>,
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     use azure_emulator::{start, EmulatorConfig, Tenant};
     let emu = start(EmulatorConfig::new(Tenant::demo()))
@@ -626,7 +638,7 @@ pub async fn collect_demo(
     ));
     let mut s = AzureSettings::for_emulator(&emu.url(), emu.ca_pem.clone())?;
     s.save_inventory = user.save_inventory.clone();
-    let res = collect(&s, progress, old_sps, migrated, needs_group).await;
+    let res = collect(&s, progress, old_sps, migrated, needs_group, prior).await;
     emu.shutdown().await;
     res
 }
