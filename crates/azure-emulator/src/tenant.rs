@@ -32,7 +32,7 @@ pub struct SubscriptionInfo {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TenantData {
-    tables: [Vec<Row>; 3],
+    tables: [Vec<Row>; 5],
     /// Lower-case subscription GUIDs, indexed by `Row::sub`.
     subscription_ids: Vec<String>,
     sub_index: HashMap<String, u32>,
@@ -61,6 +61,8 @@ impl std::fmt::Debug for Tenant {
                 "authorizationresources",
                 &self.rows(Table::AuthorizationResources).len(),
             )
+            .field("computeresources", &self.rows(Table::ComputeResources).len())
+            .field("resourcechanges", &self.rows(Table::ResourceChanges).len())
             .field("applications", &self.data.applications.len())
             .finish()
     }
@@ -84,7 +86,7 @@ const TOP_LEVEL: [&str; 13] = [
 ];
 
 /// Inventory files in load order, the table each feeds, and whether it is required.
-const INVENTORY_FILES: [(&str, Option<Table>, bool); 8] = [
+const INVENTORY_FILES: [(&str, Option<Table>, bool); 11] = [
     ("subscriptions.json", Some(Table::ResourceContainers), false),
     (
         "resource-groups.json",
@@ -99,6 +101,12 @@ const INVENTORY_FILES: [(&str, Option<Table>, bool); 8] = [
         Some(Table::AuthorizationResources),
         false,
     ),
+    // Node resource groups' scale sets (`resources`), their instances
+    // (`computeresources`) and managed clusters' change history (`resourcechanges`),
+    // in Azure's shapes: what the audit's migration follow-ups read.
+    ("scale-sets.json", Some(Table::Resources), false),
+    ("scale-set-vms.json", Some(Table::ComputeResources), false),
+    ("resource-changes.json", Some(Table::ResourceChanges), false),
     ("graph-applications.json", None, false),
     ("latest-node-images.json", None, false),
 ];
@@ -124,9 +132,14 @@ impl Tenant {
     /// secret expiries relative to now: the first already expired, the second due in
     /// 20 days, the rest in about a year.
     pub fn demo() -> Tenant {
-        let mut t = Tenant::from_files(crate::demo::FILES.iter().copied())
-            .unwrap_or_else(|e| panic!("embedded demo tenant is invalid: {e:#}"));
         let now = chrono::Utc::now();
+        let changes = crate::demo::resource_changes(now);
+        let files = crate::demo::FILES
+            .iter()
+            .copied()
+            .chain([("resource-changes.json", changes.as_str())]);
+        let mut t = Tenant::from_files(files)
+            .unwrap_or_else(|e| panic!("embedded demo tenant is invalid: {e:#}"));
         let mut apps = Vec::new();
         for row in t.rows(Table::Resources) {
             let Ok(v) = serde_json::from_str::<Value>(&row.json) else {

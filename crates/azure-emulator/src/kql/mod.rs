@@ -1,5 +1,6 @@
 //! The KQL subset Resource Graph queries use here, evaluated over `serde_json::Value`
-//! rows: a table name (or none, meaning `resources`), then `where`, `project`,
+//! rows: a table name (`resources`, `resourcecontainers`, `authorizationresources`,
+//! `computeresources`, `resourcechanges`; none means `resources`), then `where`, `project`,
 //! `extend`, `project-away`, `order by` / `sort by` and a trailing `take` / `limit`.
 //!
 //! Semantics follow Kusto where they matter for the audit: `order by` defaults to
@@ -20,13 +21,19 @@ pub enum Table {
     Resources,
     ResourceContainers,
     AuthorizationResources,
+    /// Scale-set VMs (`microsoft.compute/virtualmachinescalesets/virtualmachines`).
+    ComputeResources,
+    /// Change history (`microsoft.resources/changes`, 14 days).
+    ResourceChanges,
 }
 
 impl Table {
-    pub const ALL: [Table; 3] = [
+    pub const ALL: [Table; 5] = [
         Table::Resources,
         Table::ResourceContainers,
         Table::AuthorizationResources,
+        Table::ComputeResources,
+        Table::ResourceChanges,
     ];
 
     /// Case-insensitive table name.
@@ -35,6 +42,8 @@ impl Table {
             "resources" => Some(Table::Resources),
             "resourcecontainers" => Some(Table::ResourceContainers),
             "authorizationresources" => Some(Table::AuthorizationResources),
+            "computeresources" => Some(Table::ComputeResources),
+            "resourcechanges" => Some(Table::ResourceChanges),
             _ => None,
         }
     }
@@ -44,6 +53,8 @@ impl Table {
             Table::Resources => "resources",
             Table::ResourceContainers => "resourcecontainers",
             Table::AuthorizationResources => "authorizationresources",
+            Table::ComputeResources => "computeresources",
+            Table::ResourceChanges => "resourcechanges",
         }
     }
 

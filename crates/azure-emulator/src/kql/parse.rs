@@ -274,7 +274,7 @@ impl Parser {
             }
             Tok::Ident(name) => {
                 return Err(self.error(format!(
-                    "table '{name}' is not supported by the emulator (resources, resourcecontainers, authorizationresources)"
+                    "table '{name}' is not supported by the emulator (resources, resourcecontainers, authorizationresources, computeresources, resourcechanges)"
                 )))
             }
             _ => return Err(self.error("expected a table name")),
