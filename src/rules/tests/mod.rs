@@ -8,6 +8,7 @@ mod feature_cases;
 mod identity_cases;
 mod kubelet_cases;
 mod management_groups;
+mod migration_signals;
 mod owner;
 mod registry_cases;
 mod role_cases;
