@@ -208,8 +208,8 @@ fn unsupported_and_bad_syntax_report_positions() {
     let e = Query::parse("resources | where foo(name)").unwrap_err();
     assert!(e.message.contains("function 'foo'"));
 
-    let e = Query::parse("resourcechanges").unwrap_err();
-    assert!(e.message.contains("resourcechanges"));
+    let e = Query::parse("healthresourcechanges").unwrap_err();
+    assert!(e.message.contains("healthresourcechanges"));
 
     let e = Query::parse("resources | where name == 'a' |").unwrap_err();
     assert_eq!(e.token, "<EOF>");
@@ -329,4 +329,64 @@ fn lookup_by_ids_in_a_disjunction() {
     // An escaped quote inside a literal is part of the id, not its end.
     let q = r"resources | where id in~ ('/a\'b', '/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r')";
     assert_eq!(names(&run(q)), ["r"]);
+}
+
+/// The audit's migration follow-up queries (src/azure/kql/), filled in as
+/// `src/azure/signals.rs` fills them, over rows in Azure's shapes: the subset keeps up
+/// with what they use (bracketed keys with dots, `tostring(dynamic) contains`, `in~`
+/// over a `tostring`, the `computeresources` and `resourcechanges` tables).
+#[test]
+fn the_migration_follow_up_queries_run_on_azure_shaped_rows() {
+    let eval = |text: &str, rows: Vec<Value>| -> Vec<Value> {
+        let q = Query::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert!(q.projects_id(), "pages need id: {text}");
+        rows.into_iter().filter_map(|r| q.run_row(r)).map(|r| r.row).collect()
+    };
+    let cluster = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a";
+    let change = |changes: Value| {
+        json!({"id": format!("{cluster}/providers/Microsoft.Resources/changes/1"), "type": "microsoft.resources/changes",
+               "subscriptionId": "s1", "resourceGroup": "rg",
+               "properties": {"targetResourceId": cluster, "targetResourceType": "microsoft.containerservice/managedclusters",
+                              "changeType": "Update", "changeAttributes": {"timestamp": "2026-06-01T00:00:00.000+00:00"},
+                              "changes": changes}})
+    };
+    let flip = change(json!({"properties.servicePrincipalProfile.clientId": {"previousValue": "app", "newValue": "msi"}}));
+    let image = change(json!({"properties.agentPoolProfiles[0].nodeImageVersion": {"previousValue": "v1", "newValue": "v2"}}));
+    let count = change(json!({"properties.agentPoolProfiles[0].count": {"previousValue": "3", "newValue": "4"}}));
+    let flips = include_str!("../../../../src/azure/kql/cluster-flips.kql").replacen(
+        "{clusters}",
+        &format!("and tostring(properties.targetResourceId) in~ ('{}')", cluster.to_uppercase()),
+        1,
+    );
+    let got = eval(&flips, vec![flip.clone(), image.clone(), count.clone()]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["changes"]["properties.servicePrincipalProfile.clientId"]["newValue"], "msi");
+    assert_eq!(got[0]["timestamp"], "2026-06-01T00:00:00.000+00:00");
+    assert_eq!(eval(&flips.replace(&cluster.to_uppercase(), "/other"), vec![flip.clone()]).len(), 0);
+    let pools = include_str!("../../../../src/azure/kql/cluster-pool-changes.kql")
+        .replacen("{ids}", &format!("'{cluster}'"), 1);
+    assert_eq!(eval(&pools, vec![flip, image, count]).len(), 1, "the image change only");
+
+    let nrg = "/subscriptions/s1/resourceGroups/MC_rg_a_westeurope";
+    let vmss = json!({"id": format!("{nrg}/providers/Microsoft.Compute/virtualMachineScaleSets/aks-np1-1234-vmss"),
+                      "name": "aks-np1-1234-vmss", "type": "microsoft.compute/virtualmachinescalesets",
+                      "subscriptionId": "s1", "resourceGroup": "mc_rg_a_westeurope",
+                      "tags": {"aks-managed-poolName": "np1"},
+                      "identity": {"type": "UserAssigned", "userAssignedIdentities": {"/subscriptions/s1/resourceGroups/MC_rg_a_westeurope/providers/Microsoft.ManagedIdentity/userAssignedIdentities/a-agentpool": {"principalId": "p", "clientId": "c"}}},
+                      "properties": {"orchestrationMode": "Uniform"}});
+    let sets = include_str!("../../../../src/azure/kql/scale-sets.kql")
+        .replacen("{groups}", "'MC_rg_a_westeurope', 'other'", 1);
+    let got = eval(&sets, vec![vmss.clone()]);
+    assert_eq!(got[0]["poolTag"], "np1");
+    assert!(got[0]["identities"].as_object().is_some_and(|m| m.len() == 1));
+    let vm = json!({"id": format!("{nrg}/providers/Microsoft.Compute/virtualMachineScaleSets/aks-np1-1234-vmss/virtualMachines/0"),
+                    "type": "microsoft.compute/virtualmachinescalesets/virtualmachines", "subscriptionId": "s1",
+                    "resourceGroup": "mc_rg_a_westeurope", "properties": {"latestModelApplied": false}});
+    let vms_query = include_str!("../../../../src/azure/kql/scale-set-vms.kql")
+        .replacen("{groups}", "'MC_rg_a_westeurope'", 1);
+    assert_eq!(Query::parse(&vms_query).unwrap().table, Table::ComputeResources);
+    let got = eval(&vms_query, vec![vm, vmss]);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["latestModelApplied"], false);
+    assert_eq!(Query::parse("ResourceChanges | take 1").unwrap().table, Table::ResourceChanges);
 }
