@@ -14,6 +14,7 @@ mod report;
 mod robustness;
 mod sdk;
 mod security;
+mod signals;
 mod support;
 mod upload;
 mod webhooks;
