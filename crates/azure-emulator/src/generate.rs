@@ -105,6 +105,11 @@ struct Writers {
     identities: ArrayWriter,
     ras: ArrayWriter,
     apps: ArrayWriter,
+    /// The migration follow-ups' rows: node resource groups' scale sets, their
+    /// instances, and clusters' change history (see [`migration_rows`]).
+    sets: ArrayWriter,
+    vms: ArrayWriter,
+    changes: ArrayWriter,
     truth: BufWriter<File>,
     budget: usize,
 }
@@ -198,6 +203,9 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<GenerateSummary> {
         identities: ArrayWriter::create(dir, "identities.json")?,
         ras: ArrayWriter::create(dir, "role-assignments.json")?,
         apps: ArrayWriter::create(dir, "graph-applications.json")?,
+        sets: ArrayWriter::create(dir, "scale-sets.json")?,
+        vms: ArrayWriter::create(dir, "scale-set-vms.json")?,
+        changes: ArrayWriter::create(dir, "resource-changes.json")?,
         truth: BufWriter::new(File::create(&truth_path)?),
         budget: args.role_assignments,
     };
@@ -229,6 +237,9 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<GenerateSummary> {
         dir.join("latest-node-images.json"),
         "{\n  \"AKSUbuntu-2204gen2containerd\": \"AKSUbuntu-2204gen2containerd-202409.23.0\"\n}\n",
     )?;
+    w.sets.finish()?;
+    w.vms.finish()?;
+    w.changes.finish()?;
     Ok(GenerateSummary {
         subscriptions: n_subs,
         resource_groups: w.rgs.finish()?,
@@ -586,6 +597,9 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
     if !identity.is_null() {
         row["identity"] = identity;
     }
+    if !sp && i % 50 == 7 {
+        migration_rows(w, &row, i)?;
+    }
     w.clusters.push(&row)?;
 
     let sep = if i == 0 { "\n" } else { ",\n" };
@@ -594,6 +608,76 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
         &mut w.truth,
         &json!({"control_plane_identity": cp, "kubelet_identity": kubelet, "role_assignments": ras}),
     )?;
+    Ok(())
+}
+
+/// For one managed-identity cluster in 50: the change that switched it from a
+/// service principal (Resource Graph `resourcechanges`, before any history knew it)
+/// and, per pool, a scale set in its node resource group with the kubelet identity
+/// attached and two instances, in every other such cluster one of them not on the
+/// latest model. Drawn from `i` alone (no RNG): the rest of the tenant is as before.
+fn migration_rows(w: &mut Writers, cluster: &Value, i: usize) -> anyhow::Result<()> {
+    let id = cluster["id"].as_str().unwrap_or_default();
+    let s = cluster["subscriptionId"].as_str().unwrap_or_default();
+    let loc = cluster["location"].as_str().unwrap_or_default();
+    let props = &cluster["properties"];
+    let node_rg = props["nodeResourceGroup"].as_str().unwrap_or_default();
+    let kind = cluster["identity"]["type"].as_str().unwrap_or("SystemAssigned");
+    let day = 20 + (i / 50) % 9;
+    w.changes.push(&json!({
+        "id": format!("{id}/providers/Microsoft.Resources/changes/08584{i:06}000000000000000000000"),
+        "name": format!("08584{i:06}000000000000000000000"),
+        "type": "microsoft.resources/changes",
+        "tenantId": cluster["tenantId"], "subscriptionId": s,
+        "resourceGroup": cluster["resourceGroup"], "location": loc,
+        "properties": {
+            "targetResourceId": id,
+            "targetResourceType": "microsoft.containerservice/managedclusters",
+            "changeType": "Update",
+            "changeAttributes": {
+                "timestamp": format!("2026-11-{day:02}T03:{:02}:00.000+00:00", i % 60),
+                "changesCount": 2, "changedByType": "User", "changedBy": "ops@contoso.example",
+                "clientType": "Azure CLI", "operation": "microsoft.containerservice/managedclusters/write",
+                "correlationId": format!("7c1e2d3f-4a5b-4c6d-8e7f-{i:012}"),
+            },
+            "changes": {
+                "properties.servicePrincipalProfile.clientId": {"previousValue": format!("5b0e0c1a-{:04x}-4bbb-8ccc-{i:012}", i % 65536), "newValue": "msi"},
+                "identity.type": {"newValue": kind},
+            }
+        }
+    }))?;
+    let kubelet = props["identityProfile"]["kubeletidentity"]["resourceId"].as_str();
+    for (p, pool) in props["agentPoolProfiles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let name = pool["name"].as_str().unwrap_or_default();
+        let set = format!("aks-{name}-{:08}-vmss", 31_000_000 + i);
+        let set_id = format!("/subscriptions/{s}/resourceGroups/{node_rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{set}");
+        let identities: serde_json::Map<String, Value> = kubelet
+            .map(|k| (k.to_string(), json!({"principalId": "", "clientId": ""})))
+            .into_iter()
+            .collect();
+        w.sets.push(&json!({
+            "id": set_id, "name": set, "type": "microsoft.compute/virtualmachinescalesets",
+            "tenantId": cluster["tenantId"], "subscriptionId": s,
+            "resourceGroup": node_rg.to_ascii_lowercase(), "location": loc,
+            "tags": {"aks-managed-poolName": name},
+            "identity": {"type": "UserAssigned", "userAssignedIdentities": identities},
+            "properties": {"orchestrationMode": "Uniform", "upgradePolicy": {"mode": "Manual"}, "provisioningState": "Succeeded"},
+        }))?;
+        for n in 0..2 {
+            w.vms.push(&json!({
+                "id": format!("{set_id}/virtualMachines/{n}"), "name": format!("{set}_{n}"),
+                "type": "microsoft.compute/virtualmachinescalesets/virtualmachines",
+                "tenantId": cluster["tenantId"], "subscriptionId": s,
+                "resourceGroup": node_rg.to_ascii_lowercase(), "location": loc,
+                "properties": {"latestModelApplied": !(i % 100 == 57 && p == 0 && n == 1), "provisioningState": "Succeeded"},
+            }))?;
+        }
+    }
     Ok(())
 }
 
@@ -650,6 +734,50 @@ mod tests {
             std::fs::read(a.path().join("clusters.json")).unwrap(),
             std::fs::read(c.path().join("clusters.json")).unwrap()
         );
+    }
+
+    #[test]
+    fn some_managed_identity_clusters_get_a_flip_and_scale_sets() {
+        let d = tempfile::tempdir().unwrap();
+        generate(&GenerateArgs {
+            subscriptions: 4,
+            clusters: 120,
+            role_assignments: 400,
+            seed: 5,
+            out: d.path().to_path_buf(),
+        })
+        .unwrap();
+        let read = |f: &str| -> Vec<Value> {
+            serde_json::from_slice(&std::fs::read(d.path().join(f)).unwrap()).unwrap()
+        };
+        let clusters = read("clusters.json");
+        let flipped: Vec<&Value> = [7usize, 57, 107]
+            .iter()
+            .map(|&i| &clusters[i])
+            .filter(|c| c["identity"].is_object())
+            .collect();
+        let changes = read("resource-changes.json");
+        assert_eq!(changes.len(), flipped.len());
+        for (c, ch) in flipped.iter().zip(&changes) {
+            assert_eq!(ch["properties"]["targetResourceId"], c["id"]);
+            assert_eq!(ch["properties"]["changes"]["identity.type"]["newValue"], c["identity"]["type"]);
+        }
+        let pools: usize = flipped
+            .iter()
+            .map(|c| c["properties"]["agentPoolProfiles"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(read("scale-sets.json").len(), pools);
+        let vms = read("scale-set-vms.json");
+        assert_eq!(vms.len(), 2 * pools);
+        let stale = vms
+            .iter()
+            .filter(|v| v["properties"]["latestModelApplied"] == false)
+            .count();
+        assert_eq!(stale, usize::from(clusters[57]["identity"].is_object()));
+        // The emulator serves them in their tables.
+        let t = crate::Tenant::from_inventory_dir(d.path()).unwrap();
+        assert_eq!(t.rows(crate::kql::Table::ResourceChanges).len(), changes.len());
+        assert_eq!(t.rows(crate::kql::Table::ComputeResources).len(), vms.len());
     }
 
     #[test]
