@@ -145,17 +145,7 @@ pub fn observe_kubelet(
     });
 }
 
-/// What one run saw of a pool that tells whether its nodes were re-imaged since: a
-/// node image or Kubernetes version change re-creates every node. The pool profiles
-/// carry no per-pool timestamp (no `systemData`, no creation time), so nothing else.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PoolRecord {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_image_version: Option<String>,
-    /// `currentOrchestratorVersion`, else `orchestratorVersion`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub orchestrator_version: Option<String>,
-}
+pub use crate::inventory::PoolRecord;
 
 /// How the control plane left the service principal, as the first run after the
 /// flip saw it: Microsoft documents different kubelet behaviour for each.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use model::*;
-pub use node_signals::{ChangedFlip, ClusterChanges, NodeScaleSets, ScaleSet};
+pub use node_signals::{ChangedFlip, ClusterChanges, NodeScaleSets, PoolRecord, ScaleSet};
 
 /// What kind of rows a file or query holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

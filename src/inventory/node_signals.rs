@@ -39,6 +39,18 @@ use serde::{Deserialize, Serialize};
 
 use super::SmallMap;
 
+/// What one run saw of a pool that tells whether its nodes were re-imaged since: a
+/// node image or Kubernetes version change re-creates every node. The pool profiles
+/// carry no per-pool timestamp (no `systemData`, no creation time), so nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_image_version: Option<String>,
+    /// `currentOrchestratorVersion`, else `orchestratorVersion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orchestrator_version: Option<String>,
+}
+
 /// The scale sets of a cluster's node resource group as Resource Graph showed them
 /// (`Some` on the cluster only when they were read).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -97,6 +109,6 @@ pub struct ChangedFlip {
     pub sp_client_id: Option<String>,
     /// Each pool (lower-cased name) as it was just before the flip, and just after
     /// it, as far as the later changes tell (versions `None` where they do not).
-    pub pools_before: SmallMap<crate::history::PoolRecord>,
-    pub pools_after: SmallMap<crate::history::PoolRecord>,
+    pub pools_before: SmallMap<PoolRecord>,
+    pub pools_after: SmallMap<PoolRecord>,
 }
