@@ -306,7 +306,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         settings,
         &history::migrated_sp_client_ids(&prev),
         &history::pending_candidates(&prev),
-        crate::azure::signals::Prior { history: &prev, now },
+        crate::azure::signals::Prior {
+            history: &prev,
+            now,
+        },
     )
     .await?;
     let collected = started.elapsed();

@@ -29,7 +29,9 @@ use super::arg::{ArmClient, BatchScope, MAX_SUBSCRIPTIONS_PER_QUERY};
 use super::groups::literal;
 use super::paging::Page;
 use super::AzureSettings;
-use crate::history::{self, ClusterHistory, ControlPlaneIdentity, History, MigrationStatus, PoolRecord};
+use crate::history::{
+    self, ClusterHistory, ControlPlaneIdentity, History, MigrationStatus, PoolRecord,
+};
 use crate::inventory::{
     ChangedFlip, Cluster, ClusterChanges, Inventory, NodeScaleSets, ScaleSet, SmallMap,
 };
@@ -77,11 +79,17 @@ pub fn needs_scale_sets(prior: &Prior, c: &Cluster) -> bool {
     if c.conflict.is_some() || c.scale_sets.is_some() {
         return false;
     }
-    if c.node_resource_group.as_deref().is_none_or(|g| g.trim().is_empty()) {
+    if c.node_resource_group
+        .as_deref()
+        .is_none_or(|g| g.trim().is_empty())
+    {
         return false;
     }
     let v = migration::verdict(c, &next_history(prior, c));
-    matches!(v.status, MigrationStatus::Pending | MigrationStatus::Unknown)
+    matches!(
+        v.status,
+        MigrationStatus::Pending | MigrationStatus::Unknown
+    )
 }
 
 /// How many follow-up queries ran (first pages; more pages are counted by the stats).
@@ -260,12 +268,15 @@ pub fn flip_from_changes(c: &Cluster, rows: &[ChangeRow]) -> Option<ChangedFlip>
             after = Some(now.clone());
         }
         for key in r.changes.keys() {
-            let Some(parsed) = pool_key(key) else { continue };
+            let Some(parsed) = pool_key(key) else {
+                continue;
+            };
             let Ok((index, field)) = parsed else {
                 known = false;
                 continue;
             };
-            let current = format!("properties.agentPoolProfiles[{index}].currentOrchestratorVersion");
+            let current =
+                format!("properties.agentPoolProfiles[{index}].currentOrchestratorVersion");
             let image = match field {
                 "nodeImageVersion" => true,
                 "currentOrchestratorVersion" => false,
@@ -351,7 +362,15 @@ async fn read_changes(
             String::new()
         };
         sent += 1;
-        match rows(client, s, "resourcechanges", &FLIPS.replacen("{clusters}", &filter, 1), batch.to_vec()).await {
+        match rows(
+            client,
+            s,
+            "resourcechanges",
+            &FLIPS.replacen("{clusters}", &filter, 1),
+            batch.to_vec(),
+        )
+        .await
+        {
             Ok(rs) => {
                 for r in rs.iter().filter_map(ChangeRow::parse) {
                     found.entry(r.target.clone()).or_default().push(r);
@@ -376,9 +395,18 @@ async fn read_changes(
     let mut unread: Vec<usize> = Vec::new();
     for chunk in flipped.chunks(IDS_PER_QUERY) {
         let ids: Vec<String> = chunk.iter().map(|&i| literal(&clusters[i].id)).collect();
-        let subs = distinct_subscriptions(chunk.iter().map(|&i| clusters[i].subscription_id.as_str()));
+        let subs =
+            distinct_subscriptions(chunk.iter().map(|&i| clusters[i].subscription_id.as_str()));
         sent += 1;
-        match rows(client, s, "resourcechanges", &POOL_CHANGES.replacen("{ids}", &ids.join(", "), 1), subs).await {
+        match rows(
+            client,
+            s,
+            "resourcechanges",
+            &POOL_CHANGES.replacen("{ids}", &ids.join(", "), 1),
+            subs,
+        )
+        .await
+        {
             Ok(rs) => {
                 for r in rs.iter().filter_map(ChangeRow::parse) {
                     let list = found.entry(r.target.clone()).or_default();
@@ -408,7 +436,9 @@ fn scale_set_of(vm_id: &str) -> Option<String> {
     let lower = vm_id.to_ascii_lowercase();
     let at = lower.rfind("/virtualmachines/")?;
     let parent = &lower[..at];
-    parent.contains("/virtualmachinescalesets/").then(|| parent.to_string())
+    parent
+        .contains("/virtualmachinescalesets/")
+        .then(|| parent.to_string())
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -441,7 +471,15 @@ async fn read_scale_sets(
         names.dedup();
         let subs = distinct_subscriptions(chunk.iter().map(|(s, _)| s.as_str()));
         sent += 1;
-        let sets = match rows(client, s, "scale-sets", &SCALE_SETS.replacen("{groups}", &names.join(", "), 1), subs.clone()).await {
+        let sets = match rows(
+            client,
+            s,
+            "scale-sets",
+            &SCALE_SETS.replacen("{groups}", &names.join(", "), 1),
+            subs.clone(),
+        )
+        .await
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, groups = chunk.len(), "scale sets not read; the migration verdict of those clusters rests on history");
@@ -449,7 +487,15 @@ async fn read_scale_sets(
             }
         };
         sent += 1;
-        let vms = match rows(client, s, "scale-set-vms", &SCALE_SET_VMS.replacen("{groups}", &names.join(", "), 1), subs).await {
+        let vms = match rows(
+            client,
+            s,
+            "scale-set-vms",
+            &SCALE_SET_VMS.replacen("{groups}", &names.join(", "), 1),
+            subs,
+        )
+        .await
+        {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!(error = %e, groups = chunk.len(), "scale-set instances not read (computeresources)");
@@ -479,12 +525,19 @@ async fn read_scale_sets(
                 str_of(row, "subscriptionId").to_ascii_lowercase(),
                 str_of(row, "resourceGroup").to_ascii_lowercase(),
             );
-            let Some(entry) = by_group.get_mut(&g) else { continue };
+            let Some(entry) = by_group.get_mut(&g) else {
+                continue;
+            };
             let id = str_of(row, "id").to_string();
             entry.scale_sets.push(ScaleSet {
-                instances: instances.remove(&id.to_ascii_lowercase()).unwrap_or_default(),
+                instances: instances
+                    .remove(&id.to_ascii_lowercase())
+                    .unwrap_or_default(),
                 name: str_of(row, "name").to_string(),
-                pool_tag: row.get("poolTag").and_then(Value::as_str).map(str::to_string),
+                pool_tag: row
+                    .get("poolTag")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 identities: row
                     .get("identities")
                     .and_then(Value::as_object)

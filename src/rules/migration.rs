@@ -186,7 +186,9 @@ pub fn signal(c: &Cluster, pool: &str) -> Signal {
     let names: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
     let names = names.join("`, `");
     if sets.iter().any(|s| carries(s).is_none()) {
-        return Signal::Absent(format!("scale set `{names}` lists no user-assigned identities"));
+        return Signal::Absent(format!(
+            "scale set `{names}` lists no user-assigned identities"
+        ));
     }
     if !ns.instances_read {
         return Signal::Absent(format!(
@@ -484,7 +486,10 @@ fn doubt(v: &PoolVerdict, kind: FlipKind, m: &Migration) -> String {
 /// When the switch was seen, for the messages.
 fn seen(m: &Migration) -> String {
     if m.from_changes {
-        format!("{}, from Resource Graph's change history", day(m.observed_at))
+        format!(
+            "{}, from Resource Graph's change history",
+            day(m.observed_at)
+        )
     } else {
         format!("seen {}", day(m.observed_at))
     }

@@ -131,8 +131,15 @@ async fn run(e: &crate::live::Emu, state: &std::path::Path, out: &str) -> (Rows,
             &out.display().to_string(),
         ])
         .await;
-    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&o.stderr));
-    (csv_rows(&out.join("clusters.csv")), csv_rows(&out.join("findings.csv")))
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (
+        csv_rows(&out.join("clusters.csv")),
+        csv_rows(&out.join("findings.csv")),
+    )
 }
 
 fn queries(st: &azure_emulator::Stats, table: &str) -> u64 {
@@ -143,7 +150,11 @@ fn queries(st: &azure_emulator::Stats, table: &str) -> u64 {
 async fn follow_ups_are_asked_only_for_the_clusters_that_need_them() {
     let state = tempfile::tempdir().unwrap();
     let t = tenant(
-        &[cluster("aks-ua", "ua"), cluster("aks-sa", "sa"), cluster("aks-sp", "sp")],
+        &[
+            cluster("aks-ua", "ua"),
+            cluster("aks-sa", "sa"),
+            cluster("aks-sp", "sp"),
+        ],
         &[flip("aks-ua")],
         &scale_set("aks-ua"),
     );
@@ -170,7 +181,9 @@ async fn follow_ups_are_asked_only_for_the_clusters_that_need_them() {
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert!(
         pending[0].contains("from Resource Graph's change history")
-            && pending[0].contains("1 of 2 instance(s) of scale set `aks-np1-31415926-vmss` not on its latest model"),
+            && pending[0].contains(
+                "1 of 2 instance(s) of scale set `aks-np1-31415926-vmss` not on its latest model"
+            ),
         "{}",
         pending[0]
     );
@@ -196,10 +209,17 @@ async fn no_follow_up_query_when_no_cluster_needs_one() {
     let o = e
         .audit(&["--subscription", SUB, "--out", &out.display().to_string()])
         .await;
-    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let st = e.emu.stats();
     assert_eq!(
-        (queries(&st, "resourcechanges"), queries(&st, "computeresources")),
+        (
+            queries(&st, "resourcechanges"),
+            queries(&st, "computeresources")
+        ),
         (0, 0),
         "{st:?}"
     );

@@ -622,7 +622,9 @@ fn migration_rows(w: &mut Writers, cluster: &Value, i: usize) -> anyhow::Result<
     let loc = cluster["location"].as_str().unwrap_or_default();
     let props = &cluster["properties"];
     let node_rg = props["nodeResourceGroup"].as_str().unwrap_or_default();
-    let kind = cluster["identity"]["type"].as_str().unwrap_or("SystemAssigned");
+    let kind = cluster["identity"]["type"]
+        .as_str()
+        .unwrap_or("SystemAssigned");
     let day = 20 + (i / 50) % 9;
     w.changes.push(&json!({
         "id": format!("{id}/providers/Microsoft.Resources/changes/08584{i:06}000000000000000000000"),
@@ -760,11 +762,19 @@ mod tests {
         assert_eq!(changes.len(), flipped.len());
         for (c, ch) in flipped.iter().zip(&changes) {
             assert_eq!(ch["properties"]["targetResourceId"], c["id"]);
-            assert_eq!(ch["properties"]["changes"]["identity.type"]["newValue"], c["identity"]["type"]);
+            assert_eq!(
+                ch["properties"]["changes"]["identity.type"]["newValue"],
+                c["identity"]["type"]
+            );
         }
         let pools: usize = flipped
             .iter()
-            .map(|c| c["properties"]["agentPoolProfiles"].as_array().unwrap().len())
+            .map(|c| {
+                c["properties"]["agentPoolProfiles"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+            })
             .sum();
         assert_eq!(read("scale-sets.json").len(), pools);
         let vms = read("scale-set-vms.json");
@@ -776,7 +786,10 @@ mod tests {
         assert_eq!(stale, usize::from(clusters[57]["identity"].is_object()));
         // The emulator serves them in their tables.
         let t = crate::Tenant::from_inventory_dir(d.path()).unwrap();
-        assert_eq!(t.rows(crate::kql::Table::ResourceChanges).len(), changes.len());
+        assert_eq!(
+            t.rows(crate::kql::Table::ResourceChanges).len(),
+            changes.len()
+        );
         assert_eq!(t.rows(crate::kql::Table::ComputeResources).len(), vms.len());
     }
 

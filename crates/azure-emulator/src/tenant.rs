@@ -61,7 +61,10 @@ impl std::fmt::Debug for Tenant {
                 "authorizationresources",
                 &self.rows(Table::AuthorizationResources).len(),
             )
-            .field("computeresources", &self.rows(Table::ComputeResources).len())
+            .field(
+                "computeresources",
+                &self.rows(Table::ComputeResources).len(),
+            )
             .field("resourcechanges", &self.rows(Table::ResourceChanges).len())
             .field("applications", &self.data.applications.len())
             .finish()

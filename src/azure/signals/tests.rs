@@ -4,7 +4,8 @@ use super::*;
 use crate::inventory::{AgentPool, ClusterIdentity, IdentityType};
 use serde_json::json;
 
-const ID: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c";
+const ID: &str =
+    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c";
 const V1: &str = "AKSUbuntu-2204gen2containerd-202601.12.0";
 const V2: &str = "AKSUbuntu-2204gen2containerd-202602.09.0";
 
@@ -79,7 +80,10 @@ fn flips_are_recognised_by_client_id_or_identity_type() {
         json!({"identity.type": {"previousValue": "SystemAssigned", "newValue": "UserAssigned"}}),
         json!({"properties.agentPoolProfiles[0].nodeImageVersion": {"previousValue": V1, "newValue": V2}}),
     ] {
-        assert!(!is_flip(&row("2026-06-01T00:00:00Z", changes.clone()).changes), "{changes}");
+        assert!(
+            !is_flip(&row("2026-06-01T00:00:00Z", changes.clone()).changes),
+            "{changes}"
+        );
     }
 }
 
@@ -92,43 +96,93 @@ fn the_pools_before_and_after_the_flip_are_rebuilt_from_later_changes() {
         image_row("2026-06-03T00:00:00Z", 0, V1, V2), // np1 re-imaged after
     ];
     let f = flip_from_changes(&c, &rows).unwrap();
-    assert_eq!(f.at, "2026-06-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
-    assert_eq!(f.sp_client_id.as_deref(), Some("5b0e0c1a-aaaa-4bbb-8ccc-1234567890ab"));
-    let want = vec![("np1".to_string(), Some(V1.to_string())), ("np2".to_string(), Some(V1.to_string()))];
+    assert_eq!(
+        f.at,
+        "2026-06-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    assert_eq!(
+        f.sp_client_id.as_deref(),
+        Some("5b0e0c1a-aaaa-4bbb-8ccc-1234567890ab")
+    );
+    let want = vec![
+        ("np1".to_string(), Some(V1.to_string())),
+        ("np2".to_string(), Some(V1.to_string())),
+    ];
     assert_eq!(images(&f.pools_before), want);
     assert_eq!(images(&f.pools_after), want);
     // The verdict this gives (user-assigned): np1 on the managed identity, np2 pending.
     let mut c = c;
     c.changes = Some(ClusterChanges { flip: Some(f) });
     let h = history::observe(None, &c, Utc::now(), &[], migration::flip_kind(&c));
-    assert_eq!(migration::status(&c, &h), (MigrationStatus::Pending, vec!["np2".to_string()]));
+    assert_eq!(
+        migration::status(&c, &h),
+        (MigrationStatus::Pending, vec!["np2".to_string()])
+    );
 }
 
 #[test]
 fn pool_changes_that_cannot_be_tied_to_todays_pools_leave_versions_unknown() {
     let c = mi(&[("np1", V2)]);
     for (why, later) in [
-        ("index beyond today's pools", image_row("2026-06-03T00:00:00Z", 3, V1, V2)),
-        ("new value is not today's", image_row("2026-06-03T00:00:00Z", 0, V1, "other")),
-        ("a pool created (no previous value)", row("2026-06-03T00:00:00Z", json!({"properties.agentPoolProfiles[0].nodeImageVersion": {"newValue": V2}}))),
-        ("a pool renamed or replaced", row("2026-06-03T00:00:00Z", json!({"properties.agentPoolProfiles[0].name": {"previousValue": "a", "newValue": "np1"}}))),
-        ("the array itself", row("2026-06-03T00:00:00Z", json!({"properties.agentPoolProfiles": {"previousValue": "[]", "newValue": "[...]"}}))),
+        (
+            "index beyond today's pools",
+            image_row("2026-06-03T00:00:00Z", 3, V1, V2),
+        ),
+        (
+            "new value is not today's",
+            image_row("2026-06-03T00:00:00Z", 0, V1, "other"),
+        ),
+        (
+            "a pool created (no previous value)",
+            row(
+                "2026-06-03T00:00:00Z",
+                json!({"properties.agentPoolProfiles[0].nodeImageVersion": {"newValue": V2}}),
+            ),
+        ),
+        (
+            "a pool renamed or replaced",
+            row(
+                "2026-06-03T00:00:00Z",
+                json!({"properties.agentPoolProfiles[0].name": {"previousValue": "a", "newValue": "np1"}}),
+            ),
+        ),
+        (
+            "the array itself",
+            row(
+                "2026-06-03T00:00:00Z",
+                json!({"properties.agentPoolProfiles": {"previousValue": "[]", "newValue": "[...]"}}),
+            ),
+        ),
     ] {
         let f = flip_from_changes(&c, &[flip_row("2026-06-01T00:00:00Z"), later]).unwrap();
-        assert_eq!(images(&f.pools_before), [("np1".to_string(), None)], "{why}");
+        assert_eq!(
+            images(&f.pools_before),
+            [("np1".to_string(), None)],
+            "{why}"
+        );
         let mut c = c.clone();
         c.changes = Some(ClusterChanges { flip: Some(f) });
         let h = history::observe(None, &c, Utc::now(), &[], migration::flip_kind(&c));
-        assert_eq!(migration::status(&c, &h).0, MigrationStatus::Unknown, "{why}: never pending");
+        assert_eq!(
+            migration::status(&c, &h).0,
+            MigrationStatus::Unknown,
+            "{why}: never pending"
+        );
     }
     // No flip among the rows: nothing.
-    assert_eq!(flip_from_changes(&c, &[image_row("2026-06-03T00:00:00Z", 0, V1, V2)]), None);
+    assert_eq!(
+        flip_from_changes(&c, &[image_row("2026-06-03T00:00:00Z", 0, V1, V2)]),
+        None
+    );
 }
 
 #[test]
 fn who_needs_which_follow_up() {
     let history = History::default();
-    let prior = Prior { history: &history, now: Utc::now() };
+    let prior = Prior {
+        history: &history,
+        now: Utc::now(),
+    };
     let c = mi(&[("np1", V1)]);
     // First seen on a managed identity: the change history, once.
     assert!(needs_changes(&prior, &c));
@@ -137,12 +191,27 @@ fn who_needs_which_follow_up() {
     read.changes = Some(ClusterChanges::default());
     assert!(!needs_changes(&prior, &read));
     let h = History::default().advance(
-        vec![history::observe(None, &read, prior.now, &[], migration::flip_kind(&read))],
+        vec![history::observe(
+            None,
+            &read,
+            prior.now,
+            &[],
+            migration::flip_kind(&read),
+        )],
         Default::default(),
         prior.now,
         400,
     );
-    assert!(!needs_changes(&Prior { history: &h, now: prior.now }, &c), "remembered");
+    assert!(
+        !needs_changes(
+            &Prior {
+                history: &h,
+                now: prior.now
+            },
+            &c
+        ),
+        "remembered"
+    );
     // On a service principal: neither.
     let mut sp = c.clone();
     sp.identity = None;
@@ -155,7 +224,10 @@ fn who_needs_which_follow_up() {
     });
     assert!(needs_scale_sets(&prior, &flipped));
     flipped.node_resource_group = None;
-    assert!(!needs_scale_sets(&prior, &flipped), "no node resource group to read");
+    assert!(
+        !needs_scale_sets(&prior, &flipped),
+        "no node resource group to read"
+    );
 }
 
 #[test]
@@ -164,7 +236,12 @@ fn instances_belong_to_their_scale_set_and_pools_to_scale_sets() {
         scale_set_of("/subscriptions/s/resourceGroups/MC_rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-np1-1234-vmss/virtualMachines/3").as_deref(),
         Some("/subscriptions/s/resourcegroups/mc_rg/providers/microsoft.compute/virtualmachinescalesets/aks-np1-1234-vmss")
     );
-    assert_eq!(scale_set_of("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"), None);
+    assert_eq!(
+        scale_set_of(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+        ),
+        None
+    );
     let set = |name: &str, tag: Option<&str>| ScaleSet {
         name: name.into(),
         pool_tag: tag.map(str::to_string),
@@ -174,14 +251,28 @@ fn instances_belong_to_their_scale_set_and_pools_to_scale_sets() {
     assert!(!set("aks-np10-12345678-vmss", None).runs_pool("np1"));
     assert!(!set("aks-np1-extra-vmss", None).runs_pool("np1"));
     assert!(set("anything", Some("np1")).runs_pool("np1"));
-    assert!(!set("aks-np1-12345678-vmss", Some("np2")).runs_pool("np1"), "the tag wins");
+    assert!(
+        !set("aks-np1-12345678-vmss", Some("np2")).runs_pool("np1"),
+        "the tag wins"
+    );
 }
 
 #[test]
 fn the_queries_are_filled_in_once_and_name_their_tables() {
-    let q = FLIPS.replacen("{clusters}", "and tostring(properties.targetResourceId) in~ ('x')", 1);
-    assert!(!q.contains("{clusters}") && q.contains("resourcechanges\n"), "{q}");
-    for (text, hole) in [(POOL_CHANGES, "{ids}"), (SCALE_SETS, "{groups}"), (SCALE_SET_VMS, "{groups}")] {
+    let q = FLIPS.replacen(
+        "{clusters}",
+        "and tostring(properties.targetResourceId) in~ ('x')",
+        1,
+    );
+    assert!(
+        !q.contains("{clusters}") && q.contains("resourcechanges\n"),
+        "{q}"
+    );
+    for (text, hole) in [
+        (POOL_CHANGES, "{ids}"),
+        (SCALE_SETS, "{groups}"),
+        (SCALE_SET_VMS, "{groups}"),
+    ] {
         assert_eq!(text.matches(hole).count(), 1, "{text}");
     }
     assert!(SCALE_SET_VMS.contains("\ncomputeresources\n"));

@@ -29,7 +29,11 @@ fn scale_set(kubelet: bool, instances: &[Option<bool>]) -> NodeScaleSets {
         node_rg("a")
     )];
     if kubelet {
-        ids.push(kubelet_id().replace("/resourceGroups/", "/resourcegroups/").to_uppercase());
+        ids.push(
+            kubelet_id()
+                .replace("/resourceGroups/", "/resourcegroups/")
+                .to_uppercase(),
+        );
     }
     NodeScaleSets {
         scale_sets: vec![ScaleSet {
@@ -49,9 +53,7 @@ fn scale_set(kubelet: bool, instances: &[Option<bool>]) -> NodeScaleSets {
 /// Night one on the service principal; night two `mi` (pool `np`, same image) with
 /// `signal` read for it.
 fn flip(mi: ClusterB, signal: Option<NodeScaleSets>) -> Report {
-    let first = Inv::new()
-        .cluster(ClusterB::sp("a").pool("np", V1))
-        .run();
+    let first = Inv::new().cluster(ClusterB::sp("a").pool("np", V1)).run();
     let mut c = mi.pool("np", V1);
     c.0.scale_sets = signal;
     Inv::new()
@@ -80,22 +82,39 @@ fn a_positive_scale_set_confirms_a_system_assigned_flip_with_an_unchanged_image(
     assert_eq!(status(&r), MigrationStatus::Unknown);
     // The pool's scale set carries the kubelet identity (id compared case-insensitively),
     // every instance on the latest model: on the managed identity.
-    let r = flip(ClusterB::mi("a"), Some(scale_set(true, &[Some(true), Some(true)])));
+    let r = flip(
+        ClusterB::mi("a"),
+        Some(scale_set(true, &[Some(true), Some(true)])),
+    );
     assert_eq!(status(&r), MigrationStatus::Complete);
-    assert!(kubelet_findings(&r).is_empty(), "{:?}", kubelet_findings(&r));
+    assert!(
+        kubelet_findings(&r).is_empty(),
+        "{:?}",
+        kubelet_findings(&r)
+    );
 }
 
 #[test]
 fn a_negative_scale_set_keeps_a_user_assigned_flip_pending_high() {
     for (why, signal) in [
-        ("an instance not on the latest model", scale_set(true, &[Some(true), Some(false)])),
-        ("the kubelet identity not attached", scale_set(false, &[Some(true)])),
+        (
+            "an instance not on the latest model",
+            scale_set(true, &[Some(true), Some(false)]),
+        ),
+        (
+            "the kubelet identity not attached",
+            scale_set(false, &[Some(true)]),
+        ),
     ] {
         let r = flip(ClusterB::user_assigned("a"), Some(signal));
         assert_eq!(status(&r), MigrationStatus::Pending, "{why}");
         let f = kubelet_findings(&r);
         assert_eq!(f.len(), 1, "{why}: {f:?}");
-        assert_eq!((f[0].0, f[0].1), (RuleId::KubeletPending, Severity::High), "{why}");
+        assert_eq!(
+            (f[0].0, f[0].1),
+            (RuleId::KubeletPending, Severity::High),
+            "{why}"
+        );
         assert!(f[0].2.contains("Resource Graph shows"), "{why}: {}", f[0].2);
     }
 }
@@ -121,7 +140,10 @@ fn a_positive_scale_set_against_pending_history_is_verify_medium_never_high() {
         .find(|f| f.rule_id == RuleId::KubeletUnknown)
         .unwrap()
         .remediation;
-    assert!(fix.contains("az vmss list-instances --resource-group MC_rg_a"), "{fix}");
+    assert!(
+        fix.contains("az vmss list-instances --resource-group MC_rg_a"),
+        "{fix}"
+    );
 }
 
 #[test]
@@ -136,18 +158,42 @@ fn absent_or_incomplete_scale_set_rows_change_no_verdict_and_say_so() {
     let mut no_map = scale_set(true, &[Some(true)]);
     no_map.scale_sets[0].identities = None;
     for (why, signal, says) in [
-        ("no rows (no Reader on the node resource group)", Some(no_rows.clone()), Some("needs Reader there")),
-        ("latestModelApplied missing", Some(no_field.clone()), Some("do not report `latestModelApplied`")),
-        ("instances not read", Some(not_read.clone()), Some("were not read")),
-        ("no identity map", Some(no_map.clone()), Some("lists no user-assigned identities")),
+        (
+            "no rows (no Reader on the node resource group)",
+            Some(no_rows.clone()),
+            Some("needs Reader there"),
+        ),
+        (
+            "latestModelApplied missing",
+            Some(no_field.clone()),
+            Some("do not report `latestModelApplied`"),
+        ),
+        (
+            "instances not read",
+            Some(not_read.clone()),
+            Some("were not read"),
+        ),
+        (
+            "no identity map",
+            Some(no_map.clone()),
+            Some("lists no user-assigned identities"),
+        ),
         ("not read at all", None, None),
     ] {
         let ua = flip(ClusterB::user_assigned("a"), signal.clone());
         assert_eq!(status(&ua), MigrationStatus::Pending, "{why}");
         let f = kubelet_findings(&ua);
-        assert_eq!((f[0].0, f[0].1), (RuleId::KubeletPending, Severity::High), "{why}");
+        assert_eq!(
+            (f[0].0, f[0].1),
+            (RuleId::KubeletPending, Severity::High),
+            "{why}"
+        );
         match says {
-            Some(s) => assert!(f[0].2.contains("direct signal not available") && f[0].2.contains(s), "{why}: {}", f[0].2),
+            Some(s) => assert!(
+                f[0].2.contains("direct signal not available") && f[0].2.contains(s),
+                "{why}: {}",
+                f[0].2
+            ),
             None => assert!(!f[0].2.contains("direct signal"), "{why}: {}", f[0].2),
         }
         let sa = flip(ClusterB::mi("a"), signal);
@@ -202,7 +248,11 @@ fn a_flip_from_the_change_history_gives_pending_without_history_and_is_recorded(
     assert_eq!(status(&out.report), MigrationStatus::Pending);
     let f = kubelet_findings(&out.report);
     assert_eq!((f[0].0, f[0].1), (RuleId::KubeletPending, Severity::High));
-    assert!(f[0].2.contains("from Resource Graph's change history") && f[0].2.contains("`a-app`"), "{}", f[0].2);
+    assert!(
+        f[0].2.contains("from Resource Graph's change history") && f[0].2.contains("`a-app`"),
+        "{}",
+        f[0].2
+    );
     // Recorded: the next night needs no change history to say the same.
     let h = out.history.get(&cluster_id("a")).unwrap();
     let m = h.migration.as_ref().unwrap();
@@ -219,10 +269,7 @@ fn a_flip_from_the_change_history_gives_pending_without_history_and_is_recorded(
     // A system-assigned flip: unknown (medium); re-imaged after the flip: complete.
     let sa = first_seen(ClusterB::mi("a"), Some(changed_flip(V1, V1)));
     assert_eq!(status(&sa), MigrationStatus::Unknown);
-    let later = first_seen(
-        ClusterB::user_assigned("a"),
-        Some(changed_flip("v0", "v0")),
-    );
+    let later = first_seen(ClusterB::user_assigned("a"), Some(changed_flip("v0", "v0")));
     assert_eq!(status(&later), MigrationStatus::Complete);
 }
 
@@ -235,7 +282,11 @@ fn no_flip_in_the_change_history_is_none_observed_as_before() {
         assert_eq!(status(&out.report), MigrationStatus::NoneObserved);
         assert!(kubelet_findings(&out.report).is_empty());
         let h = out.history.get(&cluster_id("a")).unwrap();
-        assert_eq!(h.changes_read.is_some(), changes.is_some(), "read once, remembered");
+        assert_eq!(
+            h.changes_read.is_some(),
+            changes.is_some(),
+            "read once, remembered"
+        );
     }
     // A flip older than the cluster's creation belongs to a deleted namesake.
     let mut c = ClusterB::user_assigned("a")

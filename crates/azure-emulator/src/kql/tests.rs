@@ -340,7 +340,10 @@ fn the_migration_follow_up_queries_run_on_azure_shaped_rows() {
     let eval = |text: &str, rows: Vec<Value>| -> Vec<Value> {
         let q = Query::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         assert!(q.projects_id(), "pages need id: {text}");
-        rows.into_iter().filter_map(|r| q.run_row(r)).map(|r| r.row).collect()
+        rows.into_iter()
+            .filter_map(|r| q.run_row(r))
+            .map(|r| r.row)
+            .collect()
     };
     let cluster = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a";
     let change = |changes: Value| {
@@ -350,22 +353,48 @@ fn the_migration_follow_up_queries_run_on_azure_shaped_rows() {
                               "changeType": "Update", "changeAttributes": {"timestamp": "2026-06-01T00:00:00.000+00:00"},
                               "changes": changes}})
     };
-    let flip = change(json!({"properties.servicePrincipalProfile.clientId": {"previousValue": "app", "newValue": "msi"}}));
-    let image = change(json!({"properties.agentPoolProfiles[0].nodeImageVersion": {"previousValue": "v1", "newValue": "v2"}}));
-    let count = change(json!({"properties.agentPoolProfiles[0].count": {"previousValue": "3", "newValue": "4"}}));
+    let flip = change(
+        json!({"properties.servicePrincipalProfile.clientId": {"previousValue": "app", "newValue": "msi"}}),
+    );
+    let image = change(
+        json!({"properties.agentPoolProfiles[0].nodeImageVersion": {"previousValue": "v1", "newValue": "v2"}}),
+    );
+    let count = change(
+        json!({"properties.agentPoolProfiles[0].count": {"previousValue": "3", "newValue": "4"}}),
+    );
     let flips = include_str!("../../../../src/azure/kql/cluster-flips.kql").replacen(
         "{clusters}",
-        &format!("and tostring(properties.targetResourceId) in~ ('{}')", cluster.to_uppercase()),
+        &format!(
+            "and tostring(properties.targetResourceId) in~ ('{}')",
+            cluster.to_uppercase()
+        ),
         1,
     );
     let got = eval(&flips, vec![flip.clone(), image.clone(), count.clone()]);
     assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(got[0]["changes"]["properties.servicePrincipalProfile.clientId"]["newValue"], "msi");
+    assert_eq!(
+        got[0]["changes"]["properties.servicePrincipalProfile.clientId"]["newValue"],
+        "msi"
+    );
     assert_eq!(got[0]["timestamp"], "2026-06-01T00:00:00.000+00:00");
-    assert_eq!(eval(&flips.replace(&cluster.to_uppercase(), "/other"), vec![flip.clone()]).len(), 0);
-    let pools = include_str!("../../../../src/azure/kql/cluster-pool-changes.kql")
-        .replacen("{ids}", &format!("'{cluster}'"), 1);
-    assert_eq!(eval(&pools, vec![flip, image, count]).len(), 1, "the image change only");
+    assert_eq!(
+        eval(
+            &flips.replace(&cluster.to_uppercase(), "/other"),
+            vec![flip.clone()]
+        )
+        .len(),
+        0
+    );
+    let pools = include_str!("../../../../src/azure/kql/cluster-pool-changes.kql").replacen(
+        "{ids}",
+        &format!("'{cluster}'"),
+        1,
+    );
+    assert_eq!(
+        eval(&pools, vec![flip, image, count]).len(),
+        1,
+        "the image change only"
+    );
 
     let nrg = "/subscriptions/s1/resourceGroups/MC_rg_a_westeurope";
     let vmss = json!({"id": format!("{nrg}/providers/Microsoft.Compute/virtualMachineScaleSets/aks-np1-1234-vmss"),
@@ -374,19 +403,33 @@ fn the_migration_follow_up_queries_run_on_azure_shaped_rows() {
                       "tags": {"aks-managed-poolName": "np1"},
                       "identity": {"type": "UserAssigned", "userAssignedIdentities": {"/subscriptions/s1/resourceGroups/MC_rg_a_westeurope/providers/Microsoft.ManagedIdentity/userAssignedIdentities/a-agentpool": {"principalId": "p", "clientId": "c"}}},
                       "properties": {"orchestrationMode": "Uniform"}});
-    let sets = include_str!("../../../../src/azure/kql/scale-sets.kql")
-        .replacen("{groups}", "'MC_rg_a_westeurope', 'other'", 1);
+    let sets = include_str!("../../../../src/azure/kql/scale-sets.kql").replacen(
+        "{groups}",
+        "'MC_rg_a_westeurope', 'other'",
+        1,
+    );
     let got = eval(&sets, vec![vmss.clone()]);
     assert_eq!(got[0]["poolTag"], "np1");
-    assert!(got[0]["identities"].as_object().is_some_and(|m| m.len() == 1));
+    assert!(got[0]["identities"]
+        .as_object()
+        .is_some_and(|m| m.len() == 1));
     let vm = json!({"id": format!("{nrg}/providers/Microsoft.Compute/virtualMachineScaleSets/aks-np1-1234-vmss/virtualMachines/0"),
                     "type": "microsoft.compute/virtualmachinescalesets/virtualmachines", "subscriptionId": "s1",
                     "resourceGroup": "mc_rg_a_westeurope", "properties": {"latestModelApplied": false}});
-    let vms_query = include_str!("../../../../src/azure/kql/scale-set-vms.kql")
-        .replacen("{groups}", "'MC_rg_a_westeurope'", 1);
-    assert_eq!(Query::parse(&vms_query).unwrap().table, Table::ComputeResources);
+    let vms_query = include_str!("../../../../src/azure/kql/scale-set-vms.kql").replacen(
+        "{groups}",
+        "'MC_rg_a_westeurope'",
+        1,
+    );
+    assert_eq!(
+        Query::parse(&vms_query).unwrap().table,
+        Table::ComputeResources
+    );
     let got = eval(&vms_query, vec![vm, vmss]);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["latestModelApplied"], false);
-    assert_eq!(Query::parse("ResourceChanges | take 1").unwrap().table, Table::ResourceChanges);
+    assert_eq!(
+        Query::parse("ResourceChanges | take 1").unwrap().table,
+        Table::ResourceChanges
+    );
 }
