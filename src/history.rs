@@ -348,7 +348,7 @@ pub fn observe(
         migration = None;
     }
     let mut changes_read = prev.and_then(|p| p.changes_read);
-    if let (false, Some(changes)) = (on_sp, &c.changes) {
+    if let (false, Some(changes)) = (on_sp, c.changes.as_ref().filter(|c| c.unread.is_none())) {
         changes_read = changes_read.or(Some(now));
         if migration.is_none() {
             migration = changes.flip.as_ref().and_then(|f| bootstrap(c, f, flip));

@@ -107,19 +107,46 @@ pub async fn enrich(
     prior: &Prior<'_>,
 ) -> Asked {
     let mut asked = Asked::default();
+    let mut failed = Failed::default();
     let want: Vec<usize> = (0..inv.clusters.len())
         .filter(|&i| needs_changes(prior, &inv.clusters[i]))
         .collect();
     if !want.is_empty() {
-        asked.changes += read_changes(client, s, &mut inv.clusters, &want).await;
+        asked.changes += read_changes(client, s, &mut inv.clusters, &want, &mut failed).await;
     }
     let want: Vec<usize> = (0..inv.clusters.len())
         .filter(|&i| needs_scale_sets(prior, &inv.clusters[i]))
         .collect();
     if !want.is_empty() {
-        asked.scale_sets += read_scale_sets(client, s, &mut inv.clusters, &want).await;
+        asked.scale_sets += read_scale_sets(client, s, &mut inv.clusters, &want, &mut failed).await;
+    }
+    for (sub, reason) in failed.0 {
+        inv.coverage.gaps.push(crate::inventory::Gap {
+            scope: format!("/subscriptions/{sub}"),
+            reason,
+            tables: vec![GAP_TABLE.to_string()],
+        });
     }
     asked
+}
+
+/// The coverage-gap table of a follow-up that kept failing: the migration verdicts of
+/// the managed-identity clusters in its subscriptions are `not_evaluated`
+/// (`rules::evaluated`), as their change history or scale sets may have changed them.
+pub const GAP_TABLE: &str = "migration-signals";
+
+/// Subscription → why its follow-up failed (first reason kept).
+#[derive(Default)]
+struct Failed(BTreeMap<String, String>);
+
+impl Failed {
+    fn add(&mut self, subs: &[String], reason: &str) {
+        for s in subs {
+            self.0
+                .entry(s.to_ascii_lowercase())
+                .or_insert_with(|| reason.to_string());
+        }
+    }
 }
 
 /// Runs one query over `subscriptions`, every page; the rows, or why not.
@@ -340,6 +367,7 @@ async fn read_changes(
     s: &AzureSettings,
     clusters: &mut [Cluster],
     want: &[usize],
+    failed: &mut Failed,
 ) -> usize {
     let mut sent = 0;
     // Batches of subscriptions, as the audit's own queries.
@@ -378,7 +406,15 @@ async fn read_changes(
                 read.extend(members);
             }
             Err(e) => {
-                tracing::warn!(error = %e, clusters = members.len(), "resourcechanges not read; those clusters keep `none_observed`")
+                tracing::warn!(error = %e, clusters = members.len(), "resourcechanges not read; the migration check of those clusters is not evaluated");
+                let why = format!("Resource Graph's change history not read: {e}");
+                failed.add(batch, &why);
+                for &i in &members {
+                    clusters[i].changes = Some(ClusterChanges {
+                        flip: None,
+                        unread: Some(why.clone()),
+                    });
+                }
             }
         }
     }
@@ -403,7 +439,7 @@ async fn read_changes(
             s,
             "resourcechanges",
             &POOL_CHANGES.replacen("{ids}", &ids.join(", "), 1),
-            subs,
+            subs.clone(),
         )
         .await
         {
@@ -417,6 +453,14 @@ async fn read_changes(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "resourcechanges (pool versions) not read; those flips are read again next run");
+                let why = format!("Resource Graph's change history not read: {e}");
+                failed.add(&subs, &why);
+                for &i in chunk {
+                    clusters[i].changes = Some(ClusterChanges {
+                        flip: None,
+                        unread: Some(why.clone()),
+                    });
+                }
                 unread.extend_from_slice(chunk);
             }
         }
@@ -426,6 +470,7 @@ async fn read_changes(
         let rows = found.remove(&c.id.to_ascii_lowercase()).unwrap_or_default();
         c.changes = Some(ClusterChanges {
             flip: flip_from_changes(c, &rows),
+            unread: None,
         });
     }
     sent
@@ -451,6 +496,7 @@ async fn read_scale_sets(
     s: &AzureSettings,
     clusters: &mut [Cluster],
     want: &[usize],
+    failed: &mut Failed,
 ) -> usize {
     let key = |c: &Cluster| {
         (
@@ -483,6 +529,19 @@ async fn read_scale_sets(
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, groups = chunk.len(), "scale sets not read; the migration verdict of those clusters rests on history");
+                failed.add(
+                    &subs,
+                    &format!("node resource groups' scale sets not read: {e}"),
+                );
+                for g in chunk {
+                    by_group.insert(
+                        g.clone(),
+                        NodeScaleSets {
+                            unread: Some(format!("Resource Graph: {e}")),
+                            ..Default::default()
+                        },
+                    );
+                }
                 continue;
             }
         };
@@ -492,13 +551,17 @@ async fn read_scale_sets(
             s,
             "scale-set-vms",
             &SCALE_SET_VMS.replacen("{groups}", &names.join(", "), 1),
-            subs,
+            subs.clone(),
         )
         .await
         {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!(error = %e, groups = chunk.len(), "scale-set instances not read (computeresources)");
+                failed.add(
+                    &subs,
+                    &format!("node resource groups' scale-set instances not read: {e}"),
+                );
                 None
             }
         };
@@ -517,6 +580,7 @@ async fn read_scale_sets(
                 NodeScaleSets {
                     scale_sets: vec![],
                     instances_read: vms.is_some(),
+                    unread: None,
                 },
             );
         }

@@ -59,6 +59,9 @@ pub struct NodeScaleSets {
     /// `computeresources` answered: an empty `instances` list is then "none visible",
     /// not "not read".
     pub instances_read: bool,
+    /// The query failed (after its retries): no signal, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
 }
 
 /// One virtual machine scale set of a node resource group.
@@ -98,6 +101,10 @@ pub struct ClusterChanges {
     /// The last flip from a service principal to a managed identity in the 14 days
     /// kept, if any.
     pub flip: Option<ChangedFlip>,
+    /// The query failed (after its retries): the cluster's migration verdict is not
+    /// evaluated this run (it may have had a flip), and the read is tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
 }
 
 /// A flip read from `resourcechanges`.

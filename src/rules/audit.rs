@@ -116,6 +116,7 @@ impl Auditor<'_> {
             checks.roles.is_evaluated(),
         );
         let (status, status_pools) = super::migration::status(c, &observed);
+        super::migration::unread_changes_checks(&mut checks, c, status);
         super::migration::old_sp_secret_checks(
             &mut checks,
             status,

@@ -152,6 +152,11 @@ pub fn signal(c: &Cluster, pool: &str) -> Signal {
     let Some(ns) = &c.scale_sets else {
         return Signal::NotRead;
     };
+    if let Some(why) = &ns.unread {
+        return Signal::Absent(format!(
+            "the node resource group's scale sets were not read ({why})"
+        ));
+    }
     let sets: Vec<&crate::inventory::ScaleSet> =
         ns.scale_sets.iter().filter(|s| s.runs_pool(pool)).collect();
     if sets.is_empty() {
@@ -607,6 +612,18 @@ pub fn old_sp_secret_findings(
     );
     f.severity = severity;
     vec![f]
+}
+
+/// A cluster first seen on a managed identity whose change history could not be read
+/// (the query kept failing): `none_observed` would claim what was not checked, so the
+/// migration check is not evaluated this run (the read is tried again next run).
+pub fn unread_changes_checks(checks: &mut Checks, c: &Cluster, status: MigrationStatus) {
+    let Some(why) = c.changes.as_ref().and_then(|ch| ch.unread.as_deref()) else {
+        return;
+    };
+    if status == MigrationStatus::NoneObserved && checks.migration.is_evaluated() {
+        checks.migration = Status::NotEvaluated(why.to_string());
+    }
 }
 
 /// A managed-identity cluster whose kubelet is pending still depends on the old

@@ -112,7 +112,10 @@ fn the_pools_before_and_after_the_flip_are_rebuilt_from_later_changes() {
     assert_eq!(images(&f.pools_after), want);
     // The verdict this gives (user-assigned): np1 on the managed identity, np2 pending.
     let mut c = c;
-    c.changes = Some(ClusterChanges { flip: Some(f) });
+    c.changes = Some(ClusterChanges {
+        flip: Some(f),
+        unread: None,
+    });
     let h = history::observe(None, &c, Utc::now(), &[], migration::flip_kind(&c));
     assert_eq!(
         migration::status(&c, &h),
@@ -161,7 +164,10 @@ fn pool_changes_that_cannot_be_tied_to_todays_pools_leave_versions_unknown() {
             "{why}"
         );
         let mut c = c.clone();
-        c.changes = Some(ClusterChanges { flip: Some(f) });
+        c.changes = Some(ClusterChanges {
+            flip: Some(f),
+            unread: None,
+        });
         let h = history::observe(None, &c, Utc::now(), &[], migration::flip_kind(&c));
         assert_eq!(
             migration::status(&c, &h).0,
@@ -221,6 +227,7 @@ fn who_needs_which_follow_up() {
     let mut flipped = c.clone();
     flipped.changes = Some(ClusterChanges {
         flip: flip_from_changes(&c, &[flip_row("2026-06-01T00:00:00Z")]),
+        unread: None,
     });
     assert!(needs_scale_sets(&prior, &flipped));
     flipped.node_resource_group = None;

@@ -47,6 +47,7 @@ fn scale_set(kubelet: bool, instances: &[Option<bool>]) -> NodeScaleSets {
             instances: instances.to_vec(),
         }],
         instances_read: true,
+        unread: None,
     }
 }
 
@@ -151,6 +152,7 @@ fn absent_or_incomplete_scale_set_rows_change_no_verdict_and_say_so() {
     let no_rows = NodeScaleSets {
         scale_sets: vec![],
         instances_read: true,
+        unread: None,
     };
     let mut no_field = scale_set(true, &[Some(true), None]);
     let mut not_read = scale_set(true, &[]);
@@ -209,7 +211,7 @@ fn absent_or_incomplete_scale_set_rows_change_no_verdict_and_say_so() {
 /// A cluster first seen on a managed identity, with its change history read.
 fn first_seen(mi: ClusterB, flip: Option<ChangedFlip>) -> Report {
     let mut c = mi.pool("np", V1);
-    c.0.changes = Some(ClusterChanges { flip });
+    c.0.changes = Some(ClusterChanges { flip, unread: None });
     Inv::new().cluster(c).documented("a").report()
 }
 
@@ -240,6 +242,7 @@ fn a_flip_from_the_change_history_gives_pending_without_history_and_is_recorded(
             let mut c = ClusterB::user_assigned("a").pool("np", V1);
             c.0.changes = Some(ClusterChanges {
                 flip: Some(changed_flip(V1, V1)),
+                unread: None,
             });
             c
         })
@@ -275,7 +278,13 @@ fn a_flip_from_the_change_history_gives_pending_without_history_and_is_recorded(
 
 #[test]
 fn no_flip_in_the_change_history_is_none_observed_as_before() {
-    for changes in [None, Some(ClusterChanges { flip: None })] {
+    for changes in [
+        None,
+        Some(ClusterChanges {
+            flip: None,
+            unread: None,
+        }),
+    ] {
         let mut c = ClusterB::user_assigned("a").pool("np", V1);
         c.0.changes = changes.clone();
         let out = Inv::new().cluster(c).documented("a").run();
@@ -294,7 +303,41 @@ fn no_flip_in_the_change_history_is_none_observed_as_before() {
         .pool("np", V1);
     c.0.changes = Some(ClusterChanges {
         flip: Some(changed_flip(V1, V1)),
+        unread: None,
     });
     let r = Inv::new().cluster(c).documented("a").report();
     assert_eq!(status(&r), MigrationStatus::NoneObserved);
+}
+
+#[test]
+fn a_change_history_that_could_not_be_read_is_not_evaluated_never_none_observed() {
+    let mut c = ClusterB::user_assigned("a").pool("np", V1);
+    c.0.changes = Some(ClusterChanges {
+        flip: None,
+        unread: Some("Resource Graph's change history not read: HTTP 503".into()),
+    });
+    let out = Inv::new().cluster(c).documented("a").run();
+    let row = &out.report.clusters[0];
+    assert_eq!(
+        row.checks.migration,
+        crate::rules::evaluated::Status::NotEvaluated(
+            "Resource Graph's change history not read: HTTP 503".into()
+        )
+    );
+    let h = out.history.get(&cluster_id("a")).unwrap();
+    assert_eq!(h.changes_read, None, "asked again next run");
+    // Scale sets that could not be read: history's verdict, and the finding says why.
+    let unread = NodeScaleSets {
+        unread: Some("Resource Graph: HTTP 500".into()),
+        ..Default::default()
+    };
+    let r = flip(ClusterB::user_assigned("a"), Some(unread));
+    assert_eq!(status(&r), MigrationStatus::Pending);
+    let f = kubelet_findings(&r);
+    assert!(
+        f[0].2
+            .contains("scale sets were not read (Resource Graph: HTTP 500)"),
+        "{}",
+        f[0].2
+    );
 }
