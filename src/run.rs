@@ -224,11 +224,11 @@ async fn collect(
     let needs_group: crate::azure::NeedsGroup =
         std::sync::Arc::new(move |c| crate::rules::owner::needs_resource_group(&owners, c));
     let (inventory, source, collect_stats) = match &settings.source {
-        Source::Inventory(dir) => (
-            folder::read_folder(dir)?,
-            format!("inventory folder {}", dir.display()),
-            None,
-        ),
+        Source::Inventory(dir) => {
+            let mut inv = folder::read_folder(dir)?;
+            crate::azure::signals::from_folder(dir, &mut inv, &prior)?;
+            (inv, format!("inventory folder {}", dir.display()), None)
+        }
         #[cfg(feature = "emulator")]
         Source::Demo => {
             let (inv, stats) = crate::azure::collect_demo(

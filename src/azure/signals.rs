@@ -108,17 +108,39 @@ pub async fn enrich(
 ) -> Asked {
     let mut asked = Asked::default();
     let mut failed = Failed::default();
+    let mut saved = s.save_inventory.as_ref().map(|_| Saved::default());
     let want: Vec<usize> = (0..inv.clusters.len())
         .filter(|&i| needs_changes(prior, &inv.clusters[i]))
         .collect();
     if !want.is_empty() {
-        asked.changes += read_changes(client, s, &mut inv.clusters, &want, &mut failed).await;
+        asked.changes += read_changes(
+            client,
+            s,
+            &mut inv.clusters,
+            &want,
+            &mut failed,
+            saved.as_mut(),
+        )
+        .await;
     }
     let want: Vec<usize> = (0..inv.clusters.len())
         .filter(|&i| needs_scale_sets(prior, &inv.clusters[i]))
         .collect();
     if !want.is_empty() {
-        asked.scale_sets += read_scale_sets(client, s, &mut inv.clusters, &want, &mut failed).await;
+        asked.scale_sets += read_scale_sets(
+            client,
+            s,
+            &mut inv.clusters,
+            &want,
+            &mut failed,
+            saved.as_mut(),
+        )
+        .await;
+    }
+    if let (Some(saved), Some(dir)) = (&saved, &s.save_inventory) {
+        if let Err(e) = saved.write(dir) {
+            tracing::warn!(error = %format!("{e:#}"), "--save-inventory: the migration follow-ups' rows not saved");
+        }
     }
     for (sub, reason) in failed.0 {
         inv.coverage.gaps.push(crate::inventory::Gap {
@@ -368,6 +390,7 @@ async fn read_changes(
     clusters: &mut [Cluster],
     want: &[usize],
     failed: &mut Failed,
+    mut saved: Option<&mut Saved>,
 ) -> usize {
     let mut sent = 0;
     // Batches of subscriptions, as the audit's own queries.
@@ -402,6 +425,9 @@ async fn read_changes(
             Ok(rs) => {
                 for r in rs.iter().filter_map(ChangeRow::parse) {
                     found.entry(r.target.clone()).or_default().push(r);
+                }
+                if let Some(saved) = saved.as_deref_mut() {
+                    saved.changes.extend(rs);
                 }
                 read.extend(members);
             }
@@ -450,6 +476,16 @@ async fn read_changes(
                         list.push(r);
                     }
                 }
+                if let Some(saved) = saved.as_deref_mut() {
+                    let known: std::collections::HashSet<String> = saved
+                        .changes
+                        .iter()
+                        .map(|v| str_of(v, "id").to_string())
+                        .collect();
+                    saved
+                        .changes
+                        .extend(rs.into_iter().filter(|v| !known.contains(str_of(v, "id"))));
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "resourcechanges (pool versions) not read; those flips are read again next run");
@@ -497,16 +533,9 @@ async fn read_scale_sets(
     clusters: &mut [Cluster],
     want: &[usize],
     failed: &mut Failed,
+    mut saved: Option<&mut Saved>,
 ) -> usize {
-    let key = |c: &Cluster| {
-        (
-            c.subscription_id.to_ascii_lowercase(),
-            c.node_resource_group
-                .as_deref()
-                .unwrap_or("")
-                .to_ascii_lowercase(),
-        )
-    };
+    let key = group_key;
     let mut groups: Vec<(String, String)> = want.iter().map(|&i| key(&clusters[i])).collect();
     groups.sort();
     groups.dedup();
@@ -565,50 +594,11 @@ async fn read_scale_sets(
                 None
             }
         };
-        let mut instances: HashMap<String, Vec<Option<bool>>> = HashMap::new();
-        for vm in vms.iter().flatten() {
-            if let Some(parent) = scale_set_of(str_of(vm, "id")) {
-                instances
-                    .entry(parent)
-                    .or_default()
-                    .push(vm.get("latestModelApplied").and_then(Value::as_bool));
-            }
+        if let Some(saved) = saved.as_deref_mut() {
+            saved.sets.extend(sets.iter().cloned());
+            saved.vms.extend(vms.iter().flatten().cloned());
         }
-        for g in chunk {
-            by_group.insert(
-                g.clone(),
-                NodeScaleSets {
-                    scale_sets: vec![],
-                    instances_read: vms.is_some(),
-                    unread: None,
-                },
-            );
-        }
-        for row in &sets {
-            let g = (
-                str_of(row, "subscriptionId").to_ascii_lowercase(),
-                str_of(row, "resourceGroup").to_ascii_lowercase(),
-            );
-            let Some(entry) = by_group.get_mut(&g) else {
-                continue;
-            };
-            let id = str_of(row, "id").to_string();
-            entry.scale_sets.push(ScaleSet {
-                instances: instances
-                    .remove(&id.to_ascii_lowercase())
-                    .unwrap_or_default(),
-                name: str_of(row, "name").to_string(),
-                pool_tag: row
-                    .get("poolTag")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                identities: row
-                    .get("identities")
-                    .and_then(Value::as_object)
-                    .map(|m| m.keys().cloned().collect()),
-                id,
-            });
-        }
+        by_group.extend(group_scale_sets(chunk, &sets, vms.as_deref()));
     }
     for &i in want {
         if let Some(n) = by_group.get(&key(&clusters[i])) {
@@ -616,6 +606,261 @@ async fn read_scale_sets(
         }
     }
     sent
+}
+
+/// (subscription, node resource group), lower-cased.
+fn group_key(c: &Cluster) -> (String, String) {
+    (
+        c.subscription_id.to_ascii_lowercase(),
+        c.node_resource_group
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase(),
+    )
+}
+
+/// `/subscriptions/{s}/resourceGroups/{g}/...` → (s, g), lower-cased.
+fn id_group(id: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = id.split('/').collect();
+    let s = parts
+        .iter()
+        .position(|p| p.eq_ignore_ascii_case("subscriptions"))?;
+    let g = parts
+        .iter()
+        .position(|p| p.eq_ignore_ascii_case("resourcegroups"))?;
+    Some((
+        parts.get(s + 1)?.to_ascii_lowercase(),
+        parts.get(g + 1)?.to_ascii_lowercase(),
+    ))
+}
+
+/// The scale sets of each of `groups`, from the rows of kql/scale-sets.kql and
+/// kql/scale-set-vms.kql (`vms` `None`: not read). Rows of other groups are ignored.
+fn group_scale_sets(
+    groups: &[(String, String)],
+    sets: &[Value],
+    vms: Option<&[Value]>,
+) -> BTreeMap<(String, String), NodeScaleSets> {
+    let mut instances: HashMap<String, Vec<Option<bool>>> = HashMap::new();
+    for vm in vms.into_iter().flatten() {
+        if let Some(parent) = scale_set_of(str_of(vm, "id")) {
+            instances
+                .entry(parent)
+                .or_default()
+                .push(vm.get("latestModelApplied").and_then(Value::as_bool));
+        }
+    }
+    let mut out: BTreeMap<(String, String), NodeScaleSets> = groups
+        .iter()
+        .map(|g| {
+            (
+                g.clone(),
+                NodeScaleSets {
+                    scale_sets: vec![],
+                    instances_read: vms.is_some(),
+                    unread: None,
+                },
+            )
+        })
+        .collect();
+    for row in sets {
+        let id = str_of(row, "id").to_string();
+        let Some(entry) = id_group(&id).and_then(|g| out.get_mut(&g)) else {
+            continue;
+        };
+        entry.scale_sets.push(ScaleSet {
+            instances: instances
+                .remove(&id.to_ascii_lowercase())
+                .unwrap_or_default(),
+            name: str_of(row, "name").to_string(),
+            pool_tag: row
+                .get("poolTag")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            identities: row
+                .get("identities")
+                .and_then(Value::as_object)
+                .map(|m| m.keys().cloned().collect()),
+            id,
+        });
+    }
+    out
+}
+
+/// The rows the follow-ups read, written by `--save-inventory` under the names the
+/// inventory folder and the emulator read ([`from_folder`]).
+#[derive(Default)]
+pub struct Saved {
+    changes: Vec<Value>,
+    sets: Vec<Value>,
+    vms: Vec<Value>,
+}
+
+/// Inventory-folder files of the follow-ups' rows (ARM / Resource Graph rows, or the
+/// follow-up queries' projected rows, as `--save-inventory` writes them).
+pub const CHANGES_FILE: &str = "resource-changes.json";
+pub const SCALE_SETS_FILE: &str = "scale-sets.json";
+pub const SCALE_SET_VMS_FILE: &str = "scale-set-vms.json";
+
+impl Saved {
+    fn write(&self, dir: &std::path::Path) -> anyhow::Result<()> {
+        for (name, rows) in [
+            (CHANGES_FILE, &self.changes),
+            (SCALE_SETS_FILE, &self.sets),
+            (SCALE_SET_VMS_FILE, &self.vms),
+        ] {
+            let text = serde_json::to_vec(rows)?;
+            crate::history::write_atomic(&dir.join(name), &text)?;
+        }
+        Ok(())
+    }
+}
+
+/// A change row as kql/cluster-flips.kql projects it, from either that shape or the
+/// table's own (`properties.targetResourceId`, `properties.changeAttributes.timestamp`,
+/// `properties.changes`).
+fn projected_change(v: &Value) -> Value {
+    match v.get("properties") {
+        Some(p) if v.get("targetResourceId").is_none() => serde_json::json!({
+            "id": v.get("id"),
+            "targetResourceType": p.get("targetResourceType"),
+            "targetResourceId": p.get("targetResourceId"),
+            "timestamp": p.pointer("/changeAttributes/timestamp"),
+            "changes": p.get("changes"),
+        }),
+        _ => v.clone(),
+    }
+}
+
+/// Whether a change row is one the follow-up queries return: a managed cluster's,
+/// and a flip or a pool version change.
+fn relevant_change(v: &Value) -> bool {
+    let cluster = v
+        .get("targetResourceType")
+        .and_then(Value::as_str)
+        .is_none_or(|t| t.eq_ignore_ascii_case("microsoft.containerservice/managedclusters"));
+    let Some(changes) = v.get("changes").and_then(Value::as_object) else {
+        return false;
+    };
+    let text = Value::Object(changes.clone())
+        .to_string()
+        .to_ascii_lowercase();
+    cluster
+        && (is_flip(changes)
+            || text.contains("nodeimageversion")
+            || text.contains("rchestratorversion"))
+}
+
+/// A scale-set row as kql/scale-sets.kql projects it, from either shape.
+fn projected_set(v: &Value) -> Value {
+    if v.get("poolTag").is_some() || v.get("identities").is_some() {
+        return v.clone();
+    }
+    serde_json::json!({
+        "id": v.get("id"), "name": v.get("name"),
+        "poolTag": v.pointer("/tags/aks-managed-poolName"),
+        "identities": v.pointer("/identity/userAssignedIdentities"),
+    })
+}
+
+/// An instance row as kql/scale-set-vms.kql projects it, from either shape.
+fn projected_vm(v: &Value) -> Value {
+    if v.get("latestModelApplied").is_some() {
+        return v.clone();
+    }
+    serde_json::json!({"id": v.get("id"), "latestModelApplied": v.pointer("/properties/latestModelApplied")})
+}
+
+fn read_rows(
+    dir: &std::path::Path,
+    name: &str,
+    of_type: &str,
+    project: fn(&Value) -> Value,
+) -> anyhow::Result<Option<Vec<Value>>> {
+    let path = dir.join(name);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let file = path.display().to_string();
+    let mut out = Vec::new();
+    for raw in crate::inventory::folder::elements(&text, &file)? {
+        let Ok(v) = serde_json::from_str::<Value>(raw.get()) else {
+            continue;
+        };
+        let typed = v
+            .get("type")
+            .and_then(Value::as_str)
+            .is_none_or(|t| t.eq_ignore_ascii_case(of_type));
+        if typed {
+            out.push(project(&v));
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The follow-ups from an inventory folder's files (optional: `resource-changes.json`,
+/// `scale-sets.json`, `scale-set-vms.json`, the emulator's names), for the same
+/// clusters and by the same rules as the live path, so a folder replays as the live
+/// run read it. A file absent: that follow-up not read.
+pub fn from_folder(
+    dir: &std::path::Path,
+    inv: &mut Inventory,
+    prior: &Prior<'_>,
+) -> anyhow::Result<()> {
+    if let Some(rows) = read_rows(
+        dir,
+        CHANGES_FILE,
+        "microsoft.resources/changes",
+        projected_change,
+    )? {
+        let mut by_target: HashMap<String, Vec<ChangeRow>> = HashMap::new();
+        for r in rows
+            .iter()
+            .filter(|v| relevant_change(v))
+            .filter_map(ChangeRow::parse)
+        {
+            by_target.entry(r.target.clone()).or_default().push(r);
+        }
+        for c in inv.clusters.iter_mut() {
+            if needs_changes(prior, c) {
+                let rows = by_target
+                    .remove(&c.id.to_ascii_lowercase())
+                    .unwrap_or_default();
+                c.changes = Some(ClusterChanges {
+                    flip: flip_from_changes(c, &rows),
+                    unread: None,
+                });
+            }
+        }
+    }
+    let Some(sets) = read_rows(
+        dir,
+        SCALE_SETS_FILE,
+        "microsoft.compute/virtualmachinescalesets",
+        projected_set,
+    )?
+    else {
+        return Ok(());
+    };
+    let vms = read_rows(
+        dir,
+        SCALE_SET_VMS_FILE,
+        "microsoft.compute/virtualmachinescalesets/virtualmachines",
+        projected_vm,
+    )?;
+    let want: Vec<usize> = (0..inv.clusters.len())
+        .filter(|&i| needs_scale_sets(prior, &inv.clusters[i]))
+        .collect();
+    let groups: Vec<(String, String)> = want.iter().map(|&i| group_key(&inv.clusters[i])).collect();
+    let by_group = group_scale_sets(&groups, &sets, vms.as_deref());
+    for i in want {
+        if let Some(n) = by_group.get(&group_key(&inv.clusters[i])) {
+            inv.clusters[i].scale_sets = Some(n.clone());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

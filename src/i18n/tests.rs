@@ -442,3 +442,19 @@ fn situational_messages_translate() {
         "{ja}"
     );
 }
+
+#[test]
+fn migration_signal_messages_translate() {
+    let cases = [
+        ("pool `np2` has not been re-imaged since the switch to a user-assigned managed identity (seen 2026-11-22; same node image and Kubernetes version as on the service principal): kubelet still uses the service principal `sp`; Resource Graph shows scale set `aks-np2-1-vmss` with 2 of 2 instance(s) not on its latest model (`latestModelApplied: false`)",
+         "ノード プール `np2` は、ユーザー割り当てのマネージド ID への切り替え (2026 年 11 月 22 日に検出) 以降、ノード イメージがアップグレードされていません (ノード イメージと Kubernetes バージョンはサービス プリンシパルのときと同じです)。kubelet はまだサービス プリンシパル `sp`を使用しています。Resource Graph の表示: スケール セット `aks-np2-1-vmss` の 2 個のインスタンスのうち 2 個が最新モデルではありません (`latestModelApplied: false`)"),
+        ("pool `np1` has not been re-imaged since the switch to a user-assigned managed identity (2026-12-01, from Resource Graph's change history; same node image and Kubernetes version as on the service principal): kubelet still uses the service principal `sp`; direct signal not available: no scale set of pool `np1` is visible in the node resource group (reading it needs Reader there)",
+         "ノード プール `np1` は、ユーザー割り当てのマネージド ID への切り替え (2026 年 12 月 1 日、Resource Graph の変更履歴による) 以降、ノード イメージがアップグレードされていません (ノード イメージと Kubernetes バージョンはサービス プリンシパルのときと同じです)。kubelet はまだサービス プリンシパル `sp`を使用しています。直接のシグナルは得られません: ノード リソース グループにノード プール `np1` のスケール セットが見えません (読み取るにはそこでの閲覧者ロールが必要です)"),
+        ("verify: the control plane left service principal `sp` (2026-12-01, from Resource Graph's change history), but Azure's data cannot tell whether kubelet did on pool(s) np1 (same node image and Kubernetes version since the switch to a user-assigned identity, which the docs say leaves kubelet on the service principal, but its scale set says otherwise) — Resource Graph shows scale set `aks-np1-1-vmss` with the kubelet identity attached and all 2 instance(s) on its latest model; np2 (its node image version is not reported) — direct signal not available: the instances of scale set `aks-np2-1-vmss` do not report `latestModelApplied`",
+         "確認してください: コントロール プレーンはサービス プリンシパル `sp`から移行しました (2026 年 12 月 1 日、Resource Graph の変更履歴による) が、Azure のデータからは次のノード プールで kubelet が移行したかどうかを判断できません: np1 (ユーザー割り当ての ID への切り替え以降、ノード イメージと Kubernetes バージョンは変わっていません (ドキュメントではこの場合 kubelet はサービス プリンシパルのままとされています) が、スケール セットは移行済みを示しています) — Resource Graph の表示: スケール セット `aks-np1-1-vmss` に kubelet の ID が割り当てられ、2 個のインスタンスすべてが最新モデルです、np2 (ノード イメージのバージョンが報告されていません) — 直接のシグナルは得られません: スケール セット `aks-np2-1-vmss` のインスタンスが `latestModelApplied` を報告していません"),
+    ];
+    for (en, ja) in cases {
+        assert_eq!(Lang::Ja.finding_message(en).as_deref(), Some(ja), "{en}");
+        assert_eq!(Lang::En.finding_message(en).as_deref(), Some(en));
+    }
+}

@@ -1,6 +1,8 @@
 //! Reads an inventory folder: `clusters.json` (required) and optional
 //! `role-assignments.json`, `subscriptions.json`, `resource-groups.json`, `registries.json`,
-//! `role-definitions.json` (custom roles).
+//! `role-definitions.json` (custom roles). The migration follow-ups' optional files
+//! (`resource-changes.json`, `scale-sets.json`, `scale-set-vms.json`) are read by
+//! `azure::signals::from_folder`, which needs the previous history.
 use std::path::Path;
 
 use anyhow::{bail, Context};

@@ -182,9 +182,9 @@ pub fn signal(c: &Cluster, pool: &str) -> Signal {
         let stale = s.instances.iter().filter(|i| **i == Some(false)).count();
         if ns.instances_read && stale > 0 {
             return Signal::NotMoved(format!(
-                "{stale} of {} instance(s) of scale set `{}` not on its latest model (`latestModelApplied: false`)",
-                s.instances.len(),
-                s.name
+                "scale set `{}` with {stale} of {} instance(s) not on its latest model (`latestModelApplied: false`)",
+                s.name,
+                s.instances.len()
             ));
         }
     }
@@ -483,7 +483,7 @@ fn doubt(v: &PoolVerdict, kind: FlipKind, m: &Migration) -> String {
         _ => "node image and Kubernetes version unchanged since the service principal; the docs (since 2026-07-31) say the switch to a system-assigned identity re-images every node, which keeps the image version — older text said kubelet stays on the service principal until a node image upgrade".to_string(),
     };
     match v.signal.says() {
-        Some(sig) => format!("{} ({what}; {sig})", v.name),
+        Some(sig) => format!("{} ({what}) — {sig}", v.name),
         None => format!("{} ({what})", v.name),
     }
 }

@@ -182,7 +182,7 @@ async fn follow_ups_are_asked_only_for_the_clusters_that_need_them() {
     assert!(
         pending[0].contains("from Resource Graph's change history")
             && pending[0].contains(
-                "1 of 2 instance(s) of scale set `aks-np1-31415926-vmss` not on its latest model"
+                "scale set `aks-np1-31415926-vmss` with 1 of 2 instance(s) not on its latest model"
             ),
         "{}",
         pending[0]
