@@ -51,60 +51,42 @@ pub const FILES: [(&str, &str); 8] = [
     ),
 ];
 
-/// The demo's `resourcechanges` rows, times relative to `now` (Resource Graph keeps 14
-/// days): aks-prod-web left its service principal for a system-assigned identity 5
-/// days ago and aks-gov-edge for a user-assigned one 3 days ago, before the demo
-/// history knew them; aks-prod-core's node image changed 2 days ago (no flip).
-/// Shape: azure-docs resource-graph `changes/get-resource-changes.md` (an `Update`
-/// row's `changes` keyed by property path, values as strings).
+/// The demo's `resourcechanges` rows (`examples/demo/resource-changes.json`), their
+/// times moved so that [`CHANGES_TAKEN_AT`] is `now` (Resource Graph keeps 14 days):
+/// aks-prod-web left its service principal for a system-assigned identity 5 days
+/// before, aks-gov-edge for a user-assigned one 3 days before, before the demo history
+/// knew them; aks-prod-core's node image changed 2 days before (no flip). Shape:
+/// azure-docs resource-graph `changes/get-resource-changes.md` (an `Update` row's
+/// `changes` keyed by property path, values as strings).
 pub fn resource_changes(now: chrono::DateTime<chrono::Utc>) -> String {
-    const PLATFORM: &str = "/subscriptions/6f1c3a52-8b0e-4d7a-9c11-2e5b7f8a9d01/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters";
-    let at = |days: i64, hours: i64| {
-        (now - chrono::Duration::days(days) - chrono::Duration::hours(hours))
-            .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
-            .to_string()
-    };
-    let row = |cluster: &str, n: u32, at: String, changes: serde_json::Value| {
-        let target = format!("{PLATFORM}/{cluster}");
-        serde_json::json!({
-            "id": format!("{target}/providers/Microsoft.Resources/changes/08584{n:03}2026120412000000000000000000"),
-            "name": format!("08584{n:03}2026120412000000000000000000"),
-            "type": "microsoft.resources/changes",
-            "properties": {
-                "targetResourceId": target,
-                "targetResourceType": "microsoft.containerservice/managedclusters",
-                "changeType": "Update",
-                "changeAttributes": {
-                    "timestamp": at,
-                    "correlationId": format!("7c1e2d3f-4a5b-4c6d-8e7f-{n:012}"),
-                    "changedByType": "User",
-                    "changedBy": "ops@contoso.com",
-                    "clientType": "Azure CLI",
-                    "operation": "microsoft.containerservice/managedclusters/write",
-                    "changesCount": changes.as_object().map(|m| m.len()).unwrap_or(0),
-                    "previousResourceSnapshotId": format!("0858430{n:03}0000000000_snapshot_prev"),
-                    "newResourceSnapshotId": format!("0858430{n:03}0000000000_snapshot_new")
-                },
-                "changes": changes
-            }
-        })
-    };
-    serde_json::json!([
-        row("aks-prod-web", 1, at(5, 3), serde_json::json!({
-            "properties.servicePrincipalProfile.clientId": {"previousValue": "3e5a7c9e-1b3d-4f5a-9c7e-1b3d5f7a9c1e", "newValue": "msi"},
-            "identity.type": {"newValue": "SystemAssigned"},
-            "properties.provisioningState": {"previousValue": "Updating", "newValue": "Succeeded"}
-        })),
-        row("aks-gov-edge", 2, at(3, 7), serde_json::json!({
-            "properties.servicePrincipalProfile.clientId": {"previousValue": "4f6b8d0a-2c4e-4a6b-8d0f-2c4e6a8b0d2f", "newValue": "msi"},
-            "identity.type": {"newValue": "UserAssigned"}
-        })),
-        row("aks-prod-core", 3, at(2, 1), serde_json::json!({
-            "properties.agentPoolProfiles[0].nodeImageVersion": {"previousValue": "AKSUbuntu-2204gen2containerd-202409.23.0", "newValue": "AKSUbuntu-2204gen2containerd-202410.15.0"}
-        })),
-    ])
-    .to_string()
+    let taken: chrono::DateTime<chrono::Utc> = CHANGES_TAKEN_AT.parse().unwrap_or(now);
+    let shift = now - taken;
+    let mut rows: serde_json::Value =
+        serde_json::from_str(RESOURCE_CHANGES).unwrap_or(serde_json::Value::Null);
+    for row in rows.as_array_mut().into_iter().flatten() {
+        let Some(ts) = row.pointer_mut("/properties/changeAttributes/timestamp") else {
+            continue;
+        };
+        let moved = ts
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| {
+                (t.with_timezone(&chrono::Utc) + shift)
+                    .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+                    .to_string()
+            });
+        if let Some(m) = moved {
+            *ts = serde_json::Value::String(m);
+        }
+    }
+    rows.to_string()
 }
+
+/// The demo's change history as written (`examples/demo/resource-changes.json`, also
+/// read by `--inventory examples/demo` as it stands).
+pub const RESOURCE_CHANGES: &str = include_str!("../../../examples/demo/resource-changes.json");
+/// The moment the times in [`RESOURCE_CHANGES`] are relative to.
+pub const CHANGES_TAKEN_AT: &str = "2026-12-04T12:00:00Z";
 
 /// The text of the demo file `name` (e.g. `clusters.json`), if there is one.
 pub fn file(name: &str) -> Option<&'static str> {
@@ -134,5 +116,33 @@ mod tests {
             assert_eq!(super::file(name), Some(text));
         }
         assert_eq!(super::file("identities.json"), None);
+    }
+
+    #[test]
+    fn the_change_history_is_moved_to_now_and_stays_within_fourteen_days() {
+        let now: chrono::DateTime<chrono::Utc> = "2027-03-01T00:00:00Z".parse().unwrap();
+        let rows: serde_json::Value = serde_json::from_str(&super::resource_changes(now)).unwrap();
+        let times: Vec<chrono::DateTime<chrono::Utc>> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.pointer("/properties/changeAttributes/timestamp")
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(times.len(), 3);
+        assert!(
+            times
+                .iter()
+                .all(|t| *t < now && now - *t < chrono::Duration::days(14)),
+            "{times:?}"
+        );
+        // aks-prod-web's switch: 5 days and 3 hours before now.
+        assert_eq!(times[0], now - chrono::Duration::hours(5 * 24 + 3));
     }
 }
