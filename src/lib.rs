@@ -6,6 +6,7 @@
 //! without I/O; renderers in [`report`] return strings; [`run`] writes and sends.
 pub mod azure;
 pub mod cli;
+pub mod delivery_queue;
 pub mod config;
 pub mod exit;
 pub mod history;

@@ -18,7 +18,7 @@ use crate::azure::retry::{classify, Decision, ErrorKind, RetryPolicy};
 use crate::rules::{Report, Severity};
 
 /// `--webhook-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// An Adaptive Card (1.5) in a `{"type": "message", "attachments": [...]}` envelope
@@ -100,6 +100,15 @@ impl Hook {
         Ok(Hook { url, format })
     }
 
+    /// The name of this webhook's items in the delivery queue: `webhook-<key of the URL>`.
+    pub fn item(&self) -> String {
+        format!(
+            "{}{}",
+            crate::delivery_queue::WEBHOOK,
+            crate::delivery_queue::hook_key(self.url.as_str())
+        )
+    }
+
     /// `https://host` — all a log or an error may show.
     pub fn host(&self) -> String {
         format!(
@@ -140,7 +149,7 @@ pub struct WebhookSettings {
 pub const TOP_FINDINGS: usize = 5;
 
 /// One finding in a digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Top {
     pub severity: Severity,
     pub rule: String,
@@ -148,8 +157,9 @@ pub struct Top {
     pub message: String,
 }
 
-/// What a digest says, whatever its format.
-#[derive(Debug, Clone, PartialEq)]
+/// What a digest says, whatever its format. It is what the delivery queue keeps
+/// (rendered for the webhook's format when it is sent).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Digest {
     pub title: String,
     pub generated_at: String,
@@ -166,6 +176,10 @@ pub struct Digest {
     /// Unsuppressed findings not listed.
     pub more: usize,
     pub link: Option<String>,
+    /// Sent by a later run than its own (its webhook failed or its run was killed
+    /// before sending): the card says so, with its run's time.
+    #[serde(default)]
+    pub delayed: bool,
 }
 
 /// The report's link under `base`: `<base>/<folder name of out_dir>/report.html`.
@@ -252,6 +266,7 @@ pub fn digest(report: &Report, link: Option<String>) -> Digest {
         more: open_total.saturating_sub(top.len()),
         top,
         link,
+        delayed: false,
     }
 }
 
@@ -285,6 +300,23 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// What a delayed digest says first.
+fn delayed_note(d: &Digest) -> String {
+    format!(
+        "Delayed: the digest of the run at {}, which could not be delivered then; its counts are that run's.",
+        d.generated_at
+    )
+}
+
+/// The title, marked when the digest is delayed.
+fn title(d: &Digest) -> String {
+    if d.delayed {
+        format!("(delayed) {}", d.title)
+    } else {
+        d.title.clone()
+    }
+}
+
 fn upper(s: Severity) -> String {
     s.to_string().to_ascii_uppercase()
 }
@@ -299,10 +331,13 @@ pub fn teams(d: &Digest) -> Value {
     facts.push(json!({"title": "Since last run", "value": changes_text(d)}));
     facts.push(json!({"title": "Coverage", "value": plain_md(&d.coverage)}));
     let mut body = vec![
-        json!({"type": "TextBlock", "text": plain_md(&d.title), "weight": "Bolder", "size": "Medium", "wrap": true}),
+        json!({"type": "TextBlock", "text": plain_md(&title(d)), "weight": "Bolder", "size": "Medium", "wrap": true}),
         json!({"type": "TextBlock", "text": format!("Audited {}", d.generated_at), "isSubtle": true, "spacing": "None", "wrap": true}),
-        json!({"type": "FactSet", "facts": facts}),
     ];
+    if d.delayed {
+        body.push(json!({"type": "TextBlock", "text": delayed_note(d), "color": "Attention", "wrap": true}));
+    }
+    body.push(json!({"type": "FactSet", "facts": facts}));
     if !d.complete {
         body.push(json!({"type": "TextBlock", "text": "Not everything was read or evaluated: what is missing is not clean.", "color": "Warning", "wrap": true}));
     }
@@ -346,10 +381,13 @@ pub fn slack(d: &Digest) -> Value {
     fields
         .push(json!({"type": "mrkdwn", "text": format!("*Since last run*\n{}", changes_text(d))}));
     let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&d.title, 150)}}),
-        json!({"type": "section", "fields": fields}),
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Coverage:* {}", slack_escape(&d.coverage))}}),
+        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title(d), 150)}}),
     ];
+    if d.delayed {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", delayed_note(d))}}));
+    }
+    blocks.push(json!({"type": "section", "fields": fields}));
+    blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Coverage:* {}", slack_escape(&d.coverage))}}));
     if !d.top.is_empty() {
         let mut lines: Vec<String> = d
             .top
@@ -378,16 +416,18 @@ pub fn slack(d: &Digest) -> Value {
         "text": format!("aks-identity-audit · audited {}", d.generated_at)}]}));
     let headline: Vec<String> = d.counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
     json!({
-        "text": format!("{}: {} ({})", truncate(&d.title, 150), headline.join(", "), d.coverage),
+        "text": format!("{}: {} ({})", truncate(&title(d), 150), headline.join(", "), d.coverage),
         "blocks": blocks,
     })
 }
 
-/// What [`deliver`] did.
+/// What [`deliver`] or [`send_queued`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub sent: usize,
     pub failed: usize,
+    /// Of those sent, digests of earlier runs (delayed).
+    pub delayed: usize,
 }
 
 /// Posts the digest of `report` to every webhook, one after another. Never fails:
@@ -422,13 +462,161 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &WebhookSettings) -> Ou
                 o.sent += 1;
                 tracing::info!(webhook = %hook.host(), format = hook.format.as_str(), attempts, "webhook: digest posted");
             }
-            Err(why) => {
+            Err((_, why)) => {
                 o.failed += 1;
                 tracing::error!(webhook = %hook.host(), format = hook.format.as_str(), error = %crate::redact::redact(&why), "webhook: digest not delivered");
             }
         }
     }
     o
+}
+
+/// One queued digest: the digest and the format of the webhook it was queued for.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Queued {
+    format: Format,
+    digest: Digest,
+}
+
+/// Queues the digest of `report` for every webhook (see [`crate::delivery_queue`]):
+/// item `webhook-<key of the URL>`; one already queued or confirmed for `run_id` (a
+/// retry of the run id) is not queued again.
+pub fn enqueue(
+    q: &mut crate::delivery_queue::Queue,
+    run_id: &str,
+    run_at: chrono::DateTime<chrono::Utc>,
+    report: &Report,
+    out_dir: &Path,
+    s: &WebhookSettings,
+) -> anyhow::Result<()> {
+    if s.hooks.is_empty() {
+        return Ok(());
+    }
+    let link = s.report_url.as_ref().and_then(|b| report_link(b, out_dir));
+    let d = digest(report, link);
+    for hook in &s.hooks {
+        let item = hook.item();
+        if q.known(run_id, &item) {
+            continue;
+        }
+        let bytes = serde_json::to_vec(&Queued {
+            format: hook.format,
+            digest: d.clone(),
+        })?;
+        q.put(run_id, run_at, &item, &bytes)?;
+    }
+    Ok(())
+}
+
+/// Sends every queued digest, earlier runs' first (marked delayed), each confirmed in
+/// the ledger before its file is removed. A webhook that fails is not tried again in
+/// this run: its later digests stay queued too (and count as failed). A digest the
+/// webhook refuses for its content (400) is dropped, since posting it again cannot
+/// help. A digest queued for a webhook no longer configured goes to its replacement:
+/// the one configured webhook of the same format that has nothing of that run;
+/// otherwise it is dropped with a warning. Never fails.
+pub async fn send_queued(
+    q: &mut crate::delivery_queue::Queue,
+    current: &str,
+    s: &WebhookSettings,
+) -> Outcome {
+    let mut o = Outcome::default();
+    let items = q.pending(crate::delivery_queue::WEBHOOK);
+    if items.is_empty() {
+        return o;
+    }
+    let http = match client(s) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %crate::exit::render_error(&e), "webhooks: could not set up the HTTP client; the digests stay queued");
+            o.failed = items.len();
+            return o;
+        }
+    };
+    let policy = RetryPolicy {
+        max_attempts: s.retries.saturating_add(1),
+        base: s.backoff,
+        ..Default::default()
+    };
+    let mut down: Vec<String> = Vec::new();
+    for it in items {
+        let queued: Queued = match std::fs::read(&it.path)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| Ok(serde_json::from_slice(&b)?))
+        {
+            Ok(x) => x,
+            Err(e) => {
+                o.failed += 1;
+                tracing::error!(run_id = %it.run_id, file = %it.path.display(), error = %e, "webhook: a queued digest cannot be read; dropped");
+                let _ = q.drop_item(&it, "unreadable");
+                continue;
+            }
+        };
+        let Some(hook) = route(q, &it, queued.format, s) else {
+            tracing::warn!(run_id = %it.run_id, format = queued.format.as_str(), "webhook: a queued digest's webhook is no longer configured (and no single replacement is); dropped");
+            let _ = q.drop_item(&it, "its webhook is no longer configured");
+            continue;
+        };
+        let key = hook.item();
+        if down.contains(&key) {
+            o.failed += 1;
+            continue;
+        }
+        let mut d = queued.digest;
+        d.delayed = it.run_id != current;
+        let body = match hook.format {
+            Format::Teams => teams(&d),
+            Format::Slack => slack(&d),
+        };
+        match post(&http, hook, &body, &policy).await {
+            Ok(attempts) => {
+                o.sent += 1;
+                o.delayed += usize::from(d.delayed);
+                if let Err(e) = q.confirm(&it) {
+                    tracing::error!(error = %crate::exit::render_error(&e), "delivery ledger: could not record a posted digest (a later run may post it again)");
+                }
+                tracing::info!(webhook = %hook.host(), format = hook.format.as_str(), run_id = %it.run_id, delayed = d.delayed, attempts, "webhook: digest posted");
+                crate::run::crash_point("after-first-delivery");
+            }
+            Err((status, why)) => {
+                o.failed += 1;
+                let why = crate::redact::redact(&why);
+                if status == Some(400) {
+                    tracing::error!(webhook = %hook.host(), run_id = %it.run_id, error = %why, "webhook: the digest was refused for its content; dropped (posting it again cannot help)");
+                    let _ = q.drop_item(&it, "refused for its content (HTTP 400)");
+                    continue;
+                }
+                let hint = match status {
+                    Some(401 | 403 | 404 | 410) => "; the webhook URL may have expired or been revoked: replace it (the digest waits in the queue)",
+                    _ => "; it stays queued for the next run",
+                };
+                tracing::error!(webhook = %hook.host(), format = hook.format.as_str(), run_id = %it.run_id, error = %why, "webhook: digest not delivered{hint}");
+                down.push(key);
+            }
+        }
+    }
+    o
+}
+
+/// The configured webhook a queued digest goes to: the one it was queued for, or its
+/// replacement (see [`send_queued`]).
+fn route<'a>(
+    q: &crate::delivery_queue::Queue,
+    it: &crate::delivery_queue::Item,
+    format: Format,
+    s: &'a WebhookSettings,
+) -> Option<&'a Hook> {
+    if let Some(h) = s.hooks.iter().find(|h| h.item() == it.name) {
+        return Some(h);
+    }
+    let mut candidates = s
+        .hooks
+        .iter()
+        .filter(|h| h.format == format && !q.known(&it.run_id, &h.item()));
+    match (candidates.next(), candidates.next()) {
+        (Some(h), None) => Some(h),
+        _ => None,
+    }
 }
 
 fn client(s: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
@@ -447,13 +635,13 @@ fn client(s: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
     Ok(b.build()?)
 }
 
-/// One webhook post with retries; `Ok(attempts)`.
+/// One webhook post with retries; `Ok(attempts)`, or the last status and why.
 async fn post(
     http: &reqwest::Client,
     hook: &Hook,
     body: &Value,
     policy: &RetryPolicy,
-) -> Result<u32, String> {
+) -> Result<u32, (Option<u16>, String)> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -486,7 +674,13 @@ async fn post(
                 tracing::warn!(webhook = %hook.host(), attempt, retry_in_ms = after.as_millis() as u64, error = %crate::redact::redact(&reason), "webhook: post failed, will retry");
                 tokio::time::sleep(after).await;
             }
-            Decision::GiveUp(why) => return Err(format!("{reason} ({why})")),
+            Decision::GiveUp(why) => {
+                let status = match kind {
+                    ErrorKind::Status(s) => Some(s),
+                    _ => None,
+                };
+                return Err((status, format!("{reason} ({why})")));
+            }
         }
     }
 }
@@ -531,6 +725,7 @@ mod tests {
                 message: "Control plane uses a [service principal](http://evil)".into(),
             }],
             more: 2,
+            delayed: false,
             link: Some("https://reports.contoso.com/aks/2026-12-04T060000Z/report.html".into()),
         }
     }
