@@ -254,6 +254,23 @@ async fn a_lost_reply_stores_a_batch_twice_and_row_id_tells_the_copies() {
         rows.len() > distinct.len(),
         "the first batch was stored twice"
     );
+    // Only the batch whose reply was lost went again: the doubled rows are the first
+    // ones, each stored twice, and the emulator took one batch more than the run sent.
+    let doubled = rows.len() - distinct.len();
+    assert_eq!(ids[..doubled], ids[doubled..2 * doubled], "{ids:?}");
+    assert_eq!(
+        ids[doubled..].iter().collect::<BTreeSet<_>>().len(),
+        ids.len() - doubled
+    );
+    let (_, stored_batches) = emu.emu.logs();
+    let log = stderr(&o);
+    let sent: u64 = log
+        .lines()
+        .find(|l| l.contains("log analytics: rows sent"))
+        .and_then(|l| serde_json::from_str::<Value>(l).ok())
+        .and_then(|v| v["batches_sent"].as_u64())
+        .expect("the rows sent line");
+    assert_eq!(stored_batches, sent + 1, "{log}");
     emu.emu.shutdown().await;
 }
 
