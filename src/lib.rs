@@ -6,8 +6,8 @@
 //! without I/O; renderers in [`report`] return strings; [`run`] writes and sends.
 pub mod azure;
 pub mod cli;
-pub mod delivery_queue;
 pub mod config;
+pub mod delivery_queue;
 pub mod exit;
 pub mod history;
 pub mod i18n;

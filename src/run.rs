@@ -428,14 +428,20 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     let mailed = started.elapsed();
 
     // 7b. Webhook digests: after mail, so a slow or failing webhook never holds it.
+    let delivered = || crash_point("after-first-delivery");
     let webhooks = deliveries
-        .webhooks(&run_id, &report, &out_dir, &settings.webhooks)
+        .webhooks(&run_id, &report, &out_dir, &settings.webhooks, &delivered)
         .await;
 
     // 7c. Log Analytics rows: after mail too.
     let hooked = started.elapsed();
     let log_analytics = deliveries
-        .log_analytics(&run_id, &report, settings.log_analytics.as_ref())
+        .log_analytics(
+            &run_id,
+            &report,
+            settings.log_analytics.as_ref(),
+            &delivered,
+        )
         .await;
     deliveries.compact(now);
     let logged = started.elapsed();

@@ -18,7 +18,9 @@ use crate::azure::retry::{classify, Decision, ErrorKind, RetryPolicy};
 use crate::rules::{Report, Severity};
 
 /// `--webhook-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// An Adaptive Card (1.5) in a `{"type": "message", "attachments": [...]}` envelope
@@ -100,13 +102,15 @@ impl Hook {
         Ok(Hook { url, format })
     }
 
-    /// The name of this webhook's items in the delivery queue: `webhook-<key of the URL>`.
-    pub fn item(&self) -> String {
-        format!(
-            "{}{}",
-            crate::delivery_queue::WEBHOOK,
-            crate::delivery_queue::hook_key(self.url.as_str())
-        )
+    /// A stable key of the URL (64-bit FNV-1a, hex): names the webhook's queued digests
+    /// without writing the URL, which is a credential.
+    pub fn key(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.url.as_str().bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
     }
 
     /// `https://host` — all a log or an error may show.
@@ -421,7 +425,7 @@ pub fn slack(d: &Digest) -> Value {
     })
 }
 
-/// What [`deliver`] or [`send_queued`] did.
+/// What [`deliver`] (or the delivery queue) did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub sent: usize,
@@ -471,155 +475,7 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &WebhookSettings) -> Ou
     o
 }
 
-/// One queued digest: the digest and the format of the webhook it was queued for.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Queued {
-    format: Format,
-    digest: Digest,
-}
-
-/// Queues the digest of `report` for every webhook (see [`crate::delivery_queue`]):
-/// item `webhook-<key of the URL>`; one already queued or confirmed for `run_id` (a
-/// retry of the run id) is not queued again.
-pub fn enqueue(
-    q: &mut crate::delivery_queue::Queue,
-    run_id: &str,
-    run_at: chrono::DateTime<chrono::Utc>,
-    report: &Report,
-    out_dir: &Path,
-    s: &WebhookSettings,
-) -> anyhow::Result<()> {
-    if s.hooks.is_empty() {
-        return Ok(());
-    }
-    let link = s.report_url.as_ref().and_then(|b| report_link(b, out_dir));
-    let d = digest(report, link);
-    for hook in &s.hooks {
-        let item = hook.item();
-        if q.known(run_id, &item) {
-            continue;
-        }
-        let bytes = serde_json::to_vec(&Queued {
-            format: hook.format,
-            digest: d.clone(),
-        })?;
-        q.put(run_id, run_at, &item, &bytes)?;
-    }
-    Ok(())
-}
-
-/// Sends every queued digest, earlier runs' first (marked delayed), each confirmed in
-/// the ledger before its file is removed. A webhook that fails is not tried again in
-/// this run: its later digests stay queued too (and count as failed). A digest the
-/// webhook refuses for its content (400) is dropped, since posting it again cannot
-/// help. A digest queued for a webhook no longer configured goes to its replacement:
-/// the one configured webhook of the same format that has nothing of that run;
-/// otherwise it is dropped with a warning. Never fails.
-pub async fn send_queued(
-    q: &mut crate::delivery_queue::Queue,
-    current: &str,
-    s: &WebhookSettings,
-) -> Outcome {
-    let mut o = Outcome::default();
-    let items = q.pending(crate::delivery_queue::WEBHOOK);
-    if items.is_empty() {
-        return o;
-    }
-    let http = match client(s) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %crate::exit::render_error(&e), "webhooks: could not set up the HTTP client; the digests stay queued");
-            o.failed = items.len();
-            return o;
-        }
-    };
-    let policy = RetryPolicy {
-        max_attempts: s.retries.saturating_add(1),
-        base: s.backoff,
-        ..Default::default()
-    };
-    let mut down: Vec<String> = Vec::new();
-    for it in items {
-        let queued: Queued = match std::fs::read(&it.path)
-            .map_err(anyhow::Error::from)
-            .and_then(|b| Ok(serde_json::from_slice(&b)?))
-        {
-            Ok(x) => x,
-            Err(e) => {
-                o.failed += 1;
-                tracing::error!(run_id = %it.run_id, file = %it.path.display(), error = %e, "webhook: a queued digest cannot be read; dropped");
-                let _ = q.drop_item(&it, "unreadable");
-                continue;
-            }
-        };
-        let Some(hook) = route(q, &it, queued.format, s) else {
-            tracing::warn!(run_id = %it.run_id, format = queued.format.as_str(), "webhook: a queued digest's webhook is no longer configured (and no single replacement is); dropped");
-            let _ = q.drop_item(&it, "its webhook is no longer configured");
-            continue;
-        };
-        let key = hook.item();
-        if down.contains(&key) {
-            o.failed += 1;
-            continue;
-        }
-        let mut d = queued.digest;
-        d.delayed = it.run_id != current;
-        let body = match hook.format {
-            Format::Teams => teams(&d),
-            Format::Slack => slack(&d),
-        };
-        match post(&http, hook, &body, &policy).await {
-            Ok(attempts) => {
-                o.sent += 1;
-                o.delayed += usize::from(d.delayed);
-                if let Err(e) = q.confirm(&it) {
-                    tracing::error!(error = %crate::exit::render_error(&e), "delivery ledger: could not record a posted digest (a later run may post it again)");
-                }
-                tracing::info!(webhook = %hook.host(), format = hook.format.as_str(), run_id = %it.run_id, delayed = d.delayed, attempts, "webhook: digest posted");
-                crate::run::crash_point("after-first-delivery");
-            }
-            Err((status, why)) => {
-                o.failed += 1;
-                let why = crate::redact::redact(&why);
-                if status == Some(400) {
-                    tracing::error!(webhook = %hook.host(), run_id = %it.run_id, error = %why, "webhook: the digest was refused for its content; dropped (posting it again cannot help)");
-                    let _ = q.drop_item(&it, "refused for its content (HTTP 400)");
-                    continue;
-                }
-                let hint = match status {
-                    Some(401 | 403 | 404 | 410) => "; the webhook URL may have expired or been revoked: replace it (the digest waits in the queue)",
-                    _ => "; it stays queued for the next run",
-                };
-                tracing::error!(webhook = %hook.host(), format = hook.format.as_str(), run_id = %it.run_id, error = %why, "webhook: digest not delivered{hint}");
-                down.push(key);
-            }
-        }
-    }
-    o
-}
-
-/// The configured webhook a queued digest goes to: the one it was queued for, or its
-/// replacement (see [`send_queued`]).
-fn route<'a>(
-    q: &crate::delivery_queue::Queue,
-    it: &crate::delivery_queue::Item,
-    format: Format,
-    s: &'a WebhookSettings,
-) -> Option<&'a Hook> {
-    if let Some(h) = s.hooks.iter().find(|h| h.item() == it.name) {
-        return Some(h);
-    }
-    let mut candidates = s
-        .hooks
-        .iter()
-        .filter(|h| h.format == format && !q.known(&it.run_id, &h.item()));
-    match (candidates.next(), candidates.next()) {
-        (Some(h), None) => Some(h),
-        _ => None,
-    }
-}
-
-fn client(s: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client(s: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .timeout(s.timeout)
         .connect_timeout(Duration::from_secs(10).min(s.timeout))
@@ -636,7 +492,7 @@ fn client(s: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
 }
 
 /// One webhook post with retries; `Ok(attempts)`, or the last status and why.
-async fn post(
+pub(crate) async fn post(
     http: &reqwest::Client,
     hook: &Hook,
     body: &Value,

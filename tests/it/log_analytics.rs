@@ -514,8 +514,16 @@ async fn rows_a_failed_night_could_not_send_wait_in_the_queue_and_arrive_once_th
     assert!(log.contains("\"log_analytics_rows_failed\":0"), "{log}");
     let (c1, f1) = expected_rows(&tmp.path().join("out1"));
     let (c2, f2) = expected_rows(&tmp.path().join("out2"));
-    assert_eq!(stored(&up, "night-1"), (c1 + f1, c1 + f1), "night 1: each row once");
-    assert_eq!(stored(&up, "night-2"), (c2 + f2, c2 + f2), "night 2: each row once");
+    assert_eq!(
+        stored(&up, "night-1"),
+        (c1 + f1, c1 + f1),
+        "night 1: each row once"
+    );
+    assert_eq!(
+        stored(&up, "night-2"),
+        (c2 + f2, c2 + f2),
+        "night 2: each row once"
+    );
     // Night 1's batches went first.
     let (rows, _) = up.emu.logs();
     assert_eq!(rows[0]["row"]["RunId"], "night-1");
@@ -547,7 +555,11 @@ async fn a_crash_mid_delivery_sends_only_the_rest_and_a_crash_before_the_commit_
     assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
     let (c1, f1) = expected_rows(&tmp.path().join("out1"));
     let (first, _) = stored(&emu, "night-1");
-    assert!(first > 0 && first < c1 + f1, "one batch of {}: {first}", c1 + f1);
+    assert!(
+        first > 0 && first < c1 + f1,
+        "one batch of {}: {first}",
+        c1 + f1
+    );
     let o = night(&emu, tmp.path(), 2, &[]).await;
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
     assert_eq!(stored(&emu, "night-1"), (c1 + f1, c1 + f1), "each row once");
@@ -566,7 +578,10 @@ async fn a_crash_mid_delivery_sends_only_the_rest_and_a_crash_before_the_commit_
     let o = night(&emu, tmp.path(), 5, &[]).await;
     let log = stderr(&o);
     assert!(matches!(o.status.code(), Some(0 | 1)), "{log}");
-    assert!(log.contains("this run reports its changes instead"), "{log}");
+    assert!(
+        log.contains("this run reports its changes instead"),
+        "{log}"
+    );
     assert_eq!(queued_batches(tmp.path()), 0);
     let (c5, f5) = expected_rows(&tmp.path().join("out5"));
     assert_eq!(stored(&emu, "night-5"), (c5 + f5, c5 + f5));

@@ -784,5 +784,9 @@ async fn a_429_with_retry_after_is_retried_and_the_upload_completes() {
     assert_eq!(finished["retries"], 2, "{finished}");
     assert_eq!(finished["failed"], 0, "{finished}");
     assert_eq!(r.served, 2 + 2 * r.files);
-    assert_eq!(r.listed, 2 * r.files, "every file once under the run and latest/");
+    assert_eq!(
+        r.listed,
+        2 * r.files,
+        "every file once under the run and latest/"
+    );
 }

@@ -427,14 +427,18 @@ fn a_digest_that_failed_stays_queued_and_the_next_run_posts_it_delayed_then_its_
         "{first}"
     );
     assert!(!card_title(&got[1]).contains("delayed"), "{}", got[1]);
-    assert!(card(&got[1]).to_string().contains("Audited 2026-06-02 02:00 UTC"));
+    assert!(card(&got[1])
+        .to_string()
+        .contains("Audited 2026-06-02 02:00 UTC"));
     assert!(queued(tmp.path()).is_empty(), "{:?}", queued(tmp.path()));
 
     let o = night(tmp.path(), &sink, 3, &urls, "teams", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let got = sink.received();
     assert_eq!(got.len(), 3, "only night 3's own: {got:?}");
-    assert!(card(&got[2]).to_string().contains("Audited 2026-06-03 02:00 UTC"));
+    assert!(card(&got[2])
+        .to_string()
+        .contains("Audited 2026-06-03 02:00 UTC"));
     assert_secret_nowhere(&o, tmp.path());
 }
 
@@ -458,8 +462,13 @@ fn an_expired_webhook_url_is_not_retried_and_the_waiting_digest_goes_to_its_repl
     assert_eq!(o.status.code(), Some(0), "{log}");
     let got = sink.received();
     assert_eq!(got.len(), 2, "{got:?}");
-    assert!(got.iter().all(|g| g["path"].as_str().unwrap().ends_with("-regenerated")));
-    assert!(got[0]["body"]["text"].as_str().unwrap().starts_with("(delayed) "));
+    assert!(got
+        .iter()
+        .all(|g| g["path"].as_str().unwrap().ends_with("-regenerated")));
+    assert!(got[0]["body"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("(delayed) "));
     assert!(!got[1]["body"]["text"].as_str().unwrap().contains("delayed"));
     assert_secret_nowhere(&o, tmp.path());
 }
@@ -512,13 +521,18 @@ fn a_crash_at_any_point_loses_no_digest_and_posts_none_twice() {
             })
             .collect();
         seen.sort();
-        let mut want: Vec<(String, String)> = vec![("-a".into(), "2".into()), ("-b".into(), "2".into())];
+        let mut want: Vec<(String, String)> =
+            vec![("-a".into(), "2".into()), ("-b".into(), "2".into())];
         if owed_by_night_1 > 0 {
             want.push(("-a".into(), "1".into()));
             want.push(("-b".into(), "1".into()));
         }
         want.sort();
         assert_eq!(seen, want, "{point}");
-        assert!(queued(tmp.path()).is_empty(), "{point}: {:?}", queued(tmp.path()));
+        assert!(
+            queued(tmp.path()).is_empty(),
+            "{point}: {:?}",
+            queued(tmp.path())
+        );
     }
 }

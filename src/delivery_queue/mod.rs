@@ -26,6 +26,9 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod logs;
+mod webhooks;
+
 /// The queue folder inside the state folder.
 pub const QUEUE_DIR: &str = "delivery-queue";
 /// The ledger inside the state folder, one JSON object per line.
@@ -82,17 +85,6 @@ pub struct Queue {
     dir: PathBuf,
     ledger: PathBuf,
     runs: BTreeMap<String, Run>,
-}
-
-/// A stable key for a webhook URL (64-bit FNV-1a, hex): names its items without writing
-/// the URL, which is a credential.
-pub fn hook_key(url: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in url.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 impl Queue {
@@ -274,7 +266,10 @@ impl Queue {
         let n = superseded.len();
         for it in superseded {
             tracing::warn!(run_id = %it.run_id, item = %it.name, "delivery queue: an earlier run was interrupted before its history was committed; this run reports its changes instead");
-            if let Err(e) = self.drop_item(&it, "superseded: its run was interrupted before its history was committed") {
+            if let Err(e) = self.drop_item(
+                &it,
+                "superseded: its run was interrupted before its history was committed",
+            ) {
                 tracing::error!(error = %crate::exit::render_error(&e), "delivery ledger: could not record a superseded item");
             }
         }
@@ -288,7 +283,9 @@ impl Queue {
         let mut gone = Vec::new();
         for (id, r) in &self.runs {
             for name in &r.queued {
-                if !name.starts_with(prefix) || r.confirmed.contains(name) || r.dropped.contains(name)
+                if !name.starts_with(prefix)
+                    || r.confirmed.contains(name)
+                    || r.dropped.contains(name)
                 {
                     continue;
                 }
@@ -321,8 +318,7 @@ impl Queue {
             .iter()
             .filter(|(_, r)| {
                 r.run_at.is_some_and(|t| now - t > keep)
-                    && r
-                        .queued
+                    && r.queued
                         .iter()
                         .all(|i| r.confirmed.contains(i) || r.dropped.contains(i))
             })
@@ -412,20 +408,13 @@ impl Deliveries {
             }
         };
         q.settle(last_run);
-        match crate::webhook::enqueue(&mut q, run_id, now, report, out_dir, &settings.webhooks)
-        {
+        match webhooks::enqueue(&mut q, run_id, now, report, out_dir, &settings.webhooks) {
             Ok(()) => d.webhooks_in_memory = false,
             Err(e) => {
                 tracing::error!(error = %crate::exit::render_error(&e), "delivery queue: the digests could not be queued; they are sent from memory (a failure will not be retried)")
             }
         }
-        match crate::log_analytics::enqueue(
-            &mut q,
-            run_id,
-            now,
-            report,
-            settings.log_analytics.as_ref(),
-        ) {
+        match logs::enqueue(&mut q, run_id, now, report, settings.log_analytics.as_ref()) {
             Ok(n) => {
                 d.too_large = n;
                 d.logs_in_memory = false;
@@ -448,16 +437,17 @@ impl Deliveries {
     }
 
     /// Posts the digests: queued ones (earlier runs' first), and this run's from memory
-    /// when they are not queued.
+    /// when they are not queued. `confirmed` is called after each confirmed item.
     pub async fn webhooks(
         &mut self,
         run_id: &str,
         report: &crate::rules::Report,
         out_dir: &Path,
         s: &crate::webhook::WebhookSettings,
+        confirmed: &dyn Fn(),
     ) -> crate::webhook::Outcome {
         let mut o = match &mut self.queue {
-            Some(q) => crate::webhook::send_queued(q, run_id, s).await,
+            Some(q) => webhooks::send_queued(q, run_id, s, confirmed).await,
             None => Default::default(),
         };
         if self.webhooks_in_memory {
@@ -469,15 +459,17 @@ impl Deliveries {
     }
 
     /// Sends the Log Analytics rows: queued ones (earlier runs' first), and this run's
-    /// from memory when they are not queued.
+    /// from memory when they are not queued. `confirmed` is called after each batch
+    /// confirmed from the queue.
     pub async fn log_analytics(
         &mut self,
         run_id: &str,
         report: &crate::rules::Report,
         s: Option<&crate::log_analytics::LogAnalyticsSettings>,
+        confirmed: &dyn Fn(),
     ) -> crate::log_analytics::Outcome {
         let mut o = match &mut self.queue {
-            Some(q) => crate::log_analytics::send_queued(q, s, self.too_large).await,
+            Some(q) => logs::send_queued(q, s, self.too_large, confirmed).await,
             None => Default::default(),
         };
         if self.logs_in_memory {
@@ -574,16 +566,17 @@ mod tests {
     }
 
     #[test]
-    fn run_ids_cannot_leave_the_queue_folder_and_keys_hide_the_url() {
+    fn run_ids_cannot_leave_the_queue_folder_and_webhook_keys_hide_the_url() {
         let dir = tempfile::tempdir().unwrap();
         let q = Queue::open(dir.path()).unwrap();
         assert!(q
             .path("..", "logs-0001")
             .starts_with(dir.path().join(QUEUE_DIR)));
-        let k = hook_key("https://hooks.slack.com/services/T/B/SECRET");
+        let key = |u: &str| crate::webhook::Hook::parse(u, None).unwrap().key();
+        let k = key("https://hooks.slack.com/services/T/B/SECRET");
         assert_eq!(k.len(), 16);
         assert!(!k.contains("SECRET"));
-        assert_eq!(k, hook_key("https://hooks.slack.com/services/T/B/SECRET"));
-        assert_ne!(k, hook_key("https://hooks.slack.com/services/T/B/SECRET2"));
+        assert_eq!(k, key("https://hooks.slack.com/services/T/B/SECRET"));
+        assert_ne!(k, key("https://hooks.slack.com/services/T/B/SECRET2"));
     }
 }
