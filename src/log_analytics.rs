@@ -11,11 +11,14 @@
 //!   through the ARM client's loop: 429 and 503 after `Retry-After`, other 5xx and
 //!   dropped connections with backoff, one new token after a 401 for an expired one.
 //! - A batch that fails is counted (the run exits 3) and never holds mail: mail has
-//!   been sent by then.
+//!   been sent by then. With `--state` the batches go through the delivery queue
+//!   ([`crate::delivery_queue`]): written before history is committed, removed once the
+//!   service confirmed them, sent by the next run when this one could not.
 //! - The API has no idempotency key. A batch whose reply is lost after the service
 //!   stored it (a dropped connection) is sent again and its rows are then stored twice.
-//!   Every row carries `RunId` and a `RowId` unique within the run, so queries drop
-//!   such duplicates with `summarize arg_max(TimeGenerated, *) by RowId` (README).
+//!   Every row carries `RunId` and a `RowId` unique within the run (the queue keeps the
+//!   exact bytes, so a later retry sends the same ids), so queries drop such duplicates
+//!   with `summarize arg_max(TimeGenerated, *) by RowId` (README).
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;

@@ -5,7 +5,10 @@
 //!
 //! Shape: [`digest`] reads the report (pure), [`teams`] and [`slack`] render it to JSON
 //! (pure), [`deliver`] posts it, after mail, retrying 429 (after `Retry-After`) and
-//! 5xx. A webhook URL carries its credential in its path and query: it is never
+//! 5xx. With `--state` the digest goes through the delivery queue
+//! ([`crate::delivery_queue`]) instead: queued before history is committed, posted
+//! after mail, kept until a webhook confirms it; one sent by a later run says it is
+//! delayed. A webhook URL carries its credential in its path and query: it is never
 //! printed — logs, errors and problems name the host only ([`Hook::host`]), and the
 //! secret part is registered with [`crate::redact`] in case a server echoes it.
 use std::path::Path;
@@ -669,6 +672,33 @@ mod tests {
             "{t}"
         );
         assert!(slack(&x).to_string().contains("INCOMPLETE"));
+    }
+
+    #[test]
+    fn a_delayed_digest_says_so_with_its_runs_time_and_round_trips_through_the_queue() {
+        let mut x = d();
+        let back: Digest = serde_json::from_slice(&serde_json::to_vec(&x).unwrap()).unwrap();
+        assert_eq!(back, x);
+        assert!(!teams(&x).to_string().contains("delayed"));
+        x.delayed = true;
+        let t = teams(&x);
+        let body = &t["attachments"][0]["content"]["body"];
+        assert!(body[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("(delayed) AKS identity audit"));
+        assert!(t
+            .to_string()
+            .contains("Delayed: the digest of the run at 2026-12-04 06:00 UTC"));
+        let s = slack(&x);
+        assert!(s["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("(delayed) "));
+        assert!(s["text"].as_str().unwrap().starts_with("(delayed) "));
+        assert!(s
+            .to_string()
+            .contains("Delayed: the digest of the run at 2026-12-04 06:00 UTC"));
     }
 
     #[test]
