@@ -231,6 +231,15 @@ impl Queue {
         Ok(())
     }
 
+    /// Records `item` of `run_id` as confirmed without a file of its own (a webhook that
+    /// took the digest queued for the one it replaced).
+    pub fn record_confirmed(&mut self, run_id: &str, item: &str) -> anyhow::Result<()> {
+        self.append(Entry::Confirmed {
+            run_id: run_id.to_string(),
+            item: item.to_string(),
+        })
+    }
+
     /// Records that `item` will not be sent and why, then removes its file.
     pub fn drop_item(&mut self, it: &Item, reason: &str) -> anyhow::Result<()> {
         self.append(Entry::Dropped {
@@ -407,6 +416,7 @@ impl Deliveries {
                 return d;
             }
         };
+        let started = std::time::Instant::now();
         q.settle(last_run);
         match webhooks::enqueue(&mut q, run_id, now, report, out_dir, &settings.webhooks) {
             Ok(()) => d.webhooks_in_memory = false,
@@ -423,6 +433,13 @@ impl Deliveries {
                 tracing::error!(error = %crate::exit::render_error(&e), "delivery queue: the Log Analytics rows could not be queued; they are sent from memory (a failure will not be retried)")
             }
         }
+        let queued = q.runs.get(run_id).map_or(0, |r| r.queued.len());
+        tracing::info!(
+            run_id,
+            items = queued,
+            ms = started.elapsed().as_millis() as u64,
+            "delivery queue: this run's digests and Log Analytics batches are on disk"
+        );
         d.queue = Some(q);
         d
     }

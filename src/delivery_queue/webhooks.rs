@@ -118,7 +118,15 @@ pub(super) async fn send_queued(
             Ok(attempts) => {
                 o.sent += 1;
                 o.delayed += usize::from(d.delayed);
-                if let Err(e) = q.confirm(&it) {
+                // A replacement is recorded too: no other digest of that run goes to it.
+                let recorded = q.confirm(&it).and_then(|()| {
+                    if key == it.name {
+                        Ok(())
+                    } else {
+                        q.record_confirmed(&it.run_id, &key)
+                    }
+                });
+                if let Err(e) = recorded {
                     tracing::error!(error = %crate::exit::render_error(&e), "delivery ledger: could not record a posted digest (a later run may post it again)");
                 }
                 tracing::info!(webhook = %hook.host(), format = hook.format.as_str(), run_id = %it.run_id, delayed = d.delayed, attempts, "webhook: digest posted");
