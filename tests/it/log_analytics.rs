@@ -565,6 +565,12 @@ async fn a_crash_mid_delivery_sends_only_the_rest_and_a_crash_before_the_commit_
     assert_eq!(stored(&emu, "night-1"), (c1 + f1, c1 + f1), "each row once");
     let (c2, f2) = expected_rows(&tmp.path().join("out2"));
     assert_eq!(stored(&emu, "night-2"), (c2 + f2, c2 + f2));
+    // The Job retried with the same run id: its rows are not sent again.
+    let o = night(&emu, tmp.path(), 2, &[]).await;
+    let log = stderr(&o);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{log}");
+    assert!(log.contains("queued by an earlier attempt"), "{log}");
+    assert_eq!(stored(&emu, "night-2").0, c2 + f2);
 
     let tmp = tempfile::tempdir().unwrap();
     let o = night(

@@ -439,6 +439,10 @@ fn a_digest_that_failed_stays_queued_and_the_next_run_posts_it_delayed_then_its_
     assert!(card(&got[2])
         .to_string()
         .contains("Audited 2026-06-03 02:00 UTC"));
+    // The Job retried with the same run id posts nothing again.
+    let o = night(tmp.path(), &sink, 3, &urls, "teams", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(sink.received().len(), 3);
     assert_secret_nowhere(&o, tmp.path());
 }
 
