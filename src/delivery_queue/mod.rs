@@ -257,8 +257,15 @@ impl Queue {
     /// Returns how many items were dropped.
     pub fn settle(&mut self, last_run: Option<DateTime<Utc>>) -> usize {
         let mut superseded = Vec::new();
+        let mut committed_now = Vec::new();
         for (id, r) in &self.runs {
-            if r.committed || (r.run_at.is_some() && r.run_at == last_run) {
+            if r.committed {
+                continue;
+            }
+            if r.run_at.is_some() && r.run_at == last_run {
+                // Killed between its history commit and the ledger's line: written now,
+                // since the next commit moves state.json's last run on.
+                committed_now.push(id.clone());
                 continue;
             }
             for item in r.queued.difference(&r.confirmed) {
@@ -270,6 +277,11 @@ impl Queue {
                         path: self.path(id, item),
                     });
                 }
+            }
+        }
+        for id in committed_now {
+            if let Err(e) = self.commit(&id) {
+                tracing::error!(error = %crate::exit::render_error(&e), "delivery ledger: could not record an earlier run's commit");
             }
         }
         let n = superseded.len();
@@ -552,6 +564,9 @@ mod tests {
         f.write_all(b"{\"event\":\"confirmed\",\"run_").unwrap();
         let mut q = Queue::open(dir.path()).unwrap();
         assert_eq!(q.settle(Some(at3)), 1, "r2 never committed");
+        // r3's commit is now in the ledger: a later run (state.json moved on) keeps it.
+        let mut q = Queue::open(dir.path()).unwrap();
+        assert_eq!(q.settle(Some(t("2026-01-04T00:00:00Z"))), 0);
         assert!(!q.path("r2", "webhook-aa").exists());
         assert!(!q.known("r2", "webhook-aa"), "r2 may queue it again");
         let hooks = q.pending(WEBHOOK);
