@@ -1,6 +1,6 @@
 //! Log Analytics batches through the queue: one item per batch, `logs-00001`, …,
 //! holding exactly the bytes that are posted.
-use crate::log_analytics::{batches, rows, LogAnalyticsSettings, Outcome, Sender};
+use crate::log_analytics::{for_each_row, Batcher, LogAnalyticsSettings, Outcome, Sender};
 use crate::rules::Report;
 
 use super::{Queue, LOGS};
@@ -24,18 +24,35 @@ pub(super) fn enqueue(
         tracing::info!(run_id, "log analytics: this run id's rows were queued by an earlier attempt; those are sent, not new ones");
         return Ok(0);
     }
-    let rows = rows(report, run_id);
-    let (batches, too_large) = batches(&rows, s.max_batch_bytes);
-    drop(rows);
+    // Row by row, each batch written as soon as it is cut: one batch in memory at a
+    // time (this runs while the run's history is still held).
+    let mut batcher = Batcher::new(s.max_batch_bytes);
+    let mut n = 0;
+    let mut failed: Option<anyhow::Error> = None;
+    let mut put = |q: &mut Queue, body: &[u8]| {
+        if failed.is_none() {
+            n += 1;
+            let item = format!("{LOGS}{n:05}");
+            failed = q.put(run_id, run_at, &item, body).err();
+        }
+    };
+    for_each_row(report, run_id, |row| {
+        if let Some((body, _)) = batcher.push(&row) {
+            put(q, &body);
+        }
+    });
+    let (last, too_large) = batcher.finish();
+    if let Some((body, _)) = last {
+        put(q, &body);
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
     if too_large > 0 {
         tracing::error!(
             rows = too_large,
             "log analytics: rows over the API's 1 MB request limit on their own are not sent"
         );
-    }
-    for (i, (body, _)) in batches.iter().enumerate() {
-        let item = format!("{}{:05}", LOGS, i + 1);
-        q.put(run_id, run_at, &item, body)?;
     }
     Ok(too_large)
 }
