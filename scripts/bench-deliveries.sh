@@ -141,5 +141,9 @@ print(f"mail: sent {fin.get('mail_sent')} undelivered {fin.get('mail_undelivered
       f"webhooks: sent {fin.get('webhooks_sent')} failed {fin.get('webhooks_failed')} "
       f"(sink: {sum(h['valid'] for h in hooks)} valid of {len(hooks)}); "
       f"log analytics: rows sent {fin.get('log_analytics_rows_sent')} failed {fin.get('log_analytics_rows_failed')}")
+queue = [json.loads(l) for l in open(log) if "delivery queue: this run's" in l]
+if queue:
+    print(f"delivery queue (digest and Log Analytics batches written to the state folder, "
+          f"part of reports+upload+outbox): {queue[-1]['items']} items in {queue[-1]['ms']:,} ms")
 print(f"peak RSS {rss // 1024:,} MiB")
 EOF

@@ -7,6 +7,7 @@
 pub mod azure;
 pub mod cli;
 pub mod config;
+pub mod delivery_queue;
 pub mod exit;
 pub mod history;
 pub mod i18n;

@@ -11,11 +11,14 @@
 //!   through the ARM client's loop: 429 and 503 after `Retry-After`, other 5xx and
 //!   dropped connections with backoff, one new token after a 401 for an expired one.
 //! - A batch that fails is counted (the run exits 3) and never holds mail: mail has
-//!   been sent by then.
+//!   been sent by then. With `--state` the batches go through the delivery queue
+//!   ([`crate::delivery_queue`]): written before history is committed, removed once the
+//!   service confirmed them, sent by the next run when this one could not.
 //! - The API has no idempotency key. A batch whose reply is lost after the service
 //!   stored it (a dropped connection) is sent again and its rows are then stored twice.
-//!   Every row carries `RunId` and a `RowId` unique within the run, so queries drop
-//!   such duplicates with `summarize arg_max(TimeGenerated, *) by RowId` (README).
+//!   Every row carries `RunId` and a `RowId` unique within the run (the queue keeps the
+//!   exact bytes, so a later retry sends the same ids), so queries drop such duplicates
+//!   with `summarize arg_max(TimeGenerated, *) by RowId` (README).
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
@@ -129,6 +132,13 @@ fn opt(s: &str) -> Value {
 /// with `Suppressed: true`). `RowId` is `{run_id}:c:{n}` / `{run_id}:f:{n}`: unique
 /// within the run. Pure.
 pub fn rows(report: &Report, run_id: &str) -> Vec<Value> {
+    let mut out = Vec::with_capacity(report.clusters.len() + report.findings.len());
+    for_each_row(report, run_id, |r| out.push(r));
+    out
+}
+
+/// [`rows`] one at a time, in the same order, without holding them all.
+pub fn for_each_row(report: &Report, run_id: &str, mut out: impl FnMut(Value)) {
     let at = report
         .generated_at
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -146,7 +156,6 @@ pub fn rows(report: &Report, run_id: &str) -> Vec<Value> {
         .iter()
         .map(|c| (c.cluster_id.to_ascii_lowercase(), c))
         .collect();
-    let mut out = Vec::with_capacity(report.clusters.len() + report.findings.len());
     for (n, c) in report.clusters.iter().enumerate() {
         let mut m = blank();
         m.insert("Kind".into(), json!("cluster"));
@@ -171,7 +180,7 @@ pub fn rows(report: &Report, run_id: &str) -> Vec<Value> {
                 .map_or(Value::Null, |s| json!(s.to_string())),
         );
         m.insert("KubernetesVersion".into(), opt(&c.kubernetes_version));
-        out.push(Value::Object(m));
+        out(Value::Object(m));
     }
     for (n, f) in report.findings.iter().enumerate() {
         let cluster = by_id.get(&f.cluster_id.to_ascii_lowercase());
@@ -197,9 +206,8 @@ pub fn rows(report: &Report, run_id: &str) -> Vec<Value> {
         m.insert("Remediation".into(), opt(&f.remediation));
         m.insert("Fingerprint".into(), json!(f.fingerprint()));
         m.insert("Suppressed".into(), json!(f.suppressed.is_some()));
-        out.push(Value::Object(m));
+        out(Value::Object(m));
     }
-    out
 }
 
 /// The rows as JSON arrays of at most `max_bytes` each (uncompressed), in order, each
@@ -207,30 +215,64 @@ pub fn rows(report: &Report, run_id: &str) -> Vec<Value> {
 /// cannot be sent). Pure.
 pub fn batches(rows: &[Value], max_bytes: usize) -> (Vec<(Vec<u8>, usize)>, usize) {
     let mut out = Vec::new();
-    let mut too_large = 0;
-    let mut cur: Vec<u8> = Vec::new();
-    let mut cur_rows = 0usize;
+    let mut b = Batcher::new(max_bytes);
     for r in rows {
-        let bytes = serde_json::to_vec(r).expect("a JSON value serializes");
-        // `[` + row + `]`, or `,` + row on top of what the batch holds.
-        if bytes.len() + 2 > max_bytes {
-            too_large += 1;
-            continue;
-        }
-        if cur_rows > 0 && cur.len() + 1 + bytes.len() + 1 > max_bytes {
-            cur.push(b']');
-            out.push((std::mem::take(&mut cur), cur_rows));
-            cur_rows = 0;
-        }
-        cur.push(if cur_rows == 0 { b'[' } else { b',' });
-        cur.extend_from_slice(&bytes);
-        cur_rows += 1;
+        out.extend(b.push(r));
     }
-    if cur_rows > 0 {
-        cur.push(b']');
-        out.push((cur, cur_rows));
-    }
+    let (last, too_large) = b.finish();
+    out.extend(last);
     (out, too_large)
+}
+
+/// [`batches`] a row at a time: [`Batcher::push`] returns a batch when the row does not
+/// fit in the current one (which it then starts), [`Batcher::finish`] the last one and
+/// the rows set apart as too large.
+#[derive(Debug)]
+pub struct Batcher {
+    max_bytes: usize,
+    cur: Vec<u8>,
+    cur_rows: usize,
+    too_large: usize,
+}
+
+impl Batcher {
+    pub fn new(max_bytes: usize) -> Batcher {
+        Batcher {
+            max_bytes,
+            cur: Vec::new(),
+            cur_rows: 0,
+            too_large: 0,
+        }
+    }
+
+    /// Adds `row`; a full batch (JSON array bytes, rows) comes back when it is cut.
+    pub fn push(&mut self, row: &Value) -> Option<(Vec<u8>, usize)> {
+        let bytes = serde_json::to_vec(row).expect("a JSON value serializes");
+        // `[` + row + `]`, or `,` + row on top of what the batch holds.
+        if bytes.len() + 2 > self.max_bytes {
+            self.too_large += 1;
+            return None;
+        }
+        let mut done = None;
+        if self.cur_rows > 0 && self.cur.len() + 1 + bytes.len() + 1 > self.max_bytes {
+            self.cur.push(b']');
+            done = Some((std::mem::take(&mut self.cur), self.cur_rows));
+            self.cur_rows = 0;
+        }
+        self.cur.push(if self.cur_rows == 0 { b'[' } else { b',' });
+        self.cur.extend_from_slice(&bytes);
+        self.cur_rows += 1;
+        done
+    }
+
+    /// The last batch (if any rows are left) and how many rows were too large.
+    pub fn finish(mut self) -> (Option<(Vec<u8>, usize)>, usize) {
+        if self.cur_rows == 0 {
+            return (None, self.too_large);
+        }
+        self.cur.push(b']');
+        (Some((self.cur, self.cur_rows)), self.too_large)
+    }
 }
 
 /// `body` gzip-compressed.
@@ -318,14 +360,14 @@ pub async fn deliver(report: &Report, run_id: &str, s: Option<&LogAnalyticsSetti
 }
 
 /// A connected ingestion client: the credential proved with a first token.
-struct Sender {
+pub(crate) struct Sender {
     client: ArmClient,
     url: Url,
     scope: String,
 }
 
 impl Sender {
-    async fn connect(s: &LogAnalyticsSettings) -> anyhow::Result<Sender> {
+    pub(crate) async fn connect(s: &LogAnalyticsSettings) -> anyhow::Result<Sender> {
         let a = &s.azure;
         let http = auth::http_client(a.ca_text()?.as_deref(), a.request_timeout)?;
         let url = ingest_url(&s.endpoint, &s.dcr_id, &s.stream)?;
@@ -350,7 +392,7 @@ impl Sender {
     }
 
     /// One batch, gzip-compressed; `Err((status, why))` when it was not accepted.
-    async fn send(&self, json: &[u8]) -> Result<(), (Option<u16>, String)> {
+    pub(crate) async fn send(&self, json: &[u8]) -> Result<(), (Option<u16>, String)> {
         let body = gzip(json).map_err(|e| (None, format!("compressing the batch: {e}")))?;
         self.client
             .call_with(
@@ -374,7 +416,7 @@ impl Sender {
             })
     }
 
-    fn counts(&self) -> (u64, u64, u64) {
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
         let s = self.client.stats.snapshot();
         s.tables
             .get(TABLE)

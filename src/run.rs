@@ -79,7 +79,8 @@ pub fn check_source(settings: &Settings) -> anyhow::Result<()> {
 /// Test hook: with `AKS_AUDIT_TEST_CRASH_AT=<point>` the process aborts there, as a
 /// SIGKILL would stop it (no destructor, no flush): how the tests prove that a crash at
 /// any stage boundary loses no notification. Points: `after-reports`, `after-outbox`,
-/// `after-commit`, `after-first-send`.
+/// `after-commit`, `after-first-send` (mail), `after-first-delivery` (a webhook digest
+/// or a Log Analytics batch confirmed).
 pub fn crash_point(point: &str) {
     if std::env::var("AKS_AUDIT_TEST_CRASH_AT").is_ok_and(|p| p == point) {
         eprintln!("AKS_AUDIT_TEST_CRASH_AT={point}: aborting");
@@ -382,6 +383,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         })?;
     }
 
+    // 5b. Webhook digests and Log Analytics rows in the delivery queue (with --state).
+    let mut deliveries = crate::delivery_queue::Deliveries::prepare(
+        settings, &run_id, now, last_run, &report, &out_dir,
+    );
+
     crash_point("after-outbox");
 
     // 6. Commit history: state.json and runs.csv (a backfill touches runs.csv only).
@@ -401,6 +407,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
             run_id: run_id.clone(),
         })?;
     }
+    deliveries.committed(&run_id);
     drop(history);
     let _ = trimming.join();
     crate::memory::trim();
@@ -428,12 +435,22 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     let mailed = started.elapsed();
 
     // 7b. Webhook digests: after mail, so a slow or failing webhook never holds it.
-    let webhooks = crate::webhook::deliver(&report, &out_dir, &settings.webhooks).await;
+    let delivered = || crash_point("after-first-delivery");
+    let webhooks = deliveries
+        .webhooks(&run_id, &report, &out_dir, &settings.webhooks, &delivered)
+        .await;
 
     // 7c. Log Analytics rows: after mail too.
     let hooked = started.elapsed();
-    let log_analytics =
-        crate::log_analytics::deliver(&report, &run_id, settings.log_analytics.as_ref()).await;
+    let log_analytics = deliveries
+        .log_analytics(
+            &run_id,
+            &report,
+            settings.log_analytics.as_ref(),
+            &delivered,
+        )
+        .await;
+    deliveries.compact(now);
     let logged = started.elapsed();
 
     // 8. Retention: only folders this tool made, never this run's.
@@ -470,6 +487,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         mail_already_sent = mail.already_sent,
         webhooks_sent = webhooks.sent,
         webhooks_failed = webhooks.failed,
+        webhooks_delayed = webhooks.delayed,
         log_analytics_rows_sent = log_analytics.rows_sent,
         log_analytics_rows_failed = log_analytics.rows_failed,
         uploaded = upload.uploaded,

@@ -5,7 +5,10 @@
 //!
 //! Shape: [`digest`] reads the report (pure), [`teams`] and [`slack`] render it to JSON
 //! (pure), [`deliver`] posts it, after mail, retrying 429 (after `Retry-After`) and
-//! 5xx. A webhook URL carries its credential in its path and query: it is never
+//! 5xx. With `--state` the digest goes through the delivery queue
+//! ([`crate::delivery_queue`]) instead: queued before history is committed, posted
+//! after mail, kept until a webhook confirms it; one sent by a later run says it is
+//! delayed. A webhook URL carries its credential in its path and query: it is never
 //! printed — logs, errors and problems name the host only ([`Hook::host`]), and the
 //! secret part is registered with [`crate::redact`] in case a server echoes it.
 use std::path::Path;
@@ -18,7 +21,9 @@ use crate::azure::retry::{classify, Decision, ErrorKind, RetryPolicy};
 use crate::rules::{Report, Severity};
 
 /// `--webhook-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// An Adaptive Card (1.5) in a `{"type": "message", "attachments": [...]}` envelope
@@ -100,6 +105,17 @@ impl Hook {
         Ok(Hook { url, format })
     }
 
+    /// A stable key of the URL (64-bit FNV-1a, hex): names the webhook's queued digests
+    /// without writing the URL, which is a credential.
+    pub fn key(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.url.as_str().bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+
     /// `https://host` — all a log or an error may show.
     pub fn host(&self) -> String {
         format!(
@@ -140,7 +156,7 @@ pub struct WebhookSettings {
 pub const TOP_FINDINGS: usize = 5;
 
 /// One finding in a digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Top {
     pub severity: Severity,
     pub rule: String,
@@ -148,8 +164,9 @@ pub struct Top {
     pub message: String,
 }
 
-/// What a digest says, whatever its format.
-#[derive(Debug, Clone, PartialEq)]
+/// What a digest says, whatever its format. It is what the delivery queue keeps
+/// (rendered for the webhook's format when it is sent).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Digest {
     pub title: String,
     pub generated_at: String,
@@ -166,6 +183,10 @@ pub struct Digest {
     /// Unsuppressed findings not listed.
     pub more: usize,
     pub link: Option<String>,
+    /// Sent by a later run than its own (its webhook failed or its run was killed
+    /// before sending): the card says so, with its run's time.
+    #[serde(default)]
+    pub delayed: bool,
 }
 
 /// The report's link under `base`: `<base>/<folder name of out_dir>/report.html`.
@@ -252,6 +273,7 @@ pub fn digest(report: &Report, link: Option<String>) -> Digest {
         more: open_total.saturating_sub(top.len()),
         top,
         link,
+        delayed: false,
     }
 }
 
@@ -285,6 +307,23 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// What a delayed digest says first.
+fn delayed_note(d: &Digest) -> String {
+    format!(
+        "Delayed: the digest of the run at {}, which could not be delivered then; its counts are that run's.",
+        d.generated_at
+    )
+}
+
+/// The title, marked when the digest is delayed.
+fn title(d: &Digest) -> String {
+    if d.delayed {
+        format!("(delayed) {}", d.title)
+    } else {
+        d.title.clone()
+    }
+}
+
 fn upper(s: Severity) -> String {
     s.to_string().to_ascii_uppercase()
 }
@@ -299,10 +338,13 @@ pub fn teams(d: &Digest) -> Value {
     facts.push(json!({"title": "Since last run", "value": changes_text(d)}));
     facts.push(json!({"title": "Coverage", "value": plain_md(&d.coverage)}));
     let mut body = vec![
-        json!({"type": "TextBlock", "text": plain_md(&d.title), "weight": "Bolder", "size": "Medium", "wrap": true}),
+        json!({"type": "TextBlock", "text": plain_md(&title(d)), "weight": "Bolder", "size": "Medium", "wrap": true}),
         json!({"type": "TextBlock", "text": format!("Audited {}", d.generated_at), "isSubtle": true, "spacing": "None", "wrap": true}),
-        json!({"type": "FactSet", "facts": facts}),
     ];
+    if d.delayed {
+        body.push(json!({"type": "TextBlock", "text": delayed_note(d), "color": "Attention", "wrap": true}));
+    }
+    body.push(json!({"type": "FactSet", "facts": facts}));
     if !d.complete {
         body.push(json!({"type": "TextBlock", "text": "Not everything was read or evaluated: what is missing is not clean.", "color": "Warning", "wrap": true}));
     }
@@ -346,10 +388,13 @@ pub fn slack(d: &Digest) -> Value {
     fields
         .push(json!({"type": "mrkdwn", "text": format!("*Since last run*\n{}", changes_text(d))}));
     let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&d.title, 150)}}),
-        json!({"type": "section", "fields": fields}),
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Coverage:* {}", slack_escape(&d.coverage))}}),
+        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title(d), 150)}}),
     ];
+    if d.delayed {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", delayed_note(d))}}));
+    }
+    blocks.push(json!({"type": "section", "fields": fields}));
+    blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Coverage:* {}", slack_escape(&d.coverage))}}));
     if !d.top.is_empty() {
         let mut lines: Vec<String> = d
             .top
@@ -378,16 +423,18 @@ pub fn slack(d: &Digest) -> Value {
         "text": format!("aks-identity-audit · audited {}", d.generated_at)}]}));
     let headline: Vec<String> = d.counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
     json!({
-        "text": format!("{}: {} ({})", truncate(&d.title, 150), headline.join(", "), d.coverage),
+        "text": format!("{}: {} ({})", truncate(&title(d), 150), headline.join(", "), d.coverage),
         "blocks": blocks,
     })
 }
 
-/// What [`deliver`] did.
+/// What [`deliver`] (or the delivery queue) did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub sent: usize,
     pub failed: usize,
+    /// Of those sent, digests of earlier runs (delayed).
+    pub delayed: usize,
 }
 
 /// Posts the digest of `report` to every webhook, one after another. Never fails:
@@ -422,7 +469,7 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &WebhookSettings) -> Ou
                 o.sent += 1;
                 tracing::info!(webhook = %hook.host(), format = hook.format.as_str(), attempts, "webhook: digest posted");
             }
-            Err(why) => {
+            Err((_, why)) => {
                 o.failed += 1;
                 tracing::error!(webhook = %hook.host(), format = hook.format.as_str(), error = %crate::redact::redact(&why), "webhook: digest not delivered");
             }
@@ -431,7 +478,7 @@ pub async fn deliver(report: &Report, out_dir: &Path, s: &WebhookSettings) -> Ou
     o
 }
 
-fn client(s: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client(s: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .timeout(s.timeout)
         .connect_timeout(Duration::from_secs(10).min(s.timeout))
@@ -447,13 +494,13 @@ fn client(s: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
     Ok(b.build()?)
 }
 
-/// One webhook post with retries; `Ok(attempts)`.
-async fn post(
+/// One webhook post with retries; `Ok(attempts)`, or the last status and why.
+pub(crate) async fn post(
     http: &reqwest::Client,
     hook: &Hook,
     body: &Value,
     policy: &RetryPolicy,
-) -> Result<u32, String> {
+) -> Result<u32, (Option<u16>, String)> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -486,7 +533,13 @@ async fn post(
                 tracing::warn!(webhook = %hook.host(), attempt, retry_in_ms = after.as_millis() as u64, error = %crate::redact::redact(&reason), "webhook: post failed, will retry");
                 tokio::time::sleep(after).await;
             }
-            Decision::GiveUp(why) => return Err(format!("{reason} ({why})")),
+            Decision::GiveUp(why) => {
+                let status = match kind {
+                    ErrorKind::Status(s) => Some(s),
+                    _ => None,
+                };
+                return Err((status, format!("{reason} ({why})")));
+            }
         }
     }
 }
@@ -531,6 +584,7 @@ mod tests {
                 message: "Control plane uses a [service principal](http://evil)".into(),
             }],
             more: 2,
+            delayed: false,
             link: Some("https://reports.contoso.com/aks/2026-12-04T060000Z/report.html".into()),
         }
     }
@@ -618,6 +672,33 @@ mod tests {
             "{t}"
         );
         assert!(slack(&x).to_string().contains("INCOMPLETE"));
+    }
+
+    #[test]
+    fn a_delayed_digest_says_so_with_its_runs_time_and_round_trips_through_the_queue() {
+        let mut x = d();
+        let back: Digest = serde_json::from_slice(&serde_json::to_vec(&x).unwrap()).unwrap();
+        assert_eq!(back, x);
+        assert!(!teams(&x).to_string().contains("delayed"));
+        x.delayed = true;
+        let t = teams(&x);
+        let body = &t["attachments"][0]["content"]["body"];
+        assert!(body[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("(delayed) AKS identity audit"));
+        assert!(t
+            .to_string()
+            .contains("Delayed: the digest of the run at 2026-12-04 06:00 UTC"));
+        let s = slack(&x);
+        assert!(s["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("(delayed) "));
+        assert!(s["text"].as_str().unwrap().starts_with("(delayed) "));
+        assert!(s
+            .to_string()
+            .contains("Delayed: the digest of the run at 2026-12-04 06:00 UTC"));
     }
 
     #[test]

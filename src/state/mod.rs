@@ -203,7 +203,15 @@ impl Ledger {
             match serde_json::from_str::<Entry>(line) {
                 Ok(e) => l.apply(e),
                 Err(e) if i + 1 == lines.len() => {
-                    tracing::warn!(file = %path.display(), line = i + 1, error = %e, "mail ledger: ignoring a torn last line (an interrupted write)");
+                    tracing::warn!(file = %path.display(), line = i + 1, error = %e, "mail ledger: removing a torn last line (an interrupted write)");
+                    // Cut it off: the next line appended would join it and make the
+                    // ledger unreadable.
+                    let keep = (text.len() - line.len()) as u64;
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|f| f.set_len(keep).and_then(|_| f.sync_data()))
+                        .with_context(|| format!("truncating {}", path.display()))?;
                 }
                 Err(e) => bail!("{}: line {}: {e}", path.display(), i + 1),
             }
@@ -416,6 +424,14 @@ mod tests {
         let (p, s) = l.unfinished(Some(at2));
         assert_eq!(p.len(), 2);
         assert!(s.is_empty());
+        // The next line appended after the torn one still reads.
+        let mut l = l;
+        l.append(Entry::Done {
+            run_id: "r1".into(),
+        })
+        .unwrap();
+        let l = Ledger::load(dir.path()).unwrap();
+        assert!(l.run("r1").unwrap().done && l.accepted("r1", "a@contoso.com"));
     }
 
     #[test]

@@ -254,6 +254,23 @@ async fn a_lost_reply_stores_a_batch_twice_and_row_id_tells_the_copies() {
         rows.len() > distinct.len(),
         "the first batch was stored twice"
     );
+    // Only the batch whose reply was lost went again: the doubled rows are the first
+    // ones, each stored twice, and the emulator took one batch more than the run sent.
+    let doubled = rows.len() - distinct.len();
+    assert_eq!(ids[..doubled], ids[doubled..2 * doubled], "{ids:?}");
+    assert_eq!(
+        ids[doubled..].iter().collect::<BTreeSet<_>>().len(),
+        ids.len() - doubled
+    );
+    let (_, stored_batches) = emu.emu.logs();
+    let log = stderr(&o);
+    let sent: u64 = log
+        .lines()
+        .find(|l| l.contains("log analytics: rows sent"))
+        .and_then(|l| serde_json::from_str::<Value>(l).ok())
+        .and_then(|v| v["batches_sent"].as_u64())
+        .expect("the rows sent line");
+    assert_eq!(stored_batches, sent + 1, "{log}");
     emu.emu.shutdown().await;
 }
 
@@ -417,4 +434,164 @@ fn the_readmes_table_and_rule_declare_the_columns_sent() {
             blocks[0]["properties"]["schema"]["name"].as_str().unwrap()
         )
     );
+}
+
+/// One night with `--state`: `--now`, `--run-id night-<n>`, small batches.
+async fn night(emu: &Emu, tmp: &Path, n: u32, env: &[(&str, &str)]) -> Output {
+    let cfg = tmp.join("audit.toml");
+    std::fs::write(&cfg, "[log_analytics]\nretries = 1\n").unwrap();
+    let mut all = vec![("AKS_AUDIT_TEST_LOGS_BATCH_BYTES", "8192")];
+    all.extend_from_slice(env);
+    audit(
+        emu,
+        &tmp.join(format!("out{n}")),
+        &[
+            "--state",
+            &tmp.join("state").display().to_string(),
+            "--config",
+            &cfg.display().to_string(),
+            "--now",
+            &format!("2026-06-{n:02}T02:00:00Z"),
+            "--run-id",
+            &format!("night-{n}"),
+        ],
+        &all,
+        false,
+    )
+    .await
+}
+
+/// Rows of `run_id` stored by the emulator, and how many distinct `RowId`s they have.
+fn stored(emu: &Emu, run_id: &str) -> (usize, usize) {
+    let (rows, _) = emu.emu.logs();
+    let ids: Vec<String> = rows
+        .iter()
+        .filter(|r| r["row"]["RunId"] == run_id)
+        .map(|r| r["row"]["RowId"].as_str().unwrap().to_string())
+        .collect();
+    let distinct = ids.iter().collect::<BTreeSet<_>>().len();
+    (ids.len(), distinct)
+}
+
+/// Batch files waiting in the state folder's delivery queue.
+fn queued_batches(tmp: &Path) -> usize {
+    let q = tmp.join("state/delivery-queue");
+    std::fs::read_dir(&q)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|run| {
+            std::fs::read_dir(run.path())
+                .unwrap()
+                .flatten()
+                .filter(|f| f.file_name().to_string_lossy().starts_with("logs-"))
+                .count()
+        })
+        .sum()
+}
+
+/// With `--state` the rows are queued. A night the workspace keeps failing (5xx, the
+/// retries spent) exits 3 and keeps every batch; the next night, the workspace back,
+/// sends them first, then its own: every row of both nights exactly once. The night
+/// after sends only its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_a_failed_night_could_not_send_wait_in_the_queue_and_arrive_once_the_next_night() {
+    let tmp = tempfile::tempdir().unwrap();
+    let down = serve(azure_emulator::Tenant::demo(), None, "logs-5xx=1000").await;
+    let o = night(&down, tmp.path(), 1, &[]).await;
+    let log = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{log}");
+    assert!(log.contains("stay queued for the next run"), "{log}");
+    assert!(down.emu.logs().0.is_empty());
+    let batches = queued_batches(tmp.path());
+    assert!(batches >= 2, "{batches}");
+    down.emu.shutdown().await;
+
+    let up = serve(azure_emulator::Tenant::demo(), None, "").await;
+    let o = night(&up, tmp.path(), 2, &[]).await;
+    let log = stderr(&o);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{log}");
+    assert!(log.contains("\"log_analytics_rows_failed\":0"), "{log}");
+    let (c1, f1) = expected_rows(&tmp.path().join("out1"));
+    let (c2, f2) = expected_rows(&tmp.path().join("out2"));
+    assert_eq!(
+        stored(&up, "night-1"),
+        (c1 + f1, c1 + f1),
+        "night 1: each row once"
+    );
+    assert_eq!(
+        stored(&up, "night-2"),
+        (c2 + f2, c2 + f2),
+        "night 2: each row once"
+    );
+    // Night 1's batches went first.
+    let (rows, _) = up.emu.logs();
+    assert_eq!(rows[0]["row"]["RunId"], "night-1");
+    assert_eq!(queued_batches(tmp.path()), 0);
+
+    let o = night(&up, tmp.path(), 3, &[]).await;
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    assert_eq!(stored(&up, "night-1").0, c1 + f1, "nothing sent again");
+    assert_eq!(stored(&up, "night-2").0, c2 + f2, "nothing sent again");
+    let (c3, f3) = expected_rows(&tmp.path().join("out3"));
+    assert_eq!(stored(&up, "night-3"), (c3 + f3, c3 + f3));
+    up.emu.shutdown().await;
+}
+
+/// A crash (abort, as SIGKILL) after the first batch was confirmed: the next night sends
+/// the rest of night 1 (not the confirmed batch again), then its own. A crash before
+/// night 1's history was committed supersedes its rows: the next night sends its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_mid_delivery_sends_only_the_rest_and_a_crash_before_the_commit_supersedes() {
+    let emu = serve(azure_emulator::Tenant::demo(), None, "").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let o = night(
+        &emu,
+        tmp.path(),
+        1,
+        &[("AKS_AUDIT_TEST_CRASH_AT", "after-first-delivery")],
+    )
+    .await;
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (c1, f1) = expected_rows(&tmp.path().join("out1"));
+    let (first, _) = stored(&emu, "night-1");
+    assert!(
+        first > 0 && first < c1 + f1,
+        "one batch of {}: {first}",
+        c1 + f1
+    );
+    let o = night(&emu, tmp.path(), 2, &[]).await;
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    assert_eq!(stored(&emu, "night-1"), (c1 + f1, c1 + f1), "each row once");
+    let (c2, f2) = expected_rows(&tmp.path().join("out2"));
+    assert_eq!(stored(&emu, "night-2"), (c2 + f2, c2 + f2));
+    // The Job retried with the same run id: its rows are not sent again.
+    let o = night(&emu, tmp.path(), 2, &[]).await;
+    let log = stderr(&o);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{log}");
+    assert!(log.contains("queued by an earlier attempt"), "{log}");
+    assert_eq!(stored(&emu, "night-2").0, c2 + f2);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let o = night(
+        &emu,
+        tmp.path(),
+        1,
+        &[("AKS_AUDIT_TEST_CRASH_AT", "after-outbox")],
+    )
+    .await;
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = night(&emu, tmp.path(), 5, &[]).await;
+    let log = stderr(&o);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{log}");
+    assert!(
+        log.contains("this run reports its changes instead"),
+        "{log}"
+    );
+    assert_eq!(queued_batches(tmp.path()), 0);
+    let (c5, f5) = expected_rows(&tmp.path().join("out5"));
+    assert_eq!(stored(&emu, "night-5"), (c5 + f5, c5 + f5));
+    // Night 1 of the first state folder, and nothing of the superseded one.
+    assert_eq!(stored(&emu, "night-1").0, c1 + f1);
+    emu.emu.shutdown().await;
 }

@@ -627,6 +627,14 @@ const SERVER_BUSY: Refusal = (
     "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ServerBusy</Code><Message>The server is busy.</Message></Error>",
 );
 
+/// A 429 with `Retry-After`, as a gateway or proxy in front of Blob Storage throttles
+/// (Blob Storage itself answers 503 ServerBusy, above).
+const TOO_MANY_REQUESTS: Refusal = (
+    429,
+    &[("retry-after", "1")],
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>TooManyRequests</Code><Message>Too many requests.</Message></Error>",
+);
+
 /// What Blob Storage answers a bearer token past its lifetime (the shape quoted in
 /// Azure/azure-sdk-for-net issue 42859); Azurite answers 403 instead, so a proxy plays it.
 const TOKEN_EXPIRED: Refusal = (
@@ -767,4 +775,18 @@ async fn an_expired_token_is_renewed_once_and_the_upload_completes() {
     assert_eq!(finished["failed"], 0, "{finished}");
     assert_eq!(r.served, 1 + 2 * r.files);
     assert_eq!(r.listed, 2 * r.files);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_with_retry_after_is_retried_and_the_upload_completes() {
+    let r = upload_through(2, TOO_MANY_REQUESTS).await;
+    let finished = &r.finished;
+    assert_eq!(finished["retries"], 2, "{finished}");
+    assert_eq!(finished["failed"], 0, "{finished}");
+    assert_eq!(r.served, 2 + 2 * r.files);
+    assert_eq!(
+        r.listed,
+        2 * r.files,
+        "every file once under the run and latest/"
+    );
 }

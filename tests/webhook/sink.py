@@ -17,11 +17,18 @@ services, checks each body, records it, and can refuse the first ones.
         An invalid body is answered 400 (as both services do) and recorded as invalid.
         --fail-first N answers the first N posts 429 (Retry-After: 1), then 503,
         alternately, before looking at them.
+        --script A,B,... plays one fault per post, in order, then serves normally:
+          429 (Retry-After: 1), 500, 503, 401 (the URL's signature expired or was
+          revoked: Teams Workflows and Slack answer 401/403/404 then), drop (the
+          connection is cut before anything is recorded: nothing delivered), lost (the
+          post is recorded, i.e. delivered, then the connection is cut before the reply:
+          the client cannot know it went through), ok (served normally).
     Each post is one JSON line in FILE: {"path", "format", "valid", "errors", "body"}.
 """
 import argparse
 import http.server
 import json
+import socket
 import ssl
 import sys
 import threading
@@ -123,11 +130,16 @@ def main():
     ap.add_argument("--schema", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--fail-first", type=int, default=0)
+    ap.add_argument("--script", default="")
     a = ap.parse_args()
     with open(a.schema, encoding="utf-8") as f:
         validator = jsonschema.Draft6Validator(json.load(f))
     lock = threading.Lock()
-    state = {"fail_left": a.fail_first, "failed": 0}
+    state = {"fail_left": a.fail_first, "failed": 0,
+             "script": [t.strip() for t in a.script.split(",") if t.strip()]}
+    for t in state["script"]:
+        if t not in ("429", "500", "503", "401", "drop", "lost", "ok"):
+            sys.exit(f"--script: unknown step {t!r}")
 
     class H(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -142,8 +154,26 @@ def main():
             self.end_headers()
             self.wfile.write(data)
 
+        def cut(self):
+            """Closes the connection without a reply."""
+            self.close_connection = True
+            try:
+                self.request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
         def do_POST(self):
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with lock:
+                step = state["script"].pop(0) if state["script"] else "ok"
+            if step == "drop":
+                return self.cut()
+            if step == "429":
+                return self.reply(429, "Too Many Requests", [("Retry-After", "1")])
+            if step in ("500", "503"):
+                return self.reply(int(step), "Service Unavailable" if step == "503" else "Internal Server Error")
+            if step == "401":
+                return self.reply(401, '{"error":{"code":"Unauthorized","message":"The signature of the webhook URL is not valid or has expired."}}')
             with lock:
                 if state["fail_left"] > 0:
                     state["fail_left"] -= 1
@@ -167,11 +197,17 @@ def main():
                 f.write(json.dumps({"path": self.path, "format": fmt, "valid": not errs, "errors": errs, "body": body}) + "\n")
             if errs:
                 return self.reply(400, "invalid_payload: " + "; ".join(errs)[:500])
+            if step == "lost":
+                return self.cut()
             if fmt == "teams":
                 return self.reply(202, "")
             return self.reply(200, "ok")
 
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    class Server(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            pass  # a cut connection is the point of drop and lost
+
+    srv = Server(("127.0.0.1", 0), H)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
