@@ -166,6 +166,9 @@ async fn finish_earlier_mail(
     last_run: Option<DateTime<Utc>>,
     mail: &crate::mail::MailSettings,
 ) -> usize {
+    if let Err(e) = lock(ledger).adopt_last_run(last_run) {
+        tracing::error!(error = %crate::exit::render_error(&e), "mail ledger: could not record the last run as committed");
+    }
     let (pending, superseded) = lock(ledger).unfinished(last_run);
     for id in superseded {
         tracing::warn!(run_id = %id, "mail: an earlier run was interrupted before its history was committed; this run reports its changes instead");

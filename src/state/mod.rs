@@ -274,6 +274,26 @@ impl Ledger {
             .is_some_and(|r| r.accepted.contains(&to.to_ascii_lowercase()))
     }
 
+    /// Records `committed` for a run `state.json` names as its last run but whose
+    /// `committed` line was never written (a crash between the two writes). Without
+    /// it, once a later run moves `last_run` on, that run would look superseded and
+    /// its unsent mail would be marked done unsent.
+    pub fn adopt_last_run(&mut self, last_run: Option<DateTime<Utc>>) -> anyhow::Result<()> {
+        let Some(last) = last_run else {
+            return Ok(());
+        };
+        let ids: Vec<String> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| !r.committed && !r.done && r.run_at == Some(last))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for run_id in ids {
+            self.append(Entry::Committed { run_id })?;
+        }
+        Ok(())
+    }
+
     /// Earlier runs whose history was committed but whose mail is not done
     /// (`last_run` is `state.json`'s); runs never committed are returned apart as
     /// superseded.
@@ -432,6 +452,43 @@ mod tests {
         .unwrap();
         let l = Ledger::load(dir.path()).unwrap();
         assert!(l.run("r1").unwrap().done && l.accepted("r1", "a@contoso.com"));
+    }
+
+    #[test]
+    fn a_run_known_only_through_state_json_is_recorded_committed_and_stays_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::load(dir.path()).unwrap();
+        let at1 = t("2026-01-01T00:00:00Z");
+        let at2 = t("2026-01-02T00:00:00Z");
+        l.append(Entry::Outbox {
+            run_id: "r1".into(),
+            run_at: at1,
+            out_dir: dir.path().join("r1"),
+            messages: 1,
+        })
+        .unwrap();
+        // Crash after state.json named r1 but before its `committed` line.
+        l.adopt_last_run(Some(at1)).unwrap();
+        let l = Ledger::load(dir.path()).unwrap();
+        assert!(l.run("r1").unwrap().committed);
+        // A later run moved last_run on: r1's mail is still owed, not superseded.
+        let (p, s) = l.unfinished(Some(at2));
+        assert_eq!(
+            p.iter().map(|p| p.run_id.as_str()).collect::<Vec<_>>(),
+            ["r1"]
+        );
+        assert!(s.is_empty());
+        // A run state.json never named is not adopted.
+        let mut l = l;
+        l.append(Entry::Outbox {
+            run_id: "r2".into(),
+            run_at: at2,
+            out_dir: dir.path().join("r2"),
+            messages: 1,
+        })
+        .unwrap();
+        l.adopt_last_run(Some(at1)).unwrap();
+        assert!(!l.run("r2").unwrap().committed);
     }
 
     #[test]
