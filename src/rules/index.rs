@@ -86,6 +86,11 @@ pub struct Index<'a> {
     gaps: super::evaluated::GapIndex<'a>,
     /// Custom role definitions by GUID.
     role_definitions: HashMap<NoCase<'a>, &'a crate::inventory::RoleDefinition>,
+    /// Groups' own assignments (`principalType` Group), for identities whose
+    /// membership is unknown (see [`super::groups`]).
+    group_rows: Vec<&'a RoleAssignment>,
+    /// Principals whose group membership was read.
+    membership_read: HashMap<NoCase<'a>, ()>,
 }
 
 /// Copies of the clusters that share an identity principal with another cluster (one
@@ -130,7 +135,11 @@ impl<'a> Index<'a> {
     pub fn build(inv: &'a Inventory, users: &'a [Cluster]) -> Index<'a> {
         let mut by_principal: HashMap<NoCase, Vec<&RoleAssignment>> = HashMap::default();
         let mut by_principal_name = HashMap::default();
+        let mut group_rows = Vec::new();
         for ra in &inv.role_assignments {
+            if super::groups::is_group_row(ra) {
+                group_rows.push(ra);
+            }
             by_principal
                 .entry(NoCase(&ra.principal_id))
                 .or_default()
@@ -166,6 +175,12 @@ impl<'a> Index<'a> {
             }
         }
         Index {
+            group_rows,
+            membership_read: inv
+                .group_memberships
+                .iter()
+                .map(|m| (NoCase(m.principal_id.as_str()), ()))
+                .collect(),
             gaps: super::evaluated::GapIndex::new(&inv.coverage.gaps),
             role_definitions: inv
                 .role_definitions
@@ -195,6 +210,17 @@ impl<'a> Index<'a> {
             .get(&Probe(principal))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// Groups' own role assignments (none when no group row was read).
+    pub fn group_rows(&self) -> &[&'a RoleAssignment] {
+        &self.group_rows
+    }
+
+    /// Whether `principal`'s group membership was read (its groups' grants are then
+    /// among its own assignments).
+    pub fn membership_read(&self, principal: &str) -> bool {
+        self.membership_read.contains_key(&Probe(principal))
     }
 
     pub fn users_of(&self, principal: &str) -> &[&'a Cluster] {
