@@ -218,6 +218,7 @@ async fn collect(
     settings: &Settings,
     old_sps: &[String],
     migrated: &[history::PendingCandidate],
+    missing: crate::azure::MissingGrants,
 ) -> anyhow::Result<(Inventory, String, crate::azure::stats::TableStats)> {
     let owners = settings.owners.clone();
     let needs_group: crate::azure::NeedsGroup =
@@ -236,6 +237,7 @@ async fn collect(
                 old_sps,
                 migrated,
                 needs_group.clone(),
+                missing.clone(),
             )
             .await?;
             (
@@ -253,6 +255,7 @@ async fn collect(
                 old_sps,
                 migrated,
                 needs_group.clone(),
+                missing.clone(),
             )
             .await?;
             (
@@ -299,10 +302,15 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     }
 
     // 2. Collect.
+    let missing: crate::azure::MissingGrants = {
+        let baseline = baseline.clone();
+        std::sync::Arc::new(move |inv| rules::groups::missing_needs(inv, &baseline, now))
+    };
     let (inventory, source, http) = collect(
         settings,
         &history::migrated_sp_client_ids(&prev),
         &history::pending_candidates(&prev),
+        missing,
     )
     .await?;
     let collected = started.elapsed();

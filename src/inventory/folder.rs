@@ -83,6 +83,18 @@ pub fn read_folder(dir: &Path) -> anyhow::Result<Inventory> {
             loader.clusters_complete();
         }
     }
+    // Groups' role assignments `--save-inventory` read in its narrow pass.
+    let groups_file = dir.join(GROUP_ROLE_ASSIGNMENTS_FILE);
+    if groups_file.exists() {
+        let text = std::fs::read_to_string(&groups_file)
+            .with_context(|| format!("reading {}", groups_file.display()))?;
+        load_text(
+            &mut loader,
+            Kind::RoleAssignments,
+            &groups_file.display().to_string(),
+            &text,
+        )?;
+    }
     // What the folder covers: a subscription with clusters but no role assignment at
     // or below it was not exported (the `az` recipe covers one subscription at a
     // time); its clusters' role verdicts would be invented from absent data.
@@ -137,6 +149,10 @@ fn read_sp_credentials(dir: &Path, inv: &mut Inventory) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Groups' role assignments (`principalType` Group) read by the live pass for grants
+/// through groups; `role-assignments.json` may hold group rows too (an `az` export).
+pub const GROUP_ROLE_ASSIGNMENTS_FILE: &str = "group-role-assignments.json";
 
 /// The file with the groups cluster identities belong to (what `--graph` reads from
 /// Microsoft Graph; `--save-inventory` writes it): a JSON array of
