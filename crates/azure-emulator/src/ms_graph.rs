@@ -137,19 +137,20 @@ pub(crate) fn transitive_member_of(state: &State, req: &Req, principal: &str) ->
             );
         }
     }
-    let top =
-        match req.query_param("$top").map(|t| t.parse::<usize>()) {
-            None => DEFAULT_TOP,
-            Some(Ok(t)) if (1..=MAX_TOP).contains(&t) => t,
-            Some(_) => return graph_error(
+    let top = match req.query_param("$top").map(|t| t.parse::<usize>()) {
+        None => DEFAULT_TOP,
+        Some(Ok(t)) if (1..=MAX_TOP).contains(&t) => t,
+        Some(_) => {
+            return graph_error(
                 StatusCode::BAD_REQUEST,
                 "Request_BadRequest",
                 &format!(
                     "Invalid page size specified: '{}'. Must be between 1 and {MAX_TOP} inclusive.",
                     req.query_param("$top").unwrap_or_default()
                 ),
-            ),
-        };
+            )
+        }
+    };
     let skip = match req.query_param("$skiptoken").map(|t| t.parse::<usize>()) {
         None => 0,
         Some(Ok(n)) => n,
@@ -270,6 +271,12 @@ async fn batch_item(
         );
     };
     let mut h = outer.headers.clone();
+    // Links in the answer name the host the batch was sent to (an HTTP/2 request
+    // carries it in the URI, not in a Host header).
+    let base = outer.base_url();
+    if let Ok(v) = axum::http::HeaderValue::from_str(base.trim_start_matches("https://")) {
+        h.insert("host", v);
+    }
     h.remove("content-type");
     h.remove("content-length");
     if let Some(Value::Object(m)) = headers {
