@@ -412,31 +412,40 @@ pub async fn enrich(
     // Membership unknown (no --graph, Graph refused, or some identities unread): the
     // groups' grants where the missing grants are.
     let needs = &unknown;
+    // Each batch is asked only for the scopes in its own subscriptions (a query per
+    // 100 of them); the management groups above go with the first batch that has any.
     let scopes = scopes_with_management_groups(needs, inv);
-    let targets: BTreeSet<String> = needs
-        .missing
+    let (mgs, in_subs): (Vec<&String>, Vec<&String>) = scopes
         .iter()
-        .filter_map(|(_, t)| {
-            crate::inventory::ids::subscription_of(t).map(|s| s.to_ascii_lowercase())
-        })
-        .collect();
-    let narrowed: Vec<BatchScope> = batches
-        .iter()
-        .filter_map(|b| match b {
+        .partition(|sc| crate::inventory::ids::subscription_of(sc).is_none());
+    let mut mgs_sent = false;
+    for b in batches {
+        let mine: Vec<String> = match b {
             BatchScope::Subscriptions(subs) => {
-                let keep: Vec<String> = subs
+                let subs: BTreeSet<String> = subs.iter().map(|x| x.to_ascii_lowercase()).collect();
+                let mut mine: Vec<String> = in_subs
                     .iter()
-                    .filter(|x| targets.contains(&x.to_ascii_lowercase()))
-                    .cloned()
+                    .filter(|sc| {
+                        crate::inventory::ids::subscription_of(sc)
+                            .is_some_and(|x| subs.contains(&x.to_ascii_lowercase()))
+                    })
+                    .map(|sc| sc.to_string())
                     .collect();
-                (!keep.is_empty()).then_some(BatchScope::Subscriptions(keep))
+                if !mine.is_empty() && !mgs_sent {
+                    mgs_sent = true;
+                    mine.extend(mgs.iter().map(|m| m.to_string()));
+                }
+                mine
             }
-            m => Some(m.clone()),
-        })
-        .collect();
-    let q = row_queries(&scopes, true);
-    n += q.len() * narrowed.len();
-    read_rows(client, s, &q, &narrowed, inv).await;
+            BatchScope::ManagementGroups(_) => scopes.clone(),
+        };
+        if mine.is_empty() {
+            continue;
+        }
+        let q = row_queries(&mine, true);
+        n += q.len();
+        read_rows(client, s, &q, std::slice::from_ref(b), inv).await;
+    }
     n
 }
 
