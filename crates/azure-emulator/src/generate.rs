@@ -489,17 +489,12 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
             // missing), a third have nothing.
             let group = super::tenant::det_guid(&format!("group:net:{i}"));
             let vnet = sn.rsplit_once("/subnets/").map_or(sn.as_str(), |(v, _)| v);
-            match i % 3 {
-                0 => {
-                    if w.group_grant(sub, vnet, NETWORK_CONTRIBUTOR, &group, &format!("net:{i}"))? {
-                        w.members
-                            .push(&json!({"principalId": cp_principal, "groups": [group]}))?;
-                    }
-                }
-                1 => {
-                    w.group_grant(sub, sn, NETWORK_CONTRIBUTOR, &group, &format!("net:{i}"))?;
-                }
-                _ => {}
+            let key = format!("net:{i}");
+            if i.is_multiple_of(3) && w.group_grant(sub, vnet, NETWORK_CONTRIBUTOR, &group, &key)? {
+                w.members
+                    .push(&json!({"principalId": cp_principal, "groups": [group]}))?;
+            } else if i % 3 == 1 {
+                w.group_grant(sub, sn, NETWORK_CONTRIBUTOR, &group, &key)?;
             }
         }
     }

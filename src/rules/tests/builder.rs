@@ -443,7 +443,7 @@ impl Inv {
 
     /// Turns the role assignment added last into group `group`'s (`principalType`
     /// Group, as `az role assignment list` prints a group's grant).
-    pub(super) fn to_group(mut self, group: &str) -> Self {
+    pub(super) fn held_by_group(mut self, group: &str) -> Self {
         let a = self.inv.role_assignments.last_mut().expect("an assignment");
         a.principal_id = group.into();
         a.principal_type = Some("Group".into());

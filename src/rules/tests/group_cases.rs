@@ -20,7 +20,7 @@ fn subnet_via_group(scope: &str) -> Inv {
         .cluster(ClusterB::mi("a").subnet_pool("np", &subnet_id("net", "v", "s1")))
         .documented("a")
         .grant("x", "Network Contributor", scope)
-        .to_group(GROUP)
+        .held_by_group(GROUP)
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn without_membership_a_group_with_another_role_there_changes_nothing() {
         .cluster(ClusterB::mi("a").subnet_pool("np", &subnet_id("net", "v", "s1")))
         .documented("a")
         .grant("x", "Reader", &vnet_id("net", "v"))
-        .to_group(GROUP)
+        .held_by_group(GROUP)
         .report();
     assert_eq!(found(&r), [(SubnetPermission, Severity::High)]);
 }
@@ -126,7 +126,7 @@ fn a_documented_role_through_a_group_counts_and_is_low_without_membership() {
         Inv::new()
             .cluster(ClusterB::mi("a"))
             .grant("x", "Contributor", &node_rg("a"))
-            .to_group(GROUP)
+            .held_by_group(GROUP)
     };
     let r = base().member_of("a-cp", &[GROUP]).graph().report();
     assert!(found(&r).is_empty(), "{:?}", r.findings);
@@ -163,7 +163,7 @@ fn a_custom_role_through_a_group_is_judged_by_its_actions() {
             .cluster(ClusterB::mi("a").subnet_pool("np", &subnet_id("net", "v", "s1")))
             .documented("a")
             .grant_custom("x", role, &subnet_id("net", "v", "s1"))
-            .to_group(GROUP)
+            .held_by_group(GROUP)
             .member_of("a-cp", &[GROUP])
             .graph()
     };
@@ -186,7 +186,7 @@ fn a_groups_owner_on_the_subscription_is_an_excess_of_its_members() {
             .cluster(ClusterB::mi("a"))
             .documented("a")
             .grant("x", "Owner", &sub_scope())
-            .to_group(GROUP)
+            .held_by_group(GROUP)
             .member_of("a-cp", &[GROUP])
             .graph()
     };
@@ -218,9 +218,9 @@ fn a_groups_owner_on_the_subscription_is_an_excess_of_its_members() {
     let r = Inv::new()
         .cluster(ClusterB::mi("a"))
         .grant("x", "Owner", &sub_scope())
-        .to_group(GROUP)
+        .held_by_group(GROUP)
         .grant("x", "Contributor", &node_rg("a"))
-        .to_group(GROUP)
+        .held_by_group(GROUP)
         .member_of("a-cp", &[GROUP])
         .graph()
         .report();
