@@ -304,7 +304,10 @@ async fn batch_item(
     };
     let s: Vec<&str> = inner.segs.iter().map(String::as_str).collect();
     let resp = match (method.eq_ignore_ascii_case("GET"), s.as_slice()) {
-        (true, ["v1.0", "serviceprincipals", _, "transitivememberof", "microsoft.graph.group"]) => {
+        (
+            true,
+            ["v1.0", "serviceprincipals", _, "transitivememberof", "microsoft.graph.group" | "graph.group"],
+        ) => {
             // The id as the client wrote it (segments are lower-cased).
             let id = inner
                 .uri

@@ -362,7 +362,7 @@ async fn dispatch(
             ("arm/upgradeProfile", Surface::Service)
         }
         ["v1.0", "applications"] if is_get => ("graph/applications", Surface::Service),
-        ["v1.0", "serviceprincipals", _, "transitivememberof", "microsoft.graph.group"]
+        ["v1.0", "serviceprincipals", _, "transitivememberof", "microsoft.graph.group" | "graph.group"]
             if is_get =>
         {
             ("graph/transitiveMemberOf", Surface::Service)
