@@ -20,7 +20,6 @@ use chrono::{DateTime, Utc};
 
 use super::baseline::Baseline;
 use super::{Finding, IdentityKey, RuleId, Severity};
-use crate::inventory::ids::{relate, ScopeRelation};
 use crate::inventory::{Inventory, RoleAssignment};
 
 /// Whether `a` is a group's assignment (`principalType` Group), not a member's copy.
@@ -92,26 +91,24 @@ pub fn expand(inv: &mut Inventory) -> usize {
 /// (or above) its target would satisfy becomes low, naming the group. `rerun` gives
 /// the same identity's missing-grant findings with more grants held.
 pub fn downgrade_unverified(
-    group_rows: &[&RoleAssignment],
+    idx: &super::index::Index,
     principal: &str,
     held: &[&RoleAssignment],
     missing: &mut [Finding],
     rerun: &dyn Fn(&[&RoleAssignment]) -> Vec<Finding>,
 ) {
-    if group_rows.is_empty() {
+    if !idx.has_group_rows() {
         return;
     }
     for f in missing.iter_mut().filter(|f| is_missing_rule(f.rule_id)) {
         let target = target_of(f).to_string();
         // The groups holding anything at or above the target, each with those rows.
         let mut groups: BTreeMap<String, Vec<&RoleAssignment>> = BTreeMap::new();
-        for a in group_rows {
-            if relate(&a.scope, &target) != ScopeRelation::None {
-                groups
-                    .entry(a.principal_id.to_ascii_lowercase())
-                    .or_default()
-                    .push(a);
-            }
+        for a in idx.group_rows_covering(&target) {
+            groups
+                .entry(a.principal_id.to_ascii_lowercase())
+                .or_default()
+                .push(a);
         }
         let fp = f.fingerprint();
         for (group, rows) in groups {

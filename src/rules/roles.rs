@@ -193,13 +193,7 @@ pub fn role_findings_and_checks(
                 }
                 .missing(grace, &mut Vec::new())
             };
-            super::groups::downgrade_unverified(
-                idx.group_rows(),
-                &s.principal,
-                held,
-                &mut missing,
-                &rerun,
-            );
+            super::groups::downgrade_unverified(idx, &s.principal, held, &mut missing, &rerun);
         }
         out.extend(missing);
     }
