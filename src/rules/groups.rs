@@ -2,8 +2,12 @@
 //! through an Entra group the identity belongs to").
 //!
 //! Azure RBAC gives a member every role assigned to its groups, nested groups
-//! included (Microsoft Graph's `transitiveMemberOf` is that closure; managed
-//! identities are service principals, their object id the cluster's `principalId`).
+//! included (Microsoft Graph's `transitiveMemberOf` is that closure: "This operation
+//! is transitive and will include all groups that this service principal is a nested
+//! member of", learn.microsoft.com graph/api/serviceprincipal-list-transitivememberof;
+//! managed identities are service principals, their object id the cluster's
+//! `principalId`). A group's assignment is `principalType: Group` in Resource Graph's
+//! `authorizationresources` and in `az role assignment list`.
 //!
 //! - Membership known (`--graph`, or `group-memberships.json` in a folder): the
 //!   group's assignments become the member's own rows ([`expand`], `via_group` set),
