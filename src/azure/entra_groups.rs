@@ -311,10 +311,35 @@ async fn read_rows(
     const TABLE: &str = "group-role-assignments";
     const SOURCE: &str = "Resource Graph group-role-assignments";
     let rows: Mutex<Vec<Value>> = Mutex::new(Vec::new());
+    // Subscriptions the first pass could not read are gaps already: not asked again.
+    let unread: BTreeSet<String> = inv
+        .coverage
+        .gaps
+        .iter()
+        .filter(|g| g.tables.iter().any(|t| t == "role-assignments"))
+        .map(|g| g.scope.to_ascii_lowercase())
+        .collect();
+    let mut known_gaps: BTreeSet<String> = unread.clone();
     for q in queries {
-        for b in batches {
+        let mut work: Vec<BatchScope> = batches
+            .iter()
+            .filter_map(|b| match b {
+                BatchScope::Subscriptions(subs) => {
+                    let keep: Vec<String> = subs
+                        .iter()
+                        .filter(|x| {
+                            !unread.contains(&format!("/subscriptions/{}", x.to_ascii_lowercase()))
+                        })
+                        .cloned()
+                        .collect();
+                    (!keep.is_empty()).then_some(BatchScope::Subscriptions(keep))
+                }
+                m => Some(m.clone()),
+            })
+            .collect();
+        while let Some(b) = work.pop() {
             let res = client
-                .query(&s.arm_endpoint, &s.arm_scope, TABLE, q, b, |bytes| {
+                .query(&s.arm_endpoint, &s.arm_scope, TABLE, q, &b, |bytes| {
                     let rows = &rows;
                     async move {
                         let page: Page = serde_json::from_slice(&bytes)
@@ -332,9 +357,36 @@ async fn read_rows(
                     }
                 })
                 .await;
-            if let Err(e) = res {
-                tracing::warn!(error = %e, "reading groups' role assignments failed; grants through groups there are not evaluated");
-                for sc in b.scopes() {
+            let Err(e) = res else { continue };
+            // A subscription refused now (403): the rest of the batch is read, as in
+            // the first pass; it alone is a gap.
+            if let (BatchScope::Subscriptions(subs), Some(403)) = (&b, e.status) {
+                let bad = super::arg::forbidden_subscription(&e.reason, subs);
+                if let Some(bad) = bad.or_else(|| (subs.len() == 1).then(|| subs[0].clone())) {
+                    let rest: Vec<String> = subs.iter().filter(|x| **x != bad).cloned().collect();
+                    if !rest.is_empty() {
+                        work.push(BatchScope::Subscriptions(rest));
+                    }
+                    let scope = format!("/subscriptions/{bad}");
+                    if known_gaps.insert(scope.to_ascii_lowercase()) {
+                        inv.coverage.gaps.push(crate::inventory::Gap {
+                            scope,
+                            reason: format!("groups' role assignments not read: {e}"),
+                            tables: vec!["role-assignments".into()],
+                        });
+                    }
+                    continue;
+                }
+                if subs.len() > 1 {
+                    let (x, y) = subs.split_at(subs.len() / 2);
+                    work.push(BatchScope::Subscriptions(x.to_vec()));
+                    work.push(BatchScope::Subscriptions(y.to_vec()));
+                    continue;
+                }
+            }
+            tracing::warn!(error = %e, "reading groups' role assignments failed; grants through groups there are not evaluated");
+            for sc in b.scopes() {
+                if known_gaps.insert(sc.to_ascii_lowercase()) {
                     inv.coverage.gaps.push(crate::inventory::Gap {
                         scope: sc,
                         reason: format!("groups' role assignments not read: {e}"),
