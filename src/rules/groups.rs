@@ -219,7 +219,7 @@ pub fn missing_needs(inv: &Inventory, baseline: &Baseline, now: DateTime<Utc>) -
             control_plane_principal: cp.clone(),
             now,
         };
-        let (findings, checks) = super::roles::role_findings_and_checks(&ctx, &idx, baseline);
+        let (findings, checks) = super::roles::missing_grants(&ctx, &idx, baseline);
         for rc in checks
             .iter()
             .filter(|r| r.status == super::RoleCheckStatus::Missing)

@@ -142,6 +142,45 @@ pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<
     role_findings_and_checks(ctx, idx, baseline).0
 }
 
+/// Only the missing grants of each identity of the cluster: the findings
+/// (AKSMI010/020/021/023, as [`role_findings_and_checks`] makes them before any group
+/// is considered) and the `missing` rows (those within the propagation grace too),
+/// without judging every assignment held (what the pass for grants through groups
+/// needs, [`super::groups::missing_needs`]).
+pub fn missing_grants(
+    ctx: &ClusterCtx,
+    idx: &Index,
+    baseline: &Baseline,
+) -> (Vec<Finding>, Vec<RoleCheck>) {
+    let c = ctx.cluster;
+    let mut out = Vec::new();
+    let mut checks = Vec::new();
+    let cluster_id: Arc<str> = c.id.as_str().into();
+    let empty: Arc<str> = Arc::from("");
+    for s in subjects(ctx, baseline) {
+        let held = idx.assignments(&s.principal);
+        let cover: Vec<&RoleAssignment> = held
+            .iter()
+            .copied()
+            .filter(|a| !ancestry::outside(idx, c, a))
+            .collect();
+        let j = Judge {
+            cover: &cover,
+            ctx,
+            idx,
+            baseline,
+            registries: idx.all_registries(),
+            principal_id: s.principal.as_str().into(),
+            s: &s,
+            held,
+            cluster_id: &cluster_id,
+            empty: &empty,
+        };
+        out.extend(j.missing(in_grace(ctx, held), &mut checks));
+    }
+    (out, checks)
+}
+
 /// The role findings, and one [`RoleCheck`] per expected role or actual assignment of
 /// each identity (what `role-assignments.csv` lists).
 pub fn role_findings_and_checks(

@@ -237,3 +237,27 @@ fn a_groups_owner_on_the_subscription_is_an_excess_of_its_members() {
     );
     assert!(fix.contains("narrow"), "{fix}");
 }
+
+#[test]
+fn the_second_pass_is_asked_only_for_missing_grants() {
+    use crate::rules::groups::missing_needs;
+    // Everything held: nothing to look for through groups.
+    let i = Inv::new()
+        .cluster(ClusterB::mi("a").subnet_pool("np", &subnet_id("net", "v", "s1")))
+        .documented("a")
+        .grant("a-cp", "Network Contributor", &subnet_id("net", "v", "s1"));
+    assert!(missing_needs(&i.inv, &i.baseline, i.now).missing.is_empty());
+    // The subnet grant missing: that identity and that subnet, once; a group row
+    // does not change what is asked (it is what the pass reads).
+    let i = subnet_via_group(&vnet_id("net", "v"));
+    let needs = missing_needs(&i.inv, &i.baseline, i.now);
+    assert_eq!(
+        needs.missing,
+        [("a-cp".to_string(), subnet_id("net", "v", "s1"))]
+    );
+    assert_eq!(needs.principals(), ["a-cp"]);
+    // Within the propagation grace the grant is still looked for (no finding yet).
+    let i = Inv::new().cluster(ClusterB::mi("b").created(now() - chrono::Duration::minutes(5)));
+    let needs = missing_needs(&i.inv, &i.baseline, i.now);
+    assert_eq!(needs.missing, [("b-cp".to_string(), node_rg("b"))]);
+}
