@@ -1,6 +1,7 @@
 //! Reads an inventory folder: `clusters.json` (required) and optional
 //! `role-assignments.json`, `subscriptions.json`, `resource-groups.json`, `registries.json`,
-//! `role-definitions.json` (custom roles).
+//! `role-definitions.json` (custom roles), `sp-credentials.json`, and for grants through
+//! groups `group-role-assignments.json` and `group-memberships.json`.
 use std::path::Path;
 
 use anyhow::{bail, Context};
