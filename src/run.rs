@@ -223,6 +223,7 @@ async fn collect(
     old_sps: &[String],
     migrated: &[history::PendingCandidate],
     prior: crate::azure::signals::Prior<'_>,
+    missing: crate::azure::MissingGrants,
 ) -> anyhow::Result<(Inventory, String, crate::azure::stats::TableStats)> {
     let owners = settings.owners.clone();
     let needs_group: crate::azure::NeedsGroup =
@@ -242,6 +243,7 @@ async fn collect(
                 migrated,
                 needs_group.clone(),
                 prior,
+                missing.clone(),
             )
             .await?;
             (
@@ -260,6 +262,7 @@ async fn collect(
                 migrated,
                 needs_group.clone(),
                 prior,
+                missing.clone(),
             )
             .await?;
             (
@@ -306,6 +309,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     }
 
     // 2. Collect.
+    let missing: crate::azure::MissingGrants = {
+        let baseline = baseline.clone();
+        std::sync::Arc::new(move |inv| rules::groups::missing_needs(inv, &baseline, now))
+    };
     let (inventory, source, http) = collect(
         settings,
         &history::migrated_sp_client_ids(&prev),
@@ -314,6 +321,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
             history: &prev,
             now,
         },
+        missing,
     )
     .await?;
     let collected = started.elapsed();

@@ -6,6 +6,7 @@
 //! [`CollectStats`]. Every query is a file under `kql/`.
 pub mod arg;
 pub mod auth;
+pub mod entra_groups;
 pub mod error;
 pub mod graph;
 pub mod groups;
@@ -438,8 +439,13 @@ async fn run_batch(
 /// no owner tag of its own); only those groups are read (see [`groups`]).
 pub type NeedsGroup = Arc<dyn Fn(&Cluster) -> bool + Send + Sync>;
 
+/// The grants the rules find missing in a collected inventory: what the narrow pass
+/// for grants through groups reads ([`entra_groups`]).
+pub type MissingGrants = Arc<dyn Fn(&Inventory) -> crate::rules::groups::Needs + Send + Sync>;
+
 /// Reads the tenant through Resource Graph (and Microsoft Graph with `--graph`, for
 /// the service-principal clusters and the `old_sps` migrated clusters left behind).
+/// `missing` names the grants to look for through groups, once the rest is in.
 pub async fn collect(
     s: &AzureSettings,
     progress: &Progress,
@@ -447,6 +453,7 @@ pub async fn collect(
     migrated: &[crate::history::PendingCandidate],
     needs_group: NeedsGroup,
     prior: signals::Prior<'_>,
+    missing: MissingGrants,
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     let started = Instant::now();
     let ca = s.ca_text()?;
@@ -573,6 +580,19 @@ pub async fn collect(
         sink.gap(scope.clone(), reason.clone(), tables.clone());
     }
     let mut inv = sink.finish()?;
+    let needs = missing(&inv);
+    if !needs.missing.is_empty() {
+        progress.stage(&format!(
+            "grants through groups: {} missing grants of {} identities",
+            needs.missing.len(),
+            needs.principals().len()
+        ));
+        let queries = entra_groups::enrich(&client, s, &batches, &mut inv, &needs).await;
+        tracing::debug!(queries, "groups' role assignments");
+        if let Some(dir) = &s.save_inventory {
+            entra_groups::save(dir, &inv)?;
+        }
+    }
     if s.graph {
         progress.stage("resolving service principals in Microsoft Graph");
         inv.sp_credentials = graph::enrich(
@@ -627,6 +647,7 @@ pub async fn collect_demo(
     migrated: &[crate::history::PendingCandidate],
     needs_group: NeedsGroup,
     prior: signals::Prior<'_>,
+    missing: MissingGrants,
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     use azure_emulator::{start, EmulatorConfig, Tenant};
     let emu = start(EmulatorConfig::new(Tenant::demo()))
@@ -638,7 +659,7 @@ pub async fn collect_demo(
     ));
     let mut s = AzureSettings::for_emulator(&emu.url(), emu.ca_pem.clone())?;
     s.save_inventory = user.save_inventory.clone();
-    let res = collect(&s, progress, old_sps, migrated, needs_group, prior).await;
+    let res = collect(&s, progress, old_sps, migrated, needs_group, prior, missing).await;
     emu.shutdown().await;
     res
 }

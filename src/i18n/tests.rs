@@ -458,3 +458,20 @@ fn migration_signal_messages_translate() {
         assert_eq!(Lang::En.finding_message(en).as_deref(), Some(en));
     }
 }
+
+/// The shapes of grants through groups: the low "membership not checked" verdict and
+/// a group's grant judged as a member's (AKSMI011/012 with "through group").
+#[test]
+fn group_messages_translate() {
+    let cases = [
+        ("control-plane identity has no grant of its own for what it needs on /s/x/subnets/a; group 9d2c holds one at /s/x, but whether the identity is a member was not checked (run with --graph)",
+         "コントロール プレーン の ID は、/s/x/subnets/a で必要な付与を自身では持っていません。グループ 9d2c が /s/x でそれを持っていますが、ID がそのグループのメンバーかどうかは確認していません (--graph を付けて実行してください)"),
+        ("control-plane identity holds Owner at /subscriptions/x through group 9d2c beyond its documented defaults",
+         "コントロール プレーン の ID が、ドキュメントに記載された既定のロール以外に /subscriptions/x でグループ 9d2c を通じて Owner を持っています"),
+        ("control-plane identity holds Contributor at /subscriptions/x through group 9d2c, wider than documented (/subscriptions/x/resourceGroups/MC_a)",
+         "コントロール プレーン の ID が /subscriptions/x でグループ 9d2c を通じて Contributor を持っています。ドキュメントの記載 (/subscriptions/x/resourceGroups/MC_a) よりも広いスコープです"),
+    ];
+    for (en, ja) in cases {
+        assert_eq!(Lang::Ja.finding_message(en).as_deref(), Some(ja), "{en}");
+    }
+}

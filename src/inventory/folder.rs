@@ -1,8 +1,10 @@
 //! Reads an inventory folder: `clusters.json` (required) and optional
 //! `role-assignments.json`, `subscriptions.json`, `resource-groups.json`, `registries.json`,
-//! `role-definitions.json` (custom roles). The migration follow-ups' optional files
-//! (`resource-changes.json`, `scale-sets.json`, `scale-set-vms.json`) are read by
-//! `azure::signals::from_folder`, which needs the previous history.
+//! `role-definitions.json` (custom roles), `sp-credentials.json`, and for grants through
+//! groups `group-role-assignments.json` and `group-memberships.json`. The migration
+//! follow-ups' optional files (`resource-changes.json`, `scale-sets.json`,
+//! `scale-set-vms.json`) are read by `azure::signals::from_folder`, which needs the
+//! previous history.
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -85,6 +87,18 @@ pub fn read_folder(dir: &Path) -> anyhow::Result<Inventory> {
             loader.clusters_complete();
         }
     }
+    // Groups' role assignments `--save-inventory` read in its narrow pass.
+    let groups_file = dir.join(GROUP_ROLE_ASSIGNMENTS_FILE);
+    if groups_file.exists() {
+        let text = std::fs::read_to_string(&groups_file)
+            .with_context(|| format!("reading {}", groups_file.display()))?;
+        load_text(
+            &mut loader,
+            Kind::RoleAssignments,
+            &groups_file.display().to_string(),
+            &text,
+        )?;
+    }
     // What the folder covers: a subscription with clusters but no role assignment at
     // or below it was not exported (the `az` recipe covers one subscription at a
     // time); its clusters' role verdicts would be invented from absent data.
@@ -109,6 +123,7 @@ pub fn read_folder(dir: &Path) -> anyhow::Result<Inventory> {
     }
     let mut inv = loader.finish();
     read_sp_credentials(dir, &mut inv)?;
+    read_group_memberships(dir, &mut inv)?;
     Ok(inv)
 }
 
@@ -139,9 +154,77 @@ fn read_sp_credentials(dir: &Path, inv: &mut Inventory) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Groups' role assignments (`principalType` Group) read by the live pass for grants
+/// through groups; `role-assignments.json` may hold group rows too (an `az` export).
+pub const GROUP_ROLE_ASSIGNMENTS_FILE: &str = "group-role-assignments.json";
+
+/// The file with the groups cluster identities belong to (what `--graph` reads from
+/// Microsoft Graph; `--save-inventory` writes it): a JSON array of
+/// `{"principalId": "<object id>", "groups": ["<group object id>", ...]}`, one element
+/// per identity whose membership was read (an empty `groups` is "in no group").
+pub const GROUP_MEMBERSHIPS_FILE: &str = "group-memberships.json";
+
+/// Reads `group-memberships.json` (optional): one bad element is skipped and counted.
+fn read_group_memberships(dir: &Path, inv: &mut Inventory) -> anyhow::Result<()> {
+    let path = dir.join(GROUP_MEMBERSHIPS_FILE);
+    if !path.exists() {
+        return Ok(());
+    }
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {file}"))?;
+    for (i, raw) in elements(&text, &file)?.into_iter().enumerate() {
+        let read = serde_json::from_str::<super::GroupMembership>(raw.get())
+            .map_err(|e| {
+                format!("not a group membership ({{\"principalId\": ..., \"groups\": [...]}}): {e}")
+            })
+            .and_then(|m| {
+                if m.principal_id.trim().is_empty() {
+                    Err("`principalId` is empty".to_string())
+                } else if m.groups.iter().any(|g| g.trim().is_empty()) {
+                    Err("`groups` holds an empty id".to_string())
+                } else {
+                    Ok(m)
+                }
+            });
+        match read {
+            Ok(m) => inv.group_memberships.push(m),
+            Err(reason) => inv.coverage.skipped_rows.push(super::SkippedRow {
+                source: file.clone(),
+                index: i,
+                reason,
+            }),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_memberships_are_read_and_a_bad_element_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("clusters.json"), "[]").unwrap();
+        std::fs::write(
+            dir.path().join(GROUP_MEMBERSHIPS_FILE),
+            r#"[{"principalId":"p1","groups":["g1","g2"]},{"principalId":"p2","groups":[]},{"groups":["g3"]},{"principalId":"p4","groups":[""]}]"#,
+        )
+        .unwrap();
+        let inv = read_folder(dir.path()).unwrap();
+        assert_eq!(inv.group_memberships.len(), 2);
+        assert_eq!(inv.group_memberships[0].groups, ["g1", "g2"]);
+        assert!(inv.group_memberships[1].groups.is_empty());
+        let skipped: Vec<(usize, &str)> = inv
+            .coverage
+            .skipped_rows
+            .iter()
+            .map(|r| (r.index, r.reason.as_str()))
+            .collect();
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(skipped[0].1.contains("principalId"), "{skipped:?}");
+        assert_eq!(skipped[1], (3, "`groups` holds an empty id"));
+    }
 
     #[test]
     fn envelopes_are_detected() {

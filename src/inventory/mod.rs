@@ -112,6 +112,14 @@ impl Principals {
         if self.has_id(&ra.principal_id) {
             return true;
         }
+        // A group's grants reach the cluster identities in it (rules::groups).
+        if ra
+            .principal_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("Group"))
+        {
+            return true;
+        }
         let named = ra
             .principal_name
             .as_deref()

@@ -22,6 +22,23 @@ pub struct Inventory {
     /// `microsoft.authorization/roledefinitions`): what a custom role grants.
     #[serde(default)]
     pub role_definitions: Vec<RoleDefinition>,
+    /// Microsoft Entra groups cluster identities belong to (transitively), for the
+    /// identities whose membership was read (`--graph`, or `group-memberships.json`
+    /// in an inventory folder). An identity not listed: membership unknown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_memberships: Vec<GroupMembership>,
+}
+
+/// The groups one principal is a member of, directly or through nested groups
+/// (Microsoft Graph `GET /servicePrincipals/{id}/transitiveMemberOf/microsoft.graph.group`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMembership {
+    /// The member's object id (a managed identity's `principalId`).
+    pub principal_id: String,
+    /// Group object ids; empty when it belongs to none.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// A role definition's name and permissions.
@@ -274,6 +291,10 @@ pub struct RoleAssignment {
     /// Container Registry Repository Reader, the repositories it may read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
+    /// Set on a grant a cluster identity holds through a group: the row is the group's
+    /// assignment (`id`, role, scope) with `principal_id` the member; this is the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_group: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -338,6 +338,7 @@ pub fn role_assignment(v: &Value) -> Result<RoleAssignment, String> {
         scope: scope.into(),
         created_on: opt_time(p, "createdOn", pp)?,
         condition: opt_str(p, "condition", pp)?.filter(|c| !c.trim().is_empty()),
+        via_group: None,
         id,
     })
 }

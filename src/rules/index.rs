@@ -86,6 +86,13 @@ pub struct Index<'a> {
     gaps: super::evaluated::GapIndex<'a>,
     /// Custom role definitions by GUID.
     role_definitions: HashMap<NoCase<'a>, &'a crate::inventory::RoleDefinition>,
+    /// Groups' own assignments (`principalType` Group), for identities whose
+    /// membership is unknown (see [`super::groups`]): by scope, and those at
+    /// management groups or the root apart.
+    group_rows: HashMap<NoCase<'a>, Vec<&'a RoleAssignment>>,
+    group_rows_wide: Vec<&'a RoleAssignment>,
+    /// Principals whose group membership was read.
+    membership_read: HashMap<NoCase<'a>, ()>,
 }
 
 /// Copies of the clusters that share an identity principal with another cluster (one
@@ -130,7 +137,23 @@ impl<'a> Index<'a> {
     pub fn build(inv: &'a Inventory, users: &'a [Cluster]) -> Index<'a> {
         let mut by_principal: HashMap<NoCase, Vec<&RoleAssignment>> = HashMap::default();
         let mut by_principal_name = HashMap::default();
+        let mut group_rows: HashMap<NoCase, Vec<&RoleAssignment>> = HashMap::default();
+        let mut group_rows_wide = Vec::new();
         for ra in &inv.role_assignments {
+            if super::groups::is_group_row(ra) {
+                let sub_scoped = ra
+                    .scope
+                    .get(..15)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("/subscriptions/"));
+                if sub_scoped {
+                    group_rows
+                        .entry(NoCase(ra.scope.trim_end_matches('/')))
+                        .or_default()
+                        .push(ra);
+                } else {
+                    group_rows_wide.push(ra);
+                }
+            }
             by_principal
                 .entry(NoCase(&ra.principal_id))
                 .or_default()
@@ -166,6 +189,13 @@ impl<'a> Index<'a> {
             }
         }
         Index {
+            group_rows,
+            group_rows_wide,
+            membership_read: inv
+                .group_memberships
+                .iter()
+                .map(|m| (NoCase(m.principal_id.as_str()), ()))
+                .collect(),
             gaps: super::evaluated::GapIndex::new(&inv.coverage.gaps),
             role_definitions: inv
                 .role_definitions
@@ -195,6 +225,38 @@ impl<'a> Index<'a> {
             .get(&Probe(principal))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// Whether any group's own role assignment was read.
+    pub fn has_group_rows(&self) -> bool {
+        !self.group_rows.is_empty() || !self.group_rows_wide.is_empty()
+    }
+
+    /// Groups' own role assignments at `target` or a scope above it (each scope up
+    /// its path, and every one at a management group or the root).
+    pub fn group_rows_covering(&self, target: &str) -> Vec<&'a RoleAssignment> {
+        let t = target.trim_end_matches('/');
+        let mut out: Vec<&'a RoleAssignment> = Vec::new();
+        let ends = t
+            .char_indices()
+            .filter(|(i, c)| *c == '/' && *i > 0)
+            .map(|(i, _)| i)
+            .chain(std::iter::once(t.len()));
+        for end in ends {
+            if let Some(rows) = self.group_rows.get(&Probe(&t[..end])) {
+                out.extend(rows.iter().copied());
+            }
+        }
+        out.extend(self.group_rows_wide.iter().copied().filter(|a| {
+            crate::inventory::ids::relate(&a.scope, t) != crate::inventory::ids::ScopeRelation::None
+        }));
+        out
+    }
+
+    /// Whether `principal`'s group membership was read (its groups' grants are then
+    /// among its own assignments).
+    pub fn membership_read(&self, principal: &str) -> bool {
+        self.membership_read.contains_key(&Probe(principal))
     }
 
     pub fn users_of(&self, principal: &str) -> &[&'a Cluster] {

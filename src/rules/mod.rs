@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod checks;
 pub mod classify;
 pub mod evaluated;
+pub mod groups;
 pub mod index;
 pub mod migration;
 pub mod model;
@@ -257,6 +258,10 @@ impl Report {
         now: DateTime<Utc>,
         opts: &Options,
     ) -> Outcome {
+        let via_groups = groups::expand(&mut inv);
+        if via_groups > 0 {
+            tracing::debug!(rows = via_groups, "grants held through groups");
+        }
         let clusters = std::mem::take(&mut inv.clusters);
         let unread = situational::out_of_scope_gaps(&inv, &clusters, baseline);
         inv.coverage.gaps.extend(unread);

@@ -92,6 +92,15 @@ pub fn create_role(principal: &str, role: &str, scope: &str) -> String {
     )
 }
 
+/// Takes a member out of a Microsoft Entra group (and so out of the group's grants).
+pub fn leave_group(group: &str, member: &str) -> String {
+    format!(
+        "az ad group member remove --group {} --member-id {}",
+        q(group),
+        q(member)
+    )
+}
+
 pub fn delete_role(assignment_id: &str) -> String {
     format!("az role assignment delete --ids {}", q(assignment_id))
 }

@@ -142,6 +142,45 @@ pub fn role_findings(ctx: &ClusterCtx, idx: &Index, baseline: &Baseline) -> Vec<
     role_findings_and_checks(ctx, idx, baseline).0
 }
 
+/// Only the missing grants of each identity of the cluster: the findings
+/// (AKSMI010/020/021/023, as [`role_findings_and_checks`] makes them before any group
+/// is considered) and the `missing` rows (those within the propagation grace too),
+/// without judging every assignment held (what the pass for grants through groups
+/// needs, [`super::groups::missing_needs`]).
+pub fn missing_grants(
+    ctx: &ClusterCtx,
+    idx: &Index,
+    baseline: &Baseline,
+) -> (Vec<Finding>, Vec<RoleCheck>) {
+    let c = ctx.cluster;
+    let mut out = Vec::new();
+    let mut checks = Vec::new();
+    let cluster_id: Arc<str> = c.id.as_str().into();
+    let empty: Arc<str> = Arc::from("");
+    for s in subjects(ctx, baseline) {
+        let held = idx.assignments(&s.principal);
+        let cover: Vec<&RoleAssignment> = held
+            .iter()
+            .copied()
+            .filter(|a| !ancestry::outside(idx, c, a))
+            .collect();
+        let j = Judge {
+            cover: &cover,
+            ctx,
+            idx,
+            baseline,
+            registries: idx.all_registries(),
+            principal_id: s.principal.as_str().into(),
+            s: &s,
+            held,
+            cluster_id: &cluster_id,
+            empty: &empty,
+        };
+        out.extend(j.missing(in_grace(ctx, held), &mut checks));
+    }
+    (out, checks)
+}
+
 /// The role findings, and one [`RoleCheck`] per expected role or actual assignment of
 /// each identity (what `role-assignments.csv` lists).
 pub fn role_findings_and_checks(
@@ -175,25 +214,27 @@ pub fn role_findings_and_checks(
             empty: &empty,
         };
         let grace = in_grace(ctx, held);
-        j.missing_roles(grace, &mut out, &mut checks);
+        let mut missing = j.missing(grace, &mut checks);
         j.held_roles(&mut out, &mut checks);
-        if s.key == IdentityKey::ControlPlane {
-            out.extend(situational::control_plane(
-                ctx,
-                idx,
-                &s.principal,
-                &cover,
-                grace,
-            ));
-            out.extend(situational::feature_roles(
-                ctx,
-                idx,
-                baseline,
-                &s.principal,
-                &cover,
-                grace,
-            ));
+        if !missing.is_empty() && !idx.membership_read(&s.principal) {
+            // Its groups are unknown: a group holding the grant may explain it.
+            let rerun = |with: &[&RoleAssignment]| {
+                let cover: Vec<&RoleAssignment> = with
+                    .iter()
+                    .copied()
+                    .filter(|a| !ancestry::outside(idx, c, a))
+                    .collect();
+                Judge {
+                    held: with,
+                    cover: &cover,
+                    principal_id: j.principal_id.clone(),
+                    ..j
+                }
+                .missing(grace, &mut Vec::new())
+            };
+            super::groups::downgrade_unverified(idx, &s.principal, held, &mut missing, &rerun);
         }
+        out.extend(missing);
     }
     if classify::is_managed(c) {
         let after_flip = situational::acr_after_migration(ctx, idx);
@@ -226,6 +267,31 @@ struct Judge<'a> {
 }
 
 impl Judge<'_> {
+    /// The identity's missing grants: documented roles (AKSMI010) and, for the
+    /// control plane, the situational ones (AKSMI020/021/023).
+    fn missing(&self, grace: bool, checks: &mut Vec<RoleCheck>) -> Vec<Finding> {
+        let mut out = Vec::new();
+        self.missing_roles(grace, &mut out, checks);
+        if self.s.key == IdentityKey::ControlPlane {
+            out.extend(situational::control_plane(
+                self.ctx,
+                self.idx,
+                &self.s.principal,
+                self.cover,
+                grace,
+            ));
+            out.extend(situational::feature_roles(
+                self.ctx,
+                self.idx,
+                self.baseline,
+                &self.s.principal,
+                self.cover,
+                grace,
+            ));
+        }
+        out
+    }
+
     /// The row of `role-assignments.csv` for an expected role, an actual assignment
     /// or both.
     fn check(
@@ -249,7 +315,13 @@ impl Judge<'_> {
             expected_role,
             expected_scope,
             actual_role: actual
-                .map(|a| baseline::role_display(&a.role_guid, a.role_name.as_deref()).into())
+                .map(|a| {
+                    let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
+                    match &a.via_group {
+                        Some(g) => format!("{role} (via group {g})").into(),
+                        None => role.into(),
+                    }
+                })
                 .unwrap_or_else(|| self.empty.clone()),
             actual_scope: actual
                 .map(|a| a.scope.clone())
@@ -424,6 +496,33 @@ impl Judge<'_> {
             ) == ScopeRelation::Exact
     }
 
+    /// The command that takes `a` away: deleting the assignment, or for a grant held
+    /// through a group (whose assignment reaches every member) leaving the group, and
+    /// only when nothing else the group grants is one the identity needs; otherwise a
+    /// note to narrow the group's assignment, no command.
+    fn remove(&self, a: &RoleAssignment) -> String {
+        let Some(g) = &a.via_group else {
+            return remedy::delete_role(&a.id);
+        };
+        let needed = self.held.iter().any(|b| {
+            b.id != a.id
+                && b.via_group.as_deref() == Some(&**g)
+                && (self.judge(b).0 != ScopeRelation::None || !self.regrant(b).is_empty())
+        });
+        if needed {
+            format!(
+                "# this grant comes from group {g}'s assignment {}, which applies to every member; the group also grants this identity roles it needs: ask the group's owners to narrow that assignment (az role assignment delete --ids {} removes it for every member)",
+                a.id, a.id
+            )
+        } else {
+            format!(
+                "# this grant comes from group {g}'s assignment {}, which applies to every member: take this identity out of the group\n{}",
+                a.id,
+                remedy::leave_group(g, &self.s.principal)
+            )
+        }
+    }
+
     /// For the control plane: the grants only `a` gives that the cluster's
     /// configuration needs, to create before `a` is deleted (empty otherwise).
     fn regrant(&self, a: &RoleAssignment) -> Vec<String> {
@@ -446,7 +545,7 @@ impl Judge<'_> {
         let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
         let mut fix = vec![remedy::create_role(&s.principal, narrower, &a.scope)];
         fix.extend(self.regrant(a));
-        fix.push(remedy::delete_role(&a.id));
+        fix.push(self.remove(a));
         let mut f = new_finding(
             self.ctx,
             RuleId::ExcessRole,
@@ -455,7 +554,7 @@ impl Judge<'_> {
             format!(
                 "{} identity holds {role} at {}, which older az CLIs granted; {narrower} there is enough: narrow it",
                 s.key.label(),
-                a.scope
+                shown_at(a)
             ),
             fix.join("\n"),
         );
@@ -495,7 +594,7 @@ impl Judge<'_> {
             .map(|t| remedy::create_role(&s.principal, &role, t))
             .collect();
         fix.extend(self.regrant(a));
-        fix.push(remedy::delete_role(&a.id));
+        fix.push(self.remove(a));
         let at = match documented_at.first() {
             Some(t) => t.as_str(),
             None => "a narrower scope",
@@ -508,7 +607,7 @@ impl Judge<'_> {
             format!(
                 "{} identity holds {role} at {}, wider than documented ({at})",
                 s.key.label(),
-                a.scope
+                shown_at(a)
             ),
             fix.join("\n"),
         );
@@ -526,7 +625,7 @@ impl Judge<'_> {
         let s = self.s;
         let role = baseline::role_display(&a.role_guid, a.role_name.as_deref());
         let mut fix = self.regrant(a);
-        fix.push(remedy::delete_role(&a.id));
+        fix.push(self.remove(a));
         let mut f = new_finding(
             self.ctx,
             RuleId::ExcessRole,
@@ -535,7 +634,7 @@ impl Judge<'_> {
             format!(
                 "{} identity holds {role} at {} beyond its documented defaults",
                 s.key.label(),
-                a.scope
+                shown_at(a)
             ),
             fix.join("\n"),
         );
@@ -567,6 +666,14 @@ impl Judge<'_> {
                         k.eq_ignore_ascii_case("useAADAuth") && v.eq_ignore_ascii_case("true")
                     })
             })
+    }
+}
+
+/// Where an assignment is held, for messages: its scope, and the group it comes through.
+fn shown_at(a: &RoleAssignment) -> String {
+    match &a.via_group {
+        Some(g) => format!("{} through group {g}", a.scope),
+        None => a.scope.to_string(),
     }
 }
 

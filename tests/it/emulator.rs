@@ -521,6 +521,117 @@ async fn graph_applications_and_graph_forbidden() {
     assert_eq!(v["error"]["code"], "Authorization_RequestDenied");
 }
 
+/// Microsoft Graph's `transitiveMemberOf` cast to groups (learn.microsoft.com
+/// graph/api/serviceprincipal-list-transitivememberof: `ConsistencyLevel: eventual`
+/// and `$count=true` with an OData cast, pages of `$top` up to 999, `@odata.nextLink`)
+/// and JSON batching (`POST /v1.0/$batch`, at most 20 requests, each answered in
+/// `responses` with its own status, headers and body).
+#[tokio::test]
+async fn graph_transitive_member_of_pages_and_batches() {
+    const SP: &str = "5f1e2d3c-0000-4000-8000-000000000001";
+    let members = json!([{"principalId": SP, "groups": ["g-1", "g-2", "g-3"]}]).to_string();
+    let serve = |faults: &str| {
+        let tenant =
+            Tenant::from_files([("graph-group-memberships.json", members.as_str())]).unwrap();
+        let mut config = EmulatorConfig::new(tenant);
+        config.faults = faults.parse().unwrap();
+        start(config)
+    };
+    let emu = serve("").await.unwrap();
+    let http = client(&emu.ca_pem);
+    let token = token(&http, &emu.url()).await;
+    let path = |p: &str| {
+        format!("/servicePrincipals/{p}/transitiveMemberOf/microsoft.graph.group?$select=id&$count=true")
+    };
+    let get = |url: String, eventual: bool| {
+        let mut r = http.get(url).bearer_auth(&token);
+        if eventual {
+            r = r.header("ConsistencyLevel", "eventual");
+        }
+        r.send()
+    };
+    let r = get(format!("{}/v1.0{}&$top=2", emu.url(), path(SP)), true)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["@odata.count"], 3);
+    assert_eq!(v["value"], json!([{"id": "g-1"}, {"id": "g-2"}]));
+    let next = v["@odata.nextLink"].as_str().unwrap().to_string();
+    assert!(next.starts_with(&emu.url()), "{next}");
+    let v: Value = get(next, true).await.unwrap().json().await.unwrap();
+    assert_eq!(v["value"], json!([{"id": "g-3"}]));
+    assert!(v.get("@odata.nextLink").is_none(), "{v}");
+    // The cast without ConsistencyLevel: refused, as documented.
+    let r = get(format!("{}/v1.0{}", emu.url(), path(SP)), false)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "Request_UnsupportedQuery");
+    // A service principal in no group.
+    let v: Value = get(format!("{}/v1.0{}", emu.url(), path("other")), true)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["value"], json!([]));
+
+    let batch = |emu_url: String, token: String, http: reqwest::Client, n: usize| async move {
+        let requests: Vec<Value> = (0..n)
+            .map(|i| json!({"id": i.to_string(), "method": "GET", "url": path(if i == 0 { SP } else { "other" }),
+                "headers": {"ConsistencyLevel": "eventual"}}))
+            .collect();
+        http.post(format!("{emu_url}/v1.0/$batch"))
+            .bearer_auth(&token)
+            .json(&json!({ "requests": requests }))
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = batch(emu.url(), token.clone(), http.clone(), 2).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let responses = v["responses"].as_array().unwrap();
+    assert_eq!(responses.len(), 2);
+    assert_eq!(responses[0]["id"], "0");
+    assert_eq!(responses[0]["status"], 200);
+    assert_eq!(responses[0]["body"]["value"].as_array().unwrap().len(), 3);
+    assert_eq!(responses[1]["body"]["value"], json!([]));
+    assert_eq!(
+        batch(emu.url(), token.clone(), http.clone(), 21)
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(emu.stats().requests_per_path["graph/batch"], 2);
+    assert_eq!(
+        emu.stats().rejected_writes,
+        0,
+        "a batch of reads is no write"
+    );
+
+    // Throttled items carry their own 429 and Retry-After; the others are answered.
+    let emu = serve("graph-batch-429=1").await.unwrap();
+    let http = client(&emu.ca_pem);
+    let token = super::emulator::token(&http, &emu.url()).await;
+    let v: Value = batch(emu.url(), token, http, 2).await.json().await.unwrap();
+    assert_eq!(v["responses"][0]["status"], 429);
+    assert_eq!(v["responses"][0]["headers"]["Retry-After"], "1");
+    assert_eq!(v["responses"][1]["status"], 200);
+    // Without permission each item is refused.
+    let emu = serve("graph-forbidden").await.unwrap();
+    let http = client(&emu.ca_pem);
+    let token = super::emulator::token(&http, &emu.url()).await;
+    let v: Value = batch(emu.url(), token, http, 1).await.json().await.unwrap();
+    assert_eq!(v["responses"][0]["status"], 403);
+    assert_eq!(
+        v["responses"][0]["body"]["error"]["code"],
+        "Authorization_RequestDenied"
+    );
+}
+
 #[tokio::test]
 async fn five_xx_and_dropped_connections() {
     let f = fixture(None, "5xx=100,seed=3").await;

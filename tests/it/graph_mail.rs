@@ -669,3 +669,56 @@ async fn an_admin_message_over_graphs_4_mb_leaves_out_the_largest_files_and_says
     assert!(attachment(owner, "findings.csv").is_some());
     emu.emu.shutdown().await;
 }
+
+/// Microsoft's own Python Graph SDK reads a service principal's groups through the
+/// emulator's `transitiveMemberOf` (the SDK's `graph.group` cast with `$select`,
+/// `$count`, `$top` and `ConsistencyLevel`), page by page through `@odata.nextLink`,
+/// and gets Graph's error code when the header is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn microsoft_graph_python_sdk_reads_group_membership_from_the_emulator() {
+    // The demo's aks-prod-batch control plane: in two groups.
+    const SP: &str = "f0000000-0017-4017-8017-000000000017";
+    let python = root().join("tests/.tools/venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup-test-tools.sh",
+        python.display()
+    );
+    let emu = serve(azure_emulator::Tenant::demo(), None, "").await;
+    let url = emu.emu.url();
+    let ca = emu.ca.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(root().join("tests/sdk/graph_groups_python_sdk.py"))
+            .arg(&url)
+            .arg(&ca)
+            .arg(SP)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python Graph SDK failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(
+        v["groups"],
+        serde_json::json!([
+            "9d2c4e6a-8b0d-4f2e-9a1c-3e5f7a9b0001",
+            "9d2c4e6a-8b0d-4f2e-9a1c-3e5f7a9b0003"
+        ]),
+        "{v}"
+    );
+    assert_eq!(v["pages"], 2, "{v}");
+    assert_eq!(v["count"], 2, "{v}");
+    assert_eq!(v["error_code"], "Request_UnsupportedQuery", "{v}");
+    assert_eq!(
+        emu.emu.stats().requests_per_path["graph/transitiveMemberOf"],
+        3
+    );
+    emu.emu.shutdown().await;
+}

@@ -4,6 +4,7 @@ mod docs;
 mod emulator;
 mod faults;
 mod graph_mail;
+mod group_grants;
 mod i18n;
 mod live;
 mod log_analytics;

@@ -8,7 +8,7 @@
 /// the audit's demo history names it, and the emulated Microsoft Graph serves it.
 pub const PAYMENTS_OLD_SP: &str = "2c4e6a8b-0d2f-4b4d-8f6a-8c0e2a4c6e8a";
 
-pub const FILES: [(&str, &str); 8] = [
+pub const FILES: [(&str, &str); 9] = [
     (
         "subscriptions.json",
         include_str!("../../../examples/demo/subscriptions.json"),
@@ -42,6 +42,13 @@ pub const FILES: [(&str, &str); 8] = [
     (
         "scale-set-vms.json",
         include_str!("../../../examples/demo/scale-set-vms.json"),
+    ),
+    // Microsoft Graph's group membership: aks-prod-batch's control plane is in the group
+    // holding Network Contributor on vnet-prod (its custom subnet's grant, explained),
+    // not in the one holding Managed Identity Operator on rg-identities (still missing).
+    (
+        "graph-group-memberships.json",
+        include_str!("../../../examples/demo/graph-group-memberships.json"),
     ),
     // The newest node image per image family, for `upgradeProfiles/default`: aks-payments'
     // np1 already runs it, np2 (still on the service principal) does not.

@@ -2,7 +2,7 @@
 //!
 //! `429-burst=N`, `5xx=PERCENT`, `drop=PERCENT`, `slow=MS`, `slow-requests=N`,
 //! `forbidden-subscription=GUID` (repeatable), `token-expiry=SECONDS`,
-//! `token-revoke=SECONDS`, `malformed-rows=N`, `graph-forbidden`, `token-echo`, `seed=S`,
+//! `token-revoke=SECONDS`, `malformed-rows=N`, `graph-forbidden`, `graph-batch-429=N`, `token-echo`, `seed=S`,
 //! and for Microsoft Graph `sendMail`: `mail-429=N`, `mail-5xx=N`, `mail-drop=N`,
 //! `mail-forbidden`; for the Logs Ingestion API: `logs-429=N`, `logs-5xx=N`, `logs-drop=N`.
 use std::time::Duration;
@@ -31,6 +31,8 @@ pub struct Faults {
     pub malformed_rows: u32,
     /// Microsoft Graph answers 403 `Authorization_RequestDenied`.
     pub graph_forbidden: bool,
+    /// The first N requests inside Graph JSON batches answer 429 with `Retry-After: 1`.
+    pub graph_batch_429: u32,
     /// The token endpoint refuses every request with an error that echoes the request
     /// body, client secret included (as some servers and proxies do).
     pub token_echo: bool,
@@ -120,6 +122,7 @@ impl std::str::FromStr for Faults {
                     anyhow::ensure!(value.is_none(), "fault \"graph-forbidden\" takes no value");
                     f.graph_forbidden = true;
                 }
+                "graph-batch-429" => f.graph_batch_429 = number(key, value)?,
                 "token-echo" => {
                     anyhow::ensure!(value.is_none(), "fault \"token-echo\" takes no value");
                     f.token_echo = true;
@@ -138,7 +141,7 @@ impl std::str::FromStr for Faults {
                 other => anyhow::bail!(
                     "unknown fault {other:?}; known: 429-burst=N, 5xx=PERCENT, drop=PERCENT, \
                      slow=MS, slow-requests=N, forbidden-subscription=GUID, token-expiry=SECONDS, \
-                     token-revoke=SECONDS, malformed-rows=N, graph-forbidden, token-echo, seed=S, \
+                     token-revoke=SECONDS, malformed-rows=N, graph-forbidden, graph-batch-429=N, token-echo, seed=S, \
                      mail-429=N, mail-5xx=N, mail-drop=N, mail-forbidden, logs-429=N, logs-5xx=N, \
                      logs-drop=N"
                 ),

@@ -54,6 +54,8 @@ pub struct GenerateSummary {
     pub identities: usize,
     pub role_assignments: usize,
     pub applications: usize,
+    /// Cluster identities whose groups `graph-group-memberships.json` lists.
+    pub group_memberships: usize,
 }
 
 /// Streams a JSON array, one element per line.
@@ -110,11 +112,46 @@ struct Writers {
     sets: ArrayWriter,
     vms: ArrayWriter,
     changes: ArrayWriter,
+    /// `graph-group-memberships.json`: the groups cluster identities are in (Graph).
+    members: ArrayWriter,
     truth: BufWriter<File>,
     budget: usize,
 }
 
 impl Writers {
+    /// A group's role assignment with a name and date from `key` (no RNG draw, so
+    /// every other row stays as it was), if the budget allows.
+    fn group_grant(
+        &mut self,
+        sub: &Sub,
+        scope: &str,
+        role: &str,
+        group: &str,
+        key: &str,
+    ) -> anyhow::Result<bool> {
+        if self.ras.count >= self.budget {
+            return Ok(false);
+        }
+        let name = super::tenant::det_guid(&format!("ra:{key}"));
+        let (scope_sub, rg) = super::tenant::parse_id(scope);
+        self.ras.push(&json!({
+            "id": format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"),
+            "name": name,
+            "type": "microsoft.authorization/roleassignments",
+            "tenantId": sub.tenant,
+            "subscriptionId": scope_sub.unwrap_or(""),
+            "resourceGroup": rg.unwrap_or("").to_ascii_lowercase(),
+            "properties": {
+                "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role}", sub.id),
+                "principalId": group,
+                "principalType": "Group",
+                "scope": scope,
+                "createdOn": "2024-03-01T08:00:00.000000Z",
+            }
+        }))?;
+        Ok(true)
+    }
+
     /// Emits a role assignment if the budget allows; returns whether it did.
     #[allow(clippy::too_many_arguments)]
     fn grant(
@@ -206,6 +243,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<GenerateSummary> {
         sets: ArrayWriter::create(dir, "scale-sets.json")?,
         vms: ArrayWriter::create(dir, "scale-set-vms.json")?,
         changes: ArrayWriter::create(dir, "resource-changes.json")?,
+        members: ArrayWriter::create(dir, "graph-group-memberships.json")?,
         truth: BufWriter::new(File::create(&truth_path)?),
         budget: args.role_assignments,
     };
@@ -248,6 +286,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<GenerateSummary> {
         identities: w.identities.finish()?,
         role_assignments: w.ras.finish()?,
         applications: w.apps.finish()?,
+        group_memberships: w.members.finish()?,
     })
 }
 
@@ -454,6 +493,20 @@ fn cluster(rng: &mut StdRng, w: &mut Writers, sub: &Sub, i: usize) -> anyhow::Re
     if let Some(sn) = &subnet {
         if rng.random_bool(0.85) {
             ras += w.grant(rng, sub, sn, NETWORK_CONTRIBUTOR, &cp_principal, cp_ptype)? as usize;
+        } else {
+            // Without its own grant, chosen by index: a third hold Network Contributor
+            // on the VNet through a group the control plane is in (explained), a
+            // third see a group hold it on the subnet without being in it (still
+            // missing), a third have nothing.
+            let group = super::tenant::det_guid(&format!("group:net:{i}"));
+            let vnet = sn.rsplit_once("/subnets/").map_or(sn.as_str(), |(v, _)| v);
+            let key = format!("net:{i}");
+            if i.is_multiple_of(3) && w.group_grant(sub, vnet, NETWORK_CONTRIBUTOR, &group, &key)? {
+                w.members
+                    .push(&json!({"principalId": cp_principal, "groups": [group]}))?;
+            } else if i % 3 == 1 {
+                w.group_grant(sub, sn, NETWORK_CONTRIBUTOR, &group, &key)?;
+            }
         }
     }
     if let Some(uai) = &kubelet_uai {

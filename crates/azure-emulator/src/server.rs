@@ -90,6 +90,8 @@ pub(crate) struct State {
     pub tokens: token::TokenStore,
     pub windows: Mutex<HashMap<String, Window>>,
     pub burst_left: AtomicU32,
+    /// Graph batch requests left to answer 429 (`graph-batch-429=N`).
+    pub graph_batch_429_left: AtomicU32,
     /// Slow replies left when `slow-requests=N` limits them.
     pub slow_left: AtomicU32,
     pub rng: Mutex<StdRng>,
@@ -205,6 +207,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         tenant,
         quota: config.quota,
         burst_left: AtomicU32::new(config.faults.burst_429),
+        graph_batch_429_left: AtomicU32::new(config.faults.graph_batch_429),
         mail_faults: MailFaults {
             throttle: AtomicU32::new(config.faults.mail_429),
             fail: AtomicU32::new(config.faults.mail_5xx),
@@ -359,6 +362,13 @@ async fn dispatch(
             ("arm/upgradeProfile", Surface::Service)
         }
         ["v1.0", "applications"] if is_get => ("graph/applications", Surface::Service),
+        ["v1.0", "serviceprincipals", _, "transitivememberof", "microsoft.graph.group" | "graph.group"]
+            if is_get =>
+        {
+            ("graph/transitiveMemberOf", Surface::Service)
+        }
+        // JSON batching: a POST that only reads (each request inside is a GET).
+        ["v1.0", "$batch"] if is_post => ("graph/batch", Surface::Service),
         ["v1.0", "users", _, "sendmail"] if is_post => ("graph/sendMail", Surface::Service),
         ["datacollectionrules", _, "streams", _] if is_post => ("logs/ingest", Surface::Service),
         // For tests: what sendMail delivered. No faults, no token.
@@ -441,6 +451,17 @@ async fn dispatch(
         "arm/subscription" => arm::get_subscription(&state, &req),
         "arm/upgradeProfile" => arm::upgrade_profile(&state, &req),
         "graph/applications" => ms_graph::applications(&state, &req),
+        "graph/transitiveMemberOf" => {
+            let id = req
+                .uri
+                .path()
+                .split('/')
+                .nth(3)
+                .unwrap_or_default()
+                .to_string();
+            ms_graph::transitive_member_of(&state, &req, &id)
+        }
+        "graph/batch" => ms_graph::batch(&state, &req).await,
         "graph/sendMail" => {
             let (resp, cut) = mail::send_mail(&state, &req);
             drop_it |= cut;

@@ -41,6 +41,9 @@ pub(crate) struct TenantData {
     clusters: HashMap<String, usize>,
     applications: Vec<Value>,
     latest_node_images: BTreeMap<String, String>,
+    /// Lower-case principal id → the groups it belongs to, transitively (Graph
+    /// `transitiveMemberOf`), from `graph-group-memberships.json`.
+    group_memberships: HashMap<String, Vec<String>>,
 }
 
 /// The rows the emulator serves. Cheap to clone (shared).
@@ -89,7 +92,7 @@ const TOP_LEVEL: [&str; 13] = [
 ];
 
 /// Inventory files in load order, the table each feeds, and whether it is required.
-const INVENTORY_FILES: [(&str, Option<Table>, bool); 11] = [
+const INVENTORY_FILES: [(&str, Option<Table>, bool); 12] = [
     ("subscriptions.json", Some(Table::ResourceContainers), false),
     (
         "resource-groups.json",
@@ -112,6 +115,11 @@ const INVENTORY_FILES: [(&str, Option<Table>, bool); 11] = [
     ("resource-changes.json", Some(Table::ResourceChanges), false),
     ("graph-applications.json", None, false),
     ("latest-node-images.json", None, false),
+    // Microsoft Graph's group membership (`transitiveMemberOf`), in the shape of the
+    // audit's `group-memberships.json`: `[{"principalId": "...", "groups": [...]}]`.
+    // Named apart so an offline audit of the same folder does not read it (as Graph's
+    // `graph-applications.json`).
+    ("graph-group-memberships.json", None, false),
 ];
 
 impl Tenant {
@@ -217,6 +225,33 @@ impl Tenant {
                     }
                     continue;
                 }
+                "graph-group-memberships.json" => {
+                    let elems = elements(text).map_err(|e| anyhow::anyhow!("{}: {e}", ctx()))?;
+                    for raw in elems {
+                        let v: Value = serde_json::from_str(raw.get())?;
+                        let p = v
+                            .get("principalId")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| {
+                                anyhow::anyhow!("{name}: an element without `principalId`")
+                            })?;
+                        let groups: Vec<String> = v
+                            .get("groups")
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .map(str::to_string)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        d.group_memberships
+                            .entry(p.to_ascii_lowercase())
+                            .or_default()
+                            .extend(groups);
+                    }
+                    continue;
+                }
                 "latest-node-images.json" => {
                     d.latest_node_images = serde_json::from_str(text).map_err(|e| {
                         anyhow::anyhow!("{name}: expected an object of image family → version: {e}")
@@ -275,6 +310,15 @@ impl Tenant {
     /// Microsoft Graph application objects.
     pub fn applications(&self) -> &[Value] {
         &self.data.applications
+    }
+
+    /// The groups `principal` belongs to (any case), transitively; empty when none.
+    pub fn groups_of(&self, principal: &str) -> &[String] {
+        self.data
+            .group_memberships
+            .get(&principal.to_ascii_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Newest node image for a pool currently on `current` (`<family>-<version>`).
@@ -359,7 +403,7 @@ impl TenantData {
 }
 
 /// A stable GUID-shaped string derived from `s` (FNV-1a).
-fn det_guid(s: &str) -> String {
+pub(crate) fn det_guid(s: &str) -> String {
     let fnv = |seed: u64| {
         s.bytes()
             .fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))

@@ -414,6 +414,7 @@ impl Inv {
             scope: scope.into(),
             created_on,
             condition: None,
+            via_group: None,
         });
         self
     }
@@ -435,7 +436,28 @@ impl Inv {
             scope: scope.into(),
             created_on: None,
             condition: None,
+            via_group: None,
         });
+        self
+    }
+
+    /// Turns the role assignment added last into group `group`'s (`principalType`
+    /// Group, as `az role assignment list` prints a group's grant).
+    pub(super) fn held_by_group(mut self, group: &str) -> Self {
+        let a = self.inv.role_assignments.last_mut().expect("an assignment");
+        a.principal_id = group.into();
+        a.principal_type = Some("Group".into());
+        self
+    }
+
+    /// `principal`'s group membership was read: it is in `groups` (transitively).
+    pub(super) fn member_of(mut self, principal: &str, groups: &[&str]) -> Self {
+        self.inv
+            .group_memberships
+            .push(crate::inventory::GroupMembership {
+                principal_id: principal.into(),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+            });
         self
     }
 

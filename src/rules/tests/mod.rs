@@ -5,6 +5,7 @@ mod builder;
 mod checks;
 mod cli_grant_cases;
 mod feature_cases;
+mod group_cases;
 mod identity_cases;
 mod kubelet_cases;
 mod management_groups;
