@@ -30,7 +30,8 @@ azurite=$PWD/tests/.tools/azurite/node_modules/.bin/azurite-blob
 py=$PWD/tests/.tools/venv/bin/python
 [ -x "$azurite" ] && [ -x "$py" ] || { echo "run scripts/setup-test-tools.sh first" >&2; exit 2; }
 
-tenant="$cache/tenant-$size-seed$seed"
+gen=$(sha256sum < "$(dirname "$0")/../crates/azure-emulator/src/generate.rs" | cut -c1-10)  # as scripts/bench.sh
+tenant="$cache/tenant-$size-seed$seed-gen$gen"
 if [ ! -f "$tenant/.complete" ]; then
   rm -rf "$tenant"
   "$bin" emulator generate --subscriptions "$subs" --clusters "$clusters" \

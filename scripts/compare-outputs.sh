@@ -90,7 +90,8 @@ audit() { # bin out args...
   mv "$run" "$out"
 }
 bench_tenant() { # size subs clusters ras: scripts/bench.sh's tenant, shared cache
-  local dir="${BENCH_CACHE:-$CARGO_TARGET_DIR/bench}/tenant-$1-seed42"
+  local gen; gen=$(sha256sum < "$(dirname "$0")/../crates/azure-emulator/src/generate.rs" | cut -c1-10)
+  local dir="${BENCH_CACHE:-$CARGO_TARGET_DIR/bench}/tenant-$1-seed42-gen$gen"
   if [ ! -f "$dir/.complete" ]; then
     rm -rf "$dir"; mkdir -p "$dir"
     "$new" emulator generate --subscriptions "$2" --clusters "$3" --role-assignments "$4" --seed 42 --out "$dir" >/dev/null 2>&1
