@@ -473,8 +473,16 @@ impl History {
 
     /// Writes `DIR/state.json` atomically.
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        self.stage(dir)?.commit()
+    }
+
+    /// Writes `DIR/state.json` under a temporary name, to be put in place by
+    /// [`crate::secure_fs::Staged::commit`]: the run writes its next history before the
+    /// reports and frees it (a large estate's is ~200 MB in memory), but commits it
+    /// only after the outbox, as [`Self::save`] would.
+    pub fn stage(&self, dir: &Path) -> anyhow::Result<crate::secure_fs::Staged> {
         // Streamed, compact: a large estate's history is ~100 MB of JSON.
-        write_atomic_with(&dir.join(STATE_FILE), |w| {
+        crate::secure_fs::stage_atomic_with(&dir.join(STATE_FILE), |w| {
             Ok(serde_json::to_writer(w, self)?)
         })
     }

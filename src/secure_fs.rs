@@ -51,17 +51,33 @@ pub fn write_atomic_with(
     path: &Path,
     render: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    stage_atomic_with(path, render)?.commit()
+}
+
+/// A file written and synced under a temporary name beside `path`, not yet in place:
+/// [`Staged::commit`] renames it over `path`; dropped without a commit, the temporary
+/// is removed (one a killed process leaves is recognised by its name, see
+/// [`temp_prefix`]). Lets a caller write a large file early, free what it was rendered
+/// from, and put it in place later.
+#[must_use = "a staged file is removed unless committed"]
+pub struct Staged {
+    tmp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+}
+
+/// The first half of [`write_atomic_with`]: the temporary written and synced.
+pub fn stage_atomic_with(
+    path: &Path,
+    render: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<Staged> {
+    let dir = parent(path);
     create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let prefix = temp_prefix(&name);
-    let result = (|| -> anyhow::Result<()> {
+    let result = (|| -> anyhow::Result<tempfile::NamedTempFile> {
         let mut b = tempfile::Builder::new();
         b.prefix(&prefix).rand_bytes(8);
         #[cfg(unix)]
@@ -75,13 +91,33 @@ pub fn write_atomic_with(
         render(&mut w)?;
         let tmp = w.into_inner().map_err(|e| e.into_error())?;
         tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        if let Ok(d) = std::fs::File::open(dir) {
+        Ok(tmp)
+    })();
+    let tmp = result.with_context(|| format!("writing {}", path.display()))?;
+    Ok(Staged {
+        tmp,
+        path: path.to_path_buf(),
+    })
+}
+
+impl Staged {
+    /// Renames the temporary over the final name and syncs the folder.
+    pub fn commit(self) -> anyhow::Result<()> {
+        let Staged { tmp, path } = self;
+        tmp.persist(&path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("writing {}", path.display()))?;
+        if let Ok(d) = std::fs::File::open(parent(&path)) {
             let _ = d.sync_all();
         }
         Ok(())
-    })();
-    result.with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Opens `path` for reading only if it is a regular file and not a symbolic link (nor a
