@@ -5,6 +5,7 @@
 //! this run; the rules use it to classify and the writer stores its result.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Duration, Utc};
@@ -23,13 +24,16 @@ pub struct History {
     /// Keyed by the lower-cased cluster id.
     pub clusters: BTreeMap<String, ClusterHistory>,
     /// Fingerprints of the last run's findings, for new/resolved.
+    ///
+    /// Shared strings: each is a key of [`Self::finding_first_seen`] too (a large
+    /// estate has hundreds of thousands).
     #[serde(default)]
-    pub findings: BTreeSet<String>,
+    pub findings: BTreeSet<Arc<str>>,
     /// Fingerprint → the first run that found it (suppressed or not), for `first_seen`
     /// in the reports. A fingerprint of an older state file without an entry counts
     /// from that file's `last_run`: the first sighting this state can vouch for.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub finding_first_seen: BTreeMap<String, DateTime<Utc>>,
+    pub finding_first_seen: BTreeMap<Arc<str>, DateTime<Utc>>,
     /// Top-level keys this version does not know (a newer version's data): kept as
     /// they are when the file is rewritten, so a rollback loses nothing.
     #[serde(flatten)]
@@ -403,7 +407,7 @@ impl History {
     pub fn advance(
         self,
         observed: Vec<ClusterHistory>,
-        findings: BTreeSet<String>,
+        findings: BTreeSet<Arc<str>>,
         now: DateTime<Utc>,
         keep_days: i64,
     ) -> History {

@@ -246,23 +246,34 @@ pub(super) fn sort_findings(findings: &mut [Finding]) {
     });
 }
 
+/// Each finding's fingerprint ([`Finding::fingerprint`]), in the findings' order: made
+/// once and shared by the next history's fingerprints and first-seen dates.
+pub(super) fn fingerprints(findings: &[Finding]) -> Vec<Arc<str>> {
+    findings
+        .iter()
+        .map(|f| Arc::from(f.fingerprint()))
+        .collect()
+}
+
 /// What changed since the previous run, and the fingerprints the next history keeps:
 /// this run's unsuppressed findings plus the earlier ones whose checks did not run
 /// this time (not evaluated, or the cluster's subscription not read), which are
-/// neither resolved nor new again.
+/// neither resolved nor new again. `fps` are the findings' [`fingerprints`].
 pub(super) fn changes(
     prev: &History,
     findings: &[Finding],
+    fps: &[Arc<str>],
     not_evaluated: &HashMap<String, evaluated::Checks>,
     gaps: &[Gap],
-) -> (Changes, BTreeSet<String>) {
+) -> (Changes, BTreeSet<Arc<str>>) {
     let gaps = evaluated::GapIndex::new(gaps);
-    let fingerprints: BTreeSet<String> = findings
+    let fingerprints: BTreeSet<Arc<str>> = findings
         .iter()
-        .filter(|f| f.suppressed.is_none())
-        .map(Finding::fingerprint)
+        .zip(fps)
+        .filter(|(f, _)| f.suppressed.is_none())
+        .map(|(_, fp)| fp.clone())
         .collect();
-    let carried: BTreeSet<String> = prev
+    let carried: BTreeSet<Arc<str>> = prev
         .findings
         .iter()
         .filter(|fp| !fingerprints.contains(*fp) && still_open(fp, not_evaluated, &gaps))
@@ -272,7 +283,10 @@ pub(super) fn changes(
     let changes = Changes {
         has_previous,
         new: if has_previous {
-            fingerprints.difference(&prev.findings).cloned().collect()
+            fingerprints
+                .difference(&prev.findings)
+                .map(|fp| fp.to_string())
+                .collect()
         } else {
             vec![]
         },
@@ -280,7 +294,7 @@ pub(super) fn changes(
             prev.findings
                 .difference(&fingerprints)
                 .filter(|fp| !carried.contains(*fp))
-                .cloned()
+                .map(|fp| fp.to_string())
                 .collect()
         } else {
             vec![]
@@ -294,18 +308,19 @@ pub(super) fn changes(
 /// Sets each finding's `first_seen` from the previous history (this run for one it
 /// has not seen) and returns the dates the next history keeps: every finding of this
 /// run, suppressed or not, and the earlier ones carried because their check did not run.
+/// `fps` are the findings' [`fingerprints`].
 pub(super) fn first_seen(
     prev: &History,
     findings: &mut [Finding],
-    kept: &BTreeSet<String>,
+    fps: &[Arc<str>],
+    kept: &BTreeSet<Arc<str>>,
     now: DateTime<Utc>,
-) -> BTreeMap<String, DateTime<Utc>> {
+) -> BTreeMap<Arc<str>, DateTime<Utc>> {
     let mut out = BTreeMap::new();
-    for f in findings.iter_mut() {
-        let fp = f.fingerprint();
-        let seen = prev.finding_seen(&fp).unwrap_or(now);
+    for (f, fp) in findings.iter_mut().zip(fps) {
+        let seen = prev.finding_seen(fp).unwrap_or(now);
         f.first_seen = Some(seen);
-        out.insert(fp, seen);
+        out.insert(fp.clone(), seen);
     }
     for fp in kept {
         if !out.contains_key(fp) {
