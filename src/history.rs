@@ -411,11 +411,15 @@ impl History {
         now: DateTime<Utc>,
         keep_days: i64,
     ) -> History {
-        let mut clusters = self.clusters;
-        clusters.retain(|_, h| now - h.last_seen <= Duration::days(keep_days));
-        for h in observed {
-            clusters.insert(h.id.to_ascii_lowercase(), h);
-        }
+        // Built in one pass (sorted, full nodes; a later entry for the same id wins, as
+        // an insert would): inserting a large estate's clusters one by one left the
+        // map's nodes a third empty.
+        let clusters: BTreeMap<String, ClusterHistory> = self
+            .clusters
+            .into_iter()
+            .filter(|(_, h)| now - h.last_seen <= Duration::days(keep_days))
+            .chain(observed.into_iter().map(|h| (h.id.to_ascii_lowercase(), h)))
+            .collect();
         let mut finding_first_seen = self.finding_first_seen;
         finding_first_seen.retain(|fp, _| findings.contains(fp));
         History {

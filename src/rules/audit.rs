@@ -92,14 +92,21 @@ pub(super) fn audit_clusters(
     };
     let mut strings = Strings::default();
     for c in clusters {
-        a.cluster(&c, prev, &mut out, &mut strings);
+        a.cluster(c, prev, &mut out, &mut strings);
     }
     out
 }
 
 impl Auditor<'_> {
     /// One cluster: its row, findings, role checks and next history into `out`.
-    fn cluster(&self, c: &Cluster, prev: &mut History, out: &mut Audited, strings: &mut Strings) {
+    fn cluster(
+        &self,
+        mut cluster: Cluster,
+        prev: &mut History,
+        out: &mut Audited,
+        strings: &mut Strings,
+    ) {
+        let c = &cluster;
         let cp_principal = self.idx.control_plane_principal(c);
         let mut checks = self.checks(c, cp_principal.is_some());
         if checks.roles.is_evaluated() {
@@ -146,11 +153,23 @@ impl Auditor<'_> {
             out.not_evaluated
                 .insert(c.id.to_ascii_lowercase(), checks.clone());
         }
-        out.rows.push(row(&ctx, &self.idx, &mine, owner, checks));
+        let mut row = row(&ctx, &self.idx, &mine, owner, checks);
         out.findings.extend(mine);
-        if c.conflict.is_none() || before.is_some() {
+        let keep_observed = c.conflict.is_none() || before.is_some();
+        drop(ctx);
+        if keep_observed {
             out.observed.push(observed);
         }
+        // The row's strings are the cluster's own, moved rather than copied: the
+        // cluster is not needed again.
+        row.subscription_id = std::mem::take(&mut cluster.subscription_id);
+        row.resource_group = std::mem::take(&mut cluster.resource_group);
+        row.cluster_name = std::mem::take(&mut cluster.name);
+        row.cluster_id = std::mem::take(&mut cluster.id);
+        row.location = std::mem::take(&mut cluster.location);
+        row.node_resource_group = cluster.node_resource_group.take().unwrap_or_default();
+        row.kubernetes_version = cluster.kubernetes_version.take().unwrap_or_default();
+        out.rows.push(row);
     }
 
     /// Which check families the data allows for `c`.
@@ -363,15 +382,16 @@ fn row(
     let active: Vec<&Finding> = mine.iter().filter(|f| f.suppressed.is_none()).collect();
     let pending = ctx.status == MigrationStatus::Pending;
     ClusterRow {
-        subscription_id: c.subscription_id.clone(),
+        // The cluster's own strings are moved in by the caller.
+        subscription_id: String::new(),
         subscription_name: idx
             .subscription(&c.subscription_id)
             .map(|s| s.name.clone())
             .unwrap_or_default(),
-        resource_group: c.resource_group.clone(),
-        cluster_name: c.name.clone(),
-        cluster_id: c.id.clone(),
-        location: c.location.clone(),
+        resource_group: String::new(),
+        cluster_name: String::new(),
+        cluster_id: String::new(),
+        location: String::new(),
         control_plane_identity: classify::control_plane_identity(c),
         kubelet_identity: classify::kubelet_identity(c),
         migration_status: ctx.status,
@@ -385,8 +405,8 @@ fn row(
         owner_source: owner.source,
         findings: active.len(),
         worst_severity: active.iter().map(|f| f.severity).max(),
-        node_resource_group: c.node_resource_group.clone().unwrap_or_default(),
-        kubernetes_version: c.kubernetes_version.clone().unwrap_or_default(),
+        node_resource_group: String::new(),
+        kubernetes_version: String::new(),
         migration_observed_at: ctx.observed.migration.as_ref().map(|m| m.observed_at),
         checks,
         first_seen: Some(ctx.observed.first_seen),
