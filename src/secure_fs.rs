@@ -271,4 +271,44 @@ mod tests {
         create_dir_all(&dir).unwrap();
         assert_eq!(mode(&dir), 0o750);
     }
+
+    #[test]
+    fn a_staged_file_replaces_the_old_one_only_when_committed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("state.json");
+        std::fs::write(&path, "old").unwrap();
+        let names = || {
+            let mut n: Vec<String> = std::fs::read_dir(tmp.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .collect();
+            n.sort();
+            n
+        };
+        // Dropped uncommitted: the old content stays and the temporary is gone.
+        let staged = stage_atomic_with(&path, |w| Ok(w.write_all(b"new")?)).unwrap();
+        let during = names();
+        assert_eq!(during.len(), 2, "{during:?}");
+        assert!(
+            during[0].starts_with(&temp_prefix("state.json")),
+            "{during:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        drop(staged);
+        assert_eq!(names(), ["state.json"]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        // Committed: in place, private, nothing else left.
+        let staged = stage_atomic_with(&path, |w| Ok(w.write_all(b"new")?)).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        staged.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(mode(&path), FILE_MODE);
+        assert_eq!(names(), ["state.json"]);
+        // A render that fails leaves no temporary and names the file.
+        let e = stage_atomic_with(&path, |_| anyhow::bail!("boom"))
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("state.json"), "{e:#}");
+        assert_eq!(names(), ["state.json"]);
+    }
 }
