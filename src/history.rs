@@ -5,6 +5,7 @@
 //! this run; the rules use it to classify and the writer stores its result.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Duration, Utc};
@@ -23,13 +24,16 @@ pub struct History {
     /// Keyed by the lower-cased cluster id.
     pub clusters: BTreeMap<String, ClusterHistory>,
     /// Fingerprints of the last run's findings, for new/resolved.
+    ///
+    /// Shared strings: each is a key of [`Self::finding_first_seen`] too (a large
+    /// estate has hundreds of thousands).
     #[serde(default)]
-    pub findings: BTreeSet<String>,
+    pub findings: BTreeSet<Arc<str>>,
     /// Fingerprint → the first run that found it (suppressed or not), for `first_seen`
     /// in the reports. A fingerprint of an older state file without an entry counts
     /// from that file's `last_run`: the first sighting this state can vouch for.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub finding_first_seen: BTreeMap<String, DateTime<Utc>>,
+    pub finding_first_seen: BTreeMap<Arc<str>, DateTime<Utc>>,
     /// Top-level keys this version does not know (a newer version's data): kept as
     /// they are when the file is rewritten, so a rollback loses nothing.
     #[serde(flatten)]
@@ -442,15 +446,19 @@ impl History {
     pub fn advance(
         self,
         observed: Vec<ClusterHistory>,
-        findings: BTreeSet<String>,
+        findings: BTreeSet<Arc<str>>,
         now: DateTime<Utc>,
         keep_days: i64,
     ) -> History {
-        let mut clusters = self.clusters;
-        clusters.retain(|_, h| now - h.last_seen <= Duration::days(keep_days));
-        for h in observed {
-            clusters.insert(h.id.to_ascii_lowercase(), h);
-        }
+        // Built in one pass (sorted, full nodes; a later entry for the same id wins, as
+        // an insert would): inserting a large estate's clusters one by one left the
+        // map's nodes a third empty.
+        let clusters: BTreeMap<String, ClusterHistory> = self
+            .clusters
+            .into_iter()
+            .filter(|(_, h)| now - h.last_seen <= Duration::days(keep_days))
+            .chain(observed.into_iter().map(|h| (h.id.to_ascii_lowercase(), h)))
+            .collect();
         let mut finding_first_seen = self.finding_first_seen;
         finding_first_seen.retain(|fp, _| findings.contains(fp));
         History {
@@ -486,6 +494,16 @@ impl History {
         self.clusters.remove(&cluster_id.to_ascii_lowercase())
     }
 
+    /// Makes each first-seen date's fingerprint the finding set's string where both
+    /// hold it (read from a file, they are two copies: ~50 MB at the largest benchmark).
+    fn share_fingerprints(&mut self) {
+        let dates = std::mem::take(&mut self.finding_first_seen);
+        self.finding_first_seen = dates
+            .into_iter()
+            .map(|(fp, seen)| (self.findings.get(&fp).cloned().unwrap_or(fp), seen))
+            .collect();
+    }
+
     /// Loads `DIR/state.json`; a missing file is an empty history, a corrupt one an error.
     pub fn load(dir: &Path) -> anyhow::Result<History> {
         let path = dir.join(STATE_FILE);
@@ -494,12 +512,14 @@ impl History {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(History::default()),
             Err(e) => return Err(e).with_context(|| format!("reading history {}", path.display())),
         };
-        let h: History = serde_json::from_str(&text).with_context(|| {
+        let mut h: History = serde_json::from_str(&text).with_context(|| {
             format!(
                 "history {} is corrupt (fix or move it away; it is never reset silently)",
                 path.display()
             )
         })?;
+        drop(text);
+        h.share_fingerprints();
         if h.version > STATE_VERSION {
             bail!(
                 "history {} has version {} but this tool reads up to {STATE_VERSION}",
@@ -512,8 +532,16 @@ impl History {
 
     /// Writes `DIR/state.json` atomically.
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        self.stage(dir)?.commit()
+    }
+
+    /// Writes `DIR/state.json` under a temporary name, to be put in place by
+    /// [`crate::secure_fs::Staged::commit`]: the run writes its next history before the
+    /// reports and frees it (a large estate's is ~200 MB in memory), but commits it
+    /// only after the outbox, as [`Self::save`] would.
+    pub fn stage(&self, dir: &Path) -> anyhow::Result<crate::secure_fs::Staged> {
         // Streamed, compact: a large estate's history is ~100 MB of JSON.
-        write_atomic_with(&dir.join(STATE_FILE), |w| {
+        crate::secure_fs::stage_atomic_with(&dir.join(STATE_FILE), |w| {
             Ok(serde_json::to_writer(w, self)?)
         })
     }
@@ -802,6 +830,30 @@ mod tests {
         std::fs::write(dir.path().join(STATE_FILE), "{\"version\":1,").unwrap();
         let e = format!("{:#}", History::load(dir.path()).unwrap_err());
         assert!(e.contains("corrupt") && e.contains("state.json"), "{e}");
+    }
+
+    #[test]
+    fn a_loaded_history_holds_each_fingerprint_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(STATE_FILE),
+            r#"{"version":1,"last_run":"2026-01-01T00:00:00Z","clusters":{},"findings":["a|x","b|y"],
+               "finding_first_seen":{"a|x":"2025-12-01T00:00:00Z","c|z":"2025-11-01T00:00:00Z"}}"#,
+        )
+        .unwrap();
+        let h = History::load(dir.path()).unwrap();
+        let (a, _) = h.finding_first_seen.get_key_value("a|x").unwrap();
+        assert!(Arc::ptr_eq(a, h.findings.get("a|x").unwrap()), "one string");
+        assert_eq!(
+            h.finding_first_seen
+                .keys()
+                .map(|k| &**k)
+                .collect::<Vec<_>>(),
+            ["a|x", "c|z"]
+        );
+        assert_eq!(h.finding_seen("a|x"), Some(t(-31 * 24)));
+        assert_eq!(h.finding_seen("b|y"), Some(t(0)));
+        assert_eq!(h.finding_seen("c|z"), Some(t(-61 * 24)));
     }
 
     #[test]

@@ -343,6 +343,15 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     let classified = started.elapsed();
     crate::memory::log("classify");
 
+    // The next history is written now, under a temporary name, and freed: the reports do
+    // not need it (a large estate's is ~200 MB). It is put in place at step 6, after the
+    // outbox, as before; an error writing it is returned there too.
+    let staged_history = match &settings.state {
+        Some(dir) if !backfill => Some(history.stage(dir)),
+        _ => None,
+    };
+    drop(history);
+
     // 4. Write outputs: every file on its own; one that fails does not stop the others.
     let out_dir = settings.out.clone().unwrap_or_else(|| default_out_dir(now));
     let runs = if backfill {
@@ -405,8 +414,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     if let Some(dir) = &settings.state {
         if backfill {
             tracing::info!(now = %now.to_rfc3339(), "backfill: run inserted into runs.csv; state.json left as it was");
-        } else {
-            history.save(dir)?;
+        } else if let Some(staged) = staged_history {
+            staged?.commit()?;
         }
         crate::secure_fs::write_atomic(
             &dir.join(trend::RUNS_FILE),
@@ -419,7 +428,6 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
         })?;
     }
     deliveries.committed(&run_id);
-    drop(history);
     let _ = trimming.join();
     crate::memory::trim();
     let reported = started.elapsed();

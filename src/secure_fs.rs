@@ -51,17 +51,33 @@ pub fn write_atomic_with(
     path: &Path,
     render: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    stage_atomic_with(path, render)?.commit()
+}
+
+/// A file written and synced under a temporary name beside `path`, not yet in place:
+/// [`Staged::commit`] renames it over `path`; dropped without a commit, the temporary
+/// is removed (one a killed process leaves is recognised by its name, see
+/// [`temp_prefix`]). Lets a caller write a large file early, free what it was rendered
+/// from, and put it in place later.
+#[must_use = "a staged file is removed unless committed"]
+pub struct Staged {
+    tmp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+}
+
+/// The first half of [`write_atomic_with`]: the temporary written and synced.
+pub fn stage_atomic_with(
+    path: &Path,
+    render: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<Staged> {
+    let dir = parent(path);
     create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let prefix = temp_prefix(&name);
-    let result = (|| -> anyhow::Result<()> {
+    let result = (|| -> anyhow::Result<tempfile::NamedTempFile> {
         let mut b = tempfile::Builder::new();
         b.prefix(&prefix).rand_bytes(8);
         #[cfg(unix)]
@@ -75,13 +91,33 @@ pub fn write_atomic_with(
         render(&mut w)?;
         let tmp = w.into_inner().map_err(|e| e.into_error())?;
         tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        if let Ok(d) = std::fs::File::open(dir) {
+        Ok(tmp)
+    })();
+    let tmp = result.with_context(|| format!("writing {}", path.display()))?;
+    Ok(Staged {
+        tmp,
+        path: path.to_path_buf(),
+    })
+}
+
+impl Staged {
+    /// Renames the temporary over the final name and syncs the folder.
+    pub fn commit(self) -> anyhow::Result<()> {
+        let Staged { tmp, path } = self;
+        tmp.persist(&path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("writing {}", path.display()))?;
+        if let Ok(d) = std::fs::File::open(parent(&path)) {
             let _ = d.sync_all();
         }
         Ok(())
-    })();
-    result.with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Opens `path` for reading only if it is a regular file and not a symbolic link (nor a
@@ -234,5 +270,45 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
         create_dir_all(&dir).unwrap();
         assert_eq!(mode(&dir), 0o750);
+    }
+
+    #[test]
+    fn a_staged_file_replaces_the_old_one_only_when_committed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("state.json");
+        std::fs::write(&path, "old").unwrap();
+        let names = || {
+            let mut n: Vec<String> = std::fs::read_dir(tmp.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .collect();
+            n.sort();
+            n
+        };
+        // Dropped uncommitted: the old content stays and the temporary is gone.
+        let staged = stage_atomic_with(&path, |w| Ok(w.write_all(b"new")?)).unwrap();
+        let during = names();
+        assert_eq!(during.len(), 2, "{during:?}");
+        assert!(
+            during[0].starts_with(&temp_prefix("state.json")),
+            "{during:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        drop(staged);
+        assert_eq!(names(), ["state.json"]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        // Committed: in place, private, nothing else left.
+        let staged = stage_atomic_with(&path, |w| Ok(w.write_all(b"new")?)).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        staged.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(mode(&path), FILE_MODE);
+        assert_eq!(names(), ["state.json"]);
+        // A render that fails leaves no temporary and names the file.
+        let e = stage_atomic_with(&path, |_| anyhow::bail!("boom"))
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("state.json"), "{e:#}");
+        assert_eq!(names(), ["state.json"]);
     }
 }

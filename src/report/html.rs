@@ -119,10 +119,7 @@ fn linked<T>(
 
 fn view<'a>(r: &'a Report, runs: &[RunRecord]) -> anyhow::Result<View<'a>> {
     let trend = trend::trend(&parts::with_this_run(r, runs))?;
-    let per = parts::PerCluster::new(r);
-    let mut clusters = parts::cluster_views(r, &per);
-    let clusters_more = clusters.len().saturating_sub(MAX_CLUSTERS);
-    clusters.truncate(MAX_CLUSTERS);
+    let (clusters, clusters_more) = parts::cluster_views(r, MAX_CLUSTERS);
     let look = Lookup::new(r).showing(
         clusters
             .iter()

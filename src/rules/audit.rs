@@ -92,14 +92,21 @@ pub(super) fn audit_clusters(
     };
     let mut strings = Strings::default();
     for c in clusters {
-        a.cluster(&c, prev, &mut out, &mut strings);
+        a.cluster(c, prev, &mut out, &mut strings);
     }
     out
 }
 
 impl Auditor<'_> {
     /// One cluster: its row, findings, role checks and next history into `out`.
-    fn cluster(&self, c: &Cluster, prev: &mut History, out: &mut Audited, strings: &mut Strings) {
+    fn cluster(
+        &self,
+        mut cluster: Cluster,
+        prev: &mut History,
+        out: &mut Audited,
+        strings: &mut Strings,
+    ) {
+        let c = &cluster;
         let cp_principal = self.idx.control_plane_principal(c);
         let mut checks = self.checks(c, cp_principal.is_some());
         if checks.roles.is_evaluated() {
@@ -147,11 +154,23 @@ impl Auditor<'_> {
             out.not_evaluated
                 .insert(c.id.to_ascii_lowercase(), checks.clone());
         }
-        out.rows.push(row(&ctx, &self.idx, &mine, owner, checks));
+        let mut row = row(&ctx, &self.idx, &mine, owner, checks);
         out.findings.extend(mine);
-        if c.conflict.is_none() || before.is_some() {
+        let keep_observed = c.conflict.is_none() || before.is_some();
+        drop(ctx);
+        if keep_observed {
             out.observed.push(observed);
         }
+        // The row's strings are the cluster's own, moved rather than copied: the
+        // cluster is not needed again.
+        row.subscription_id = std::mem::take(&mut cluster.subscription_id);
+        row.resource_group = std::mem::take(&mut cluster.resource_group);
+        row.cluster_name = std::mem::take(&mut cluster.name);
+        row.cluster_id = std::mem::take(&mut cluster.id);
+        row.location = std::mem::take(&mut cluster.location);
+        row.node_resource_group = cluster.node_resource_group.take().unwrap_or_default();
+        row.kubernetes_version = cluster.kubernetes_version.take().unwrap_or_default();
+        out.rows.push(row);
     }
 
     /// Which check families the data allows for `c`.
@@ -247,23 +266,34 @@ pub(super) fn sort_findings(findings: &mut [Finding]) {
     });
 }
 
+/// Each finding's fingerprint ([`Finding::fingerprint`]), in the findings' order: made
+/// once and shared by the next history's fingerprints and first-seen dates.
+pub(super) fn fingerprints(findings: &[Finding]) -> Vec<Arc<str>> {
+    findings
+        .iter()
+        .map(|f| Arc::from(f.fingerprint()))
+        .collect()
+}
+
 /// What changed since the previous run, and the fingerprints the next history keeps:
 /// this run's unsuppressed findings plus the earlier ones whose checks did not run
 /// this time (not evaluated, or the cluster's subscription not read), which are
-/// neither resolved nor new again.
+/// neither resolved nor new again. `fps` are the findings' [`fingerprints`].
 pub(super) fn changes(
     prev: &History,
     findings: &[Finding],
+    fps: &[Arc<str>],
     not_evaluated: &HashMap<String, evaluated::Checks>,
     gaps: &[Gap],
-) -> (Changes, BTreeSet<String>) {
+) -> (Changes, BTreeSet<Arc<str>>) {
     let gaps = evaluated::GapIndex::new(gaps);
-    let fingerprints: BTreeSet<String> = findings
+    let fingerprints: BTreeSet<Arc<str>> = findings
         .iter()
-        .filter(|f| f.suppressed.is_none())
-        .map(Finding::fingerprint)
+        .zip(fps)
+        .filter(|(f, _)| f.suppressed.is_none())
+        .map(|(_, fp)| fp.clone())
         .collect();
-    let carried: BTreeSet<String> = prev
+    let carried: BTreeSet<Arc<str>> = prev
         .findings
         .iter()
         .filter(|fp| !fingerprints.contains(*fp) && still_open(fp, not_evaluated, &gaps))
@@ -273,7 +303,10 @@ pub(super) fn changes(
     let changes = Changes {
         has_previous,
         new: if has_previous {
-            fingerprints.difference(&prev.findings).cloned().collect()
+            fingerprints
+                .difference(&prev.findings)
+                .map(|fp| fp.to_string())
+                .collect()
         } else {
             vec![]
         },
@@ -281,7 +314,7 @@ pub(super) fn changes(
             prev.findings
                 .difference(&fingerprints)
                 .filter(|fp| !carried.contains(*fp))
-                .cloned()
+                .map(|fp| fp.to_string())
                 .collect()
         } else {
             vec![]
@@ -295,18 +328,19 @@ pub(super) fn changes(
 /// Sets each finding's `first_seen` from the previous history (this run for one it
 /// has not seen) and returns the dates the next history keeps: every finding of this
 /// run, suppressed or not, and the earlier ones carried because their check did not run.
+/// `fps` are the findings' [`fingerprints`].
 pub(super) fn first_seen(
     prev: &History,
     findings: &mut [Finding],
-    kept: &BTreeSet<String>,
+    fps: &[Arc<str>],
+    kept: &BTreeSet<Arc<str>>,
     now: DateTime<Utc>,
-) -> BTreeMap<String, DateTime<Utc>> {
+) -> BTreeMap<Arc<str>, DateTime<Utc>> {
     let mut out = BTreeMap::new();
-    for f in findings.iter_mut() {
-        let fp = f.fingerprint();
-        let seen = prev.finding_seen(&fp).unwrap_or(now);
+    for (f, fp) in findings.iter_mut().zip(fps) {
+        let seen = prev.finding_seen(fp).unwrap_or(now);
         f.first_seen = Some(seen);
-        out.insert(fp, seen);
+        out.insert(fp.clone(), seen);
     }
     for fp in kept {
         if !out.contains_key(fp) {
@@ -349,15 +383,16 @@ fn row(
     let active: Vec<&Finding> = mine.iter().filter(|f| f.suppressed.is_none()).collect();
     let pending = ctx.status == MigrationStatus::Pending;
     ClusterRow {
-        subscription_id: c.subscription_id.clone(),
+        // The cluster's own strings are moved in by the caller.
+        subscription_id: String::new(),
         subscription_name: idx
             .subscription(&c.subscription_id)
             .map(|s| s.name.clone())
             .unwrap_or_default(),
-        resource_group: c.resource_group.clone(),
-        cluster_name: c.name.clone(),
-        cluster_id: c.id.clone(),
-        location: c.location.clone(),
+        resource_group: String::new(),
+        cluster_name: String::new(),
+        cluster_id: String::new(),
+        location: String::new(),
         control_plane_identity: classify::control_plane_identity(c),
         kubelet_identity: classify::kubelet_identity(c),
         migration_status: ctx.status,
@@ -371,8 +406,8 @@ fn row(
         owner_source: owner.source,
         findings: active.len(),
         worst_severity: active.iter().map(|f| f.severity).max(),
-        node_resource_group: c.node_resource_group.clone().unwrap_or_default(),
-        kubernetes_version: c.kubernetes_version.clone().unwrap_or_default(),
+        node_resource_group: String::new(),
+        kubernetes_version: String::new(),
         migration_observed_at: ctx.observed.migration.as_ref().map(|m| m.observed_at),
         checks,
         first_seen: Some(ctx.observed.first_seen),

@@ -266,14 +266,24 @@ impl Report {
         let unread = situational::out_of_scope_gaps(&inv, &clusters, baseline);
         inv.coverage.gaps.extend(unread);
         let mut done = audit::audit_clusters(&inv, clusters, baseline, &mut prev, now, opts);
+        // Grown by doubling: up to half of each was spare.
+        done.findings.shrink_to_fit();
+        done.role_checks.shrink_to_fit();
         audit::sort_findings(&mut done.findings);
+        let summary = audit::summarise(&inv, &done.rows, &done.findings);
+        // The rest of the inventory (role assignments, registries ...) is freed before
+        // the fingerprints are made.
+        let Inventory { coverage, .. } = inv;
+        let fps = audit::fingerprints(&done.findings);
         let (changes, fingerprints) = audit::changes(
             &prev,
             &done.findings,
+            &fps,
             &done.not_evaluated,
-            &inv.coverage.gaps,
+            &coverage.gaps,
         );
-        let first_seen = audit::first_seen(&prev, &mut done.findings, &fingerprints, now);
+        let first_seen = audit::first_seen(&prev, &mut done.findings, &fps, &fingerprints, now);
+        drop(fps);
         let report = Report {
             schema_version: SCHEMA_VERSION,
             tool: env!("CARGO_PKG_NAME").into(),
@@ -286,11 +296,11 @@ impl Report {
                 date: baseline.date.clone(),
                 source: baseline.source.clone(),
             },
-            summary: audit::summarise(&inv, &done.rows, &done.findings),
+            summary,
             suppressions: suppress::report(&opts.suppressions, &done.findings, now),
             clusters: done.rows,
             findings: done.findings,
-            coverage: inv.coverage,
+            coverage,
             changes,
             role_checks: done.role_checks,
             output_errors: vec![],

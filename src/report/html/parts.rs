@@ -1,6 +1,6 @@
 //! The page's and the mail's view-model parts: the headline, findings with their
 //! cluster's context, rule groups, changes and suppressions.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -258,8 +258,17 @@ pub(super) fn rules() -> Vec<RuleView<'static>> {
 
 /// New and resolved findings since the last run, the first [`MAX_CHANGES`] of each.
 pub(super) fn changes<'a>(r: &'a Report, look: &Lookup<'a>) -> anyhow::Result<Changes<'a>> {
-    let by_fp: HashMap<String, &Finding> =
-        r.findings.iter().map(|f| (f.fingerprint(), f)).collect();
+    // The new findings by fingerprint: the new ones' own strings are the keys, not a
+    // fingerprint of every finding (a large estate has hundreds of thousands).
+    let mut by_fp: HashMap<&str, &Finding> = HashMap::new();
+    if !r.changes.new.is_empty() {
+        let new: HashSet<&str> = r.changes.new.iter().map(String::as_str).collect();
+        for f in &r.findings {
+            if let Some(fp) = new.get(f.fingerprint().as_str()) {
+                by_fp.insert(*fp, f);
+            }
+        }
+    }
     Ok(Changes {
         has_previous: r.changes.has_previous,
         new_count: r.changes.new.len(),
@@ -268,7 +277,7 @@ pub(super) fn changes<'a>(r: &'a Report, look: &Lookup<'a>) -> anyhow::Result<Ch
             .changes
             .new
             .iter()
-            .filter_map(|fp| by_fp.get(fp))
+            .filter_map(|fp| by_fp.get(fp.as_str()))
             .take(MAX_CHANGES)
             .map(|f| look.view(f))
             .collect(),
@@ -323,27 +332,34 @@ pub(super) struct ClusterDetail<'a> {
     findings: Vec<&'a Finding>,
 }
 
-/// Role checks and unsuppressed findings per lower-cased cluster id.
-pub(super) struct PerCluster<'a> {
+/// Role checks and unsuppressed findings of the clusters shown, per lower-cased
+/// cluster id.
+struct PerCluster<'a> {
     checks: HashMap<String, Vec<&'a RoleCheck>>,
     findings: HashMap<String, Vec<&'a Finding>>,
 }
 
 impl<'a> PerCluster<'a> {
-    pub(super) fn new(r: &'a Report) -> Self {
-        let mut checks: HashMap<String, Vec<&RoleCheck>> = HashMap::new();
+    /// Only `shown`'s: the page details at most [`super::MAX_CLUSTERS`] clusters, and
+    /// gathering every cluster's would hold a large estate's findings twice.
+    fn new(r: &'a Report, shown: &[&ClusterRow]) -> Self {
+        let ids: Vec<String> = shown
+            .iter()
+            .map(|c| c.cluster_id.to_ascii_lowercase())
+            .collect();
+        let mut checks: HashMap<String, Vec<&RoleCheck>> =
+            ids.iter().map(|id| (id.clone(), vec![])).collect();
         for c in &r.role_checks {
-            checks
-                .entry(c.cluster_id.to_ascii_lowercase())
-                .or_default()
-                .push(c);
+            if let Some(v) = checks.get_mut(&c.cluster_id.to_ascii_lowercase()) {
+                v.push(c);
+            }
         }
-        let mut findings: HashMap<String, Vec<&Finding>> = HashMap::new();
+        let mut findings: HashMap<String, Vec<&Finding>> =
+            ids.into_iter().map(|id| (id, vec![])).collect();
         for f in r.findings.iter().filter(|f| f.suppressed.is_none()) {
-            findings
-                .entry(f.cluster_id.to_ascii_lowercase())
-                .or_default()
-                .push(f);
+            if let Some(v) = findings.get_mut(&f.cluster_id.to_ascii_lowercase()) {
+                v.push(f);
+            }
         }
         PerCluster { checks, findings }
     }
@@ -433,11 +449,15 @@ pub(super) fn cluster_links(
     (by_sub, by_owner)
 }
 
-/// Every cluster, the worst findings first, as [`ClusterView`]s.
-pub(super) fn cluster_views<'a>(r: &'a Report, per: &PerCluster<'a>) -> Vec<ClusterView<'a>> {
+/// The first `max` clusters, the worst findings first, as [`ClusterView`]s, and how
+/// many more there are.
+pub(super) fn cluster_views<'a>(r: &'a Report, max: usize) -> (Vec<ClusterView<'a>>, usize) {
     let mut all: Vec<&ClusterRow> = r.clusters.iter().collect();
     sort_clusters(&mut all);
-    all.into_iter().map(|c| per.view(c)).collect()
+    let more = all.len().saturating_sub(max);
+    all.truncate(max);
+    let per = PerCluster::new(r, &all);
+    (all.into_iter().map(|c| per.view(c)).collect(), more)
 }
 
 fn sort_clusters(clusters: &mut [&ClusterRow]) {

@@ -223,7 +223,7 @@ fn findings_of_a_family_not_evaluated_stay_open_rather_than_resolved() {
         .run();
     assert!(second.report.changes.has_previous);
     assert!(second.report.changes.resolved.is_empty());
-    assert!(second.history.findings.contains(&fp));
+    assert!(second.history.findings.contains(fp.as_str()));
     // Read again and granted: now it is resolved.
     let third = Inv::new()
         .cluster(ClusterB::mi("a"))
