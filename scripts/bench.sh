@@ -16,6 +16,9 @@
 # Tenants are cached in $BENCH_CACHE (default $CARGO_TARGET_DIR/bench), same seed and
 # same generator source, reused.
 # BENCH_BIN=FILE runs that release binary instead of building this worktree's.
+# BENCH_ARGS="..." adds flags to the audit ({url} is the emulator's address), e.g.
+#   BENCH_ARGS="--graph --graph-endpoint {url}" scripts/bench.sh L
+# reads group membership from the emulator's Microsoft Graph.
 # One default build (feature `emulator`) plays both parts; the audit's code paths are
 # the same as in the container image's build without the emulator.
 # Per-stage times come from the tool's own `audit finished` log line; peak RSS from
@@ -118,6 +121,7 @@ for size in "${sizes[@]}"; do
       --arm-endpoint "$url" --authority-host "$url" --ca-cert "$run_dir/ca.pem" \
       --auth client-secret --state "$state" --out "$night_dir/report" \
       --allowed-domain contoso.example --admin platform-team@contoso.example \
+      ${BENCH_ARGS:+${BENCH_ARGS//\{url\}/$url}} \
       >"$night_dir/run.out" 2>"$night_dir/run.log"
   code=$?
   set -e
