@@ -10,9 +10,12 @@
 //!   (`principalId in~ (...)`, 100 ids a query), wherever they are in the audited
 //!   scope — so a group's Owner on a subscription is seen too.
 //! - Without: membership cannot be known. The groups' assignments at the places the
-//!   grants are missing (the target and every scope above it) are read, 100 scopes a
-//!   query, so a missing grant a group may explain is told apart from one no group
-//!   explains.
+//!   grants are missing (the target and every scope above it) are read, so a missing
+//!   grant a group may explain is told apart from one no group explains: one
+//!   summarized query per subscription batch (the subscriptions holding such a place),
+//!   a row per scope with its groups' assignments packed in, of which the scopes on the
+//!   missing grants' paths are kept. A batch whose summary is more than a page is
+//!   halved; one subscription's, or a management group's, scopes are asked 100 a query.
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,6 +26,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::arg::{ArmClient, BatchScope};
+use super::error::CallError;
 use super::groups::literal;
 use super::paging::Page;
 use super::AzureSettings;
@@ -37,6 +41,9 @@ pub const IDS_PER_QUERY: usize = 100;
 const MAX_ROUNDS: u32 = 6;
 
 const ROWS: &str = include_str!("kql/group-role-assignments.kql");
+const BY_SCOPE: &str = include_str!("kql/group-role-assignments-by-scope.kql");
+const TABLE: &str = "group-role-assignments";
+const SOURCE: &str = "Resource Graph group-role-assignments";
 
 /// The relative URL (as a `$batch` request names it) of one identity's groups.
 pub fn member_of_path(principal: &str) -> String {
@@ -308,17 +315,9 @@ async fn read_rows(
     batches: &[BatchScope],
     inv: &mut Inventory,
 ) {
-    const TABLE: &str = "group-role-assignments";
-    const SOURCE: &str = "Resource Graph group-role-assignments";
     let rows: Mutex<Vec<Value>> = Mutex::new(Vec::new());
     // Subscriptions the first pass could not read are gaps already: not asked again.
-    let unread: BTreeSet<String> = inv
-        .coverage
-        .gaps
-        .iter()
-        .filter(|g| g.tables.iter().any(|t| t == "role-assignments"))
-        .map(|g| g.scope.to_ascii_lowercase())
-        .collect();
+    let unread = unread_subscriptions(inv);
     let mut known_gaps: BTreeSet<String> = unread.clone();
     for q in queries {
         let mut work: Vec<BatchScope> = batches
@@ -367,14 +366,7 @@ async fn read_rows(
                     if !rest.is_empty() {
                         work.push(BatchScope::Subscriptions(rest));
                     }
-                    let scope = format!("/subscriptions/{bad}");
-                    if known_gaps.insert(scope.to_ascii_lowercase()) {
-                        inv.coverage.gaps.push(crate::inventory::Gap {
-                            scope,
-                            reason: format!("groups' role assignments not read: {e}"),
-                            tables: vec!["role-assignments".into()],
-                        });
-                    }
+                    gap(inv, &mut known_gaps, format!("/subscriptions/{bad}"), &e);
                     continue;
                 }
                 if subs.len() > 1 {
@@ -386,17 +378,38 @@ async fn read_rows(
             }
             tracing::warn!(error = %e, "reading groups' role assignments failed; grants through groups there are not evaluated");
             for sc in b.scopes() {
-                if known_gaps.insert(sc.to_ascii_lowercase()) {
-                    inv.coverage.gaps.push(crate::inventory::Gap {
-                        scope: sc,
-                        reason: format!("groups' role assignments not read: {e}"),
-                        tables: vec!["role-assignments".into()],
-                    });
-                }
+                gap(inv, &mut known_gaps, sc, &e);
             }
         }
     }
-    let rows = rows.into_inner().unwrap_or_else(|p| p.into_inner());
+    push_group_rows(rows.into_inner().unwrap_or_else(|p| p.into_inner()), inv);
+}
+
+/// Subscriptions (as `/subscriptions/<id>`, lower case) the first pass could not read
+/// role assignments of: gaps already, not asked again.
+fn unread_subscriptions(inv: &Inventory) -> BTreeSet<String> {
+    inv.coverage
+        .gaps
+        .iter()
+        .filter(|g| g.tables.iter().any(|t| t == "role-assignments"))
+        .map(|g| g.scope.to_ascii_lowercase())
+        .collect()
+}
+
+/// A coverage gap for the groups' rows of `scope` (once per scope).
+fn gap(inv: &mut Inventory, known: &mut BTreeSet<String>, scope: String, e: &CallError) {
+    if known.insert(scope.to_ascii_lowercase()) {
+        inv.coverage.gaps.push(crate::inventory::Gap {
+            scope,
+            reason: format!("groups' role assignments not read: {e}"),
+            tables: vec!["role-assignments".into()],
+        });
+    }
+}
+
+/// Reads groups' role-assignment rows into the inventory (a bad row is skipped and
+/// counted; a row already there is kept once).
+fn push_group_rows(rows: Vec<Value>, inv: &mut Inventory) {
     for (i, v) in rows.iter().enumerate() {
         match read::role_assignment(v) {
             Ok(ra) if crate::rules::groups::is_group_row(&ra) => inv.role_assignments.push(ra),
@@ -416,6 +429,133 @@ async fn read_rows(
     inv.role_assignments.retain(|a| {
         !crate::rules::groups::is_group_row(a) || seen.insert(a.id.to_ascii_lowercase())
     });
+}
+
+/// Without membership: the groups' rows at `scopes` (inside the subscriptions `subs`),
+/// with one summarized query ([`BY_SCOPE`]) for all of them. A summary that does not
+/// fit one page (`resultTruncated`, no `$skipToken`) is asked again of each half of
+/// the subscriptions, down to one, whose scopes are then asked 100 a query. Returns
+/// the queries sent.
+async fn read_by_scope(
+    client: &ArmClient,
+    s: &AzureSettings,
+    subs: Vec<String>,
+    scopes: &[String],
+    inv: &mut Inventory,
+) -> usize {
+    let wanted: BTreeSet<String> = scopes.iter().map(|x| x.to_ascii_lowercase()).collect();
+    let unread = unread_subscriptions(inv);
+    let mut known_gaps = unread.clone();
+    let subs: Vec<String> = subs
+        .into_iter()
+        .filter(|x| !unread.contains(&format!("/subscriptions/{}", x.to_ascii_lowercase())))
+        .collect();
+    let mut work: Vec<Vec<String>> = if subs.is_empty() { vec![] } else { vec![subs] };
+    let truncated = super::paging::PagingError::Truncated.to_string();
+    let mut kept: Vec<Value> = Vec::new();
+    let mut n = 0;
+    while let Some(subs) = work.pop() {
+        n += 1;
+        let got: Mutex<Vec<Value>> = Mutex::new(Vec::new());
+        let b = BatchScope::Subscriptions(subs.clone());
+        let res = client
+            .query(
+                &s.arm_endpoint,
+                &s.arm_scope,
+                TABLE,
+                BY_SCOPE,
+                &b,
+                |bytes| {
+                    let (got, wanted) = (&got, &wanted);
+                    async move {
+                        let page: Page = serde_json::from_slice(&bytes)
+                            .map_err(|e| format!("reply is not a Resource Graph page: {e}"))?;
+                        let mut got = got.lock().unwrap_or_else(|p| p.into_inner());
+                        for raw in &page.data {
+                            let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                            let scope = v.get("scope").and_then(Value::as_str).unwrap_or("");
+                            if !wanted.contains(&scope.to_ascii_lowercase()) {
+                                continue;
+                            }
+                            match v.get("rows") {
+                                Some(Value::Array(list)) => got.extend(list.iter().cloned()),
+                                // Counted as a skipped row when read.
+                                _ => got.push(Value::Null),
+                            }
+                        }
+                        Ok(super::arg::PageMeta {
+                            truncated: page.truncated(),
+                            skip_token: page.skip_token.clone(),
+                            rows: page.data.len() as u64,
+                            total_records: page.total_records,
+                        })
+                    }
+                },
+            )
+            .await;
+        let e = match res {
+            Ok(()) => {
+                kept.extend(got.into_inner().unwrap_or_else(|p| p.into_inner()));
+                continue;
+            }
+            Err(e) => e,
+        };
+        if e.reason == truncated {
+            if subs.len() > 1 {
+                let (x, y) = subs.split_at(subs.len() / 2);
+                work.push(x.to_vec());
+                work.push(y.to_vec());
+            } else {
+                let mine: Vec<String> = scopes
+                    .iter()
+                    .filter(|sc| {
+                        crate::inventory::ids::subscription_of(sc)
+                            .is_some_and(|x| x.eq_ignore_ascii_case(&subs[0]))
+                    })
+                    .cloned()
+                    .collect();
+                let q = row_queries(&mine, true);
+                n += q.len();
+                read_rows(client, s, &q, std::slice::from_ref(&b), inv).await;
+            }
+            continue;
+        }
+        // A subscription refused now (403): the rest is asked again; it alone is a gap.
+        if e.status == Some(403) {
+            let bad = super::arg::forbidden_subscription(&e.reason, &subs)
+                .or_else(|| (subs.len() == 1).then(|| subs[0].clone()));
+            if let Some(bad) = bad {
+                let rest: Vec<String> = subs.iter().filter(|x| **x != bad).cloned().collect();
+                if !rest.is_empty() {
+                    work.push(rest);
+                }
+                gap(inv, &mut known_gaps, format!("/subscriptions/{bad}"), &e);
+                continue;
+            }
+            if subs.len() > 1 {
+                let (x, y) = subs.split_at(subs.len() / 2);
+                work.push(x.to_vec());
+                work.push(y.to_vec());
+                continue;
+            }
+        }
+        tracing::warn!(error = %e, "reading groups' role assignments failed; grants through groups there are not evaluated");
+        for sub in &subs {
+            gap(inv, &mut known_gaps, format!("/subscriptions/{sub}"), &e);
+        }
+    }
+    // In the order the scope-by-scope queries give (by id).
+    kept.sort_by(|a, b| {
+        let id = |v: &Value| {
+            v.get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        };
+        id(a).cmp(&id(b))
+    });
+    push_group_rows(kept, inv);
+    n
 }
 
 /// The second pass: reads what grants through groups need for `needs`, into `inv`.
@@ -472,10 +612,11 @@ pub async fn enrich(
         .partition(|sc| crate::inventory::ids::subscription_of(sc).is_none());
     let mut mgs_sent = false;
     for b in batches {
-        let mine: Vec<String> = match b {
-            BatchScope::Subscriptions(subs) => {
-                let subs: BTreeSet<String> = subs.iter().map(|x| x.to_ascii_lowercase()).collect();
-                let mut mine: Vec<String> = in_subs
+        match b {
+            BatchScope::Subscriptions(batch_subs) => {
+                let subs: BTreeSet<String> =
+                    batch_subs.iter().map(|x| x.to_ascii_lowercase()).collect();
+                let mine: Vec<String> = in_subs
                     .iter()
                     .filter(|sc| {
                         crate::inventory::ids::subscription_of(sc)
@@ -483,20 +624,34 @@ pub async fn enrich(
                     })
                     .map(|sc| sc.to_string())
                     .collect();
-                if !mine.is_empty() && !mgs_sent {
-                    mgs_sent = true;
-                    mine.extend(mgs.iter().map(|m| m.to_string()));
+                if mine.is_empty() {
+                    continue;
                 }
-                mine
+                let holding: BTreeSet<String> = mine
+                    .iter()
+                    .filter_map(|sc| crate::inventory::ids::subscription_of(sc))
+                    .map(|x| x.to_ascii_lowercase())
+                    .collect();
+                let holding: Vec<String> = batch_subs
+                    .iter()
+                    .filter(|x| holding.contains(&x.to_ascii_lowercase()))
+                    .cloned()
+                    .collect();
+                n += read_by_scope(client, s, holding, &mine, inv).await;
+                if !mgs_sent && !mgs.is_empty() {
+                    mgs_sent = true;
+                    let mgs: Vec<String> = mgs.iter().map(|m| m.to_string()).collect();
+                    let q = row_queries(&mgs, true);
+                    n += q.len();
+                    read_rows(client, s, &q, std::slice::from_ref(b), inv).await;
+                }
             }
-            BatchScope::ManagementGroups(_) => scopes.clone(),
-        };
-        if mine.is_empty() {
-            continue;
+            BatchScope::ManagementGroups(_) => {
+                let q = row_queries(&scopes, true);
+                n += q.len();
+                read_rows(client, s, &q, std::slice::from_ref(b), inv).await;
+            }
         }
-        let q = row_queries(&mine, true);
-        n += q.len();
-        read_rows(client, s, &q, std::slice::from_ref(b), inv).await;
     }
     n
 }

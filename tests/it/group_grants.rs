@@ -237,3 +237,28 @@ async fn without_graph_a_group_holding_the_grant_is_low_membership_not_checked()
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_graph_a_summary_too_long_for_a_page_is_asked_scope_by_scope() {
+    // The summary (a row per scope holding a group's grant: the subscription and the
+    // VNet) is cut at one row without a $skipToken, as Resource Graph does with a
+    // result it cannot page: the one subscription's scopes are asked one by one, and
+    // the verdict is the same as from the summary.
+    let e = serve(tenant(false), None, "summary-page=1").await;
+    let out = e.out("r");
+    let o = e
+        .audit(&["--subscription", SUB, "--out", &out.display().to_string()])
+        .await;
+    // Exit 3 would be a coverage gap: the truncated summary was not one.
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{}", text(&o));
+    let f = findings(&out);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["rule_id"], "AKSMI020");
+    assert_eq!(f[0]["severity"], "low");
+    assert!(f[0]["message"].contains(GROUP), "{:?}", f[0]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("table=group-role-assignments requests=2 "),
+        "the summary, then the scopes: {err}"
+    );
+}

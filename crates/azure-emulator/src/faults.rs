@@ -29,6 +29,10 @@ pub struct Faults {
     pub token_revoke: Option<Duration>,
     /// This many cluster rows in `resources` are served with wrongly typed fields.
     pub malformed_rows: u32,
+    /// A query that summarizes returns at most N rows a page (0 = the request's
+    /// `$top`): a summary has no `id` column, so a longer one is truncated without a
+    /// `$skipToken`, as Resource Graph does with a result it cannot page.
+    pub summary_page: u64,
     /// Microsoft Graph answers 403 `Authorization_RequestDenied`.
     pub graph_forbidden: bool,
     /// The first N requests inside Graph JSON batches answer 429 with `Retry-After: 1`.
@@ -118,6 +122,7 @@ impl std::str::FromStr for Faults {
                     }
                 }
                 "malformed-rows" => f.malformed_rows = number(key, value)?,
+                "summary-page" => f.summary_page = number(key, value)?,
                 "graph-forbidden" => {
                     anyhow::ensure!(value.is_none(), "fault \"graph-forbidden\" takes no value");
                     f.graph_forbidden = true;
@@ -165,7 +170,7 @@ mod tests {
     fn parses_every_fault() {
         let f: Faults = "429-burst=3, 5xx=10,drop=5,slow=250,slow-requests=2,\
             forbidden-subscription=AAAAAAAA-0000-0000-0000-000000000001,token-expiry=30,\
-            token-revoke=7,malformed-rows=2,graph-forbidden,token-echo,seed=42,\
+            token-revoke=7,malformed-rows=2,summary-page=3,graph-forbidden,token-echo,seed=42,\
             mail-429=2,mail-5xx=3,mail-drop=1,mail-forbidden,logs-429=4,logs-5xx=5,logs-drop=6"
             .parse()
             .unwrap();
@@ -182,6 +187,7 @@ mod tests {
         assert_eq!(f.token_expiry, Some(Duration::from_secs(30)));
         assert_eq!(f.token_revoke, Some(Duration::from_secs(7)));
         assert_eq!(f.malformed_rows, 2);
+        assert_eq!(f.summary_page, 3);
         assert!(f.graph_forbidden);
         assert!(f.token_echo);
         assert_eq!(f.seed, 42);

@@ -46,19 +46,41 @@ struct Options {
     allow_partial_scopes: Option<bool>,
 }
 
-type CacheMap = (HashMap<u64, Arc<Vec<u32>>>, VecDeque<u64>);
+type CacheMap = (HashMap<u64, Arc<Matches>>, VecDeque<u64>);
 
-/// Matching row indices per (query, scope), in output order.
+/// A query's result in output order: the matching rows' indices (run row by row when
+/// a page is served), or, for a query that summarizes, the rows it made.
+pub enum Matches {
+    Rows(Vec<u32>),
+    Made(Vec<Value>),
+}
+
+impl Matches {
+    fn len(&self) -> usize {
+        match self {
+            Matches::Rows(v) => v.len(),
+            Matches::Made(v) => v.len(),
+        }
+    }
+}
+
+impl Default for Matches {
+    fn default() -> Self {
+        Matches::Rows(Vec::new())
+    }
+}
+
+/// Query results per (query, scope).
 #[derive(Default)]
 pub struct QueryCache {
     inner: Mutex<CacheMap>,
 }
 
 impl QueryCache {
-    fn get(&self, key: u64) -> Option<Arc<Vec<u32>>> {
+    fn get(&self, key: u64) -> Option<Arc<Matches>> {
         self.inner.lock().ok()?.0.get(&key).cloned()
     }
-    fn put(&self, key: u64, v: Arc<Vec<u32>>) {
+    fn put(&self, key: u64, v: Arc<Matches>) {
         if let Ok(mut g) = self.inner.lock() {
             if g.0.insert(key, v).is_none() {
                 g.1.push_back(key);
@@ -344,9 +366,12 @@ async fn answer(
     } else {
         skip
     };
-    let top = top
+    let mut top = top
         .map(|t| t.clamp(1, MAX_PAGE as i64) as u64)
         .unwrap_or(DEFAULT_TOP);
+    if query.summarizes() && state.faults.summary_page > 0 {
+        top = top.min(state.faults.summary_page);
+    }
 
     let matches = match state.cache.get(key) {
         Some(m) => m,
@@ -368,13 +393,16 @@ async fn answer(
     let start = skip.min(total) as usize;
     let end = (skip.saturating_add(top)).min(total) as usize;
     let rows = tenant.rows(query.table);
-    let data: Vec<Value> = matches[start..end]
-        .iter()
-        .filter_map(|&i| rows.get(i as usize))
-        .filter_map(|r| serde_json::from_str(&r.json).ok())
-        .filter_map(|v| query.run_row(v))
-        .map(|r| r.row)
-        .collect();
+    let data: Vec<Value> = match matches.as_ref() {
+        Matches::Rows(idx) => idx[start..end]
+            .iter()
+            .filter_map(|&i| rows.get(i as usize))
+            .filter_map(|r| serde_json::from_str(&r.json).ok())
+            .filter_map(|v| query.run_row(v))
+            .map(|r| r.row)
+            .collect(),
+        Matches::Made(made) => made[start..end].to_vec(),
+    };
     let count = data.len() as u64;
     let more = (end as u64) < total;
     let pageable = query.projects_id();
@@ -410,17 +438,28 @@ async fn answer(
     json_reply(StatusCode::OK, &reply, &[])
 }
 
-/// Indices of the rows matching the query in the scope, in output order.
-fn evaluate(state: &State, q: &Query, allowed: &[bool], include_unscoped: bool) -> Vec<u32> {
+/// The query's result over the rows in the scope, in output order.
+fn evaluate(state: &State, q: &Query, allowed: &[bool], include_unscoped: bool) -> Matches {
     let rows = state.tenant.rows(q.table);
-    let mut hits: Vec<(u32, Option<Vec<Value>>)> = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        let ok = if row.sub == NO_SUBSCRIPTION {
+    let in_scope = |sub: u32| {
+        if sub == NO_SUBSCRIPTION {
             include_unscoped
         } else {
-            allowed.get(row.sub as usize).copied().unwrap_or(false)
-        };
-        if !ok {
+            allowed.get(sub as usize).copied().unwrap_or(false)
+        }
+    };
+    if q.summarizes() {
+        return Matches::Made(
+            q.aggregate(
+                rows.iter()
+                    .filter(|r| in_scope(r.sub))
+                    .filter_map(|r| serde_json::from_str::<Value>(&r.json).ok()),
+            ),
+        );
+    }
+    let mut hits: Vec<(u32, Option<Vec<Value>>)> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        if !in_scope(row.sub) {
             continue;
         }
         let Ok(v) = serde_json::from_str::<Value>(&row.json) else {
@@ -438,7 +477,7 @@ fn evaluate(state: &State, q: &Query, allowed: &[bool], include_unscoped: bool) 
     if let Some(n) = q.take {
         hits.truncate(n as usize);
     }
-    hits.into_iter().map(|(i, _)| i).collect()
+    Matches::Rows(hits.into_iter().map(|(i, _)| i).collect())
 }
 
 /// The `table` result format: `{columns: [{name, type}], rows: [[...]]}`.

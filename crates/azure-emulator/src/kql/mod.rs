@@ -1,7 +1,9 @@
 //! The KQL subset Resource Graph queries use here, evaluated over `serde_json::Value`
 //! rows: a table name (`resources`, `resourcecontainers`, `authorizationresources`,
 //! `computeresources`, `resourcechanges`; none means `resources`), then `where`, `project`,
-//! `extend`, `project-away`, `order by` / `sort by` and a trailing `take` / `limit`.
+//! `extend`, `project-away`, `order by` / `sort by`, one `summarize` (aggregations
+//! `count()`, `make_list(x)`, `make_set(x)`, `take_any(x)`, grouped `by` columns) and a
+//! trailing `take` / `limit`.
 //!
 //! Semantics follow Kusto where they matter for the audit: `order by` defaults to
 //! descending; `==` on strings is case-sensitive and `=~` is not; a dotted path
@@ -122,6 +124,8 @@ enum Func {
     Iff,
     ToLong,
     ArrayLength,
+    /// `pack(k1, v1, ...)` / `bag_pack`: a property bag of key-value pairs.
+    Pack,
 }
 
 impl Func {
@@ -140,6 +144,7 @@ impl Func {
             "iff" | "iif" => Func::Iff,
             "tolong" | "toint" => Func::ToLong,
             "array_length" => Func::ArrayLength,
+            "pack" | "bag_pack" => Func::Pack,
             _ => return None,
         })
     }
@@ -148,6 +153,7 @@ impl Func {
         match self {
             Func::Strcat | Func::Coalesce => n >= 1,
             Func::Iff => n == 3,
+            Func::Pack => n >= 2 && n % 2 == 0,
             _ => n == 1,
         }
     }
@@ -184,6 +190,28 @@ struct SortKey {
     nulls_first: bool,
 }
 
+/// An aggregation of `summarize`.
+#[derive(Debug, Clone, PartialEq)]
+enum Agg {
+    Count,
+    MakeList(Expr),
+    MakeSet(Expr),
+    TakeAny(Expr),
+}
+
+impl Agg {
+    /// Kusto's name for an unnamed aggregation: `count_`, `list_x`, `set_x`, `any_x`.
+    fn default_name(&self) -> String {
+        let (prefix, e) = match self {
+            Agg::Count => return "count_".into(),
+            Agg::MakeList(e) => ("list_", e),
+            Agg::MakeSet(e) => ("set_", e),
+            Agg::TakeAny(e) => ("any_", e),
+        };
+        format!("{prefix}{}", e.inferred_name().unwrap_or_default())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Stage {
     Where(Expr),
@@ -192,6 +220,12 @@ enum Stage {
     ProjectAway(Vec<String>),
     Order(Vec<SortKey>),
     Take(u64),
+    /// `summarize aggs by keys`: the rows before it are grouped, the stages after it
+    /// run on one row per group.
+    Summarize {
+        aggs: Vec<(String, Agg)>,
+        by: Vec<(String, Expr)>,
+    },
 }
 
 /// A parsed query.
@@ -223,6 +257,10 @@ impl Query {
                 Stage::Project(cols) => has_id = cols.iter().any(|(n, _)| n == "id"),
                 Stage::Extend(cols) => has_id |= cols.iter().any(|(n, _)| n == "id"),
                 Stage::ProjectAway(names) => has_id &= !names.iter().any(|n| n == "id"),
+                Stage::Summarize { aggs, by } => {
+                    has_id =
+                        by.iter().any(|(n, _)| n == "id") || aggs.iter().any(|(n, _)| n == "id")
+                }
                 _ => {}
             }
         }
@@ -234,53 +272,84 @@ impl Query {
         self.stages.iter().any(|s| matches!(s, Stage::Order(_)))
     }
 
-    /// Runs the row-wise pipeline on one input row. `None` = filtered out.
+    /// Whether the query groups rows (`summarize`): its output rows are made, not
+    /// input rows passed through, so they are evaluated with [`Query::aggregate`].
+    pub fn summarizes(&self) -> bool {
+        self.stages
+            .iter()
+            .any(|s| matches!(s, Stage::Summarize { .. }))
+    }
+
+    /// Runs the row-wise pipeline on one input row. `None` = filtered out. A query
+    /// that summarizes is run with [`Query::aggregate`] instead.
     pub fn run_row(&self, row: Value) -> Option<RowResult> {
-        let mut row = match row {
-            Value::Object(m) => m,
-            _ => Map::new(),
+        run_stages(&self.stages, row)
+    }
+
+    /// Runs a query that summarizes over all its input rows: the stages before
+    /// `summarize` on each row, one row per group (ordered by the group's keys), the
+    /// stages after it on those, then `order by` and `take`.
+    pub fn aggregate(&self, rows: impl Iterator<Item = Value>) -> Vec<Value> {
+        let at = self
+            .stages
+            .iter()
+            .position(|s| matches!(s, Stage::Summarize { .. }));
+        let Some(at) = at else {
+            return rows
+                .filter_map(|r| self.run_row(r))
+                .map(|r| r.row)
+                .collect();
         };
-        let mut key = None;
-        for stage in &self.stages {
-            match stage {
-                Stage::Where(e) => {
-                    if !matches!(eval(e, &row).as_ref(), Value::Bool(true)) {
-                        return None;
-                    }
-                }
-                Stage::Project(cols) => {
-                    let mut out = Map::new();
-                    for (name, e) in cols {
-                        let v = eval(e, &row).into_owned();
-                        out.insert(name.clone(), v);
-                    }
-                    row = out;
-                }
-                Stage::Extend(cols) => {
-                    for (name, e) in cols {
-                        let v = eval(e, &row).into_owned();
-                        row.insert(name.clone(), v);
-                    }
-                }
-                Stage::ProjectAway(names) => {
-                    for n in names {
-                        row.remove(n);
-                    }
-                }
-                Stage::Order(keys) => {
-                    key = Some(
-                        keys.iter()
-                            .map(|k| eval(&k.expr, &row).into_owned())
-                            .collect(),
-                    );
-                }
-                Stage::Take(_) => {}
+        let Stage::Summarize { aggs, by } = &self.stages[at] else {
+            unreachable!("position found a summarize")
+        };
+        let (pre, post) = (&self.stages[..at], &self.stages[at + 1..]);
+        // Group key (compact JSON of the key values) -> (key values, one state per agg).
+        let mut groups: std::collections::BTreeMap<String, (Vec<Value>, Vec<AggState>)> =
+            Default::default();
+        for row in rows {
+            let Some(r) = run_stages(pre, row) else {
+                continue;
+            };
+            let Value::Object(m) = r.row else { continue };
+            let keys: Vec<Value> = by.iter().map(|(_, e)| eval(e, &m).into_owned()).collect();
+            let id = Value::Array(keys.clone()).to_string();
+            let entry = groups
+                .entry(id)
+                .or_insert_with(|| (keys, aggs.iter().map(|_| AggState::default()).collect()));
+            for ((_, agg), st) in aggs.iter().zip(entry.1.iter_mut()) {
+                st.add(agg, &m);
             }
         }
-        Some(RowResult {
-            row: Value::Object(row),
-            key,
-        })
+        if by.is_empty() && groups.is_empty() {
+            // Without `by`, Kusto returns one row even over no input (count() = 0).
+            groups.insert(
+                String::new(),
+                (vec![], aggs.iter().map(|_| AggState::default()).collect()),
+            );
+        }
+        let mut out: Vec<(Value, Option<Vec<Value>>)> = Vec::new();
+        for (_, (keys, states)) in groups {
+            let mut m = Map::new();
+            for ((name, _), v) in by.iter().zip(keys) {
+                m.insert(name.clone(), v);
+            }
+            for ((name, agg), st) in aggs.iter().zip(states) {
+                m.insert(name.clone(), st.finish(agg));
+            }
+            if let Some(r) = run_stages(post, Value::Object(m)) {
+                out.push((r.row, r.key));
+            }
+        }
+        if post.iter().any(|s| matches!(s, Stage::Order(_))) {
+            out.sort_by(|a, b| {
+                self.compare_keys(a.1.as_deref().unwrap_or(&[]), b.1.as_deref().unwrap_or(&[]))
+            });
+        }
+        if let Some(n) = self.take {
+            out.truncate(n as usize);
+        }
+        out.into_iter().map(|(v, _)| v).collect()
     }
 
     /// Compares two sort keys produced by [`Query::run_row`].
@@ -318,6 +387,99 @@ impl Query {
             }
         }
         Ordering::Equal
+    }
+}
+
+/// The row-wise stages on one row. `None` = filtered out. A `summarize` among them
+/// is skipped here: [`Query::aggregate`] splits the stages around it.
+fn run_stages(stages: &[Stage], row: Value) -> Option<RowResult> {
+    let mut row = match row {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let mut key = None;
+    for stage in stages {
+        match stage {
+            Stage::Where(e) => {
+                if !matches!(eval(e, &row).as_ref(), Value::Bool(true)) {
+                    return None;
+                }
+            }
+            Stage::Project(cols) => {
+                let mut out = Map::new();
+                for (name, e) in cols {
+                    let v = eval(e, &row).into_owned();
+                    out.insert(name.clone(), v);
+                }
+                row = out;
+            }
+            Stage::Extend(cols) => {
+                for (name, e) in cols {
+                    let v = eval(e, &row).into_owned();
+                    row.insert(name.clone(), v);
+                }
+            }
+            Stage::ProjectAway(names) => {
+                for n in names {
+                    row.remove(n);
+                }
+            }
+            Stage::Order(keys) => {
+                key = Some(
+                    keys.iter()
+                        .map(|k| eval(&k.expr, &row).into_owned())
+                        .collect(),
+                );
+            }
+            Stage::Take(_) | Stage::Summarize { .. } => {}
+        }
+    }
+    Some(RowResult {
+        row: Value::Object(row),
+        key,
+    })
+}
+
+/// One group's running value of one aggregation.
+#[derive(Default)]
+struct AggState {
+    count: u64,
+    items: Vec<Value>,
+    seen: std::collections::BTreeSet<String>,
+    any: Option<Value>,
+}
+
+impl AggState {
+    fn add(&mut self, agg: &Agg, row: &Map<String, Value>) {
+        self.count += 1;
+        match agg {
+            Agg::Count => {}
+            Agg::MakeList(e) => {
+                let v = eval(e, row).into_owned();
+                if !v.is_null() {
+                    self.items.push(v);
+                }
+            }
+            Agg::MakeSet(e) => {
+                let v = eval(e, row).into_owned();
+                if !v.is_null() && self.seen.insert(v.to_string()) {
+                    self.items.push(v);
+                }
+            }
+            Agg::TakeAny(e) => {
+                if self.any.is_none() {
+                    self.any = Some(eval(e, row).into_owned());
+                }
+            }
+        }
+    }
+
+    fn finish(self, agg: &Agg) -> Value {
+        match agg {
+            Agg::Count => Value::from(self.count),
+            Agg::MakeList(_) | Agg::MakeSet(_) => Value::Array(self.items),
+            Agg::TakeAny(_) => self.any.unwrap_or(Value::Null),
+        }
     }
 }
 
@@ -552,6 +714,13 @@ fn call(f: Func, args: &[Expr], row: &Map<String, Value>) -> Value {
             Value::Array(a) => Value::from(a.len() as u64),
             _ => Value::Null,
         },
+        Func::Pack => {
+            let mut bag = Map::new();
+            for i in (0..args.len()).step_by(2) {
+                bag.insert(to_str(&arg(i)).into_owned(), arg(i + 1).into_owned());
+            }
+            Value::Object(bag)
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Tokenizer and recursive-descent parser for the KQL subset.
 use serde_json::Value;
 
-use super::{CmpOp, Expr, Func, KqlError, Query, Seg, SortKey, Stage, Table};
+use super::{Agg, CmpOp, Expr, Func, KqlError, Query, Seg, SortKey, Stage, Table};
 
 const MAX_DEPTH: usize = 64;
 
@@ -300,6 +300,14 @@ impl Parser {
         if stages.iter().any(|s| matches!(s, Stage::Take(_))) {
             return Err(self.error("take/limit is only supported as the last operator"));
         }
+        if stages
+            .iter()
+            .filter(|s| matches!(s, Stage::Summarize { .. }))
+            .count()
+            > 1
+        {
+            return Err(self.error("the emulator supports one summarize per query"));
+        }
         Ok(Query {
             table,
             stages,
@@ -366,13 +374,63 @@ impl Parser {
                 Ok(Stage::Order(keys))
             }
             "take" | "limit" => Ok(Stage::Take(self.count()?)),
+            "summarize" => self.summarize(),
             other => {
                 self.pos -= 1;
                 Err(self.error(format!(
-                    "operator '{other}' is not supported by the emulator (where, project, extend, project-away, order by, take)"
+                    "operator '{other}' is not supported by the emulator (where, project, extend, project-away, order by, summarize, take)"
                 )))
             }
         }
+    }
+
+    /// `summarize [name =] agg(...), ... [by [name =] expr, ...]` with the
+    /// aggregations `count()`, `make_list(x)`, `make_set(x)`, `take_any(x)`.
+    fn summarize(&mut self) -> Result<Stage, KqlError> {
+        let mut aggs = Vec::new();
+        loop {
+            let named = matches!(&self.peek().tok, Tok::Ident(_))
+                && matches!(self.peek_at(1).tok, Tok::Sym("="));
+            let name = if named {
+                let n = self.ident("a column name")?;
+                self.next();
+                Some(n)
+            } else {
+                None
+            };
+            let func = self.ident("an aggregation (count, make_list, make_set, take_any)")?;
+            self.expect_sym("(")?;
+            let agg = match func.as_str() {
+                "count" => Agg::Count,
+                "make_list" | "make_set" | "take_any" | "any" => {
+                    let e = self.expr()?;
+                    match func.as_str() {
+                        "make_list" => Agg::MakeList(e),
+                        "make_set" => Agg::MakeSet(e),
+                        _ => Agg::TakeAny(e),
+                    }
+                }
+                other => {
+                    return Err(self.error(format!(
+                        "aggregation '{other}' is not supported by the emulator (count, make_list, make_set, take_any)"
+                    )))
+                }
+            };
+            self.expect_sym(")")?;
+            let name = name.unwrap_or_else(|| agg.default_name());
+            aggs.push((name, agg));
+            if !self.is_sym(",") {
+                break;
+            }
+            self.next();
+        }
+        let by = if self.is_ident("by") {
+            self.next();
+            self.columns()?
+        } else {
+            Vec::new()
+        };
+        Ok(Stage::Summarize { aggs, by })
     }
 
     fn columns(&mut self) -> Result<Vec<(String, Expr)>, KqlError> {

@@ -192,9 +192,14 @@ fn take_is_trailing_only() {
 
 #[test]
 fn unsupported_and_bad_syntax_report_positions() {
-    let e = Query::parse("resources | summarize count() by type").unwrap_err();
-    assert!(e.message.contains("summarize"), "{e}");
-    assert_eq!((e.line, e.col, e.token.as_str()), (1, 12, "summarize"));
+    let e = Query::parse("resources | distinct type").unwrap_err();
+    assert!(e.message.contains("distinct"), "{e}");
+    assert_eq!((e.line, e.col, e.token.as_str()), (1, 12, "distinct"));
+
+    let e = Query::parse("resources | summarize dcount(type)").unwrap_err();
+    assert!(e.message.contains("dcount"), "{e}");
+    assert!(Query::parse("resources | summarize count() | summarize count()").is_err());
+    assert!(Query::parse("resources | extend p = pack('a')").is_err());
 
     let e = Query::parse("resources\n| mv-expand x").unwrap_err();
     assert_eq!((e.line, e.col, e.token.as_str()), (2, 2, "mv-expand"));
@@ -432,4 +437,108 @@ fn the_migration_follow_up_queries_run_on_azure_shaped_rows() {
         Query::parse("ResourceChanges | take 1").unwrap().table,
         Table::ResourceChanges
     );
+}
+
+fn grants() -> Vec<Value> {
+    let ra = |id: &str, p: &str, scope: &str| {
+        json!({"id": id, "type": "microsoft.authorization/roleassignments",
+               "properties": {"principalId": p, "principalType": "Group", "scope": scope}})
+    };
+    vec![
+        ra("/s/1/ra/1", "g1", "/subscriptions/S1"),
+        ra("/s/1/ra/2", "g2", "/subscriptions/s1"),
+        ra("/s/1/ra/3", "g1", "/subscriptions/s1/resourceGroups/net"),
+        ra("/s/2/ra/4", "g3", "/subscriptions/s2"),
+        ra("/s/2/ra/5", "g3", "/subscriptions/s2"),
+        json!({"id": "/s/2/ra/6", "type": "other", "properties": {"scope": "/subscriptions/s2"}}),
+    ]
+}
+
+#[test]
+fn summarize_packs_each_groups_rows_and_counts_them() {
+    let q = Query::parse(
+        "authorizationresources | where type =~ 'microsoft.authorization/roleassignments'
+         | extend scope = tolower(tostring(properties.scope))
+         | summarize rows = make_list(pack('id', id, 'principalId', properties.principalId)), count(),
+                     groups = make_set(properties.principalId), first = take_any(id) by scope
+         | order by scope asc",
+    )
+    .unwrap();
+    assert!(q.summarizes());
+    assert!(!q.projects_id(), "a summary has no id column: not pageable");
+    let out = q.aggregate(grants().into_iter());
+    let scopes: Vec<&str> = out.iter().map(|r| r["scope"].as_str().unwrap()).collect();
+    assert_eq!(
+        scopes,
+        [
+            "/subscriptions/s1",
+            "/subscriptions/s1/resourcegroups/net",
+            "/subscriptions/s2"
+        ]
+    );
+    assert_eq!(out[0]["count_"], json!(2));
+    assert_eq!(
+        out[0]["rows"],
+        json!([{"id": "/s/1/ra/1", "principalId": "g1"}, {"id": "/s/1/ra/2", "principalId": "g2"}])
+    );
+    assert_eq!(
+        out[2]["groups"],
+        json!(["g3"]),
+        "make_set keeps one of each"
+    );
+    assert_eq!(
+        out[2]["count_"],
+        json!(2),
+        "the other type was filtered before"
+    );
+    assert_eq!(out[1]["first"], json!("/s/1/ra/3"));
+}
+
+#[test]
+fn summarize_names_unnamed_aggregations_and_runs_later_stages_on_groups() {
+    let q = Query::parse(
+        "authorizationresources | summarize count(), make_list(id) by p = tostring(properties.principalId)
+         | where count_ > 1 | order by p desc | take 1",
+    )
+    .unwrap();
+    let out = q.aggregate(grants().into_iter());
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["p"], json!("g3"));
+    assert_eq!(out[0]["list_id"], json!(["/s/2/ra/4", "/s/2/ra/5"]));
+    let by_nothing = Query::parse("authorizationresources | summarize n = count()").unwrap();
+    assert_eq!(
+        by_nothing.aggregate(grants().into_iter()),
+        vec![json!({"n": 6})]
+    );
+    let keyed = Query::parse("authorizationresources | summarize count() by id").unwrap();
+    assert!(keyed.projects_id(), "grouped by id: pageable");
+}
+
+#[test]
+fn the_audits_group_rows_by_scope_query_packs_each_scopes_group_rows() {
+    let q = Query::parse(include_str!(
+        "../../../../src/azure/kql/group-role-assignments-by-scope.kql"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut rows = grants();
+    rows.push(json!({"id": "/s/2/ra/7", "type": "microsoft.authorization/roleassignments",
+        "properties": {"principalId": "sp", "principalType": "ServicePrincipal", "scope": "/subscriptions/s2"}}));
+    let out = q.aggregate(rows.into_iter());
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(out[0]["scope"], json!("/subscriptions/s1"));
+    let packed = out[0]["rows"].as_array().unwrap();
+    assert_eq!(packed.len(), 2);
+    assert_eq!(
+        packed[0]["scope"],
+        json!("/subscriptions/S1"),
+        "the row's own scope, as stored"
+    );
+    assert_eq!(packed[0]["principalType"], json!("Group"));
+    let s2: Vec<&str> = out[2]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["principalId"].as_str().unwrap())
+        .collect();
+    assert_eq!(s2, ["g3", "g3"], "only groups' rows");
 }
