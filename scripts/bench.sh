@@ -16,6 +16,7 @@
 # Tenants are cached in $BENCH_CACHE (default $CARGO_TARGET_DIR/bench), same seed and
 # same generator source, reused.
 # BENCH_BIN=FILE runs that release binary instead of building this worktree's.
+# BENCH_KEEP=DIR keeps each run's logs and reports there (the run folder is removed otherwise).
 # BENCH_ARGS="..." adds flags to the audit ({url} is the emulator's address), e.g.
 #   BENCH_ARGS="--graph --graph-endpoint {url}" scripts/bench.sh L
 # reads group membership from the emulator's Microsoft Graph.
@@ -68,6 +69,7 @@ work=$(mktemp -d)
 emu_pid=""
 cleanup() {
   if [ -n "$emu_pid" ]; then kill "$emu_pid" 2>/dev/null || true; wait "$emu_pid" 2>/dev/null || true; fi
+  if [ -n "${BENCH_KEEP:-}" ]; then mkdir -p "$BENCH_KEEP" && cp -r "$work"/. "$BENCH_KEEP"/ 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT

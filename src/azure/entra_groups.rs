@@ -17,7 +17,7 @@
 //!   missing grants' paths are kept. A batch whose summary is more than a page is
 //!   halved; one subscription's, or a management group's, scopes are asked 100 a query.
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -30,7 +30,7 @@ use super::error::CallError;
 use super::groups::literal;
 use super::paging::Page;
 use super::AzureSettings;
-use crate::inventory::{read, GroupMembership, Inventory};
+use crate::inventory::{read, GroupMembership, Inventory, RoleAssignment};
 use crate::rules::groups::Needs;
 
 /// Requests in one Graph JSON batch (the documented maximum).
@@ -382,7 +382,8 @@ async fn read_rows(
             }
         }
     }
-    push_group_rows(rows.into_inner().unwrap_or_else(|p| p.into_inner()), inv);
+    let rows = rows.into_inner().unwrap_or_else(|p| p.into_inner());
+    push_group_rows(rows.iter().map(read::role_assignment).collect(), inv);
 }
 
 /// Subscriptions (as `/subscriptions/<id>`, lower case) the first pass could not read
@@ -409,10 +410,27 @@ fn gap(inv: &mut Inventory, known: &mut BTreeSet<String>, scope: String, e: &Cal
 
 /// Reads groups' role-assignment rows into the inventory (a bad row is skipped and
 /// counted; a row already there is kept once).
-fn push_group_rows(rows: Vec<Value>, inv: &mut Inventory) {
-    for (i, v) in rows.iter().enumerate() {
-        match read::role_assignment(v) {
-            Ok(ra) if crate::rules::groups::is_group_row(&ra) => inv.role_assignments.push(ra),
+/// Repeated strings (role, scope, type) are shared, as the first pass's loader does:
+/// a large tenant's groups hold the same role on the same subscription tens of times.
+fn push_group_rows(rows: Vec<Result<RoleAssignment, String>>, inv: &mut Inventory) {
+    let mut strings: std::collections::HashSet<Arc<str>> = Default::default();
+    let mut one = |s: &mut Arc<str>| match strings.get(&**s) {
+        Some(shared) => *s = shared.clone(),
+        None => {
+            strings.insert(s.clone());
+        }
+    };
+    inv.role_assignments.reserve(rows.len());
+    for (i, r) in rows.into_iter().enumerate() {
+        match r {
+            Ok(mut ra) if crate::rules::groups::is_group_row(&ra) => {
+                one(&mut ra.role_definition_id);
+                one(&mut ra.role_guid);
+                one(&mut ra.principal_id);
+                one(&mut ra.scope);
+                ra.principal_type.as_mut().map(&mut one);
+                inv.role_assignments.push(ra)
+            }
             Ok(_) => {}
             Err(reason) => inv
                 .coverage
@@ -429,6 +447,7 @@ fn push_group_rows(rows: Vec<Value>, inv: &mut Inventory) {
     inv.role_assignments.retain(|a| {
         !crate::rules::groups::is_group_row(a) || seen.insert(a.id.to_ascii_lowercase())
     });
+    inv.role_assignments.shrink_to_fit();
 }
 
 /// Without membership: the groups' rows at `scopes` (inside the subscriptions `subs`),
@@ -452,11 +471,11 @@ async fn read_by_scope(
         .collect();
     let mut work: Vec<Vec<String>> = if subs.is_empty() { vec![] } else { vec![subs] };
     let truncated = super::paging::PagingError::Truncated.to_string();
-    let mut kept: Vec<Value> = Vec::new();
+    let mut kept: Vec<Result<RoleAssignment, String>> = Vec::new();
     let mut n = 0;
     while let Some(subs) = work.pop() {
         n += 1;
-        let got: Mutex<Vec<Value>> = Mutex::new(Vec::new());
+        let got: Mutex<Vec<Result<RoleAssignment, String>>> = Mutex::new(Vec::new());
         let b = BatchScope::Subscriptions(subs.clone());
         let res = client
             .query(
@@ -478,9 +497,12 @@ async fn read_by_scope(
                                 continue;
                             }
                             match v.get("rows") {
-                                Some(Value::Array(list)) => got.extend(list.iter().cloned()),
-                                // Counted as a skipped row when read.
-                                _ => got.push(Value::Null),
+                                Some(Value::Array(list)) => {
+                                    got.extend(list.iter().map(read::role_assignment))
+                                }
+                                _ => got.push(Err(format!(
+                                    "the summary row of scope {scope} has no `rows` list"
+                                ))),
                             }
                         }
                         Ok(super::arg::PageMeta {
@@ -545,14 +567,9 @@ async fn read_by_scope(
         }
     }
     // In the order the scope-by-scope queries give (by id).
-    kept.sort_by(|a, b| {
-        let id = |v: &Value| {
-            v.get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_ascii_lowercase()
-        };
-        id(a).cmp(&id(b))
+    kept.sort_by_cached_key(|r| match r {
+        Ok(a) => a.id.to_ascii_lowercase(),
+        Err(_) => String::new(),
     });
     push_group_rows(kept, inv);
     n

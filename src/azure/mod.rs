@@ -580,7 +580,9 @@ pub async fn collect(
         sink.gap(scope.clone(), reason.clone(), tables.clone());
     }
     let mut inv = sink.finish()?;
+    crate::memory::log("collect: first pass");
     let needs = missing(&inv);
+    crate::memory::log("collect: missing grants found");
     if !needs.missing.is_empty() {
         progress.stage(&format!(
             "grants through groups: {} missing grants of {} identities",
@@ -609,8 +611,10 @@ pub async fn collect(
             crate::history::write_atomic(&dir.join(SP_CREDENTIALS_FILE), text.as_bytes())?;
         }
     }
+    crate::memory::log("collect: groups");
     // Before the upgrade profiles: a flip read here can make a pool pending.
     let asked = signals::enrich(&client, s, &mut inv, &prior).await;
+    crate::memory::log("collect: migration follow-ups");
     if asked != signals::Asked::default() {
         tracing::info!(
             changes_queries = asked.changes,

@@ -153,7 +153,7 @@ impl Func {
         match self {
             Func::Strcat | Func::Coalesce => n >= 1,
             Func::Iff => n == 3,
-            Func::Pack => n >= 2 && n % 2 == 0,
+            Func::Pack => n >= 2 && n.is_multiple_of(2),
             _ => n == 1,
         }
     }
