@@ -14,6 +14,7 @@ pub mod pacing;
 pub mod paging;
 pub mod progress;
 pub mod retry;
+pub mod role_defs;
 pub mod signals;
 pub mod sink;
 pub mod stats;
@@ -55,7 +56,7 @@ pub struct TableSpec {
 /// role assignments as those pages arrive, instead of holding all of them; and the
 /// subscriptions query of each batch reads only the resource groups whose tags a rule
 /// reads (see [`groups`]; `query` here is its fallback, the full read).
-pub const TABLES: [TableSpec; 5] = [
+pub const TABLES: [TableSpec; 4] = [
     TableSpec {
         name: "clusters",
         kind: Kind::Clusters,
@@ -79,12 +80,6 @@ pub const TABLES: [TableSpec; 5] = [
         kind: Kind::RoleAssignments,
         source: "Resource Graph role-assignments",
         query: include_str!("kql/role-assignments.kql"),
-    },
-    TableSpec {
-        name: "role-definitions",
-        kind: Kind::RoleDefinitions,
-        source: "Resource Graph role-definitions",
-        query: include_str!("kql/role-definitions.kql"),
     },
 ];
 
@@ -581,6 +576,9 @@ pub async fn collect(
     }
     let mut inv = sink.finish()?;
     crate::memory::log("collect: first pass");
+    // Custom roles' definitions before the rules look for missing grants (a custom
+    // role may hold what is needed), and again for roles met only through groups.
+    let mut role_queries = role_defs::enrich(&client, s, &batches, &mut inv).await;
     let needs = missing(&inv);
     crate::memory::log("collect: missing grants found");
     if !needs.missing.is_empty() {
@@ -591,8 +589,15 @@ pub async fn collect(
         ));
         let queries = entra_groups::enrich(&client, s, &batches, &mut inv, &needs).await;
         tracing::debug!(queries, "groups' role assignments");
+        role_queries += role_defs::enrich(&client, s, &batches, &mut inv).await;
         if let Some(dir) = &s.save_inventory {
             entra_groups::save(dir, &inv)?;
+        }
+    }
+    if role_queries > 0 {
+        tracing::debug!(queries = role_queries, "custom role definitions");
+        if let Some(dir) = &s.save_inventory {
+            role_defs::save(dir, &inv)?;
         }
     }
     if s.graph {

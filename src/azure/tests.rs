@@ -122,12 +122,9 @@ fn subscriptions_query_projects_the_management_group_chain() {
 /// definitions-permissions-list"; values invented).
 #[test]
 fn role_definitions_query_keeps_custom_roles_with_their_permissions() {
-    let t = TABLES
-        .iter()
-        .find(|t| t.name == "role-definitions")
-        .unwrap();
-    let body: String = t
-        .query
+    let q = super::role_defs::queries(&["3c1e5a7b-9d0f-4a2b-8c4d-6e8f0a2b4c6d".to_string()]);
+    assert_eq!(q.len(), 1);
+    let body: String = q[0]
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
         .collect::<Vec<_>>()

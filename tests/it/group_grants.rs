@@ -262,3 +262,103 @@ async fn without_graph_a_summary_too_long_for_a_page_is_asked_scope_by_scope() {
         "the summary, then the scopes: {err}"
     );
 }
+
+const CUSTOM: &str = "6a1f0c2e-4b8d-4e3a-9f5c-7d2b1e0a3c01";
+const UNUSED: &str = "6a1f0c2e-4b8d-4e3a-9f5c-7d2b1e0a3c02";
+
+/// A custom role definition row (`authorizationresources`, the azure-docs
+/// "role definitions permissions list" sample's shape).
+fn role_def(guid: &str, name: &str) -> Value {
+    json!({
+        "id": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}"),
+        "name": guid, "type": "microsoft.authorization/roledefinitions", "subscriptionId": SUB,
+        "properties": {"roleName": name, "type": "CustomRole", "assignableScopes": [format!("/subscriptions/{SUB}")],
+            "permissions": [{"actions": ["Microsoft.Network/virtualNetworks/subnets/join/action",
+                                         "Microsoft.Network/virtualNetworks/subnets/read"],
+                             "notActions": [], "dataActions": [], "notDataActions": []}]}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_role_is_read_only_because_an_identity_holds_it() {
+    // The control plane joins the subnet through a least-privilege custom role: its
+    // definition is asked for by name (one query), the unused one is not read, and
+    // AKSMI020 is satisfied. Without any custom role, no definition is asked for.
+    let ras = json!([
+        ra(
+            1,
+            CP,
+            "ServicePrincipal",
+            CONTRIBUTOR,
+            &rg("MC_rg-app_aks-grp_japaneast")
+        ),
+        ra(2, CP, "ServicePrincipal", CUSTOM, &subnet()),
+        role_def(CUSTOM, "subnet-joiner"),
+        role_def(UNUSED, "unused"),
+    ])
+    .to_string();
+    let clusters = cluster().to_string();
+    let t = Tenant::from_files([
+        ("clusters.json", clusters.as_str()),
+        ("role-assignments.json", ras.as_str()),
+    ])
+    .unwrap();
+    let e = serve(t, None, "").await;
+    let out = e.out("r");
+    let saved = e.out("saved");
+    let o = e
+        .audit(&[
+            "--subscription",
+            SUB,
+            "--out",
+            &out.display().to_string(),
+            "--save-inventory",
+            &saved.display().to_string(),
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("table=role-definitions requests=1 pages=1 rows=1 "),
+        "{err}"
+    );
+    // The saved folder replays the same verdict offline.
+    let saved_defs = read(&saved.join("role-definitions.json"));
+    assert!(
+        saved_defs.contains("subnet-joiner") && !saved_defs.contains("\"unused\""),
+        "{saved_defs}"
+    );
+    let replay = e.out("replay");
+    let o = bin()
+        .args([
+            "run",
+            "--inventory",
+            &saved.display().to_string(),
+            "--out",
+            &replay.display().to_string(),
+            "--now",
+            crate::live::NOW,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        read(&replay.join("role-assignments.csv")),
+        read(&out.join("role-assignments.csv"))
+    );
+    assert!(findings(&replay).is_empty(), "{:?}", findings(&replay));
+
+    // The same tenant without the custom grant: no definition asked for.
+    let e = serve(tenant(true), None, "").await;
+    let out = e.out("r");
+    let o = e
+        .audit(&["--subscription", SUB, "--out", &out.display().to_string()])
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("table=role-definitions"),
+        "{}",
+        text(&o)
+    );
+}

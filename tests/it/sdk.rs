@@ -64,4 +64,8 @@ fn microsoft_python_sdk_pages_and_errors_against_the_emulator() {
     assert_eq!(v["distinct"], 11, "every row once across pages: {v}");
     assert_eq!(v["pages"], 6, "two rows a page: {v}");
     assert_eq!(v["error_code"], "BadRequest", "{v}");
+    assert_eq!(v["summary_rows"], 3, "a row per subscription: {v}");
+    assert_eq!(v["summary_truncated"], "false", "{v}");
+    assert_eq!(v["summary_clusters"], 11, "{v}");
+    assert_eq!(v["summary_packed"], 11, "{v}");
 }
