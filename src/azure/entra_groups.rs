@@ -455,26 +455,35 @@ fn push_group_rows(rows: Vec<Result<RoleAssignment, String>>, inv: &mut Inventor
 /// fit one page (`resultTruncated`, no `$skipToken`) is asked again of each half of
 /// the subscriptions, down to one, whose scopes are then asked 100 a query. Returns
 /// the queries sent.
-async fn read_by_scope(
+/// What [`fetch_by_scope`] read for one subscription batch, applied to the inventory
+/// by [`apply_by_scope`] (batches are fetched side by side, applied in order).
+#[derive(Default)]
+struct ByScope {
+    rows: Vec<Result<RoleAssignment, String>>,
+    /// Subscriptions refused or failed, with the error.
+    gaps: Vec<(String, CallError)>,
+    /// Single subscriptions whose summary was more than a page.
+    scope_by_scope: Vec<String>,
+    queries: usize,
+}
+
+async fn fetch_by_scope(
     client: &ArmClient,
     s: &AzureSettings,
     subs: Vec<String>,
     scopes: &[String],
-    inv: &mut Inventory,
-) -> usize {
+    unread: &BTreeSet<String>,
+) -> ByScope {
     let wanted: BTreeSet<String> = scopes.iter().map(|x| x.to_ascii_lowercase()).collect();
-    let unread = unread_subscriptions(inv);
-    let mut known_gaps = unread.clone();
+    let mut out = ByScope::default();
     let subs: Vec<String> = subs
         .into_iter()
         .filter(|x| !unread.contains(&format!("/subscriptions/{}", x.to_ascii_lowercase())))
         .collect();
     let mut work: Vec<Vec<String>> = if subs.is_empty() { vec![] } else { vec![subs] };
     let truncated = super::paging::PagingError::Truncated.to_string();
-    let mut kept: Vec<Result<RoleAssignment, String>> = Vec::new();
-    let mut n = 0;
     while let Some(subs) = work.pop() {
-        n += 1;
+        out.queries += 1;
         let got: Mutex<Vec<Result<RoleAssignment, String>>> = Mutex::new(Vec::new());
         let b = BatchScope::Subscriptions(subs.clone());
         let res = client
@@ -517,7 +526,8 @@ async fn read_by_scope(
             .await;
         let e = match res {
             Ok(()) => {
-                kept.extend(got.into_inner().unwrap_or_else(|p| p.into_inner()));
+                out.rows
+                    .extend(got.into_inner().unwrap_or_else(|p| p.into_inner()));
                 continue;
             }
             Err(e) => e,
@@ -528,17 +538,7 @@ async fn read_by_scope(
                 work.push(x.to_vec());
                 work.push(y.to_vec());
             } else {
-                let mine: Vec<String> = scopes
-                    .iter()
-                    .filter(|sc| {
-                        crate::inventory::ids::subscription_of(sc)
-                            .is_some_and(|x| x.eq_ignore_ascii_case(&subs[0]))
-                    })
-                    .cloned()
-                    .collect();
-                let q = row_queries(&mine, true);
-                n += q.len();
-                read_rows(client, s, &q, std::slice::from_ref(&b), inv).await;
+                out.scope_by_scope.push(subs[0].clone());
             }
             continue;
         }
@@ -551,7 +551,7 @@ async fn read_by_scope(
                 if !rest.is_empty() {
                     work.push(rest);
                 }
-                gap(inv, &mut known_gaps, format!("/subscriptions/{bad}"), &e);
+                out.gaps.push((format!("/subscriptions/{bad}"), e));
                 continue;
             }
             if subs.len() > 1 {
@@ -563,15 +563,46 @@ async fn read_by_scope(
         }
         tracing::warn!(error = %e, "reading groups' role assignments failed; grants through groups there are not evaluated");
         for sub in &subs {
-            gap(inv, &mut known_gaps, format!("/subscriptions/{sub}"), &e);
+            out.gaps.push((format!("/subscriptions/{sub}"), e.clone()));
         }
     }
     // In the order the scope-by-scope queries give (by id).
-    kept.sort_by_cached_key(|r| match r {
+    out.rows.sort_by_cached_key(|r| match r {
         Ok(a) => a.id.to_ascii_lowercase(),
         Err(_) => String::new(),
     });
-    push_group_rows(kept, inv);
+    out
+}
+
+/// Applies one batch's [`ByScope`]: its gaps, the scope-by-scope lookups of the
+/// subscriptions whose summary was too long, then its rows. Returns the queries sent.
+async fn apply_by_scope(
+    client: &ArmClient,
+    s: &AzureSettings,
+    got: ByScope,
+    scopes: &[String],
+    inv: &mut Inventory,
+) -> usize {
+    let mut n = got.queries;
+    let mut known_gaps = unread_subscriptions(inv);
+    for (scope, e) in &got.gaps {
+        gap(inv, &mut known_gaps, scope.clone(), e);
+    }
+    for sub in &got.scope_by_scope {
+        let mine: Vec<String> = scopes
+            .iter()
+            .filter(|sc| {
+                crate::inventory::ids::subscription_of(sc)
+                    .is_some_and(|x| x.eq_ignore_ascii_case(sub))
+            })
+            .cloned()
+            .collect();
+        let q = row_queries(&mine, true);
+        n += q.len();
+        let b = BatchScope::Subscriptions(vec![sub.clone()]);
+        read_rows(client, s, &q, std::slice::from_ref(&b), inv).await;
+    }
+    push_group_rows(got.rows, inv);
     n
 }
 
@@ -627,48 +658,67 @@ pub async fn enrich(
     let (mgs, in_subs): (Vec<&String>, Vec<&String>) = scopes
         .iter()
         .partition(|sc| crate::inventory::ids::subscription_of(sc).is_none());
-    let mut mgs_sent = false;
-    for b in batches {
-        match b {
-            BatchScope::Subscriptions(batch_subs) => {
-                let subs: BTreeSet<String> =
-                    batch_subs.iter().map(|x| x.to_ascii_lowercase()).collect();
-                let mine: Vec<String> = in_subs
-                    .iter()
-                    .filter(|sc| {
-                        crate::inventory::ids::subscription_of(sc)
-                            .is_some_and(|x| subs.contains(&x.to_ascii_lowercase()))
-                    })
-                    .map(|sc| sc.to_string())
-                    .collect();
-                if mine.is_empty() {
-                    continue;
-                }
-                let holding: BTreeSet<String> = mine
-                    .iter()
-                    .filter_map(|sc| crate::inventory::ids::subscription_of(sc))
-                    .map(|x| x.to_ascii_lowercase())
-                    .collect();
-                let holding: Vec<String> = batch_subs
-                    .iter()
-                    .filter(|x| holding.contains(&x.to_ascii_lowercase()))
-                    .cloned()
-                    .collect();
-                n += read_by_scope(client, s, holding, &mine, inv).await;
-                if !mgs_sent && !mgs.is_empty() {
-                    mgs_sent = true;
-                    let mgs: Vec<String> = mgs.iter().map(|m| m.to_string()).collect();
-                    let q = row_queries(&mgs, true);
-                    n += q.len();
-                    read_rows(client, s, &q, std::slice::from_ref(b), inv).await;
-                }
-            }
-            BatchScope::ManagementGroups(_) => {
-                let q = row_queries(&scopes, true);
-                n += q.len();
-                read_rows(client, s, &q, std::slice::from_ref(b), inv).await;
-            }
+    // Each batch's summary is fetched side by side (the emulator or Resource Graph
+    // answers them in parallel), then applied in batch order (the same inventory
+    // whatever order the answers come in). The management groups' places go with the
+    // first batch that has any place.
+    let mut jobs: Vec<(usize, Vec<String>, Vec<String>)> = Vec::new();
+    for (i, b) in batches.iter().enumerate() {
+        let BatchScope::Subscriptions(batch_subs) = b else {
+            continue;
+        };
+        let subs: BTreeSet<String> = batch_subs.iter().map(|x| x.to_ascii_lowercase()).collect();
+        let mine: Vec<String> = in_subs
+            .iter()
+            .filter(|sc| {
+                crate::inventory::ids::subscription_of(sc)
+                    .is_some_and(|x| subs.contains(&x.to_ascii_lowercase()))
+            })
+            .map(|sc| sc.to_string())
+            .collect();
+        if mine.is_empty() {
+            continue;
         }
+        let holding: BTreeSet<String> = mine
+            .iter()
+            .filter_map(|sc| crate::inventory::ids::subscription_of(sc))
+            .map(|x| x.to_ascii_lowercase())
+            .collect();
+        let holding: Vec<String> = batch_subs
+            .iter()
+            .filter(|x| holding.contains(&x.to_ascii_lowercase()))
+            .cloned()
+            .collect();
+        jobs.push((i, holding, mine));
+    }
+    let unread = unread_subscriptions(inv);
+    let first_with_places = jobs.first().map(|(i, _, _)| *i);
+    {
+        use futures::StreamExt;
+        // Two in flight: one answered while the next is read; each applied (its rows
+        // interned) as soon as it is in, so no more than two batches' rows are held.
+        let mut fetched = futures::stream::iter(jobs.iter())
+            .map(|(_, holding, mine)| fetch_by_scope(client, s, holding.clone(), mine, &unread))
+            .buffered(2);
+        let mut places = jobs.iter();
+        while let Some(got) = fetched.next().await {
+            let (_, _, mine) = places.next().expect("one answer per job");
+            n += apply_by_scope(client, s, got, mine, inv).await;
+        }
+    }
+    if let (Some(i), false) = (first_with_places, mgs.is_empty()) {
+        let mgs: Vec<String> = mgs.iter().map(|m| m.to_string()).collect();
+        let q = row_queries(&mgs, true);
+        n += q.len();
+        read_rows(client, s, &q, std::slice::from_ref(&batches[i]), inv).await;
+    }
+    for b in batches
+        .iter()
+        .filter(|b| matches!(b, BatchScope::ManagementGroups(_)))
+    {
+        let q = row_queries(&scopes, true);
+        n += q.len();
+        read_rows(client, s, &q, std::slice::from_ref(b), inv).await;
     }
     n
 }
