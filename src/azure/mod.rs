@@ -581,7 +581,14 @@ pub async fn collect(
     let mut role_queries = role_defs::enrich(&client, s, &batches, &mut inv).await;
     let needs = missing(&inv);
     crate::memory::log("collect: missing grants found");
-    if !needs.missing.is_empty() {
+    // The groups pass (role assignments, gaps) and the migration follow-ups (the
+    // clusters alone) read and write different parts of the inventory: side by side.
+    // Before the upgrade profiles: a flip read by the follow-ups can make a pool pending.
+    let mut clusters = std::mem::take(&mut inv.clusters);
+    let groups_pass = async {
+        if needs.missing.is_empty() {
+            return Ok::<(), anyhow::Error>(());
+        }
         progress.stage(&format!(
             "grants through groups: {} missing grants of {} identities",
             needs.missing.len(),
@@ -593,6 +600,21 @@ pub async fn collect(
         if let Some(dir) = &s.save_inventory {
             entra_groups::save(dir, &inv)?;
         }
+        crate::memory::log("collect: groups");
+        Ok(())
+    };
+    let follow_ups = signals::enrich_clusters(&client, s, &mut clusters, &prior);
+    let (groups_done, (asked, signal_gaps)) = tokio::join!(groups_pass, follow_ups);
+    groups_done?;
+    inv.clusters = clusters;
+    inv.coverage.gaps.extend(signal_gaps);
+    crate::memory::log("collect: groups and migration follow-ups");
+    if asked != signals::Asked::default() {
+        tracing::info!(
+            changes_queries = asked.changes,
+            scale_set_queries = asked.scale_sets,
+            "migration follow-ups: resourcechanges for flips before the first run, node resource groups' scale sets for verdicts in doubt"
+        );
     }
     if role_queries > 0 {
         tracing::debug!(queries = role_queries, "custom role definitions");
@@ -615,17 +637,6 @@ pub async fn collect(
             let text = serde_json::to_string_pretty(&inv.sp_credentials)?;
             crate::history::write_atomic(&dir.join(SP_CREDENTIALS_FILE), text.as_bytes())?;
         }
-    }
-    crate::memory::log("collect: groups");
-    // Before the upgrade profiles: a flip read here can make a pool pending.
-    let asked = signals::enrich(&client, s, &mut inv, &prior).await;
-    crate::memory::log("collect: migration follow-ups");
-    if asked != signals::Asked::default() {
-        tracing::info!(
-            changes_queries = asked.changes,
-            scale_set_queries = asked.scale_sets,
-            "migration follow-ups: resourcechanges for flips before the first run, node resource groups' scale sets for verdicts in doubt"
-        );
     }
     if !migrated.is_empty() {
         progress.stage("reading the latest node images of migrated clusters' pools");

@@ -99,57 +99,49 @@ pub struct Asked {
     pub scale_sets: usize,
 }
 
-/// Runs the follow-ups for `inv` (see the module documentation).
-pub async fn enrich(
+/// Runs the follow-ups for `clusters` (see the module documentation).
+///
+/// It works on the clusters alone (so it runs beside the pass for grants through
+/// groups, which reads and writes the rest of the inventory) and returns the coverage
+/// gaps to add.
+pub async fn enrich_clusters(
     client: &ArmClient,
     s: &AzureSettings,
-    inv: &mut Inventory,
+    clusters: &mut [crate::inventory::Cluster],
     prior: &Prior<'_>,
-) -> Asked {
+) -> (Asked, Vec<crate::inventory::Gap>) {
     let mut asked = Asked::default();
     let mut failed = Failed::default();
     let mut saved = s.save_inventory.as_ref().map(|_| Saved::default());
-    let want: Vec<usize> = (0..inv.clusters.len())
-        .filter(|&i| needs_changes(prior, &inv.clusters[i]))
+    let want: Vec<usize> = (0..clusters.len())
+        .filter(|&i| needs_changes(prior, &clusters[i]))
         .collect();
     if !want.is_empty() {
-        asked.changes += read_changes(
-            client,
-            s,
-            &mut inv.clusters,
-            &want,
-            &mut failed,
-            saved.as_mut(),
-        )
-        .await;
+        asked.changes +=
+            read_changes(client, s, clusters, &want, &mut failed, saved.as_mut()).await;
     }
-    let want: Vec<usize> = (0..inv.clusters.len())
-        .filter(|&i| needs_scale_sets(prior, &inv.clusters[i]))
+    let want: Vec<usize> = (0..clusters.len())
+        .filter(|&i| needs_scale_sets(prior, &clusters[i]))
         .collect();
     if !want.is_empty() {
-        asked.scale_sets += read_scale_sets(
-            client,
-            s,
-            &mut inv.clusters,
-            &want,
-            &mut failed,
-            saved.as_mut(),
-        )
-        .await;
+        asked.scale_sets +=
+            read_scale_sets(client, s, clusters, &want, &mut failed, saved.as_mut()).await;
     }
     if let (Some(saved), Some(dir)) = (&saved, &s.save_inventory) {
         if let Err(e) = saved.write(dir) {
             tracing::warn!(error = %format!("{e:#}"), "--save-inventory: the migration follow-ups' rows not saved");
         }
     }
-    for (sub, reason) in failed.0 {
-        inv.coverage.gaps.push(crate::inventory::Gap {
+    let gaps = failed
+        .0
+        .into_iter()
+        .map(|(sub, reason)| crate::inventory::Gap {
             scope: format!("/subscriptions/{sub}"),
             reason,
             tables: vec![GAP_TABLE.to_string()],
-        });
-    }
-    asked
+        })
+        .collect();
+    (asked, gaps)
 }
 
 /// The coverage-gap table of a follow-up that kept failing: the migration verdicts of
