@@ -8,6 +8,8 @@
 //! one ARM `GET .../agentPools/{p}/upgradeProfiles/default` per pool, only for those
 //! clusters. A failed read is logged and leaves the value unknown: it refines a fix,
 //! it is no verdict, so never a coverage gap.
+use std::collections::HashMap;
+
 use reqwest::Method;
 use serde::Deserialize;
 use url::Url;
@@ -69,32 +71,52 @@ pub async fn enrich(
     inv: &mut Inventory,
     candidates: &[PendingCandidate],
 ) -> usize {
-    let mut read = 0;
-    for c in inv
-        .clusters
-        .iter_mut()
-        .filter(|c| c.identity.as_ref().map(|i| i.kind) == Some(IdentityType::UserAssigned))
-    {
+    use futures::StreamExt;
+    // (cluster id, pool) -> the images the last service-principal run saw.
+    let mut wanted: HashMap<(String, String), Vec<&str>> = HashMap::new();
+    for k in candidates {
+        wanted
+            .entry((
+                k.cluster_id.to_ascii_lowercase(),
+                k.pool.to_ascii_lowercase(),
+            ))
+            .or_default()
+            .push(k.node_image_version.trim());
+    }
+    // Which pools to read: (cluster index, pool index, request URL).
+    let mut jobs: Vec<(usize, usize, Url)> = Vec::new();
+    for (ci, c) in inv.clusters.iter().enumerate() {
+        if c.identity.as_ref().map(|i| i.kind) != Some(IdentityType::UserAssigned) {
+            continue;
+        }
         let id = c.id.to_ascii_lowercase();
-        for p in c.pools.iter_mut().filter(|p| {
-            p.latest_node_image_version.is_none()
-                && candidates.iter().any(|k| {
-                    k.cluster_id == id
-                        && k.pool.eq_ignore_ascii_case(&p.name)
-                        && p.node_image_version
+        for (pi, p) in c.pools.iter().enumerate() {
+            let due = p.latest_node_image_version.is_none()
+                && wanted
+                    .get(&(id.clone(), p.name.to_ascii_lowercase()))
+                    .is_some_and(|seen| {
+                        p.node_image_version
                             .as_deref()
-                            .is_some_and(|v| v.trim() == k.node_image_version.trim())
-                })
-        }) {
-            let Some(url) = profile_url(
+                            .is_some_and(|v| seen.contains(&v.trim()))
+                    });
+            if !due {
+                continue;
+            }
+            if let Some(url) = profile_url(
                 &s.arm_endpoint,
                 &c.subscription_id,
                 &c.resource_group,
                 &c.name,
                 &p.name,
-            ) else {
-                continue;
-            };
+            ) {
+                jobs.push((ci, pi, url));
+            }
+        }
+    }
+    // One GET per pool, several in flight (ARM, not Resource Graph's quota; the
+    // client's pacing and Retry-After handling apply as to every call).
+    let mut replies = futures::stream::iter(jobs)
+        .map(|(ci, pi, url)| async move {
             let got = client
                 .call(
                     "arm/upgradeProfile",
@@ -105,24 +127,30 @@ pub async fn enrich(
                     false,
                 )
                 .await;
-            match got.map(|b| serde_json::from_slice::<Profile>(&b)) {
-                Ok(Ok(profile)) => {
-                    client.stats.update("arm/upgradeProfile", |t| {
-                        t.pages += 1;
-                        t.rows += 1;
-                    });
-                    p.latest_node_image_version = profile
-                        .properties
-                        .latest_node_image_version
-                        .filter(|v| !v.trim().is_empty());
-                    read += 1;
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(cluster = %c.id, pool = %p.name, error = %e, "upgrade profile: unexpected reply; latest node image unknown")
-                }
-                Err(e) => {
-                    tracing::warn!(cluster = %c.id, pool = %p.name, error = %e, "upgrade profile not read; latest node image unknown")
-                }
+            (ci, pi, got)
+        })
+        .buffer_unordered(s.concurrency.max(1));
+    let mut read = 0;
+    while let Some((ci, pi, got)) = replies.next().await {
+        let c = &mut inv.clusters[ci];
+        let p = &mut c.pools[pi];
+        match got.map(|b| serde_json::from_slice::<Profile>(&b)) {
+            Ok(Ok(profile)) => {
+                client.stats.update("arm/upgradeProfile", |t| {
+                    t.pages += 1;
+                    t.rows += 1;
+                });
+                p.latest_node_image_version = profile
+                    .properties
+                    .latest_node_image_version
+                    .filter(|v| !v.trim().is_empty());
+                read += 1;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(cluster = %c.id, pool = %p.name, error = %e, "upgrade profile: unexpected reply; latest node image unknown")
+            }
+            Err(e) => {
+                tracing::warn!(cluster = %c.id, pool = %p.name, error = %e, "upgrade profile not read; latest node image unknown")
             }
         }
     }
