@@ -386,6 +386,41 @@ impl ArmClient {
     }
 }
 
+impl ArmClient {
+    /// [`ArmClient::query`] for callers that take the rows one by one: each row of
+    /// every page goes to `each` as its page arrives (an unparsable row as `null`, for
+    /// the reader to count as skipped).
+    pub async fn query_each(
+        &self,
+        arm: &Url,
+        arm_scope: &str,
+        table: &str,
+        query: &str,
+        scope: &BatchScope,
+        each: impl FnMut(serde_json::Value) + Send,
+    ) -> Result<(), CallError> {
+        let each = std::sync::Mutex::new(each);
+        self.query(arm, arm_scope, table, query, scope, |bytes| {
+            let each = &each;
+            async move {
+                let page: super::paging::Page = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("reply is not a Resource Graph page: {e}"))?;
+                let mut each = each.lock().unwrap_or_else(|p| p.into_inner());
+                for raw in &page.data {
+                    (*each)(serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null));
+                }
+                Ok(PageMeta {
+                    truncated: page.truncated(),
+                    skip_token: page.skip_token.clone(),
+                    rows: page.data.len() as u64,
+                    total_records: page.total_records,
+                })
+            }
+        })
+        .await
+    }
+}
+
 /// The subscription a 403 `AuthorizationFailed` names (`... over scope '/subscriptions/<id>' ...`).
 pub fn forbidden_subscription(reason: &str, batch: &[String]) -> Option<String> {
     let lower = reason.to_ascii_lowercase();

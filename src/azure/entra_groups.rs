@@ -17,7 +17,7 @@
 //!   missing grants' paths are kept. A batch whose summary is more than a page is
 //!   halved; one subscription's, or a management group's, scopes are asked 100 a query.
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -28,7 +28,6 @@ use url::Url;
 use super::arg::{ArmClient, BatchScope};
 use super::error::CallError;
 use super::groups::literal;
-use super::paging::Page;
 use super::AzureSettings;
 use crate::inventory::{read, GroupMembership, Inventory, RoleAssignment};
 use crate::rules::groups::Needs;
@@ -315,7 +314,7 @@ async fn read_rows(
     batches: &[BatchScope],
     inv: &mut Inventory,
 ) {
-    let rows: Mutex<Vec<Value>> = Mutex::new(Vec::new());
+    let mut rows: Vec<Value> = Vec::new();
     // Subscriptions the first pass could not read are gaps already: not asked again.
     let unread = unread_subscriptions(inv);
     let mut known_gaps: BTreeSet<String> = unread.clone();
@@ -338,22 +337,8 @@ async fn read_rows(
             .collect();
         while let Some(b) = work.pop() {
             let res = client
-                .query(&s.arm_endpoint, &s.arm_scope, TABLE, q, &b, |bytes| {
-                    let rows = &rows;
-                    async move {
-                        let page: Page = serde_json::from_slice(&bytes)
-                            .map_err(|e| format!("reply is not a Resource Graph page: {e}"))?;
-                        let mut got = rows.lock().unwrap_or_else(|p| p.into_inner());
-                        for raw in &page.data {
-                            got.push(serde_json::from_str(raw.get()).unwrap_or(Value::Null));
-                        }
-                        Ok(super::arg::PageMeta {
-                            truncated: page.truncated(),
-                            skip_token: page.skip_token.clone(),
-                            rows: page.data.len() as u64,
-                            total_records: page.total_records,
-                        })
-                    }
+                .query_each(&s.arm_endpoint, &s.arm_scope, TABLE, q, &b, |v| {
+                    rows.push(v)
                 })
                 .await;
             let Err(e) = res else { continue };
@@ -382,7 +367,6 @@ async fn read_rows(
             }
         }
     }
-    let rows = rows.into_inner().unwrap_or_else(|p| p.into_inner());
     push_group_rows(rows.iter().map(read::role_assignment).collect(), inv);
 }
 
@@ -484,50 +468,25 @@ async fn fetch_by_scope(
     let truncated = super::paging::PagingError::Truncated.to_string();
     while let Some(subs) = work.pop() {
         out.queries += 1;
-        let got: Mutex<Vec<Result<RoleAssignment, String>>> = Mutex::new(Vec::new());
+        let mut got: Vec<Result<RoleAssignment, String>> = Vec::new();
         let b = BatchScope::Subscriptions(subs.clone());
         let res = client
-            .query(
-                &s.arm_endpoint,
-                &s.arm_scope,
-                TABLE,
-                BY_SCOPE,
-                &b,
-                |bytes| {
-                    let (got, wanted) = (&got, &wanted);
-                    async move {
-                        let page: Page = serde_json::from_slice(&bytes)
-                            .map_err(|e| format!("reply is not a Resource Graph page: {e}"))?;
-                        let mut got = got.lock().unwrap_or_else(|p| p.into_inner());
-                        for raw in &page.data {
-                            let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-                            let scope = v.get("scope").and_then(Value::as_str).unwrap_or("");
-                            if !wanted.contains(&scope.to_ascii_lowercase()) {
-                                continue;
-                            }
-                            match v.get("rows") {
-                                Some(Value::Array(list)) => {
-                                    got.extend(list.iter().map(read::role_assignment))
-                                }
-                                _ => got.push(Err(format!(
-                                    "the summary row of scope {scope} has no `rows` list"
-                                ))),
-                            }
-                        }
-                        Ok(super::arg::PageMeta {
-                            truncated: page.truncated(),
-                            skip_token: page.skip_token.clone(),
-                            rows: page.data.len() as u64,
-                            total_records: page.total_records,
-                        })
-                    }
-                },
-            )
+            .query_each(&s.arm_endpoint, &s.arm_scope, TABLE, BY_SCOPE, &b, |v| {
+                let scope = v.get("scope").and_then(Value::as_str).unwrap_or("");
+                if !wanted.contains(&scope.to_ascii_lowercase()) {
+                    return;
+                }
+                match v.get("rows") {
+                    Some(Value::Array(list)) => got.extend(list.iter().map(read::role_assignment)),
+                    _ => got.push(Err(format!(
+                        "the summary row of scope {scope} has no `rows` list"
+                    ))),
+                }
+            })
             .await;
         let e = match res {
             Ok(()) => {
-                out.rows
-                    .extend(got.into_inner().unwrap_or_else(|p| p.into_inner()));
+                out.rows.extend(got);
                 continue;
             }
             Err(e) => e,

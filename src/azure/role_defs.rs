@@ -6,12 +6,10 @@
 //! before, since a custom role may be defined in another subscription than the one it
 //! is assigned in (its `assignableScopes`).
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 
 use serde_json::Value;
 
 use super::arg::{ArmClient, BatchScope};
-use super::paging::Page;
 use super::AzureSettings;
 use crate::inventory::{read, Inventory};
 
@@ -67,29 +65,15 @@ pub async fn enrich(
     if guids.is_empty() {
         return 0;
     }
-    let rows: Mutex<Vec<Value>> = Mutex::new(Vec::new());
+    let mut rows: Vec<Value> = Vec::new();
     let mut n = 0;
     let mut failed: Vec<(String, String)> = Vec::new();
     for q in queries(&guids) {
         for b in batches {
             n += 1;
             let res = client
-                .query(&s.arm_endpoint, &s.arm_scope, TABLE, &q, b, |bytes| {
-                    let rows = &rows;
-                    async move {
-                        let page: Page = serde_json::from_slice(&bytes)
-                            .map_err(|e| format!("reply is not a Resource Graph page: {e}"))?;
-                        let mut got = rows.lock().unwrap_or_else(|p| p.into_inner());
-                        for raw in &page.data {
-                            got.push(serde_json::from_str(raw.get()).unwrap_or(Value::Null));
-                        }
-                        Ok(super::arg::PageMeta {
-                            truncated: page.truncated(),
-                            skip_token: page.skip_token.clone(),
-                            rows: page.data.len() as u64,
-                            total_records: page.total_records,
-                        })
-                    }
+                .query_each(&s.arm_endpoint, &s.arm_scope, TABLE, &q, b, |v| {
+                    rows.push(v)
                 })
                 .await;
             if let Err(e) = res {
@@ -115,7 +99,6 @@ pub async fn enrich(
             });
         }
     }
-    let rows = rows.into_inner().unwrap_or_else(|p| p.into_inner());
     for (i, v) in rows.iter().enumerate() {
         match read::role_definition(v) {
             Ok(d) => inv.role_definitions.push(d),

@@ -20,14 +20,12 @@
 //! changes, never a coverage gap (the verdict is history's, as without this module).
 //! What Resource Graph exposes and what is documented: `crate::inventory::node_signals`.
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::arg::{ArmClient, BatchScope, MAX_SUBSCRIPTIONS_PER_QUERY};
 use super::groups::literal;
-use super::paging::Page;
 use super::AzureSettings;
 use crate::history::{
     self, ClusterHistory, ControlPlaneIdentity, History, MigrationStatus, PoolRecord,
@@ -171,36 +169,18 @@ async fn rows(
     query: &str,
     subscriptions: Vec<String>,
 ) -> Result<Vec<Value>, String> {
-    let out: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let sink = out.clone();
+    let mut rows = Vec::new();
     client
-        .query(
+        .query_each(
             &s.arm_endpoint,
             &s.arm_scope,
             table,
             query,
             &BatchScope::Subscriptions(subscriptions),
-            move |bytes| {
-                let sink = sink.clone();
-                async move {
-                    let page: Page = serde_json::from_slice(&bytes)
-                        .map_err(|e| format!("reply is not a Resource Graph page: {e}"))?;
-                    let mut rows = sink.lock().unwrap_or_else(|p| p.into_inner());
-                    for raw in &page.data {
-                        rows.push(serde_json::from_str(raw.get()).unwrap_or(Value::Null));
-                    }
-                    Ok(super::arg::PageMeta {
-                        truncated: page.truncated(),
-                        skip_token: page.skip_token.clone(),
-                        rows: page.data.len() as u64,
-                        total_records: page.total_records,
-                    })
-                }
-            },
+            |v| rows.push(v),
         )
         .await
         .map_err(|e| e.to_string())?;
-    let rows = std::mem::take(&mut *out.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(rows)
 }
 

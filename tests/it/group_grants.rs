@@ -113,6 +113,26 @@ fn tenant(own: bool) -> Tenant {
     .unwrap()
 }
 
+/// Audits a saved inventory folder offline at the tests' clock (exit 0 asserted);
+/// returns its report folder.
+fn replay(e: &crate::live::Emu, saved: &std::path::Path) -> std::path::PathBuf {
+    let out = e.out("replay");
+    let o = bin()
+        .args([
+            "run",
+            "--inventory",
+            &saved.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+            "--now",
+            crate::live::NOW,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    out
+}
+
 fn findings(dir: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
     let text = read(&dir.join("findings.csv"));
     csv::Reader::from_reader(text.as_bytes())
@@ -190,20 +210,7 @@ async fn a_group_the_identity_is_in_explains_the_missing_subnet_grant() {
     );
     // The saved inventory replays the same verdicts offline.
     assert!(saved.join("group-memberships.json").exists());
-    let replay = e.out("replay");
-    let o = bin()
-        .args([
-            "run",
-            "--inventory",
-            &saved.display().to_string(),
-            "--out",
-            &replay.display().to_string(),
-            "--now",
-            crate::live::NOW,
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let replay = replay(&e, &saved);
     assert_eq!(
         read(&replay.join("findings.csv")),
         read(&out.join("findings.csv"))
@@ -329,20 +336,7 @@ async fn a_custom_role_is_read_only_because_an_identity_holds_it() {
         saved_defs.contains("subnet-joiner") && !saved_defs.contains("\"unused\""),
         "{saved_defs}"
     );
-    let replay = e.out("replay");
-    let o = bin()
-        .args([
-            "run",
-            "--inventory",
-            &saved.display().to_string(),
-            "--out",
-            &replay.display().to_string(),
-            "--now",
-            crate::live::NOW,
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let replay = replay(&e, &saved);
     assert_eq!(
         read(&replay.join("role-assignments.csv")),
         read(&out.join("role-assignments.csv"))
