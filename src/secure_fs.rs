@@ -120,6 +120,42 @@ fn parent(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
+/// Reads a JSON-lines ledger appended to by this tool (`what` names it in logs): every
+/// entry, in order; a missing file is empty. A torn last line (a crash mid-append) is
+/// cut off with a warning, so the next line appended does not join it and make the
+/// ledger unreadable; any other bad line is an error naming the file and line.
+pub fn read_jsonl<E: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> anyhow::Result<Vec<E>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<E>(line) {
+            Ok(e) => out.push(e),
+            Err(e) if i + 1 == lines.len() => {
+                tracing::warn!(file = %path.display(), line = i + 1, error = %e, "{what}: removing a torn last line (an interrupted write)");
+                let keep = (text.len() - line.len()) as u64;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .and_then(|f| f.set_len(keep).and_then(|_| f.sync_data()))
+                    .with_context(|| format!("truncating {}", path.display()))?;
+            }
+            Err(e) => anyhow::bail!("{}: line {}: {e}", path.display(), i + 1),
+        }
+    }
+    Ok(out)
+}
+
 /// Opens `path` for reading only if it is a regular file and not a symbolic link (nor a
 /// link swapped in while it is opened): `lstat`, open (with `O_NOFOLLOW` where the
 /// platform constant is at hand), then the opened file must be the one `lstat` saw.

@@ -22,7 +22,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -97,30 +97,8 @@ impl Queue {
             ledger: ledger.clone(),
             runs: BTreeMap::new(),
         };
-        let text = match std::fs::read_to_string(&ledger) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(q),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", ledger.display())),
-        };
-        let lines: Vec<&str> = text.split('\n').collect();
-        for (i, line) in lines.iter().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Entry>(line) {
-                Ok(e) => q.apply(e),
-                Err(e) if i + 1 == lines.len() => {
-                    tracing::warn!(file = %ledger.display(), line = i + 1, error = %e, "delivery ledger: removing a torn last line (an interrupted write)");
-                    // Cut it off, so the next line appended does not join it.
-                    let keep = text.len() - line.len();
-                    OpenOptions::new()
-                        .write(true)
-                        .open(&ledger)
-                        .and_then(|f| f.set_len(keep as u64).and_then(|_| f.sync_data()))
-                        .with_context(|| format!("truncating {}", ledger.display()))?;
-                }
-                Err(e) => bail!("{}: line {}: {e}", ledger.display(), i + 1),
-            }
+        for e in crate::secure_fs::read_jsonl::<Entry>(&ledger, "delivery ledger")? {
+            q.apply(e);
         }
         Ok(q)
     }

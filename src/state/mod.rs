@@ -190,31 +190,8 @@ impl Ledger {
             path: path.clone(),
             runs: BTreeMap::new(),
         };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(l),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        let lines: Vec<&str> = text.split('\n').collect();
-        for (i, line) in lines.iter().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Entry>(line) {
-                Ok(e) => l.apply(e),
-                Err(e) if i + 1 == lines.len() => {
-                    tracing::warn!(file = %path.display(), line = i + 1, error = %e, "mail ledger: removing a torn last line (an interrupted write)");
-                    // Cut it off: the next line appended would join it and make the
-                    // ledger unreadable.
-                    let keep = (text.len() - line.len()) as u64;
-                    OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .and_then(|f| f.set_len(keep).and_then(|_| f.sync_data()))
-                        .with_context(|| format!("truncating {}", path.display()))?;
-                }
-                Err(e) => bail!("{}: line {}: {e}", path.display(), i + 1),
-            }
+        for e in crate::secure_fs::read_jsonl::<Entry>(&path, "mail ledger")? {
+            l.apply(e);
         }
         Ok(l)
     }
