@@ -52,7 +52,7 @@ pub struct ClusterHistory {
     /// Pool name (lower-cased) → node image version, as last seen.
     pub pools: SmallMap<Option<String>>,
     /// Set once a flip from service principal to managed identity was observed.
-    pub migration: Option<Migration>,
+    pub migration: Option<Box<Migration>>,
     /// Registries the service principal could pull from (AcrPull) before the flip.
     #[serde(default)]
     pub sp_acr_registries: Vec<String>,
@@ -84,7 +84,7 @@ pub struct ClusterHistory {
     /// --assign-kubelet-identity`): the new identity needs the registry access the
     /// old one had (AKSMI022).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kubelet_change: Option<KubeletChange>,
+    pub kubelet_change: Option<Box<KubeletChange>>,
     /// When Resource Graph's change history (`resourcechanges`, 14 days) was read for
     /// this managed-identity cluster's flip (see [`bootstrap`]): once read, found or
     /// not, it is not asked again (a flip after that shows in the history itself).
@@ -135,12 +135,12 @@ pub fn observe_kubelet(
     h.kubelet_change = prev.and_then(|p| p.kubelet_change.clone());
     if let (Some(p), Some(new)) = (prev, &now_id) {
         if let Some(old) = p.kubelet.as_ref().filter(|k| k.object_id != *new) {
-            h.kubelet_change = Some(KubeletChange {
+            h.kubelet_change = Some(Box::new(KubeletChange {
                 observed_at: now,
                 last_seen_old: p.last_seen,
                 old_object_id: old.object_id.clone(),
                 old_registries: old.registries.clone(),
-            });
+            }));
         }
     }
     h.kubelet = now_id.map(|object_id| KubeletRecord {
@@ -332,7 +332,7 @@ pub fn observe(
         if p.mode == ControlPlaneIdentity::ServicePrincipal && !on_sp {
             // The flip happened between the previous run and this one. A newer flip
             // (SP again, then MI again) replaces an older record.
-            migration = Some(Migration {
+            migration = Some(Box::new(Migration {
                 observed_at: now,
                 last_seen_as_sp: p.last_seen,
                 sp_client_id: p.sp_client_id.clone(),
@@ -345,7 +345,7 @@ pub fn observe(
                 ),
                 flip_pools: Some(pool_records(c)),
                 from_changes: false,
-            });
+            }));
         }
     }
     if on_sp {
@@ -355,7 +355,11 @@ pub fn observe(
     if let (false, Some(changes)) = (on_sp, c.changes.as_ref().filter(|c| c.unread.is_none())) {
         changes_read = changes_read.or(Some(now));
         if migration.is_none() {
-            migration = changes.flip.as_ref().and_then(|f| bootstrap(c, f, flip));
+            migration = changes
+                .flip
+                .as_ref()
+                .and_then(|f| bootstrap(c, f, flip))
+                .map(Box::new);
         }
     }
     let sp_client_id = if on_sp {

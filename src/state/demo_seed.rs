@@ -56,7 +56,7 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
             },
             sp_client_id: Some(PAYMENTS_OLD_SP.into()),
             pools: pools.clone(),
-            migration: Some(Migration {
+            migration: Some(Box::new(Migration {
                 observed_at: flip,
                 last_seen_as_sp: flip - Duration::days(1),
                 sp_client_id: Some(PAYMENTS_OLD_SP.into()),
@@ -65,7 +65,7 @@ pub fn seed_history(now: DateTime<Utc>) -> History {
                 sp_pools: Some(records.clone()),
                 flip_pools: Some(records),
                 from_changes: false,
-            }),
+            })),
             sp_acr_known: true,
             sp_acr_registries: acr,
             sp_pools: None,
