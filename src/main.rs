@@ -6,6 +6,7 @@ use aks_identity_audit::exit::Exit;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    aks_identity_audit::memory::tune();
     let args = cli::Cli::parse();
     let format = args.log_format;
     match cli::dispatch(args) {

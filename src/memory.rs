@@ -1,12 +1,23 @@
 //! Process memory: measuring it for the benchmark, and keeping glibc's allocator from
 //! holding on to what a large run has freed.
 //!
-//! A run allocates a tenant's inventory across many threads (pages are parsed on the
-//! blocking pool), frees it during classification, then writes reports and mail.
-//! glibc keeps freed memory in per-thread arenas, so each stage grew the process
-//! instead of reusing what the last one freed; a trim between stages keeps the peak
-//! near what is actually live. (Fewer arenas, `M_ARENA_MAX=2`, saved another ~90 MiB
-//! at L but slowed collection by up to a third: not taken.)
+//! A run builds a tenant's inventory during collection, frees it cluster by cluster
+//! during classification while the findings and the next history take its place, then
+//! writes reports and mail. Three measures keep the peak near what is live (L, numbers
+//! in the README's Benchmarks):
+//! - [`tune`]: large blocks get pages of their own, returned when freed;
+//! - [`on_inventory_thread`]: glibc gives each thread an arena, and what one arena frees
+//!   only its threads reuse. The clusters were parsed on the blocking pool and audited
+//!   on the runtime's thread, so what each audited cluster freed stayed behind in the
+//!   pool's arenas while classification grew another. Now the clusters' pages are
+//!   parsed, the history loaded, a folder read and the audit run on one thread, so what
+//!   classification frees is what it reuses. (The role assignments, which live on
+//!   through classification, are parsed on the pool: they do not pin the clusters'
+//!   pages.)
+//! - [`Trimming`] during classification and [`trim`] between stages return what is left.
+//!
+//! (Fewer arenas, `M_ARENA_MAX=2`, saved ~90 MiB at L but slowed collection by up to a
+//! third: not taken.)
 
 /// Resident and peak resident memory in MiB (`VmRSS`, `VmHWM`), where the platform
 /// tells (Linux).
@@ -63,6 +74,26 @@ pub fn log(stage: &str) {
     }
 }
 
+/// Sets the allocator up for a run, before any thread starts: blocks of 128 KiB and
+/// more get pages of their own (`M_MMAP_THRESHOLD`), returned to the system when freed.
+///
+/// glibc's default threshold grows with the largest block freed (up to 32 MiB): after
+/// the first Resource Graph page (~2.5 MB) was freed, every page, page buffer and table
+/// came from the arenas and left them fragmented when freed between longer-lived rows.
+/// A fixed threshold (which also turns off the growing trim threshold) measured at L:
+/// peak 910 -> 850 MiB on the first night, 1,100 -> 1,024 MiB on the second, no change
+/// in time (README, Benchmarks). Changes nothing off glibc.
+pub fn tune() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt has no preconditions; called before other threads allocate.
+        #[allow(unsafe_code)] // the workspace denies unsafe code; see `trim`
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        }
+    }
+}
+
 /// Returns freed memory to the operating system.
 pub fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -77,6 +108,122 @@ pub fn trim() {
             elapsed_us = started.elapsed().as_micros() as u64,
             "malloc_trim"
         );
+    }
+}
+
+/// Trims ([`trim`]) every `every` on a thread of its own until dropped.
+///
+/// For classification: each audited cluster frees its inventory and its previous
+/// history, scattered among what lives on (the previous history was read in the state
+/// file's order, the clusters come in Resource Graph's); pages freed that way are
+/// returned as they empty rather than at the end (L, second night: peak 1,022 -> 985 MiB).
+pub struct Trimming {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Trimming {
+    pub fn every(every: std::time::Duration) -> Trimming {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("malloc-trim".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    trim();
+                }
+            })
+            .ok();
+        Trimming {
+            stop: Some(stop),
+            thread,
+        }
+    }
+}
+
+impl Drop for Trimming {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+thread_local! {
+    static ON_INVENTORY_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The inventory thread's queue; the thread starts with the first job and lives as long
+/// as the process (a scheduled job's runs share it, and its arena).
+fn inventory_thread() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
+    static QUEUE: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("inventory".into())
+            .spawn(move || {
+                ON_INVENTORY_THREAD.with(|on| on.set(true));
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("cannot start the inventory thread");
+        std::sync::Mutex::new(tx)
+    })
+}
+
+/// Queues `f` on the inventory thread; its result (or its panic) goes to `done`.
+fn queue<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+    done: impl FnOnce(std::thread::Result<T>) + Send + 'static,
+) {
+    let job: Job = Box::new(move || {
+        done(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    inventory_thread()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(job)
+        .expect("the inventory thread has stopped");
+}
+
+/// Runs `f` on the inventory thread (see the module's notes) and returns its result;
+/// a panic in `f` is resumed here, as if `f` had run on the caller's thread. Jobs run
+/// one at a time, in the order queued; called from the inventory thread, `f` runs at
+/// once.
+pub async fn on_inventory_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    if ON_INVENTORY_THREAD.with(|on| on.get()) {
+        return f();
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    queue(f, move |r| {
+        let _ = tx.send(r);
+    });
+    match rx.await.expect("the inventory thread dropped a job") {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// [`on_inventory_thread`] for synchronous callers: blocks this thread until `f` is done.
+pub fn on_inventory_thread_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    if ON_INVENTORY_THREAD.with(|on| on.get()) {
+        return f();
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    queue(f, move |r| {
+        let _ = tx.send(r);
+    });
+    match rx.recv().expect("the inventory thread dropped a job") {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 
@@ -96,6 +243,32 @@ mod tests {
                 "64 MiB touched, resident {rss} -> peak {after}"
             );
         }
+    }
+
+    #[test]
+    fn jobs_run_on_one_thread_and_a_panic_reaches_the_caller() {
+        let name = || std::thread::current().name().map(str::to_string);
+        let first = super::on_inventory_thread_blocking(name);
+        assert_eq!(first.as_deref(), Some("inventory"));
+        let id = super::on_inventory_thread_blocking(|| std::thread::current().id());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (again, nested) = rt.block_on(super::on_inventory_thread(|| {
+            // Queued from the inventory thread itself: runs at once, no deadlock.
+            let nested = super::on_inventory_thread_blocking(|| std::thread::current().id());
+            (std::thread::current().id(), nested)
+        }));
+        assert_eq!((again, nested), (id, id));
+        assert_ne!(id, std::thread::current().id());
+
+        let panicked = std::panic::catch_unwind(|| {
+            super::on_inventory_thread_blocking(|| -> u32 { panic!("boom in a job") })
+        });
+        let msg = panicked.expect_err("the job's panic is resumed in the caller");
+        assert_eq!(msg.downcast_ref::<&str>(), Some(&"boom in a job"));
+        // The thread survives a job's panic.
+        assert_eq!(super::on_inventory_thread_blocking(|| 7), 7);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! write outputs, outbox, commit history, deliver, prune, summarise. The only place
 //! that writes report files. The order makes mail exactly-once: see [`crate::state`].
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use std::sync::Mutex;
 
@@ -117,7 +117,11 @@ fn load(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result<Loaded> {
         None => None,
     };
     let mut prev = match &settings.state {
-        Some(dir) => History::load(dir)?,
+        Some(dir) => {
+            // Freed cluster by cluster in classification, on the same thread (crate::memory).
+            let dir = dir.clone();
+            crate::memory::on_inventory_thread_blocking(move || History::load(&dir))?
+        }
         None => History::default(),
     };
     if settings.source == Source::Demo && prev.clusters.is_empty() {
@@ -230,7 +234,10 @@ async fn collect(
         std::sync::Arc::new(move |c| crate::rules::owner::needs_resource_group(&owners, c));
     let (inventory, source, collect_stats) = match &settings.source {
         Source::Inventory(dir) => {
-            let mut inv = folder::read_folder(dir)?;
+            let mut inv = {
+                let dir = dir.clone();
+                crate::memory::on_inventory_thread(move || folder::read_folder(&dir)).await?
+            };
             crate::azure::signals::from_folder(dir, &mut inv, &prior)?;
             (inv, format!("inventory folder {}", dir.display()), None)
         }
@@ -338,7 +345,16 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     let rules::Outcome {
         mut report,
         history,
-    } = Report::generate(inventory, &baseline, prev, now, &opts);
+    } = {
+        // Where the inventory and the history were built: what each audited cluster frees
+        // is reused for its findings (crate::memory).
+        let baseline = baseline.clone();
+        let _trimming = crate::memory::Trimming::every(Duration::from_millis(200));
+        crate::memory::on_inventory_thread(move || {
+            Report::generate(inventory, &baseline, prev, now, &opts)
+        })
+        .await
+    };
     let trimming = std::thread::spawn(crate::memory::trim);
     let classified = started.elapsed();
     crate::memory::log("classify");

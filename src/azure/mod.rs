@@ -382,11 +382,15 @@ async fn run_batch(
                 |bytes| {
                     let sink = sink.clone();
                     async move {
-                        tokio::task::spawn_blocking(move || {
-                            sink::ingest_page(&sink, spec.kind, spec.source, &bytes)
-                        })
-                        .await
-                        .map_err(|e| format!("page task failed: {e}"))?
+                        let ingest =
+                            move || sink::ingest_page(&sink, spec.kind, spec.source, &bytes);
+                        if spec.kind == Kind::Clusters {
+                            crate::memory::on_inventory_thread(ingest).await
+                        } else {
+                            tokio::task::spawn_blocking(ingest)
+                                .await
+                                .map_err(|e| format!("page task failed: {e}"))?
+                        }
                     }
                 },
             )
@@ -535,13 +539,12 @@ pub async fn collect(
                 run_batch(client, s, t, t.query, b, sink, gaps).await;
                 if t.kind == Kind::Clusters && left.fetch_sub(1, Ordering::SeqCst) == 1 {
                     let sink = sink.clone();
-                    let plan = tokio::task::spawn_blocking(move || {
+                    let plan = crate::memory::on_inventory_thread(move || {
                         let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
                         sink.clusters_complete();
                         groups::Plan::new(sink.clusters(), &*needs_group)
                     })
-                    .await
-                    .unwrap_or_default();
+                    .await;
                     plan_tx.send_replace(Some(Arc::new(plan)));
                 }
             }
