@@ -673,7 +673,7 @@ pub async fn collect_demo(
     missing: MissingGrants,
 ) -> anyhow::Result<(Inventory, CollectStats)> {
     use azure_emulator::{start, EmulatorConfig, Tenant};
-    let emu = start(EmulatorConfig::new(Tenant::demo()))
+    let emu = start(EmulatorConfig::new(Tenant::demo_at(prior.now)))
         .await
         .context("starting the demo emulator")?;
     progress.stage(&format!(

@@ -137,13 +137,18 @@ impl Tenant {
         Tenant::from_files(files.iter().map(|(n, t)| (*n, t.as_str())))
     }
 
-    /// The built-in demo tenant.
+    /// The built-in demo tenant, as of now ([`Tenant::demo_at`]).
+    pub fn demo() -> Tenant {
+        Tenant::demo_at(chrono::Utc::now())
+    }
+
+    /// The built-in demo tenant as of `now` (the audit passes its run's clock, so a
+    /// `--now` run sees the same tenant whenever it runs).
     ///
     /// Microsoft Graph gets one application per service-principal cluster, with
-    /// secret expiries relative to now: the first already expired, the second due in
-    /// 20 days, the rest in about a year.
-    pub fn demo() -> Tenant {
-        let now = chrono::Utc::now();
+    /// secret expiries relative to `now`: the first already expired, the second due in
+    /// 20 days, the rest in about a year; the change history is dated before `now`.
+    pub fn demo_at(now: chrono::DateTime<chrono::Utc>) -> Tenant {
         let changes = crate::demo::resource_changes(now);
         let files = crate::demo::FILES
             .iter()

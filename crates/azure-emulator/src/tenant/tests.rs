@@ -106,6 +106,25 @@ fn demo_loads_with_graph_apps_for_sp_clusters() {
 }
 
 #[test]
+fn the_demo_is_dated_by_the_clock_it_is_given() {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-01-15T06:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let a = Tenant::demo_at(at);
+    assert_eq!(a.applications(), Tenant::demo_at(at).applications());
+    // The first service principal's secret expired ten days before the given clock,
+    // whatever the wall clock says.
+    let ends: Vec<&str> = a
+        .applications()
+        .iter()
+        .filter_map(|app| app["passwordCredentials"][0]["endDateTime"].as_str())
+        .collect();
+    assert_eq!(ends.first(), Some(&"2026-01-05T06:00:00Z"), "{ends:?}");
+    let later = Tenant::demo_at(at + chrono::Duration::days(30));
+    assert_ne!(a.applications(), later.applications());
+}
+
+#[test]
 fn malformed_clusters_fault() {
     let t = tenant(&[("clusters.json", CLUSTER_AZ)]).with_malformed_clusters(1, 0);
     let c = t
