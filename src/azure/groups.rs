@@ -164,12 +164,7 @@ mod tests {
         c.tags.is_empty()
     }
 
-    fn body(q: &str) -> String {
-        q.lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
+    use crate::azure::tests::kql_body as body;
 
     #[test]
     fn only_groups_of_clusters_without_an_owner_are_looked_up_with_the_subscriptions() {

@@ -1,17 +1,22 @@
 //! Tests of the parent module.
 use super::*;
 
+/// A query file's text without its `//` comment lines (the emulator's KQL parser, like
+/// the tests' string checks, takes the query alone).
+pub(crate) fn kql_body(q: &str) -> String {
+    q.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn every_query_projects_id_and_orders_by_it_and_parses_in_the_emulator_subset() {
     for t in TABLES {
         let q = t.query;
         assert!(q.contains("| project id,"), "{}: {q}", t.name);
         assert!(q.trim_end().ends_with("| order by id asc"), "{}", t.name);
-        let body: String = q
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let body = kql_body(q);
         let parsed =
             azure_emulator::kql::Query::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", t.name));
         assert!(parsed.projects_id(), "{}", t.name);
@@ -82,12 +87,7 @@ fn gaps_merge_tables_per_scope() {
 #[test]
 fn subscriptions_query_projects_the_management_group_chain() {
     let t = TABLES.iter().find(|t| t.name == "subscriptions").unwrap();
-    let body: String = t
-        .query
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let body = kql_body(t.query);
     let q = azure_emulator::kql::Query::parse(&body).unwrap();
     let id = "2c7d0d5e-1111-4222-8333-944455556666";
     let row = serde_json::json!({
@@ -124,11 +124,7 @@ fn subscriptions_query_projects_the_management_group_chain() {
 fn role_definitions_query_keeps_custom_roles_with_their_permissions() {
     let q = super::role_defs::queries(&["3c1e5a7b-9d0f-4a2b-8c4d-6e8f0a2b4c6d".to_string()]);
     assert_eq!(q.len(), 1);
-    let body: String = q[0]
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let body = kql_body(&q[0]);
     let q = azure_emulator::kql::Query::parse(&body).unwrap();
     let row = |kind: &str| {
         serde_json::json!({

@@ -1,11 +1,5 @@
 use super::*;
-
-fn body(q: &str) -> String {
-    q.lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use crate::azure::tests::kql_body as body;
 
 #[test]
 fn row_queries_select_group_rows_by_id_or_scope_100_at_a_time() {
