@@ -409,12 +409,7 @@ impl ArmClient {
                 for raw in &page.data {
                     (*each)(serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null));
                 }
-                Ok(PageMeta {
-                    truncated: page.truncated(),
-                    skip_token: page.skip_token.clone(),
-                    rows: page.data.len() as u64,
-                    total_records: page.total_records,
-                })
+                Ok(page.meta())
             }
         })
         .await

@@ -82,6 +82,16 @@ impl Page<'_> {
             .as_deref()
             .is_some_and(|s| s.eq_ignore_ascii_case("true"))
     }
+
+    /// What the paging loop needs of this page once its rows are taken.
+    pub fn meta(&self) -> super::arg::PageMeta {
+        super::arg::PageMeta {
+            truncated: self.truncated(),
+            skip_token: self.skip_token.clone(),
+            rows: self.data.len() as u64,
+            total_records: self.total_records,
+        }
+    }
 }
 
 #[cfg(test)]

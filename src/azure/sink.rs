@@ -270,12 +270,7 @@ pub fn ingest_page(
             .unwrap_or_else(|p| p.into_inner())
             .add_rows(kind, source, &page.data, &values);
     }
-    Ok(PageMeta {
-        truncated: page.truncated(),
-        skip_token: page.skip_token,
-        rows: page.data.len() as u64,
-        total_records: page.total_records,
-    })
+    Ok(page.meta())
 }
 
 #[cfg(test)]
