@@ -348,7 +348,6 @@ pub async fn run(settings: &Settings) -> anyhow::Result<RunResult> {
     } = {
         // Where the inventory and the history were built: what each audited cluster frees
         // is reused for its findings (crate::memory).
-        let baseline = baseline.clone();
         let _trimming = crate::memory::Trimming::every(Duration::from_millis(200));
         crate::memory::on_inventory_thread(move || {
             Report::generate(inventory, &baseline, prev, now, &opts)
