@@ -159,9 +159,8 @@ thread_local! {
 
 /// The inventory thread's queue; the thread starts with the first job and lives as long
 /// as the process (a scheduled job's runs share it, and its arena).
-fn inventory_thread() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
-    static QUEUE: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
-        std::sync::OnceLock::new();
+fn inventory_thread() -> &'static std::sync::mpsc::Sender<Job> {
+    static QUEUE: std::sync::OnceLock<std::sync::mpsc::Sender<Job>> = std::sync::OnceLock::new();
     QUEUE.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -173,7 +172,7 @@ fn inventory_thread() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>>
                 }
             })
             .expect("cannot start the inventory thread");
-        std::sync::Mutex::new(tx)
+        tx
     })
 }
 
@@ -186,10 +185,13 @@ fn queue<T: Send + 'static>(
         done(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
     });
     inventory_thread()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
         .send(job)
         .expect("the inventory thread has stopped");
+}
+
+/// A job's result, or its panic resumed on the caller's thread.
+fn resume<T>(r: std::thread::Result<T>) -> T {
+    r.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Runs `f` on the inventory thread (see the module's notes) and returns its result;
@@ -204,10 +206,7 @@ pub async fn on_inventory_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send
     queue(f, move |r| {
         let _ = tx.send(r);
     });
-    match rx.await.expect("the inventory thread dropped a job") {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    resume(rx.await.expect("the inventory thread dropped a job"))
 }
 
 /// [`on_inventory_thread`] for synchronous callers: blocks this thread until `f` is done.
@@ -221,10 +220,7 @@ pub fn on_inventory_thread_blocking<T: Send + 'static>(
     queue(f, move |r| {
         let _ = tx.send(r);
     });
-    match rx.recv().expect("the inventory thread dropped a job") {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    resume(rx.recv().expect("the inventory thread dropped a job"))
 }
 
 #[cfg(test)]
